@@ -1,0 +1,19 @@
+//! colony-venti: a write-once, content-addressed block store and the Plan 9
+//! venti protocol.
+//!
+//! A block's address is its SHA-1 [`Score`]; a block is named by the pair
+//! (score, [`BlockType`]). Every store implements [`BlockStore`]:
+//! [`MemStore`] in memory for tests and embedding; further implementations
+//! (arena files, a remote venti server, a read-through cache) live beside it.
+
+mod block_type;
+mod error;
+mod mem;
+mod score;
+mod store;
+
+pub use block_type::{BlockType, ROOT_SIZE};
+pub use error::{Error, Result};
+pub use mem::MemStore;
+pub use score::Score;
+pub use store::{BlockStore, MAX_BLOCK, check_block_size};
