@@ -12,8 +12,10 @@ use crate::store::{BlockStore, check_block_size};
 /// no-op. Cloning shares the same blocks.
 #[derive(Clone, Default)]
 pub struct MemStore {
-    blocks: Arc<RwLock<HashMap<(Score, BlockType), Arc<[u8]>>>>,
+    blocks: Arc<RwLock<Blocks>>,
 }
+
+type Blocks = HashMap<(Score, BlockType), Arc<[u8]>>;
 
 impl MemStore {
     /// An empty store.
