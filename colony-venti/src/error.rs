@@ -32,6 +32,9 @@ pub enum Error {
     /// Text that is not a score.
     #[error("bad score {0:?}: want 40 hex digits, optionally after a label and a colon")]
     BadScore(String),
+    /// An address that is neither `host:port` nor a Plan 9 dial string.
+    #[error("bad address {0:?}: want host:port or tcp!host!port")]
+    BadAddress(String),
     /// I/O on a file of the store failed.
     #[error("{op} {}: {source}", path.display())]
     Io {

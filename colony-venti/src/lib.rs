@@ -6,6 +6,7 @@
 //! [`MemStore`] in memory for tests and embedding; further implementations
 //! (arena files, a remote venti server, a read-through cache) live beside it.
 
+pub mod address;
 mod block_type;
 mod error;
 mod mem;
