@@ -1,0 +1,29 @@
+//! colony-fossil: Plan 9 vac archives over a venti [`BlockStore`].
+//!
+//! * Formats, each a type with `encode`/`decode`: [`Entry`] (VtEntry),
+//!   [`Root`] (VtRoot), [`MetaBlock`], [`DirEntry`], mode bits ([`mode`]).
+//! * Streams: [`tree`] builds pointer trees bottom-up ([`TreeWriter`]) and
+//!   reads them back with zero extension ([`TreeReader`]).
+//! * Archives: [`archive::Archive`] opens a `vac:` score (vac and fossil
+//!   layouts); [`dir::DirReader`] lists a directory (dir stream + meta
+//!   stream).
+//! * [`vac`] imports a tree ([`source::Source`]: the local file system or
+//!   memory) and [`unvac`] exports an archive to a directory.
+//!
+//! [`BlockStore`]: colony_venti::BlockStore
+
+mod bytes;
+pub mod dir_entry;
+pub mod entry;
+mod error;
+pub mod meta_block;
+pub mod mode;
+pub mod root;
+pub mod tree;
+
+pub use dir_entry::{DirEntry, Record};
+pub use entry::Entry;
+pub use error::{Error, Result};
+pub use meta_block::{MetaBlock, MetaMagic};
+pub use root::Root;
+pub use tree::{TreeReader, TreeWriter};
