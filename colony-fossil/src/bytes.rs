@@ -23,7 +23,10 @@ impl<'a> Reader<'a> {
         if self.remaining() < n {
             return Err(Error::format(
                 self.what,
-                format!("truncated at {field}: need {n} bytes, {} left", self.remaining()),
+                format!(
+                    "truncated at {field}: need {n} bytes, {} left",
+                    self.remaining()
+                ),
             ));
         }
         let out = &self.buf[self.pos..self.pos + n];

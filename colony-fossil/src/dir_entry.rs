@@ -99,7 +99,8 @@ impl DirEntry {
 
     /// Sets (or replaces) the QidSpace record.
     pub fn set_qid_space(&mut self, offset: u64, max: u64) {
-        self.records.retain(|r| !matches!(r, Record::QidSpace { .. }));
+        self.records
+            .retain(|r| !matches!(r, Record::QidSpace { .. }));
         self.records.push(Record::QidSpace { offset, max });
     }
 
@@ -130,13 +131,20 @@ impl DirEntry {
             n += Score::SIZE;
         }
         n += 8 + self.elem.len() + self.uid.len() + self.gid.len() + self.mid.len();
-        n + self.records.iter().map(|r| 3 + record_body_len(r)).sum::<usize>()
+        n + self
+            .records
+            .iter()
+            .map(|r| 3 + record_body_len(r))
+            .sum::<usize>()
     }
 
     /// Encodes the record.
     pub fn encode(&self) -> Result<Vec<u8>> {
         if !(7..=9).contains(&self.version) {
-            return Err(Error::Unrepresentable(format!("DirEntry version {}", self.version)));
+            return Err(Error::Unrepresentable(format!(
+                "DirEntry version {}",
+                self.version
+            )));
         }
         let mut out = Vec::with_capacity(self.size());
         out.extend_from_slice(&DIR_MAGIC.to_be_bytes());
@@ -184,11 +192,17 @@ impl DirEntry {
         let mut r = Reader::new(buf, "DirEntry");
         let magic = r.u32("magic")?;
         if magic != DIR_MAGIC {
-            return Err(Error::format("DirEntry", format!("bad magic {magic:#010x}")));
+            return Err(Error::format(
+                "DirEntry",
+                format!("bad magic {magic:#010x}"),
+            ));
         }
         let version = r.u16("version")?;
         if !(7..=9).contains(&version) {
-            return Err(Error::format("DirEntry", format!("unknown version {version}")));
+            return Err(Error::format(
+                "DirEntry",
+                format!("unknown version {version}"),
+            ));
         }
         let elem = r.string("elem")?;
         let entry = r.u32("entry")?;
@@ -281,7 +295,9 @@ pub(crate) mod tests {
     fn spec_hello_record() {
         // §7.4: the hello.txt record, 67 bytes.
         let hex = concat!(
-            "1c4d9072000800096865", "6c6c6f2e74787400000000", "0000000000000001",
+            "1c4d9072000800096865",
+            "6c6c6f2e74787400000000",
+            "0000000000000001",
             "0006676c656e64610006676c656e64610000",
             "6553f100000000006553f1006553f100000001a4"
         );
@@ -315,7 +331,10 @@ pub(crate) mod tests {
 
     /// A small v8 record named `elem`.
     pub(crate) fn sample(elem: &[u8]) -> DirEntry {
-        DirEntry { elem: elem.to_vec(), ..arb_example() }
+        DirEntry {
+            elem: elem.to_vec(),
+            ..arb_example()
+        }
     }
 
     fn arb_example() -> DirEntry {
@@ -348,7 +367,13 @@ pub(crate) mod tests {
             prop::collection::vec(any::<u8>(), 0..12),
             prop::collection::vec(any::<u8>(), 0..12),
         );
-        let nums = (any::<u32>(), any::<u32>(), any::<u32>(), any::<u64>(), any::<[u32; 5]>());
+        let nums = (
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u64>(),
+            any::<[u32; 5]>(),
+        );
         let recs = (
             prop::option::of((any::<u64>(), any::<u32>())),
             prop::option::of((any::<u64>(), any::<u64>())),
@@ -356,7 +381,13 @@ pub(crate) mod tests {
             prop::collection::vec((5u8..=255, prop::collection::vec(any::<u8>(), 0..8)), 0..3),
         );
         (7u16..=9, strs, nums, any::<[u8; 20]>(), recs).prop_map(
-            |(version, (elem, uid, gid, mid), (entry, g, mg, qid, t), s7, (p9, qs, generation, other))| {
+            |(
+                version,
+                (elem, uid, gid, mid),
+                (entry, g, mg, qid, t),
+                s7,
+                (p9, qs, generation, other),
+            )| {
                 let v9 = version >= 9;
                 let mut records = Vec::new();
                 if let (false, Some((path, v))) = (v9, p9) {
@@ -368,7 +399,11 @@ pub(crate) mod tests {
                 if let (false, Some(g)) = (v9, generation) {
                     records.push(Record::Gen(g));
                 }
-                records.extend(other.into_iter().map(|(tag, body)| Record::Other { tag, body }));
+                records.extend(
+                    other
+                        .into_iter()
+                        .map(|(tag, body)| Record::Other { tag, body }),
+                );
                 DirEntry {
                     version,
                     elem,

@@ -83,7 +83,11 @@ impl Entry {
 
     /// Block type of the leaves.
     pub fn leaf_type(&self) -> BlockType {
-        if self.dir { BlockType::DIR } else { BlockType::DATA }
+        if self.dir {
+            BlockType::DIR
+        } else {
+            BlockType::DATA
+        }
     }
 
     /// Encodes into 40 bytes. Sizes of 64 KiB or more use the big encoding.
@@ -167,7 +171,10 @@ impl Entry {
         if self.psize < 256 || self.dsize < 256 {
             return Err(Error::format(
                 "VtEntry",
-                format!("psize {} dsize {}: both must be at least 256", self.psize, self.dsize),
+                format!(
+                    "psize {} dsize {}: both must be at least 256",
+                    self.psize, self.dsize
+                ),
             ));
         }
         let need = crate::tree::depth_for(self.size, self.psize, self.dsize);
@@ -187,7 +194,9 @@ pub fn big_encode(n: u32) -> Result<u16> {
     let mut e = 0u32;
     while m >= 2048 {
         if m & 1 != 0 {
-            return Err(Error::Unrepresentable(format!("block size {n} in big encoding")));
+            return Err(Error::Unrepresentable(format!(
+                "block size {n} in big encoding"
+            )));
         }
         m >>= 1;
         e += 1;
@@ -217,7 +226,12 @@ mod tests {
         assert_eq!(
             hex,
             concat!(
-                "00000000", "1ff4", "2000", "01", "0000000000", "000000000006",
+                "00000000",
+                "1ff4",
+                "2000",
+                "01",
+                "0000000000",
+                "000000000006",
                 "f572d396fae9206628714fb2ce00f72e94f2258f"
             )
         );

@@ -12,14 +12,19 @@
 //!
 //! [`BlockStore`]: colony_venti::BlockStore
 
+pub mod archive;
 mod bytes;
+pub mod dir;
 pub mod dir_entry;
 pub mod entry;
 mod error;
 pub mod meta_block;
 pub mod mode;
 pub mod root;
+pub mod source;
 pub mod tree;
+pub mod unvac;
+pub mod vac;
 
 pub use dir_entry::{DirEntry, Record};
 pub use entry::Entry;

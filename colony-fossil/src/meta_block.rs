@@ -116,11 +116,17 @@ impl MetaBlock {
         if size as usize > block.len() || start > block.len() {
             return Err(Error::format(
                 "MetaBlock",
-                format!("size {size} or {max_index} slots exceed the {}-byte block", block.len()),
+                format!(
+                    "size {size} or {max_index} slots exceed the {}-byte block",
+                    block.len()
+                ),
             ));
         }
         if nindex > max_index {
-            return Err(Error::format("MetaBlock", format!("nindex {nindex} > maxindex {max_index}")));
+            return Err(Error::format(
+                "MetaBlock",
+                format!("nindex {nindex} > maxindex {max_index}"),
+            ));
         }
         let mut slots = Vec::with_capacity(nindex as usize);
         for i in 0..nindex {
@@ -238,9 +244,9 @@ impl MetaBlock {
         if self.slots.len() >= self.max_index as usize {
             return Err(Error::format("MetaBlock", "no free index slot"));
         }
-        let at = self
-            .alloc(rec.len())
-            .ok_or_else(|| Error::format("MetaBlock", format!("no room for {} bytes", rec.len())))?;
+        let at = self.alloc(rec.len()).ok_or_else(|| {
+            Error::format("MetaBlock", format!("no room for {} bytes", rec.len()))
+        })?;
         self.buf[at..at + rec.len()].copy_from_slice(&rec);
         self.insert_slot(i, at, rec.len());
         Ok(())
@@ -309,7 +315,9 @@ impl MetaBlock {
     /// `mbinsert`'s accounting plus the slot itself.
     fn insert_slot(&mut self, i: usize, at: usize, n: usize) {
         if at + n > self.size as usize {
-            self.free = self.free.wrapping_sub((self.size as usize).saturating_sub(at) as u16);
+            self.free = self
+                .free
+                .wrapping_sub((self.size as usize).saturating_sub(at) as u16);
             self.size = (at + n) as u16;
         } else {
             self.free = self.free.wrapping_sub(n as u16);

@@ -74,7 +74,10 @@ impl Root {
         let mut r = Reader::new(buf, "VtRoot");
         let version = r.u16("version")?;
         if version & !VERSION_BIG != ROOT_VERSION {
-            return Err(Error::format("VtRoot", format!("unknown root version {version:#x}")));
+            return Err(Error::format(
+                "VtRoot",
+                format!("unknown root version {version:#x}"),
+            ));
         }
         // Readers force byte 127 to NUL: a name is at most 127 bytes.
         let name = cstr(&r.bytes(128, "name")?[..127]);
@@ -87,7 +90,10 @@ impl Root {
             bs as u32
         };
         if block_size < 256 {
-            return Err(Error::format("VtRoot", format!("block size {block_size} below 256")));
+            return Err(Error::format(
+                "VtRoot",
+                format!("block size {block_size} below 256"),
+            ));
         }
         let prev = Score::from_slice(r.bytes(20, "prev")?);
         Ok(Root {
@@ -104,7 +110,10 @@ impl Root {
         if self.kind != b"vac" {
             return Err(Error::format(
                 "VtRoot",
-                format!("not a vac root: type {:?}", String::from_utf8_lossy(&self.kind)),
+                format!(
+                    "not a vac root: type {:?}",
+                    String::from_utf8_lossy(&self.kind)
+                ),
             ));
         }
         Ok(())
@@ -134,7 +143,12 @@ mod tests {
         assert!(Root::decode(&small).is_err());
         let mut other = Root::vac(Score::EMPTY, 8192);
         other.kind = b"ffs".to_vec();
-        assert!(Root::decode(&other.encode().unwrap()).unwrap().check_vac().is_err());
+        assert!(
+            Root::decode(&other.encode().unwrap())
+                .unwrap()
+                .check_vac()
+                .is_err()
+        );
     }
 
     proptest! {

@@ -121,7 +121,11 @@ impl<'a, S: BlockStore + ?Sized> TreeWriter<'a, S> {
                 format!("leaf of {} bytes, dsize {}", leaf.len(), self.dsize),
             ));
         }
-        let ty = if self.dir { BlockType::DIR } else { BlockType::DATA };
+        let ty = if self.dir {
+            BlockType::DIR
+        } else {
+            BlockType::DATA
+        };
         let score = put_block(self.store, ty, leaf, self.skip_existing, &mut self.stats)?;
         self.push_leaf_score(score)
     }
@@ -157,12 +161,18 @@ impl<'a, S: BlockStore + ?Sized> TreeWriter<'a, S> {
         if leaves(size, self.dsize) != self.leaves {
             return Err(Error::format(
                 "pointer tree",
-                format!("size {size} needs {} leaves, got {}", leaves(size, self.dsize), self.leaves),
+                format!(
+                    "size {size} needs {} leaves, got {}",
+                    leaves(size, self.dsize),
+                    self.leaves
+                ),
             ));
         }
         let depth = depth_for(size, self.psize, self.dsize);
         if depth > BlockType::MAX_DEPTH as u32 {
-            return Err(Error::Unrepresentable(format!("stream of {size} bytes is too deep")));
+            return Err(Error::Unrepresentable(format!(
+                "stream of {size} bytes is too deep"
+            )));
         }
         let depth = depth as usize;
         for h in 0..depth {
@@ -207,7 +217,9 @@ pub fn read_block<S: BlockStore + ?Sized>(
     let mut data = if score.is_special() {
         Vec::new()
     } else {
-        let data = store.read(score, ty).map_err(|e| Error::from(e).in_block(*score))?;
+        let data = store
+            .read(score, ty)
+            .map_err(|e| Error::from(e).in_block(*score))?;
         if Score::of(&data) != *score {
             return Err(Error::HashMismatch { score: *score, ty });
         }
@@ -286,7 +298,12 @@ impl<'a, S: BlockStore + ?Sized> TreeReader<'a, S> {
     /// Leaf `bn`, zero-extended to `dsize`.
     pub fn read_leaf(&mut self, bn: u64) -> Result<Vec<u8>> {
         let score = self.leaf_score(bn)?;
-        read_block(self.store, &score, self.entry.leaf_type(), self.entry.dsize as usize)
+        read_block(
+            self.store,
+            &score,
+            self.entry.leaf_type(),
+            self.entry.dsize as usize,
+        )
     }
 
     /// The whole stream, exactly `size` bytes. For small streams (dirs and
@@ -328,7 +345,9 @@ mod tests {
         }
         let (e, _) = w.finish(data.len() as u64).unwrap();
         assert_eq!(e.depth, 2);
-        let top = store.read(&e.score, BlockType::pointer(2).unwrap()).unwrap();
+        let top = store
+            .read(&e.score, BlockType::pointer(2).unwrap())
+            .unwrap();
         assert_eq!(top.len(), 40);
         let mut r = TreeReader::new(&store, e).unwrap();
         assert_eq!(r.read_all().unwrap(), data);
