@@ -205,9 +205,16 @@ pub fn big_encode(n: u32) -> Result<u16> {
 }
 
 /// Inverse of [`big_encode`].
+/// Values too large for 32 bits come out as `u32::MAX`, which every check
+/// rejects.
 pub fn big_decode(v: u16) -> u32 {
-    ((v >> 5) as u32).checked_shl((v & 31) as u32).unwrap_or(0)
+    let n = ((v >> 5) as u64) << (v & 31);
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
+
+/// Largest block size a reader accepts (1 MiB): bigger values in a
+/// damaged entry would make readers allocate without bound.
+pub const MAX_READ_BLOCK: u32 = 1 << 20;
 
 #[cfg(test)]
 mod tests {

@@ -282,7 +282,8 @@ impl<'a, S: BlockStore + ?Sized> TreeReader<'a, S> {
             if score.is_special() {
                 return Ok(Score::EMPTY);
             }
-            let slot = ((bn / f.pow(h - 1)) % f) as usize;
+            // A span past u64 means every leaf lies under slot 0.
+            let slot = f.checked_pow(h - 1).map_or(0, |span| (bn / span) % f) as usize;
             let cached = matches!(&self.path[h as usize - 1], Some((s, _)) if *s == score);
             if !cached {
                 let ty = BlockType::pointer(h as u8).expect("depth checked");

@@ -34,6 +34,9 @@ use crate::error::{Error, Result};
 use crate::mode::{self, Kind};
 use crate::tree::TreeReader;
 
+/// Longest symlink target restored (Linux allows 4095 bytes).
+const MAX_LINK: u64 = 65536;
+
 /// Options of [`export`].
 #[derive(Clone, Debug)]
 pub struct UnvacOptions {
@@ -181,6 +184,12 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
                 self.out.dirs += 1;
             }
             (Kind::Symlink, Child::File(e)) => {
+                if e.size > MAX_LINK {
+                    return Err(Error::format(
+                        "symlink",
+                        format!("target of {} bytes", e.size),
+                    ));
+                }
                 let t = TreeReader::new(self.store, e)?.read_all()?;
                 remove_existing(target)?;
                 std::os::unix::fs::symlink(OsStr::from_bytes(&t), target)

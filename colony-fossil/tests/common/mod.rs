@@ -75,3 +75,53 @@ pub fn tiny_source() -> MemSource {
 
 /// The visiting order of the capture machine, by name.
 pub const TINY_ORDER: [&str; 5] = ["empty.txt", "hello.txt", "sub", "nested.txt", "pattern.bin"];
+
+/// A store that hides some blocks and flips a byte in others.
+pub struct Faulty {
+    pub inner: MemStore,
+    pub missing: std::collections::HashSet<colony_venti::Score>,
+    pub corrupt: std::collections::HashSet<colony_venti::Score>,
+}
+
+impl colony_venti::BlockStore for Faulty {
+    fn read(&self, s: &colony_venti::Score, t: BlockType) -> colony_venti::Result<Vec<u8>> {
+        if self.missing.contains(s) {
+            return Err(colony_venti::Error::NotFound { score: *s, ty: t });
+        }
+        let mut b = self.inner.read(s, t)?;
+        if self.corrupt.contains(s) {
+            b[0] ^= 0x55;
+        }
+        Ok(b)
+    }
+    fn write(&self, t: BlockType, d: &[u8]) -> colony_venti::Result<colony_venti::Score> {
+        self.inner.write(t, d)
+    }
+    fn has(&self, s: &colony_venti::Score, t: BlockType) -> colony_venti::Result<bool> {
+        self.inner.has(s, t)
+    }
+    fn sync(&self) -> colony_venti::Result<()> {
+        Ok(())
+    }
+}
+
+/// `YYYY-MM-DD hh:mm` in UTC.
+pub fn date(t: u32) -> String {
+    let days = t as i64 / 86400;
+    let secs = t as i64 % 86400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
