@@ -178,7 +178,13 @@ pub fn import<S: BlockStore + ?Sized>(
     for e in [rdir, rmeta, pmeta] {
         top.extend_from_slice(&e.encode()?);
     }
-    let top_score = put_block(store, BlockType::DIR, &top, false, &mut imp.out.stats)?;
+    let top_score = put_block(
+        store,
+        BlockType::DIR,
+        &top,
+        options.skip_existing,
+        &mut imp.out.stats,
+    )?;
     let root = Root::vac(top_score, bs).encode()?;
     imp.out.stats.blocks += 1;
     imp.out.stats.bytes += root.len() as u64;
