@@ -89,10 +89,10 @@ impl Root {
         } else {
             bs as u32
         };
-        if block_size < 256 {
+        if !(256..=crate::entry::MAX_READ_BLOCK).contains(&block_size) {
             return Err(Error::format(
                 "VtRoot",
-                format!("block size {block_size} below 256"),
+                format!("block size {block_size} out of range"),
             ));
         }
         let prev = Score::from_slice(r.bytes(20, "prev")?);
@@ -141,6 +141,11 @@ mod tests {
         let mut small = good;
         small[278..280].copy_from_slice(&255u16.to_be_bytes());
         assert!(Root::decode(&small).is_err());
+        // Found by fuzzing: a big-encoded size past 32 bits.
+        let mut huge = good;
+        huge[0] = 0x80;
+        huge[278..280].copy_from_slice(&0x045bu16.to_be_bytes());
+        assert!(Root::decode(&huge).is_err());
         let mut other = Root::vac(Score::EMPTY, 8192);
         other.kind = b"ffs".to_vec();
         assert!(

@@ -75,7 +75,7 @@ fn make_tree(root: &Path) -> std::path::PathBuf {
 /// Importing reads files and so moves atimes: tests reset them.
 fn set_times(t: &Path) {
     let mut all = Vec::new();
-    walk(&t, &mut all);
+    walk(t, &mut all);
     all.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     for (i, p) in all.iter().enumerate() {
         let m = FileTime::from_unix_time(1_000_000_000 + i as i64 * 3600, 0);
