@@ -265,3 +265,25 @@ fn reimport_writes_no_new_data() {
     );
     assert!(new.len() <= 2 * 6 + 3, "{} new blocks", new.len());
 }
+
+#[test]
+fn sockets_are_skipped_and_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path().join("t");
+    std::fs::create_dir(&t).unwrap();
+    std::fs::write(t.join("f"), b"x").unwrap();
+    let _l = std::os::unix::net::UnixListener::bind(t.join("sock")).unwrap();
+    let store = MemStore::new();
+    let out = vac::import_path(&store, &t, &VacOptions::default(), &mut |_| {}).unwrap();
+    assert_eq!(out.skipped.len(), 1);
+    assert!(out.skipped[0].0.ends_with("sock") && out.skipped[0].1.contains("socket"));
+    assert_eq!(out.files, 1);
+    // A file that vanishes is an error naming it; the top must exist.
+    let gone = vac::import_path(
+        &store,
+        &tmp.path().join("nope"),
+        &VacOptions::default(),
+        &mut |_| {},
+    );
+    assert!(gone.unwrap_err().to_string().contains("nope"));
+}
