@@ -81,6 +81,30 @@ pub struct Exported {
     pub owners_not_restored: bool,
 }
 
+/// Counts what [`export`] would extract (files and directories, file
+/// bytes) by reading the archive's directories, for sizing a progress bar.
+pub fn measure<S: BlockStore + ?Sized>(store: &S, score: &Score) -> Result<Progress> {
+    fn walk<S: BlockStore + ?Sized>(
+        store: &S,
+        dir: &DirReader<'_, S>,
+        total: &mut Progress,
+    ) -> Result<()> {
+        for de in dir.list()? {
+            total.files += 1;
+            match dir.open(&de)? {
+                Child::Dir { dir, meta } => walk(store, &DirReader::new(store, dir, meta), total)?,
+                Child::File(e) if mode::kind(de.mode) == Kind::File => total.bytes += e.size,
+                Child::File(_) => {}
+            }
+        }
+        Ok(())
+    }
+    let archive = Archive::open(store, score)?;
+    let mut total = Progress::default();
+    walk(store, &archive.root_dir(store), &mut total)?;
+    Ok(total)
+}
+
 /// Extracts the archive `score` from `store` into `dest`, which must be an
 /// existing directory: the children of `/` become its entries. Fails as a
 /// whole only if the archive's root cannot be opened.

@@ -109,6 +109,33 @@ pub struct Imported {
     pub stats: WriteStats,
 }
 
+/// Counts what [`import`] would read from `source` (files and
+/// directories, file bytes), so a caller can size a progress bar.
+pub fn measure(source: &dyn Source, top: Top) -> Result<Progress> {
+    fn walk(source: &dyn Source, rel: &Path, total: &mut Progress) -> Result<()> {
+        for node in source.list(rel)?.nodes {
+            total.files += 1;
+            let child = rel.join(std::ffi::OsStr::from_bytes(&node.name));
+            match node.kind {
+                NodeKind::Dir => walk(source, &child, total)?,
+                NodeKind::File | NodeKind::Symlink => total.bytes += node.size,
+                NodeKind::NamedPipe => {}
+            }
+        }
+        Ok(())
+    }
+    let mut total = Progress::default();
+    let t = source.top()?;
+    if top == Top::Named {
+        total.files += 1;
+        total.bytes += if t.kind == NodeKind::Dir { 0 } else { t.size };
+    }
+    if t.kind == NodeKind::Dir {
+        walk(source, Path::new(""), &mut total)?;
+    }
+    Ok(total)
+}
+
 /// Imports the file-system tree at `path` (see [`VacOptions::fs`]).
 pub fn import_path<S: BlockStore + ?Sized>(
     store: &S,

@@ -144,11 +144,17 @@ fn disk_tree_round_trips() {
     let tmp = tempfile::tempdir().unwrap();
     let src = make_tree(tmp.path());
     let store = MemStore::new();
+    let total = vac::measure(
+        &colony_fossil::source::FsSource::new(&src, Default::default()),
+        vac::Top::Named,
+    )
+    .unwrap();
     let mut last = vac::Progress::default();
     let out = vac::import_path(&store, &src, &VacOptions::default(), &mut |p| last = *p).unwrap();
     assert!(out.skipped.is_empty(), "{:?}", out.skipped);
     assert_eq!(last.files, out.files + out.dirs);
     assert_eq!(last.bytes, out.bytes);
+    assert_eq!(total, last);
 
     // The all-zero file is a zero score at the top; nothing was stored for it.
     let a = Archive::open(&store, &out.score).unwrap();

@@ -81,6 +81,8 @@ fn plan9port_tiny_archive() {
         std::fs::read_to_string(common::testdata().join("tiny-vac/tiny.unvac-tv.txt")).unwrap();
     assert_eq!(lines, tv.lines().collect::<Vec<_>>());
 
+    let total = unvac::measure(&store, &score).unwrap();
+    assert_eq!((total.files, total.bytes), (6, 20020));
     let dest = tempfile::tempdir().unwrap();
     let mut calls = 0;
     let out = unvac::export(
@@ -219,4 +221,41 @@ fn bad_roots_fail_cleanly() {
         .write(BlockType::ROOT, &Root::vac(junk, 8192).encode().unwrap())
         .unwrap();
     assert!(unvac::export(&store, &s, dest.path(), &opts, &mut |_| {}).is_err());
+}
+
+#[test]
+fn owners_are_restored_as_root() {
+    use colony_fossil::source::{MemSource, Meta};
+    use colony_fossil::vac::{self, VacOptions};
+    let m = |uid: &str, gid: &str| Meta {
+        perm: 0o644,
+        uid: uid.into(),
+        gid: gid.into(),
+        mtime: 7,
+        atime: 7,
+    };
+    let mut src = MemSource::new("o", m("root", "root"));
+    src.file("nobody", b"1", m("nobody", "nogroup")).unwrap();
+    src.file("ghost", b"2", m("no-such-user-here", "no-such-group"))
+        .unwrap();
+    let store = colony_venti::MemStore::new();
+    let score = vac::import(&store, &src, &VacOptions::default(), &mut |_| {})
+        .unwrap()
+        .score;
+    let dest = tempfile::tempdir().unwrap();
+    let out = unvac::export(
+        &store,
+        &score,
+        dest.path(),
+        &UnvacOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert!(out.owners_not_restored, "ghost's names do not exist here");
+    if nix::unistd::geteuid().is_root() {
+        let md = std::fs::metadata(dest.path().join("o/nobody")).unwrap();
+        let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+        assert_eq!(md.uid(), nobody.uid.as_raw());
+    }
 }
