@@ -41,6 +41,18 @@ fn vac(c: &mut Criterion) {
             vac::import(&store, &src, &VacOptions::default(), &mut |_| {}).unwrap()
         })
     });
+    let tmp = tempfile::tempdir().unwrap();
+    let top = tmp.path().join("top");
+    std::fs::create_dir(&top).unwrap();
+    for i in 0..FILES {
+        std::fs::write(top.join(format!("f{i}")), random_block(i as u64, FILE_SIZE)).unwrap();
+    }
+    g.bench_function("import 32MiB from a temp dir", |b| {
+        b.iter(|| {
+            let store = MemStore::new();
+            vac::import_path(&store, &top, &VacOptions::default(), &mut |_| {}).unwrap()
+        })
+    });
     let store = MemStore::new();
     let score = vac::import(&store, &src, &VacOptions::default(), &mut |_| {})
         .unwrap()
