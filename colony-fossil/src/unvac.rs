@@ -196,10 +196,15 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
         let child = parent.open(de)?;
         match (kind, child) {
             (Kind::Dir, Child::Dir { dir, meta }) => {
-                match fs::create_dir(target) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && target.is_dir() => {}
-                    Err(e) => return Err(Error::io("mkdir", target, e)),
+                // Never follow a symlink left at this name: it could point
+                // outside the destination.
+                match fs::symlink_metadata(target) {
+                    Ok(md) if md.is_dir() => {}
+                    Ok(_) => {
+                        remove_existing(target)?;
+                        fs::create_dir(target).map_err(|e| Error::io("mkdir", target, e))?;
+                    }
+                    Err(_) => fs::create_dir(target).map_err(|e| Error::io("mkdir", target, e))?,
                 }
                 // Writable while we fill it; the real mode comes after.
                 set_perm(target, 0o700)?;
@@ -288,7 +293,12 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
             .map_err(|e| Error::io("chown", target, e.into()))?;
         }
         if kind != Kind::Symlink {
-            set_perm(target, mode::to_unix_perm(de.mode))?;
+            let mut perm = mode::to_unix_perm(de.mode);
+            if !self.as_root {
+                // Like tar: set-id bits only when restoring as root.
+                perm &= 0o1777;
+            }
+            set_perm(target, perm)?;
         }
         if self.options.times {
             let (a, m) = (

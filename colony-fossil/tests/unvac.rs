@@ -259,3 +259,28 @@ fn owners_are_restored_as_root() {
         assert_eq!(md.uid(), nobody.uid.as_raw());
     }
 }
+
+#[test]
+fn symlinks_in_the_destination_are_not_followed() {
+    let store = common::tiny_store();
+    let score = Score::from_hex(common::TINY_SCORE).unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), dest.path().join("tiny")).unwrap();
+    let out = unvac::export(
+        &store,
+        &score,
+        dest.path(),
+        &UnvacOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert!(
+        std::fs::symlink_metadata(dest.path().join("tiny"))
+            .unwrap()
+            .is_dir()
+    );
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    check_tiny_on_disk(dest.path());
+}
