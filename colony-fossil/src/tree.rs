@@ -39,6 +39,27 @@ pub fn depth_for(size: u64, psize: u32, dsize: u32) -> u32 {
     d
 }
 
+/// The pointer slots leading to leaf `bn` in a tree of `depth` levels,
+/// from the top block down (libventi's `mkindices`, reversed): slot
+/// `(bn / F^(h-1)) mod F` at height `h`. Fails if `bn` needs more levels.
+pub fn path_to_leaf(bn: u64, psize: u32, depth: u8) -> Result<Vec<usize>> {
+    let f = fanout(psize).max(1);
+    let mut slots = Vec::with_capacity(depth as usize);
+    let mut rest = bn;
+    for _ in 0..depth {
+        slots.push((rest % f) as usize);
+        rest /= f;
+    }
+    if rest != 0 {
+        return Err(Error::format(
+            "pointer tree",
+            format!("leaf {bn} needs more than {depth} levels"),
+        ));
+    }
+    slots.reverse();
+    Ok(slots)
+}
+
 /// What a writer did, for counting and progress.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WriteStats {
@@ -276,21 +297,20 @@ impl<'a, S: BlockStore + ?Sized> TreeReader<'a, S> {
                 format!("leaf {bn} past the end ({} leaves)", self.leaves()),
             ));
         }
-        let f = fanout(e.psize);
+        let slots = path_to_leaf(bn, e.psize, e.depth)?;
         let mut score = e.score;
-        for h in (1..=e.depth as u32).rev() {
+        for (i, slot) in slots.into_iter().enumerate() {
+            let h = e.depth as usize - i;
             if score.is_special() {
                 return Ok(Score::EMPTY);
             }
-            // A span past u64 means every leaf lies under slot 0.
-            let slot = f.checked_pow(h - 1).map_or(0, |span| (bn / span) % f) as usize;
-            let cached = matches!(&self.path[h as usize - 1], Some((s, _)) if *s == score);
+            let cached = matches!(&self.path[h - 1], Some((s, _)) if *s == score);
             if !cached {
                 let ty = BlockType::pointer(h as u8).expect("depth checked");
                 let block = read_block(self.store, &score, ty, e.psize as usize)?;
-                self.path[h as usize - 1] = Some((score, block));
+                self.path[h - 1] = Some((score, block));
             }
-            let (_, block) = self.path[h as usize - 1].as_ref().expect("just filled");
+            let (_, block) = self.path[h - 1].as_ref().expect("just filled");
             score = Score::from_slice(&block[slot * Score::SIZE..]);
         }
         Ok(score)
@@ -333,6 +353,10 @@ mod tests {
         assert_eq!(depth_for(5_000_000, 8180, 8192), 2);
         assert_eq!(depth_for(409 * 8192, 8180, 8192), 1);
         assert_eq!(depth_for(409 * 8192 + 1, 8180, 8192), 2);
+        assert_eq!(path_to_leaf(0, 8180, 0).unwrap(), Vec::<usize>::new());
+        assert_eq!(path_to_leaf(610, 8180, 2).unwrap(), vec![1, 201]);
+        assert!(path_to_leaf(1, 8180, 0).is_err());
+        assert!(path_to_leaf(409 * 409, 8180, 2).is_err());
     }
 
     #[test]
