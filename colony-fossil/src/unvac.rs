@@ -55,14 +55,7 @@ impl Default for UnvacOptions {
     }
 }
 
-/// Progress so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Progress {
-    /// Files and directories extracted.
-    pub files: u64,
-    /// File bytes written.
-    pub bytes: u64,
-}
+pub use crate::progress::Progress;
 
 /// What an export did.
 #[derive(Debug, Default)]

@@ -83,14 +83,7 @@ impl Default for VacOptions {
     }
 }
 
-/// Progress so far, handed to the caller's callback.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Progress {
-    /// Files and directories archived.
-    pub files: u64,
-    /// File bytes read.
-    pub bytes: u64,
-}
+pub use crate::progress::Progress;
 
 /// The result of an import.
 #[derive(Clone, Debug)]
