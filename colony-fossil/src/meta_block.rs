@@ -405,6 +405,50 @@ mod tests {
         assert!(MetaBlock::decode(&good[..10]).is_err());
     }
 
+    #[test]
+    fn update_in_place_moves_and_fails() {
+        use crate::dir_entry::tests::sample;
+        let mut mb = MetaBlock::new(400, 4, MetaMagic::Old).unwrap();
+        let (a, b) = (sample(b"a"), sample(b"b"));
+        mb.insert(&a).unwrap();
+        mb.insert(&b).unwrap();
+        let end = mb.size;
+        // Shrinking stays in place; size does not move.
+        let small = DirEntry {
+            uid: vec![],
+            ..a.clone()
+        };
+        assert!(mb.update(&small).unwrap());
+        assert_eq!(
+            (mb.size, mb.lookup(b"a").unwrap().unwrap()),
+            (end, small.clone())
+        );
+        // Growing past the next record moves to the end.
+        let big = DirEntry {
+            uid: b"a-much-longer-owner".to_vec(),
+            ..a.clone()
+        };
+        assert!(mb.update(&big).unwrap());
+        assert_eq!(mb.lookup(b"a").unwrap().unwrap(), big);
+        assert_eq!(mb.slots[0].offset, end);
+        let back = MetaBlock::decode(&mb.encode()).unwrap();
+        assert_eq!(back.entries().unwrap(), vec![big.clone(), b.clone()]);
+        // No room at all: nothing changes.
+        let huge = DirEntry {
+            uid: vec![b'x'; 300],
+            ..b.clone()
+        };
+        let before = mb.encode();
+        assert!(!mb.update(&huge).unwrap());
+        assert_eq!(mb.encode(), before);
+        assert!(mb.update(&sample(b"zz")).is_err(), "not present");
+        assert!(mb.remove(b"a") && !mb.remove(b"a"));
+        assert_eq!(
+            MetaBlock::decode(&mb.encode()).unwrap().entries().unwrap(),
+            vec![b]
+        );
+    }
+
     proptest! {
         #[test]
         fn round_trip(des in prop::collection::vec(arb_dir_entry(), 0..12), new: bool) {
