@@ -190,13 +190,16 @@ fn clamp_time(t: i64) -> u32 {
 impl Source for FsSource {
     fn top(&self) -> Result<Node> {
         let md = fs::symlink_metadata(&self.top).map_err(|e| Error::io("stat", &self.top, e))?;
-        let name = match self.top.file_name() {
+        // "." and "dir/.." have no last element: name them as resolved.
+        let resolved =
+            fs::canonicalize(&self.top).map_err(|e| Error::io("resolve", &self.top, e))?;
+        let name = match self.top.file_name().or(resolved.file_name()) {
             Some(n) => n.as_bytes().to_vec(),
             None => {
                 return Err(Error::io(
                     "name",
                     &self.top,
-                    std::io::Error::other("path has no last element"),
+                    std::io::Error::other("/ has no name: import its contents instead"),
                 ));
             }
         };

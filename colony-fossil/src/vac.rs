@@ -118,14 +118,15 @@ pub fn measure(source: &dyn Source, top: Top) -> Result<Progress> {
         Ok(())
     }
     let mut total = Progress::default();
-    let t = source.top()?;
     if top == Top::Named {
+        let t = source.top()?;
         total.files += 1;
-        total.bytes += if t.kind == NodeKind::Dir { 0 } else { t.size };
+        if t.kind != NodeKind::Dir {
+            total.bytes += t.size;
+            return Ok(total);
+        }
     }
-    if t.kind == NodeKind::Dir {
-        walk(source, Path::new(""), &mut total)?;
-    }
+    walk(source, Path::new(""), &mut total)?;
     Ok(total)
 }
 

@@ -284,6 +284,17 @@ fn sockets_are_skipped_and_reported() {
     assert_eq!(out.skipped.len(), 1);
     assert!(out.skipped[0].0.ends_with("sock") && out.skipped[0].1.contains("socket"));
     assert_eq!(out.files, 1);
+    // "." is named as resolved; its contents alone with Top::Contents.
+    let dot = vac::import_path(&store, &t.join("."), &VacOptions::default(), &mut |_| {}).unwrap();
+    let a = colony_fossil::archive::Archive::open(&store, &dot.score).unwrap();
+    assert!(a.root_dir(&store).lookup(b"t").unwrap().is_some());
+    let contents = VacOptions {
+        top: vac::Top::Contents,
+        ..VacOptions::default()
+    };
+    let c = vac::import_path(&store, &t, &contents, &mut |_| {}).unwrap();
+    let a = colony_fossil::archive::Archive::open(&store, &c.score).unwrap();
+    assert!(a.root_dir(&store).lookup(b"f").unwrap().is_some());
     // A file that vanishes is an error naming it; the top must exist.
     let gone = vac::import_path(
         &store,
