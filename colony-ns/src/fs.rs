@@ -151,6 +151,9 @@ pub trait FileSystem: Send + Sync + 'static {
     /// parent is the root). [`Error::NotDir`] if `dir` is not a directory.
     fn lookup(&self, dir: NodeId, name: &str) -> Result<Meta>;
 
+    /// The directory holding `node` (the root is its own parent).
+    fn parent(&self, node: NodeId) -> Result<Meta>;
+
     /// Up to `count` bytes at `offset`; fewer (or none) at the end of file.
     /// Directories are read with [`FileSystem::readdir`] instead.
     fn read(&self, node: NodeId, offset: u64, count: u32) -> Result<Vec<u8>>;

@@ -5,12 +5,16 @@
 //! * [`FileSystem`]: what a served tree implements, in terms of inode-like
 //!   node ids (the qid path). The server owns fids; the tree never sees them.
 //!   [`MemFs`] is an in-memory implementation for tests and embedding.
+//! * [`server`]: a tokio 9P server (TCP or Unix socket) with a handle for
+//!   binding, the local address and graceful shutdown.
 
 mod error;
 pub mod fs;
 mod memfs;
 pub mod ninep;
+pub mod server;
 
 pub use error::{Error, Result};
 pub use fs::{DirEntry, FileSystem, Meta, NodeId, SetMeta};
 pub use memfs::MemFs;
+pub use server::{ListenAddr, Server, ServerConfig, ServerHandle};

@@ -216,6 +216,12 @@ impl FileSystem for MemFs {
         Ok(tree.node(id)?.meta.clone())
     }
 
+    fn parent(&self, node: NodeId) -> Result<Meta> {
+        let tree = self.lock();
+        let parent = tree.node(node)?.parent;
+        Ok(tree.node(parent)?.meta.clone())
+    }
+
     fn read(&self, node: NodeId, offset: u64, count: u32) -> Result<Vec<u8>> {
         let tree = self.lock();
         match &tree.node(node)?.body {
@@ -448,6 +454,8 @@ mod tests {
             Err(Error::BadName)
         ));
         assert_eq!(fs.lookup(root, "..").unwrap().node(), root);
+        assert_eq!(fs.parent(f.node()).unwrap().node(), root);
+        assert_eq!(fs.parent(root).unwrap().node(), root);
         assert!(matches!(
             fs.write(f.node(), MAX_FILE, b"x", "bob"),
             Err(Error::TooLarge)

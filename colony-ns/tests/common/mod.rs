@@ -77,3 +77,51 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         reply.msg
     }
 }
+
+use colony_ns::ninep::{DMDIR, Qid};
+use colony_ns::{MemFs, Meta};
+
+/// mtime = atime of every file of the tiny tree (2001-02-03T04:05:06Z).
+pub const TINY_TIME: u32 = 981_173_106;
+
+/// pattern.bin: byte i = i % 251 for i < 16000, then 4000 zeros.
+pub fn pattern() -> Vec<u8> {
+    let mut p: Vec<u8> = (0..16000u32).map(|i| (i % 251) as u8).collect();
+    p.resize(20000, 0);
+    p
+}
+
+fn meta(path: u64, name: &str, mode: u32, time: u32, owner: &str) -> Meta {
+    Meta {
+        qid: Qid {
+            ty: 0,
+            version: 0,
+            path,
+        },
+        mode,
+        atime: time,
+        mtime: time,
+        length: 0,
+        name: name.into(),
+        uid: owner.into(),
+        gid: owner.into(),
+        muid: String::new(),
+    }
+}
+
+/// A MemFs holding the tiny vac tree exactly as vacfs serves it: qid paths
+/// as vac numbered them, entries in vacfs's listing order (by name).
+pub fn tiny_fs() -> MemFs {
+    let fs = MemFs::new(meta(0, "/", DMDIR | 0o777, 0, "vac"));
+    let file = |path, name| meta(path, name, 0o644, TINY_TIME, "root");
+    let dir = |path, name| meta(path, name, DMDIR | 0o755, TINY_TIME, "root");
+    let tiny = fs.insert(0, dir(1, "tiny"), Vec::new()).unwrap();
+    fs.insert(tiny, file(2, "empty.txt"), Vec::new()).unwrap();
+    fs.insert(tiny, file(3, "hello.txt"), b"hello, world\n".to_vec())
+        .unwrap();
+    fs.insert(tiny, file(6, "pattern.bin"), pattern()).unwrap();
+    let sub = fs.insert(tiny, dir(4, "sub"), Vec::new()).unwrap();
+    fs.insert(sub, file(5, "nested.txt"), b"nested\n".to_vec())
+        .unwrap();
+    fs
+}
