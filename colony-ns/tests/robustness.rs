@@ -44,6 +44,7 @@ impl FileSystem for GatedFs {
         self.inner.parent(n)
     }
     fn read(&self, n: NodeId, off: u64, count: u32) -> Result<Vec<u8>> {
+        assert_ne!(n, PANICS, "a file system bug");
         if n == self.gated {
             let mut open = self.open.lock().unwrap();
             while !*open {
@@ -73,6 +74,9 @@ impl FileSystem for GatedFs {
         self.inner.readdir(d, cookie, sink)
     }
 }
+
+/// Reading empty.txt (qid path 2) panics inside the file system.
+const PANICS: NodeId = 2;
 
 fn gated_tiny() -> Arc<GatedFs> {
     // hello.txt (qid path 3) is the gated file; other tests avoid it.
@@ -559,4 +563,47 @@ async fn shutdown_closes_connections_and_stops_listening() {
         .unwrap();
     expect_closed(&mut c.stream).await;
     assert!(TcpStream::connect(addr).await.is_err(), "listener closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_file_system_still_answers() {
+    let (h, addr, _fs) = tiny_server().await;
+    let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
+    hello(&mut c).await;
+    open(&mut c, 1, &["tiny", "empty.txt"]).await;
+    let r = c
+        .rpc(
+            3,
+            Tread {
+                fid: 1,
+                offset: 0,
+                count: 10,
+            },
+        )
+        .await;
+    assert_eq!(
+        r,
+        Rerror {
+            ename: "internal error".into()
+        }
+        .into()
+    );
+    open(&mut c, 2, &["tiny", "sub", "nested.txt"]).await;
+    assert_eq!(
+        c.rpc(
+            4,
+            Tread {
+                fid: 2,
+                offset: 0,
+                count: 3
+            }
+        )
+        .await,
+        Rread {
+            data: b"nes".to_vec()
+        }
+        .into()
+    );
+    still_serving(addr).await;
+    h.shutdown().await.unwrap();
 }

@@ -54,11 +54,6 @@ macro_rules! messages {
                 match self { $( Message::$name(_) => $num, )* }
             }
 
-            /// The message's name, e.g. "Twalk".
-            pub fn name(&self) -> &'static str {
-                match self { $( Message::$name(_) => stringify!($name), )* }
-            }
-
             fn put_body(&self, out: &mut Vec<u8>) -> Result<()> {
                 match self { $( Message::$name(m) => m.put_body(out), )* }
             }

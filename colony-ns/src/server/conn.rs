@@ -234,17 +234,17 @@ impl Conn {
         };
         let (shared, fids, msize) = (self.shared.clone(), self.fids.clone(), self.msize);
         let (inflight, tx) = (self.inflight.clone(), self.tx.clone());
-        self.tasks.spawn(async move {
-            let answer = tokio::task::spawn_blocking(move || {
-                Ops {
-                    shared: &shared,
-                    fids: &fids,
-                    msize,
-                }
-                .handle(msg)
-            })
-            .await
-            .unwrap_or_else(|e| Err(Error::Other(format!("internal error: {e}"))));
+        // The file system is synchronous: the whole request runs on a
+        // blocking thread, which also queues the reply.
+        self.tasks.spawn_blocking(move || {
+            let ops = Ops {
+                shared: &shared,
+                fids: &fids,
+                msize,
+            };
+            // A panic in a file system must still answer the tag.
+            let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ops.handle(msg)))
+                .unwrap_or_else(|_| Err(Error::Other("internal error".into())));
             let reply = answer.unwrap_or_else(|e| error_reply(&e));
             let bytes = encode_reply(tag, reply, msize);
             {
