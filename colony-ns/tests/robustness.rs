@@ -230,6 +230,7 @@ async fn flush_waits_for_the_request_it_flushes() {
         )
     );
     c.send(11, Tflush { oldtag: 10 }).await;
+    c.send(13, Tflush { oldtag: 10 }).await;
     // A flush of a tag not outstanding is answered at once.
     c.send(12, Tflush { oldtag: 99 }).await;
     assert_eq!(c.recv().await, Fcall::new(12, Rflush {}));
@@ -248,7 +249,9 @@ async fn flush_waits_for_the_request_it_flushes() {
             }
         )
     );
+    // Several flushes of one request are answered in order.
     assert_eq!(c.recv().await, Fcall::new(11, Rflush {}));
+    assert_eq!(c.recv().await, Fcall::new(13, Rflush {}));
     h.shutdown().await.unwrap();
 }
 

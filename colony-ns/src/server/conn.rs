@@ -62,6 +62,9 @@ struct Conn {
     tx: mpsc::UnboundedSender<Outgoing>,
     tasks: JoinSet<()>,
     permits: Arc<Semaphore>,
+    /// The latest flush of each old tag, so several flushes of one request
+    /// are answered in the order they came.
+    last_flush: HashMap<u16, watch::Receiver<()>>,
 }
 
 /// Serves a connection until EOF, a framing error, or `stop` turning true.
@@ -92,6 +95,7 @@ where
         inflight: Arc::default(),
         tx,
         tasks: JoinSet::new(),
+        last_flush: HashMap::new(),
     };
     let result = conn.read_loop(rd, stop).await;
     conn.finish().await;
@@ -201,17 +205,23 @@ impl Conn {
     /// reply, if any, comes first), or at once if it is not outstanding.
     fn flush(&mut self, tag: u16, oldtag: u16) {
         let pending = lock_inflight(&self.inflight).get(&oldtag).cloned();
-        match pending {
-            None => self.reply(tag, Rflush {}.into()),
-            Some(mut done) => {
-                let (tx, limit) = (self.tx.clone(), self.reply_limit());
-                self.tasks.spawn(async move {
-                    // Errs when the request's sender is dropped: it is done.
-                    let _ = done.changed().await;
-                    let _ = tx.send((encode_reply(tag, Rflush {}.into(), limit), None));
-                });
+        let Some(mut request_done) = pending else {
+            self.last_flush.remove(&oldtag);
+            return self.reply(tag, Rflush {}.into());
+        };
+        let (flushed, flush_done) = watch::channel(());
+        let earlier = self.last_flush.insert(oldtag, flush_done);
+        let (tx, limit) = (self.tx.clone(), self.reply_limit());
+        self.tasks.spawn(async move {
+            // Each errs when its sender is dropped: the request's once its
+            // reply is queued, an earlier flush's once its Rflush is.
+            let _ = request_done.changed().await;
+            if let Some(mut earlier) = earlier {
+                let _ = earlier.changed().await;
             }
-        }
+            let _ = tx.send((encode_reply(tag, Rflush {}.into(), limit), None));
+            drop(flushed);
+        });
     }
 
     async fn request(&mut self, tag: u16, msg: Message) {
