@@ -24,8 +24,8 @@ pub(crate) struct Open {
     pub rclose: bool,
     /// This fid holds the file's exclusive-use (DMEXCL) lock.
     pub excl: bool,
-    /// Directory read position.
-    pub dir: DirCursor,
+    /// For a directory, where reading continues; `None` for a file.
+    pub dir: Option<DirCursor>,
 }
 
 /// One fid.

@@ -167,7 +167,7 @@ impl Ops<'_> {
             access: mode & 3,
             rclose: mode & ORCLOSE != 0,
             excl,
-            dir: DirCursor::default(),
+            dir: meta.is_dir().then(DirCursor::default),
         })
     }
 
@@ -243,7 +243,7 @@ impl Ops<'_> {
             access: m.mode & 3,
             rclose: m.mode & ORCLOSE != 0,
             excl,
-            dir: DirCursor::default(),
+            dir: is_dir.then(DirCursor::default),
         });
         Ok(Rcreate {
             qid: meta.qid,
@@ -260,17 +260,16 @@ impl Ops<'_> {
             return Err(Error::NotOpenRead);
         }
         let count = m.count.min(self.iounit());
-        let meta = self.fs().stat(node)?;
-        if !meta.is_dir() {
+        let Some(cursor) = open.dir.as_mut() else {
             return Ok(Rread {
                 data: self.fs().read(node, m.offset, count)?,
             });
-        }
+        };
         // Directories: whole stat entries only, continuing where the last
         // read ended (or from the start at offset 0).
         let start = match m.offset {
             0 => DirCursor::default(),
-            off if off == open.dir.offset => open.dir,
+            off if off == cursor.offset => *cursor,
             _ => return Err(Error::BadDirOffset),
         };
         let mut data = Vec::new();
@@ -294,7 +293,7 @@ impl Ops<'_> {
         if let Some(e) = failed {
             return Err(e);
         }
-        open.dir = DirCursor {
+        *cursor = DirCursor {
             offset: m.offset + data.len() as u64,
             cookie,
         };
