@@ -32,7 +32,8 @@ impl fmt::Display for ListenAddr {
     }
 }
 
-/// A running server: its address, and a way to stop it.
+/// A running server: its address, and a way to stop it. Dropping the handle
+/// stops the server too, without waiting for it.
 pub struct ServerHandle {
     addr: ListenAddr,
     /// Set to true to stop this listener and its connections.
