@@ -7,9 +7,12 @@
 //!   [`MemFs`] is an in-memory implementation for tests and embedding.
 //! * [`server`]: a tokio 9P server (TCP or Unix socket) with a handle for
 //!   binding, the local address and graceful shutdown.
+//! * [`fuse`]: the same trees mounted with FUSE ([`fuse::mount`]), so
+//!   ordinary Linux programs use them.
 
 mod error;
 pub mod fs;
+pub mod fuse;
 mod memfs;
 pub mod ninep;
 pub mod server;

@@ -366,8 +366,13 @@ impl FileSystem for MemFs {
             set_len(data, len)?;
             n.meta.length = len;
         }
-        if !change.is_empty() {
+        // Only a new length modifies the contents (mtime, muid); other
+        // changes (chmod, chown, rename, times) leave mtime alone, as on
+        // Plan 9 and Unix, but still make a new version.
+        if change.length.is_some() {
             n.touch(Some(user));
+        } else if !change.is_empty() {
+            n.meta.qid.version = n.meta.qid.version.wrapping_add(1);
         }
         // An explicit mtime wins over the one the change itself set.
         if let Some(mtime) = change.mtime {
@@ -556,6 +561,44 @@ mod tests {
             fs.wstat(d.node(), &grow, "glenda"),
             Err(Error::DirLength)
         ));
+    }
+
+    #[test]
+    fn only_length_changes_touch_mtime() {
+        let fs = fs();
+        let a = fs.create(0, "a", 0o644, "glenda").unwrap();
+        let set_mtime = SetMeta {
+            mtime: Some(1000),
+            ..SetMeta::default()
+        };
+        fs.wstat(a.node(), &set_mtime, "glenda").unwrap();
+        for change in [
+            SetMeta {
+                mode: Some(0o600),
+                ..SetMeta::default()
+            },
+            SetMeta {
+                atime: Some(7),
+                ..SetMeta::default()
+            },
+            SetMeta {
+                uid: Some("bob".into()),
+                name: Some("b".into()),
+                ..SetMeta::default()
+            },
+        ] {
+            let before = fs.stat(a.node()).unwrap().qid.version;
+            let m = fs.wstat(a.node(), &change, "bob").unwrap();
+            assert_eq!((m.mtime, m.muid.as_str()), (1000, "glenda"), "{change:?}");
+            assert!(m.qid.version != before);
+        }
+        let grow = SetMeta {
+            length: Some(3),
+            ..SetMeta::default()
+        };
+        let m = fs.wstat(a.node(), &grow, "bob").unwrap();
+        assert!(m.mtime > 1000);
+        assert_eq!(m.muid, "bob");
     }
 
     #[test]

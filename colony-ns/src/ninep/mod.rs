@@ -59,6 +59,12 @@ pub const DMAUTH: u32 = 0x0800_0000;
 pub const DMTMP: u32 = 0x0400_0000;
 /// Mode bit: symbolic link (Unix extension); the file's contents are the target.
 pub const DMSYMLINK: u32 = 0x0200_0000;
+/// Mode bit: set-user-id (Unix extension, 9P2000.u's value).
+pub const DMSETUID: u32 = 0x0008_0000;
+/// Mode bit: set-group-id (Unix extension, 9P2000.u's value).
+pub const DMSETGID: u32 = 0x0004_0000;
+/// Mode bit: sticky (Unix extension, 9P2000.u's value).
+pub const DMSETVTX: u32 = 0x0001_0000;
 
 /// Qid type: directory.
 pub const QTDIR: u8 = 0x80;

@@ -1,0 +1,504 @@
+//! The FUSE operations, each in terms of the [`FileSystem`] trait.
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use fuser::{
+    Errno, FileAttr, FileHandle, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig,
+    LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyEmpty, ReplyEntry,
+    ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
+};
+
+use crate::error::Error;
+use crate::fs::{FileSystem, Meta, NodeId, SetMeta};
+use crate::fuse::attr::{self, Inodes, PERM_BITS, dm_perm, secs};
+use crate::fuse::ids::IdMap;
+use crate::fuse::names::{NAME_MAX, existing_name, new_name};
+use crate::ninep::DMDIR;
+
+/// How long the kernel may trust what it was told.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tuning {
+    /// Attributes (size, mode, times).
+    pub attr_ttl: Duration,
+    /// Name -> inode bindings (and their absence).
+    pub entry_ttl: Duration,
+    /// Keep a file's cached pages across opens.
+    pub keep_cache: bool,
+}
+
+/// A [`FileSystem`] as a `fuser` file system.
+pub(crate) struct Adapter {
+    pub fs: Arc<dyn FileSystem>,
+    pub inodes: Inodes,
+    pub ids: IdMap,
+    pub tuning: Tuning,
+}
+
+/// Node ids are never reused, so every inode has generation 0.
+const GENERATION: Generation = Generation(0);
+
+/// The most bytes one FUSE read or write carries (the kernel's ceiling).
+const MAX_IO: u32 = 1 << 20;
+
+/// What `statfs` reports. The trait has no notion of capacity, so this is
+/// a nominal 1 TiB, all free, in 4 KiB blocks, with room for 2^32 files.
+const STATFS_BLOCKS: u64 = (1 << 40) / 4096;
+const STATFS_FILES: u64 = 1 << 32;
+
+impl Adapter {
+    pub(crate) fn attr(&self, meta: &Meta) -> Result<FileAttr, Errno> {
+        attr::file_attr(meta, &self.inodes, &self.ids)
+    }
+
+    fn node(&self, ino: INodeNo) -> NodeId {
+        self.inodes.node(ino)
+    }
+
+    /// The file-system user a request acts for.
+    fn user(&self, req: &Request) -> String {
+        self.ids.users.name(req.uid())
+    }
+
+    fn reply_entry(&self, reply: ReplyEntry, meta: Result<Meta, Errno>) {
+        match meta.and_then(|m| self.attr(&m)) {
+            Ok(a) => reply.entry_with_ttls(
+                &self.tuning.attr_ttl,
+                &self.tuning.entry_ttl,
+                &a,
+                GENERATION,
+            ),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn reply_attr(&self, reply: ReplyAttr, meta: Result<Meta, Errno>) {
+        match meta.and_then(|m| self.attr(&m)) {
+            Ok(a) => reply.attr(&self.tuning.attr_ttl, &a),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn open_flags(&self) -> FopenFlags {
+        if self.tuning.keep_cache {
+            FopenFlags::FOPEN_KEEP_CACHE
+        } else {
+            FopenFlags::empty()
+        }
+    }
+
+    fn lookup_name(&self, parent: INodeNo, name: &OsStr) -> Result<Meta, Errno> {
+        Ok(self.fs.lookup(self.node(parent), existing_name(name)?)?)
+    }
+
+    fn make(&self, req: &Request, parent: INodeNo, name: &OsStr, perm: u32) -> Result<Meta, Errno> {
+        let name = new_name(name)?;
+        Ok(self
+            .fs
+            .create(self.node(parent), name, perm, &self.user(req))?)
+    }
+
+    fn setattr_meta(&self, req: &Request, ino: INodeNo, change: Change) -> Result<Meta, Errno> {
+        let node = self.node(ino);
+        let mut set = SetMeta {
+            length: change.size,
+            atime: change.atime.map(time_secs),
+            mtime: change.mtime.map(time_secs),
+            uid: change.uid.map(|u| self.ids.users.name(u)),
+            gid: change.gid.map(|g| self.ids.groups.name(g)),
+            ..SetMeta::default()
+        };
+        if let Some(mode) = change.mode {
+            let old = self.fs.stat(node)?.mode;
+            set.mode = Some((old & !PERM_BITS) | dm_perm(mode));
+        }
+        if set.is_empty() {
+            // A ctime-only change (or none): nothing the file system keeps.
+            return Ok(self.fs.stat(node)?);
+        }
+        Ok(self.fs.wstat(node, &set, &self.user(req))?)
+    }
+
+    fn remove(&self, parent: INodeNo, name: &OsStr, want_dir: bool) -> Result<(), Errno> {
+        let meta = self.lookup_name(parent, name)?;
+        match (meta.is_dir(), want_dir) {
+            (true, false) => return Err(Errno::EISDIR),
+            (false, true) => return Err(Errno::ENOTDIR),
+            _ => {}
+        }
+        Ok(self.fs.remove(meta.node())?)
+    }
+
+    /// rename(2) within one directory: the trait renames by wstat of the
+    /// name, which refuses an existing target, so an existing target is
+    /// removed first (POSIX replaces it). The two steps are not atomic: a
+    /// crash between them loses the target, never the source.
+    fn rename_in(
+        &self,
+        req: &Request,
+        dir: INodeNo,
+        from: &OsStr,
+        to: &OsStr,
+        flags: RenameFlags,
+    ) -> Result<(), Errno> {
+        if flags.contains(RenameFlags::RENAME_EXCHANGE)
+            || flags.contains(RenameFlags::RENAME_WHITEOUT)
+        {
+            return Err(Errno::EINVAL);
+        }
+        let src = self.lookup_name(dir, from)?;
+        let to = new_name(to)?;
+        match self.fs.lookup(self.node(dir), to) {
+            Ok(dst) if dst.node() == src.node() => return Ok(()),
+            Ok(_) if flags.contains(RenameFlags::RENAME_NOREPLACE) => return Err(Errno::EEXIST),
+            Ok(dst) => {
+                match (src.is_dir(), dst.is_dir()) {
+                    (true, false) => return Err(Errno::ENOTDIR),
+                    (false, true) => return Err(Errno::EISDIR),
+                    _ => {}
+                }
+                self.fs.remove(dst.node())?;
+            }
+            Err(Error::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let set = SetMeta {
+            name: Some(to.to_owned()),
+            ..SetMeta::default()
+        };
+        self.fs.wstat(src.node(), &set, &self.user(req))?;
+        Ok(())
+    }
+}
+
+/// The parts of a setattr the file system can apply.
+struct Change {
+    mode: Option<u32>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    size: Option<u64>,
+    atime: Option<TimeOrNow>,
+    mtime: Option<TimeOrNow>,
+}
+
+fn time_secs(t: TimeOrNow) -> u32 {
+    secs(match t {
+        TimeOrNow::SpecificTime(t) => t,
+        TimeOrNow::Now => SystemTime::now(),
+    })
+}
+
+fn reply_empty(reply: ReplyEmpty, r: Result<(), Errno>) {
+    match r {
+        Ok(()) => reply.ok(),
+        Err(e) => reply.error(e),
+    }
+}
+
+impl fuser::Filesystem for Adapter {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        // Each setter reports the nearest allowed value when it refuses one.
+        if let Err(max) = config.set_max_write(MAX_IO) {
+            let _ = config.set_max_write(max);
+        }
+        if let Err(max) = config.set_max_readahead(MAX_IO) {
+            let _ = config.set_max_readahead(max);
+        }
+        let _ = config.set_max_background(64);
+        let _ = config.set_time_granularity(Duration::from_secs(1));
+        // Optional speed-ups, each taken only if this kernel has it.
+        for flag in [
+            InitFlags::FUSE_PARALLEL_DIROPS,
+            InitFlags::FUSE_AUTO_INVAL_DATA,
+            InitFlags::FUSE_DO_READDIRPLUS,
+            InitFlags::FUSE_READDIRPLUS_AUTO,
+            InitFlags::FUSE_CACHE_SYMLINKS,
+        ] {
+            let _ = config.add_capabilities(flag);
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        self.reply_entry(reply, self.lookup_name(parent, name));
+    }
+
+    fn forget(&self, _req: &Request, _ino: INodeNo, _nlookup: u64) {
+        // Inode numbers are computed from node ids (see `Inodes`): no state.
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        self.reply_attr(reply, self.fs.stat(self.node(ino)).map_err(Errno::from));
+    }
+
+    fn setattr(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let change = Change {
+            mode,
+            uid,
+            gid,
+            size,
+            atime,
+            mtime,
+        };
+        self.reply_attr(reply, self.setattr_meta(req, ino, change));
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.fs.readlink(self.node(ino)) {
+            Ok(target) => reply.data(target.as_bytes()),
+            Err(e) => reply.error(e.into()),
+        }
+    }
+
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        // Only regular files: the trait has no fifos, sockets or devices.
+        let fmt = mode & S_IFMT;
+        let r = if fmt == 0 || fmt == S_IFREG {
+            self.make(req, parent, name, dm_perm(mode))
+        } else {
+            Err(Errno::EPERM)
+        };
+        self.reply_entry(reply, r);
+    }
+
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        self.reply_entry(reply, self.make(req, parent, name, DMDIR | dm_perm(mode)));
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        reply_empty(reply, self.remove(parent, name, false));
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        reply_empty(reply, self.remove(parent, name, true));
+    }
+
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let r = (|| {
+            let name = new_name(link_name)?;
+            let target = target
+                .to_str()
+                .ok_or(Errno::from_i32(nix::errno::Errno::EILSEQ as i32))?;
+            Ok(self
+                .fs
+                .symlink(self.node(parent), name, target, &self.user(req))?)
+        })();
+        self.reply_entry(reply, r);
+    }
+
+    fn rename(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        // The trait renames only within a directory; mv(1) copies instead.
+        let r = if parent == newparent {
+            self.rename_in(req, parent, name, newname, flags)
+        } else {
+            Err(Errno::EXDEV)
+        };
+        reply_empty(reply, r);
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _newparent: INodeNo,
+        _newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        // The trait has one name per node: no hard links, to files or
+        // directories.
+        reply.error(Errno::EPERM);
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        match self.fs.stat(self.node(ino)) {
+            Ok(_) => reply.opened(FileHandle(0), self.open_flags()),
+            Err(e) => reply.error(e.into()),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        match self.fs.read(self.node(ino), offset, size) {
+            Ok(data) => reply.data(&data),
+            Err(e) => reply.error(e.into()),
+        }
+    }
+
+    fn write(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        match self.fs.write(self.node(ino), offset, data, &self.user(req)) {
+            Ok(n) => reply.written(n),
+            Err(e) => reply.error(e.into()),
+        }
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        // Every close: make the file durable, so a close that succeeds means
+        // the data is safe (what programs that never fsync expect).
+        reply_empty(reply, self.fs.sync(self.node(ino)).map_err(Errno::from));
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        reply_empty(reply, self.fs.sync(self.node(ino)).map_err(Errno::from));
+    }
+
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        reply_empty(reply, self.fs.sync(self.node(ino)).map_err(Errno::from));
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        reply: fuser::ReplyDirectory,
+    ) {
+        self.list(ino, offset, reply);
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        reply: fuser::ReplyDirectoryPlus,
+    ) {
+        self.list_plus(ino, offset, reply);
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        reply.statfs(
+            STATFS_BLOCKS,
+            STATFS_BLOCKS,
+            STATFS_BLOCKS,
+            STATFS_FILES,
+            STATFS_FILES,
+            4096,
+            NAME_MAX as u32,
+            4096,
+        );
+    }
+
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        _flags: i32,
+        reply: ReplyCreate,
+    ) {
+        match self
+            .make(req, parent, name, dm_perm(mode))
+            .and_then(|m| self.attr(&m))
+        {
+            Ok(a) => reply.created(
+                &self.tuning.entry_ttl,
+                &a,
+                GENERATION,
+                FileHandle(0),
+                self.open_flags(),
+            ),
+            Err(e) => reply.error(e),
+        }
+    }
+}
+
+/// The file-type bits of a Unix mode, and the regular-file type.
+const S_IFMT: u32 = 0o170000;
+const S_IFREG: u32 = 0o100000;

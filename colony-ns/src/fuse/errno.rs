@@ -1,0 +1,87 @@
+//! The one place where this crate's [`Error`] becomes a Unix errno.
+
+use fuser::Errno;
+
+use crate::error::Error;
+
+/// The errno a FUSE request fails with for `e`. File-system variants map to
+/// their POSIX meaning; a storage failure ([`Error::Other`]) and anything
+/// protocol-shaped (which a correct file system never returns) are EIO.
+pub(crate) fn errno(e: &Error) -> Errno {
+    match e {
+        Error::NotFound => Errno::ENOENT,
+        Error::PermissionDenied => Errno::EACCES,
+        Error::Exists => Errno::EEXIST,
+        Error::IsDir => Errno::EISDIR,
+        Error::NotDir => Errno::ENOTDIR,
+        Error::NotEmpty => Errno::ENOTEMPTY,
+        // truncate(2) of a directory is EISDIR.
+        Error::DirLength => Errno::EISDIR,
+        Error::DirBit | Error::WstatField => Errno::EPERM,
+        Error::BadName | Error::NulInString | Error::BadDirOffset => Errno::EINVAL,
+        // readlink(2) of something that is not a link.
+        Error::NotSymlink => Errno::EINVAL,
+        Error::TooLarge => Errno::EFBIG,
+        // rmdir(2) of a mount point.
+        Error::RemoveRoot | Error::InUse => Errno::EBUSY,
+        Error::BadUtf8 => Errno::from_i32(nix::errno::Errno::EILSEQ as i32),
+        Error::NotOpenRead | Error::NotOpenWrite => Errno::EBADF,
+        // No OS error number (or a bogus one) gives EIO.
+        Error::Io(io) => Errno::from_i32(io.raw_os_error().unwrap_or(0)),
+        Error::Other(_)
+        | Error::Short { .. }
+        | Error::FrameTooSmall(_)
+        | Error::FrameTooLarge { .. }
+        | Error::SizeMismatch { .. }
+        | Error::Trailing { .. }
+        | Error::TooLong { .. }
+        | Error::UnknownType(_)
+        | Error::TooManyWalkElements(_)
+        | Error::StatSize { .. }
+        | Error::AuthNotRequired(_)
+        | Error::UnknownFid
+        | Error::FidInUse
+        | Error::FidOpen
+        | Error::DirEntryTooBig
+        | Error::NoVersion
+        | Error::DuplicateTag
+        | Error::MsizeTooSmall
+        | Error::BadMessage => Errno::EIO,
+    }
+}
+
+impl From<Error> for Errno {
+    fn from(e: Error) -> Self {
+        errno(&e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_system_errors_have_their_posix_numbers() {
+        let cases = [
+            (Error::NotFound, Errno::ENOENT),
+            (Error::Exists, Errno::EEXIST),
+            (Error::NotDir, Errno::ENOTDIR),
+            (Error::IsDir, Errno::EISDIR),
+            (Error::NotEmpty, Errno::ENOTEMPTY),
+            (Error::PermissionDenied, Errno::EACCES),
+            (Error::WstatField, Errno::EPERM),
+            (Error::TooLarge, Errno::EFBIG),
+            (Error::Other("venti: connection reset".into()), Errno::EIO),
+            (Error::UnknownFid, Errno::EIO),
+            (
+                Error::Io(std::io::Error::from_raw_os_error(28)),
+                Errno::ENOSPC,
+            ),
+            (Error::Io(std::io::Error::other("x")), Errno::EIO),
+        ];
+        for (e, want) in cases {
+            assert_eq!(errno(&e), want, "{e:?}");
+        }
+        assert_eq!(errno(&Error::BadUtf8), Errno::from_i32(84)); // EILSEQ on Linux
+    }
+}

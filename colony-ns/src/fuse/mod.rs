@@ -1,0 +1,29 @@
+//! A FUSE adapter: any [`FileSystem`](crate::FileSystem) mounted into the
+//! Linux file tree, so ordinary programs use it.
+//!
+//! Pure Rust (the `fuser` crate without libfuse): as root, mounting is a
+//! `mount(2)` on an open `/dev/fuse`; without the right to mount, `fuser`
+//! falls back to the setuid `fusermount3` helper (Debian package `fuse3`).
+//!
+//! How Unix meets the file-system trait:
+//! * inode numbers are node ids shifted so the root is 1;
+//! * owners and groups are names, shown as numbers through `/etc/passwd`
+//!   and `/etc/group` ([`ids`]);
+//! * set-uid, set-gid and sticky bits are stored as 9P2000.u's DMSETUID,
+//!   DMSETGID and DMSETVTX; times are whole seconds;
+//! * rename works within a directory (an existing target is replaced);
+//!   across directories it fails with EXDEV, which `mv` handles by copying;
+//! * there are no hard links (link(2) fails with EPERM), fifos, sockets or
+//!   devices (mknod(2) of them fails with EPERM), nor extended attributes;
+//! * errors map to errno in one place (`errno.rs`).
+
+mod adapter;
+mod attr;
+mod dir;
+mod errno;
+pub mod ids;
+mod mount;
+mod names;
+
+pub use mount::{MountHandle, MountOptions, mount};
+pub use names::NAME_MAX;

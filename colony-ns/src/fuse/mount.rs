@@ -1,0 +1,167 @@
+//! Mounting a [`FileSystem`] with FUSE, and the handle that unmounts it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use fuser::{Config, MountOption, Session, SessionACL};
+use nix::mount::{MntFlags, umount2};
+
+use crate::error::{Error, Result};
+use crate::fs::FileSystem;
+use crate::fuse::adapter::{Adapter, Tuning};
+use crate::fuse::attr::Inodes;
+use crate::fuse::ids::IdMap;
+
+/// How a file system is mounted.
+#[derive(Debug, Clone)]
+pub struct MountOptions {
+    /// The mount's source, as /proc/self/mountinfo shows it.
+    pub fs_name: String,
+    /// The tree to attach (the `aname` of [`FileSystem::attach`]).
+    pub aname: String,
+    /// Refuse every change (the kernel enforces it).
+    pub read_only: bool,
+    /// Let every user in, not only the one who mounted; permission bits are
+    /// enforced by the kernel either way (`default_permissions`).
+    pub allow_other: bool,
+    /// Threads serving kernel requests.
+    pub threads: usize,
+    /// How long the kernel caches attributes.
+    pub attr_ttl: Duration,
+    /// How long the kernel caches names (and their absence).
+    pub entry_ttl: Duration,
+    /// Keep a file's page cache across opens. Safe while this mount is the
+    /// only writer of the tree; turn off when the same file system is also
+    /// changed another way (say, served over 9P at the same time), else
+    /// readers here may see stale data until the attributes expire.
+    pub keep_cache: bool,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            fs_name: "colony".into(),
+            aname: String::new(),
+            read_only: false,
+            allow_other: false,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
+            attr_ttl: Duration::from_secs(1),
+            entry_ttl: Duration::from_secs(1),
+            keep_cache: true,
+        }
+    }
+}
+
+/// A mounted file system. [`MountHandle::unmount`] (or dropping the handle)
+/// unmounts it; no mount is left behind either way.
+#[derive(Debug)]
+pub struct MountHandle {
+    dir: PathBuf,
+    /// The thread running the session; None once joined.
+    session: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// Mounts `fs` on the directory `dir` and serves it on background threads
+/// until the handle is unmounted or dropped. Needs /dev/fuse and the right
+/// to mount (root, or CAP_SYS_ADMIN; otherwise the `fusermount3` helper
+/// from the fuse3 package is used if installed).
+pub fn mount(fs: Arc<dyn FileSystem>, dir: &Path, options: &MountOptions) -> Result<MountHandle> {
+    let dir = dir.canonicalize()?;
+    let ids = IdMap::system();
+    let me = ids.users.name(nix::unistd::geteuid().as_raw());
+    let root = fs.attach(&me, &options.aname)?;
+    let adapter = Adapter {
+        fs,
+        inodes: Inodes::new(root),
+        ids,
+        tuning: Tuning {
+            attr_ttl: options.attr_ttl,
+            entry_ttl: options.entry_ttl,
+            keep_cache: options.keep_cache,
+        },
+    };
+    let mut config = Config::default();
+    config.mount_options = vec![
+        MountOption::FSName(options.fs_name.clone()),
+        MountOption::Subtype("colony".into()),
+        MountOption::DefaultPermissions,
+        MountOption::NoAtime,
+        if options.read_only {
+            MountOption::RO
+        } else {
+            MountOption::RW
+        },
+    ];
+    config.acl = if options.allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
+    config.n_threads = Some(options.threads.max(1));
+    config.clone_fd = true;
+    // Mounts and completes the INIT handshake before returning, so the file
+    // system answers as soon as `mount` does.
+    let session = Session::new(adapter, &dir, &config)?;
+    let thread = std::thread::Builder::new()
+        .name("colony-fuse".into())
+        .spawn(move || session.run())?;
+    Ok(MountHandle {
+        dir,
+        session: Some(thread),
+    })
+}
+
+impl MountHandle {
+    /// Where it is mounted.
+    pub fn mountpoint(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Unmounts and waits for the session to end. If the mount is busy (a
+    /// process has a file open or its working directory inside), it is
+    /// detached instead: gone from the namespace at once, served until the
+    /// last user lets go.
+    pub fn unmount(mut self) -> Result<()> {
+        self.unmount_now()
+    }
+
+    fn unmount_now(&mut self) -> Result<()> {
+        let Some(session) = self.session.take() else {
+            return Ok(());
+        };
+        match umount2(&self.dir, MntFlags::empty()) {
+            Ok(()) => {}
+            Err(nix::errno::Errno::EBUSY) => {
+                tracing::warn!("{} is busy; detaching it", self.dir.display());
+                umount2(&self.dir, MntFlags::MNT_DETACH).map_err(io_error)?;
+                // The session ends when the kernel lets go; do not wait.
+                return Ok(());
+            }
+            // Unmounted behind our back (umount(8)): the session has ended.
+            Err(nix::errno::Errno::EINVAL) => {}
+            Err(e) => {
+                self.session = Some(session);
+                return Err(io_error(e));
+            }
+        }
+        session
+            .join()
+            .map_err(|_| Error::Other("FUSE session thread panicked".into()))??;
+        Ok(())
+    }
+}
+
+impl Drop for MountHandle {
+    fn drop(&mut self) {
+        if let Err(e) = self.unmount_now() {
+            tracing::warn!("unmounting {}: {e}", self.dir.display());
+            let _ = umount2(&self.dir, MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+fn io_error(e: nix::errno::Errno) -> Error {
+    Error::Io(std::io::Error::from(e))
+}

@@ -1,0 +1,145 @@
+//! Real programs in a FUSE mount, for any file system: each program is a
+//! function of the mount directory, and [`program_tests!`] makes one test
+//! per program for a file-system constructor (MemFs here; Fossil once its
+//! adapter exists, unchanged).
+//!
+//! FUSE tests need /dev/fuse and root. Without them a test prints why and
+//! passes, except when the `CI` environment variable is set: then it fails,
+//! so CI cannot silently skip them. The same holds for the programs used.
+#![allow(dead_code)] // each test binary uses part of this module
+
+pub mod programs;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use colony_ns::fuse::{MountOptions, mount};
+use colony_ns::ninep::Qid;
+use colony_ns::{FileSystem, MemFs, Meta};
+
+/// A fresh MemFs whose root is owned by root and writable by its owner.
+pub fn memfs() -> Arc<dyn FileSystem> {
+    Arc::new(MemFs::new(Meta {
+        qid: Qid::default(),
+        mode: 0o755,
+        atime: 0,
+        mtime: 0,
+        length: 0,
+        name: "/".into(),
+        uid: "root".into(),
+        gid: "root".into(),
+        muid: String::new(),
+    }))
+}
+
+/// Whether a requirement is met; if not, says why and, under CI, fails.
+pub fn require(ok: bool, why: &str) -> bool {
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set, so this may not be skipped: {why}"
+        );
+        eprintln!("skipped: {why}");
+    }
+    ok
+}
+
+/// Whether FUSE mounts can be made here (/dev/fuse and root).
+pub fn fuse_ready() -> bool {
+    require(Path::new("/dev/fuse").exists(), "no /dev/fuse")
+        && require(nix::unistd::geteuid().is_root(), "not running as root")
+}
+
+/// Whether `program` is on the PATH.
+pub fn have(program: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    require(found, &format!("{program} is not installed"))
+}
+
+/// Whether `path` is a mount point now, per /proc/self/mountinfo.
+pub fn is_mounted(path: &Path) -> bool {
+    let path = path.to_str().expect("UTF-8 path");
+    // Field 5 is the mount point, with space, tab, newline and backslash
+    // written as octal escapes.
+    let escaped = path
+        .replace('\\', "\\134")
+        .replace(' ', "\\040")
+        .replace('\t', "\\011")
+        .replace('\n', "\\012");
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .expect("mountinfo")
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(escaped.as_str()))
+}
+
+/// Mounts a fresh file system from `make` on a temporary directory, runs
+/// `program` in it, unmounts and checks that no mount is left.
+pub fn run(make: fn() -> Arc<dyn FileSystem>, tools: &[&str], program: fn(&Path)) {
+    if !fuse_ready() || !tools.iter().all(|t| have(t)) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let handle = mount(make(), &mnt, &MountOptions::default()).expect("mount");
+    let mnt = handle.mountpoint().to_path_buf();
+    assert!(is_mounted(&mnt));
+    program(&mnt);
+    handle.unmount().expect("unmount");
+    assert!(!is_mounted(&mnt), "mount left behind");
+}
+
+/// Runs a shell script in `cwd`; panics with its output unless it succeeds.
+pub fn sh(cwd: &Path, script: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-euc")
+        .arg(script)
+        .current_dir(cwd)
+        .env("LC_ALL", "C")
+        .output()
+        .expect("run sh");
+    assert!(
+        out.status.success(),
+        "script failed ({}):\n{script}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// One test per program, over file systems made by `$make`
+/// (a `fn() -> Arc<dyn FileSystem>`).
+#[macro_export]
+macro_rules! program_tests {
+    ($make:expr) => {
+        $crate::program_tests!(@each $make;
+            cp_a_tree_in_and_out: [],
+            tar_in_and_out: ["tar"],
+            git_init_add_commit_log: ["git"],
+            cc_compile_and_run: ["cc"],
+            sqlite_write_and_read_back: ["sqlite3"],
+            rm_rf_deep_tree: [],
+            symlinks: [],
+            errors_have_the_right_errno: [],
+            stat_agrees_with_changes: [],
+            rename_replaces_and_mv_crosses_directories: [],
+            large_file_offsets: [],
+            many_files_in_one_directory: [],
+        );
+    };
+    (@each $make:expr; $($name:ident: [$($tool:literal),*]),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::fuse_programs::run($make, &["diff", "cp", $($tool),*],
+                    $crate::fuse_programs::programs::$name);
+            }
+        )*
+    };
+}

@@ -1,0 +1,338 @@
+//! The programs run in a mount, one function each; `mnt` is the mount.
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use super::sh;
+
+/// A varied tree outside the mount: nested directories, empty and odd-sized
+/// files, random contents, modes, an old mtime, and symlinks.
+fn fixture(dir: &Path) {
+    sh(
+        dir,
+        "mkdir -p src/a/b/c src/empty
+         : > src/zero
+         printf x > src/one
+         head -c 4095 /dev/urandom > src/a/page-1
+         head -c 4096 /dev/urandom > src/a/page
+         head -c 131073 /dev/urandom > src/a/b/big
+         head -c 1048583 /dev/urandom > src/a/b/c/meg
+         printf '#!/bin/sh\\necho hi\\n' > src/a/run.sh
+         chmod 755 src/a/run.sh
+         chmod 600 src/one
+         chmod 750 src/a/b
+         ln -s a/b/big src/link
+         ln -s ../nowhere src/a/dangling
+         touch -d '2001-02-03 04:05:06 UTC' src/a/page
+         touch -h -d '2002-01-01 00:00:00 UTC' src/link",
+    );
+}
+
+/// A listing of everything `find` shows about a tree that cp -a and tar
+/// preserve: path, type, mode, size, mtime (whole seconds) and link target.
+/// Directory mtimes and sizes are left out (they change as entries are made).
+fn listing(dir: &Path, tree: &str) -> String {
+    sh(
+        dir,
+        &format!(
+            "cd '{tree}' && find . \\( -type d -printf '%p %y %m\\n' \\) -o \
+             -printf '%p %y %m %s %TY-%Tm-%Td+%TH:%TM:%.2TS %l\\n' | sort"
+        ),
+    )
+}
+
+pub fn cp_a_tree_in_and_out(mnt: &Path) {
+    let outside = tempfile::tempdir().unwrap();
+    let o = outside.path();
+    fixture(o);
+    sh(
+        o,
+        &format!(
+            "cp -a src '{m}/tree' && diff -r --no-dereference src '{m}/tree'",
+            m = mnt.display()
+        ),
+    );
+    sh(
+        o,
+        &format!(
+            "cp -a '{m}/tree' back && diff -r --no-dereference src back",
+            m = mnt.display()
+        ),
+    );
+    let want = listing(o, "src");
+    assert_eq!(listing(mnt, "tree"), want);
+    assert_eq!(listing(o, "back"), want);
+}
+
+pub fn tar_in_and_out(mnt: &Path) {
+    let outside = tempfile::tempdir().unwrap();
+    let o = outside.path();
+    fixture(o);
+    let m = mnt.display();
+    sh(
+        o,
+        &format!(
+            "mkdir '{m}/t' && tar cf - -C src . | tar xpf - -C '{m}/t'
+             diff -r --no-dereference src '{m}/t'
+             tar cf '{m}/t.tar' -C '{m}/t' .
+             mkdir back && tar xpf '{m}/t.tar' -C back
+             diff -r --no-dereference src back
+             tar tvf '{m}/t.tar' > /dev/null"
+        ),
+    );
+    assert_eq!(listing(mnt, "t"), listing(o, "src"));
+    assert_eq!(listing(o, "back"), listing(o, "src"));
+}
+
+pub fn git_init_add_commit_log(mnt: &Path) {
+    let out = sh(
+        mnt,
+        "export HOME=\"$PWD\" GIT_CONFIG_NOSYSTEM=1
+         git init -q repo && cd repo
+         git config user.name Tester && git config user.email t@example.invalid
+         mkdir -p src/deep && echo 'fn main() {}' > src/main.rs
+         seq 1 5000 > src/deep/numbers
+         git add -A && git commit -q -m first
+         echo more >> src/main.rs && git rm -q src/deep/numbers
+         git commit -q -a -m second
+         git log --format=%s
+         git status --porcelain
+         git fsck --full --strict 2>&1
+         git gc -q && git log --format=%s -1",
+    );
+    assert_eq!(out, "second\nfirst\nsecond\n");
+}
+
+pub fn cc_compile_and_run(mnt: &Path) {
+    fs::write(
+        mnt.join("hello.c"),
+        "#include <stdio.h>\n\
+         int main(int argc, char **argv) { printf(\"hello from %s\\n\", argv[0]); return 3; }\n",
+    )
+    .unwrap();
+    let out = sh(
+        mnt,
+        "cc -O2 -Wall -o hello hello.c && (./hello || echo \"exit $?\")",
+    );
+    assert_eq!(out, "hello from ./hello\nexit 3\n");
+}
+
+pub fn sqlite_write_and_read_back(mnt: &Path) {
+    let out = sh(
+        mnt,
+        "sqlite3 db.sqlite 'create table t(k integer primary key, v text);'
+         sqlite3 db.sqlite \"with recursive n(i) as (select 1 union all select i+1 from n where i < 20000)
+                            insert into t select i, printf('value-%d', i) from n;\"
+         sqlite3 db.sqlite 'update t set v = v || \"!\" where k % 7 = 0; delete from t where k > 19000;'
+         sqlite3 db.sqlite 'pragma integrity_check; select count(*), sum(k), max(v) from t where v like \"%!\";'",
+    );
+    assert_eq!(out, "ok\n2714|25789785|value-9996!\n");
+}
+
+pub fn rm_rf_deep_tree(mnt: &Path) {
+    // 50 levels deep, 20 files per level: 1000 files.
+    let mut dir = mnt.join("deep");
+    for level in 0..50 {
+        fs::create_dir(&dir).unwrap();
+        for f in 0..20 {
+            fs::write(dir.join(format!("f{f}")), format!("{level}/{f}")).unwrap();
+        }
+        dir = dir.join("d");
+    }
+    let count = sh(mnt, "find deep -type f | wc -l");
+    assert_eq!(count.trim(), "1000");
+    sh(mnt, "rm -rf deep && test ! -e deep");
+    assert_eq!(fs::read_dir(mnt).unwrap().count(), 0);
+}
+
+pub fn symlinks(mnt: &Path) {
+    let out = sh(
+        mnt,
+        "mkdir d && echo data > d/target
+         ln -s d/target l && ln -s ../missing d/dangling && ln -s d dl
+         readlink l && readlink d/dangling && cat l && cat dl/target
+         stat -c %F l && stat -L -c %F l && test ! -e d/dangling && test -L d/dangling
+         ls dl/",
+    );
+    assert_eq!(
+        out,
+        "d/target\n../missing\ndata\ndata\nsymbolic link\nregular file\ndangling\ntarget\n"
+    );
+    assert_eq!(fs::read_link(mnt.join("l")).unwrap(), Path::new("d/target"));
+}
+
+fn errno<T: std::fmt::Debug>(r: std::io::Result<T>) -> i32 {
+    r.expect_err("should fail")
+        .raw_os_error()
+        .expect("an errno")
+}
+
+pub fn errors_have_the_right_errno(mnt: &Path) {
+    use nix::errno::Errno as E;
+    let (d, f) = (mnt.join("d"), mnt.join("f"));
+    fs::create_dir(&d).unwrap();
+    fs::write(d.join("x"), b"x").unwrap();
+    fs::write(&f, b"f").unwrap();
+    fs::create_dir(mnt.join("e")).unwrap();
+    let cases = [
+        ("rmdir non-empty", errno(fs::remove_dir(&d)), E::ENOTEMPTY),
+        (
+            "open missing",
+            errno(fs::File::open(mnt.join("nope"))),
+            E::ENOENT,
+        ),
+        ("mkdir existing", errno(fs::create_dir(&d)), E::EEXIST),
+        (
+            "create exclusive existing",
+            errno(fs::File::create_new(&f)),
+            E::EEXIST,
+        ),
+        (
+            "write into a directory",
+            errno(fs::OpenOptions::new().write(true).open(&d)),
+            E::EISDIR,
+        ),
+        ("unlink a directory", errno(fs::remove_file(&d)), E::EISDIR),
+        ("rmdir a file", errno(fs::remove_dir(&f)), E::ENOTDIR),
+        (
+            "mkdir under a file",
+            errno(fs::create_dir(f.join("s"))),
+            E::ENOTDIR,
+        ),
+        (
+            "rename across directories",
+            errno(fs::rename(d.join("x"), mnt.join("e/x"))),
+            E::EXDEV,
+        ),
+        (
+            "hard link",
+            errno(fs::hard_link(&f, mnt.join("f2"))),
+            E::EPERM,
+        ),
+        (
+            "directory over file",
+            errno(fs::rename(mnt.join("e"), &f)),
+            E::ENOTDIR,
+        ),
+        ("file over directory", errno(fs::rename(&f, &d)), E::EISDIR),
+        (
+            "name too long",
+            errno(fs::write(mnt.join("n".repeat(256)), b"")),
+            E::ENAMETOOLONG,
+        ),
+        ("readlink of a file", errno(fs::read_link(&f)), E::EINVAL),
+        (
+            "mkfifo",
+            errno_of(nix::unistd::mkfifo(
+                &mnt.join("p"),
+                nix::sys::stat::Mode::S_IRWXU,
+            )),
+            E::EPERM,
+        ),
+    ];
+    for (what, got, want) in cases {
+        assert_eq!(got, want as i32, "{what}: got {}", E::from_raw(got));
+    }
+    // Nothing above changed anything.
+    let mut names: Vec<_> = fs::read_dir(mnt)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["d", "e", "f"]);
+    assert_eq!(fs::read(d.join("x")).unwrap(), b"x");
+    let too_long = fs::File::open(mnt.join("n".repeat(256)));
+    assert_eq!(errno(too_long), E::ENAMETOOLONG as i32);
+}
+
+fn errno_of(r: nix::Result<()>) -> i32 {
+    r.expect_err("should fail") as i32
+}
+
+pub fn stat_agrees_with_changes(mnt: &Path) {
+    let out = sh(
+        mnt,
+        "printf 0123456789 > f && mkdir d
+         chmod 640 f && chmod 1777 d
+         touch -d '2001-02-03 04:05:06 UTC' f
+         touch -a -d '1999-12-31 23:59:59 UTC' f
+         stat -c '%a %s %Y %X %F' f d
+         truncate -s 4 f && stat -c '%s' f && cat f && echo
+         truncate -s 10 f && stat -c '%s' f && od -An -c f | tr -s ' '
+         chown 1234:5678 f && stat -c '%u %g' f
+         chown root:root f && stat -c '%u %g %U' f
+         chmod u+s,g+s f && stat -c '%a' f
+         dd if=/dev/zero of=g bs=1 count=1 seek=99999 status=none && stat -c '%s %b' g
+         touch -d '@4000000000' h && stat -c %Y h",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "640 10 981173106 946684799 regular file");
+    assert!(lines[1].starts_with("1777 0 "), "{}", lines[1]);
+    assert!(lines[1].ends_with(" directory"), "{}", lines[1]);
+    assert_eq!(&lines[2..5], ["4", "0123", "10"]);
+    assert_eq!(lines[5].trim(), "0 1 2 3 \\0 \\0 \\0 \\0 \\0 \\0");
+    assert_eq!(
+        &lines[6..10],
+        ["1234 5678", "0 0 root", "6640", "100000 196"]
+    );
+    assert_eq!(lines[10], "4000000000");
+}
+
+pub fn rename_replaces_and_mv_crosses_directories(mnt: &Path) {
+    let out = sh(
+        mnt,
+        "echo old > a && echo new > b && mv b a && cat a && test ! -e b
+         mkdir d1 d2 && echo moved > d1/x && mv d1/x d2/x && cat d2/x && test ! -e d1/x
+         mkdir d1/sub && echo in > d1/sub/f && mv d1/sub d2/ && cat d2/sub/f
+         mkdir e1 e2 && touch e2/keep && mv -T e1 e2 2>/dev/null || echo refused
+         mkdir e3 && mv -T e1 e3 && test -d e3 && test ! -e e1 && echo replaced",
+    );
+    assert_eq!(out, "new\nmoved\nin\nrefused\nreplaced\n");
+}
+
+pub fn large_file_offsets(mnt: &Path) {
+    // 64 MiB written in 1 MiB pieces of a known pattern, then checked at
+    // scattered offsets through a fresh descriptor and with cmp.
+    let path = mnt.join("large");
+    let mut f = fs::File::create(&path).unwrap();
+    let piece: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
+    for i in 0..64u8 {
+        let mut p = piece.clone();
+        p[0] = i;
+        f.write_all(&p).unwrap();
+    }
+    f.sync_all().unwrap();
+    drop(f);
+    assert_eq!(fs::metadata(&path).unwrap().len(), 64 << 20);
+    let mut f = fs::File::open(&path).unwrap();
+    for (off, want) in [
+        (0u64, 0u8),
+        (5 << 20, 5),
+        ((40 << 20) + 1000, (1000 % 251) as u8),
+    ] {
+        let mut b = [0u8];
+        f.seek(SeekFrom::Start(off)).unwrap();
+        f.read_exact(&mut b).unwrap();
+        assert_eq!(b[0], want, "byte at {off}");
+    }
+    let mut g = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    g.seek(SeekFrom::Start(3 << 20)).unwrap();
+    g.write_all(b"patched").unwrap();
+    drop(g);
+    sh(
+        mnt,
+        "dd if=large of=copy bs=128k status=none && cmp large copy
+         dd if=large bs=1 skip=3145728 count=7 status=none > p && printf patched | cmp - p",
+    );
+}
+
+pub fn many_files_in_one_directory(mnt: &Path) {
+    sh(
+        mnt,
+        "mkdir w && cd w && for i in $(seq 1 3000); do : > f$i; done",
+    );
+    let n = sh(mnt, "ls w | wc -l && ls -l w | tail -n +2 | wc -l");
+    assert_eq!(n, "3000\n3000\n");
+    sh(mnt, "cd w && rm f1* && test $(ls | wc -l) = 1889");
+}
