@@ -19,5 +19,6 @@ pub mod server;
 
 pub use error::{Error, Result};
 pub use fs::{DirEntry, FileSystem, Meta, NodeId, SetMeta};
+pub use fuse::{MountHandle, MountOptions, mount};
 pub use memfs::MemFs;
-pub use server::{ListenAddr, Server, ServerConfig, ServerHandle};
+pub use server::{ListenAddr, Server, ServerConfig, ServerHandle, serve_9p};

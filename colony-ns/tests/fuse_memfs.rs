@@ -1,5 +1,6 @@
 //! Real programs in a FUSE mount of MemFs, and the mount API itself.
 
+mod common;
 #[macro_use]
 mod fuse_programs;
 
@@ -103,4 +104,94 @@ fn owners_map_through_passwd() {
     let f = fs.lookup(root, "f").unwrap();
     assert_eq!((f.uid.as_str(), f.gid.as_str()), ("4321", "8765"));
     h.unmount().unwrap();
+}
+
+/// The same tree mounted with FUSE and served over 9P (`serve_9p`): what a
+/// program writes in the mount, a 9P client reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuse_writes_are_served_over_9p() {
+    use colony_ns::ninep::*;
+    if !fuse_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().canonicalize().unwrap();
+    let fs = memfs();
+    let h = mount(Arc::clone(&fs), &mnt, &MountOptions::default()).unwrap();
+    let mnt2 = mnt.clone();
+    tokio::task::spawn_blocking(move || std::fs::write(mnt2.join("hello"), b"over both"))
+        .await
+        .unwrap()
+        .unwrap();
+    let sock = dir
+        .path()
+        .join("..")
+        .join(format!("fuse9p-{}.sock", std::process::id()));
+    let server = colony_ns::serve_9p(Arc::clone(&fs), &colony_ns::ListenAddr::Unix(sock.clone()))
+        .await
+        .unwrap();
+    let mut c = common::Client::new(tokio::net::UnixStream::connect(&sock).await.unwrap());
+    let v = c
+        .rpc(
+            NOTAG,
+            Tversion {
+                msize: 8192,
+                version: VERSION.into(),
+            },
+        )
+        .await;
+    assert!(matches!(v, Message::Rversion(_)), "{v:?}");
+    let a = c
+        .rpc(
+            1,
+            Tattach {
+                fid: 0,
+                afid: NOFID,
+                uname: "root".into(),
+                aname: String::new(),
+            },
+        )
+        .await;
+    assert!(matches!(a, Message::Rattach(_)), "{a:?}");
+    let w = c
+        .rpc(
+            2,
+            Twalk {
+                fid: 0,
+                newfid: 1,
+                wnames: vec!["hello".into()],
+            },
+        )
+        .await;
+    assert!(matches!(w, Message::Rwalk(_)), "{w:?}");
+    let o = c
+        .rpc(
+            3,
+            Topen {
+                fid: 1,
+                mode: OREAD,
+            },
+        )
+        .await;
+    assert!(matches!(o, Message::Ropen(_)), "{o:?}");
+    let r = c
+        .rpc(
+            4,
+            Tread {
+                fid: 1,
+                offset: 0,
+                count: 100,
+            },
+        )
+        .await;
+    let Message::Rread(r) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(r.data, b"over both");
+    server.shutdown().await.unwrap();
+    tokio::task::spawn_blocking(move || h.unmount())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!is_mounted(&mnt));
 }

@@ -81,6 +81,15 @@ impl Server {
         Ok(self.start(Listener::Unix(l), ListenAddr::Unix(path)))
     }
 
+    /// Listens on either kind of address ([`Server::bind_tcp`] or
+    /// [`Server::bind_unix`]).
+    pub async fn bind(&self, addr: &ListenAddr) -> Result<ServerHandle> {
+        match addr {
+            ListenAddr::Tcp(a) => self.bind_tcp(a).await,
+            ListenAddr::Unix(p) => self.bind_unix(p).await,
+        }
+    }
+
     fn start(&self, listener: Listener, addr: ListenAddr) -> ServerHandle {
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, self.shared.clone(), stopped));

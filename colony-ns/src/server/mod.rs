@@ -70,6 +70,13 @@ impl Shared {
     }
 }
 
+/// Serves `fs` over 9P on `addr` with the default configuration until the
+/// returned handle is shut down: what `colony` calls to export a tree. Must
+/// run inside a tokio runtime.
+pub async fn serve_9p(fs: Arc<dyn FileSystem>, addr: &ListenAddr) -> Result<ServerHandle> {
+    Server::new(fs, ServerConfig::default()).bind(addr).await
+}
+
 /// A 9P server: serves one [`FileSystem`] to any number of connections.
 #[derive(Clone)]
 pub struct Server {
