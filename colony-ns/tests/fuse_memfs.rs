@@ -123,10 +123,8 @@ async fn fuse_writes_are_served_over_9p() {
         .await
         .unwrap()
         .unwrap();
-    let sock = dir
-        .path()
-        .join("..")
-        .join(format!("fuse9p-{}.sock", std::process::id()));
+    let sockdir = tempfile::tempdir().unwrap();
+    let sock = sockdir.path().join("9p.sock");
     let server = colony_ns::serve_9p(Arc::clone(&fs), &colony_ns::ListenAddr::Unix(sock.clone()))
         .await
         .unwrap();
