@@ -16,6 +16,7 @@ use crate::fs::{FileSystem, Meta, NodeId, SetMeta};
 use crate::fuse::attr::{self, Inodes, PERM_BITS, dm_perm, secs};
 use crate::fuse::ids::IdMap;
 use crate::fuse::names::{NAME_MAX, existing_name, new_name};
+use crate::fuse::open_files::OpenFiles;
 use crate::ninep::DMDIR;
 
 /// How long the kernel may trust what it was told.
@@ -35,6 +36,7 @@ pub(crate) struct Adapter {
     pub inodes: Inodes,
     pub ids: IdMap,
     pub tuning: Tuning,
+    pub open: OpenFiles,
 }
 
 /// Node ids are never reused, so every inode has generation 0.
@@ -121,14 +123,20 @@ impl Adapter {
         Ok(self.fs.wstat(node, &set, &self.user(req))?)
     }
 
-    fn remove(&self, parent: INodeNo, name: &OsStr, want_dir: bool) -> Result<(), Errno> {
+    fn remove(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        want_dir: bool,
+    ) -> Result<(), Errno> {
         let meta = self.lookup_name(parent, name)?;
         match (meta.is_dir(), want_dir) {
-            (true, false) => return Err(Errno::EISDIR),
-            (false, true) => return Err(Errno::ENOTDIR),
-            _ => {}
+            (true, false) => Err(Errno::EISDIR),
+            (false, true) => Err(Errno::ENOTDIR),
+            (true, true) => Ok(self.fs.remove(meta.node())?),
+            (false, false) => Ok(self.open.unlink(&*self.fs, &meta, &self.user(req))?),
         }
-        Ok(self.fs.remove(meta.node())?)
     }
 
     /// rename(2) within one directory: the trait renames by wstat of the
@@ -159,7 +167,11 @@ impl Adapter {
                     (false, true) => return Err(Errno::EISDIR),
                     _ => {}
                 }
-                self.fs.remove(dst.node())?;
+                if dst.is_dir() {
+                    self.fs.remove(dst.node())?;
+                } else {
+                    self.open.unlink(&*self.fs, &dst, &self.user(req))?;
+                }
             }
             Err(Error::NotFound) => {}
             Err(e) => return Err(e.into()),
@@ -301,12 +313,12 @@ impl fuser::Filesystem for Adapter {
         self.reply_entry(reply, self.make(req, parent, name, DMDIR | dm_perm(mode)));
     }
 
-    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        reply_empty(reply, self.remove(parent, name, false));
+    fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        reply_empty(reply, self.remove(req, parent, name, false));
     }
 
-    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        reply_empty(reply, self.remove(parent, name, true));
+    fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        reply_empty(reply, self.remove(req, parent, name, true));
     }
 
     fn symlink(
@@ -362,10 +374,28 @@ impl fuser::Filesystem for Adapter {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.fs.stat(self.node(ino)) {
-            Ok(_) => reply.opened(FileHandle(0), self.open_flags()),
+        let node = self.node(ino);
+        match self.fs.stat(node) {
+            Ok(_) => {
+                self.open.opened(node);
+                reply.opened(FileHandle(0), self.open_flags());
+            }
             Err(e) => reply.error(e.into()),
         }
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        let r = self.open.released(&*self.fs, self.node(ino));
+        reply_empty(reply, r.map_err(Errno::from));
     }
 
     fn read(
@@ -487,13 +517,16 @@ impl fuser::Filesystem for Adapter {
             .make(req, parent, name, dm_perm(mode))
             .and_then(|m| self.attr(&m))
         {
-            Ok(a) => reply.created(
-                &self.tuning.entry_ttl,
-                &a,
-                GENERATION,
-                FileHandle(0),
-                self.open_flags(),
-            ),
+            Ok(a) => {
+                self.open.opened(self.node(a.ino));
+                reply.created(
+                    &self.tuning.entry_ttl,
+                    &a,
+                    GENERATION,
+                    FileHandle(0),
+                    self.open_flags(),
+                );
+            }
             Err(e) => reply.error(e),
         }
     }

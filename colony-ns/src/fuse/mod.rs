@@ -15,6 +15,8 @@
 //!   across directories it fails with EXDEV, which `mv` handles by copying;
 //! * there are no hard links (link(2) fails with EPERM), fifos, sockets or
 //!   devices (mknod(2) of them fails with EPERM), nor extended attributes;
+//! * a file unlinked while open is hidden (`.colony_hidden_<node>`) and
+//!   removed at its last close, so it stays usable meanwhile;
 //! * errors map to errno in one place (`errno.rs`).
 
 mod adapter;
@@ -24,6 +26,7 @@ mod errno;
 pub mod ids;
 mod mount;
 mod names;
+mod open_files;
 
 pub use mount::{MountHandle, MountOptions, mount};
 pub use names::NAME_MAX;

@@ -13,6 +13,7 @@ use crate::fs::FileSystem;
 use crate::fuse::adapter::{Adapter, Tuning};
 use crate::fuse::attr::Inodes;
 use crate::fuse::ids::IdMap;
+use crate::fuse::open_files::OpenFiles;
 
 /// How a file system is mounted.
 #[derive(Debug, Clone)]
@@ -81,6 +82,7 @@ pub fn mount(fs: Arc<dyn FileSystem>, dir: &Path, options: &MountOptions) -> Res
             entry_ttl: options.entry_ttl,
             keep_cache: options.keep_cache,
         },
+        open: OpenFiles::default(),
     };
     let mut config = Config::default();
     config.mount_options = vec![

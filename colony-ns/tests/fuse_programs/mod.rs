@@ -131,6 +131,7 @@ macro_rules! program_tests {
             rename_replaces_and_mv_crosses_directories: [],
             large_file_offsets: [],
             many_files_in_one_directory: [],
+            unlinked_open_files_stay_usable: [],
         );
     };
     (@each $make:expr; $($name:ident: [$($tool:literal),*]),* $(,)?) => {

@@ -336,3 +336,46 @@ pub fn many_files_in_one_directory(mnt: &Path) {
     assert_eq!(n, "3000\n3000\n");
     sh(mnt, "cd w && rm f1* && test $(ls | wc -l) = 1889");
 }
+
+pub fn unlinked_open_files_stay_usable(mnt: &Path) {
+    let path = mnt.join("tmp");
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    f.write_all(b"before ").unwrap();
+    fs::remove_file(&path).unwrap();
+    assert!(!path.exists());
+    f.write_all(b"after").unwrap();
+    let mut back = String::new();
+    f.seek(SeekFrom::Start(0)).unwrap();
+    f.read_to_string(&mut back).unwrap();
+    assert_eq!(back, "before after");
+    // A name can be reused while the old file is still open.
+    fs::write(&path, b"new").unwrap();
+    let mut old = fs::File::open(&path).unwrap();
+    fs::write(mnt.join("other"), b"replacement").unwrap();
+    fs::rename(mnt.join("other"), &path).unwrap();
+    let mut text = String::new();
+    old.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "new");
+    assert_eq!(fs::read(&path).unwrap(), b"replacement");
+    drop((f, old));
+    // The kernel sends RELEASE after close(2) returns: give it a moment.
+    let names = || -> Vec<_> {
+        fs::read_dir(mnt)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect()
+    };
+    for _ in 0..100 {
+        if names().len() == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(names(), ["tmp"], "hidden files are gone once closed");
+}

@@ -1,0 +1,77 @@
+//! Files unlinked while open stay usable until closed, as POSIX requires.
+//!
+//! The trait's remove deletes a node at once, so a file still open is
+//! renamed to a hidden name in its directory instead (what libfuse's
+//! high-level API does) and removed at its last release. A directory
+//! holding such a file cannot be removed until the file is closed.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::error::Result;
+use crate::fs::{FileSystem, Meta, NodeId, SetMeta};
+
+/// The name a file unlinked while open hides under.
+pub(crate) fn hidden_name(node: NodeId) -> String {
+    format!(".colony_hidden_{node:016x}")
+}
+
+#[derive(Default)]
+struct Open {
+    handles: u64,
+    hidden: bool,
+}
+
+/// Open handles per node.
+#[derive(Default)]
+pub(crate) struct OpenFiles {
+    nodes: Mutex<HashMap<NodeId, Open>>,
+}
+
+impl OpenFiles {
+    fn lock(&self) -> MutexGuard<'_, HashMap<NodeId, Open>> {
+        self.nodes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records an open handle.
+    pub(crate) fn opened(&self, node: NodeId) {
+        self.lock().entry(node).or_default().handles += 1;
+    }
+
+    /// Records a release; removes the node if it was the last handle of a
+    /// file unlinked meanwhile.
+    pub(crate) fn released(&self, fs: &dyn FileSystem, node: NodeId) -> Result<()> {
+        let mut nodes = self.lock();
+        let Some(open) = nodes.get_mut(&node) else {
+            return Ok(());
+        };
+        open.handles -= 1;
+        if open.handles > 0 {
+            return Ok(());
+        }
+        let hidden = open.hidden;
+        nodes.remove(&node);
+        if hidden {
+            fs.remove(node)?;
+        }
+        Ok(())
+    }
+
+    /// Unlinks a file: removes it, or hides it if it is open. The table
+    /// stays locked throughout so no open slips in between.
+    pub(crate) fn unlink(&self, fs: &dyn FileSystem, file: &Meta, user: &str) -> Result<()> {
+        let mut nodes = self.lock();
+        match nodes.get_mut(&file.node()) {
+            Some(open) if !open.hidden => {
+                let hide = SetMeta {
+                    name: Some(hidden_name(file.node())),
+                    ..SetMeta::default()
+                };
+                fs.wstat(file.node(), &hide, user)?;
+                open.hidden = true;
+                Ok(())
+            }
+            _ => fs.remove(file.node()),
+        }
+    }
+}
