@@ -193,3 +193,34 @@ async fn fuse_writes_are_served_over_9p() {
         .unwrap();
     assert!(!is_mounted(&mnt));
 }
+
+/// Mount options reach the kernel: the source name, read-only, allow_other.
+#[test]
+fn options_reach_the_kernel() {
+    if !fuse_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().canonicalize().unwrap();
+    let options = MountOptions {
+        fs_name: "colony-test-ro".into(),
+        read_only: true,
+        allow_other: true,
+        ..MountOptions::default()
+    };
+    let h = mount(memfs(), &mnt, &options).unwrap();
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.split(' ').nth(4) == mnt.to_str())
+        .expect("mounted");
+    assert!(line.contains(" - fuse colony-test-ro "), "{line}");
+    assert!(
+        line.contains("allow_other") && line.contains("default_permissions"),
+        "{line}"
+    );
+    assert!(line.split(' ').nth(5).unwrap().starts_with("ro"), "{line}");
+    let err = std::fs::write(mnt.join("f"), b"x").unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(nix::errno::Errno::EROFS as i32));
+    h.unmount().unwrap();
+}

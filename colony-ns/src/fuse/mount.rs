@@ -87,7 +87,6 @@ pub fn mount(fs: Arc<dyn FileSystem>, dir: &Path, options: &MountOptions) -> Res
     let mut config = Config::default();
     config.mount_options = vec![
         MountOption::FSName(options.fs_name.clone()),
-        MountOption::Subtype("colony".into()),
         MountOption::DefaultPermissions,
         MountOption::NoAtime,
         if options.read_only {
