@@ -224,3 +224,25 @@ fn options_reach_the_kernel() {
     assert_eq!(err.raw_os_error(), Some(nix::errno::Errno::EROFS as i32));
     h.unmount().unwrap();
 }
+
+/// Changes made to the tree behind the mount's back (say, over 9P) show up
+/// once the kernel's cached entries expire, absences included.
+#[test]
+fn outside_changes_appear_after_the_entry_ttl() {
+    if !fuse_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().canonicalize().unwrap();
+    let fs = memfs();
+    let options = MountOptions::default();
+    let h = mount(Arc::clone(&fs), &mnt, &options).unwrap();
+    let path = mnt.join("late");
+    assert!(!path.exists());
+    let root = fs.attach("root", "").unwrap();
+    let f = fs.create(root, "late", 0o644, "root").unwrap();
+    fs.write(f.node(), 0, b"from outside", "root").unwrap();
+    std::thread::sleep(options.entry_ttl + std::time::Duration::from_millis(200));
+    assert_eq!(std::fs::read(&path).unwrap(), b"from outside");
+    h.unmount().unwrap();
+}

@@ -234,7 +234,18 @@ impl fuser::Filesystem for Adapter {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        self.reply_entry(reply, self.lookup_name(parent, name));
+        match self.lookup_name(parent, name) {
+            // Inode 0 is FUSE's "no such entry, for entry_ttl": the kernel
+            // caches the absence, sparing programs that probe for files
+            // (git, compilers, interpreters) a round trip per probe.
+            Err(Errno::ENOENT) => reply.entry_with_ttls(
+                &Duration::ZERO,
+                &self.tuning.entry_ttl,
+                &attr::negative_entry(),
+                GENERATION,
+            ),
+            r => self.reply_entry(reply, r),
+        }
     }
 
     fn forget(&self, _req: &Request, _ino: INodeNo, _nlookup: u64) {

@@ -107,6 +107,27 @@ pub(crate) fn file_attr(meta: &Meta, inodes: &Inodes, ids: &IdMap) -> Result<Fil
     })
 }
 
+/// The attributes of a negative entry (inode 0): only the inode counts.
+pub(crate) fn negative_entry() -> FileAttr {
+    FileAttr {
+        ino: INodeNo(0),
+        size: 0,
+        blocks: 0,
+        atime: UNIX_EPOCH,
+        mtime: UNIX_EPOCH,
+        ctime: UNIX_EPOCH,
+        crtime: UNIX_EPOCH,
+        kind: FileType::RegularFile,
+        perm: 0,
+        nlink: 0,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: BLKSIZE,
+        flags: 0,
+    }
+}
+
 /// Seconds since the epoch as the file system stores them: clamped to
 /// 1970..2106, the range of its 32-bit times (as ext4 clamps to its own).
 pub(crate) fn secs(t: SystemTime) -> u32 {
