@@ -43,7 +43,13 @@ impl IdTable {
             let Ok(id) = id.trim().parse::<u32>() else {
                 continue;
             };
-            if name.is_empty() || name.starts_with('#') || t.by_name.contains_key(name) {
+            // An all-digit name would shadow the numeric rule (useradd
+            // refuses them too).
+            if name.is_empty()
+                || name.starts_with('#')
+                || is_number(name)
+                || t.by_name.contains_key(name)
+            {
                 continue;
             }
             t.by_name.insert(name.to_owned(), id);
@@ -66,8 +72,7 @@ impl IdTable {
         if let Some(&id) = self.by_name.get(name) {
             return id;
         }
-        let numeric = !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit());
-        numeric
+        is_number(name)
             .then(|| name.parse().ok())
             .flatten()
             .unwrap_or(self.unknown)
@@ -80,6 +85,10 @@ impl IdTable {
             .cloned()
             .unwrap_or_else(|| id.to_string())
     }
+}
+
+fn is_number(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The user and group tables of a mount.
@@ -110,6 +119,7 @@ mod tests {
                           daemon:x:1:1::/:/bin/false\n\
                           toor:x:0:0::/:/bin/sh\n\
                           broken line\n\
+                          123:x:5:5::/:/bin/sh\n\
                           nobody:x:65000:65000::/:/bin/false\n";
 
     #[test]
@@ -120,6 +130,8 @@ mod tests {
         assert_eq!(t.name(0), "root");
         assert_eq!(t.id("daemon"), 1);
         assert_eq!(t.id("4321"), 4321);
+        assert_eq!(t.id("123"), 123);
+        assert_eq!(t.name(5), "5");
         assert_eq!(t.name(4321), "4321");
         assert_eq!(t.id("glenda"), 65000);
         assert_eq!(t.id(""), 65000);
