@@ -22,6 +22,7 @@
 mod adapter;
 mod attr;
 mod dir;
+mod edit;
 mod errno;
 pub mod ids;
 mod mount;

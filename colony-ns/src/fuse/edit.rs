@@ -1,0 +1,132 @@
+//! Changes to the tree: making, removing and renaming entries, and
+//! applying setattr.
+
+use std::ffi::OsStr;
+use std::time::SystemTime;
+
+use fuser::{Errno, INodeNo, RenameFlags, Request, TimeOrNow};
+
+use crate::error::Error;
+use crate::fs::{Meta, SetMeta};
+use crate::fuse::adapter::Adapter;
+use crate::fuse::attr::{PERM_BITS, dm_perm, secs};
+use crate::fuse::names::new_name;
+
+/// The parts of a setattr the file system can apply.
+pub(crate) struct Change {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub size: Option<u64>,
+    pub atime: Option<TimeOrNow>,
+    pub mtime: Option<TimeOrNow>,
+}
+
+fn time_secs(t: TimeOrNow) -> u32 {
+    secs(match t {
+        TimeOrNow::SpecificTime(t) => t,
+        TimeOrNow::Now => SystemTime::now(),
+    })
+}
+
+impl Adapter {
+    pub(crate) fn make(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        perm: u32,
+    ) -> Result<Meta, Errno> {
+        let name = new_name(name)?;
+        Ok(self
+            .fs
+            .create(self.node(parent), name, perm, &self.user(req))?)
+    }
+
+    pub(crate) fn setattr_meta(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        change: Change,
+    ) -> Result<Meta, Errno> {
+        let node = self.node(ino);
+        let mut set = SetMeta {
+            length: change.size,
+            atime: change.atime.map(time_secs),
+            mtime: change.mtime.map(time_secs),
+            uid: change.uid.map(|u| self.ids.users.name(u)),
+            gid: change.gid.map(|g| self.ids.groups.name(g)),
+            ..SetMeta::default()
+        };
+        if let Some(mode) = change.mode {
+            let old = self.fs.stat(node)?.mode;
+            set.mode = Some((old & !PERM_BITS) | dm_perm(mode));
+        }
+        if set.is_empty() {
+            // A ctime-only change (or none): nothing the file system keeps.
+            return Ok(self.fs.stat(node)?);
+        }
+        Ok(self.fs.wstat(node, &set, &self.user(req))?)
+    }
+
+    pub(crate) fn remove(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        want_dir: bool,
+    ) -> Result<(), Errno> {
+        let meta = self.lookup_name(parent, name)?;
+        match (meta.is_dir(), want_dir) {
+            (true, false) => Err(Errno::EISDIR),
+            (false, true) => Err(Errno::ENOTDIR),
+            (true, true) => Ok(self.fs.remove(meta.node())?),
+            (false, false) => Ok(self.open.unlink(&*self.fs, &meta, &self.user(req))?),
+        }
+    }
+
+    /// rename(2) within one directory: the trait renames by wstat of the
+    /// name, which refuses an existing target, so an existing target is
+    /// removed first (POSIX replaces it). The two steps are not atomic: a
+    /// crash between them loses the target, never the source.
+    pub(crate) fn rename_in(
+        &self,
+        req: &Request,
+        dir: INodeNo,
+        from: &OsStr,
+        to: &OsStr,
+        flags: RenameFlags,
+    ) -> Result<(), Errno> {
+        if flags.contains(RenameFlags::RENAME_EXCHANGE)
+            || flags.contains(RenameFlags::RENAME_WHITEOUT)
+        {
+            return Err(Errno::EINVAL);
+        }
+        let src = self.lookup_name(dir, from)?;
+        let to = new_name(to)?;
+        match self.fs.lookup(self.node(dir), to) {
+            Ok(dst) if dst.node() == src.node() => return Ok(()),
+            Ok(_) if flags.contains(RenameFlags::RENAME_NOREPLACE) => return Err(Errno::EEXIST),
+            Ok(dst) => {
+                match (src.is_dir(), dst.is_dir()) {
+                    (true, false) => return Err(Errno::ENOTDIR),
+                    (false, true) => return Err(Errno::EISDIR),
+                    _ => {}
+                }
+                if dst.is_dir() {
+                    self.fs.remove(dst.node())?;
+                } else {
+                    self.open.unlink(&*self.fs, &dst, &self.user(req))?;
+                }
+            }
+            Err(Error::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let set = SetMeta {
+            name: Some(to.to_owned()),
+            ..SetMeta::default()
+        };
+        self.fs.wstat(src.node(), &set, &self.user(req))?;
+        Ok(())
+    }
+}
