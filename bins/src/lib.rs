@@ -1,0 +1,5 @@
+//! Shared glue for colony's binaries: progress bars and logging. Everything
+//! else the binaries do lives in the library crates.
+
+pub mod logging;
+pub mod progress;
