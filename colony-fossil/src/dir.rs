@@ -1,0 +1,122 @@
+//! Reading one directory: its dir stream of VtEntries and its meta stream
+//! of MetaBlocks (spec §5.1, §5.4). Shared by unvac and the live file
+//! system.
+
+use colony_venti::BlockStore;
+
+use crate::dir_entry::DirEntry;
+use crate::entry::{ENTRY_SIZE, Entry};
+use crate::error::{Error, Result};
+use crate::meta_block::MetaBlock;
+use crate::mode;
+use crate::tree::TreeReader;
+
+/// The streams a DirEntry points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Child {
+    /// A file (or symlink, pipe, device): one data stream.
+    File(Entry),
+    /// A directory: its dir stream and its meta stream.
+    Dir {
+        /// Stream of the children's VtEntries.
+        dir: Entry,
+        /// Stream of the children's MetaBlocks.
+        meta: Entry,
+    },
+}
+
+/// A directory inside an archive.
+pub struct DirReader<'a, S: BlockStore + ?Sized> {
+    store: &'a S,
+    dir: Entry,
+    meta: Entry,
+}
+
+impl<'a, S: BlockStore + ?Sized> DirReader<'a, S> {
+    /// The directory made of these two streams.
+    pub fn new(store: &'a S, dir: Entry, meta: Entry) -> DirReader<'a, S> {
+        DirReader { store, dir, meta }
+    }
+
+    /// Every MetaBlock of the meta stream, in order.
+    pub fn meta_blocks(&self) -> Result<Vec<MetaBlock>> {
+        let mut r = TreeReader::new(self.store, self.meta)?;
+        (0..r.leaves())
+            .map(|bn| {
+                let score = r.leaf_score(bn)?;
+                let block = r.read_leaf(bn)?;
+                MetaBlock::decode(&block).map_err(|e| e.in_block(score))
+            })
+            .collect()
+    }
+
+    /// Every DirEntry, block by block and in slot order within a block.
+    pub fn list(&self) -> Result<Vec<DirEntry>> {
+        let mut out = Vec::new();
+        for mb in self.meta_blocks()? {
+            out.extend(mb.entries()?);
+        }
+        Ok(out)
+    }
+
+    /// The child named `name`, found by binary search in each block as
+    /// unvac and vacfs do.
+    pub fn lookup(&self, name: &[u8]) -> Result<Option<DirEntry>> {
+        for mb in self.meta_blocks()? {
+            if let Some(de) = mb.lookup(name)? {
+                return Ok(Some(de));
+            }
+        }
+        Ok(None)
+    }
+
+    /// VtEntry `index` of the dir stream.
+    pub fn entry(&self, index: u32) -> Result<Entry> {
+        let mut r = TreeReader::new(self.store, self.dir)?;
+        let epb = (self.dir.dsize as usize / ENTRY_SIZE) as u64;
+        if epb == 0 {
+            return Err(Error::format("VtEntry", "dir stream dsize below one entry"));
+        }
+        let bn = index as u64 / epb;
+        if bn >= r.leaves() {
+            return Err(Error::format(
+                "VtEntry",
+                format!(
+                    "index {index} past the dir stream of {} bytes",
+                    self.dir.size
+                ),
+            ));
+        }
+        let block = r.read_leaf(bn)?;
+        Entry::decode_at(&block, (index as u64 % epb) as usize)
+    }
+
+    /// The streams of `de`, with libvac's consistency checks: the entries
+    /// are active, their Dir flags match the mode, and the gens match.
+    pub fn open(&self, de: &DirEntry) -> Result<Child> {
+        let get = |index: u32, generation: u32, dir: bool| -> Result<Entry> {
+            let e = self.entry(index)?;
+            if !e.is_active() || e.generation != generation {
+                return Err(Error::format(
+                    "DirEntry",
+                    format!("entry {index} has been removed"),
+                ));
+            }
+            if e.dir != dir {
+                return Err(Error::format(
+                    "DirEntry",
+                    format!("entry {index}: Dir flag does not match the mode"),
+                ));
+            }
+            e.check()
+        };
+        if de.mode & mode::DIR != 0 {
+            Ok(Child::Dir {
+                dir: get(de.entry, de.generation, true)?,
+                meta: get(de.mentry, de.mgen, false)?,
+            })
+        } else {
+            Ok(Child::File(get(de.entry, de.generation, false)?))
+        }
+    }
+}

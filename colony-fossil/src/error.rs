@@ -1,0 +1,101 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+use colony_venti::{BlockType, Score};
+
+/// Everything that can go wrong reading, writing, importing or exporting a
+/// vac archive.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The block store failed (missing block, I/O, size limit...).
+    #[error(transparent)]
+    Venti(#[from] colony_venti::Error),
+    /// A record's bytes do not decode: `what` names the record kind.
+    #[error("bad {what}: {reason}")]
+    Format {
+        /// "VtEntry", "VtRoot", "MetaBlock", "DirEntry", "pointer tree"...
+        what: &'static str,
+        /// What exactly is wrong.
+        reason: String,
+    },
+    /// A block read back does not hash to the score it was asked for.
+    #[error("block {score}/{} fails its hash", ty.libventi())]
+    HashMismatch {
+        /// The score asked for.
+        score: Score,
+        /// The type asked for.
+        ty: BlockType,
+    },
+    /// A problem inside one block, named by its score.
+    #[error("block {score}: {source}")]
+    InBlock {
+        /// The block's score.
+        score: Score,
+        /// What went wrong with it.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A problem with one file or directory of an archive, named by path.
+    #[error("{path}: {source}")]
+    AtPath {
+        /// Path inside the archive ("/tiny/hello.txt").
+        path: String,
+        /// What went wrong.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A value the vac format cannot hold (a size above 2^48, a name longer
+    /// than 65535 bytes, a block size the big encoding cannot express...).
+    #[error("cannot represent in vac: {0}")]
+    Unrepresentable(String),
+    /// I/O on a local file failed.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("open", "read", "create", "utimes"...).
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// A [`Error::Format`] error.
+    pub fn format(what: &'static str, reason: impl Into<String>) -> Error {
+        Error::Format {
+            what,
+            reason: reason.into(),
+        }
+    }
+
+    /// Wraps `self` as a problem of block `score`.
+    pub fn in_block(self, score: Score) -> Error {
+        Error::InBlock {
+            score,
+            source: Box::new(self),
+        }
+    }
+
+    /// Wraps `self` as a problem of archive path `path`.
+    pub fn at_path(self, path: &str) -> Error {
+        Error::AtPath {
+            path: path.to_string(),
+            source: Box::new(self),
+        }
+    }
+
+    /// An [`Error::Io`] error.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,41 @@
+//! colony-fossil: Plan 9 vac archives over a venti [`BlockStore`].
+//!
+//! * Formats, each a type with `encode`/`decode`: [`Entry`] (VtEntry),
+//!   [`Root`] (VtRoot), [`MetaBlock`], [`DirEntry`], mode bits ([`mode`]).
+//! * Streams: [`tree`] builds pointer trees bottom-up ([`TreeWriter`]) and
+//!   reads them back with zero extension ([`TreeReader`], and
+//!   [`StreamReader`] for `io::Read`/`Seek`).
+//! * Archives: [`archive::Archive`] opens a `vac:` score (vac and fossil
+//!   layouts); [`dir::DirReader`] lists a directory (dir stream + meta
+//!   stream).
+//! * [`vac`] imports a tree ([`source::Source`]: the local file system or
+//!   memory) and [`unvac`] exports an archive to a directory. By default
+//!   import is byte-exact with plan9port vac ([`vac::Flavor::Plan9port`]);
+//!   [`vac::Flavor::Clean`] writes the spec's recommended form.
+//!
+//! [`BlockStore`]: colony_venti::BlockStore
+
+pub mod archive;
+mod bytes;
+pub mod dir;
+pub mod dir_entry;
+pub mod entry;
+mod error;
+pub mod meta_block;
+pub mod mode;
+mod progress;
+pub mod root;
+pub mod source;
+pub mod stream;
+pub mod tree;
+pub mod unvac;
+pub mod vac;
+
+pub use dir_entry::{DirEntry, Record};
+pub use entry::Entry;
+pub use error::{Error, Result};
+pub use meta_block::{MetaBlock, MetaMagic};
+pub use progress::Progress;
+pub use root::Root;
+pub use stream::StreamReader;
+pub use tree::{TreeReader, TreeWriter};

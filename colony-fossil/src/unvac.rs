@@ -1,0 +1,318 @@
+//! Export: extract a vac archive into a directory (`unvac`).
+//!
+//! Restored: regular files (holes where the archive has zero subtrees),
+//! directories, symlinks, named pipes, permission bits, mtimes and atimes
+//! (whole seconds), and owners when running as root and the names exist.
+//!
+//! Not restored: devices (skipped and reported, as plan9port unvac skips
+//! them); owners when not root or when a name is unknown here. What vac
+//! itself cannot represent, so no export can bring back: hard links (each
+//! name becomes its own file), extended attributes and ACLs, setuid,
+//! setgid and sticky bits, device numbers, sub-second and pre-1970 or
+//! post-2106 times, numeric uids/gids (names only), and symlink targets
+//! beyond 8 bytes in archives written by plan9port vac.
+//!
+//! A damaged file or directory (missing block, hash mismatch, malformed
+//! record) is reported with its path and the block's score; extraction
+//! goes on with the rest.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use colony_venti::{BlockStore, Score};
+use filetime::FileTime;
+
+use crate::archive::Archive;
+use crate::dir::{Child, DirReader};
+use crate::dir_entry::DirEntry;
+use crate::entry::Entry;
+use crate::error::{Error, Result};
+use crate::mode::{self, Kind};
+use crate::tree::TreeReader;
+
+/// Longest symlink target restored (Linux allows 4095 bytes).
+const MAX_LINK: u64 = 65536;
+
+/// Options of [`export`].
+#[derive(Clone, Debug)]
+pub struct UnvacOptions {
+    /// Restore owners (only effective when running as root).
+    pub owners: bool,
+    /// Restore modification and access times.
+    pub times: bool,
+}
+
+impl Default for UnvacOptions {
+    fn default() -> Self {
+        UnvacOptions {
+            owners: true,
+            times: true,
+        }
+    }
+}
+
+pub use crate::progress::Progress;
+
+/// What an export did.
+#[derive(Debug, Default)]
+pub struct Exported {
+    /// Files, symlinks and pipes extracted.
+    pub files: u64,
+    /// Directories extracted.
+    pub dirs: u64,
+    /// Bytes of file data.
+    pub bytes: u64,
+    /// Paths not extracted on purpose (devices), with why.
+    pub skipped: Vec<(PathBuf, String)>,
+    /// Paths that could not be extracted, each with its error.
+    pub errors: Vec<(PathBuf, Error)>,
+    /// True if owners were not restored (not root, or names unknown).
+    pub owners_not_restored: bool,
+}
+
+/// Counts what [`export`] would extract (files and directories, file
+/// bytes) by reading the archive's directories, for sizing a progress bar.
+pub fn measure<S: BlockStore + ?Sized>(store: &S, score: &Score) -> Result<Progress> {
+    fn walk<S: BlockStore + ?Sized>(
+        store: &S,
+        dir: &DirReader<'_, S>,
+        total: &mut Progress,
+    ) -> Result<()> {
+        for de in dir.list()? {
+            total.files += 1;
+            match dir.open(&de)? {
+                Child::Dir { dir, meta } => walk(store, &DirReader::new(store, dir, meta), total)?,
+                Child::File(e) if mode::kind(de.mode) == Kind::File => total.bytes += e.size,
+                Child::File(_) => {}
+            }
+        }
+        Ok(())
+    }
+    let archive = Archive::open(store, score)?;
+    let mut total = Progress::default();
+    walk(store, &archive.root_dir(store), &mut total)?;
+    Ok(total)
+}
+
+/// Extracts the archive `score` from `store` into `dest`, which must be an
+/// existing directory: the children of `/` become its entries. Fails as a
+/// whole only if the archive's root cannot be opened.
+pub fn export<S: BlockStore + ?Sized>(
+    store: &S,
+    score: &Score,
+    dest: &Path,
+    options: &UnvacOptions,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Exported> {
+    let archive = Archive::open(store, score)?;
+    let mut x = Exporter {
+        store,
+        options,
+        as_root: nix::unistd::geteuid().is_root(),
+        progress,
+        done: Progress::default(),
+        out: Exported::default(),
+    };
+    x.out.owners_not_restored = !(x.as_root && options.owners);
+    let root = archive.root_dir(store);
+    x.extract_dir(&root, dest, "");
+    Ok(x.out)
+}
+
+struct Exporter<'a, 'p, S: BlockStore + ?Sized> {
+    store: &'a S,
+    options: &'a UnvacOptions,
+    as_root: bool,
+    progress: &'p mut dyn FnMut(&Progress),
+    done: Progress,
+    out: Exported,
+}
+
+/// A name that is safe to create inside the destination.
+fn check_name(elem: &[u8]) -> Result<&OsStr> {
+    if elem.is_empty() || elem == b"." || elem == b".." || elem.contains(&b'/') || elem.contains(&0)
+    {
+        return Err(Error::format(
+            "DirEntry",
+            format!("unsafe name {:?}", String::from_utf8_lossy(elem)),
+        ));
+    }
+    Ok(OsStr::from_bytes(elem))
+}
+
+impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
+    /// Extracts every child of `dir` into the existing directory `dest`.
+    fn extract_dir(&mut self, dir: &DirReader<'_, S>, dest: &Path, apath: &str) {
+        let list = match dir.list() {
+            Ok(l) => l,
+            Err(e) => {
+                let p = if apath.is_empty() { "/" } else { apath };
+                self.out.errors.push((dest.to_path_buf(), e.at_path(p)));
+                return;
+            }
+        };
+        for de in list {
+            let child_apath = format!("{apath}/{}", String::from_utf8_lossy(&de.elem));
+            let target = match check_name(&de.elem) {
+                Ok(n) => dest.join(n),
+                Err(e) => {
+                    self.out
+                        .errors
+                        .push((dest.to_path_buf(), e.at_path(&child_apath)));
+                    continue;
+                }
+            };
+            if let Err(e) = self.extract(dir, &de, &target, &child_apath) {
+                self.out.errors.push((target, e.at_path(&child_apath)));
+            }
+        }
+    }
+
+    fn extract(
+        &mut self,
+        parent: &DirReader<'_, S>,
+        de: &DirEntry,
+        target: &Path,
+        apath: &str,
+    ) -> Result<()> {
+        let kind = mode::kind(de.mode);
+        if kind == Kind::Device {
+            self.out
+                .skipped
+                .push((target.to_path_buf(), "device: not restored".into()));
+            return Ok(());
+        }
+        let child = parent.open(de)?;
+        match (kind, child) {
+            (Kind::Dir, Child::Dir { dir, meta }) => {
+                // Never follow a symlink left at this name: it could point
+                // outside the destination.
+                match fs::symlink_metadata(target) {
+                    Ok(md) if md.is_dir() => {}
+                    Ok(_) => {
+                        remove_existing(target)?;
+                        fs::create_dir(target).map_err(|e| Error::io("mkdir", target, e))?;
+                    }
+                    Err(_) => fs::create_dir(target).map_err(|e| Error::io("mkdir", target, e))?,
+                }
+                // Writable while we fill it; the real mode comes after.
+                set_perm(target, 0o700)?;
+                let sub = DirReader::new(self.store, dir, meta);
+                self.extract_dir(&sub, target, apath);
+                self.out.dirs += 1;
+            }
+            (Kind::Symlink, Child::File(e)) => {
+                if e.size > MAX_LINK {
+                    return Err(Error::format(
+                        "symlink",
+                        format!("target of {} bytes", e.size),
+                    ));
+                }
+                let t = TreeReader::new(self.store, e)?.read_all()?;
+                remove_existing(target)?;
+                std::os::unix::fs::symlink(OsStr::from_bytes(&t), target)
+                    .map_err(|e| Error::io("symlink", target, e))?;
+                self.out.files += 1;
+            }
+            (Kind::NamedPipe, Child::File(_)) => {
+                remove_existing(target)?;
+                nix::unistd::mkfifo(target, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                    .map_err(|e| Error::io("mkfifo", target, e.into()))?;
+                self.out.files += 1;
+            }
+            (Kind::File, Child::File(e)) => {
+                self.write_file(e, target)?;
+                self.out.files += 1;
+            }
+            _ => return Err(Error::format("DirEntry", "mode does not match its streams")),
+        }
+        self.finish(de, kind, target)?;
+        self.done.files += 1;
+        (self.progress)(&self.done);
+        Ok(())
+    }
+
+    /// Writes a file leaf by leaf; zero subtrees become holes.
+    fn write_file(&mut self, e: Entry, target: &Path) -> Result<()> {
+        let mut r = TreeReader::new(self.store, e)?;
+        remove_existing(target)?;
+        let mut f = fs::File::create(target).map_err(|e| Error::io("create", target, e))?;
+        let dsize = e.dsize as u64;
+        for bn in 0..r.leaves() {
+            let score = r.leaf_score(bn)?;
+            let len = (e.size - bn * dsize).min(dsize) as usize;
+            if score.is_special() {
+                f.seek(SeekFrom::Current(len as i64))
+                    .map_err(|e| Error::io("seek", target, e))?;
+            } else {
+                let block = r.read_leaf(bn)?;
+                f.write_all(&block[..len])
+                    .map_err(|e| Error::io("write", target, e))?;
+            }
+            self.done.bytes += len as u64;
+            if bn % 128 == 127 {
+                (self.progress)(&self.done);
+            }
+        }
+        f.set_len(e.size)
+            .map_err(|e| Error::io("truncate", target, e))?;
+        self.out.bytes += e.size;
+        Ok(())
+    }
+
+    /// Owner, mode and times, in the order that keeps them all.
+    fn finish(&mut self, de: &DirEntry, kind: Kind, target: &Path) -> Result<()> {
+        if self.as_root && self.options.owners {
+            let user = nix::unistd::User::from_name(&String::from_utf8_lossy(&de.uid))
+                .ok()
+                .flatten();
+            let group = nix::unistd::Group::from_name(&String::from_utf8_lossy(&de.gid))
+                .ok()
+                .flatten();
+            if user.is_none() || group.is_none() {
+                self.out.owners_not_restored = true;
+            }
+            nix::unistd::fchownat(
+                nix::fcntl::AT_FDCWD,
+                target,
+                user.map(|u| u.uid),
+                group.map(|g| g.gid),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| Error::io("chown", target, e.into()))?;
+        }
+        if kind != Kind::Symlink {
+            let mut perm = mode::to_unix_perm(de.mode);
+            if !self.as_root {
+                // Like tar: set-id bits only when restoring as root.
+                perm &= 0o1777;
+            }
+            set_perm(target, perm)?;
+        }
+        if self.options.times {
+            let (a, m) = (
+                FileTime::from_unix_time(de.atime as i64, 0),
+                FileTime::from_unix_time(de.mtime as i64, 0),
+            );
+            filetime::set_symlink_file_times(target, a, m)
+                .map_err(|e| Error::io("utimes", target, e))?;
+        }
+        Ok(())
+    }
+}
+
+fn set_perm(p: &Path, perm: u32) -> Result<()> {
+    fs::set_permissions(p, fs::Permissions::from_mode(perm)).map_err(|e| Error::io("chmod", p, e))
+}
+
+/// Replaces a non-directory left by an earlier extraction.
+fn remove_existing(p: &Path) -> Result<()> {
+    match fs::symlink_metadata(p) {
+        Ok(md) if !md.is_dir() => fs::remove_file(p).map_err(|e| Error::io("remove", p, e)),
+        _ => Ok(()),
+    }
+}

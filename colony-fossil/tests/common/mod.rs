@@ -1,0 +1,127 @@
+//! Shared test helpers: the plan9port recordings and the tiny tree.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use colony_fossil::source::{MemSource, Meta};
+use colony_venti::{BlockType, MemStore};
+
+pub fn testdata() -> PathBuf {
+    let p = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/testdata/venti"
+    ));
+    assert!(p.is_dir(), "testdata missing at {}", p.display());
+    p
+}
+
+/// The blocks of every Twrite in a recorded client-to-server stream.
+pub fn twrites(file: &str) -> Vec<(BlockType, Vec<u8>)> {
+    let raw = std::fs::read(testdata().join(file)).unwrap();
+    let mut at = raw.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let mut out = Vec::new();
+    while at + 4 <= raw.len() {
+        let len = u32::from_be_bytes(raw[at..at + 4].try_into().unwrap()) as usize;
+        let body = &raw[at + 4..at + 4 + len];
+        at += 4 + len;
+        if body[0] == 0x0e {
+            out.push((BlockType::from_wire(body[2]).unwrap(), body[6..].to_vec()));
+        }
+    }
+    out
+}
+
+/// A store holding the blocks plan9port vac wrote for the tiny tree.
+pub fn tiny_store() -> MemStore {
+    let store = MemStore::new();
+    for (ty, data) in twrites("tiny-vac/tiny-vac.c2s") {
+        colony_venti::BlockStore::write(&store, ty, &data).unwrap();
+    }
+    store
+}
+
+pub const TINY_SCORE: &str = "16ff837b1a70e2e8cad4b85e8dbfd7f13b109a35";
+pub const TINY_TIME: u32 = 981173106;
+pub const TINY_CTIME: u32 = 1795308306;
+
+pub fn pattern() -> Vec<u8> {
+    let mut v: Vec<u8> = (0..16000u32).map(|i| (i % 251) as u8).collect();
+    v.resize(20000, 0);
+    v
+}
+
+pub fn root_meta(perm: u32) -> Meta {
+    Meta {
+        perm,
+        uid: "root".into(),
+        gid: "root".into(),
+        mtime: TINY_TIME,
+        atime: TINY_TIME,
+    }
+}
+
+/// The tiny tree of the README, in the order plan9port vac visited it.
+pub fn tiny_source() -> MemSource {
+    let mut s = MemSource::new("tiny", root_meta(0o755));
+    s.file("empty.txt", b"", root_meta(0o644)).unwrap();
+    s.file("hello.txt", b"hello, world\n", root_meta(0o644))
+        .unwrap();
+    s.dir("sub", root_meta(0o755)).unwrap();
+    s.file("sub/nested.txt", b"nested\n", root_meta(0o644))
+        .unwrap();
+    s.file("pattern.bin", &pattern(), root_meta(0o644)).unwrap();
+    s
+}
+
+/// The visiting order of the capture machine, by name.
+pub const TINY_ORDER: [&str; 5] = ["empty.txt", "hello.txt", "sub", "nested.txt", "pattern.bin"];
+
+/// A store that hides some blocks and flips a byte in others.
+pub struct Faulty {
+    pub inner: MemStore,
+    pub missing: std::collections::HashSet<colony_venti::Score>,
+    pub corrupt: std::collections::HashSet<colony_venti::Score>,
+}
+
+impl colony_venti::BlockStore for Faulty {
+    fn read(&self, s: &colony_venti::Score, t: BlockType) -> colony_venti::Result<Vec<u8>> {
+        if self.missing.contains(s) {
+            return Err(colony_venti::Error::NotFound { score: *s, ty: t });
+        }
+        let mut b = self.inner.read(s, t)?;
+        if self.corrupt.contains(s) {
+            b[0] ^= 0x55;
+        }
+        Ok(b)
+    }
+    fn write(&self, t: BlockType, d: &[u8]) -> colony_venti::Result<colony_venti::Score> {
+        self.inner.write(t, d)
+    }
+    fn has(&self, s: &colony_venti::Score, t: BlockType) -> colony_venti::Result<bool> {
+        self.inner.has(s, t)
+    }
+    fn sync(&self) -> colony_venti::Result<()> {
+        Ok(())
+    }
+}
+
+/// `YYYY-MM-DD hh:mm` in UTC.
+pub fn date(t: u32) -> String {
+    let days = t as i64 / 86400;
+    let secs = t as i64 % 86400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
