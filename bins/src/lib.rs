@@ -3,3 +3,4 @@
 
 pub mod logging;
 pub mod progress;
+pub mod store_args;

@@ -1,5 +1,6 @@
 //! `colony`: the administration tool. Argument parsing and wiring only.
 
+mod vac;
 mod venti;
 
 use clap::{Parser, Subcommand};
@@ -17,12 +18,18 @@ enum Command {
     /// The venti block store: serve it, read and write blocks, check it.
     #[command(subcommand)]
     Venti(venti::VentiCommand),
+    /// Archive a file tree into venti and print its `vac:` score.
+    Vac(vac::VacArgs),
+    /// Extract a vac archive into a directory.
+    Unvac(vac::UnvacArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Venti(cmd) => venti::run(cmd),
+        Command::Vac(args) => vac::vac(args),
+        Command::Unvac(args) => vac::unvac(args),
     };
     match result {
         Ok(code) => code,

@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use colony_bins::store_args::open_arena as open;
 use colony_bins::{logging, progress};
 use colony_venti::address::parse_address;
 use colony_venti::arena::Progress;
 use colony_venti::proto::{VentiClient, VentiServer};
-use colony_venti::{ArenaConfig, ArenaStore, BlockStore, BlockType, MAX_BLOCK, Score};
+use colony_venti::{ArenaConfig, BlockStore, BlockType, MAX_BLOCK, Score};
 
 #[derive(Subcommand)]
 pub enum VentiCommand {
@@ -164,10 +165,6 @@ pub fn run(cmd: VentiCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-fn open(data: &PathBuf, config: ArenaConfig) -> anyhow::Result<ArenaStore> {
-    ArenaStore::open(data, config).with_context(|| format!("opening store {}", data.display()))
 }
 
 /// Like venti/read without -t: data first, then pointers, dir and root.
