@@ -8,11 +8,13 @@ use crate::error::{Error, Result};
 use crate::score::Score;
 use crate::store::{BlockStore, check_block_size};
 
+type Blocks = HashMap<(Score, BlockType), Arc<[u8]>>;
+
 /// A [`BlockStore`] held in a hash map. Nothing is durable; `sync` is a
 /// no-op. Cloning shares the same blocks.
 #[derive(Clone, Default)]
 pub struct MemStore {
-    blocks: Arc<RwLock<HashMap<(Score, BlockType), Arc<[u8]>>>>,
+    blocks: Arc<RwLock<Blocks>>,
 }
 
 impl MemStore {
@@ -56,7 +58,12 @@ impl BlockStore for MemStore {
     }
 
     fn has(&self, score: &Score, ty: BlockType) -> Result<bool> {
-        Ok(score.is_special() || self.blocks.read().expect("MemStore lock").contains_key(&(*score, ty)))
+        Ok(score.is_special()
+            || self
+                .blocks
+                .read()
+                .expect("MemStore lock")
+                .contains_key(&(*score, ty)))
     }
 
     fn sync(&self) -> Result<()> {
@@ -81,7 +88,10 @@ mod tests {
         assert!(s.has(&a, BlockType::DATA).unwrap());
         assert!(!s.has(&a, BlockType::ROOT).unwrap());
         let err = s.read(&a, BlockType::ROOT).unwrap_err();
-        assert_eq!(err.to_string(), format!("no block with score {a}/16 exists"));
+        assert_eq!(
+            err.to_string(),
+            format!("no block with score {a}/16 exists")
+        );
     }
 
     #[test]
