@@ -116,6 +116,29 @@ impl Bucket {
         Ok(Bucket { entries })
     }
 
+    /// The entry for (score, type) in an encoded page, checking only what
+    /// the answer depends on (count, checksum, the matching entry): the
+    /// hot path of every lookup. `decode` checks the rest.
+    pub fn find_in_page(
+        page: &[u8],
+        score: &Score,
+        ty: BlockType,
+    ) -> Result<Option<IndexEntry>, &'static str> {
+        let count = usize::from(be16(page, 0));
+        if count > BUCKET_SLOTS {
+            return Err("bad bucket count");
+        }
+        if be32(page, 4) != Self::crc(page, count) {
+            return Err("bucket checksum mismatch");
+        }
+        for e in page[8..8 + count * IndexEntry::SIZE].chunks_exact(IndexEntry::SIZE) {
+            if e[..20] == score.0 && e[20] == ty.wire() {
+                return IndexEntry::decode(e).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
     /// The entry for (score, type), if present.
     pub fn find(&self, score: &Score, ty: BlockType) -> Option<&IndexEntry> {
         self.entries
@@ -557,6 +580,9 @@ mod tests {
             let bucket = Bucket { entries };
             let mut page = bucket.encode();
             prop_assert_eq!(&Bucket::decode(&page).unwrap(), &bucket);
+            for e in &bucket.entries {
+                prop_assert_eq!(Bucket::find_in_page(&page, &e.score, e.ty).unwrap(), bucket.find(&e.score, e.ty).copied());
+            }
             page[flip / 8] ^= 1 << (flip % 8);
             prop_assert!(Bucket::decode(&page).is_err(), "flipped bit {} accepted", flip);
         }

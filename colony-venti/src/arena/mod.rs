@@ -312,7 +312,8 @@ impl ArenaStore {
         }
         index.insert_batch(&entries)?;
         index.commit(w.pos)?;
-        self.pending_mut().clear();
+        // Give the table's memory back too, not just its entries.
+        *self.pending_mut() = HashMap::default();
         Ok(())
     }
 }
