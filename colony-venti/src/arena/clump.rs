@@ -91,6 +91,9 @@ impl ClumpHeader {
 
     /// Recovers the block from the stored data (`self.size` bytes).
     pub fn unpack(&self, stored: &[u8]) -> Result<Vec<u8>, &'static str> {
+        if stored.len() != usize::from(self.size) {
+            return Err("stored data has the wrong length");
+        }
         match self.encoding {
             Encoding::Raw => Ok(stored.to_vec()),
             Encoding::Lz4 => {
