@@ -111,8 +111,11 @@ fn round_trip_dedup_types_and_reopen() {
     for (s, b) in &blocks {
         assert_eq!(&store.read(s, BlockType::DATA).unwrap(), b);
     }
-    let report = store.check(&mut no_progress()).unwrap();
+    let mut seen = Vec::new();
+    let report = store.check(&mut |p| seen.push(p)).unwrap();
     assert!(report.is_clean(), "{:?}", report.problems);
+    assert!(seen.windows(2).all(|w| w[0].done <= w[1].done));
+    assert_eq!(seen.last().map(|p| p.done), seen.last().map(|p| p.total));
     assert_eq!(report.clumps, 301);
     assert_eq!(report.index_entries, 301);
     let mut last = Progress { done: 0, total: 1 };
@@ -560,4 +563,43 @@ proptest! {
         prop_assert!(report.is_clean(), "{:?}", report.problems);
         prop_assert_eq!(store.stats().blocks, model.len() as u64);
     }
+}
+
+#[test]
+fn bad_configuration_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for config in [
+        ArenaConfig {
+            arena_size: 4096,
+            ..cfg()
+        },
+        ArenaConfig {
+            arena_size: 8 << 30,
+            ..cfg()
+        },
+        ArenaConfig {
+            index_bits: 40,
+            ..cfg()
+        },
+        ArenaConfig {
+            flush_entries: 0,
+            ..cfg()
+        },
+    ] {
+        let err = ArenaStore::open(dir.path(), config).err().expect("refused");
+        assert!(err.to_string().contains("bad configuration"), "{err}");
+    }
+}
+
+#[test]
+fn missing_arena_is_refused_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ArenaStore::open(dir.path(), cfg()).unwrap();
+    for i in 0..300 {
+        store.write(BlockType::DATA, &noise(i, 1000)).unwrap();
+    }
+    drop(store);
+    fs::remove_file(arena_path(dir.path(), 1)).unwrap();
+    let err = ArenaStore::open(dir.path(), cfg()).err().expect("refused");
+    assert!(matches!(err, Error::BadArena { .. }), "{err}");
 }

@@ -111,9 +111,10 @@ impl ClumpHeader {
 const PROBE: usize = 1024;
 
 /// Builds the whole clump (header and data) for a block whose score is
-/// known. LZ4 is tried only when compressing a short prefix saves at least
-/// an eighth, and kept only when the whole result is smaller.
-pub fn pack(ty: BlockType, score: Score, block: &[u8]) -> Vec<u8> {
+/// known, and returns it with its header. LZ4 is tried only when
+/// compressing a short prefix saves at least an eighth, and kept only when
+/// the whole result is smaller.
+pub fn pack(ty: BlockType, score: Score, block: &[u8]) -> (ClumpHeader, Vec<u8>) {
     debug_assert!(!block.is_empty() && block.len() <= MAX_BLOCK);
     let probe = &block[..block.len().min(PROBE)];
     let compressed = (block.len() >= 64
@@ -136,7 +137,7 @@ pub fn pack(ty: BlockType, score: Score, block: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(ClumpHeader::SIZE + data.len());
     out.extend_from_slice(&header.encode());
     out.extend_from_slice(data);
-    out
+    (header, out)
 }
 
 #[cfg(test)]
@@ -189,8 +190,9 @@ mod tests {
             let mut block = block;
             block.extend(std::iter::repeat_n(7u8, zeros));
             let score = Score::of(&block);
-            let clump = pack(BlockType::DATA, score, &block);
+            let (header, clump) = pack(BlockType::DATA, score, &block);
             let h = ClumpHeader::decode(&clump).unwrap();
+            prop_assert_eq!(h, header);
             prop_assert_eq!(h.clump_len() as usize, clump.len());
             prop_assert_eq!(h.data_crc, crc32c::crc32c(&clump[ClumpHeader::SIZE..]));
             prop_assert_eq!(h.unpack(&clump[ClumpHeader::SIZE..]).unwrap(), block);
@@ -200,8 +202,8 @@ mod tests {
     #[test]
     fn compresses_only_when_it_pays() {
         let zeros = vec![1u8; 8192];
-        let c = pack(BlockType::DATA, Score::of(&zeros), &zeros);
-        assert_eq!(ClumpHeader::decode(&c).unwrap().encoding, Encoding::Lz4);
+        let (h, c) = pack(BlockType::DATA, Score::of(&zeros), &zeros);
+        assert_eq!(h.encoding, Encoding::Lz4);
         assert!(c.len() < 200);
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         let noise: Vec<u8> = (0..8192)
@@ -212,7 +214,8 @@ mod tests {
                 x as u8
             })
             .collect();
-        let c = pack(BlockType::DATA, Score::of(&noise), &noise);
-        assert_eq!(ClumpHeader::decode(&c).unwrap().encoding, Encoding::Raw);
+        let (h, c) = pack(BlockType::DATA, Score::of(&noise), &noise);
+        assert_eq!(h.encoding, Encoding::Raw);
+        assert_eq!(c.len(), 8192 + ClumpHeader::SIZE);
     }
 }

@@ -43,14 +43,17 @@ use index::{DiskIndex, IndexEntry, Watermark};
 /// Smallest data area an arena may have: room for one largest clump.
 pub(crate) const MIN_DATA: u64 = (ClumpHeader::SIZE + MAX_BLOCK) as u64;
 
+/// Largest initial index (2^24 buckets, 64 GiB); it grows past this itself.
+const MAX_INDEX_BITS: u32 = 24;
+
 /// Settings for [`ArenaStore::open`].
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Size of each new arena file in bytes (existing arenas keep theirs).
     /// At least 512 + 64 + 40 + 57344; at most 4 GiB (offsets are 32-bit).
     pub arena_size: u64,
-    /// A new index starts with `2^index_bits` buckets of 4 KiB; it doubles
-    /// as it fills.
+    /// A new index starts with `2^index_bits` buckets of 4 KiB (at most
+    /// 2^24); it doubles as it fills.
     pub index_bits: u32,
     /// Index entries held in memory before they are written to the index
     /// file even without a `sync`.
@@ -68,15 +71,21 @@ impl Default for Config {
 }
 
 impl Config {
-    fn validate(&self) -> Result<()> {
+    fn validate(&self, dir: &Path) -> Result<()> {
         let min = HEAD_SIZE + TRAILER_SIZE + MIN_DATA;
-        if self.arena_size < min || self.arena_size > u64::from(u32::MAX) {
-            return Err(Error::BadArena {
-                path: PathBuf::new(),
-                reason: format!("arena size {} outside {min}..=4294967295", self.arena_size),
-            });
-        }
-        Ok(())
+        let reason = if self.arena_size < min || self.arena_size > u64::from(u32::MAX) {
+            format!("arena size {} outside {min}..=4294967295", self.arena_size)
+        } else if self.index_bits > MAX_INDEX_BITS {
+            format!("index_bits {} above {MAX_INDEX_BITS}", self.index_bits)
+        } else if self.flush_entries == 0 {
+            "flush_entries is 0".to_string()
+        } else {
+            return Ok(());
+        };
+        Err(Error::BadArena {
+            path: dir.to_path_buf(),
+            reason: format!("bad configuration: {reason}"),
+        })
     }
 }
 
@@ -143,7 +152,7 @@ impl ArenaStore {
     /// crash: cuts a torn tail, indexes clumps past the index's watermark,
     /// and rebuilds a missing or damaged index from the arenas.
     pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<ArenaStore> {
-        config.validate()?;
+        config.validate(dir.as_ref())?;
         recover::open(dir.as_ref(), config)
     }
 
@@ -222,8 +231,8 @@ impl ArenaStore {
         Ok(block)
     }
 
-    /// Appends a packed clump under the writer lock.
-    fn append(&self, w: &mut Writer, ty: BlockType, score: Score, clump: &[u8]) -> Result<()> {
+    /// Appends a packed clump (with `crc`, its CRC32C) under the writer lock.
+    fn append(&self, w: &mut Writer, header: &ClumpHeader, clump: &[u8], crc: u32) -> Result<()> {
         let len = clump.len() as u64;
         if w.active
             .as_ref()
@@ -241,13 +250,12 @@ impl ArenaStore {
             let _ = active.arena.truncate(offset);
             return Err(e);
         }
-        let header = ClumpHeader::decode(clump).expect("pack builds valid headers");
         active.tail += len;
-        active.crc = crc32c::crc32c_append(active.crc, clump);
-        active.totals.add(&header);
+        active.crc = crc32c::crc32c_combine(active.crc, crc, clump.len());
+        active.totals.add(header);
         let entry = IndexEntry {
-            score,
-            ty,
+            score: header.score,
+            ty: header.ty,
             size: header.size,
             arena: active.arena.head.number,
             offset: offset as u32,
@@ -256,8 +264,8 @@ impl ArenaStore {
             arena: entry.arena,
             offset: active.tail,
         };
-        self.index().note(&score);
-        self.pending_mut().insert((score, ty), entry);
+        self.index().note(&entry.score);
+        self.pending_mut().insert((entry.score, entry.ty), entry);
         Ok(())
     }
 
@@ -338,13 +346,14 @@ impl BlockStore for ArenaStore {
         if self.lookup(&score, ty)?.is_some() {
             return Ok(score);
         }
-        let clump = clump::pack(ty, score, data);
+        let (header, clump) = clump::pack(ty, score, data);
+        let crc = crc32c::crc32c(&clump);
         let mut w = self.writer();
         // Another writer may have stored it since the lookup above.
         if self.lookup(&score, ty)?.is_some() {
             return Ok(score);
         }
-        self.append(&mut w, ty, score, &clump)?;
+        self.append(&mut w, &header, &clump, crc)?;
         if self.pending().len() >= self.config.flush_entries {
             // The block is stored and readable; a failed flush is retried,
             // and reported, by the next sync.
