@@ -113,14 +113,17 @@ impl CheckReport {
 
 impl ArenaStore {
     /// The arenas, where each one's log ends, and whether it is sealed.
-    fn log_extent(&self) -> Vec<(Arc<ArenaFile>, u64, bool)> {
+    fn log_extent(&self) -> Result<Vec<(Arc<ArenaFile>, u64, bool)>> {
         let w = self.writer();
+        if let Some(a) = &w.active {
+            a.arena.write_buffer()?;
+        }
         let arenas = self
             .arenas
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        log_extent(&w, arenas)
+        Ok(log_extent(&w, arenas))
     }
 
     /// Verifies every clump (header CRC, data CRC, SHA-1 after
@@ -128,7 +131,7 @@ impl ArenaStore {
     /// indexed, and that every index entry names its clump. Writes may go
     /// on meanwhile; clumps appended after the call starts are not checked.
     pub fn check(&self, progress: &mut dyn FnMut(Progress)) -> Result<CheckReport> {
-        let extent = self.log_extent();
+        let extent = self.log_extent()?;
         let index_bytes = (PAGE_SIZE as u64) << self.index().header().bits;
         let total = extent.iter().map(|(_, end, _)| end).sum::<u64>() + index_bytes;
         let mut done = 0u64;
@@ -242,7 +245,7 @@ impl ArenaStore {
         let arena = self.arena(e.arena).ok_or("no such arena")?;
         let mut b = [0u8; ClumpHeader::SIZE];
         arena
-            .read_at(&mut b, u64::from(e.offset))
+            .read_clump(&mut b, u64::from(e.offset))
             .map_err(|err| err.to_string())?;
         let h = ClumpHeader::decode(&b)?;
         if h.score != e.score || h.ty != e.ty || h.size != e.size {
@@ -255,6 +258,9 @@ impl ArenaStore {
     /// holds. Writers wait meanwhile, and so do readers of the index.
     pub fn reindex(&self, progress: &mut dyn FnMut(Progress)) -> Result<u64> {
         let mut w = self.writer();
+        if let Some(a) = &w.active {
+            a.arena.write_buffer()?;
+        }
         let arenas = self
             .arenas
             .read()

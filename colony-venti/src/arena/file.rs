@@ -1,9 +1,11 @@
-//! One arena file: its head and trailer records, positioned I/O, and a
-//! sequential scanner over its clumps.
+//! One arena file: its head and trailer records, positioned I/O, the
+//! append buffer of the active arena, and a sequential scanner over its
+//! clumps.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{RwLock, RwLockReadGuard};
 
 use crate::error::{Error, Result};
 
@@ -126,6 +128,17 @@ pub struct ArenaFile {
     /// The file's path (named in errors).
     pub path: PathBuf,
     file: File,
+    /// Clumps appended but not yet written to the file. Many small
+    /// `pwrite`s cost far more than one large one, so the active arena
+    /// collects clumps here; readers find them here until they are written.
+    pending: RwLock<AppendBuffer>,
+}
+
+/// The tail of the log not yet in the file: `bytes` belong at `start`.
+#[derive(Debug, Default)]
+struct AppendBuffer {
+    start: u64,
+    bytes: Vec<u8>,
 }
 
 /// The file name of arena `number`.
@@ -154,8 +167,16 @@ impl ArenaFile {
         };
         let mut page = vec![0u8; HEAD_SIZE as usize];
         page[..ArenaHead::SIZE].copy_from_slice(&head.encode());
-        let arena = ArenaFile { head, path, file };
-        let written = arena.write_at(&page, 0).and_then(|()| arena.sync());
+        let arena = ArenaFile {
+            head,
+            path,
+            file,
+            pending: RwLock::default(),
+        };
+        let written = arena
+            .write_at(&page, 0)
+            .and_then(|()| arena.reserve())
+            .and_then(|()| arena.sync());
         if let Err(e) = written {
             // A half-made arena would only confuse recovery.
             let _ = std::fs::remove_file(&arena.path);
@@ -190,7 +211,81 @@ impl ArenaFile {
             head,
             path: path.to_path_buf(),
             file,
+            pending: RwLock::default(),
         })
+    }
+
+    /// Reserves the disk space of the whole arena without changing the
+    /// file's length, so appends inside it cannot meet a full disk: a full
+    /// disk shows when an arena is created, failing that write alone. File
+    /// systems without `fallocate` get no reservation.
+    pub fn reserve(&self) -> Result<()> {
+        use nix::errno::Errno;
+        use nix::fcntl::{FallocateFlags, fallocate};
+        match fallocate(
+            &self.file,
+            FallocateFlags::FALLOC_FL_KEEP_SIZE,
+            0,
+            self.head.size as i64,
+        ) {
+            Ok(()) | Err(Errno::EOPNOTSUPP | Errno::ENOSYS) => Ok(()),
+            Err(e) => Err(io_error("reserve", &self.path, e.into())),
+        }
+    }
+
+    fn buffer(&self) -> RwLockReadGuard<'_, AppendBuffer> {
+        self.pending.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Buffers a clump at `at` (the end of the log) and returns how many
+    /// bytes are buffered. Only the store's writer calls this.
+    pub fn push(&self, clump: &[u8], at: u64) -> usize {
+        let mut b = self.pending.write().unwrap_or_else(|e| e.into_inner());
+        if b.bytes.is_empty() {
+            b.start = at;
+        }
+        debug_assert_eq!(b.start + b.bytes.len() as u64, at);
+        b.bytes.extend_from_slice(clump);
+        b.bytes.len()
+    }
+
+    /// Writes buffered clumps to the file. On failure they stay buffered
+    /// (and readable) for the next attempt. Only the store's writer calls
+    /// this, so the buffer cannot change underneath.
+    pub fn write_buffer(&self) -> Result<()> {
+        let written = {
+            let b = self.buffer();
+            if b.bytes.is_empty() {
+                return Ok(());
+            }
+            // Readers keep reading the buffer while it is written.
+            if let Err(e) = self.write_at(&b.bytes, b.start) {
+                // Best effort: leave no partial clump in the file.
+                let _ = self.file.set_len(b.start);
+                return Err(e);
+            }
+            b.bytes.len() as u64
+        };
+        let mut b = self.pending.write().unwrap_or_else(|e| e.into_inner());
+        b.start += written;
+        b.bytes.clear();
+        Ok(())
+    }
+
+    /// Reads a clump (or its header) at `off`, from the append buffer if it
+    /// is there, else from the file.
+    pub fn read_clump(&self, out: &mut [u8], off: u64) -> Result<()> {
+        {
+            let b = self.buffer();
+            if off >= b.start && !b.bytes.is_empty() {
+                let at = (off - b.start) as usize;
+                if let Some(src) = b.bytes.get(at..at + out.len()) {
+                    out.copy_from_slice(src);
+                    return Ok(());
+                }
+            }
+        }
+        self.read_at(out, off)
     }
 
     /// Offset of the trailer; clumps must end at or before it.

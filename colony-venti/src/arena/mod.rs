@@ -6,7 +6,11 @@
 //! Durability: a write is durable once [`BlockStore::sync`] returns (as in
 //! venti); before that it is readable in this process but a crash may lose
 //! it. Complete clumps that reached the disk survive a crash even without
-//! `sync`: reopening re-indexes them from the log.
+//! `sync`: reopening re-indexes them from the log. Each arena's space is
+//! reserved (`fallocate`) when it is created, so a full disk fails the
+//! write that needed a new arena and nothing already written. An I/O
+//! error from `write` may leave the block stored; writing it again is
+//! harmless.
 //!
 //! Concurrency: reads take no exclusive lock (shared locks only, `pread`
 //! for I/O, hashing outside any lock). Writes hash and compress outside the
@@ -58,6 +62,10 @@ pub struct Config {
     /// Index entries held in memory before they are written to the index
     /// file even without a `sync`.
     pub flush_entries: usize,
+    /// Bytes of clumps collected in memory before one `pwrite` puts them
+    /// in the arena file (0 writes each clump at once). Buffered clumps are
+    /// readable; like everything before `sync`, a crash may lose them.
+    pub write_buffer: usize,
 }
 
 impl Default for Config {
@@ -66,6 +74,7 @@ impl Default for Config {
             arena_size: 512 << 20,
             index_bits: 10,
             flush_entries: 1 << 18,
+            write_buffer: 128 << 10,
         }
     }
 }
@@ -208,7 +217,7 @@ impl ArenaStore {
             reason,
         };
         let mut buf = vec![0u8; ClumpHeader::SIZE + usize::from(e.size)];
-        match arena.read_at(&mut buf, u64::from(e.offset)) {
+        match arena.read_clump(&mut buf, u64::from(e.offset)) {
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
                 return Err(corrupt("clump cut short"));
             }
@@ -245,11 +254,7 @@ impl ArenaStore {
             None => w.active.insert(self.new_arena()?),
         };
         let offset = active.tail;
-        if let Err(e) = active.arena.write_at(clump, offset) {
-            // Best effort: leave no partial clump behind (recovery would cut it anyway).
-            let _ = active.arena.truncate(offset);
-            return Err(e);
-        }
+        let buffered = active.arena.push(clump, offset);
         active.tail += len;
         active.crc = crc32c::crc32c_combine(active.crc, crc, clump.len());
         active.totals.add(header);
@@ -266,6 +271,10 @@ impl ArenaStore {
         };
         self.index().note(&entry.score);
         self.pending_mut().insert((entry.score, entry.ty), entry);
+        if buffered >= self.config.write_buffer {
+            // The clump stays buffered and readable if this fails.
+            active.arena.write_buffer()?;
+        }
         Ok(())
     }
 
@@ -282,7 +291,7 @@ impl ArenaStore {
             stored: a.totals.stored,
             arena_crc: a.crc,
         };
-        if let Err(e) = a.arena.seal(&trailer) {
+        if let Err(e) = a.arena.write_buffer().and_then(|()| a.arena.seal(&trailer)) {
             w.active = Some(a);
             return Err(e);
         }
@@ -311,6 +320,7 @@ impl ArenaStore {
     /// advances its watermark. Readers wait while index pages are written.
     fn flush(&self, w: &mut Writer) -> Result<()> {
         if let Some(a) = &w.active {
+            a.arena.write_buffer()?;
             a.arena.sync()?;
         }
         let entries: Vec<IndexEntry> = self.pending().values().copied().collect();

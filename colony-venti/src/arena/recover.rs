@@ -187,6 +187,9 @@ pub(super) fn replay(
         if is_last && last_trailer.is_none() {
             if arena.file_len()? > stop {
                 arena.truncate(stop)?;
+                // Truncating may drop the reservation; take it again if
+                // there is room (appends report a full disk otherwise).
+                let _ = arena.reserve();
             }
             active = Some(Active {
                 crc: arena.crc_to(stop, &mut |_| {})?,
