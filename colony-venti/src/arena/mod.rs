@@ -240,8 +240,8 @@ impl ArenaStore {
         Ok(block)
     }
 
-    /// Appends a packed clump (with `crc`, its CRC32C) under the writer lock.
-    fn append(&self, w: &mut Writer, header: &ClumpHeader, clump: &[u8], crc: u32) -> Result<()> {
+    /// Appends a packed clump under the writer lock.
+    fn append(&self, w: &mut Writer, header: &ClumpHeader, clump: &[u8]) -> Result<()> {
         let len = clump.len() as u64;
         if w.active
             .as_ref()
@@ -256,7 +256,7 @@ impl ArenaStore {
         let offset = active.tail;
         let buffered = active.arena.push(clump, offset);
         active.tail += len;
-        active.crc = crc32c::crc32c_combine(active.crc, crc, clump.len());
+        active.crc = crc32c::crc32c_append(active.crc, clump);
         active.totals.add(header);
         let entry = IndexEntry {
             score: header.score,
@@ -357,13 +357,12 @@ impl BlockStore for ArenaStore {
             return Ok(score);
         }
         let (header, clump) = clump::pack(ty, score, data);
-        let crc = crc32c::crc32c(&clump);
         let mut w = self.writer();
         // Another writer may have stored it since the lookup above.
         if self.lookup(&score, ty)?.is_some() {
             return Ok(score);
         }
-        self.append(&mut w, &header, &clump, crc)?;
+        self.append(&mut w, &header, &clump)?;
         if self.pending().len() >= self.config.flush_entries {
             // The block is stored and readable; a failed flush is retried,
             // and reported, by the next sync.
