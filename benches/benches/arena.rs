@@ -5,7 +5,11 @@
 //! The lookup stores hold tiny blocks (8 bytes each: the block number) so
 //! that 10 M blocks fit on disk (480 MB of log instead of 80 GB); the index
 //! is the same as for large blocks. They are built once under
-//! `/tmp/colony-arena-bench-*` and reused by later runs.
+//! `$COLONY_BENCH_DIR/colony-arena-bench-*` and reused by later runs.
+//!
+//! `COLONY_BENCH_DIR` (default `/tmp`) picks the file system. Sustained
+//! writes to a disk-backed one are bounded by the device once the kernel
+//! starts writeback; `/dev/shm` (tmpfs) measures the store alone.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -17,6 +21,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 const BLOCK: usize = 8192;
 const THREADS: u64 = 2;
 const POOL: usize = 1024;
+
+fn bench_dir() -> String {
+    std::env::var("COLONY_BENCH_DIR").unwrap_or_else(|_| "/tmp".into())
+}
 
 fn pool() -> Arc<Vec<Vec<u8>>> {
     Arc::new((0..POOL as u64).map(|i| random_block(i, BLOCK)).collect())
@@ -59,7 +67,7 @@ fn both(c: &mut Criterion, name: &str, op: Arc<dyn Fn(u64, u64) + Send + Sync>) 
 }
 
 fn block_ops(c: &mut Criterion) {
-    let dir = tempfile::tempdir_in("/tmp").expect("temp dir");
+    let dir = tempfile::tempdir_in(bench_dir()).expect("temp dir");
     let store = Arc::new(ArenaStore::open(dir.path(), ArenaConfig::default()).expect("open"));
     let pool = pool();
 
@@ -125,7 +133,7 @@ fn block_ops(c: &mut Criterion) {
 
 /// The store of `n` tiny blocks, built once and kept under /tmp.
 fn lookup_store(n: u64) -> ArenaStore {
-    let dir = format!("/tmp/colony-arena-bench-{n}");
+    let dir = format!("{}/colony-arena-bench-{n}", bench_dir());
     let config = ArenaConfig {
         flush_entries: 1 << 22,
         ..ArenaConfig::default()
