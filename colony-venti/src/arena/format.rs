@@ -105,12 +105,17 @@
 //! # Durability and recovery
 //!
 //! A write is durable once [`sync`](crate::BlockStore::sync) returns, as in
-//! venti. `sync` first `fdatasync`s the arena, then writes the index buckets,
-//! syncs them, and only then advances the watermark. Index entries therefore
-//! never point past synced log. On open, the log past the watermark is
-//! scanned (header CRC, then data CRC); the first clump that fails ends the
-//! log, the file is cut there, and the clumps before it are indexed. A
-//! missing or damaged index is rebuilt from the arenas.
+//! venti. `sync` first writes the active arena's append buffer and
+//! `fdatasync`s the arena, then writes the index buckets, syncs them, and
+//! only then advances the watermark. Index entries therefore never point
+//! past synced log. A new arena's whole size is reserved with `fallocate`
+//! (`FALLOC_FL_KEEP_SIZE`, so the file length still marks the tail).
+//!
+//! On open, the log past the watermark is scanned (header CRC, then data
+//! CRC, resynchronising on the clump magic past damage); the log ends after
+//! the last valid clump, the file is cut there (a torn tail), and the
+//! clumps past the watermark are indexed. A missing or damaged index, or
+//! one whose watermark lies past the log, is rebuilt from the arenas.
 
 use std::path::Path;
 

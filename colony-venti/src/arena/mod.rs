@@ -1,7 +1,7 @@
 //! `ArenaStore`: the on-disk block store. Blocks are appended as clumps to
 //! fixed-size arena files (the log, which is the truth) and found through
 //! an on-disk hash index with an in-memory bloom filter. The format is
-//! documented in [`format`].
+//! documented in [`format`](mod@format).
 //!
 //! Durability: a write is durable once [`BlockStore::sync`] returns (as in
 //! venti); before that it is readable in this process but a crash may lose
@@ -13,10 +13,13 @@
 //! harmless.
 //!
 //! Concurrency: reads take no exclusive lock (shared locks only, `pread`
-//! for I/O, hashing outside any lock). Writes hash and compress outside the
-//! lock; under it they only append one `pwrite` and note the entry in
-//! memory. Index pages are written in batches by `sync` (or when enough
-//! entries are pending), which briefly excludes readers.
+//! for I/O, hashing outside any lock). Writes hash, compress and checksum
+//! outside the writer lock; under it they copy the clump into the active
+//! arena's append buffer (written with one `pwrite` per
+//! [`Config::write_buffer`] bytes) and note the entry in memory. Index
+//! pages are written in batches by `sync` (or when
+//! [`Config::flush_entries`] entries are pending), which briefly excludes
+//! readers of the index.
 
 mod bloom;
 mod check;
@@ -299,15 +302,19 @@ impl ArenaStore {
         Ok(())
     }
 
+    /// Creates the next arena. Only the writer adds arenas, so the number
+    /// cannot change while the file is made outside the arenas lock.
     fn new_arena(&self) -> Result<Active> {
-        let mut arenas = self.arenas.write().unwrap_or_else(|e| e.into_inner());
-        let number = arenas.len() as u32;
+        let number = self.arenas.read().unwrap_or_else(|e| e.into_inner()).len() as u32;
         let arena = Arc::new(ArenaFile::create(
             &self.dir,
             number,
             self.config.arena_size,
         )?);
-        arenas.push(arena.clone());
+        self.arenas
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(arena.clone());
         Ok(Active {
             crc: arena.crc_to(HEAD_SIZE, &mut |_| {})?,
             arena,

@@ -204,7 +204,8 @@ pub(super) fn replay(
             offset: stop,
         };
     }
-    if pending.is_empty() {
+    // Nothing new (a clean shutdown): leave the index file untouched.
+    if pending.is_empty() && pos != wm {
         match index.commit(pos) {
             Err(Error::DiskFull { .. }) => {}
             r => r?,
