@@ -429,36 +429,55 @@ fn is_root() -> bool {
 fn cannot_run(why: &str) {
     assert!(
         std::env::var_os("CI").is_none(),
-        "disk-full test cannot run under CI: {why}"
+        "tmpfs test cannot run under CI: {why}"
     );
-    eprintln!("skipping disk-full test: {why}");
+    eprintln!("skipping tmpfs test: {why}");
 }
 
-struct Mount(PathBuf);
+/// A tmpfs of `size` mounted in a temporary directory; unmounted on drop.
+struct Mount {
+    path: PathBuf,
+    _outer: tempfile::TempDir,
+}
+
+impl Mount {
+    /// The mount, or why there is none (not root, mount refused).
+    fn tmpfs(size: &str) -> Result<Mount, &'static str> {
+        if !is_root() {
+            return Err("not root, cannot mount a tmpfs");
+        }
+        let outer = tempfile::tempdir().unwrap();
+        let path = outer.path().join("mnt");
+        fs::create_dir(&path).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            return Err("mount -t tmpfs failed");
+        }
+        Ok(Mount {
+            path,
+            _outer: outer,
+        })
+    }
+}
 
 impl Drop for Mount {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::process::Command::new("umount")
+            .arg(&self.path)
+            .status();
     }
 }
 
 #[test]
 fn full_disk_fails_the_write_and_loses_nothing_acknowledged() {
-    if !is_root() {
-        return cannot_run("not root, cannot mount a tmpfs");
-    }
-    let outer = tempfile::tempdir().unwrap();
-    let mnt = outer.path().join("mnt");
-    fs::create_dir(&mnt).unwrap();
-    let status = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
-        .arg(&mnt)
-        .status();
-    if !status.is_ok_and(|s| s.success()) {
-        return cannot_run("mount -t tmpfs failed");
-    }
-    let _mount = Mount(mnt.clone());
-    let dir = mnt.join("store");
+    let mount = match Mount::tmpfs("2m") {
+        Ok(m) => m,
+        Err(why) => return cannot_run(why),
+    };
+    let dir = mount.path.join("store");
     let config = ArenaConfig {
         arena_size: 256 << 10,
         index_bits: 2,
