@@ -4,9 +4,9 @@
 #![no_main]
 use colony_venti::Score;
 use colony_venti::arena::clump::ClumpHeader;
-use colony_venti::arena::file::{ArenaHead, ArenaTrailer};
+use colony_venti::arena::head::{ArenaHead, ArenaTrailer};
 use colony_venti::arena::format::PAGE_SIZE;
-use colony_venti::arena::index::{Bucket, IndexEntry, IndexHeader};
+use colony_venti::arena::bucket::{Bucket, IndexEntry, IndexHeader};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

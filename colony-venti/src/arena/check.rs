@@ -9,10 +9,12 @@ use crate::block_type::BlockType;
 use crate::error::{Error, Result};
 use crate::score::Score;
 
+use super::bucket::{IndexEntry, Watermark};
 use super::clump::ClumpHeader;
-use super::file::{ArenaFile, Scanned};
+use super::file::ArenaFile;
 use super::format::{HEAD_SIZE, PAGE_SIZE};
-use super::index::{DiskIndex, IndexEntry, Watermark};
+use super::index::DiskIndex;
+use super::scan::Scanned;
 use super::{ArenaStore, recover};
 
 /// How far a long operation has come, in bytes.

@@ -22,12 +22,15 @@
 //! readers of the index.
 
 mod bloom;
+pub mod bucket;
 mod check;
 pub mod clump;
 pub mod file;
 pub mod format;
+pub mod head;
 pub mod index;
 mod recover;
+pub mod scan;
 mod stats;
 
 use std::collections::HashMap;
@@ -42,10 +45,12 @@ use crate::store::{BlockStore, MAX_BLOCK, check_block_size};
 pub use check::{CheckReport, Problem, Progress};
 pub use stats::Stats;
 
+use bucket::{IndexEntry, Watermark};
 use clump::ClumpHeader;
-use file::{ArenaFile, ArenaTrailer};
+use file::ArenaFile;
 use format::{HEAD_SIZE, TRAILER_SIZE};
-use index::{DiskIndex, IndexEntry, Watermark};
+use head::ArenaTrailer;
+use index::DiskIndex;
 
 /// Smallest data area an arena may have: room for one largest clump.
 pub(crate) const MIN_DATA: u64 = (ClumpHeader::SIZE + MAX_BLOCK) as u64;

@@ -7,9 +7,12 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::error::{Error, Result};
 
-use super::file::{ArenaFile, ArenaTrailer, Scanned, arena_name};
+use super::bucket::{IndexEntry, Watermark};
+use super::file::{ArenaFile, arena_name};
 use super::format::{HEAD_SIZE, io_error};
-use super::index::{DiskIndex, IndexEntry, Watermark};
+use super::head::ArenaTrailer;
+use super::index::DiskIndex;
+use super::scan::Scanned;
 use super::{Active, ArenaStore, Config, Totals, Writer};
 
 /// Entries inserted into the index per batch while replaying the log.

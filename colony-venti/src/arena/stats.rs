@@ -1,7 +1,7 @@
 //! `stats`: what the store holds and what its index costs.
 
 use super::ArenaStore;
-use super::index::{BUCKET_SLOTS, IndexEntry};
+use super::bucket::{BUCKET_SLOTS, IndexEntry};
 
 /// A summary of an [`ArenaStore`].
 #[derive(Clone, Debug, PartialEq)]
