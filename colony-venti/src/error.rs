@@ -46,6 +46,49 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A stored block failed verification: its clump header or its SHA-1
+    /// does not match. The bytes are never returned.
+    #[error("block {score} in {} at offset {offset} is corrupt: {reason}", arena.display())]
+    Corrupt {
+        /// The score that was asked for.
+        score: Score,
+        /// The arena file holding the clump.
+        arena: PathBuf,
+        /// Byte offset of the clump header in that file.
+        offset: u64,
+        /// What failed.
+        reason: &'static str,
+    },
+    /// A clump whose header is intact but whose data is cut short or damaged.
+    #[error("torn clump in {} at offset {offset}", arena.display())]
+    TornClump {
+        /// The arena file.
+        arena: PathBuf,
+        /// Byte offset of the clump header.
+        offset: u64,
+    },
+    /// An arena file whose head or trailer is invalid.
+    #[error("bad arena {}: {reason}", path.display())]
+    BadArena {
+        /// The arena file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The on-disk index is damaged; `reindex` rebuilds it from the arenas.
+    #[error("index {} is corrupt: {reason}", path.display())]
+    IndexCorrupt {
+        /// The index file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The file system is full; the write was not stored.
+    #[error("disk full writing {}", path.display())]
+    DiskFull {
+        /// The file being written.
+        path: PathBuf,
+    },
 }
 
 /// Shorthand for results of this crate.
