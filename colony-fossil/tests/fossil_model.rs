@@ -167,19 +167,19 @@ fn apply(fs: &Fossil, model: &mut Model, op: &Op) {
             let path = child(&p, &name);
             let perm = if dir { DMDIR | 0o755 } else { 0o644 };
             let got = fs.create(walk(fs, &p), &name, perm, "u");
-            if model.contains_key(&path) {
-                assert!(matches!(got, Err(Error::Exists)), "{got:?}");
-            } else {
-                got.unwrap();
-                model.insert(
-                    path,
-                    MFile {
+            match model.entry(path) {
+                std::collections::btree_map::Entry::Occupied(_) => {
+                    assert!(matches!(got, Err(Error::Exists)), "{got:?}");
+                }
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    got.unwrap();
+                    v.insert(MFile {
                         dir,
                         data: Vec::new(),
                         perm: perm & 0o777,
                         uid: "u".into(),
-                    },
-                );
+                    });
+                }
             }
         }
         Op::Write {
