@@ -1,7 +1,7 @@
 //! The bounded local store under a live [`crate::fossil::Fossil`]: where
 //! dirty blocks (not yet in venti) and cached clean blocks live, by a local
 //! key. [`MemLocal`] keeps them in memory; [`FileLocal`] in a file on disk
-//! (for `spawndisk`), in fixed-size slots reused after removal.
+//! (for `spawndisk`), in slots reused after removal.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -60,28 +60,32 @@ impl LocalStore for MemLocal {
     }
 }
 
-/// A [`LocalStore`] in one file of fixed-size slots. The file is removed
-/// when the store is dropped: it holds a live session's blocks, not a
-/// durable state (durable state is what `save` writes to venti).
+/// A [`LocalStore`] in one file. Blocks go in slots of power-of-two
+/// sizes (at least 512 bytes), reused after removal through a free list
+/// per size. The file is removed when the store is dropped: it holds a
+/// live session's blocks, not a durable state (durable state is what
+/// `save` writes to venti).
 pub struct FileLocal {
     file: File,
     path: PathBuf,
-    slot_size: usize,
     index: Mutex<SlotIndex>,
 }
 
 #[derive(Default)]
 struct SlotIndex {
-    /// key -> (slot, length)
-    slots: HashMap<u64, (u64, usize)>,
-    free: Vec<u64>,
-    next: u64,
+    /// key -> (offset, slot size, length)
+    slots: HashMap<u64, (u64, u64, usize)>,
+    /// slot size -> free offsets
+    free: HashMap<u64, Vec<u64>>,
+    end: u64,
 }
 
+/// Smallest slot size.
+const MIN_SLOT: u64 = 512;
+
 impl FileLocal {
-    /// Creates (or truncates) the file at `path`; blocks may be up to
-    /// `slot_size` bytes.
-    pub fn create(path: &Path, slot_size: usize) -> Result<FileLocal> {
+    /// Creates (or truncates) the file at `path`.
+    pub fn create(path: &Path) -> Result<FileLocal> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -92,7 +96,6 @@ impl FileLocal {
         Ok(FileLocal {
             file,
             path: path.to_path_buf(),
-            slot_size,
             index: Mutex::new(SlotIndex::default()),
         })
     }
@@ -110,49 +113,48 @@ impl Drop for FileLocal {
 
 impl LocalStore for FileLocal {
     fn put(&self, key: u64, data: &[u8]) -> Result<()> {
-        if data.len() > self.slot_size {
-            return Err(Error::Unrepresentable(format!(
-                "local block of {} bytes, slots hold {}",
-                data.len(),
-                self.slot_size
-            )));
-        }
+        let size = (data.len() as u64).next_power_of_two().max(MIN_SLOT);
         // The index lock is held across the I/O so a slot is never reused
         // while it is being read or written.
         let mut ix = self.lock();
-        let slot = match ix.slots.get(&key) {
-            Some(&(s, _)) => s,
-            None => match ix.free.pop() {
-                Some(s) => s,
-                None => {
-                    ix.next += 1;
-                    ix.next - 1
+        let offset = match ix.slots.get(&key) {
+            Some(&(o, s, _)) if s == size => o,
+            old => {
+                if let Some(&(o, s, _)) = old {
+                    ix.free.entry(s).or_default().push(o);
                 }
-            },
+                match ix.free.get_mut(&size).and_then(Vec::pop) {
+                    Some(o) => o,
+                    None => {
+                        ix.end += size;
+                        ix.end - size
+                    }
+                }
+            }
         };
         self.file
-            .write_all_at(data, slot * self.slot_size as u64)
+            .write_all_at(data, offset)
             .map_err(|e| Error::io("write", &self.path, e))?;
-        ix.slots.insert(key, (slot, data.len()));
+        ix.slots.insert(key, (offset, size, data.len()));
         Ok(())
     }
 
     fn get(&self, key: u64) -> Result<Option<Vec<u8>>> {
         let ix = self.lock();
-        let Some(&(slot, len)) = ix.slots.get(&key) else {
+        let Some(&(offset, _, len)) = ix.slots.get(&key) else {
             return Ok(None);
         };
         let mut buf = vec![0u8; len];
         self.file
-            .read_exact_at(&mut buf, slot * self.slot_size as u64)
+            .read_exact_at(&mut buf, offset)
             .map_err(|e| Error::io("read", &self.path, e))?;
         Ok(Some(buf))
     }
 
     fn remove(&self, key: u64) {
         let mut ix = self.lock();
-        if let Some((slot, _)) = ix.slots.remove(&key) {
-            ix.free.push(slot);
+        if let Some((offset, size, _)) = ix.slots.remove(&key) {
+            ix.free.entry(size).or_default().push(offset);
         }
     }
 }
@@ -184,11 +186,16 @@ mod tests {
     fn file_local_reuses_slots_and_cleans_up() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("local");
-        let s = FileLocal::create(&path, 512).unwrap();
+        let s = FileLocal::create(&path).unwrap();
         exercise(&s);
         // Key 1's slot was reused by key 3: the file holds two slots.
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 512 + 300);
-        assert!(s.put(4, &[0u8; 513]).is_err());
+        // A bigger block takes a bigger slot; its old slot is reused.
+        s.put(3, &[5u8; 5000]).unwrap();
+        s.put(4, b"four").unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 1024 + 5000);
+        assert_eq!(s.get(3).unwrap().unwrap(), vec![5u8; 5000]);
+        assert_eq!(s.get(4).unwrap().unwrap(), b"four");
         drop(s);
         assert!(!path.exists());
     }

@@ -126,10 +126,10 @@ pub(crate) fn now() -> u32 {
         .map_or(0, |d| d.as_secs().min(u32::MAX as u64) as u32)
 }
 
-fn local_store(options: &FossilOptions, slot: usize) -> Result<Box<dyn LocalStore>> {
+fn local_store(options: &FossilOptions) -> Result<Box<dyn LocalStore>> {
     Ok(match &options.local {
         LocalKind::Memory => Box::new(MemLocal::new()),
-        LocalKind::File(p) => Box::new(FileLocal::create(p, slot)?),
+        LocalKind::File(p) => Box::new(FileLocal::create(p)?),
     })
 }
 
@@ -145,8 +145,7 @@ impl Fossil {
     /// Opens the snapshot `root`: reads its root block and nothing else.
     pub fn open(store: Arc<dyn BlockStore>, root: Score, options: FossilOptions) -> Result<Fossil> {
         let r = read_root(&*store, &root)?;
-        let slot = r.block_size.max(r.block_size / 20 * 20) as usize;
-        let blocks = Blocks::new(store, local_store(&options, slot)?, options.local_limit);
+        let blocks = Blocks::new(store, local_store(&options)?, options.local_limit);
         Ok(Fossil::with(
             blocks,
             Snapshot {
@@ -165,11 +164,7 @@ impl Fossil {
         if !(512..=colony_venti::MAX_BLOCK as u32).contains(&bs) {
             return Err(Error::Unrepresentable(format!("block size {bs}")));
         }
-        let blocks = Blocks::new(
-            store,
-            local_store(&options, bs as usize)?,
-            options.local_limit,
-        );
+        let blocks = Blocks::new(store, local_store(&options)?, options.local_limit);
         let fs = Fossil::with(
             blocks,
             Snapshot {
