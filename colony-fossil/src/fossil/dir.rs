@@ -184,6 +184,9 @@ impl NodeState {
             None if dir && c.free.contains(&(c.nslots.wrapping_sub(1))) => c.nslots - 1,
             None => c.nslots,
         };
+        if slot as u64 + 2 > u32::MAX as u64 {
+            return Err(Error::Unrepresentable("directory of 2^32 entries".into()));
+        }
         c.free.remove(&slot);
         if dir {
             c.free.remove(&(slot + 1));
