@@ -193,6 +193,37 @@ fn one_byte_change_in_10000_files_saves_a_few_blocks() {
     assert_eq!(root.prev, score);
 }
 
+#[test]
+fn one_byte_change_in_a_10000_file_directory_saves_a_few_blocks() {
+    let mem = MemStore::new();
+    let mut s = MemSource::new("flat", meta(0o755));
+    for f in 0..10_000 {
+        s.file(&format!("f{f}"), &content(f, 100), meta(0o644))
+            .unwrap();
+    }
+    let score = vac::import(&mem, &s, &VacOptions::default(), &mut |_| {})
+        .unwrap()
+        .score;
+    let store = Counting::new(mem.clone());
+    let fs = Fossil::open(store.clone(), score, FossilOptions::default()).unwrap();
+    let f = walk(&fs, "flat/f7777");
+    fs.write(f, 0, b"Y", "glenda").unwrap();
+    store.reset();
+    let new = fs.save().unwrap();
+    // leaf; flat's dir-stream leaf and pointer block; its MetaBlock and
+    // meta pointer block; /'s dir leaf; top block; root.
+    let w = store.writes();
+    assert!(w <= 12, "save wrote {w} blocks");
+    let out = export(&mem, &new);
+    let mut want = content(7777, 100);
+    want[0] = b'Y';
+    assert_eq!(std::fs::read(out.path().join("flat/f7777")).unwrap(), want);
+    assert_eq!(
+        std::fs::read_dir(out.path().join("flat")).unwrap().count(),
+        10_000
+    );
+}
+
 fn write_big(kind: LocalKind) {
     const LIMIT: u64 = 1 << 20;
     const TOTAL: usize = 64 << 20;
