@@ -136,17 +136,18 @@ impl CowTree {
 
     /// A clean pointer block at height `h`, through the per-height memo.
     fn ptr_block(&self, h: u8, score: &Score) -> Result<Arc<Vec<u8>>> {
-        let mut memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((s, b)) = &memo[h as usize]
+        let lock = || self.memo.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((s, b)) = &lock()[h as usize]
             && s == score
         {
             return Ok(b.clone());
         }
+        // No lock is held while the block is fetched.
         let b = Arc::new(
             self.blocks
                 .read(score, Self::ptr_type(h)?, self.psize as usize)?,
         );
-        memo[h as usize] = Some((*score, b.clone()));
+        lock()[h as usize] = Some((*score, b.clone()));
         Ok(b)
     }
 

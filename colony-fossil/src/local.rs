@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::{Error, Result};
 
@@ -24,7 +24,7 @@ pub trait LocalStore: Send + Sync {
 /// A [`LocalStore`] in memory.
 #[derive(Default)]
 pub struct MemLocal {
-    blocks: Mutex<HashMap<u64, Vec<u8>>>,
+    blocks: RwLock<HashMap<u64, Vec<u8>>>,
 }
 
 impl MemLocal {
@@ -36,7 +36,7 @@ impl MemLocal {
 
 impl LocalStore for MemLocal {
     fn put(&self, key: u64, data: &[u8]) -> Result<()> {
-        let mut b = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut b = self.blocks.write().unwrap_or_else(|p| p.into_inner());
         match b.get_mut(&key) {
             Some(v) => {
                 v.clear();
@@ -50,12 +50,12 @@ impl LocalStore for MemLocal {
     }
 
     fn get(&self, key: u64) -> Result<Option<Vec<u8>>> {
-        let b = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
+        let b = self.blocks.read().unwrap_or_else(|p| p.into_inner());
         Ok(b.get(&key).cloned())
     }
 
     fn remove(&self, key: u64) {
-        let mut b = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut b = self.blocks.write().unwrap_or_else(|p| p.into_inner());
         b.remove(&key);
     }
 }
@@ -68,7 +68,7 @@ impl LocalStore for MemLocal {
 pub struct FileLocal {
     file: File,
     path: PathBuf,
-    index: Mutex<SlotIndex>,
+    index: RwLock<SlotIndex>,
 }
 
 #[derive(Default)]
@@ -96,12 +96,16 @@ impl FileLocal {
         Ok(FileLocal {
             file,
             path: path.to_path_buf(),
-            index: Mutex::new(SlotIndex::default()),
+            index: RwLock::new(SlotIndex::default()),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, SlotIndex> {
-        self.index.lock().unwrap_or_else(|p| p.into_inner())
+    fn shared(&self) -> RwLockReadGuard<'_, SlotIndex> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn exclusive(&self) -> RwLockWriteGuard<'_, SlotIndex> {
+        self.index.write().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -115,8 +119,8 @@ impl LocalStore for FileLocal {
     fn put(&self, key: u64, data: &[u8]) -> Result<()> {
         let size = (data.len() as u64).next_power_of_two().max(MIN_SLOT);
         // The index lock is held across the I/O so a slot is never reused
-        // while it is being read or written.
-        let mut ix = self.lock();
+        // while it is being read or written; reads share it.
+        let mut ix = self.exclusive();
         let offset = match ix.slots.get(&key) {
             Some(&(o, s, _)) if s == size => o,
             old => {
@@ -140,7 +144,7 @@ impl LocalStore for FileLocal {
     }
 
     fn get(&self, key: u64) -> Result<Option<Vec<u8>>> {
-        let ix = self.lock();
+        let ix = self.shared();
         let Some(&(offset, _, len)) = ix.slots.get(&key) else {
             return Ok(None);
         };
@@ -152,7 +156,7 @@ impl LocalStore for FileLocal {
     }
 
     fn remove(&self, key: u64) {
-        let mut ix = self.lock();
+        let mut ix = self.exclusive();
         if let Some((offset, size, _)) = ix.slots.remove(&key) {
             ix.free.entry(size).or_default().push(offset);
         }

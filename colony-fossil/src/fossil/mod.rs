@@ -12,6 +12,18 @@
 //! * [`Fossil::save`] writes what changed since the last save, bottom-up,
 //!   and returns a new `vac:` root whose `prev` is the previous root.
 //!
+//! For colony-ns's `FileSystem` adapter the methods map one to one:
+//! `attach` → [`Fossil::root`], and `stat`, `lookup`, `parent`, `read`,
+//! `write`, `create`, `remove`, `wstat`, `readdir`, `symlink`, `readlink`
+//! have the same names and semantics; [`Meta`], [`SetMeta`] and
+//! [`DirItem`] copy field by field (Plan 9 mode bits, u32 times, qid
+//! path/version/type). Errors map by variant: [`Error::NotFound`],
+//! [`Error::Exists`], [`Error::NotDir`], [`Error::IsDir`],
+//! [`Error::NotEmpty`], [`Error::BadName`], [`Error::DirBit`],
+//! [`Error::DirLength`], [`Error::RemoveRoot`], [`Error::NotSymlink`];
+//! anything else (damaged or missing blocks, store failures) is the
+//! storage's own error, whose text names the block's score.
+//!
 //! Locking: a per-node `RwLock` (readers share it), a node table behind a
 //! `RwLock` held only for map lookups, and a gate that mutating operations
 //! share and `save` (and cross-directory renames) take alone, so a save
