@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use colony_fossil::Error;
-use colony_fossil::fossil::{DMDIR, Fossil, FossilOptions, NodeId, SetMeta};
+use colony_fossil::fossil::{DMDIR, Fossil, FossilOptions, LocalKind, NodeId, SetMeta};
 use colony_venti::{MemStore, Score};
 use proptest::prelude::*;
 
@@ -148,12 +148,22 @@ fn snapshot(fs: &Fossil) -> Model {
     out
 }
 
-fn options() -> FossilOptions {
+/// Small blocks (deep trees, many MetaBlocks) and a 16 KiB local store
+/// (early flushes), in memory or, with `dir`, in a new file there.
+fn options(dir: Option<&tempfile::TempDir>) -> FossilOptions {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let local = match dir {
+        Some(d) => {
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            LocalKind::File(d.path().join(format!("local{n}")))
+        }
+        None => LocalKind::Memory,
+    };
     FossilOptions {
         block_size: 512,
         local_limit: 16 << 10,
         owner: "adm".into(),
-        ..FossilOptions::default()
+        local,
     }
 }
 
@@ -278,9 +288,11 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
-    fn fossil_matches_a_plain_tree(ops in prop::collection::vec(op(), 1..40)) {
+    fn fossil_matches_a_plain_tree(ops in prop::collection::vec(op(), 1..40), on_disk: bool) {
+        let tmp = tempfile::tempdir().unwrap();
+        let local = on_disk.then_some(&tmp);
         let store = MemStore::new();
-        let mut fs = Fossil::create_empty(Arc::new(store.clone()), options()).unwrap();
+        let mut fs = Fossil::create_empty(Arc::new(store.clone()), options(local)).unwrap();
         let mut model = snapshot(&fs);
         let mut last: Option<Score> = None;
         for op in &ops {
@@ -292,7 +304,7 @@ proptest! {
                 }
                 Op::Reopen => {
                     let s = fs.save().unwrap();
-                    fs = Fossil::open(Arc::new(store.clone()), s, options()).unwrap();
+                    fs = Fossil::open(Arc::new(store.clone()), s, options(local)).unwrap();
                     prop_assert_eq!(&snapshot(&fs), &model);
                     last = Some(s);
                 }
@@ -302,7 +314,7 @@ proptest! {
         prop_assert_eq!(&snapshot(&fs), &model);
         let s = fs.save().unwrap();
         prop_assert!(last.is_none_or(|l| l == s || colony_fossil::archive::read_root(&store, &s).unwrap().prev == l));
-        let again = Fossil::open(Arc::new(store.clone()), s, options()).unwrap();
+        let again = Fossil::open(Arc::new(store.clone()), s, options(local)).unwrap();
         prop_assert_eq!(&snapshot(&again), &model);
         // unvac reads the saved archive the same way.
         let dest = tempfile::tempdir().unwrap();
