@@ -692,3 +692,43 @@ fn many_threads_read_and_write() {
         assert!(got == want, "t{t}");
     }
 }
+
+#[test]
+fn fossil_layout_archives_open_and_save_in_vac_layout() {
+    use colony_fossil::entry::{ENTRY_SIZE, Entry};
+    let store = common::tiny_store();
+    let top = Score::of(&common::twrites("tiny-vac/tiny-vac.c2s")[14].1);
+    let wrap = Entry {
+        size: 120,
+        score: top,
+        ..Entry::empty(8160, 8192, true)
+    };
+    let mut block = wrap.encode().unwrap().to_vec();
+    block.resize(3 * ENTRY_SIZE, 0);
+    let wscore = store
+        .write(BlockType::DIR, BlockType::DIR.truncate(&block))
+        .unwrap();
+    let root = colony_fossil::Root {
+        name: b"fossil".to_vec(),
+        ..colony_fossil::Root::vac(wscore, 8192)
+    };
+    let rscore = store
+        .write(BlockType::ROOT, &root.encode().unwrap())
+        .unwrap();
+    let fs = Fossil::open(Arc::new(store.clone()), rscore, FossilOptions::default()).unwrap();
+    let n = walk(&fs, "tiny/sub/nested.txt");
+    assert_eq!(read_all(&fs, n), b"nested\n");
+    fs.write(n, 7, b"more\n", "glenda").unwrap();
+    let saved = fs.save().unwrap();
+    let a = colony_fossil::archive::Archive::open(&store, &saved).unwrap();
+    assert!(!a.fossil_layout);
+    assert_eq!(
+        (a.root.name.as_slice(), a.root.prev),
+        (&b"fossil"[..], rscore)
+    );
+    let out = export(&store, &saved);
+    assert_eq!(
+        std::fs::read(out.path().join("tiny/sub/nested.txt")).unwrap(),
+        b"nested\nmore\n"
+    );
+}
