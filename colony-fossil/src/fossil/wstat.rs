@@ -93,9 +93,13 @@ impl Fossil {
                 {
                     return Err(Error::Exists);
                 }
+                let saved = ns.de.clone();
                 let old = apply(&mut ns, change, user)?;
                 if rename.is_some() {
-                    ps.update_child(&old, ns.de.clone())?;
+                    if let Err(e) = ps.update_child(&old, ns.de.clone()) {
+                        ns.de = saved;
+                        return Err(e);
+                    }
                     ps.touch(None, now());
                 }
             } else {
