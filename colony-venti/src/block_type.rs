@@ -172,9 +172,7 @@ mod tests {
         let to: Vec<(u8, u8)> = (0..=17u8)
             .map(|t| (t, BlockType::from_libventi(t).map_or(255, BlockType::wire)))
             .collect();
-        let want = [
-            13, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5, 6, 7, 8, 9, 1, 255,
-        ];
+        let want = [13, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5, 6, 7, 8, 9, 1, 255];
         for ((t, w), want) in to.into_iter().zip(want) {
             assert_eq!(w, want, "libventi {t}");
         }

@@ -9,6 +9,7 @@
 mod block_type;
 mod error;
 mod mem;
+pub mod proto;
 mod score;
 mod store;
 

@@ -56,7 +56,12 @@ impl BlockStore for MemStore {
     }
 
     fn has(&self, score: &Score, ty: BlockType) -> Result<bool> {
-        Ok(score.is_special() || self.blocks.read().expect("MemStore lock").contains_key(&(*score, ty)))
+        Ok(score.is_special()
+            || self
+                .blocks
+                .read()
+                .expect("MemStore lock")
+                .contains_key(&(*score, ty)))
     }
 
     fn sync(&self) -> Result<()> {
@@ -81,7 +86,10 @@ mod tests {
         assert!(s.has(&a, BlockType::DATA).unwrap());
         assert!(!s.has(&a, BlockType::ROOT).unwrap());
         let err = s.read(&a, BlockType::ROOT).unwrap_err();
-        assert_eq!(err.to_string(), format!("no block with score {a}/16 exists"));
+        assert_eq!(
+            err.to_string(),
+            format!("no block with score {a}/16 exists")
+        );
     }
 
     #[test]

@@ -163,7 +163,9 @@ mod tests {
         ] {
             assert!(bad.parse::<Score>().is_err(), "{bad:?} parsed");
         }
-        assert!(Score::parse_labelled("ffs:2fd4e1c67a2d28fced849ee1bb76e7391b93eb12", "vac").is_err());
+        assert!(
+            Score::parse_labelled("ffs:2fd4e1c67a2d28fced849ee1bb76e7391b93eb12", "vac").is_err()
+        );
     }
 
     #[test]
