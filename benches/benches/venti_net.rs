@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use colony_benches::random_block;
 use colony_venti::proto::{ServerHandle, VentiClient, VentiServer};
 use colony_venti::{BlockStore, BlockType, MemStore, Score};
-use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 
 const BLOCK: usize = 8192;
 /// Blocks per `write_many`/`read_many` call.
@@ -32,7 +32,9 @@ impl Setup {
             .enable_all()
             .build()
             .unwrap();
-        let server = rt.block_on(VentiServer::bind("127.0.0.1:0", store)).unwrap();
+        let server = rt
+            .block_on(VentiServer::bind("127.0.0.1:0", store))
+            .unwrap();
         let client = VentiClient::connect(server.local_addr()).unwrap();
         Setup {
             rt,
@@ -51,7 +53,9 @@ impl Drop for Setup {
 }
 
 fn blocks(first_seed: u64, n: usize) -> Vec<Vec<u8>> {
-    (0..n as u64).map(|i| random_block(first_seed + i, BLOCK)).collect()
+    (0..n as u64)
+        .map(|i| random_block(first_seed + i, BLOCK))
+        .collect()
 }
 
 /// Times `iters` batches of new blocks, each written with one `write_many`.
@@ -62,7 +66,8 @@ fn write_new(store: &dyn Fn() -> Arc<dyn BlockStore>, iters: u64, seed: &mut u64
     for _ in 0..iters {
         let batch = blocks(*seed, BATCH);
         *seed += BATCH as u64;
-        let reqs: Vec<(BlockType, &[u8])> = batch.iter().map(|b| (BlockType::DATA, &b[..])).collect();
+        let reqs: Vec<(BlockType, &[u8])> =
+            batch.iter().map(|b| (BlockType::DATA, &b[..])).collect();
         let start = Instant::now();
         let scores = setup.client.write_many(&reqs).unwrap();
         total += start.elapsed();
@@ -71,7 +76,11 @@ fn write_new(store: &dyn Fn() -> Arc<dyn BlockStore>, iters: u64, seed: &mut u64
     total
 }
 
-fn bench_store(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, store: &dyn Fn() -> Arc<dyn BlockStore>) {
+fn bench_store(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    store: &dyn Fn() -> Arc<dyn BlockStore>,
+) {
     let mut seed = 1u64 << 40;
     for (unit, throughput) in [
         ("bytes", Throughput::Bytes((BATCH * BLOCK) as u64)),
@@ -101,7 +110,10 @@ fn bench_store(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, store: &dyn Fn(
         g.bench_function(format!("{name}/read_8KiB/{unit}"), |b| {
             b.iter(|| {
                 let got = setup.client.read_many(&wanted);
-                assert!(got.iter().all(|r| r.as_ref().is_ok_and(|d| d.len() == BLOCK)));
+                assert!(
+                    got.iter()
+                        .all(|r| r.as_ref().is_ok_and(|d| d.len() == BLOCK))
+                );
             })
         });
     }

@@ -5,6 +5,7 @@
 
 mod client;
 mod frame;
+mod jobs;
 mod message;
 mod server;
 mod tags;

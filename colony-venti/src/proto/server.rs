@@ -31,13 +31,13 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, warn};
 
-use crate::block_type::BlockType;
 use crate::error::{Error, Result};
 use crate::proto::frame::{FrameBuffer, encode_frame};
-use crate::proto::message::{MAX_STRING, Message, Rhello, Rread, Rwrite, Tread, Twrite};
+use crate::proto::jobs::{Job, Jobs, Reply, rerror};
+use crate::proto::message::{Message, Rhello};
 use crate::proto::tags::TagSet;
 use crate::proto::version::{VERSION_LINE, Version};
-use crate::store::{BlockStore, MAX_BLOCK};
+use crate::store::BlockStore;
 
 /// A venti server over a shared block store.
 #[derive(Clone)]
@@ -144,31 +144,36 @@ impl VentiServer {
     }
 }
 
+/// How often a connection checks that its storage jobs progress.
+const PROGRESS_TICK: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Resolves once the server is told to stop (or its handle is dropped).
 async fn stopping(stopped: &mut watch::Receiver<bool>) {
     // An error means the handle is gone, which also means stop.
     let _ = stopped.wait_for(|s| *s).await;
 }
 
-/// A reply on its way to the writer task.
-struct Reply {
-    tag: u8,
-    msg: Message,
-}
+/// Replies on their way to the writer task: (tag, message) in order.
+type Outgoing = Vec<(u8, Message)>;
 
-/// What request jobs share: the way back to the client, and the tags in
-/// flight (freed as each reply is queued).
+/// The way back to the client, and the tags in flight (freed as each
+/// reply is queued).
 #[derive(Clone)]
 struct Replier {
-    tx: mpsc::UnboundedSender<Reply>,
+    tx: mpsc::UnboundedSender<Outgoing>,
     tags: Arc<Mutex<TagSet>>,
 }
 
-impl Replier {
-    fn send(&self, tag: u8, msg: Message) {
-        self.tags.lock().expect("tag lock").release(tag);
+impl Reply for Replier {
+    fn send_all(&self, replies: Vec<(u8, Message)>) {
+        {
+            let mut tags = self.tags.lock().expect("tag lock");
+            for (tag, _) in &replies {
+                tags.release(*tag);
+            }
+        }
         // The writer is gone only if the client is; nobody is left to tell.
-        let _ = self.tx.send(Reply { tag, msg });
+        let _ = self.tx.send(replies);
     }
 }
 
@@ -214,9 +219,15 @@ impl Connection {
             tx,
             tags: Arc::default(),
         };
-        self.serve_requests(&mut rd, version, &replier).await;
-        // In-flight jobs hold their own sender; the writer ends after the last reply.
-        drop(replier);
+        let jobs = Jobs::new(self.store.clone(), replier);
+        self.serve_requests(&mut rd, version, &jobs).await;
+        // Jobs already read still run and are answered.
+        while jobs.backlog() {
+            tokio::time::sleep(PROGRESS_TICK).await;
+            jobs.check_progress();
+        }
+        // Workers hold the queue (and its sender); the writer ends after the last reply.
+        drop(jobs);
         if let Err(e) = writer.await {
             warn!(peer = %self.peer, "venti writer task failed: {e}");
         }
@@ -224,29 +235,43 @@ impl Connection {
     }
 
     /// Reads more bytes; false at EOF, on error, or when the server stops.
-    async fn fill(&mut self, rd: &mut OwnedReadHalf) -> bool {
-        tokio::select! {
-            n = rd.read(self.buf.spare()) => match n {
-                Ok(0) => {
-                    if self.buf.pending().is_empty() {
-                        debug!(peer = %self.peer, "venti client closed the connection");
-                    } else {
-                        warn!(peer = %self.peer, pending = self.buf.pending().len(),
-                              "venti client vanished in the middle of a message");
+    /// While storage jobs wait, checks every tick that they progress.
+    async fn fill(&mut self, rd: &mut OwnedReadHalf, jobs: Option<&Arc<Jobs<Replier>>>) -> bool {
+        loop {
+            let backlog = jobs.filter(|j| j.backlog());
+            tokio::select! {
+                n = rd.read(self.buf.spare()) => return self.got(n),
+                _ = stopping(&mut self.stopped) => {
+                    debug!(peer = %self.peer, "venti server stopping; closing connection");
+                    return false;
+                }
+                _ = tokio::time::sleep(PROGRESS_TICK), if backlog.is_some() => {
+                    if let Some(jobs) = backlog {
+                        jobs.check_progress();
                     }
-                    false
                 }
-                Ok(n) => {
-                    self.buf.filled(n);
-                    true
+            }
+        }
+    }
+
+    /// Accounts for a read from the socket; false at EOF or error.
+    fn got(&mut self, n: std::io::Result<usize>) -> bool {
+        match n {
+            Ok(0) => {
+                if self.buf.pending().is_empty() {
+                    debug!(peer = %self.peer, "venti client closed the connection");
+                } else {
+                    warn!(peer = %self.peer, pending = self.buf.pending().len(),
+                              "venti client vanished in the middle of a message");
                 }
-                Err(e) => {
-                    warn!(peer = %self.peer, "venti read: {e}");
-                    false
-                }
-            },
-            _ = stopping(&mut self.stopped) => {
-                debug!(peer = %self.peer, "venti server stopping; closing connection");
+                false
+            }
+            Ok(n) => {
+                self.buf.filled(n);
+                true
+            }
+            Err(e) => {
+                warn!(peer = %self.peer, "venti read: {e}");
                 false
             }
         }
@@ -262,7 +287,7 @@ impl Connection {
         let line = loop {
             match self.buf.take_line() {
                 Ok(Some(line)) => break line,
-                Ok(None) if self.fill(rd).await => {}
+                Ok(None) if self.fill(rd, None).await => {}
                 Ok(None) => return None,
                 Err(e) => {
                     warn!(peer = %self.peer, "venti: {e}");
@@ -280,7 +305,7 @@ impl Connection {
         let hello = loop {
             match self.buf.next_frame(version).map(|f| f.map(Message::decode)) {
                 Ok(Some(hello)) => break hello,
-                Ok(None) if self.fill(rd).await => {}
+                Ok(None) if self.fill(rd, None).await => {}
                 Ok(None) => return None,
                 Err(e) => {
                     warn!(peer = %self.peer, "venti hello: {e}");
@@ -325,11 +350,8 @@ impl Connection {
         &mut self,
         rd: &mut OwnedReadHalf,
         version: Version,
-        replier: &Replier,
+        jobs: &Arc<Jobs<Replier>>,
     ) {
-        // Jobs a Tsync must wait for: writes, and earlier syncs (which
-        // waited for the writes before them).
-        let mut writes: Vec<JoinHandle<()>> = Vec::new();
         loop {
             loop {
                 let body = match self.buf.next_frame(version) {
@@ -340,12 +362,12 @@ impl Connection {
                         return;
                     }
                 };
-                let next = dispatch(&self.store, self.peer, body, replier, &mut writes);
+                let next = dispatch(jobs, self.peer, body);
                 if let Next::Close = next {
                     return;
                 }
             }
-            if !self.fill(rd).await {
+            if !self.fill(rd, Some(jobs)).await {
                 return;
             }
         }
@@ -353,13 +375,8 @@ impl Connection {
 }
 
 /// Starts the work for one request frame.
-fn dispatch(
-    store: &Arc<dyn BlockStore>,
-    peer: SocketAddr,
-    body: &[u8],
-    replier: &Replier,
-    writes: &mut Vec<JoinHandle<()>>,
-) -> Next {
+fn dispatch(jobs: &Arc<Jobs<Replier>>, peer: SocketAddr, body: &[u8]) -> Next {
+    let replier = jobs.reply();
     let [_, tag, ..] = *body else {
         warn!(%peer, len = body.len(), "venti: frame too short for a type and tag; closing");
         return Next::Close;
@@ -377,36 +394,9 @@ fn dispatch(
         }
     };
     match msg {
-        Message::Tread(req) => {
-            let (store, replier) = (store.clone(), replier.clone());
-            tokio::task::spawn_blocking(move || replier.send(tag, read(&*store, &req)));
-        }
-        Message::Twrite(req) => {
-            if writes.len() >= 64 {
-                writes.retain(|h| !h.is_finished());
-            }
-            let (store, replier) = (store.clone(), replier.clone());
-            writes.push(tokio::task::spawn_blocking(move || {
-                replier.send(tag, write(&*store, &req))
-            }));
-        }
-        Message::Tsync => {
-            let earlier = std::mem::take(writes);
-            let (store, replier) = (store.clone(), replier.clone());
-            writes.push(tokio::spawn(async move {
-                for job in earlier {
-                    // A job that panicked has nothing left to make durable.
-                    let _ = job.await;
-                }
-                let synced = tokio::task::spawn_blocking(move || store.sync()).await;
-                let reply = match synced {
-                    Ok(Ok(())) => Message::Rsync,
-                    Ok(Err(e)) => rerror(e.to_string()),
-                    Err(e) => rerror(format!("sync failed: {e}")),
-                };
-                replier.send(tag, reply);
-            }));
-        }
+        Message::Tread(req) => jobs.push(tag, Job::Read(req)),
+        Message::Twrite(req) => jobs.push(tag, Job::Write(req)),
+        Message::Tsync => jobs.push(tag, Job::Sync),
         Message::Tping => replier.send(tag, Message::Rping),
         Message::Tgoodbye => {
             debug!(%peer, "venti goodbye");
@@ -421,69 +411,23 @@ fn dispatch(
     Next::Continue
 }
 
-/// Answers a Tread. Both special scores read as an empty block.
-fn read(store: &dyn BlockStore, req: &Tread) -> Message {
-    if req.score.is_special() {
-        return Message::Rread(Rread { data: Vec::new() });
-    }
-    let ty = match BlockType::from_wire(req.ty) {
-        Ok(ty) => ty,
-        Err(e) => return rerror(e.to_string()),
-    };
-    match store.read(&req.score, ty) {
-        Ok(data) if data.len() > req.count as usize => rerror(format!(
-            "read too small: asked for {} need at least {}",
-            req.count,
-            data.len()
-        )),
-        Ok(data) => Message::Rread(Rread { data }),
-        Err(e) => rerror(e.to_string()),
-    }
-}
-
-/// Answers a Twrite.
-fn write(store: &dyn BlockStore, req: &Twrite) -> Message {
-    let ty = match BlockType::from_wire(req.ty) {
-        Ok(ty) => ty,
-        Err(e) => return rerror(e.to_string()),
-    };
-    if req.data.len() > MAX_BLOCK {
-        return rerror("lump too large".into());
-    }
-    match store.write(ty, &req.data) {
-        Ok(score) => Message::Rwrite(Rwrite { score }),
-        Err(e) => rerror(e.to_string()),
-    }
-}
-
-/// An `Rerror`, cut to the longest string the protocol carries.
-fn rerror(mut text: String) -> Message {
-    if text.len() > MAX_STRING {
-        let mut end = MAX_STRING;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
-    // NUL cannot travel; no store error should hold one.
-    Message::error(text.replace('\0', " "))
-}
-
 /// Sends replies as they complete, everything ready in one write.
 async fn write_replies(
     mut wr: OwnedWriteHalf,
     version: Version,
-    mut rx: mpsc::UnboundedReceiver<Reply>,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
     peer: SocketAddr,
 ) {
     let mut out = Vec::with_capacity(256 * 1024);
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
-        while let Some(Reply { tag, msg }) = next {
-            if let Err(e) = encode_frame(version, tag, &msg, &mut out) {
-                warn!(%peer, tag, "venti: reply does not fit a frame: {e}");
-                encode_frame(version, tag, &rerror(e.to_string()), &mut out)
-                    .expect("short Rerror fits any frame");
+        while let Some(replies) = next {
+            for (tag, msg) in replies {
+                if let Err(e) = encode_frame(version, tag, &msg, &mut out) {
+                    warn!(%peer, tag, "venti: reply does not fit a frame: {e}");
+                    encode_frame(version, tag, &rerror(e.to_string()), &mut out)
+                        .expect("short Rerror fits any frame");
+                }
             }
             next = if out.len() < 256 * 1024 {
                 rx.try_recv().ok()
