@@ -32,8 +32,9 @@ pub const READ_COUNT: u32 = u16::MAX as u32;
 /// How long the version exchange and hello may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Bytes a batch encodes before it writes them to the socket.
-const BATCH_BYTES: usize = 256 * 1024;
+/// Bytes a batch encodes before it writes them to the socket: few
+/// syscalls, yet the server gets work early.
+const BATCH_BYTES: usize = 64 * 1024;
 
 /// A connection to a venti server.
 ///
@@ -292,8 +293,10 @@ impl VentiClient {
                     outstanding += 1;
                 }
                 next += 1;
+                // Send as we go, so the server starts while we encode more.
                 if out.len() >= BATCH_BYTES {
-                    break;
+                    shared.send(&out);
+                    out.clear();
                 }
             }
             if !out.is_empty() {
