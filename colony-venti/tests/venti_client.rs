@@ -263,3 +263,23 @@ fn handshake_failures() {
         .unwrap();
     assert!(matches!(VentiClient::connect(port), Err(Error::Net { .. })));
 }
+
+#[test]
+fn a_reply_of_the_wrong_type_fails_the_connection() {
+    let (addr, peer) = plan9port_peer(
+        b"venti-04:02-libventi\n",
+        PeerMode {
+            wrong_type: true,
+            ..PeerMode::default()
+        },
+    );
+    let c = VentiClient::connect(addr).unwrap();
+    let err = c.read(&Score::of(b"x"), BlockType::DATA).unwrap_err();
+    assert!(
+        matches!(&err, Error::Disconnected(why) if why.contains("type mismatch")),
+        "{err}"
+    );
+    assert!(matches!(c.ping(), Err(Error::Disconnected(_))));
+    drop(c);
+    peer.join().unwrap();
+}

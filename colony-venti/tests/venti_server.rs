@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use colony_venti::proto::{Message, Rread, Rwrite, Thello, Tread, Twrite, Version};
 use colony_venti::{BlockStore, BlockType, MAX_BLOCK, MemStore, Score};
-use common::{GateStore, Raw, rerror, start};
+use common::{GateStore, PanickyStore, Raw, rerror, start};
 
 fn twrite(ty: u8, data: &[u8]) -> Message {
     Message::Twrite(Twrite {
@@ -419,4 +419,21 @@ fn shutdown_closes_connections_and_stops_listening() {
         TcpStream::connect(addr).is_err(),
         "still listening after shutdown"
     );
+}
+
+#[test]
+fn a_panicking_store_gets_rerror_and_the_server_goes_on() {
+    let srv = start(Arc::new(PanickyStore));
+    let mut c = Raw::session(srv.addr, Version::V04);
+    assert_eq!(
+        c.rpc(1, &tread(Score::of(b"x"), 13, 10)),
+        rerror("internal error: the block store panicked")
+    );
+    assert_eq!(
+        c.rpc(1, &twrite(13, b"x")),
+        Message::Rwrite(Rwrite {
+            score: Score::of(b"x")
+        })
+    );
+    srv.shutdown();
 }

@@ -484,12 +484,13 @@ impl Shared {
             let (tag, msg) = Message::decode(body)?;
             let waiter = {
                 let mut st = self.lock();
-                let Some(w) = st.waiters[usize::from(tag)].take() else {
+                let Some(w) = &st.waiters[usize::from(tag)] else {
                     return Err(Error::Protocol(format!(
                         "reply for tag {tag}, which is not in flight"
                     )));
                 };
                 if msg.kind() != w.kind + 1 && msg.kind() != kind::RERROR {
+                    // The waiter stays registered: failing the connection answers it.
                     return Err(Error::Protocol(format!(
                         "type mismatch: reply type {} to request type {}",
                         msg.kind(),
@@ -497,7 +498,7 @@ impl Shared {
                     )));
                 }
                 st.tags.release(tag);
-                w
+                st.waiters[usize::from(tag)].take().expect("checked above")
             };
             self.tag_freed.notify_one();
             let _ = waiter.done.send((waiter.index, Ok(msg)));
@@ -545,7 +546,12 @@ impl BlockStore for VentiClient {
 impl Drop for VentiClient {
     fn drop(&mut self) {
         // Like plan9port's tools: no Tgoodbye, just close. The reader
-        // thread sees the shutdown and ends.
+        // thread sees the shutdown and ends; marking the connection dead
+        // first keeps that quiet.
+        if let Ok(mut st) = self.shared.state.lock() {
+            st.dead
+                .get_or_insert_with(|| "the client was closed".into());
+        }
         if let Ok(w) = self.shared.writer.lock() {
             let _ = w.shutdown(Shutdown::Both);
         }

@@ -11,6 +11,7 @@
 //! it, whichever worker runs them.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::block_type::BlockType;
@@ -121,20 +122,19 @@ impl<R: Reply> Jobs<R> {
     /// Sends held replies, and adds a worker if jobs wait and none started
     /// since the last check.
     pub fn check_progress(self: &Arc<Self>) {
-        let (start, replies) = {
+        let start = {
             let mut st = self.lock();
-            let replies = std::mem::take(&mut st.replies);
+            if !st.replies.is_empty() {
+                self.reply.send_all(std::mem::take(&mut st.replies));
+            }
             let stuck = !st.queue.is_empty() && st.started == st.started_at_last_check;
             st.started_at_last_check = st.started;
             let start = stuck && st.workers < MAX_WORKERS;
             if start {
                 st.workers += 1;
             }
-            (start, replies)
+            start
         };
-        if !replies.is_empty() {
-            self.reply.send_all(replies);
-        }
         if start {
             tracing::debug!("venti: storage job queue stalled; adding a worker");
             self.spawn_worker();
@@ -153,12 +153,10 @@ impl<R: Reply> Jobs<R> {
     fn work(&self) {
         let mut done: Option<(u64, bool, u8, Message)> = None;
         loop {
-            let (next, flush, finished) = {
+            let (next, finished) = {
                 let mut st = self.lock();
                 let mut finished = false;
                 if let Some((seq, tracked, tag, msg)) = done.take() {
-                    // Filed before the write counts as finished, so a
-                    // waiting Rsync always follows its writes' replies.
                     st.replies.push((tag, msg));
                     finished = tracked && st.unfinished.remove(&seq);
                 }
@@ -172,27 +170,31 @@ impl<R: Reply> Jobs<R> {
                     }
                     None => st.workers -= 1,
                 }
-                let flush = if next.is_none() || st.replies.len() >= REPLY_BATCH {
-                    std::mem::take(&mut st.replies)
-                } else {
-                    Vec::new()
-                };
-                (next, flush, finished)
+                if (next.is_none() && !st.replies.is_empty()) || st.replies.len() >= REPLY_BATCH {
+                    // Sent under the lock, so batches leave in the order
+                    // they were filed: an Rsync never overtakes the
+                    // replies of the writes it waited for.
+                    self.reply.send_all(std::mem::take(&mut st.replies));
+                }
+                (next, finished)
             };
             if finished {
                 self.finished.notify_all();
             }
-            if !flush.is_empty() {
-                self.reply.send_all(flush);
-            }
             let Some(q) = next else {
                 return;
             };
-            let reply = match &q.job {
+            // A store that panics is a bug, but the tag still gets an
+            // answer and the connection goes on.
+            let reply = std::panic::catch_unwind(AssertUnwindSafe(|| match &q.job {
                 Job::Read(req) => read(&*self.store, req),
                 Job::Write(req) => write(&*self.store, req),
                 Job::Sync => self.sync(q.seq),
-            };
+            }))
+            .unwrap_or_else(|_| {
+                tracing::error!(tag = q.tag, "venti: the block store panicked");
+                rerror("internal error: the block store panicked".into())
+            });
             done = Some((q.seq, !matches!(q.job, Job::Read(_)), q.tag, reply));
         }
     }

@@ -236,6 +236,8 @@ pub struct PeerMode {
     pub hang_up_after: Option<usize>,
     /// Corrupt Rread data and Rwrite scores.
     pub lie: bool,
+    /// Answer every request with Rsync.
+    pub wrong_type: bool,
 }
 
 /// A minimal venti server that behaves as plan9port's does: it sends
@@ -309,6 +311,7 @@ pub fn plan9port_peer(line: &'static [u8], mode: PeerMode) -> (SocketAddr, JoinH
             }
             served += 1;
             let reply = match msg {
+                _ if mode.wrong_type => Message::Rsync,
                 Message::Tread(r) if r.score == Score::NONE => {
                     Message::Rread(Rread { data: vec![] })
                 }
@@ -344,4 +347,22 @@ pub fn plan9port_peer(line: &'static [u8], mode: PeerMode) -> (SocketAddr, JoinH
         }
     });
     (addr, thread)
+}
+
+/// A store that panics on every read.
+pub struct PanickyStore;
+
+impl BlockStore for PanickyStore {
+    fn read(&self, _: &Score, _: BlockType) -> Result<Vec<u8>> {
+        panic!("deliberate panic in a test store")
+    }
+    fn write(&self, _: BlockType, data: &[u8]) -> Result<Score> {
+        Ok(Score::of(data))
+    }
+    fn has(&self, _: &Score, _: BlockType) -> Result<bool> {
+        Ok(false)
+    }
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
 }
