@@ -97,9 +97,9 @@ pub struct FrameBuffer {
     end: usize,
 }
 
-/// Bytes the buffer holds: several maximal frames, so one read can carry
-/// many pipelined messages.
-const BUFFER_SIZE: usize = 4 * MAX_FRAME_04;
+/// Bytes the buffer holds: two maximal frames, so one read can carry many
+/// pipelined messages. (Pages are only touched as they are used.)
+const BUFFER_SIZE: usize = 2 * MAX_FRAME_04;
 
 impl Default for FrameBuffer {
     fn default() -> Self {

@@ -1,10 +1,11 @@
 //! `VentiServer`: serves any [`BlockStore`] over the venti protocol with
 //! tokio.
 //!
-//! Each connection has a reader (the task that parses frames and starts
-//! one job per request), storage jobs on tokio's blocking pool (so a slow
-//! read never stalls other requests), and a writer task that sends replies
-//! in completion order, batching whatever is ready into one socket write.
+//! Each connection has a reader (the task that parses frames, answers
+//! what needs no storage and queues the rest), storage workers on tokio's
+//! blocking pool (see `jobs.rs`: a slow read never stalls other requests),
+//! and a writer task that sends replies in completion order, batching
+//! whatever is ready into one socket write.
 //!
 //! Behaviour follows plan9port's venti server (venti-formats.md §3.7) with
 //! these deliberate differences:
