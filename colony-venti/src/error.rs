@@ -89,6 +89,33 @@ pub enum Error {
         /// The file being written.
         path: PathBuf,
     },
+    /// A venti message or frame that does not parse (libventi's "bad
+    /// packet"): a field missing, bytes left over, an unknown type, a
+    /// string too long or holding NUL, a frame past the size limit.
+    #[error("bad venti message: {0}")]
+    Malformed(String),
+    /// The version line exchange failed.
+    #[error("venti version exchange: {0}")]
+    Version(String),
+    /// The peer broke the protocol (unexpected reply type, unknown tag, a
+    /// reply that fails verification).
+    #[error("venti protocol: {0}")]
+    Protocol(String),
+    /// The server answered `Rerror` with this text.
+    #[error("venti server: {0}")]
+    Remote(String),
+    /// The connection to the peer is gone; the request did not complete.
+    #[error("venti connection lost: {0}")]
+    Disconnected(String),
+    /// A socket operation failed.
+    #[error("{op}: {source}")]
+    Net {
+        /// What was being done ("connect", "bind", ...).
+        op: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Shorthand for results of this crate.

@@ -11,6 +11,7 @@ pub mod arena;
 mod block_type;
 mod error;
 mod mem;
+pub mod proto;
 mod score;
 mod store;
 
