@@ -27,9 +27,10 @@ impl StoreArgs {
             (Some(dir), _) => Ok(Arc::new(open_arena(dir, ArenaConfig::default())?)),
             (None, Some(addr)) => {
                 let addr = parse_address(addr)?;
-                Ok(Arc::new(VentiClient::connect(addr.as_str()).with_context(
-                    || format!("venti server {addr}"),
-                )?))
+                Ok(Arc::new(
+                    VentiClient::connect(addr.as_str())
+                        .with_context(|| format!("venti server {addr}"))?,
+                ))
             }
             (None, None) => bail!("say where the blocks are: --data DIR or --venti HOST:PORT"),
         }

@@ -1,0 +1,150 @@
+//! 9P: codec speed, and read throughput of the server over loopback TCP
+//! (one client, one outstanding 8 KiB-msize Tread at a time, as `9p read` does).
+use std::hint::black_box;
+use std::sync::Arc;
+
+use colony_benches::random_block;
+use colony_ns::ninep::{
+    DMDIR, Fcall, Message, NOFID, OREAD, Qid, Rread, Tattach, Topen, Tread, Tversion, Twalk,
+};
+use colony_ns::{FileSystem, ListenAddr, MemFs, Meta, Server, ServerConfig};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn codec(c: &mut Criterion) {
+    let frame = Fcall::new(
+        1,
+        Rread {
+            data: random_block(1, 8168),
+        },
+    )
+    .encode()
+    .unwrap();
+    let mut g = c.benchmark_group("ninep_codec");
+    g.throughput(Throughput::Bytes(frame.len() as u64));
+    g.bench_function("decode_rread_8k", |b| {
+        b.iter(|| Fcall::decode(black_box(&frame)).unwrap())
+    });
+    let fcall = Fcall::decode(&frame).unwrap();
+    g.bench_function("encode_rread_8k", |b| {
+        b.iter(|| black_box(&fcall).encode().unwrap())
+    });
+    g.finish();
+}
+
+async fn rpc(s: &mut TcpStream, tag: u16, msg: impl Into<Message>) -> Message {
+    s.write_all(&Fcall::new(tag, msg).encode().unwrap())
+        .await
+        .unwrap();
+    let frame = colony_ns::ninep::read_frame(s, 1 << 20)
+        .await
+        .unwrap()
+        .unwrap();
+    Fcall::decode(&frame).unwrap().msg
+}
+
+fn server_read(c: &mut Criterion) {
+    const SIZE: usize = 4 << 20;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fs = MemFs::new(Meta {
+        qid: Qid::default(),
+        mode: DMDIR | 0o777,
+        atime: 0,
+        mtime: 0,
+        length: 0,
+        name: "/".into(),
+        uid: "bench".into(),
+        gid: "bench".into(),
+        muid: String::new(),
+    });
+    let f = fs.create(0, "big", 0o644, "bench").unwrap();
+    fs.write(f.node(), 0, &random_block(2, SIZE), "bench")
+        .unwrap();
+    let server = Server::new(Arc::new(fs), ServerConfig::default());
+    let handle = rt.block_on(server.bind_tcp("127.0.0.1:0")).unwrap();
+    let ListenAddr::Tcp(addr) = *handle.local_addr() else {
+        unreachable!()
+    };
+    let mut s = rt.block_on(async {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        rpc(
+            &mut s,
+            0xffff,
+            Tversion {
+                msize: 8192,
+                version: "9P2000".into(),
+            },
+        )
+        .await;
+        rpc(
+            &mut s,
+            0,
+            Tattach {
+                fid: 0,
+                afid: NOFID,
+                uname: "bench".into(),
+                aname: String::new(),
+            },
+        )
+        .await;
+        rpc(
+            &mut s,
+            0,
+            Twalk {
+                fid: 0,
+                newfid: 1,
+                wnames: vec!["big".into()],
+            },
+        )
+        .await;
+        rpc(
+            &mut s,
+            0,
+            Topen {
+                fid: 1,
+                mode: OREAD,
+            },
+        )
+        .await;
+        s
+    });
+    let mut g = c.benchmark_group("ninep_server");
+    g.throughput(Throughput::Bytes(SIZE as u64));
+    g.bench_function("read_4MiB_tcp_msize8192", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let mut off = 0u64;
+                let mut head = [0u8; 4];
+                while off < SIZE as u64 {
+                    let t = Fcall::new(
+                        1,
+                        Tread {
+                            fid: 1,
+                            offset: off,
+                            count: 8168,
+                        },
+                    )
+                    .encode()
+                    .unwrap();
+                    s.write_all(&t).await.unwrap();
+                    s.read_exact(&mut head).await.unwrap();
+                    let mut rest = vec![0u8; u32::from_le_bytes(head) as usize - 4];
+                    s.read_exact(&mut rest).await.unwrap();
+                    off += u64::from(u32::from_le_bytes(rest[3..7].try_into().unwrap()));
+                }
+            })
+        })
+    });
+    g.finish();
+    drop(s);
+    rt.block_on(handle.shutdown()).unwrap();
+}
+
+criterion_group!(benches, codec, server_read);
+criterion_main!(benches);

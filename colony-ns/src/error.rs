@@ -1,0 +1,165 @@
+//! The crate's error type: malformed 9P input, and the file-system and
+//! protocol failures a server answers with Rerror.
+
+use crate::ninep::error_strings as es;
+
+/// Everything that can go wrong in the codec, the file-system trait and the
+/// server. The Display text of the file-system variants is Plan 9's error
+/// string (see [`crate::ninep::error_strings`]); it is what Rerror carries.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The buffer ended inside a field.
+    #[error("9P message too short: {what} needs {need} bytes, {have} left")]
+    Short {
+        /// The field being read.
+        what: &'static str,
+        /// Bytes the field needs.
+        need: usize,
+        /// Bytes that were left.
+        have: usize,
+    },
+    /// A frame's size field is below the 7 bytes of `size type tag`.
+    #[error("9P frame size {0} is smaller than the 7-byte header")]
+    FrameTooSmall(u32),
+    /// A frame (received or about to be sent) larger than the negotiated msize.
+    #[error("9P message of {size} bytes exceeds msize {msize}")]
+    FrameTooLarge {
+        /// The frame's size.
+        size: u64,
+        /// The limit.
+        msize: u32,
+    },
+    /// The size field disagrees with the bytes of the frame.
+    #[error("9P frame declares {declared} bytes but holds {actual}")]
+    SizeMismatch {
+        /// The size field.
+        declared: u32,
+        /// The bytes present.
+        actual: usize,
+    },
+    /// Bytes left over after the last field of a message.
+    #[error("{extra} bytes left over after 9P message type {ty}")]
+    Trailing {
+        /// The message type.
+        ty: u8,
+        /// How many bytes were not consumed.
+        extra: usize,
+    },
+    /// A string that is not UTF-8.
+    #[error("9P string is not valid UTF-8")]
+    BadUtf8,
+    /// A string containing NUL, which 9P forbids.
+    #[error("9P string contains a NUL byte")]
+    NulInString,
+    /// A string, data block or stat too long for its length field.
+    #[error("{what} of {len} bytes is too long for its length field")]
+    TooLong {
+        /// What was being encoded.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+    },
+    /// A message type byte that 9P2000 does not define.
+    #[error("unknown 9P message type {0}")]
+    UnknownType(u8),
+    /// More than MAXWELEM (16) names or qids in a walk.
+    #[error("{0} walk elements, the most is 16")]
+    TooManyWalkElements(usize),
+    /// A stat record whose size field disagrees with its bytes or its strings.
+    #[error("stat record size {declared} disagrees with its {actual} bytes")]
+    StatSize {
+        /// The size the record (or its outer count) declares.
+        declared: usize,
+        /// The bytes it actually spans.
+        actual: usize,
+    },
+    /// Reading or writing the socket failed.
+    #[error("9P i/o: {0}")]
+    Io(#[from] std::io::Error),
+
+    /// Tauth to a server that needs none; the text names the service, as
+    /// plan9port's vacfs does ("vacfs: authentication not required").
+    #[error("{0}: {auth}", auth = es::AUTH_NOT_REQUIRED)]
+    AuthNotRequired(String),
+    /// See [`es::NOT_FOUND`].
+    #[error("{}", es::NOT_FOUND)]
+    NotFound,
+    /// See [`es::PERMISSION_DENIED`].
+    #[error("{}", es::PERMISSION_DENIED)]
+    PermissionDenied,
+    /// See [`es::EXISTS`].
+    #[error("{}", es::EXISTS)]
+    Exists,
+    /// See [`es::UNKNOWN_FID`].
+    #[error("{}", es::UNKNOWN_FID)]
+    UnknownFid,
+    /// See [`es::FID_IN_USE`].
+    #[error("{}", es::FID_IN_USE)]
+    FidInUse,
+    /// See [`es::IS_DIR`].
+    #[error("{}", es::IS_DIR)]
+    IsDir,
+    /// See [`es::NOT_DIR`].
+    #[error("{}", es::NOT_DIR)]
+    NotDir,
+    /// See [`es::IN_USE`].
+    #[error("{}", es::IN_USE)]
+    InUse,
+    /// See [`es::FID_OPEN`].
+    #[error("{}", es::FID_OPEN)]
+    FidOpen,
+    /// See [`es::NOT_OPEN_READ`].
+    #[error("{}", es::NOT_OPEN_READ)]
+    NotOpenRead,
+    /// See [`es::NOT_OPEN_WRITE`].
+    #[error("{}", es::NOT_OPEN_WRITE)]
+    NotOpenWrite,
+    /// See [`es::NOT_EMPTY`].
+    #[error("{}", es::NOT_EMPTY)]
+    NotEmpty,
+    /// See [`es::BAD_DIR_OFFSET`].
+    #[error("{}", es::BAD_DIR_OFFSET)]
+    BadDirOffset,
+    /// See [`es::DIR_ENTRY_TOO_BIG`].
+    #[error("{}", es::DIR_ENTRY_TOO_BIG)]
+    DirEntryTooBig,
+    /// See [`es::BAD_NAME`].
+    #[error("{}", es::BAD_NAME)]
+    BadName,
+    /// See [`es::DIR_BIT`].
+    #[error("{}", es::DIR_BIT)]
+    DirBit,
+    /// See [`es::DIR_LENGTH`].
+    #[error("{}", es::DIR_LENGTH)]
+    DirLength,
+    /// See [`es::WSTAT_FIELD`].
+    #[error("{}", es::WSTAT_FIELD)]
+    WstatField,
+    /// See [`es::TOO_LARGE`].
+    #[error("{}", es::TOO_LARGE)]
+    TooLarge,
+    /// See [`es::NO_VERSION`].
+    #[error("{}", es::NO_VERSION)]
+    NoVersion,
+    /// See [`es::DUPLICATE_TAG`].
+    #[error("{}", es::DUPLICATE_TAG)]
+    DuplicateTag,
+    /// See [`es::MSIZE_TOO_SMALL`].
+    #[error("{}", es::MSIZE_TOO_SMALL)]
+    MsizeTooSmall,
+    /// See [`es::BAD_MESSAGE`].
+    #[error("{}", es::BAD_MESSAGE)]
+    BadMessage,
+    /// See [`es::REMOVE_ROOT`].
+    #[error("{}", es::REMOVE_ROOT)]
+    RemoveRoot,
+    /// See [`es::NOT_SYMLINK`].
+    #[error("{}", es::NOT_SYMLINK)]
+    NotSymlink,
+    /// A failure of the storage behind a file system, passed on as its text.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

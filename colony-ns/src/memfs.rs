@@ -1,0 +1,620 @@
+//! An in-memory [`FileSystem`], for tests and embedding.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, Result};
+use crate::fs::{DirEntry, FileSystem, Meta, NodeId, SetMeta, check_name};
+use crate::ninep::{DMAPPEND, DMDIR, Qid};
+
+/// The largest file MemFs holds, so a write at a huge offset fails cleanly
+/// instead of exhausting memory.
+pub const MAX_FILE: u64 = 1 << 30;
+
+/// A tree held in memory. Directory entries are listed in the order they
+/// were added (cookies are slot numbers, so they stay valid while entries
+/// come and go); qid paths are handed out in increasing order.
+pub struct MemFs {
+    tree: Mutex<Tree>,
+}
+
+struct Tree {
+    nodes: HashMap<NodeId, Node>,
+    root: NodeId,
+    next_path: u64,
+}
+
+struct Node {
+    meta: Meta,
+    parent: NodeId,
+    body: Body,
+}
+
+enum Body {
+    File(Vec<u8>),
+    Dir {
+        /// slot -> child, in the order entries were added.
+        slots: BTreeMap<u64, NodeId>,
+        /// name -> slot.
+        names: HashMap<String, u64>,
+        next_slot: u64,
+    },
+}
+
+fn now() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+}
+
+impl MemFs {
+    /// A file system holding only its root, described by `root` (whose mode
+    /// gets DMDIR).
+    pub fn new(mut root: Meta) -> Self {
+        root.mode |= DMDIR;
+        root.qid.ty = Qid::type_of_mode(root.mode);
+        root.length = 0;
+        let path = root.qid.path;
+        let node = Node {
+            meta: root,
+            parent: path,
+            body: Body::new_dir(),
+        };
+        MemFs {
+            tree: Mutex::new(Tree {
+                nodes: HashMap::from([(path, node)]),
+                root: path,
+                next_path: path + 1,
+            }),
+        }
+    }
+
+    /// Adds a node with exactly the given metadata (qid path included) and,
+    /// for a file, contents; for building fixtures such as a copy of a vac
+    /// tree. The length is taken from the contents.
+    pub fn insert(&self, dir: NodeId, mut meta: Meta, contents: Vec<u8>) -> Result<NodeId> {
+        check_name(&meta.name)?;
+        let mut tree = self.lock();
+        let path = meta.qid.path;
+        if tree.nodes.contains_key(&path) {
+            return Err(Error::Exists);
+        }
+        meta.qid.ty = Qid::type_of_mode(meta.mode);
+        let body = if meta.is_dir() {
+            meta.length = 0;
+            Body::new_dir()
+        } else {
+            meta.length = contents.len() as u64;
+            Body::File(contents)
+        };
+        let name = meta.name.clone();
+        tree.link(dir, &name, path)?;
+        tree.nodes.insert(
+            path,
+            Node {
+                meta,
+                parent: dir,
+                body,
+            },
+        );
+        tree.next_path = tree.next_path.max(path + 1);
+        Ok(path)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tree> {
+        // A panic elsewhere cannot leave the tree half-changed (every change
+        // is checked before it is made), so a poisoned lock is still usable.
+        self.tree.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Body {
+    fn new_dir() -> Self {
+        Body::Dir {
+            slots: BTreeMap::new(),
+            names: HashMap::new(),
+            next_slot: 0,
+        }
+    }
+}
+
+impl Tree {
+    fn node(&self, id: NodeId) -> Result<&Node> {
+        self.nodes.get(&id).ok_or(Error::NotFound)
+    }
+
+    fn node_mut(&mut self, id: NodeId) -> Result<&mut Node> {
+        self.nodes.get_mut(&id).ok_or(Error::NotFound)
+    }
+
+    fn child(&self, dir: NodeId, name: &str) -> Result<Option<NodeId>> {
+        match &self.node(dir)?.body {
+            Body::Dir { slots, names, .. } => Ok(names.get(name).map(|s| slots[s])),
+            Body::File(_) => Err(Error::NotDir),
+        }
+    }
+
+    /// Enters `child` under `name` in `dir` (callers record the change).
+    fn link(&mut self, dir: NodeId, name: &str, child: NodeId) -> Result<()> {
+        if self.child(dir, name)?.is_some() {
+            return Err(Error::Exists);
+        }
+        let d = self.node_mut(dir)?;
+        if let Body::Dir {
+            slots,
+            names,
+            next_slot,
+        } = &mut d.body
+        {
+            slots.insert(*next_slot, child);
+            names.insert(name.to_owned(), *next_slot);
+            *next_slot += 1;
+        }
+        Ok(())
+    }
+
+    /// Removes the entry `name` from `dir`, which changes.
+    fn unlink(&mut self, dir: NodeId, name: &str) -> Result<()> {
+        let d = self.node_mut(dir)?;
+        if let Body::Dir { slots, names, .. } = &mut d.body
+            && let Some(slot) = names.remove(name)
+        {
+            slots.remove(&slot);
+        }
+        d.touch(None);
+        Ok(())
+    }
+}
+
+impl Node {
+    /// Records a modification: mtime now, qid version bumped, muid if known.
+    fn touch(&mut self, user: Option<&str>) {
+        self.meta.mtime = now();
+        self.meta.qid.version = self.meta.qid.version.wrapping_add(1);
+        if let Some(user) = user {
+            self.meta.muid = user.to_owned();
+        }
+    }
+
+    fn file_mut(&mut self) -> Result<&mut Vec<u8>> {
+        match &mut self.body {
+            Body::File(data) => Ok(data),
+            Body::Dir { .. } => Err(Error::IsDir),
+        }
+    }
+}
+
+fn set_len(data: &mut Vec<u8>, len: u64) -> Result<()> {
+    if len > MAX_FILE {
+        return Err(Error::TooLarge);
+    }
+    data.resize(len as usize, 0);
+    Ok(())
+}
+
+impl FileSystem for MemFs {
+    fn attach(&self, _uname: &str, _aname: &str) -> Result<NodeId> {
+        Ok(self.lock().root)
+    }
+
+    fn stat(&self, node: NodeId) -> Result<Meta> {
+        Ok(self.lock().node(node)?.meta.clone())
+    }
+
+    fn lookup(&self, dir: NodeId, name: &str) -> Result<Meta> {
+        let tree = self.lock();
+        let d = tree.node(dir)?;
+        if !d.meta.is_dir() {
+            return Err(Error::NotDir);
+        }
+        let id = if name == ".." {
+            d.parent
+        } else {
+            tree.child(dir, name)?.ok_or(Error::NotFound)?
+        };
+        Ok(tree.node(id)?.meta.clone())
+    }
+
+    fn parent(&self, node: NodeId) -> Result<Meta> {
+        let tree = self.lock();
+        let parent = tree.node(node)?.parent;
+        Ok(tree.node(parent)?.meta.clone())
+    }
+
+    fn read(&self, node: NodeId, offset: u64, count: u32) -> Result<Vec<u8>> {
+        let tree = self.lock();
+        match &tree.node(node)?.body {
+            Body::File(data) => {
+                let start = offset.min(data.len() as u64) as usize;
+                let end = start.saturating_add(count as usize).min(data.len());
+                Ok(data[start..end].to_vec())
+            }
+            Body::Dir { .. } => Err(Error::IsDir),
+        }
+    }
+
+    fn write(&self, node: NodeId, offset: u64, data: &[u8], user: &str) -> Result<u32> {
+        let count = u32::try_from(data.len()).map_err(|_| Error::TooLarge)?;
+        let mut tree = self.lock();
+        let n = tree.node_mut(node)?;
+        let append = n.meta.mode & DMAPPEND != 0;
+        let file = n.file_mut()?;
+        let start = if append { file.len() as u64 } else { offset };
+        let end = start
+            .checked_add(data.len() as u64)
+            .ok_or(Error::TooLarge)?;
+        if end > file.len() as u64 {
+            set_len(file, end)?;
+        }
+        file[start as usize..end as usize].copy_from_slice(data);
+        n.meta.length = file.len() as u64;
+        n.touch(Some(user));
+        Ok(count)
+    }
+
+    fn create(&self, dir: NodeId, name: &str, perm: u32, user: &str) -> Result<Meta> {
+        check_name(name)?;
+        let mut tree = self.lock();
+        let gid = tree.node(dir)?.meta.gid.clone();
+        let path = tree.next_path;
+        tree.link(dir, name, path)?;
+        tree.node_mut(dir)?.touch(Some(user));
+        tree.next_path += 1;
+        let t = now();
+        let meta = Meta {
+            qid: Qid {
+                ty: Qid::type_of_mode(perm),
+                version: 0,
+                path,
+            },
+            mode: perm,
+            atime: t,
+            mtime: t,
+            length: 0,
+            name: name.to_owned(),
+            uid: user.to_owned(),
+            gid,
+            muid: user.to_owned(),
+        };
+        let body = if perm & DMDIR != 0 {
+            Body::new_dir()
+        } else {
+            Body::File(Vec::new())
+        };
+        tree.nodes.insert(
+            path,
+            Node {
+                meta: meta.clone(),
+                parent: dir,
+                body,
+            },
+        );
+        Ok(meta)
+    }
+
+    fn remove(&self, node: NodeId) -> Result<()> {
+        let mut tree = self.lock();
+        if node == tree.root {
+            return Err(Error::RemoveRoot);
+        }
+        let n = tree.node(node)?;
+        if let Body::Dir { slots, .. } = &n.body
+            && !slots.is_empty()
+        {
+            return Err(Error::NotEmpty);
+        }
+        let (parent, name) = (n.parent, n.meta.name.clone());
+        tree.unlink(parent, &name)?;
+        tree.nodes.remove(&node);
+        Ok(())
+    }
+
+    fn wstat(&self, node: NodeId, change: &SetMeta, user: &str) -> Result<Meta> {
+        let mut tree = self.lock();
+        let n = tree.node(node)?;
+        let (parent, old_name, is_dir) = (n.parent, n.meta.name.clone(), n.meta.is_dir());
+        // Check everything before changing anything: all or nothing.
+        if let Some(mode) = change.mode
+            && (mode & DMDIR != 0) != is_dir
+        {
+            return Err(Error::DirBit);
+        }
+        match change.length {
+            Some(len) if is_dir && len != 0 => return Err(Error::DirLength),
+            Some(len) if len > MAX_FILE => return Err(Error::TooLarge),
+            _ => {}
+        }
+        let rename = change.name.as_ref().filter(|new| **new != old_name);
+        if let Some(new) = rename {
+            check_name(new)?;
+            if node == tree.root {
+                return Err(Error::PermissionDenied);
+            }
+            if tree.child(parent, new)?.is_some() {
+                return Err(Error::Exists);
+            }
+        }
+        if let Some(new) = rename {
+            let p = tree.node_mut(parent)?;
+            if let Body::Dir { names, .. } = &mut p.body
+                && let Some(slot) = names.remove(&old_name)
+            {
+                names.insert(new.clone(), slot);
+            }
+            p.touch(None);
+        }
+        let n = tree.node_mut(node)?;
+        let m = &mut n.meta;
+        if let Some(new) = rename {
+            m.name = new.clone();
+        }
+        if let Some(mode) = change.mode {
+            m.mode = mode;
+            m.qid.ty = Qid::type_of_mode(mode);
+        }
+        if let Some(uid) = &change.uid {
+            m.uid = uid.clone();
+        }
+        if let Some(gid) = &change.gid {
+            m.gid = gid.clone();
+        }
+        if let Some(atime) = change.atime {
+            m.atime = atime;
+        }
+        if let (Some(len), Body::File(data)) = (change.length, &mut n.body) {
+            set_len(data, len)?;
+            n.meta.length = len;
+        }
+        if !change.is_empty() {
+            n.touch(Some(user));
+        }
+        // An explicit mtime wins over the one the change itself set.
+        if let Some(mtime) = change.mtime {
+            n.meta.mtime = mtime;
+        }
+        Ok(n.meta.clone())
+    }
+
+    fn readdir(
+        &self,
+        dir: NodeId,
+        cookie: u64,
+        sink: &mut dyn FnMut(DirEntry) -> bool,
+    ) -> Result<()> {
+        let tree = self.lock();
+        let Body::Dir { slots, .. } = &tree.node(dir)?.body else {
+            return Err(Error::NotDir);
+        };
+        for (&slot, child) in slots.range(cookie..) {
+            let entry = DirEntry {
+                meta: tree.node(*child)?.meta.clone(),
+                cookie: slot + 1,
+            };
+            if !sink(entry) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fs() -> MemFs {
+        MemFs::new(Meta {
+            qid: Qid::default(),
+            mode: 0o775,
+            atime: 5,
+            mtime: 5,
+            length: 0,
+            name: "/".into(),
+            uid: "glenda".into(),
+            gid: "sys".into(),
+            muid: String::new(),
+        })
+    }
+
+    fn names(fs: &MemFs, dir: NodeId, cookie: u64) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        fs.readdir(dir, cookie, &mut |e| {
+            out.push((e.meta.name, e.cookie));
+            true
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn create_write_read_and_lookup() {
+        let fs = fs();
+        let root = fs.attach("glenda", "").unwrap();
+        let f = fs.create(root, "a", 0o644, "glenda").unwrap();
+        assert_eq!(
+            (f.uid.as_str(), f.gid.as_str(), f.qid.path),
+            ("glenda", "sys", 1)
+        );
+        assert_eq!(fs.write(f.node(), 3, b"xyz", "bob").unwrap(), 3);
+        assert_eq!(fs.read(f.node(), 0, 100).unwrap(), b"\0\0\0xyz");
+        assert_eq!(fs.read(f.node(), 6, 100).unwrap(), b"");
+        assert_eq!(fs.read(f.node(), 600, 100).unwrap(), b"");
+        let m = fs.lookup(root, "a").unwrap();
+        assert_eq!((m.length, m.muid.as_str()), (6, "bob"));
+        assert!(m.qid.version > 0);
+        assert!(matches!(fs.lookup(root, "b"), Err(Error::NotFound)));
+        assert!(matches!(fs.lookup(f.node(), "x"), Err(Error::NotDir)));
+        assert!(matches!(
+            fs.create(root, "a", 0o644, "x"),
+            Err(Error::Exists)
+        ));
+        assert!(matches!(
+            fs.create(root, "..", 0o644, "x"),
+            Err(Error::BadName)
+        ));
+        assert_eq!(fs.lookup(root, "..").unwrap().node(), root);
+        assert_eq!(fs.parent(f.node()).unwrap().node(), root);
+        assert_eq!(fs.parent(root).unwrap().node(), root);
+        assert!(matches!(
+            fs.write(f.node(), MAX_FILE, b"x", "bob"),
+            Err(Error::TooLarge)
+        ));
+        assert!(matches!(
+            fs.write(f.node(), u64::MAX, b"x", "bob"),
+            Err(Error::TooLarge)
+        ));
+    }
+
+    #[test]
+    fn append_only_writes_at_the_end() {
+        let fs = fs();
+        let f = fs.create(0, "log", DMAPPEND | 0o644, "glenda").unwrap();
+        fs.write(f.node(), 0, b"one", "glenda").unwrap();
+        fs.write(f.node(), 0, b"two", "glenda").unwrap();
+        assert_eq!(fs.read(f.node(), 0, 100).unwrap(), b"onetwo");
+    }
+
+    #[test]
+    fn readdir_cookies_survive_changes() {
+        let fs = fs();
+        for n in ["a", "b", "c", "d"] {
+            fs.create(0, n, 0o644, "glenda").unwrap();
+        }
+        let all = names(&fs, 0, 0);
+        assert_eq!(
+            all.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "c", "d"]
+        );
+        let after_b = all[1].1;
+        fs.remove(fs.lookup(0, "a").unwrap().node()).unwrap();
+        fs.remove(fs.lookup(0, "c").unwrap().node()).unwrap();
+        fs.create(0, "e", 0o644, "glenda").unwrap();
+        let rest: Vec<_> = names(&fs, 0, after_b).into_iter().map(|e| e.0).collect();
+        assert_eq!(rest, ["d", "e"]);
+    }
+
+    #[test]
+    fn remove_rules() {
+        let fs = fs();
+        let d = fs.create(0, "d", DMDIR | 0o775, "glenda").unwrap();
+        let f = fs.create(d.node(), "f", 0o644, "glenda").unwrap();
+        assert!(matches!(fs.remove(d.node()), Err(Error::NotEmpty)));
+        assert!(matches!(fs.remove(0), Err(Error::RemoveRoot)));
+        fs.remove(f.node()).unwrap();
+        fs.remove(d.node()).unwrap();
+        assert!(matches!(fs.stat(d.node()), Err(Error::NotFound)));
+        assert!(names(&fs, 0, 0).is_empty());
+    }
+
+    #[test]
+    fn wstat_is_all_or_nothing() {
+        let fs = fs();
+        let a = fs.create(0, "a", 0o644, "glenda").unwrap();
+        fs.create(0, "b", 0o644, "glenda").unwrap();
+        let clash = SetMeta {
+            name: Some("b".into()),
+            mode: Some(0o600),
+            ..SetMeta::default()
+        };
+        assert!(matches!(
+            fs.wstat(a.node(), &clash, "glenda"),
+            Err(Error::Exists)
+        ));
+        assert_eq!(fs.stat(a.node()).unwrap().mode, 0o644);
+        let dirbit = SetMeta {
+            mode: Some(DMDIR | 0o755),
+            length: Some(1),
+            ..SetMeta::default()
+        };
+        assert!(matches!(
+            fs.wstat(a.node(), &dirbit, "glenda"),
+            Err(Error::DirBit)
+        ));
+        let ok = SetMeta {
+            name: Some("c".into()),
+            mode: Some(0o600),
+            length: Some(4),
+            mtime: Some(77),
+            gid: Some("adm".into()),
+            ..SetMeta::default()
+        };
+        let m = fs.wstat(a.node(), &ok, "glenda").unwrap();
+        assert_eq!(
+            (m.name.as_str(), m.mode, m.length, m.mtime, m.gid.as_str()),
+            ("c", 0o600, 4, 77, "adm")
+        );
+        assert_eq!(fs.lookup(0, "c").unwrap().node(), a.node());
+        assert!(matches!(fs.lookup(0, "a"), Err(Error::NotFound)));
+        assert_eq!(fs.read(a.node(), 0, 10).unwrap(), [0; 4]);
+        let d = fs.create(0, "d", DMDIR | 0o755, "glenda").unwrap();
+        let grow = SetMeta {
+            length: Some(5),
+            ..SetMeta::default()
+        };
+        assert!(matches!(
+            fs.wstat(d.node(), &grow, "glenda"),
+            Err(Error::DirLength)
+        ));
+    }
+
+    #[test]
+    fn symlinks_hold_their_target() {
+        let fs = fs();
+        let l = fs.symlink(0, "l", "/x/y", "glenda").unwrap();
+        assert_eq!(l.qid.ty, crate::ninep::QTSYMLINK);
+        assert_eq!(fs.readlink(l.node()).unwrap(), "/x/y");
+        let f = fs.create(0, "f", 0o644, "glenda").unwrap();
+        assert!(matches!(fs.readlink(f.node()), Err(Error::NotSymlink)));
+    }
+
+    #[test]
+    fn insert_keeps_given_metadata() {
+        let fs = fs();
+        let meta = Meta {
+            qid: Qid {
+                ty: 0,
+                version: 0,
+                path: 9,
+            },
+            mode: DMDIR | 0o755,
+            atime: 1,
+            mtime: 2,
+            length: 0,
+            name: "d".into(),
+            uid: "root".into(),
+            gid: "root".into(),
+            muid: String::new(),
+        };
+        fs.insert(0, meta.clone(), Vec::new()).unwrap();
+        let file = Meta {
+            qid: Qid {
+                ty: 0,
+                version: 0,
+                path: 10,
+            },
+            mode: 0o644,
+            name: "f".into(),
+            ..meta.clone()
+        };
+        fs.insert(9, file, b"abc".to_vec()).unwrap();
+        let got = fs.stat(9).unwrap();
+        assert_eq!(
+            got,
+            Meta {
+                qid: Qid {
+                    ty: 0x80,
+                    version: 0,
+                    path: 9
+                },
+                ..meta
+            }
+        );
+        assert_eq!(fs.stat(10).unwrap().length, 3);
+        assert_eq!(fs.create(0, "next", 0o644, "x").unwrap().qid.path, 11);
+        assert!(matches!(
+            fs.insert(0, fs.stat(10).unwrap(), vec![]),
+            Err(Error::Exists)
+        ));
+    }
+}

@@ -1,0 +1,290 @@
+//! One connection: framing, version negotiation, concurrent requests with
+//! tags, flush, and cleaning up whatever the client leaves behind.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::error::{Error, Result};
+use crate::ninep::{
+    Fcall, Message, Rerror, Rflush, Rversion, Tversion, VERSION, VERSION_UNKNOWN, encode_frame,
+    frame_tag, read_frame,
+};
+use crate::server::Shared;
+use crate::server::fid::FidTable;
+use crate::server::ops::Ops;
+
+/// The smallest msize granted: room for the I/O header and a useful payload.
+pub(crate) const MIN_MSIZE: u32 = 256;
+
+/// A reply's bytes, with the in-flight permit it frees once written.
+type Outgoing = (Vec<u8>, Option<OwnedSemaphorePermit>);
+
+/// Requests not yet answered: tag -> a receiver that sees its sender
+/// dropped once the reply is queued.
+type Inflight = Arc<Mutex<HashMap<u16, watch::Receiver<()>>>>;
+
+fn lock_inflight(inflight: &Inflight) -> MutexGuard<'_, HashMap<u16, watch::Receiver<()>>> {
+    inflight.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Encodes a reply within msize; a reply that cannot be encoded becomes an
+/// Rerror saying why (the client must get an answer to its tag).
+fn encode_reply(tag: u16, msg: Message, msize: u32) -> Vec<u8> {
+    encode_frame(&Fcall::new(tag, msg), msize).unwrap_or_else(|e| {
+        Fcall::new(
+            tag,
+            Rerror {
+                ename: e.to_string(),
+            },
+        )
+        .encode()
+        .unwrap_or_default()
+    })
+}
+
+fn error_reply(e: &Error) -> Message {
+    Rerror {
+        ename: e.to_string(),
+    }
+    .into()
+}
+
+struct Conn {
+    shared: Arc<Shared>,
+    fids: Arc<FidTable>,
+    /// Negotiated msize; 0 until a Tversion succeeds.
+    msize: u32,
+    inflight: Inflight,
+    tx: mpsc::UnboundedSender<Outgoing>,
+    tasks: JoinSet<()>,
+    permits: Arc<Semaphore>,
+    /// The latest flush of each old tag, so several flushes of one request
+    /// are answered in the order they came.
+    last_flush: HashMap<u16, watch::Receiver<()>>,
+}
+
+/// Serves a connection until EOF, a framing error, or `stop` turning true.
+pub(crate) async fn serve<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    stop: Option<watch::Receiver<bool>>,
+) -> Result<()>
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (rd, mut wr) = tokio::io::split(stream);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
+    let writer = tokio::spawn(async move {
+        while let Some((bytes, permit)) = rx.recv().await {
+            if wr.write_all(&bytes).await.is_err() {
+                break; // the client is gone; the reader will see it too
+            }
+            drop(permit);
+        }
+        let _ = wr.shutdown().await;
+    });
+    let mut conn = Conn {
+        permits: Arc::new(Semaphore::new(shared.config.max_inflight.max(1))),
+        shared,
+        fids: Arc::new(FidTable::default()),
+        msize: 0,
+        inflight: Arc::default(),
+        tx,
+        tasks: JoinSet::new(),
+        last_flush: HashMap::new(),
+    };
+    let result = conn.read_loop(rd, stop).await;
+    conn.finish().await;
+    drop(conn);
+    let _ = writer.await;
+    result
+}
+
+/// Resolves when `stop` turns true; never without a stop signal.
+async fn stopped(stop: &mut Option<watch::Receiver<bool>>) {
+    match stop {
+        Some(rx) => {
+            // A dropped sender means the handle is gone: stop too.
+            let _ = rx.wait_for(|s| *s).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+impl Conn {
+    async fn read_loop<S: AsyncRead>(
+        &mut self,
+        mut rd: ReadHalf<S>,
+        mut stop: Option<watch::Receiver<bool>>,
+    ) -> Result<()> {
+        loop {
+            let limit = if self.msize == 0 {
+                self.shared.config.msize
+            } else {
+                self.msize
+            };
+            let frame = tokio::select! {
+                _ = stopped(&mut stop) => return Ok(()),
+                frame = read_frame(&mut rd, limit) => frame?,
+            };
+            let Some(frame) = frame else { return Ok(()) };
+            self.dispatch(frame).await;
+            while self.tasks.try_join_next().is_some() {}
+        }
+    }
+
+    /// The msize replies are held to.
+    fn reply_limit(&self) -> u32 {
+        if self.msize == 0 {
+            self.shared.config.msize
+        } else {
+            self.msize
+        }
+    }
+
+    fn reply(&self, tag: u16, msg: Message) {
+        let _ = self
+            .tx
+            .send((encode_reply(tag, msg, self.reply_limit()), None));
+    }
+
+    async fn dispatch(&mut self, frame: Vec<u8>) {
+        let fcall = match Fcall::decode(&frame) {
+            Ok(f) => f,
+            Err(e) => {
+                // The framing held, so the stream is still in step: answer
+                // the undecodable message and carry on.
+                if let Some(tag) = frame_tag(&frame) {
+                    self.reply(tag, error_reply(&e));
+                }
+                return;
+            }
+        };
+        match fcall.msg {
+            Message::Tversion(v) => self.version(fcall.tag, v).await,
+            Message::Tflush(f) => self.flush(fcall.tag, f.oldtag),
+            msg => self.request(fcall.tag, msg).await,
+        }
+    }
+
+    /// Tversion: end the old session (wait for its requests, clunk its
+    /// fids), then agree on msize and version.
+    async fn version(&mut self, tag: u16, v: Tversion) {
+        self.finish().await;
+        self.msize = 0;
+        let msize = v.msize.min(self.shared.config.msize);
+        if msize < MIN_MSIZE {
+            return self.reply(tag, error_reply(&Error::MsizeTooSmall));
+        }
+        // "9P2000.u" and the like may be answered with plain "9P2000".
+        let known = v.version == VERSION
+            || v.version
+                .strip_prefix(VERSION)
+                .is_some_and(|r| r.starts_with('.'));
+        let version = if known {
+            self.msize = msize;
+            VERSION
+        } else {
+            VERSION_UNKNOWN
+        };
+        self.reply(
+            tag,
+            Rversion {
+                msize,
+                version: version.into(),
+            }
+            .into(),
+        );
+    }
+
+    /// Tflush: answered once the old request's reply is queued (so that
+    /// reply, if any, comes first), or at once if it is not outstanding.
+    fn flush(&mut self, tag: u16, oldtag: u16) {
+        let pending = lock_inflight(&self.inflight).get(&oldtag).cloned();
+        let Some(mut request_done) = pending else {
+            self.last_flush.remove(&oldtag);
+            return self.reply(tag, Rflush {}.into());
+        };
+        let (flushed, flush_done) = watch::channel(());
+        let earlier = self.last_flush.insert(oldtag, flush_done);
+        let (tx, limit) = (self.tx.clone(), self.reply_limit());
+        self.tasks.spawn(async move {
+            // Each errs when its sender is dropped: the request's once its
+            // reply is queued, an earlier flush's once its Rflush is.
+            let _ = request_done.changed().await;
+            if let Some(mut earlier) = earlier {
+                let _ = earlier.changed().await;
+            }
+            let _ = tx.send((encode_reply(tag, Rflush {}.into(), limit), None));
+            drop(flushed);
+        });
+    }
+
+    async fn request(&mut self, tag: u16, msg: Message) {
+        if self.msize == 0 {
+            return self.reply(tag, error_reply(&Error::NoVersion));
+        }
+        let (done_tx, done_rx) = watch::channel(());
+        {
+            let mut inflight = lock_inflight(&self.inflight);
+            if inflight.contains_key(&tag) {
+                drop(inflight);
+                return self.reply(tag, error_reply(&Error::DuplicateTag));
+            }
+            inflight.insert(tag, done_rx);
+        }
+        // Bounded concurrency: wait here (and stop reading) when the client
+        // has too many requests or unwritten replies outstanding.
+        let Ok(permit) = self.permits.clone().acquire_owned().await else {
+            return;
+        };
+        let (shared, fids, msize) = (self.shared.clone(), self.fids.clone(), self.msize);
+        let (inflight, tx) = (self.inflight.clone(), self.tx.clone());
+        // The file system is synchronous: the whole request runs on a
+        // blocking thread, which also queues the reply.
+        self.tasks.spawn_blocking(move || {
+            let ops = Ops {
+                shared: &shared,
+                fids: &fids,
+                msize,
+            };
+            // A panic in a file system must still answer the tag.
+            let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ops.handle(msg)))
+                .unwrap_or_else(|_| Err(Error::Other("internal error".into())));
+            let reply = answer.unwrap_or_else(|e| error_reply(&e));
+            let bytes = encode_reply(tag, reply, msize);
+            {
+                // Retire the tag and queue the reply in one step, so a flush
+                // either sees the request outstanding or its reply queued.
+                let mut inflight = lock_inflight(&inflight);
+                inflight.remove(&tag);
+                let _ = tx.send((bytes, Some(permit)));
+            }
+            drop(done_tx);
+        });
+    }
+
+    /// Waits for every request, then clunks every fid (dropping exclusive
+    /// locks, removing ORCLOSE files).
+    async fn finish(&mut self) {
+        while self.tasks.join_next().await.is_some() {}
+        let (shared, fids, msize) = (self.shared.clone(), self.fids.clone(), self.msize);
+        let _ = tokio::task::spawn_blocking(move || {
+            let ops = Ops {
+                shared: &shared,
+                fids: &fids,
+                msize,
+            };
+            for fid in fids.drain() {
+                if let Err(e) = ops.release(&fid) {
+                    tracing::debug!("9p: clunk at end of session: {e}");
+                }
+            }
+        })
+        .await;
+    }
+}

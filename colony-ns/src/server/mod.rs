@@ -1,0 +1,99 @@
+//! A 9P2000 server over a [`FileSystem`], on tokio.
+//!
+//! Requests of a connection run concurrently (each on a blocking thread,
+//! since file systems are synchronous), so a client may pipeline them with
+//! distinct tags; replies go out as they are ready. Many connections are
+//! served at once, on TCP or a Unix socket. A connection that sends garbage
+//! or vanishes mid-request ends alone; the server keeps serving.
+
+mod conn;
+mod fid;
+mod listen;
+mod ops;
+mod perm;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::error::Result;
+use crate::fs::{FileSystem, NodeId};
+use crate::ninep::IOHDRSZ;
+
+pub use listen::{ListenAddr, ServerHandle};
+
+/// How a server behaves.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The largest msize granted; a client asking more gets this.
+    pub msize: u32,
+    /// Names the service in the Rerror to Tauth ("NAME: authentication not
+    /// required"), as plan9port's vacfs does with its program name.
+    pub service: String,
+    /// Requests of one connection in flight (or with replies not yet
+    /// written) at once; more wait, which slows a flooding client down.
+    pub max_inflight: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            msize: 65536 + IOHDRSZ,
+            service: "colony".into(),
+            max_inflight: 64,
+        }
+    }
+}
+
+/// State shared by every connection of a server.
+pub(crate) struct Shared {
+    pub fs: Arc<dyn FileSystem>,
+    pub config: ServerConfig,
+    /// Nodes with an open exclusive-use (DMEXCL) fid, across connections.
+    excl: Mutex<HashSet<NodeId>>,
+}
+
+impl Shared {
+    fn excl(&self) -> std::sync::MutexGuard<'_, HashSet<NodeId>> {
+        self.excl.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes a node's exclusive-use lock; false if someone holds it.
+    pub fn lock_excl(&self, node: NodeId) -> bool {
+        self.excl().insert(node)
+    }
+
+    /// Gives a node's exclusive-use lock back.
+    pub fn unlock_excl(&self, node: NodeId) {
+        self.excl().remove(&node);
+    }
+}
+
+/// A 9P server: serves one [`FileSystem`] to any number of connections.
+#[derive(Clone)]
+pub struct Server {
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// A server for `fs`.
+    pub fn new(fs: Arc<dyn FileSystem>, config: ServerConfig) -> Self {
+        Server {
+            shared: Arc::new(Shared {
+                fs,
+                config,
+                excl: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    /// Serves one connection until the client closes it (`Ok`), breaks the
+    /// framing or the socket fails (`Err`), or the server shuts down.
+    pub async fn serve<S>(&self, stream: S) -> Result<()>
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        conn::serve(self.shared.clone(), stream, None).await
+    }
+}

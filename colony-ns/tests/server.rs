@@ -1,0 +1,899 @@
+//! The server's 9P semantics, end to end over real TCP and Unix sockets.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use colony_ns::ninep::*;
+use colony_ns::{ListenAddr, MemFs, Meta, Server, ServerConfig, ServerHandle};
+use common::Client;
+use tokio::net::TcpStream;
+
+type Tcp = Client<TcpStream>;
+
+fn empty_fs() -> MemFs {
+    MemFs::new(Meta {
+        qid: Qid::default(),
+        mode: DMDIR | 0o775,
+        atime: 0,
+        mtime: 0,
+        length: 0,
+        name: "/".into(),
+        uid: "glenda".into(),
+        gid: "glenda".into(),
+        muid: String::new(),
+    })
+}
+
+async fn start() -> (ServerHandle, SocketAddr) {
+    let server = Server::new(Arc::new(empty_fs()), ServerConfig::default());
+    let handle = server.bind_tcp("127.0.0.1:0").await.unwrap();
+    let ListenAddr::Tcp(addr) = *handle.local_addr() else {
+        unreachable!()
+    };
+    (handle, addr)
+}
+
+/// Connects, negotiates 9P2000 with msize 8192, attaches fid 0 as `user`.
+async fn session(addr: SocketAddr, user: &str) -> Tcp {
+    let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
+    let v = c
+        .rpc(
+            NOTAG,
+            Tversion {
+                msize: 8192,
+                version: "9P2000".into(),
+            },
+        )
+        .await;
+    assert_eq!(
+        v,
+        Rversion {
+            msize: 8192,
+            version: "9P2000".into()
+        }
+        .into()
+    );
+    let a = c
+        .rpc(
+            1,
+            Tattach {
+                fid: 0,
+                afid: NOFID,
+                uname: user.into(),
+                aname: String::new(),
+            },
+        )
+        .await;
+    assert!(matches!(a, Message::Rattach(_)), "{a:?}");
+    c
+}
+
+fn ename(m: Message) -> String {
+    match m {
+        Message::Rerror(e) => e.ename,
+        other => panic!("expected Rerror, got {other:?}"),
+    }
+}
+
+async fn walk(c: &mut Tcp, fid: u32, newfid: u32, names: &[&str]) -> Message {
+    let wnames = names.iter().map(|s| s.to_string()).collect();
+    c.rpc(
+        2,
+        Twalk {
+            fid,
+            newfid,
+            wnames,
+        },
+    )
+    .await
+}
+
+/// Creates `name` in the root through a fresh fid, leaving it open with `mode`.
+async fn create(c: &mut Tcp, fid: u32, name: &str, perm: u32, mode: u8) -> Message {
+    assert!(matches!(walk(c, 0, fid, &[]).await, Message::Rwalk(_)));
+    c.rpc(
+        3,
+        Tcreate {
+            fid,
+            name: name.into(),
+            perm,
+            mode,
+        },
+    )
+    .await
+}
+
+async fn write(c: &mut Tcp, fid: u32, offset: u64, data: &[u8]) -> Message {
+    c.rpc(
+        4,
+        Twrite {
+            fid,
+            offset,
+            data: data.to_vec(),
+        },
+    )
+    .await
+}
+
+async fn read(c: &mut Tcp, fid: u32, offset: u64, count: u32) -> Message {
+    c.rpc(5, Tread { fid, offset, count }).await
+}
+
+fn data(m: Message) -> Vec<u8> {
+    match m {
+        Message::Rread(r) => r.data,
+        other => panic!("expected Rread, got {other:?}"),
+    }
+}
+
+async fn clunk(c: &mut Tcp, fid: u32) -> Message {
+    c.rpc(6, Tclunk { fid }).await
+}
+
+async fn stat(c: &mut Tcp, fid: u32) -> Stat {
+    match c.rpc(7, Tstat { fid }).await {
+        Message::Rstat(r) => r.stat,
+        other => panic!("expected Rstat, got {other:?}"),
+    }
+}
+
+async fn wstat(c: &mut Tcp, fid: u32, stat: Stat) -> Message {
+    c.rpc(8, Twstat { fid, stat }).await
+}
+
+#[tokio::test]
+async fn version_negotiation() {
+    let (h, addr) = start().await;
+    let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
+    // Nothing before Tversion.
+    let early = c
+        .rpc(
+            1,
+            Tattach {
+                fid: 0,
+                afid: NOFID,
+                uname: "u".into(),
+                aname: "".into(),
+            },
+        )
+        .await;
+    assert_eq!(ename(early), error_strings::NO_VERSION);
+    let v = c
+        .rpc(
+            NOTAG,
+            Tversion {
+                msize: 1 << 30,
+                version: "9P2000.u".into(),
+            },
+        )
+        .await;
+    assert_eq!(
+        v,
+        Rversion {
+            msize: ServerConfig::default().msize,
+            version: "9P2000".into()
+        }
+        .into()
+    );
+    let v = c
+        .rpc(
+            NOTAG,
+            Tversion {
+                msize: 8192,
+                version: "9P1999".into(),
+            },
+        )
+        .await;
+    assert_eq!(
+        v,
+        Rversion {
+            msize: 8192,
+            version: "unknown".into()
+        }
+        .into()
+    );
+    let v = c
+        .rpc(
+            NOTAG,
+            Tversion {
+                msize: 100,
+                version: "9P2000".into(),
+            },
+        )
+        .await;
+    assert_eq!(ename(v), error_strings::MSIZE_TOO_SMALL);
+    // A new Tversion ends the session: fid 0 is gone afterwards.
+    let mut c = session(addr, "glenda").await;
+    c.rpc(
+        NOTAG,
+        Tversion {
+            msize: 8192,
+            version: "9P2000".into(),
+        },
+    )
+    .await;
+    assert_eq!(
+        ename(c.rpc(1, Tstat { fid: 0 }).await),
+        error_strings::UNKNOWN_FID
+    );
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn auth_attach_and_fids() {
+    let (h, addr) = start().await;
+    let mut c = session(addr, "glenda").await;
+    let auth = c
+        .rpc(
+            1,
+            Tauth {
+                afid: 5,
+                uname: "glenda".into(),
+                aname: "".into(),
+            },
+        )
+        .await;
+    assert_eq!(ename(auth), "colony: authentication not required");
+    let again = c
+        .rpc(
+            1,
+            Tattach {
+                fid: 0,
+                afid: NOFID,
+                uname: "x".into(),
+                aname: "".into(),
+            },
+        )
+        .await;
+    assert_eq!(ename(again), error_strings::FID_IN_USE);
+    let afid = c
+        .rpc(
+            1,
+            Tattach {
+                fid: 9,
+                afid: 5,
+                uname: "x".into(),
+                aname: "".into(),
+            },
+        )
+        .await;
+    assert_eq!(ename(afid), error_strings::UNKNOWN_FID);
+    assert_eq!(
+        ename(c.rpc(1, Tstat { fid: 42 }).await),
+        error_strings::UNKNOWN_FID
+    );
+    assert_eq!(ename(clunk(&mut c, 42).await), error_strings::UNKNOWN_FID);
+    let root = stat(&mut c, 0).await;
+    assert_eq!((root.name.as_str(), root.qid.ty), ("/", QTDIR));
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn walks() {
+    let (h, addr) = start().await;
+    let mut c = session(addr, "glenda").await;
+    let Message::Rcreate(_) = create(&mut c, 1, "d", DMDIR | 0o755, OREAD).await else {
+        panic!()
+    };
+    clunk(&mut c, 1).await;
+    let Message::Rwalk(w) = walk(&mut c, 0, 1, &["d"]).await else {
+        panic!()
+    };
+    let Message::Rcreate(_) = c
+        .rpc(
+            3,
+            Tcreate {
+                fid: 1,
+                name: "f".into(),
+                perm: 0o644,
+                mode: OWRITE,
+            },
+        )
+        .await
+    else {
+        panic!()
+    };
+    clunk(&mut c, 1).await;
+    let dq = w.wqids[0];
+    assert!(dq.is_dir());
+    // Full walk binds newfid.
+    let Message::Rwalk(full) = walk(&mut c, 0, 1, &["d", "f"]).await else {
+        panic!()
+    };
+    assert_eq!(full.wqids.len(), 2);
+    assert_eq!(stat(&mut c, 1).await.name, "f");
+    // newfid in use.
+    assert_eq!(
+        ename(walk(&mut c, 0, 1, &["d"]).await),
+        error_strings::FID_IN_USE
+    );
+    // Partial walk: qids so far, newfid not created.
+    let Message::Rwalk(part) = walk(&mut c, 0, 2, &["d", "nope", "x"]).await else {
+        panic!()
+    };
+    assert_eq!(part.wqids.len(), 1);
+    assert_eq!((part.wqids[0].ty, part.wqids[0].path), (dq.ty, dq.path));
+    assert_eq!(
+        ename(c.rpc(1, Tstat { fid: 2 }).await),
+        error_strings::UNKNOWN_FID
+    );
+    // Walking through a file stops there.
+    let Message::Rwalk(part) = walk(&mut c, 0, 2, &["d", "f", "x"]).await else {
+        panic!()
+    };
+    assert_eq!(part.wqids.len(), 2);
+    // First element failing is an error.
+    assert_eq!(
+        ename(walk(&mut c, 0, 2, &["nope"]).await),
+        error_strings::NOT_FOUND
+    );
+    assert_eq!(
+        ename(walk(&mut c, 1, 2, &["x"]).await),
+        error_strings::NOT_DIR
+    );
+    // ".." at the root stays at the root; ".." from d is the root.
+    let Message::Rwalk(up) = walk(&mut c, 0, 2, &["..", "d", ".."]).await else {
+        panic!()
+    };
+    assert_eq!(up.wqids[0].path, 0);
+    assert_eq!(up.wqids[2].path, 0);
+    // Clone with nwname 0, and walk a fid onto itself.
+    let Message::Rwalk(none) = walk(&mut c, 0, 3, &[]).await else {
+        panic!()
+    };
+    assert!(none.wqids.is_empty());
+    let Message::Rwalk(_) = walk(&mut c, 3, 3, &["d"]).await else {
+        panic!()
+    };
+    assert_eq!(stat(&mut c, 3).await.name, "d");
+    // An open fid cannot be walked.
+    c.rpc(
+        9,
+        Topen {
+            fid: 3,
+            mode: OREAD,
+        },
+    )
+    .await;
+    assert_eq!(
+        ename(walk(&mut c, 3, 4, &[]).await),
+        error_strings::FID_OPEN
+    );
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn search_permission_is_checked_on_walk() {
+    let (h, addr) = start().await;
+    let mut c = session(addr, "glenda").await;
+    create(&mut c, 1, "private", DMDIR | 0o700, OREAD).await;
+    let mut bob = session(addr, "bob").await;
+    let Message::Rwalk(w) = walk(&mut bob, 0, 1, &["private"]).await else {
+        panic!()
+    };
+    assert_eq!(w.wqids.len(), 1);
+    // The walk into private stops: bob may not search it.
+    let Message::Rwalk(w) = walk(&mut bob, 0, 2, &["private", "x"]).await else {
+        panic!()
+    };
+    assert_eq!(w.wqids.len(), 1);
+    assert_eq!(
+        ename(walk(&mut bob, 1, 2, &["x"]).await),
+        error_strings::PERMISSION_DENIED
+    );
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn open_create_read_write() {
+    let (h, addr) = start().await;
+    let mut c = session(addr, "glenda").await;
+    let Message::Rcreate(r) = create(&mut c, 1, "f", 0o666, ORDWR).await else {
+        panic!()
+    };
+    assert_eq!(r.iounit, 8192 - IOHDRSZ);
+    assert_eq!(
+        write(&mut c, 1, 0, b"hello world").await,
+        Rwrite { count: 11 }.into()
+    );
+    assert_eq!(data(read(&mut c, 1, 6, 100).await), b"world");
+    assert_eq!(data(read(&mut c, 1, 11, 100).await), b"");
+    assert_eq!(data(read(&mut c, 1, 1000, 100).await), b"");
+    // Reads are clamped to the iounit.
+    write(&mut c, 1, 0, &vec![7; 8000]).await;
+    write(&mut c, 1, 8000, &vec![7; 8000]).await;
+    assert_eq!(
+        data(read(&mut c, 1, 0, 1 << 20).await).len(),
+        (8192 - IOHDRSZ) as usize
+    );
+    // A fid cannot be opened twice.
+    assert_eq!(
+        ename(
+            c.rpc(
+                1,
+                Topen {
+                    fid: 1,
+                    mode: OREAD
+                }
+            )
+            .await
+        ),
+        error_strings::FID_OPEN
+    );
+    clunk(&mut c, 1).await;
+    let s = {
+        walk(&mut c, 0, 1, &["f"]).await;
+        stat(&mut c, 1).await
+    };
+    // The directory's 0775 masks the 0666 asked for: rw-rw-r--.
+    assert_eq!(
+        (s.mode, s.length, s.uid.as_str(), s.gid.as_str()),
+        (0o664, 16000, "glenda", "glenda")
+    );
+    // Read-only and write-only opens are enforced.
+    c.rpc(
+        1,
+        Topen {
+            fid: 1,
+            mode: OREAD,
+        },
+    )
+    .await;
+    assert_eq!(
+        ename(write(&mut c, 1, 0, b"x").await),
+        error_strings::NOT_OPEN_WRITE
+    );
+    walk(&mut c, 0, 2, &["f"]).await;
+    c.rpc(
+        1,
+        Topen {
+            fid: 2,
+            mode: OWRITE | OTRUNC,
+        },
+    )
+    .await;
+    assert_eq!(
+        ename(read(&mut c, 2, 0, 10).await),
+        error_strings::NOT_OPEN_READ
+    );
+    assert_eq!(stat(&mut c, 2).await.length, 0, "OTRUNC truncated");
+    // Not open at all.
+    walk(&mut c, 0, 3, &["f"]).await;
+    assert_eq!(
+        ename(read(&mut c, 3, 0, 10).await),
+        error_strings::NOT_OPEN_READ
+    );
+    // Existing name, bad names, create in a file.
+    assert_eq!(
+        ename(create(&mut c, 4, "f", 0o644, OREAD).await),
+        error_strings::EXISTS
+    );
+    assert_eq!(
+        ename(
+            c.rpc(
+                3,
+                Tcreate {
+                    fid: 4,
+                    name: "..".into(),
+                    perm: 0o644,
+                    mode: OREAD
+                }
+            )
+            .await
+        ),
+        error_strings::BAD_NAME
+    );
+    assert_eq!(
+        ename(
+            c.rpc(
+                3,
+                Tcreate {
+                    fid: 3,
+                    name: "x".into(),
+                    perm: 0o644,
+                    mode: OREAD
+                }
+            )
+            .await
+        ),
+        error_strings::NOT_DIR
+    );
+    // Directories: no writing, no truncation.
+    walk(&mut c, 0, 5, &[]).await;
+    assert_eq!(
+        ename(
+            c.rpc(
+                1,
+                Topen {
+                    fid: 5,
+                    mode: OWRITE
+                }
+            )
+            .await
+        ),
+        error_strings::IS_DIR
+    );
+    assert_eq!(
+        ename(
+            c.rpc(
+                1,
+                Topen {
+                    fid: 5,
+                    mode: OREAD | OTRUNC
+                }
+            )
+            .await
+        ),
+        error_strings::IS_DIR
+    );
+    assert_eq!(
+        ename(
+            c.rpc(
+                3,
+                Tcreate {
+                    fid: 5,
+                    name: "dd".into(),
+                    perm: DMDIR | 0o755,
+                    mode: OWRITE
+                }
+            )
+            .await
+        ),
+        error_strings::IS_DIR
+    );
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn permissions_between_users() {
+    let (h, addr) = start().await;
+    let mut glenda = session(addr, "glenda").await;
+    create(&mut glenda, 1, "mine", 0o644, OWRITE).await;
+    write(&mut glenda, 1, 0, b"secret").await;
+    let mut bob = session(addr, "bob").await;
+    walk(&mut bob, 0, 1, &["mine"]).await;
+    assert_eq!(
+        ename(
+            bob.rpc(
+                1,
+                Topen {
+                    fid: 1,
+                    mode: OWRITE
+                }
+            )
+            .await
+        ),
+        error_strings::PERMISSION_DENIED
+    );
+    assert!(matches!(
+        bob.rpc(
+            1,
+            Topen {
+                fid: 1,
+                mode: OREAD
+            }
+        )
+        .await,
+        Message::Ropen(_)
+    ));
+    assert_eq!(data(read(&mut bob, 1, 0, 100).await), b"secret");
+    // Bob may not create in glenda's 0775 root, nor remove from it, nor chmod.
+    assert_eq!(
+        ename(create(&mut bob, 2, "his", 0o644, OREAD).await),
+        error_strings::PERMISSION_DENIED
+    );
+    walk(&mut bob, 0, 3, &["mine"]).await;
+    let chmod = Stat {
+        mode: 0o666,
+        ..Stat::dont_touch()
+    };
+    assert_eq!(
+        ename(wstat(&mut bob, 3, chmod).await),
+        error_strings::PERMISSION_DENIED
+    );
+    assert_eq!(
+        ename(bob.rpc(1, Tremove { fid: 3 }).await),
+        error_strings::PERMISSION_DENIED
+    );
+    // Remove clunked the fid even though it failed.
+    assert_eq!(
+        ename(bob.rpc(1, Tstat { fid: 3 }).await),
+        error_strings::UNKNOWN_FID
+    );
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn exclusive_use_append_only_and_rclose() {
+    let (h, addr) = start().await;
+    let mut c = session(addr, "glenda").await;
+    create(&mut c, 1, "lock", DMEXCL | 0o666, ORDWR).await;
+    // A second open, even from another connection, fails while fid 1 is open.
+    let mut other = session(addr, "glenda").await;
+    walk(&mut other, 0, 1, &["lock"]).await;
+    assert_eq!(
+        ename(
+            other
+                .rpc(
+                    1,
+                    Topen {
+                        fid: 1,
+                        mode: OREAD
+                    }
+                )
+                .await
+        ),
+        error_strings::IN_USE
+    );
+    clunk(&mut c, 1).await;
+    assert!(matches!(
+        other
+            .rpc(
+                1,
+                Topen {
+                    fid: 1,
+                    mode: OREAD
+                }
+            )
+            .await,
+        Message::Ropen(_)
+    ));
+    // Dropping the connection releases its exclusive opens.
+    drop(other);
+    walk(&mut c, 0, 2, &["lock"]).await;
+    let mut opened = false;
+    for _ in 0..100 {
+        if matches!(
+            c.rpc(
+                1,
+                Topen {
+                    fid: 2,
+                    mode: OREAD
+                }
+            )
+            .await,
+            Message::Ropen(_)
+        ) {
+            opened = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(opened, "exclusive lock released when its connection ended");
+
+    let Message::Rcreate(q) = create(&mut c, 3, "log", DMAPPEND | 0o666, OWRITE).await else {
+        panic!()
+    };
+    assert_eq!(q.qid.ty, QTAPPEND);
+    write(&mut c, 3, 0, b"one ").await;
+    write(&mut c, 3, 0, b"two").await;
+    clunk(&mut c, 3).await;
+    walk(&mut c, 0, 3, &["log"]).await;
+    c.rpc(
+        1,
+        Topen {
+            fid: 3,
+            mode: ORDWR | OTRUNC,
+        },
+    )
+    .await;
+    assert_eq!(
+        data(read(&mut c, 3, 0, 100).await),
+        b"one two",
+        "append-only ignores offset and OTRUNC"
+    );
+
+    create(&mut c, 4, "tmp", 0o666, OWRITE | ORCLOSE).await;
+    walk(&mut c, 0, 5, &["tmp"]).await;
+    clunk(&mut c, 4).await;
+    assert_eq!(
+        ename(walk(&mut c, 0, 6, &["tmp"]).await),
+        error_strings::NOT_FOUND
+    );
+    assert_eq!(
+        ename(c.rpc(1, Tstat { fid: 5 }).await),
+        error_strings::NOT_FOUND
+    );
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn directory_reads() {
+    let (h, addr) = start().await;
+    let mut c = session(addr, "glenda").await;
+    let mut names: Vec<String> = (0..40)
+        .map(|i| format!("file-with-a-longish-name-{i:02}"))
+        .collect();
+    for (i, n) in names.iter().enumerate() {
+        create(&mut c, 100 + i as u32, n, 0o644, OREAD).await;
+    }
+    walk(&mut c, 0, 1, &[]).await;
+    c.rpc(
+        1,
+        Topen {
+            fid: 1,
+            mode: OREAD,
+        },
+    )
+    .await;
+    // Small counts: every reply holds whole entries only.
+    let mut offset = 0;
+    let mut seen = Vec::new();
+    loop {
+        let chunk = data(read(&mut c, 1, offset, 300).await);
+        if chunk.is_empty() {
+            break;
+        }
+        assert!(chunk.len() <= 300);
+        seen.extend(
+            Stat::decode_dir(&chunk)
+                .unwrap()
+                .into_iter()
+                .map(|s| s.name),
+        );
+        offset += chunk.len() as u64;
+    }
+    assert_eq!(seen, names);
+    // Seeking elsewhere than 0 or the end of the last read is refused.
+    assert_eq!(
+        ename(read(&mut c, 1, 5, 300).await),
+        error_strings::BAD_DIR_OFFSET
+    );
+    // Rewinding to 0 starts over.
+    let first = Stat::decode_dir(&data(read(&mut c, 1, 0, 8000).await)).unwrap();
+    assert_eq!(first.len(), 40);
+    assert_eq!(
+        ename(read(&mut c, 1, 0, 20).await),
+        error_strings::DIR_ENTRY_TOO_BIG
+    );
+    // Entries removed meanwhile are not listed twice nor do others vanish.
+    let next = data(read(&mut c, 1, 0, 300).await);
+    let got = Stat::decode_dir(&next).unwrap().len();
+    walk(&mut c, 0, 2, &[&names[0]]).await;
+    c.rpc(1, Tremove { fid: 2 }).await;
+    let mut rest = Vec::new();
+    let mut offset = next.len() as u64;
+    loop {
+        let chunk = data(read(&mut c, 1, offset, 300).await);
+        if chunk.is_empty() {
+            break;
+        }
+        rest.extend(
+            Stat::decode_dir(&chunk)
+                .unwrap()
+                .into_iter()
+                .map(|s| s.name),
+        );
+        offset += chunk.len() as u64;
+    }
+    names.remove(0);
+    assert_eq!(rest, names[got - 1..]);
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn remove_and_wstat() {
+    let (h, addr) = start().await;
+    let mut c = session(addr, "glenda").await;
+    create(&mut c, 1, "d", DMDIR | 0o775, OREAD).await;
+    clunk(&mut c, 1).await;
+    walk(&mut c, 0, 1, &["d"]).await;
+    c.rpc(
+        3,
+        Tcreate {
+            fid: 1,
+            name: "f".into(),
+            perm: 0o644,
+            mode: OWRITE,
+        },
+    )
+    .await;
+    write(&mut c, 1, 0, b"0123456789").await;
+    clunk(&mut c, 1).await;
+    walk(&mut c, 0, 1, &["d"]).await;
+    assert_eq!(
+        ename(c.rpc(1, Tremove { fid: 1 }).await),
+        error_strings::NOT_EMPTY
+    );
+    // The failed remove still clunked fid 1.
+    walk(&mut c, 0, 1, &["d"]).await;
+    walk(&mut c, 0, 2, &["d", "f"]).await;
+    // Rename within the directory, with "don't touch" elsewhere.
+    let rename = Stat {
+        name: "g".into(),
+        ..Stat::dont_touch()
+    };
+    assert_eq!(wstat(&mut c, 2, rename).await, Rwstat {}.into());
+    let Message::Rwalk(w) = walk(&mut c, 0, 3, &["d", "f"]).await else {
+        panic!()
+    };
+    assert_eq!(w.wqids.len(), 1, "old name gone");
+    let Message::Rwalk(w) = walk(&mut c, 0, 3, &["d", "g"]).await else {
+        panic!()
+    };
+    assert_eq!(w.wqids.len(), 2);
+    // All or nothing: a good mode with a colliding name changes nothing.
+    walk(&mut c, 0, 4, &["d"]).await;
+    c.rpc(
+        3,
+        Tcreate {
+            fid: 4,
+            name: "h".into(),
+            perm: 0o644,
+            mode: OREAD,
+        },
+    )
+    .await;
+    let both = Stat {
+        name: "h".into(),
+        mode: 0o600,
+        ..Stat::dont_touch()
+    };
+    assert_eq!(ename(wstat(&mut c, 2, both).await), error_strings::EXISTS);
+    assert_eq!(stat(&mut c, 2).await.mode, 0o644);
+    // Mode, mtime, length.
+    let change = Stat {
+        mode: 0o600,
+        mtime: 1234,
+        length: 4,
+        ..Stat::dont_touch()
+    };
+    assert_eq!(wstat(&mut c, 2, change).await, Rwstat {}.into());
+    let s = stat(&mut c, 2).await;
+    assert_eq!(
+        (s.mode, s.mtime, s.length, s.name.as_str()),
+        (0o600, 1234, 4, "g")
+    );
+    // Refused: directory bit, directory length, owner, qid.
+    let dirbit = Stat {
+        mode: DMDIR | 0o600,
+        ..Stat::dont_touch()
+    };
+    assert_eq!(
+        ename(wstat(&mut c, 2, dirbit).await),
+        error_strings::DIR_BIT
+    );
+    let dirlen = Stat {
+        length: 9,
+        ..Stat::dont_touch()
+    };
+    assert_eq!(
+        ename(wstat(&mut c, 1, dirlen).await),
+        error_strings::DIR_LENGTH
+    );
+    let chown = Stat {
+        uid: "bob".into(),
+        ..Stat::dont_touch()
+    };
+    assert_eq!(
+        ename(wstat(&mut c, 2, chown).await),
+        error_strings::PERMISSION_DENIED
+    );
+    let qid = Stat {
+        qid: Qid {
+            ty: 0,
+            version: 0,
+            path: 9,
+        },
+        ..Stat::dont_touch()
+    };
+    assert_eq!(
+        ename(wstat(&mut c, 2, qid).await),
+        error_strings::WSTAT_FIELD
+    );
+    // All "don't touch": a sync, answered Rwstat.
+    assert_eq!(wstat(&mut c, 2, Stat::dont_touch()).await, Rwstat {}.into());
+    // Remove works on files, then on the emptied directory; not on the root.
+    assert_eq!(c.rpc(1, Tremove { fid: 2 }).await, Rremove {}.into());
+    walk(&mut c, 0, 2, &["d", "h"]).await;
+    assert_eq!(c.rpc(1, Tremove { fid: 2 }).await, Rremove {}.into());
+    assert_eq!(c.rpc(1, Tremove { fid: 1 }).await, Rremove {}.into());
+    walk(&mut c, 0, 9, &[]).await;
+    assert_eq!(
+        ename(c.rpc(1, Tremove { fid: 9 }).await),
+        error_strings::REMOVE_ROOT
+    );
+    h.shutdown().await.unwrap();
+}
