@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use colony_fossil::Error;
 use colony_fossil::fossil::{
-    DMAPPEND, DMDIR, DMSYMLINK, Fossil, FossilOptions, LocalKind, NodeId, SetMeta,
+    DMAPPEND, DMDIR, DMSETVTX, DMSYMLINK, Fossil, FossilOptions, LocalKind, NodeId, SetMeta,
 };
 use colony_fossil::source::{MemSource, Meta};
 use colony_fossil::unvac::{self, UnvacOptions};
@@ -598,6 +598,39 @@ fn operations_and_their_errors() {
         ("f2", DMAPPEND | 0o600, 77, 66, 3, "eve", "grp")
     );
     assert_eq!(fs.read(f, 0, 100).unwrap(), vec![0, 0, 0]);
+    // Only a new length touches mtime and muid: chmod, chown, rename and
+    // atime changes leave them (cp -a and tar set times before modes).
+    for change in [
+        SetMeta {
+            mode: Some(DMAPPEND | DMSETVTX | 0o640),
+            ..Default::default()
+        },
+        SetMeta {
+            uid: Some("bob".into()),
+            gid: Some("g2".into()),
+            atime: Some(5),
+            name: Some("f3".into()),
+            ..Default::default()
+        },
+    ] {
+        let before = fs.stat(f).unwrap();
+        let m = fs.wstat(f, &change, "zed").unwrap();
+        assert_eq!(
+            (m.mtime, m.muid.as_str()),
+            (77, before.muid.as_str()),
+            "{change:?}"
+        );
+        assert_ne!(m.qid.version, before.qid.version);
+    }
+    assert_eq!(fs.stat(f).unwrap().mode, DMAPPEND | DMSETVTX | 0o640);
+    let back = SetMeta {
+        name: Some("f2".into()),
+        mode: Some(DMAPPEND | 0o600),
+        uid: Some("eve".into()),
+        gid: Some("grp".into()),
+        ..Default::default()
+    };
+    assert_eq!(fs.wstat(f, &back, "u").unwrap().mode, DMAPPEND | 0o600);
     // Append-only: writes go to the end.
     fs.write(f, 0, b"xy", "u").unwrap();
     assert_eq!(fs.read(f, 0, 100).unwrap(), vec![0, 0, 0, b'x', b'y']);

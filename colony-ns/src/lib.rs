@@ -11,6 +11,7 @@
 //!   ordinary Linux programs use them.
 
 mod error;
+mod fossil_fs;
 pub mod fs;
 pub mod fuse;
 mod memfs;

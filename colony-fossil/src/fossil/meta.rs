@@ -23,8 +23,11 @@ pub const DMSETUID: u32 = 0x0008_0000;
 /// plan9port mode bit: set-gid.
 pub const DMSETGID: u32 = 0x0004_0000;
 
+/// Mode bit (Unix extension, 9P2000.u's value): sticky.
+pub const DMSETVTX: u32 = 0x0001_0000;
+
 /// Pairs of (vac mode bit, Plan 9 mode bit).
-const BITS: [(u32, u32); 8] = [
+const BITS: [(u32, u32); 9] = [
     (mode::DIR, DMDIR),
     (mode::APPEND, DMAPPEND),
     (mode::EXCLUSIVE, DMEXCL),
@@ -33,6 +36,7 @@ const BITS: [(u32, u32); 8] = [
     (mode::NAMED_PIPE, DMNAMEDPIPE),
     (mode::SETUID, DMSETUID),
     (mode::SETGID, DMSETGID),
+    (mode::STICKY, DMSETVTX),
 ];
 
 /// A vac mode word as a Plan 9 mode (as vacfs shows it).
@@ -43,9 +47,9 @@ pub fn to_plan9(vac: u32) -> u32 {
 }
 
 /// A Plan 9 mode as a vac mode word; vac bits the Plan 9 mode cannot
-/// express (sticky, MS-DOS bits, snapshot) are kept from `old`.
+/// express (MS-DOS bits, snapshot) are kept from `old`.
 pub fn from_plan9(p9: u32, old: u32) -> u32 {
-    let kept = old & (mode::STICKY | 0x1f0000);
+    let kept = old & 0x1f0000;
     BITS.iter()
         .filter(|(_, p)| p9 & p != 0)
         .fold((p9 & 0o777) | kept, |m, (v, _)| m | v)
@@ -161,10 +165,16 @@ mod tests {
             from_plan9(DMAPPEND | DMEXCL | 0o600, 0),
             mode::APPEND | mode::EXCLUSIVE | 0o600
         );
+        assert_eq!(from_plan9(0o644, mode::STICKY | mode::DIR), 0o644);
         assert_eq!(
-            from_plan9(0o644, mode::STICKY | mode::DIR),
-            mode::STICKY | 0o644
+            from_plan9(DMSETVTX | 0o777, mode::DIR),
+            mode::STICKY | 0o777
         );
+        assert_eq!(
+            to_plan9(mode::DIR | mode::STICKY | 0o777),
+            DMDIR | DMSETVTX | 0o777
+        );
+        assert_eq!(from_plan9(0o644, mode::HIDDEN), mode::HIDDEN | 0o644);
         for m in [
             0o644,
             mode::DIR | 0o700,

@@ -57,8 +57,8 @@ use crate::root::Root;
 
 pub use cache::{Blocks, CacheStats};
 pub use meta::{
-    DMAPPEND, DMDEVICE, DMDIR, DMEXCL, DMNAMEDPIPE, DMSETGID, DMSETUID, DMSYMLINK, DirItem, Meta,
-    Qid, SetMeta, from_plan9, to_plan9,
+    DMAPPEND, DMDEVICE, DMDIR, DMEXCL, DMNAMEDPIPE, DMSETGID, DMSETUID, DMSETVTX, DMSYMLINK,
+    DirItem, Meta, Qid, SetMeta, from_plan9, to_plan9,
 };
 
 use node::{Node, NodeState};

@@ -55,8 +55,14 @@ fn apply(st: &mut NodeState, change: &SetMeta, user: &str) -> Result<Vec<u8>> {
     if let Some(a) = change.atime {
         st.de.atime = a;
     }
-    if !change.is_empty() {
+    // Only a new length modifies the contents (mtime, mid); chmod, chown,
+    // rename and times leave mtime alone (as on Plan 9 and Unix: cp -a and
+    // tar set times before modes and owners), but still count a change.
+    if change.length.is_some() {
         st.touch(Some(user), now());
+    } else if !change.is_empty() {
+        st.de.mcount = st.de.effective_mcount().wrapping_add(1);
+        st.meta_dirty = true;
     }
     // An explicit mtime wins over the one the change itself set.
     if let Some(m) = change.mtime {

@@ -1,0 +1,21 @@
+//! The same real programs in a FUSE mount of a live Fossil over an
+//! in-memory venti store.
+
+#[macro_use]
+mod fuse_programs;
+
+use std::sync::Arc;
+
+use colony_fossil::{Fossil, FossilOptions};
+use colony_ns::FileSystem;
+use colony_venti::MemStore;
+
+fn fossil() -> Arc<dyn FileSystem> {
+    let options = FossilOptions {
+        owner: "root".into(),
+        ..FossilOptions::default()
+    };
+    Arc::new(Fossil::create_empty(Arc::new(MemStore::new()), options).expect("empty fossil"))
+}
+
+program_tests!(fossil);
