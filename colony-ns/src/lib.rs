@@ -7,12 +7,20 @@
 //!   [`MemFs`] is an in-memory implementation for tests and embedding.
 //! * [`server`]: a tokio 9P server (TCP or Unix socket) with a handle for
 //!   binding, the local address and graceful shutdown.
+//! * [`session`]: private namespaces rooted in a file tree ([`session::Session`],
+//!   [`session::LinuxSession`]) and their helper process.
+//! * [`cpu`]: the cpu listener, a mutual-TLS endpoint through which a session's
+//!   owner runs commands and shells, and its client.
+//! * [`frame`]: length-prefixed postcard frames for our own protocols.
 
+pub mod cpu;
 mod error;
+pub mod frame;
 pub mod fs;
 mod memfs;
 pub mod ninep;
 pub mod server;
+pub mod session;
 
 pub use error::{Error, Result};
 pub use fs::{DirEntry, FileSystem, Meta, NodeId, SetMeta};
