@@ -65,6 +65,11 @@ impl Process {
         Process { child }
     }
 
+    /// The helper's host pid (signals sent to it reach the command's group).
+    pub fn id(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// The command's stdin (taken once).
     pub fn stdin(&mut self) -> Option<ChildStdin> {
         self.child.stdin.take()
@@ -109,6 +114,11 @@ impl PtyProcess {
     /// Sends `sig` to the command's process group.
     pub fn signal(&self, sig: Signal) -> Result<()> {
         signal_helper(&self.child, sig)
+    }
+
+    /// The helper's host pid (signals sent to it reach the command's group).
+    pub fn id(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// Waits for the command to end.

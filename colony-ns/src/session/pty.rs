@@ -6,6 +6,7 @@ use crate::{Error, Result};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -47,9 +48,11 @@ pub fn window_size(fd: BorrowedFd<'_>) -> Result<WindowSize> {
 
 /// The master end of a session terminal. Reading yields what the session
 /// writes to the terminal; end of file once every slave holder is gone.
-#[derive(Debug)]
+/// Clones share the descriptor (one may read while another writes). The cpu
+/// client wraps its own terminal in it too.
+#[derive(Debug, Clone)]
 pub struct PtyMaster {
-    fd: AsyncFd<OwnedFd>,
+    fd: Arc<AsyncFd<OwnedFd>>,
 }
 
 impl PtyMaster {
@@ -62,7 +65,7 @@ impl PtyMaster {
             .map_err(|e| Error::sys("F_SETFL", e))?;
         // SAFETY: an OwnedFd stays open, on the same description, until dropped.
         let fd = unsafe { AsyncFd::register(fd) }.map_err(|e| Error::Io(e.into()))?;
-        Ok(PtyMaster { fd })
+        Ok(PtyMaster { fd: Arc::new(fd) })
     }
 
     /// Changes the terminal's size.

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod pki;
+
 use colony_ns::session::{
     Bind, CommandSpec, ExitStatus, LinuxConfig, LinuxSession, PtyMaster, Root, Session, SessionSpec,
 };
