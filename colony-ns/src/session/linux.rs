@@ -49,6 +49,11 @@ impl LinuxSession {
         self.init_pid
     }
 
+    /// The start helper's host pid (init's parent), while running.
+    pub fn helper_pid(&self) -> Option<u32> {
+        self.starter.as_ref().and_then(Child::id)
+    }
+
     /// The cgroup folders made for the session's limits.
     pub fn cgroups(&self) -> &[Group] {
         self.cgroups.groups()
