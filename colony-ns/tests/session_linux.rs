@@ -79,6 +79,37 @@ async fn hostname_is_the_environment_name() {
 }
 
 #[tokio::test]
+async fn a_private_network_has_only_loopback() {
+    if !sessions_possible() {
+        return;
+    }
+    let root = TestRoot::new();
+    let mut spec = root.spec("netless");
+    spec.private_network = true;
+    let mut private = start(&spec).await;
+    let mut shared = start(&root.spec("netful")).await;
+    let interfaces = "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\\n' ' '";
+    let (_, out, _) = sh(&private, interfaces).await;
+    assert_eq!(out, "lo ");
+    let host = std::fs::read_to_string("/proc/net/dev")
+        .unwrap()
+        .lines()
+        .count()
+        - 2;
+    let (_, out, _) = sh(&shared, interfaces).await;
+    assert_eq!(
+        out.split_whitespace().count(),
+        host,
+        "network shared by default"
+    );
+    // Commands entering later join the same private network.
+    let (_, out, _) = sh(&private, "cat /proc/net/dev | wc -l").await;
+    assert_eq!(out.trim(), "3");
+    private.stop().await.unwrap();
+    shared.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn files_written_inside_land_in_the_root() {
     if !sessions_possible() {
         return;

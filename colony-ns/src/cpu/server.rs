@@ -9,12 +9,16 @@ use crate::{Error, Result};
 use rustls::ServerConfig;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
+
+/// How long a peer may take over the TLS handshake.
+const HANDSHAKE: Duration = Duration::from_secs(10);
 
 /// The read half of an accepted connection.
 pub(super) type Reader = ReadHalf<TlsStream<TcpStream>>;

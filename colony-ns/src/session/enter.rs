@@ -100,6 +100,13 @@ fn join(task: &EnterTask) -> Result<Option<PtyMaster>> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    let pid_ns = &files[files.len() - 2];
+    let inode = nix::sys::stat::fstat(pid_ns)
+        .map_err(|e| Error::sys("fstat pid ns", e))?
+        .st_ino;
+    if inode != task.pid_ns_inode {
+        return Err(Error::Stopped);
+    }
     for (file, (name, flag)) in files.iter().zip(&kinds) {
         setns(file, *flag).map_err(|e| Error::sys(format!("setns {name}"), e))?;
     }

@@ -13,6 +13,7 @@ use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 use nix::unistd::Pid;
 use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -38,6 +39,8 @@ pub struct LinuxSession {
     init_pid: i32,
     /// `/proc/<init>/ns/pid` as read at start: identifies our processes.
     pid_ns: PathBuf,
+    /// The inode of that namespace.
+    pid_ns_inode: u64,
     /// The start helper; holding its stdin keeps init alive.
     starter: Option<Child>,
     cgroups: Cgroups,
@@ -66,6 +69,7 @@ impl LinuxSession {
         }
         let task = HelperTask::Enter(EnterTask {
             init_pid: self.init_pid,
+            pid_ns_inode: self.pid_ns_inode,
             private_network: self.private_network,
             cgroup_procs: self.cgroups.procs_files(),
             command: cmd.clone(),
@@ -126,13 +130,14 @@ impl Session for LinuxSession {
             }
         };
         match await_ready(&mut starter).await {
-            Ok((init_pid, pid_ns)) => Ok(LinuxSession {
+            Ok((init_pid, pid_ns, pid_ns_inode)) => Ok(LinuxSession {
                 name: spec.name.clone(),
                 shell: spec.shell.clone(),
                 helper: config.helper.clone(),
                 private_network: spec.private_network,
                 init_pid,
                 pid_ns,
+                pid_ns_inode,
                 starter: Some(starter),
                 cgroups,
             }),
@@ -225,7 +230,7 @@ impl Drop for LinuxSession {
 }
 
 /// Reads the start helper's reports: init's pid, then ready or failure.
-async fn await_ready(starter: &mut Child) -> Result<(i32, PathBuf)> {
+async fn await_ready(starter: &mut Child) -> Result<(i32, PathBuf, u64)> {
     let mut out = starter
         .stdout
         .take()
@@ -236,11 +241,19 @@ async fn await_ready(starter: &mut Child) -> Result<(i32, PathBuf)> {
         Some(Report::Failed(msg)) => return Err(Error::SessionSetup(msg)),
         _ => return Err(lost()),
     };
-    // Read before Ready: init cannot exit (and its pid be reused) meanwhile,
-    // as it waits for our keep-alive pipe to close.
-    let pid_ns = std::fs::read_link(format!("/proc/{init_pid}/ns/pid"))?;
+    // Read before Ready, which init sends only when set up; from then on it
+    // cannot exit (and its pid be reused) until our keep-alive pipe closes.
+    // A failing init may be gone already: its report says why.
+    let ns_path = format!("/proc/{init_pid}/ns/pid");
+    let ns = std::fs::read_link(&ns_path).and_then(|link| {
+        let inode = std::fs::metadata(&ns_path)?.ino();
+        Ok((link, inode))
+    });
     match crate::frame::read::<Report, _>(&mut out).await? {
-        Some(Report::Ready) => Ok((init_pid, pid_ns)),
+        Some(Report::Ready) => {
+            let (link, inode) = ns?;
+            Ok((init_pid, link, inode))
+        }
         Some(Report::Failed(msg)) => Err(Error::SessionSetup(msg)),
         _ => Err(lost()),
     }

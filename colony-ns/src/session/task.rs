@@ -28,6 +28,9 @@ pub struct StartTask {
 pub struct EnterTask {
     /// The session's init, as a host pid.
     pub init_pid: i32,
+    /// Inode of init's pid namespace: a recycled pid fails this check
+    /// instead of entering a stranger's namespaces.
+    pub pid_ns_inode: u64,
     /// Join its network namespace too.
     pub private_network: bool,
     /// `cgroup.procs` files to join first.
