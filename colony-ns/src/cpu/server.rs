@@ -97,9 +97,9 @@ async fn serve<S: Session>(
     session: &S,
 ) -> Result<()> {
     // The verifier rejects missing and foreign certificates here.
-    let tls = acceptor
-        .accept(stream)
+    let tls = tokio::time::timeout(HANDSHAKE, acceptor.accept(stream))
         .await
+        .map_err(|_| Error::Tls("handshake timed out".into()))?
         .map_err(|e| Error::Tls(e.to_string()))?;
     let user = tls
         .get_ref()
