@@ -73,8 +73,8 @@ pub enum Error {
         /// The bytes it actually spans.
         actual: usize,
     },
-    /// Reading or writing the socket failed.
-    #[error("9P i/o: {0}")]
+    /// Reading or writing a socket, pipe or file failed.
+    #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 
     /// Tauth to a server that needs none; the text names the service, as

@@ -357,3 +357,37 @@ fn leftover_cgroups(name: &str) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+#[tokio::test]
+async fn dropping_a_running_session_kills_it_and_removes_its_cgroups() {
+    if !sessions_possible() {
+        return;
+    }
+    let root = TestRoot::new();
+    let mut spec = root.spec("dropped");
+    spec.limits.pids = Some(32);
+    let s = start(&spec).await;
+    let init = s.init_pid();
+    let mut p = s.run(&CommandSpec::new(["sleep", "1000"])).await.unwrap();
+    // Let it get in (a command dropped before entering exits 125).
+    while s.processes().unwrap().len() < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(s);
+    let status = tokio::time::timeout(Duration::from_secs(5), p.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, ExitStatus::Signal(9));
+    // Dead: gone, or a zombie left to whoever inherits it from the helper.
+    let dead = || {
+        let state = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap_or_default();
+        state.is_empty() || state.contains("State:\tZ")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while !dead() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(dead(), "init survived");
+    assert!(leftover_cgroups("dropped").is_empty());
+}

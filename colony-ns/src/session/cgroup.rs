@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 /// The folder under which session cgroups are made.
 const PARENT: &str = "colony";
 
+/// How long [`Cgroups::remove`] lets members exit on their own.
+const GRACE: Duration = Duration::from_millis(500);
+
 /// How long [`Cgroups::remove`] waits for the last member to exit.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -134,24 +137,28 @@ impl Cgroups {
         pids
     }
 
-    /// Kills any member left, waits for them to go, and removes the folders
-    /// (and the shared parent, when this was its last child).
+    /// Waits for the members to go (killing stragglers after [`GRACE`]) and
+    /// removes the folders (and the shared parent, when this was its last
+    /// child). Enter helpers are given the grace period because they must
+    /// reap their command before the session's dying init can finish.
     pub fn remove(&mut self) -> Result<()> {
-        let deadline = Instant::now() + DRAIN;
-        for pid in self.members() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
+        let start = Instant::now();
+        let mut killed = false;
         while let Some(g) = self.groups.last() {
             match std::fs::remove_dir(&g.dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 // Busy: members are still exiting.
-                Err(e)
-                    if Instant::now() < deadline && e.raw_os_error() == Some(nix::libc::EBUSY) =>
-                {
+                Err(e) if start.elapsed() < DRAIN && e.raw_os_error() == Some(nix::libc::EBUSY) => {
+                    if !killed && start.elapsed() > GRACE {
+                        killed = true;
+                        for pid in self.members() {
+                            let _ = nix::sys::signal::kill(
+                                nix::unistd::Pid::from_raw(pid),
+                                nix::sys::signal::Signal::SIGKILL,
+                            );
+                        }
+                    }
                     std::thread::sleep(Duration::from_millis(2));
                     continue;
                 }
