@@ -54,7 +54,11 @@ pub fn read_root<S: BlockStore + ?Sized>(store: &S, score: &Score) -> Result<Roo
 impl Archive {
     /// Opens the archive whose root block is `score`.
     pub fn open<S: BlockStore + ?Sized>(store: &S, score: &Score) -> Result<Archive> {
-        let root = read_root(store, score)?;
+        Archive::from_root(store, read_root(store, score)?)
+    }
+
+    /// Opens the archive below a root block already read.
+    pub fn from_root<S: BlockStore + ?Sized>(store: &S, root: Root) -> Result<Archive> {
         let bs = root.block_size;
         let mut top = Entry {
             size: 3 * ENTRY_SIZE as u64,

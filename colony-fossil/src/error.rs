@@ -49,6 +49,39 @@ pub enum Error {
     /// than 65535 bytes, a block size the big encoding cannot express...).
     #[error("cannot represent in vac: {0}")]
     Unrepresentable(String),
+    /// No file with that name or node id (or it has been removed).
+    #[error("file does not exist")]
+    NotFound,
+    /// The name is taken.
+    #[error("file already exists")]
+    Exists,
+    /// A directory operation on a file.
+    #[error("not a directory")]
+    NotDir,
+    /// A file operation on a directory.
+    #[error("is a directory")]
+    IsDir,
+    /// Removing a directory that has entries.
+    #[error("directory not empty")]
+    NotEmpty,
+    /// A name that is empty, ".", "..", or holds '/' or NUL.
+    #[error("bad file name {0:?}")]
+    BadName(String),
+    /// A metadata change that would turn a file into a directory or back.
+    #[error("cannot change the directory bit")]
+    DirBit,
+    /// A directory's length set to something other than 0.
+    #[error("a directory's length can only be set to 0")]
+    DirLength,
+    /// Removing or renaming the root.
+    #[error("cannot remove or rename the root")]
+    RemoveRoot,
+    /// Reading a link target of a file that is not a symlink.
+    #[error("not a symbolic link")]
+    NotSymlink,
+    /// Moving a directory below itself.
+    #[error("cannot move a directory into itself")]
+    MoveIntoSelf,
     /// I/O on a local file failed.
     #[error("{op} {}: {source}", path.display())]
     Io {

@@ -13,14 +13,21 @@
 //!   import is byte-exact with plan9port vac ([`vac::Flavor::Plan9port`]);
 //!   [`vac::Flavor::Clean`] writes the spec's recommended form.
 //!
+//! * [`fossil::Fossil`] is the live copy-on-write file system over a
+//!   block store: lazy loading, block-granular copy-on-write
+//!   ([`cow_tree::CowTree`]), a bounded local store ([`local`]) and `save`.
+//!
 //! [`BlockStore`]: colony_venti::BlockStore
 
 pub mod archive;
 mod bytes;
+pub mod cow_tree;
 pub mod dir;
 pub mod dir_entry;
 pub mod entry;
 mod error;
+pub mod fossil;
+pub mod local;
 pub mod meta_block;
 pub mod mode;
 mod progress;
@@ -34,6 +41,7 @@ pub mod vac;
 pub use dir_entry::{DirEntry, Record};
 pub use entry::Entry;
 pub use error::{Error, Result};
+pub use fossil::{Fossil, FossilOptions};
 pub use meta_block::{MetaBlock, MetaMagic};
 pub use progress::Progress;
 pub use root::Root;

@@ -46,6 +46,76 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A stored block failed verification: its clump header or its SHA-1
+    /// does not match. The bytes are never returned.
+    #[error("block {score} in {} at offset {offset} is corrupt: {reason}", arena.display())]
+    Corrupt {
+        /// The score that was asked for.
+        score: Score,
+        /// The arena file holding the clump.
+        arena: PathBuf,
+        /// Byte offset of the clump header in that file.
+        offset: u64,
+        /// What failed.
+        reason: &'static str,
+    },
+    /// A clump whose header is intact but whose data is cut short or damaged.
+    #[error("torn clump in {} at offset {offset}", arena.display())]
+    TornClump {
+        /// The arena file.
+        arena: PathBuf,
+        /// Byte offset of the clump header.
+        offset: u64,
+    },
+    /// An arena file whose head or trailer is invalid.
+    #[error("bad arena {}: {reason}", path.display())]
+    BadArena {
+        /// The arena file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The on-disk index is damaged; `reindex` rebuilds it from the arenas.
+    #[error("index {} is corrupt: {reason}", path.display())]
+    IndexCorrupt {
+        /// The index file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The file system is full; the write was not stored.
+    #[error("disk full writing {}", path.display())]
+    DiskFull {
+        /// The file being written.
+        path: PathBuf,
+    },
+    /// A venti message or frame that does not parse (libventi's "bad
+    /// packet"): a field missing, bytes left over, an unknown type, a
+    /// string too long or holding NUL, a frame past the size limit.
+    #[error("bad venti message: {0}")]
+    Malformed(String),
+    /// The version line exchange failed.
+    #[error("venti version exchange: {0}")]
+    Version(String),
+    /// The peer broke the protocol (unexpected reply type, unknown tag, a
+    /// reply that fails verification).
+    #[error("venti protocol: {0}")]
+    Protocol(String),
+    /// The server answered `Rerror` with this text.
+    #[error("venti server: {0}")]
+    Remote(String),
+    /// The connection to the peer is gone; the request did not complete.
+    #[error("venti connection lost: {0}")]
+    Disconnected(String),
+    /// A socket operation failed.
+    #[error("{op}: {source}")]
+    Net {
+        /// What was being done ("connect", "bind", ...).
+        op: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Shorthand for results of this crate.

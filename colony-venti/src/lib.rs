@@ -7,12 +7,15 @@
 //! (arena files, a remote venti server, a read-through cache) live beside it.
 
 pub mod address;
+pub mod arena;
 mod block_type;
 mod error;
 mod mem;
+pub mod proto;
 mod score;
 mod store;
 
+pub use arena::{ArenaStore, Config as ArenaConfig};
 pub use block_type::{BlockType, ROOT_SIZE};
 pub use error::{Error, Result};
 pub use mem::MemStore;

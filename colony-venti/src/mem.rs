@@ -8,14 +8,15 @@ use crate::error::{Error, Result};
 use crate::score::Score;
 use crate::store::{BlockStore, check_block_size};
 
+/// Blocks by name.
+type Blocks = HashMap<(Score, BlockType), Arc<[u8]>>;
+
 /// A [`BlockStore`] held in a hash map. Nothing is durable; `sync` is a
 /// no-op. Cloning shares the same blocks.
 #[derive(Clone, Default)]
 pub struct MemStore {
     blocks: Arc<RwLock<Blocks>>,
 }
-
-type Blocks = HashMap<(Score, BlockType), Arc<[u8]>>;
 
 impl MemStore {
     /// An empty store.

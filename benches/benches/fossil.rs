@@ -1,0 +1,78 @@
+//! Fossil: opening a snapshot, a cold sequential read of a 256 MiB file
+//! from the block store, and writing + saving 100 MiB of dirty data, all
+//! over a `MemStore` so the numbers measure the file system, not a disk.
+use std::sync::Arc;
+
+use colony_benches::random_block;
+use colony_fossil::fossil::{Fossil, FossilOptions};
+use colony_venti::{MemStore, Score};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+const BIG: usize = 256 << 20;
+const DIRTY: usize = 100 << 20;
+const CHUNK: usize = 64 << 10;
+
+/// A snapshot holding `/big`, a file of `BIG` random bytes.
+fn snapshot(store: &MemStore) -> Score {
+    let fs = Fossil::create_empty(Arc::new(store.clone()), FossilOptions::default()).unwrap();
+    let f = fs
+        .create(fs.root(), "big", 0o644, "bench")
+        .unwrap()
+        .qid
+        .path;
+    for i in 0..BIG / CHUNK {
+        let data = random_block(i as u64, CHUNK);
+        fs.write(f, (i * CHUNK) as u64, &data, "bench").unwrap();
+    }
+    fs.save().unwrap()
+}
+
+fn fossil(c: &mut Criterion) {
+    let store = MemStore::new();
+    let score = snapshot(&store);
+    let mut g = c.benchmark_group("fossil");
+    g.sample_size(10);
+    g.bench_function("open", |b| {
+        b.iter(|| Fossil::open(Arc::new(store.clone()), score, FossilOptions::default()).unwrap())
+    });
+    g.throughput(Throughput::Bytes(BIG as u64));
+    g.bench_function("cold sequential read 256MiB", |b| {
+        b.iter(|| {
+            let fs =
+                Fossil::open(Arc::new(store.clone()), score, FossilOptions::default()).unwrap();
+            let f = fs.lookup(fs.root(), "big").unwrap().qid.path;
+            let mut total = 0;
+            loop {
+                let got = fs.read(f, total as u64, CHUNK as u32).unwrap();
+                if got.is_empty() {
+                    break;
+                }
+                total += got.len();
+            }
+            assert_eq!(total, BIG);
+        })
+    });
+    let chunks: Vec<Vec<u8>> = (0..DIRTY / CHUNK)
+        .map(|i| random_block(1_000_000 + i as u64, CHUNK))
+        .collect();
+    g.throughput(Throughput::Bytes(DIRTY as u64));
+    g.bench_function("write + save 100MiB", |b| {
+        b.iter(|| {
+            let fresh = MemStore::new();
+            let fs = Fossil::create_empty(Arc::new(fresh), FossilOptions::default()).unwrap();
+            let f = fs
+                .create(fs.root(), "out", 0o644, "bench")
+                .unwrap()
+                .qid
+                .path;
+            for (i, c) in chunks.iter().enumerate() {
+                fs.write(f, (i * CHUNK) as u64, c, "bench").unwrap();
+            }
+            fs.save().unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, fossil);
+criterion_main!(benches);

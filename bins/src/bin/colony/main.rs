@@ -1,0 +1,41 @@
+//! `colony`: the administration tool. Argument parsing and wiring only.
+
+mod vac;
+mod venti;
+
+use clap::{Parser, Subcommand};
+
+/// colony: content-addressed file-system images and the services around them.
+#[derive(Parser)]
+#[command(name = "colony", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The venti block store: serve it, read and write blocks, check it.
+    #[command(subcommand)]
+    Venti(venti::VentiCommand),
+    /// Archive a file tree into venti and print its `vac:` score.
+    Vac(vac::VacArgs),
+    /// Extract a vac archive into a directory.
+    Unvac(vac::UnvacArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Venti(cmd) => venti::run(cmd),
+        Command::Vac(args) => vac::vac(args),
+        Command::Unvac(args) => vac::unvac(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("colony: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Shared glue for colony's binaries: progress bars and logging. Everything
+//! else the binaries do lives in the library crates.
+
+pub mod logging;
+pub mod progress;
+pub mod store_args;

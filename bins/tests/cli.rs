@@ -1,0 +1,212 @@
+//! The `colony` binary end to end: a real server on a real socket, the
+//! venti tools against it, vac and unvac through it, then check, stats and
+//! reindex on the stopped store.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const COLONY: &str = env!("CARGO_BIN_EXE_colony");
+
+fn colony(args: &[&str], venti: &str, stdin: &[u8]) -> Output {
+    let mut cmd = Command::new(COLONY);
+    cmd.args(args);
+    // An empty `venti` means: no server given at all.
+    if venti.is_empty() {
+        cmd.env_remove("venti");
+    } else {
+        cmd.env("venti", venti);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run colony");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "colony failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn serve(data: &Path, port: u16) -> Server {
+    let child = Command::new(COLONY)
+        .args(["venti", "serve", "--arena-mb", "8", "--addr"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data")
+        .arg(data)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start server");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Server(child)
+}
+
+fn stop(mut server: Server) {
+    nix_kill(server.0.id());
+    let status = server.0.wait().unwrap();
+    assert!(status.success(), "server exit {status:?}");
+}
+
+fn nix_kill(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn venti_tools_vac_and_unvac_against_our_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("store");
+    let port = free_port();
+    let venti = format!("tcp!127.0.0.1!{port}");
+    let server = serve(&data, port);
+
+    // venti/write and venti/read, the fox of the reference sessions.
+    let fox = b"The quick brown fox jumps over the lazy dog";
+    let score = ok(colony(&["venti", "write"], &venti, fox));
+    assert_eq!(score.trim(), "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12");
+    let back = ok(colony(
+        &["venti", "read", "-t", "0", score.trim()],
+        &venti,
+        b"",
+    ));
+    assert_eq!(back.as_bytes(), fox);
+    // Without -t every type is tried.
+    let back = ok(colony(&["venti", "read", score.trim()], &venti, b""));
+    assert_eq!(back.as_bytes(), fox);
+    // As a dir block it does not exist.
+    let missing = colony(&["venti", "read", "-t", "8", score.trim()], &venti, b"");
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no block with score"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    ok(colony(&["venti", "sync"], &venti, b""));
+
+    // vac a tree through the server, unvac it back.
+    let tree = tmp.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(tree.join("hello.txt"), "hello, world\n").unwrap();
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(tree.join("sub/big.bin"), &big).unwrap();
+    std::os::unix::fs::symlink("hello.txt", tree.join("link")).unwrap();
+    let vacfile = tmp.path().join("tree.vac");
+    let line = ok(colony(
+        &[
+            "vac",
+            tree.to_str().unwrap(),
+            "-o",
+            vacfile.to_str().unwrap(),
+        ],
+        &venti,
+        b"",
+    ));
+    assert!(
+        line.starts_with("vac:") && line.trim().len() == 44,
+        "{line}"
+    );
+    assert_eq!(std::fs::read_to_string(&vacfile).unwrap(), line);
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    ok(colony(
+        &["unvac", vacfile.to_str().unwrap(), out.to_str().unwrap()],
+        &venti,
+        b"",
+    ));
+    assert_eq!(
+        std::fs::read_to_string(out.join("tree/hello.txt")).unwrap(),
+        "hello, world\n"
+    );
+    assert_eq!(std::fs::read(out.join("tree/sub/big.bin")).unwrap(), big);
+    assert_eq!(
+        std::fs::read_link(out.join("tree/link")).unwrap(),
+        Path::new("hello.txt")
+    );
+    stop(server);
+
+    // The stopped store checks clean and holds what was written.
+    let check = ok(colony(
+        &["venti", "check", "--data", data.to_str().unwrap()],
+        "",
+        b"",
+    ));
+    assert!(check.contains(": clean"), "{check}");
+    let stats = ok(colony(
+        &["venti", "stats", "--data", data.to_str().unwrap()],
+        "",
+        b"",
+    ));
+    assert!(
+        stats
+            .lines()
+            .any(|l| l.starts_with("blocks") && !l.ends_with(" 0")),
+        "{stats}"
+    );
+    let re = ok(colony(
+        &["venti", "reindex", "--data", data.to_str().unwrap()],
+        "",
+        b"",
+    ));
+    assert!(re.starts_with("reindexed "), "{re}");
+
+    // A local store works for vac/unvac without a server.
+    let line2 = ok(colony(
+        &[
+            "vac",
+            tree.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        "",
+        b"",
+    ));
+    assert!(line2.starts_with("vac:"));
+}
+
+#[test]
+fn clear_errors_for_bad_arguments() {
+    let out = colony(&["venti", "read", "nothex"], "127.0.0.1:1", b"");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad score"));
+    let out = colony(&["unvac", "vac:00", "/tmp"], "", b"");
+    assert!(!out.status.success());
+    let out = colony(&["venti", "sync"], "tcp!127.0.0.1!1", b"");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("venti server 127.0.0.1:1"));
+    let out = colony(&["vac", "/nonexistent"], "", b"");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--data DIR or --venti"));
+}

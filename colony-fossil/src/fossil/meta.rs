@@ -1,0 +1,177 @@
+//! What a file server sees of a file: Plan 9 style metadata ([`Meta`]),
+//! metadata changes ([`SetMeta`]) and directory entries ([`DirItem`]),
+//! shaped like colony-ns's `FileSystem` types so its adapter is a field
+//! by field copy.
+
+use crate::dir_entry::DirEntry;
+use crate::mode;
+
+/// Plan 9 mode bit: directory.
+pub const DMDIR: u32 = 0x8000_0000;
+/// Plan 9 mode bit: append only.
+pub const DMAPPEND: u32 = 0x4000_0000;
+/// Plan 9 mode bit: exclusive use.
+pub const DMEXCL: u32 = 0x2000_0000;
+/// Plan 9 mode bit (Unix extension): symbolic link.
+pub const DMSYMLINK: u32 = 0x0200_0000;
+/// plan9port mode bit: device.
+pub const DMDEVICE: u32 = 0x0080_0000;
+/// plan9port mode bit: named pipe.
+pub const DMNAMEDPIPE: u32 = 0x0020_0000;
+/// plan9port mode bit: set-uid.
+pub const DMSETUID: u32 = 0x0008_0000;
+/// plan9port mode bit: set-gid.
+pub const DMSETGID: u32 = 0x0004_0000;
+
+/// Pairs of (vac mode bit, Plan 9 mode bit).
+const BITS: [(u32, u32); 8] = [
+    (mode::DIR, DMDIR),
+    (mode::APPEND, DMAPPEND),
+    (mode::EXCLUSIVE, DMEXCL),
+    (mode::LINK, DMSYMLINK),
+    (mode::DEVICE, DMDEVICE),
+    (mode::NAMED_PIPE, DMNAMEDPIPE),
+    (mode::SETUID, DMSETUID),
+    (mode::SETGID, DMSETGID),
+];
+
+/// A vac mode word as a Plan 9 mode (as vacfs shows it).
+pub fn to_plan9(vac: u32) -> u32 {
+    BITS.iter()
+        .filter(|(v, _)| vac & v != 0)
+        .fold(vac & 0o777, |m, (_, p)| m | p)
+}
+
+/// A Plan 9 mode as a vac mode word; vac bits the Plan 9 mode cannot
+/// express (sticky, MS-DOS bits, snapshot) are kept from `old`.
+pub fn from_plan9(p9: u32, old: u32) -> u32 {
+    let kept = old & (mode::STICKY | 0x1f0000);
+    BITS.iter()
+        .filter(|(_, p)| p9 & p != 0)
+        .fold((p9 & 0o777) | kept, |m, (v, _)| m | v)
+}
+
+/// A file's identity: type (the mode's top byte), version (bumped on every
+/// change) and path (the node id).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Qid {
+    /// Top byte of the Plan 9 mode.
+    pub ty: u8,
+    /// Modification count.
+    pub version: u32,
+    /// The node id: the vac qid.
+    pub path: u64,
+}
+
+/// A file's metadata with Plan 9 mode bits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Meta {
+    /// The file's qid.
+    pub qid: Qid,
+    /// Permission bits and DM* flags.
+    pub mode: u32,
+    /// Last access.
+    pub atime: u32,
+    /// Last modification.
+    pub mtime: u32,
+    /// Length in bytes (0 for directories).
+    pub length: u64,
+    /// Last path element ("/" for vac's root).
+    pub name: String,
+    /// Owner.
+    pub uid: String,
+    /// Group.
+    pub gid: String,
+    /// Last modifier.
+    pub muid: String,
+}
+
+impl Meta {
+    /// The metadata of `de` with stream length `length`, as node `id`.
+    pub fn of(id: u64, de: &DirEntry, length: u64) -> Meta {
+        let mode = to_plan9(de.mode);
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        Meta {
+            qid: Qid {
+                ty: (mode >> 24) as u8,
+                version: de.effective_mcount(),
+                path: id,
+            },
+            mode,
+            atime: de.atime,
+            mtime: de.mtime,
+            length: if mode & DMDIR != 0 { 0 } else { length },
+            name: text(&de.elem),
+            uid: text(&de.uid),
+            gid: text(&de.gid),
+            muid: text(&de.mid),
+        }
+    }
+
+    /// True for a directory.
+    pub fn is_dir(&self) -> bool {
+        self.mode & DMDIR != 0
+    }
+}
+
+/// A metadata change; `None` leaves a field alone. Applied all or nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetMeta {
+    /// Rename within the parent directory.
+    pub name: Option<String>,
+    /// New Plan 9 mode; DMDIR must not change.
+    pub mode: Option<u32>,
+    /// New access time.
+    pub atime: Option<u32>,
+    /// New modification time.
+    pub mtime: Option<u32>,
+    /// Truncate or extend with zeros; directories only to 0.
+    pub length: Option<u64>,
+    /// New owner.
+    pub uid: Option<String>,
+    /// New group.
+    pub gid: Option<String>,
+}
+
+impl SetMeta {
+    /// True if nothing is to change.
+    pub fn is_empty(&self) -> bool {
+        *self == SetMeta::default()
+    }
+}
+
+/// One entry from [`crate::fossil::Fossil::readdir`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirItem {
+    /// The entry's metadata.
+    pub meta: Meta,
+    /// Pass to `readdir` to continue after this entry.
+    pub cookie: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_bits() {
+        assert_eq!(to_plan9(mode::DIR | 0o755), DMDIR | 0o755);
+        assert_eq!(to_plan9(mode::LINK | 0o777), DMSYMLINK | 0o777);
+        assert_eq!(
+            from_plan9(DMAPPEND | DMEXCL | 0o600, 0),
+            mode::APPEND | mode::EXCLUSIVE | 0o600
+        );
+        assert_eq!(
+            from_plan9(0o644, mode::STICKY | mode::DIR),
+            mode::STICKY | 0o644
+        );
+        for m in [
+            0o644,
+            mode::DIR | 0o700,
+            mode::LINK | 0o777,
+            mode::NAMED_PIPE | 0o600,
+        ] {
+            assert_eq!(from_plan9(to_plan9(m), m), m);
+        }
+    }
+}

@@ -1,0 +1,523 @@
+//! `Fossil`: a live copy-on-write file system over a [`BlockStore`], a
+//! write-back cache over venti.
+//!
+//! * Opening a snapshot reads its root block and nothing else; the rest of
+//!   the tree loads on first use, one node at a time (a node is one file
+//!   or directory, named by its vac qid; the root is node 0).
+//! * Every block is clean (it has a score in venti; the local copy may be
+//!   evicted) or dirty (local only). Dirty leaves live in a bounded local
+//!   store ([`crate::local`]); when dirty blocks reach its limit, whole
+//!   dirty streams are written to venti early and become clean, so a small
+//!   local store never limits how much can be written.
+//! * [`Fossil::save`] writes what changed since the last save, bottom-up,
+//!   and returns a new `vac:` root whose `prev` is the previous root.
+//!
+//! For colony-ns's `FileSystem` adapter the methods map one to one:
+//! `attach` → [`Fossil::root`], and `stat`, `lookup`, `parent`, `read`,
+//! `write`, `create`, `remove`, `wstat`, `readdir`, `symlink`, `readlink`
+//! have the same names and semantics; [`Meta`], [`SetMeta`] and
+//! [`DirItem`] copy field by field (Plan 9 mode bits, u32 times, qid
+//! path/version/type). Errors map by variant: [`Error::NotFound`],
+//! [`Error::Exists`], [`Error::NotDir`], [`Error::IsDir`],
+//! [`Error::NotEmpty`], [`Error::BadName`], [`Error::DirBit`],
+//! [`Error::DirLength`], [`Error::RemoveRoot`], [`Error::NotSymlink`];
+//! anything else (damaged or missing blocks, store failures) is the
+//! storage's own error, whose text names the block's score.
+//!
+//! Locking: a per-node `RwLock` (readers share it), a node table behind a
+//! `RwLock` held only for map lookups, and a gate that mutating operations
+//! share and `save` (and cross-directory renames) take alone, so a save
+//! sees a consistent tree. Where two node locks are held, the parent's is
+//! taken first.
+
+mod cache;
+mod create;
+mod dir;
+mod file;
+mod meta;
+mod node;
+mod save;
+mod wstat;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use colony_venti::{BlockStore, Score};
+
+use crate::archive::{Archive, read_root};
+use crate::cow_tree::CowTree;
+use crate::dir_entry::DirEntry;
+use crate::entry::Entry;
+use crate::error::{Error, Result};
+use crate::local::{FileLocal, LocalStore, MemLocal};
+use crate::mode;
+use crate::root::Root;
+
+pub use cache::{Blocks, CacheStats};
+pub use meta::{
+    DMAPPEND, DMDEVICE, DMDIR, DMEXCL, DMNAMEDPIPE, DMSETGID, DMSETUID, DMSYMLINK, DirItem, Meta,
+    Qid, SetMeta, from_plan9, to_plan9,
+};
+
+use node::{Node, NodeState};
+
+/// A node id: the file's vac qid (the qid path a server reports).
+pub type NodeId = u64;
+
+/// The root's node id.
+pub const ROOT: NodeId = 0;
+
+/// Where the local store keeps blocks.
+#[derive(Clone, Debug, Default)]
+pub enum LocalKind {
+    /// In memory.
+    #[default]
+    Memory,
+    /// In a file at this path, created (truncated) on open and removed on
+    /// drop (`spawndisk`).
+    File(PathBuf),
+}
+
+/// Options of [`Fossil::open`] and [`Fossil::create_empty`].
+#[derive(Clone, Debug)]
+pub struct FossilOptions {
+    /// Bytes the local store may hold (dirty plus cached clean blocks).
+    pub local_limit: u64,
+    /// Where the local store is.
+    pub local: LocalKind,
+    /// Block size of a new empty tree (an opened tree keeps its own).
+    pub block_size: u32,
+    /// Owner and group of a new empty tree's root.
+    pub owner: String,
+}
+
+impl Default for FossilOptions {
+    fn default() -> Self {
+        FossilOptions {
+            local_limit: 100 << 20,
+            local: LocalKind::Memory,
+            block_size: 8192,
+            owner: "adm".into(),
+        }
+    }
+}
+
+/// What the last save (or the open) left: the snapshot changes build on.
+struct Snapshot {
+    /// The current root score (`None` for a new tree never saved).
+    score: Option<Score>,
+    /// Its root block.
+    root: Root,
+    /// The "parent" meta stream holding `/`'s DirEntry, as saved.
+    parent_meta: Option<Entry>,
+    /// `/`'s DirEntry as saved.
+    root_de: Option<DirEntry>,
+}
+
+/// A live file system. See the module documentation.
+pub struct Fossil {
+    blocks: Arc<Blocks>,
+    nodes: RwLock<HashMap<NodeId, Arc<Node>>>,
+    /// Serializes loading the root.
+    root_load: Mutex<()>,
+    /// Shared by mutating operations, exclusive for save.
+    gate: RwLock<()>,
+    /// Nodes changed since the last save.
+    dirty: Mutex<HashSet<NodeId>>,
+    snap: Mutex<Snapshot>,
+    /// The next qid to hand out, once known.
+    next_qid: Mutex<Option<u64>>,
+}
+
+/// Seconds since the epoch, clamped to 32 bits.
+pub(crate) fn now() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs().min(u32::MAX as u64) as u32)
+}
+
+fn local_store(options: &FossilOptions) -> Result<Box<dyn LocalStore>> {
+    Ok(match &options.local {
+        LocalKind::Memory => Box::new(MemLocal::new()),
+        LocalKind::File(p) => Box::new(FileLocal::create(p)?),
+    })
+}
+
+/// A name a file may have.
+pub fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+        return Err(Error::BadName(name.to_string()));
+    }
+    Ok(())
+}
+
+impl Fossil {
+    /// Opens the snapshot `root`: reads its root block and nothing else.
+    pub fn open(store: Arc<dyn BlockStore>, root: Score, options: FossilOptions) -> Result<Fossil> {
+        let r = read_root(&*store, &root)?;
+        let blocks = Blocks::new(store, local_store(&options)?, options.local_limit);
+        Ok(Fossil::with(
+            blocks,
+            Snapshot {
+                score: Some(root),
+                root: r,
+                parent_meta: None,
+                root_de: None,
+            },
+        ))
+    }
+
+    /// A new tree holding only an empty root directory owned by
+    /// `options.owner`. Nothing is written until [`Fossil::save`].
+    pub fn create_empty(store: Arc<dyn BlockStore>, options: FossilOptions) -> Result<Fossil> {
+        let bs = options.block_size;
+        if !(512..=colony_venti::MAX_BLOCK as u32).contains(&bs) {
+            return Err(Error::Unrepresentable(format!("block size {bs}")));
+        }
+        let blocks = Blocks::new(store, local_store(&options)?, options.local_limit);
+        let fs = Fossil::with(
+            blocks,
+            Snapshot {
+                score: None,
+                root: Root::vac(Score::EMPTY, bs),
+                parent_meta: None,
+                root_de: None,
+            },
+        );
+        let t = now();
+        let owner = options.owner.as_bytes().to_vec();
+        let de = DirEntry {
+            version: 8,
+            elem: b"/".to_vec(),
+            entry: 0,
+            generation: 0,
+            mentry: 1,
+            mgen: 0,
+            qid: 0,
+            v7_score: None,
+            uid: owner.clone(),
+            gid: owner,
+            mid: Vec::new(),
+            mtime: t,
+            mcount: 0,
+            ctime: t,
+            atime: t,
+            mode: mode::DIR | 0o775,
+            records: Vec::new(),
+        };
+        let (psize, dsize) = fs.geometry();
+        let mut st = NodeState {
+            parent: ROOT,
+            de,
+            meta_dirty: true,
+            removed: false,
+            data: CowTree::empty(fs.blocks.clone(), psize, dsize, true)?,
+            meta: Some(CowTree::empty(fs.blocks.clone(), psize, dsize, false)?),
+            children: None,
+        };
+        st.load_children()?;
+        fs.insert_node(Node::new(ROOT, st));
+        *fs.qids() = Some(1);
+        fs.mark_dirty(ROOT);
+        Ok(fs)
+    }
+
+    fn with(blocks: Blocks, snap: Snapshot) -> Fossil {
+        Fossil {
+            blocks: Arc::new(blocks),
+            nodes: RwLock::new(HashMap::new()),
+            root_load: Mutex::new(()),
+            gate: RwLock::new(()),
+            dirty: Mutex::new(HashSet::new()),
+            snap: Mutex::new(snap),
+            next_qid: Mutex::new(None),
+        }
+    }
+
+    /// The block cache's counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.blocks.stats()
+    }
+
+    /// The root score this tree was opened from or last saved to (`None`
+    /// for a new tree never saved).
+    pub fn score(&self) -> Option<Score> {
+        self.lock_snap().score
+    }
+
+    /// The root's node id.
+    pub fn root(&self) -> NodeId {
+        ROOT
+    }
+
+    fn lock_snap(&self) -> std::sync::MutexGuard<'_, Snapshot> {
+        self.snap.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn qids(&self) -> std::sync::MutexGuard<'_, Option<u64>> {
+        self.next_qid.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Pointer and leaf sizes of new streams: vac's geometry for the
+    /// tree's block size.
+    fn geometry(&self) -> (u32, u32) {
+        let bs = self.lock_snap().root.block_size;
+        (bs / 20 * 20, bs)
+    }
+
+    fn mark_dirty(&self, id: NodeId) {
+        self.dirty
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+    }
+
+    fn insert_node(&self, node: Node) -> Arc<Node> {
+        let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
+        nodes
+            .entry(node.id)
+            .or_insert_with(|| Arc::new(node))
+            .clone()
+    }
+
+    fn loaded(&self, id: NodeId) -> Option<Arc<Node>> {
+        self.nodes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    /// Node `id`, loading the root on first use. Other nodes are loaded
+    /// by lookup or readdir before a caller can know their ids.
+    fn node(&self, id: NodeId) -> Result<Arc<Node>> {
+        if let Some(n) = self.loaded(id) {
+            return Ok(n);
+        }
+        if id != ROOT {
+            return Err(Error::NotFound);
+        }
+        let _g = self.root_load.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = self.loaded(id) {
+            return Ok(n);
+        }
+        let (root, score) = {
+            let s = self.lock_snap();
+            (s.root.clone(), s.score.unwrap_or(Score::NONE))
+        };
+        let a = Archive::from_root(&**self.blocks.store(), root)
+            .map_err(|e| e.at_path("/").in_block(score))?;
+        let mut st = NodeState {
+            parent: ROOT,
+            de: a.root_entry.clone(),
+            meta_dirty: false,
+            removed: false,
+            data: CowTree::open(self.blocks.clone(), a.dir)?,
+            meta: Some(CowTree::open(self.blocks.clone(), a.meta)?),
+            children: None,
+        };
+        st.de.qid = ROOT;
+        {
+            let mut s = self.lock_snap();
+            s.parent_meta = Some(a.parent_meta);
+            s.root_de = Some(a.root_entry.clone());
+        }
+        if let Some((_, max)) = a.root_entry.qid_space() {
+            let mut q = self.qids();
+            if q.is_none() {
+                *q = Some(max + 1);
+            }
+        }
+        Ok(self.insert_node(Node::new(ROOT, st)))
+    }
+
+    /// A live (not removed) node.
+    fn live(&self, id: NodeId) -> Result<Arc<Node>> {
+        let n = self.node(id)?;
+        if n.read().removed {
+            return Err(Error::NotFound);
+        }
+        Ok(n)
+    }
+
+    /// Loads a directory's children if needed.
+    fn ensure_children(&self, dir: &Node) -> Result<()> {
+        {
+            let st = dir.read();
+            if !st.is_dir() {
+                return Err(Error::NotDir);
+            }
+            if st.children.is_some() {
+                return Ok(());
+            }
+        }
+        dir.write().load_children()
+    }
+
+    /// The child of `dir` (children loaded, state `st`) named `name`,
+    /// loading its node on first use.
+    fn child_of(&self, st: &NodeState, dir: NodeId, name: &[u8]) -> Result<Arc<Node>> {
+        let r = st
+            .children()?
+            .by_name
+            .get(name)
+            .cloned()
+            .ok_or(Error::NotFound)?;
+        if let Some(n) = self.loaded(r.qid) {
+            return Ok(n);
+        }
+        let path = String::from_utf8_lossy(name).into_owned();
+        let load = || -> Result<NodeState> {
+            let is_dir = r.de.mode & mode::DIR != 0;
+            let get = |slot: u32, generation: u32, want_dir: bool| -> Result<Entry> {
+                let e = st.read_slot(slot)?;
+                if !e.is_active() || e.generation != generation {
+                    return Err(Error::format(
+                        "DirEntry",
+                        format!("entry {slot} has been removed"),
+                    ));
+                }
+                if e.dir != want_dir {
+                    return Err(Error::format(
+                        "DirEntry",
+                        format!("entry {slot}: Dir flag does not match the mode"),
+                    ));
+                }
+                Ok(e)
+            };
+            let data = CowTree::open(self.blocks.clone(), get(r.slot, r.de.generation, is_dir)?)?;
+            let meta = if is_dir {
+                Some(CowTree::open(
+                    self.blocks.clone(),
+                    get(r.de.mentry, r.de.mgen, false)?,
+                )?)
+            } else {
+                None
+            };
+            Ok(NodeState {
+                parent: dir,
+                de: r.de.clone(),
+                meta_dirty: false,
+                removed: false,
+                data,
+                meta,
+                children: None,
+            })
+        };
+        let st = load().map_err(|e| e.at_path(&path))?;
+        Ok(self.insert_node(Node::new(r.qid, st)))
+    }
+
+    /// A node's metadata.
+    pub fn stat(&self, node: NodeId) -> Result<Meta> {
+        let n = self.live(node)?;
+        let st = n.read();
+        Ok(st.meta(node))
+    }
+
+    /// Entry `name` of directory `dir` ("..": the parent, the root's being
+    /// itself; ".": the directory).
+    pub fn lookup(&self, dir: NodeId, name: &str) -> Result<Meta> {
+        let d = self.live(dir)?;
+        if !d.read().is_dir() {
+            return Err(Error::NotDir);
+        }
+        match name {
+            ".." => return self.parent(dir),
+            "." => return self.stat(dir),
+            _ => {}
+        }
+        self.ensure_children(&d)?;
+        let child = {
+            let st = d.read();
+            self.child_of(&st, dir, name.as_bytes())?
+        };
+        let st = child.read();
+        Ok(st.meta(child.id))
+    }
+
+    /// The directory holding `node` (the root's is the root).
+    pub fn parent(&self, node: NodeId) -> Result<Meta> {
+        let p = self.live(node)?.read().parent;
+        self.stat(p)
+    }
+
+    /// Calls `sink` with the entries of `dir` after `cookie` (0: from the
+    /// start) in slot order, until it returns false or entries run out.
+    /// No lock is held while `sink` runs.
+    pub fn readdir(
+        &self,
+        dir: NodeId,
+        cookie: u64,
+        sink: &mut dyn FnMut(DirItem) -> bool,
+    ) -> Result<()> {
+        const BATCH: usize = 64;
+        let d = self.live(dir)?;
+        self.ensure_children(&d)?;
+        let mut from = cookie;
+        loop {
+            let batch = {
+                let st = d.read();
+                let c = st.children()?;
+                let start = u32::try_from(from).unwrap_or(u32::MAX);
+                let names: Vec<(u32, Vec<u8>)> = c
+                    .by_slot
+                    .range(start..)
+                    .take(BATCH)
+                    .map(|(s, n)| (*s, n.clone()))
+                    .collect();
+                let mut out = Vec::with_capacity(names.len());
+                for (slot, name) in names {
+                    let meta = match self.child_of(&st, dir, &name) {
+                        Ok(n) => n.read().meta(n.id),
+                        Err(e) => return Err(e),
+                    };
+                    out.push(DirItem {
+                        meta,
+                        cookie: slot as u64 + 1,
+                    });
+                }
+                out
+            };
+            let Some(last) = batch.last().map(|i| i.cookie) else {
+                return Ok(());
+            };
+            let full = batch.len() == BATCH;
+            for item in batch {
+                if !sink(item) {
+                    return Ok(());
+                }
+            }
+            if !full {
+                return Ok(());
+            }
+            from = last;
+        }
+    }
+
+    /// Up to `count` bytes of file `node` at `offset`.
+    pub fn read(&self, node: NodeId, offset: u64, count: u32) -> Result<Vec<u8>> {
+        let n = self.live(node)?;
+        let st = n.read();
+        if st.is_dir() {
+            return Err(Error::IsDir);
+        }
+        st.data.read(offset, count as usize)
+    }
+
+    /// A symbolic link's target.
+    pub fn readlink(&self, node: NodeId) -> Result<Vec<u8>> {
+        let n = self.live(node)?;
+        let st = n.read();
+        if st.de.mode & mode::LINK == 0 {
+            return Err(Error::NotSymlink);
+        }
+        let len = usize::try_from(st.data.size())
+            .ok()
+            .filter(|&l| l <= 1 << 20)
+            .ok_or_else(|| Error::format("symlink", "target longer than 1 MiB"))?;
+        st.data.read(0, len)
+    }
+}

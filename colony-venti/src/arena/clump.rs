@@ -1,0 +1,221 @@
+//! A clump: one stored block in an arena's log (header, then data).
+
+use crate::block_type::BlockType;
+use crate::score::Score;
+use crate::store::MAX_BLOCK;
+
+use super::format::{CLUMP_MAGIC, be16, be32};
+
+/// How a clump's data is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// The block's bytes as they are.
+    Raw = 1,
+    /// An LZ4 block (lz4_flex), used only when it is smaller.
+    Lz4 = 2,
+}
+
+/// The 40-byte header before each clump's data (layout in [`super::format`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClumpHeader {
+    /// The block's type.
+    pub ty: BlockType,
+    /// How the data is stored.
+    pub encoding: Encoding,
+    /// Stored data bytes after the header.
+    pub size: u16,
+    /// The block's length after decompression.
+    pub uncsize: u16,
+    /// SHA-1 of the uncompressed block.
+    pub score: Score,
+    /// CRC32C of the stored data.
+    pub data_crc: u32,
+}
+
+impl ClumpHeader {
+    /// Encoded size.
+    pub const SIZE: usize = 40;
+
+    /// The header bytes.
+    pub fn encode(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        b[0..4].copy_from_slice(&CLUMP_MAGIC.to_be_bytes());
+        b[4] = self.ty.wire();
+        b[5] = self.encoding as u8;
+        b[6..8].copy_from_slice(&self.size.to_be_bytes());
+        b[8..10].copy_from_slice(&self.uncsize.to_be_bytes());
+        b[10..30].copy_from_slice(&self.score.0);
+        b[30..34].copy_from_slice(&self.data_crc.to_be_bytes());
+        let crc = crc32c::crc32c(&b[0..36]);
+        b[36..40].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
+    /// Decodes and validates a header from the first 40 bytes of `b`. The
+    /// error says what is wrong.
+    pub fn decode(b: &[u8]) -> Result<ClumpHeader, &'static str> {
+        if b.len() < Self::SIZE {
+            return Err("short clump header");
+        }
+        if be32(b, 0) != CLUMP_MAGIC {
+            return Err("bad clump magic");
+        }
+        if be32(b, 36) != crc32c::crc32c(&b[0..36]) {
+            return Err("clump header checksum mismatch");
+        }
+        let ty = BlockType::from_wire(b[4]).map_err(|_| "bad block type in clump header")?;
+        let size = be16(b, 6);
+        let uncsize = be16(b, 8);
+        let encoding = match b[5] {
+            1 if size == uncsize => Encoding::Raw,
+            2 if size < uncsize => Encoding::Lz4,
+            _ => return Err("bad clump encoding"),
+        };
+        if uncsize == 0 || usize::from(uncsize) > MAX_BLOCK || be16(b, 34) != 0 {
+            return Err("bad clump size");
+        }
+        Ok(ClumpHeader {
+            ty,
+            encoding,
+            size,
+            uncsize,
+            score: Score::from_slice(&b[10..30]),
+            data_crc: be32(b, 30),
+        })
+    }
+
+    /// Bytes the whole clump occupies in the log.
+    pub fn clump_len(&self) -> u64 {
+        (Self::SIZE + usize::from(self.size)) as u64
+    }
+
+    /// Recovers the block from the stored data (`self.size` bytes).
+    pub fn unpack(&self, stored: &[u8]) -> Result<Vec<u8>, &'static str> {
+        if stored.len() != usize::from(self.size) {
+            return Err("stored data has the wrong length");
+        }
+        match self.encoding {
+            Encoding::Raw => Ok(stored.to_vec()),
+            Encoding::Lz4 => {
+                let mut out = vec![0u8; usize::from(self.uncsize)];
+                match lz4_flex::block::decompress_into(stored, &mut out) {
+                    Ok(n) if n == out.len() => Ok(out),
+                    _ => Err("bad compressed data"),
+                }
+            }
+        }
+    }
+}
+
+/// Bytes of a block LZ4 looks at to guess whether compressing pays.
+const PROBE: usize = 1024;
+
+/// Builds the whole clump (header and data) for a block whose score is
+/// known, and returns it with its header. LZ4 is tried only when
+/// compressing a short prefix saves at least an eighth, and kept only when
+/// the whole result is smaller.
+pub fn pack(ty: BlockType, score: Score, block: &[u8]) -> (ClumpHeader, Vec<u8>) {
+    debug_assert!(!block.is_empty() && block.len() <= MAX_BLOCK);
+    let probe = &block[..block.len().min(PROBE)];
+    let compressed = (block.len() >= 64
+        && lz4_flex::block::compress(probe).len() < probe.len() - probe.len() / 8)
+        .then(|| lz4_flex::block::compress(block))
+        .filter(|c| c.len() < block.len());
+    let (encoding, data) = match &compressed {
+        Some(c) => (Encoding::Lz4, c.as_slice()),
+        None => (Encoding::Raw, block),
+    };
+    // Sizes fit u16: blocks are at most MAX_BLOCK (57344) bytes.
+    let header = ClumpHeader {
+        ty,
+        encoding,
+        size: data.len() as u16,
+        uncsize: block.len() as u16,
+        score,
+        data_crc: crc32c::crc32c(data),
+    };
+    let mut out = Vec::with_capacity(ClumpHeader::SIZE + data.len());
+    out.extend_from_slice(&header.encode());
+    out.extend_from_slice(data);
+    (header, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn header() -> impl Strategy<Value = ClumpHeader> {
+        (
+            prop::sample::select(vec![1u8, 2, 3, 4, 5, 6, 7, 8, 9, 13]),
+            any::<bool>(),
+            1..=MAX_BLOCK as u16,
+            any::<u16>(),
+            any::<[u8; 20]>(),
+            any::<u32>(),
+        )
+            .prop_map(|(t, lz, unc, sz, score, crc)| {
+                let (encoding, size) = if lz && unc > 1 {
+                    (Encoding::Lz4, sz % (unc - 1))
+                } else {
+                    (Encoding::Raw, unc)
+                };
+                ClumpHeader {
+                    ty: BlockType::from_wire(t).unwrap(),
+                    encoding,
+                    size,
+                    uncsize: unc,
+                    score: Score(score),
+                    data_crc: crc,
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn header_round_trips(h in header()) {
+            let b = h.encode();
+            prop_assert_eq!(ClumpHeader::decode(&b).unwrap(), h);
+        }
+
+        #[test]
+        fn any_flipped_header_bit_is_caught(h in header(), bit in 0usize..320) {
+            let mut b = h.encode();
+            b[bit / 8] ^= 1 << (bit % 8);
+            prop_assert!(ClumpHeader::decode(&b).is_err());
+        }
+
+        #[test]
+        fn pack_unpack(block in prop::collection::vec(any::<u8>(), 1..3000), zeros in 0usize..5000) {
+            let mut block = block;
+            block.extend(std::iter::repeat_n(7u8, zeros));
+            let score = Score::of(&block);
+            let (header, clump) = pack(BlockType::DATA, score, &block);
+            let h = ClumpHeader::decode(&clump).unwrap();
+            prop_assert_eq!(h, header);
+            prop_assert_eq!(h.clump_len() as usize, clump.len());
+            prop_assert_eq!(h.data_crc, crc32c::crc32c(&clump[ClumpHeader::SIZE..]));
+            prop_assert_eq!(h.unpack(&clump[ClumpHeader::SIZE..]).unwrap(), block);
+        }
+    }
+
+    #[test]
+    fn compresses_only_when_it_pays() {
+        let zeros = vec![1u8; 8192];
+        let (h, c) = pack(BlockType::DATA, Score::of(&zeros), &zeros);
+        assert_eq!(h.encoding, Encoding::Lz4);
+        assert!(c.len() < 200);
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let noise: Vec<u8> = (0..8192)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let (h, c) = pack(BlockType::DATA, Score::of(&noise), &noise);
+        assert_eq!(h.encoding, Encoding::Raw);
+        assert_eq!(c.len(), 8192 + ClumpHeader::SIZE);
+    }
+}

@@ -1,0 +1,265 @@
+//! One arena file: positioned I/O, creation and sealing, and the append
+//! buffer of the active arena.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{RwLock, RwLockReadGuard};
+
+use crate::error::{Error, Result};
+
+use super::format::{HEAD_SIZE, TRAILER_SIZE, io_error};
+use super::head::{ArenaHead, ArenaTrailer};
+
+/// An open arena file.
+#[derive(Debug)]
+pub struct ArenaFile {
+    /// The arena's head.
+    pub head: ArenaHead,
+    /// The file's path (named in errors).
+    pub path: PathBuf,
+    file: File,
+    /// Clumps appended but not yet written to the file. Many small
+    /// `pwrite`s cost far more than one large one, so the active arena
+    /// collects clumps here; readers find them here until they are written.
+    pending: RwLock<AppendBuffer>,
+}
+
+/// The tail of the log not yet in the file: `bytes` belong at `start`.
+#[derive(Debug, Default)]
+struct AppendBuffer {
+    start: u64,
+    bytes: Vec<u8>,
+}
+
+/// The file name of arena `number`.
+pub fn arena_name(number: u32) -> String {
+    format!("arena.{number:08}")
+}
+
+impl ArenaFile {
+    /// Creates arena `number` of `size` bytes in `dir`: writes and syncs the
+    /// head, then syncs the directory so the file survives a crash.
+    pub fn create(dir: &Path, number: u32, size: u64) -> Result<ArenaFile> {
+        let path = dir.join(arena_name(number));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| io_error("create", &path, e))?;
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let head = ArenaHead {
+            number,
+            size,
+            created,
+        };
+        let mut page = vec![0u8; HEAD_SIZE as usize];
+        page[..ArenaHead::SIZE].copy_from_slice(&head.encode());
+        let arena = ArenaFile {
+            head,
+            path,
+            file,
+            pending: RwLock::default(),
+        };
+        let written = arena
+            .write_at(&page, 0)
+            .and_then(|()| arena.reserve())
+            .and_then(|()| arena.sync());
+        if let Err(e) = written {
+            // A half-made arena would only confuse recovery.
+            let _ = std::fs::remove_file(&arena.path);
+            return Err(e);
+        }
+        sync_dir(dir)?;
+        Ok(arena)
+    }
+
+    /// Opens an existing arena and validates its head against `number`.
+    pub fn open(path: &Path, number: u32) -> Result<ArenaFile> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| io_error("open", path, e))?;
+        let bad = |reason: &str| Error::BadArena {
+            path: path.to_path_buf(),
+            reason: reason.to_string(),
+        };
+        let mut b = [0u8; ArenaHead::SIZE];
+        file.read_exact_at(&mut b, 0)
+            .map_err(|_| bad("file shorter than an arena head"))?;
+        let head = ArenaHead::decode(&b).map_err(bad)?;
+        if head.number != number {
+            return Err(bad("arena number does not match the file name"));
+        }
+        if head.size < HEAD_SIZE + TRAILER_SIZE + super::MIN_DATA {
+            return Err(bad("arena size too small"));
+        }
+        Ok(ArenaFile {
+            head,
+            path: path.to_path_buf(),
+            file,
+            pending: RwLock::default(),
+        })
+    }
+
+    /// Reserves the disk space of the whole arena without changing the
+    /// file's length, so appends inside it cannot meet a full disk: a full
+    /// disk shows when an arena is created, failing that write alone. File
+    /// systems without `fallocate` get no reservation.
+    pub fn reserve(&self) -> Result<()> {
+        use nix::errno::Errno;
+        use nix::fcntl::{FallocateFlags, fallocate};
+        match fallocate(
+            &self.file,
+            FallocateFlags::FALLOC_FL_KEEP_SIZE,
+            0,
+            self.head.size as i64,
+        ) {
+            Ok(()) | Err(Errno::EOPNOTSUPP | Errno::ENOSYS) => Ok(()),
+            Err(e) => Err(io_error("reserve", &self.path, e.into())),
+        }
+    }
+
+    fn buffer(&self) -> RwLockReadGuard<'_, AppendBuffer> {
+        self.pending.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Buffers a clump at `at` (the end of the log) and returns how many
+    /// bytes are buffered. Only the store's writer calls this.
+    pub fn push(&self, clump: &[u8], at: u64) -> usize {
+        let mut b = self.pending.write().unwrap_or_else(|e| e.into_inner());
+        if b.bytes.is_empty() {
+            b.start = at;
+        }
+        debug_assert_eq!(b.start + b.bytes.len() as u64, at);
+        b.bytes.extend_from_slice(clump);
+        b.bytes.len()
+    }
+
+    /// Writes buffered clumps to the file. On failure they stay buffered
+    /// (and readable) for the next attempt. Only the store's writer calls
+    /// this, so the buffer cannot change underneath.
+    pub fn write_buffer(&self) -> Result<()> {
+        let written = {
+            let b = self.buffer();
+            if b.bytes.is_empty() {
+                return Ok(());
+            }
+            // Readers keep reading the buffer while it is written.
+            if let Err(e) = self.write_at(&b.bytes, b.start) {
+                // Best effort: leave no partial clump in the file.
+                let _ = self.file.set_len(b.start);
+                return Err(e);
+            }
+            b.bytes.len() as u64
+        };
+        let mut b = self.pending.write().unwrap_or_else(|e| e.into_inner());
+        b.start += written;
+        b.bytes.clear();
+        Ok(())
+    }
+
+    /// Reads a clump (or its header) at `off`, from the append buffer if it
+    /// is there, else from the file.
+    pub fn read_clump(&self, out: &mut [u8], off: u64) -> Result<()> {
+        {
+            let b = self.buffer();
+            if off >= b.start && !b.bytes.is_empty() {
+                let at = (off - b.start) as usize;
+                if let Some(src) = b.bytes.get(at..at + out.len()) {
+                    out.copy_from_slice(src);
+                    return Ok(());
+                }
+            }
+        }
+        self.read_at(out, off)
+    }
+
+    /// Offset of the trailer; clumps must end at or before it.
+    pub fn data_end(&self) -> u64 {
+        self.head.size - TRAILER_SIZE
+    }
+
+    /// The trailer, if the arena is sealed and the trailer is valid.
+    pub fn trailer(&self) -> Result<Option<ArenaTrailer>, &'static str> {
+        let mut b = [0u8; ArenaTrailer::SIZE];
+        if self.file.read_exact_at(&mut b, self.data_end()).is_err() {
+            return Ok(None);
+        }
+        ArenaTrailer::decode(&b).map(Some)
+    }
+
+    /// Writes the trailer and syncs: the arena is sealed.
+    pub fn seal(&self, trailer: &ArenaTrailer) -> Result<()> {
+        let mut page = vec![0u8; TRAILER_SIZE as usize];
+        page[..ArenaTrailer::SIZE].copy_from_slice(&trailer.encode());
+        self.write_at(&page, self.data_end())?;
+        self.sync()
+    }
+
+    /// Reads exactly `buf.len()` bytes at `off`.
+    pub fn read_at(&self, buf: &mut [u8], off: u64) -> Result<()> {
+        self.file
+            .read_exact_at(buf, off)
+            .map_err(|e| io_error("read", &self.path, e))
+    }
+
+    /// Writes all of `buf` at `off`.
+    pub fn write_at(&self, buf: &[u8], off: u64) -> Result<()> {
+        self.file
+            .write_all_at(buf, off)
+            .map_err(|e| io_error("write", &self.path, e))
+    }
+
+    /// Current file length.
+    pub fn file_len(&self) -> Result<u64> {
+        self.file
+            .metadata()
+            .map(|m| m.len())
+            .map_err(|e| io_error("stat", &self.path, e))
+    }
+
+    /// Cuts the file at `len` (a torn tail) and syncs.
+    pub fn truncate(&self, len: u64) -> Result<()> {
+        self.file
+            .set_len(len)
+            .map_err(|e| io_error("truncate", &self.path, e))?;
+        self.sync()
+    }
+
+    /// `fdatasync`.
+    pub fn sync(&self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| io_error("sync", &self.path, e))
+    }
+
+    /// CRC32C of bytes `0..end`, read in large chunks.
+    pub fn crc_to(&self, end: u64, progress: &mut dyn FnMut(u64)) -> Result<u32> {
+        let mut crc = 0u32;
+        let mut buf = vec![0u8; CHUNK];
+        let mut off = 0u64;
+        while off < end {
+            let n = (end - off).min(CHUNK as u64) as usize;
+            self.read_at(&mut buf[..n], off)?;
+            crc = crc32c::crc32c_append(crc, &buf[..n]);
+            off += n as u64;
+            progress(n as u64);
+        }
+        Ok(crc)
+    }
+}
+
+/// `fsync` of a directory, so new and renamed files in it are durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error("sync", dir, e))
+}
+
+/// Bytes read at a time when scanning or checksumming an arena.
+pub(super) const CHUNK: usize = 4 << 20;

@@ -1,0 +1,399 @@
+//! The on-disk hash index: score -> clump address, in fixed-size bucket
+//! pages read and written with `pread`/`pwrite`, fronted by a bloom filter.
+//! It doubles when a bucket fills, and can always be rebuilt from the
+//! arenas. Layout in [`super::format`].
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::block_type::BlockType;
+use crate::error::{Error, Result};
+use crate::score::Score;
+
+use super::bloom::Bloom;
+use super::file::sync_dir;
+use super::format::{PAGE_SIZE, io_error};
+
+use super::bucket::{BUCKET_SLOTS, Bucket, IndexEntry, IndexHeader, MAX_BITS, Watermark};
+
+/// Bloom bits per bucket (about eight per slot).
+const BLOOM_LOG_PER_BUCKET: u32 = 10;
+
+/// Pages moved per read or write when scanning or rebuilding the table.
+const BATCH_PAGES: usize = 256;
+
+/// The open index.
+pub struct DiskIndex {
+    path: PathBuf,
+    file: File,
+    header: IndexHeader,
+    bloom: Bloom,
+}
+
+impl DiskIndex {
+    /// Writes a fresh, empty index with `2^bits` buckets at `path`
+    /// (through a temporary file renamed into place) and opens it.
+    pub fn create(path: &Path, bits: u32, watermark: Watermark) -> Result<DiskIndex> {
+        let header = IndexHeader {
+            bits,
+            entries: 0,
+            watermark,
+        };
+        let empty = Bucket::default().encode();
+        let mut next = 0u64;
+        let file = write_new(path, &header, &mut |out| {
+            while out.len() < BATCH_PAGES * PAGE_SIZE && next < 1 << bits {
+                out.extend_from_slice(&empty);
+                next += 1;
+            }
+            Ok(())
+        })?;
+        Ok(DiskIndex {
+            path: path.to_path_buf(),
+            file,
+            header,
+            bloom: Bloom::new(bits + BLOOM_LOG_PER_BUCKET),
+        })
+    }
+
+    /// Opens and verifies the whole index (every bucket's checksum), filling
+    /// the bloom filter. Any damage is [`Error::IndexCorrupt`].
+    pub fn open(path: &Path) -> Result<DiskIndex> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| io_error("open", path, e))?;
+        let corrupt = |reason: String| Error::IndexCorrupt {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let mut page = vec![0u8; PAGE_SIZE];
+        file.read_exact_at(&mut page, 0)
+            .map_err(|_| corrupt("no header page".into()))?;
+        let header = IndexHeader::decode(&page).map_err(|e| corrupt(e.into()))?;
+        let want = (PAGE_SIZE as u64) << header.bits;
+        let len = file
+            .metadata()
+            .map_err(|e| io_error("stat", path, e))?
+            .len();
+        if len != want + PAGE_SIZE as u64 {
+            return Err(corrupt(format!(
+                "file is {len} bytes, want {}",
+                want + PAGE_SIZE as u64
+            )));
+        }
+        let index = DiskIndex {
+            path: path.to_path_buf(),
+            file,
+            header,
+            bloom: Bloom::new(header.bits + BLOOM_LOG_PER_BUCKET),
+        };
+        let mut entries = 0u64;
+        index.for_each_bucket(&mut |_, bucket| {
+            let bucket = bucket?;
+            for e in &bucket.entries {
+                index.bloom.insert(&e.score);
+            }
+            entries += bucket.entries.len() as u64;
+            Ok(())
+        })?;
+        if entries != header.entries {
+            return Err(corrupt(format!(
+                "header counts {} entries, buckets hold {entries}",
+                header.entries
+            )));
+        }
+        Ok(index)
+    }
+
+    /// The header as last committed or grown.
+    pub fn header(&self) -> IndexHeader {
+        self.header
+    }
+
+    /// The index file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Memory held by the bloom filter.
+    pub fn bloom_bytes(&self) -> usize {
+        self.bloom.bytes()
+    }
+
+    /// Adds a score to the bloom filter ahead of its entry reaching disk.
+    pub fn note(&self, score: &Score) {
+        self.bloom.insert(score);
+    }
+
+    /// False if the score is certainly not in the index.
+    pub fn may_contain(&self, score: &Score) -> bool {
+        self.bloom.may_contain(score)
+    }
+
+    fn bucket_of(&self, score: &Score) -> u64 {
+        if self.header.bits == 0 {
+            return 0;
+        }
+        let b = &score.0;
+        let top = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+        top >> (64 - self.header.bits)
+    }
+
+    fn read_bucket(&self, i: u64) -> Result<Bucket> {
+        let mut page = vec![0u8; PAGE_SIZE];
+        self.file
+            .read_exact_at(&mut page, PAGE_SIZE as u64 * (1 + i))
+            .map_err(|e| io_error("read", &self.path, e))?;
+        Bucket::decode(&page).map_err(|reason| self.bucket_corrupt(i, reason))
+    }
+
+    fn bucket_corrupt(&self, i: u64, reason: &str) -> Error {
+        Error::IndexCorrupt {
+            path: self.path.clone(),
+            reason: format!("bucket {i}: {reason}"),
+        }
+    }
+
+    fn write_bucket(&self, i: u64, bucket: &Bucket) -> Result<()> {
+        self.file
+            .write_all_at(&bucket.encode(), PAGE_SIZE as u64 * (1 + i))
+            .map_err(|e| io_error("write", &self.path, e))
+    }
+
+    /// The entry for (score, type): the bloom filter first, then one bucket
+    /// read.
+    pub fn lookup(&self, score: &Score, ty: BlockType) -> Result<Option<IndexEntry>> {
+        if !self.bloom.may_contain(score) {
+            return Ok(None);
+        }
+        Ok(self
+            .read_bucket(self.bucket_of(score))?
+            .find(score, ty)
+            .copied())
+    }
+
+    /// Calls `f` with every bucket in order (decoded, or why not), reading
+    /// many pages at a time.
+    pub fn for_each_bucket(
+        &self,
+        f: &mut dyn FnMut(u64, Result<Bucket>) -> Result<()>,
+    ) -> Result<()> {
+        let total = 1u64 << self.header.bits;
+        let mut buf = vec![0u8; BATCH_PAGES * PAGE_SIZE];
+        let mut first = 0u64;
+        while first < total {
+            let n = (total - first).min(BATCH_PAGES as u64) as usize;
+            self.file
+                .read_exact_at(&mut buf[..n * PAGE_SIZE], PAGE_SIZE as u64 * (1 + first))
+                .map_err(|e| io_error("read", &self.path, e))?;
+            for (k, page) in buf[..n * PAGE_SIZE].chunks_exact(PAGE_SIZE).enumerate() {
+                let i = first + k as u64;
+                f(
+                    i,
+                    Bucket::decode(page).map_err(|r| self.bucket_corrupt(i, r)),
+                )?;
+            }
+            first += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Adds entries (those already present are skipped), doubling the table
+    /// whenever a bucket would overflow. Returns how many were new. Not
+    /// durable until [`DiskIndex::commit`].
+    pub fn insert_batch(&mut self, entries: &[IndexEntry]) -> Result<u64> {
+        let mut added = 0;
+        'retry: loop {
+            let mut sorted: Vec<(u64, IndexEntry)> = entries
+                .iter()
+                .map(|e| (self.bucket_of(&e.score), *e))
+                .collect();
+            sorted.sort_unstable_by_key(|(b, _)| *b);
+            for group in sorted.chunk_by(|a, b| a.0 == b.0) {
+                let i = group[0].0;
+                let mut bucket = self.read_bucket(i)?;
+                let before = bucket.entries.len();
+                for (_, e) in group {
+                    if bucket.find(&e.score, e.ty).is_some() {
+                        continue;
+                    }
+                    if bucket.entries.len() == BUCKET_SLOTS {
+                        // Write what fits, grow, then go again: inserts are idempotent.
+                        self.finish_bucket(i, &bucket, before, &mut added)?;
+                        self.grow()?;
+                        continue 'retry;
+                    }
+                    bucket.entries.push(*e);
+                    self.bloom.insert(&e.score);
+                }
+                self.finish_bucket(i, &bucket, before, &mut added)?;
+            }
+            return Ok(added);
+        }
+    }
+
+    fn finish_bucket(
+        &mut self,
+        i: u64,
+        bucket: &Bucket,
+        before: usize,
+        added: &mut u64,
+    ) -> Result<()> {
+        let new = (bucket.entries.len() - before) as u64;
+        if new > 0 {
+            self.write_bucket(i, bucket)?;
+            self.header.entries += new;
+            *added += new;
+        }
+        Ok(())
+    }
+
+    /// Makes every inserted entry durable, then records `watermark`.
+    pub fn commit(&mut self, watermark: Watermark) -> Result<()> {
+        self.sync()?;
+        self.header.watermark = watermark;
+        let mut page = vec![0u8; PAGE_SIZE];
+        page[..IndexHeader::SIZE].copy_from_slice(&self.header.encode());
+        self.file
+            .write_all_at(&page, 0)
+            .map_err(|e| io_error("write", &self.path, e))?;
+        self.sync()
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| io_error("sync", &self.path, e))
+    }
+
+    /// Doubles the table: each bucket `i` splits into `2i` and `2i+1` in a
+    /// new file that replaces the old one atomically.
+    fn grow(&mut self) -> Result<()> {
+        if self.header.bits >= MAX_BITS {
+            return Err(self.bucket_corrupt(0, "bucket overflow at the largest table size"));
+        }
+        // The new header keeps the committed watermark; the entry count
+        // includes uncommitted entries, which are in the buckets copied.
+        let header = IndexHeader {
+            bits: self.header.bits + 1,
+            ..self.header
+        };
+        let bloom = Bloom::new(header.bits + BLOOM_LOG_PER_BUCKET);
+        let total = 1u64 << self.header.bits;
+        let mut next = 0u64;
+        let file = write_new(&self.path, &header, &mut |out| {
+            while out.len() < BATCH_PAGES * PAGE_SIZE && next < total {
+                let (lo, hi): (Vec<_>, Vec<_>) =
+                    self.read_bucket(next)?.entries.into_iter().partition(|e| {
+                        let top = u64::from_be_bytes(e.score.0[..8].try_into().expect("8 bytes"));
+                        (top >> (64 - header.bits)) & 1 == 0
+                    });
+                for e in lo.iter().chain(&hi) {
+                    bloom.insert(&e.score);
+                }
+                out.extend_from_slice(&Bucket { entries: lo }.encode());
+                out.extend_from_slice(&Bucket { entries: hi }.encode());
+                next += 1;
+            }
+            Ok(())
+        })?;
+        self.file = file;
+        self.header = header;
+        self.bloom = bloom;
+        Ok(())
+    }
+}
+
+/// Writes a new index file at `path` via `path.tmp`: the header page, then
+/// pages `fill` appends (it is called until it adds nothing), then syncs
+/// and renames it into place.
+fn write_new(
+    path: &Path,
+    header: &IndexHeader,
+    fill: &mut dyn FnMut(&mut Vec<u8>) -> Result<()>,
+) -> Result<File> {
+    let tmp = path.with_extension("tmp");
+    let mut build = || -> Result<File> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| io_error("create", &tmp, e))?;
+        let mut out = vec![0u8; PAGE_SIZE];
+        out[..IndexHeader::SIZE].copy_from_slice(&header.encode());
+        let mut off = 0u64;
+        loop {
+            fill(&mut out)?;
+            if out.is_empty() {
+                break;
+            }
+            file.write_all_at(&out, off)
+                .map_err(|e| io_error("write", &tmp, e))?;
+            off += out.len() as u64;
+            out.clear();
+        }
+        file.sync_all().map_err(|e| io_error("sync", &tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| io_error("rename", path, e))?;
+        Ok(file)
+    };
+    let file = build().inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grows_and_keeps_every_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index");
+        let mut index = DiskIndex::create(&path, 0, Watermark::default()).unwrap();
+        let entries: Vec<IndexEntry> = (0..2000u32)
+            .map(|i| IndexEntry {
+                score: Score::of(&i.to_be_bytes()),
+                ty: BlockType::DATA,
+                size: 7,
+                arena: i / 100,
+                offset: i,
+            })
+            .collect();
+        for chunk in entries.chunks(300) {
+            index.insert_batch(chunk).unwrap();
+        }
+        assert_eq!(index.insert_batch(&entries).unwrap(), 0, "already present");
+        assert!(
+            index.header().bits >= 4,
+            "grew to {} bits",
+            index.header().bits
+        );
+        index
+            .commit(Watermark {
+                arena: 3,
+                offset: 99,
+            })
+            .unwrap();
+        drop(index);
+        let index = DiskIndex::open(&path).unwrap();
+        assert_eq!(index.header().entries, 2000);
+        assert_eq!(
+            index.header().watermark,
+            Watermark {
+                arena: 3,
+                offset: 99
+            }
+        );
+        for e in &entries {
+            assert_eq!(index.lookup(&e.score, BlockType::DATA).unwrap(), Some(*e));
+            assert_eq!(index.lookup(&e.score, BlockType::DIR).unwrap(), None);
+        }
+    }
+}

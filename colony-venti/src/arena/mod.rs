@@ -1,0 +1,402 @@
+//! `ArenaStore`: the on-disk block store. Blocks are appended as clumps to
+//! fixed-size arena files (the log, which is the truth) and found through
+//! an on-disk hash index with an in-memory bloom filter. The format is
+//! documented in [`format`](mod@format).
+//!
+//! Durability: a write is durable once [`BlockStore::sync`] returns (as in
+//! venti); before that it is readable in this process but a crash may lose
+//! it. Complete clumps that reached the disk survive a crash even without
+//! `sync`: reopening re-indexes them from the log. Each arena's space is
+//! reserved (`fallocate`) when it is created, so a full disk fails the
+//! write that needed a new arena and nothing already written. An I/O
+//! error from `write` may leave the block stored; writing it again is
+//! harmless.
+//!
+//! Concurrency: reads take no exclusive lock (shared locks only, `pread`
+//! for I/O, hashing outside any lock). Writes hash, compress and checksum
+//! outside the writer lock; under it they copy the clump into the active
+//! arena's append buffer (written with one `pwrite` per
+//! [`Config::write_buffer`] bytes) and note the entry in memory. Index
+//! pages are written in batches by `sync` (or when
+//! [`Config::flush_entries`] entries are pending), which briefly excludes
+//! readers of the index.
+
+mod bloom;
+pub mod bucket;
+mod check;
+pub mod clump;
+pub mod file;
+pub mod format;
+pub mod head;
+pub mod index;
+mod recover;
+pub mod scan;
+mod stats;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::block_type::BlockType;
+use crate::error::{Error, Result};
+use crate::score::Score;
+use crate::store::{BlockStore, MAX_BLOCK, check_block_size};
+
+pub use check::{CheckReport, Problem, Progress};
+pub use stats::Stats;
+
+use bucket::{IndexEntry, Watermark};
+use clump::ClumpHeader;
+use file::ArenaFile;
+use format::{HEAD_SIZE, TRAILER_SIZE};
+use head::ArenaTrailer;
+use index::DiskIndex;
+
+/// Smallest data area an arena may have: room for one largest clump.
+pub(crate) const MIN_DATA: u64 = (ClumpHeader::SIZE + MAX_BLOCK) as u64;
+
+/// Largest initial index (2^24 buckets, 64 GiB); it grows past this itself.
+const MAX_INDEX_BITS: u32 = 24;
+
+/// Settings for [`ArenaStore::open`].
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Size of each new arena file in bytes (existing arenas keep theirs).
+    /// At least 512 + 64 + 40 + 57344; at most 4 GiB (offsets are 32-bit).
+    pub arena_size: u64,
+    /// A new index starts with `2^index_bits` buckets of 4 KiB (at most
+    /// 2^24); it doubles as it fills.
+    pub index_bits: u32,
+    /// Index entries held in memory before they are written to the index
+    /// file even without a `sync`.
+    pub flush_entries: usize,
+    /// Bytes of clumps collected in memory before one `pwrite` puts them
+    /// in the arena file (0 writes each clump at once). Buffered clumps are
+    /// readable; like everything before `sync`, a crash may lose them.
+    pub write_buffer: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            arena_size: 512 << 20,
+            index_bits: 10,
+            flush_entries: 1 << 18,
+            write_buffer: 128 << 10,
+        }
+    }
+}
+
+impl Config {
+    fn validate(&self, dir: &Path) -> Result<()> {
+        let min = HEAD_SIZE + TRAILER_SIZE + MIN_DATA;
+        let reason = if self.arena_size < min || self.arena_size > u64::from(u32::MAX) {
+            format!("arena size {} outside {min}..=4294967295", self.arena_size)
+        } else if self.index_bits > MAX_INDEX_BITS {
+            format!("index_bits {} above {MAX_INDEX_BITS}", self.index_bits)
+        } else if self.flush_entries == 0 {
+            "flush_entries is 0".to_string()
+        } else {
+            return Ok(());
+        };
+        Err(Error::BadArena {
+            path: dir.to_path_buf(),
+            reason: format!("bad configuration: {reason}"),
+        })
+    }
+}
+
+/// The arena being appended to.
+struct Active {
+    arena: Arc<ArenaFile>,
+    /// End of the log.
+    tail: u64,
+    /// CRC32C of bytes `0..tail`, kept up to date for the seal.
+    crc: u32,
+    totals: Totals,
+}
+
+/// Clump counts of an arena.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Totals {
+    clumps: u32,
+    uncompressed: u64,
+    stored: u64,
+}
+
+impl Totals {
+    fn add(&mut self, h: &ClumpHeader) {
+        self.clumps += 1;
+        self.uncompressed += u64::from(h.uncsize);
+        self.stored += u64::from(h.size);
+    }
+}
+
+/// State only writers touch, under one mutex.
+struct Writer {
+    active: Option<Active>,
+    /// Trailers of the sealed arenas that have valid ones.
+    sealed: Vec<ArenaTrailer>,
+    /// End of the log: every clump before it is in the index or `pending`.
+    pos: Watermark,
+}
+
+type Key = (Score, BlockType);
+
+/// A [`BlockStore`] on disk: arena files plus an index (see the module
+/// docs).
+///
+/// ```
+/// use colony_venti::{ArenaStore, ArenaConfig, BlockStore, BlockType};
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = ArenaStore::open(dir.path(), ArenaConfig::default()).unwrap();
+/// let score = store.write(BlockType::DATA, b"hello").unwrap();
+/// store.sync().unwrap();
+/// assert_eq!(store.read(&score, BlockType::DATA).unwrap(), b"hello");
+/// ```
+pub struct ArenaStore {
+    dir: PathBuf,
+    config: Config,
+    writer: Mutex<Writer>,
+    arenas: RwLock<Vec<Arc<ArenaFile>>>,
+    /// Entries appended since the last index flush.
+    pending: RwLock<HashMap<Key, IndexEntry>>,
+    index: RwLock<DiskIndex>,
+}
+
+impl ArenaStore {
+    /// Opens the store in `dir`, creating it if needed. Recovers from a
+    /// crash: cuts a torn tail, indexes clumps past the index's watermark,
+    /// and rebuilds a missing or damaged index from the arenas.
+    pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<ArenaStore> {
+        config.validate(dir.as_ref())?;
+        recover::open(dir.as_ref(), config)
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn index(&self) -> RwLockReadGuard<'_, DiskIndex> {
+        self.index.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn index_mut(&self) -> RwLockWriteGuard<'_, DiskIndex> {
+        self.index.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn pending(&self) -> RwLockReadGuard<'_, HashMap<Key, IndexEntry>> {
+        self.pending.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn pending_mut(&self) -> RwLockWriteGuard<'_, HashMap<Key, IndexEntry>> {
+        self.pending.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn arena(&self, number: u32) -> Option<Arc<ArenaFile>> {
+        let arenas = self.arenas.read().unwrap_or_else(|e| e.into_inner());
+        arenas.get(number as usize).cloned()
+    }
+
+    /// Where (score, type) is stored. Pending entries are checked before
+    /// the index: a flush writes the index before it empties `pending`.
+    fn lookup(&self, score: &Score, ty: BlockType) -> Result<Option<IndexEntry>> {
+        if let Some(e) = self.pending().get(&(*score, ty)) {
+            return Ok(Some(*e));
+        }
+        self.index().lookup(score, ty)
+    }
+
+    /// Reads and verifies the clump an entry names.
+    fn read_entry(&self, e: &IndexEntry) -> Result<Vec<u8>> {
+        let arena = self.arena(e.arena).ok_or_else(|| Error::IndexCorrupt {
+            path: self.index().path().to_path_buf(),
+            reason: format!("entry for {} names missing arena {}", e.score, e.arena),
+        })?;
+        let corrupt = |reason| Error::Corrupt {
+            score: e.score,
+            arena: arena.path.clone(),
+            offset: u64::from(e.offset),
+            reason,
+        };
+        let mut buf = vec![0u8; ClumpHeader::SIZE + usize::from(e.size)];
+        match arena.read_clump(&mut buf, u64::from(e.offset)) {
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(corrupt("clump cut short"));
+            }
+            r => r?,
+        }
+        let h = ClumpHeader::decode(&buf).map_err(corrupt)?;
+        if h.score != e.score || h.ty != e.ty || h.size != e.size {
+            return Err(corrupt("clump header does not match the index"));
+        }
+        let block = match h.encoding {
+            clump::Encoding::Raw => {
+                buf.drain(..ClumpHeader::SIZE);
+                buf
+            }
+            clump::Encoding::Lz4 => h.unpack(&buf[ClumpHeader::SIZE..]).map_err(corrupt)?,
+        };
+        if Score::of(&block) != e.score {
+            return Err(corrupt("SHA-1 of the block does not match its score"));
+        }
+        Ok(block)
+    }
+
+    /// Appends a packed clump under the writer lock.
+    fn append(&self, w: &mut Writer, header: &ClumpHeader, clump: &[u8]) -> Result<()> {
+        let len = clump.len() as u64;
+        if w.active
+            .as_ref()
+            .is_some_and(|a| a.tail + len > a.arena.data_end())
+        {
+            self.seal(w)?;
+        }
+        let active = match &mut w.active {
+            Some(a) => a,
+            None => w.active.insert(self.new_arena()?),
+        };
+        let offset = active.tail;
+        let buffered = active.arena.push(clump, offset);
+        active.tail += len;
+        active.crc = crc32c::crc32c_append(active.crc, clump);
+        active.totals.add(header);
+        let entry = IndexEntry {
+            score: header.score,
+            ty: header.ty,
+            size: header.size,
+            arena: active.arena.head.number,
+            offset: offset as u32,
+        };
+        w.pos = Watermark {
+            arena: entry.arena,
+            offset: active.tail,
+        };
+        self.index().note(&entry.score);
+        self.pending_mut().insert((entry.score, entry.ty), entry);
+        if buffered >= self.config.write_buffer {
+            // The clump stays buffered and readable if this fails.
+            active.arena.write_buffer()?;
+        }
+        Ok(())
+    }
+
+    /// Seals the active arena: trailer with the whole-arena checksum, sync.
+    fn seal(&self, w: &mut Writer) -> Result<()> {
+        let Some(a) = w.active.take() else {
+            return Ok(());
+        };
+        let trailer = ArenaTrailer {
+            number: a.arena.head.number,
+            clumps: a.totals.clumps,
+            used: a.tail,
+            uncompressed: a.totals.uncompressed,
+            stored: a.totals.stored,
+            arena_crc: a.crc,
+        };
+        if let Err(e) = a.arena.write_buffer().and_then(|()| a.arena.seal(&trailer)) {
+            w.active = Some(a);
+            return Err(e);
+        }
+        w.sealed.push(trailer);
+        Ok(())
+    }
+
+    /// Creates the next arena. Only the writer adds arenas, so the number
+    /// cannot change while the file is made outside the arenas lock.
+    fn new_arena(&self) -> Result<Active> {
+        let number = self.arenas.read().unwrap_or_else(|e| e.into_inner()).len() as u32;
+        let arena = Arc::new(ArenaFile::create(
+            &self.dir,
+            number,
+            self.config.arena_size,
+        )?);
+        self.arenas
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(arena.clone());
+        Ok(Active {
+            crc: arena.crc_to(HEAD_SIZE, &mut |_| {})?,
+            arena,
+            tail: HEAD_SIZE,
+            totals: Totals::default(),
+        })
+    }
+
+    /// Makes the log durable, then writes pending entries to the index and
+    /// advances its watermark. Readers wait while index pages are written.
+    fn flush(&self, w: &mut Writer) -> Result<()> {
+        if let Some(a) = &w.active {
+            a.arena.write_buffer()?;
+            a.arena.sync()?;
+        }
+        let entries: Vec<IndexEntry> = self.pending().values().copied().collect();
+        let mut index = self.index_mut();
+        if entries.is_empty() && index.header().watermark == w.pos {
+            return Ok(());
+        }
+        index.insert_batch(&entries)?;
+        index.commit(w.pos)?;
+        // Give the table's memory back too, not just its entries.
+        *self.pending_mut() = HashMap::default();
+        Ok(())
+    }
+}
+
+impl BlockStore for ArenaStore {
+    fn read(&self, score: &Score, ty: BlockType) -> Result<Vec<u8>> {
+        if score.is_special() {
+            return Ok(Vec::new());
+        }
+        match self.lookup(score, ty)? {
+            Some(e) => self.read_entry(&e),
+            None => Err(Error::NotFound { score: *score, ty }),
+        }
+    }
+
+    fn write(&self, ty: BlockType, data: &[u8]) -> Result<Score> {
+        check_block_size(data)?;
+        if data.is_empty() {
+            return Ok(Score::EMPTY);
+        }
+        let score = Score::of(data);
+        if self.lookup(&score, ty)?.is_some() {
+            return Ok(score);
+        }
+        let (header, clump) = clump::pack(ty, score, data);
+        let mut w = self.writer();
+        // Another writer may have stored it since the lookup above.
+        if self.lookup(&score, ty)?.is_some() {
+            return Ok(score);
+        }
+        self.append(&mut w, &header, &clump)?;
+        if self.pending().len() >= self.config.flush_entries {
+            // The block is stored and readable; a failed flush is retried,
+            // and reported, by the next sync.
+            let _ = self.flush(&mut w);
+        }
+        Ok(score)
+    }
+
+    fn has(&self, score: &Score, ty: BlockType) -> Result<bool> {
+        Ok(score.is_special() || self.lookup(score, ty)?.is_some())
+    }
+
+    fn sync(&self) -> Result<()> {
+        let mut w = self.writer();
+        self.flush(&mut w)
+    }
+}
+
+impl Drop for ArenaStore {
+    fn drop(&mut self) {
+        // Best effort; anything not flushed is re-indexed on the next open.
+        let mut w = self.writer();
+        let _ = self.flush(&mut w);
+    }
+}

@@ -1,0 +1,21 @@
+//! The venti wire protocol, byte-compatible with plan9port's: messages
+//! and their codec, framing, version negotiation, a tokio server
+//! ([`VentiServer`]) over any [`BlockStore`](crate::BlockStore), and a
+//! threaded client ([`VentiClient`]) that is itself a `BlockStore`.
+
+mod client;
+mod frame;
+mod jobs;
+mod message;
+mod server;
+mod tags;
+mod version;
+
+pub use client::{READ_COUNT, VentiClient};
+pub use frame::{FrameBuffer, FrameWriter, MAX_FRAME_02, MAX_FRAME_04, encode_frame};
+pub use message::{
+    MAX_STRING, Message, Rerror, Rhello, Rread, Rwrite, Thello, Tread, Twrite, kind,
+};
+pub use server::{ServerHandle, VentiServer};
+pub use tags::TagSet;
+pub use version::{MAX_VERSION_LINE, VERSION_LINE, Version};
