@@ -73,8 +73,8 @@ pub enum Error {
         /// The bytes it actually spans.
         actual: usize,
     },
-    /// Reading or writing the socket failed.
-    #[error("9P i/o: {0}")]
+    /// Reading or writing a socket, pipe or file failed.
+    #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 
     /// Tauth to a server that needs none; the text names the service, as
@@ -159,6 +159,57 @@ pub enum Error {
     /// A failure of the storage behind a file system, passed on as its text.
     #[error("{0}")]
     Other(String),
+
+    /// A system call made for a session (namespaces, mounts, cgroups) failed.
+    #[error("session: {what}: {errno}")]
+    Sys {
+        /// The call and its object.
+        what: String,
+        /// The error number.
+        errno: nix::errno::Errno,
+    },
+    /// A session's root tree lacks the shell or program it must start.
+    #[error("session root {root} has no executable {program}")]
+    NoShell {
+        /// The root directory.
+        root: std::path::PathBuf,
+        /// The missing program, as seen inside the session.
+        program: String,
+    },
+    /// The session helper reported a failure while building the namespace.
+    #[error("session setup failed: {0}")]
+    SessionSetup(String),
+    /// The machine offers no cgroup hierarchy with a controller a limit needs.
+    #[error("no usable cgroup hierarchy for the {0} controller")]
+    NoCgroup(&'static str),
+    /// The session was already stopped.
+    #[error("session is stopped")]
+    Stopped,
+    /// A frame of the session or cpu protocol could not be encoded or decoded.
+    #[error("bad frame: {0}")]
+    Frame(String),
+    /// A frame longer than the protocol allows.
+    #[error("frame of {0} bytes exceeds the limit")]
+    FrameTooLong(usize),
+    /// TLS configuration or handshake failure.
+    #[error("tls: {0}")]
+    Tls(String),
+    /// The cpu listener refused the peer (wrong, missing or another user's certificate).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The peer broke the cpu protocol (unexpected frame or early end).
+    #[error("cpu protocol: {0}")]
+    Protocol(String),
+}
+
+impl Error {
+    /// Wraps a failed system call with what it was doing.
+    pub(crate) fn sys(what: impl Into<String>, errno: nix::errno::Errno) -> Self {
+        Error::Sys {
+            what: what.into(),
+            errno,
+        }
+    }
 }
 
 /// Shorthand for results of this crate.

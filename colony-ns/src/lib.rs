@@ -9,14 +9,22 @@
 //!   binding, the local address and graceful shutdown.
 //! * [`fuse`]: the same trees mounted with FUSE ([`fuse::mount`]), so
 //!   ordinary Linux programs use them.
+//! * [`session`]: private namespaces rooted in a file tree ([`session::Session`],
+//!   [`session::LinuxSession`]) and their helper process.
+//! * [`cpu`]: the cpu listener, a mutual-TLS endpoint through which a session's
+//!   owner runs commands and shells, and its client.
+//! * [`frame`]: length-prefixed postcard frames for our own protocols.
 
+pub mod cpu;
 mod error;
 mod fossil_fs;
+pub mod frame;
 pub mod fs;
 pub mod fuse;
 mod memfs;
 pub mod ninep;
 pub mod server;
+pub mod session;
 
 pub use error::{Error, Result};
 pub use fs::{DirEntry, FileSystem, Meta, NodeId, SetMeta};

@@ -46,7 +46,18 @@ pub(crate) fn errno(e: &Error) -> Errno {
         | Error::NoVersion
         | Error::DuplicateTag
         | Error::MsizeTooSmall
-        | Error::BadMessage => Errno::EIO,
+        | Error::BadMessage
+        // Session and cpu-listener errors never come from a file system.
+        | Error::NoShell { .. }
+        | Error::SessionSetup(_)
+        | Error::NoCgroup(_)
+        | Error::Stopped
+        | Error::Frame(_)
+        | Error::FrameTooLong(_)
+        | Error::Tls(_)
+        | Error::Refused(_)
+        | Error::Protocol(_) => Errno::EIO,
+        Error::Sys { errno, .. } => Errno::from_i32(*errno as i32),
     }
 }
 

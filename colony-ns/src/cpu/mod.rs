@@ -1,0 +1,20 @@
+//! The cpu listener: a mutual-TLS endpoint through which a session's owner,
+//! and nobody else, runs a command or an interactive shell in the session
+//! (Plan 9's `rcpu` into a spawned namespace, with the "custom manufactured
+//! cpu listener to allow only specified user access" the spawngrid wanted).
+//!
+//! Identity is the client certificate's common name; a wrong or missing
+//! certificate fails the handshake, another user's is refused with an
+//! [`ServerFrame::Error`] before any process starts.
+
+pub mod client;
+mod frames;
+mod relay;
+mod server;
+mod terminal;
+mod tls;
+
+pub use frames::{ClientFrame, ServerFrame};
+pub use server::{CpuConfig, CpuHandle, listen};
+pub use terminal::RawTerminal;
+pub use tls::{Identity, common_name};

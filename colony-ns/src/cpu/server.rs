@@ -1,0 +1,160 @@
+//! The cpu listener: accepts mutual-TLS connections, lets in the session's
+//! owner only, and runs one command or terminal per connection.
+
+use super::frames::{ClientFrame, ServerFrame};
+use super::relay;
+use super::tls::common_name;
+use crate::session::{CommandSpec, Session};
+use crate::{Error, Result};
+use rustls::ServerConfig;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+/// How long a peer may take over the TLS handshake.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// The read half of an accepted connection.
+pub(super) type Reader = ReadHalf<TlsStream<TcpStream>>;
+/// The write half of an accepted connection.
+pub(super) type Writer = WriteHalf<TlsStream<TcpStream>>;
+
+/// Who may use the listener and how it proves itself.
+#[derive(Debug, Clone)]
+pub struct CpuConfig {
+    /// The only user (client certificate common name) let in.
+    pub owner: String,
+    /// TLS with client verification (see [`super::Identity::server_config`]).
+    pub tls: Arc<ServerConfig>,
+}
+
+/// A running listener.
+#[derive(Debug)]
+pub struct CpuHandle {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl CpuHandle {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting; connections in progress carry on.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Binds `addr` and serves `session` to its owner.
+pub async fn listen<S: Session + 'static>(
+    addr: &str,
+    config: CpuConfig,
+    session: Arc<S>,
+) -> Result<CpuHandle> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let (stop, mut stopped) = watch::channel(false);
+    let acceptor = TlsAcceptor::from(config.tls.clone());
+    let owner: Arc<str> = config.owner.into();
+    let task = tokio::spawn(async move {
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = stopped.changed() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!("cpu accept: {e}");
+                        continue;
+                    }
+                },
+            };
+            let (acceptor, owner, session) = (acceptor.clone(), owner.clone(), session.clone());
+            tokio::spawn(async move {
+                if let Err(e) = serve(stream, acceptor, &owner, &*session).await {
+                    tracing::info!("cpu connection from {peer}: {e}");
+                }
+            });
+        }
+    });
+    Ok(CpuHandle { addr, stop, task })
+}
+
+/// One connection: handshake, owner check, request, relay.
+async fn serve<S: Session>(
+    stream: TcpStream,
+    acceptor: TlsAcceptor,
+    owner: &str,
+    session: &S,
+) -> Result<()> {
+    // The verifier rejects missing and foreign certificates here.
+    let tls = tokio::time::timeout(HANDSHAKE, acceptor.accept(stream))
+        .await
+        .map_err(|_| Error::Tls("handshake timed out".into()))?
+        .map_err(|e| Error::Tls(e.to_string()))?;
+    let user = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .ok_or_else(|| Error::Refused("no client certificate".into()))
+        .and_then(common_name);
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    let user = match user {
+        Ok(u) if u == owner => u,
+        Ok(u) => return refuse(&mut wr, format!("{u} does not own {}", session.name())).await,
+        Err(e) => return refuse(&mut wr, e.to_string()).await,
+    };
+    let request = crate::frame::read::<ClientFrame, _>(&mut rd)
+        .await?
+        .ok_or_else(|| Error::Protocol("connection closed before a request".into()))?;
+    tracing::info!("cpu: {user} in {}: {request:?}", session.name());
+    let started = match request {
+        ClientFrame::Run(cmd) => session.run(&cmd).await.map(relay::Job::Piped),
+        ClientFrame::Shell {
+            term,
+            size,
+            command,
+        } => {
+            let cmd = command.unwrap_or_else(|| CommandSpec::new([session.shell_path()]));
+            session
+                .run_pty(&cmd.env("TERM", &term), size)
+                .await
+                .map(relay::Job::Terminal)
+        }
+        other => Err(Error::Protocol(format!(
+            "expected Run or Shell, got {other:?}"
+        ))),
+    };
+    match started {
+        Ok(job) => relay::run(job, rd, wr).await,
+        Err(e) => {
+            send(&mut wr, &ServerFrame::Error(e.to_string())).await?;
+            wr.shutdown().await?;
+            Err(e)
+        }
+    }
+}
+
+/// Tells the peer why, closes, and reports the refusal.
+async fn refuse(wr: &mut Writer, why: String) -> Result<()> {
+    send(wr, &ServerFrame::Error(format!("refused: {why}"))).await?;
+    wr.shutdown().await?;
+    Err(Error::Refused(why))
+}
+
+/// Writes one frame.
+pub(super) async fn send(wr: &mut Writer, frame: &ServerFrame) -> Result<()> {
+    wr.write_all(&frame.encode()?).await?;
+    wr.flush().await?;
+    Ok(())
+}

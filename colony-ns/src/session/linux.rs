@@ -1,0 +1,285 @@
+//! [`LinuxSession`]: a session built by the helper process out of Linux
+//! mount, pid, uts and ipc namespaces, `pivot_root` and cgroups.
+
+use super::Session;
+use super::cgroup::{Cgroups, Group};
+use super::process::{Process, ProcessInfo, PtyProcess};
+use super::pty::PtyMaster;
+use super::spec::{CommandSpec, Root, SessionSpec, WindowSize};
+use super::task::{EnterTask, HelperTask, Report, StartTask};
+use crate::{Error, Result};
+use nix::sys::signal::{Signal, kill};
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+use nix::unistd::Pid;
+use std::io::IoSliceMut;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::Stdio;
+use tokio::process::{Child, Command};
+
+/// How the tokio process reaches the helper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinuxConfig {
+    /// The helper binary (`colony-session-helper`, or a binary whose `main`
+    /// calls [`super::helper_main`]).
+    pub helper: PathBuf,
+}
+
+/// A running Linux session. Dropping it without [`Session::stop`] still
+/// kills every process in it, but removes its cgroups only on a best-effort
+/// basis.
+#[derive(Debug)]
+pub struct LinuxSession {
+    name: String,
+    shell: String,
+    helper: PathBuf,
+    private_network: bool,
+    init_pid: i32,
+    /// `/proc/<init>/ns/pid` as read at start: identifies our processes.
+    pid_ns: PathBuf,
+    /// The inode of that namespace.
+    pid_ns_inode: u64,
+    /// The start helper; holding its stdin keeps init alive.
+    starter: Option<Child>,
+    cgroups: Cgroups,
+}
+
+impl LinuxSession {
+    /// The session's init as a host pid.
+    pub fn init_pid(&self) -> i32 {
+        self.init_pid
+    }
+
+    /// The start helper's host pid (init's parent), while running.
+    pub fn helper_pid(&self) -> Option<u32> {
+        self.starter.as_ref().and_then(Child::id)
+    }
+
+    /// The cgroup folders made for the session's limits.
+    pub fn cgroups(&self) -> &[Group] {
+        self.cgroups.groups()
+    }
+
+    /// Spawns the enter helper for `cmd`.
+    fn enter(&self, cmd: &CommandSpec, pty: Option<WindowSize>) -> Result<Command> {
+        if self.starter.is_none() {
+            return Err(Error::Stopped);
+        }
+        let task = HelperTask::Enter(EnterTask {
+            init_pid: self.init_pid,
+            pid_ns_inode: self.pid_ns_inode,
+            private_network: self.private_network,
+            cgroup_procs: self.cgroups.procs_files(),
+            command: cmd.clone(),
+            pty,
+        });
+        let mut c = Command::new(&self.helper);
+        c.arg(task.encode()?).env_clear();
+        Ok(c)
+    }
+
+    /// Kills init (and with it the pid namespace), reaps the helper and
+    /// removes the cgroups.
+    async fn shut_down(&mut self) -> Result<()> {
+        let Some(mut starter) = self.starter.take() else {
+            return Ok(());
+        };
+        let _ = kill(Pid::from_raw(self.init_pid), Signal::SIGKILL);
+        drop(starter.stdin.take());
+        starter.wait().await?;
+        let mut cgroups = std::mem::take(&mut self.cgroups);
+        tokio::task::spawn_blocking(move || cgroups.remove())
+            .await
+            .map_err(|e| Error::SessionSetup(e.to_string()))?
+    }
+}
+
+impl Session for LinuxSession {
+    type Config = LinuxConfig;
+
+    async fn start(config: &LinuxConfig, spec: &SessionSpec) -> Result<Self> {
+        let Root::Dir(root) = &spec.root;
+        let root = std::fs::canonicalize(root).map_err(|e| {
+            Error::sys(
+                format!("root {}", root.display()),
+                nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            )
+        })?;
+        let mut cgroups = Cgroups::create(&spec.name, &spec.limits)?;
+        let task = HelperTask::Start(StartTask {
+            name: spec.name.clone(),
+            root,
+            binds: spec.binds.clone(),
+            shell: spec.shell.clone(),
+            private_network: spec.private_network,
+            cgroup_procs: cgroups.procs_files(),
+        });
+        let spawned = Command::new(&config.helper)
+            .arg(task.encode()?)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn();
+        let mut starter = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = cgroups.remove();
+                return Err(e.into());
+            }
+        };
+        match await_ready(&mut starter).await {
+            Ok((init_pid, pid_ns, pid_ns_inode)) => Ok(LinuxSession {
+                name: spec.name.clone(),
+                shell: spec.shell.clone(),
+                helper: config.helper.clone(),
+                private_network: spec.private_network,
+                init_pid,
+                pid_ns,
+                pid_ns_inode,
+                starter: Some(starter),
+                cgroups,
+            }),
+            Err(e) => {
+                let _ = starter.kill().await;
+                let _ = tokio::task::spawn_blocking(move || cgroups.remove()).await;
+                Err(e)
+            }
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn shell_path(&self) -> &str {
+        &self.shell
+    }
+
+    async fn run(&self, cmd: &CommandSpec) -> Result<Process> {
+        let child = self
+            .enter(cmd, None)?
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        Ok(Process::new(child))
+    }
+
+    async fn run_pty(&self, cmd: &CommandSpec, size: WindowSize) -> Result<PtyProcess> {
+        let (ours, theirs) = UnixStream::pair()?;
+        let child = self
+            .enter(cmd, Some(size))?
+            .stdin(Stdio::null())
+            .stdout(OwnedFd::from(theirs))
+            .spawn()?;
+        // The helper sends the master, or exits (closing its end) on failure.
+        let master = tokio::task::spawn_blocking(move || receive_fd(&ours))
+            .await
+            .map_err(|e| Error::SessionSetup(e.to_string()))??;
+        Ok(PtyProcess::new(child, PtyMaster::new(master)?))
+    }
+
+    fn processes(&self) -> Result<Vec<ProcessInfo>> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir("/proc")?.flatten() {
+            let Some(host_pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+                continue;
+            };
+            let dir = entry.path();
+            if std::fs::read_link(dir.join("ns/pid")).ok().as_ref() != Some(&self.pid_ns) {
+                continue;
+            }
+            let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+            let pid = status
+                .lines()
+                .find_map(|l| l.strip_prefix("NSpid:"))
+                .and_then(|l| l.split_whitespace().last())
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+            let command = cmdline
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ");
+            out.push(ProcessInfo {
+                host_pid,
+                pid,
+                command,
+            });
+        }
+        out.sort_by_key(|p| p.pid);
+        Ok(out)
+    }
+
+    async fn stop(&mut self) -> Result<()> {
+        self.shut_down().await
+    }
+}
+
+impl Drop for LinuxSession {
+    fn drop(&mut self) {
+        if self.starter.is_some() {
+            let _ = kill(Pid::from_raw(self.init_pid), Signal::SIGKILL);
+            let _ = self.cgroups.remove();
+        }
+    }
+}
+
+/// Reads the start helper's reports: init's pid, then ready or failure.
+async fn await_ready(starter: &mut Child) -> Result<(i32, PathBuf, u64)> {
+    let mut out = starter
+        .stdout
+        .take()
+        .ok_or(Error::SessionSetup("helper has no stdout".into()))?;
+    let lost = || Error::SessionSetup("helper exited without a report".into());
+    let init_pid = match crate::frame::read::<Report, _>(&mut out).await? {
+        Some(Report::Init(pid)) => pid,
+        Some(Report::Failed(msg)) => return Err(Error::SessionSetup(msg)),
+        _ => return Err(lost()),
+    };
+    // Read before Ready, which init sends only when set up; from then on it
+    // cannot exit (and its pid be reused) until our keep-alive pipe closes.
+    // A failing init may be gone already: its report says why.
+    let ns_path = format!("/proc/{init_pid}/ns/pid");
+    let ns = std::fs::read_link(&ns_path).and_then(|link| {
+        let inode = std::fs::metadata(&ns_path)?.ino();
+        Ok((link, inode))
+    });
+    match crate::frame::read::<Report, _>(&mut out).await? {
+        Some(Report::Ready) => {
+            let (link, inode) = ns?;
+            Ok((init_pid, link, inode))
+        }
+        Some(Report::Failed(msg)) => Err(Error::SessionSetup(msg)),
+        _ => Err(lost()),
+    }
+}
+
+/// Receives one descriptor sent with SCM_RIGHTS.
+fn receive_fd(sock: &UnixStream) -> Result<OwnedFd> {
+    let mut byte = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("receive terminal", e))?;
+    for cmsg in msg.cmsgs().map_err(|e| Error::sys("receive terminal", e))? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg
+            && let Some(&fd) = fds.first()
+        {
+            // SAFETY: the kernel just installed this descriptor for us.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+    }
+    Err(Error::SessionSetup(
+        "helper failed to open a terminal".into(),
+    ))
+}

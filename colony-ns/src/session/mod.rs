@@ -1,0 +1,77 @@
+//! Sessions: a private namespace rooted in a file tree, in which the
+//! session's owner runs commands and shells (Plan 9's `rcpu` into a spawned
+//! namespace).
+//!
+//! [`LinuxSession`] never changes the calling (tokio) process's namespaces:
+//! a helper process ([`helper_main`]) unshares mount, pid, uts and ipc
+//! namespaces, forks the session's init (pid 1, which builds the tree,
+//! pivots into it and reaps orphans), and every command is run by another
+//! helper that joins those namespaces with `setns` and forks the command.
+
+mod cgroup;
+mod enter;
+mod helper;
+mod init;
+mod linux;
+mod process;
+mod pty;
+mod setup;
+mod spec;
+mod start;
+mod task;
+
+pub use cgroup::{Group, Version as CgroupVersion};
+pub use helper::main as helper_main;
+pub use linux::{LinuxConfig, LinuxSession};
+pub use process::{ExitStatus, Process, ProcessInfo, PtyProcess};
+pub use pty::{PtyMaster, set_window_size, window_size};
+pub use spec::{Bind, CommandSpec, Limits, Root, SessionSpec, WindowSize};
+
+use crate::Result;
+use std::future::Future;
+
+/// A running session: start it, run commands and shells in it, list its
+/// processes, stop it.
+pub trait Session: Send + Sync + Sized {
+    /// What the implementation needs besides the spec (e.g. its helper).
+    type Config;
+
+    /// Builds the namespace and returns once commands can run in it.
+    fn start(
+        config: &Self::Config,
+        spec: &SessionSpec,
+    ) -> impl Future<Output = Result<Self>> + Send;
+
+    /// The environment's name.
+    fn name(&self) -> &str;
+
+    /// The session's shell, as a path inside it.
+    fn shell_path(&self) -> &str;
+
+    /// Runs a command with piped stdin, stdout and stderr.
+    fn run(&self, cmd: &CommandSpec) -> impl Future<Output = Result<Process>> + Send;
+
+    /// Runs a command on a new terminal of the session.
+    fn run_pty(
+        &self,
+        cmd: &CommandSpec,
+        size: WindowSize,
+    ) -> impl Future<Output = Result<PtyProcess>> + Send;
+
+    /// Opens an interactive shell on a new terminal, with `TERM` set.
+    fn shell(
+        &self,
+        size: WindowSize,
+        term: &str,
+    ) -> impl Future<Output = Result<PtyProcess>> + Send {
+        let cmd = CommandSpec::new([self.shell_path()]).env("TERM", term);
+        async move { self.run_pty(&cmd, size).await }
+    }
+
+    /// The processes inside the session.
+    fn processes(&self) -> Result<Vec<ProcessInfo>>;
+
+    /// Kills every process of the session and removes everything it made.
+    /// Stopping twice is harmless.
+    fn stop(&mut self) -> impl Future<Output = Result<()>> + Send;
+}
