@@ -1,0 +1,175 @@
+//! [`FossilFs`]: a live [`Fossil`] as a [`FileSystem`], so the 9P server
+//! (and FUSE) can serve it.
+//!
+//! The Fossil already speaks this trait's language (node ids are qid
+//! paths, root 0; Plan 9 mode bits; the same metadata fields), so every
+//! method is a call and a field-by-field copy. Fossil's errors become this
+//! crate's variants with Plan 9's texts; failures of the storage behind it
+//! (missing or damaged blocks, a store that fails) become
+//! [`Error::Other`] with the text `i/o error: …`, which names the block's
+//! score.
+//!
+//! Known differences from plan9port's vacfs serving the same archive:
+//! directories list in slot order (the order entries were made, which
+//! keeps readdir cookies stable while the directory changes) where vacfs
+//! lists in MetaBlock order (sorted by name within each block). The `aname`
+//! of an attach is ignored, as vacfs does.
+
+use std::sync::Arc;
+
+use colony_fossil::Fossil;
+use colony_fossil::fossil::{self as fossil, DirItem};
+
+use crate::error::{Error, Result};
+use crate::fs::{DirEntry, FileSystem, Meta, NodeId, SetMeta};
+use crate::ninep::Qid;
+use crate::ninep::error_strings as es;
+
+/// A [`Fossil`] served as a [`FileSystem`]. It shares the Fossil, so its
+/// owner can [`Fossil::save`] while it is being served.
+#[derive(Clone)]
+pub struct FossilFs {
+    fossil: Arc<Fossil>,
+}
+
+impl FossilFs {
+    /// Serves `fossil`.
+    pub fn new(fossil: Arc<Fossil>) -> Self {
+        FossilFs { fossil }
+    }
+
+    /// The Fossil served.
+    pub fn fossil(&self) -> &Arc<Fossil> {
+        &self.fossil
+    }
+}
+
+impl From<colony_fossil::Error> for Error {
+    fn from(e: colony_fossil::Error) -> Self {
+        use colony_fossil::Error as F;
+        match e {
+            F::NotFound => Error::NotFound,
+            F::Exists => Error::Exists,
+            F::NotDir => Error::NotDir,
+            F::IsDir => Error::IsDir,
+            F::NotEmpty => Error::NotEmpty,
+            F::BadName(_) => Error::BadName,
+            F::DirBit => Error::DirBit,
+            F::DirLength => Error::DirLength,
+            F::RemoveRoot => Error::RemoveRoot,
+            F::NotSymlink => Error::NotSymlink,
+            F::TooLarge(_) => Error::TooLarge,
+            // Plan 9 refuses a move into oneself as a bad path.
+            F::MoveIntoSelf => Error::BadName,
+            storage @ (F::Venti(_)
+            | F::Format { .. }
+            | F::HashMismatch { .. }
+            | F::InBlock { .. }
+            | F::AtPath { .. }
+            | F::Unrepresentable(_)
+            | F::Io { .. }) => Error::Other(format!("{}: {storage}", es::IO_ERROR)),
+        }
+    }
+}
+
+fn qid(q: fossil::Qid) -> Qid {
+    Qid {
+        ty: q.ty,
+        version: q.version,
+        path: q.path,
+    }
+}
+
+fn meta(m: fossil::Meta) -> Meta {
+    Meta {
+        qid: qid(m.qid),
+        mode: m.mode,
+        atime: m.atime,
+        mtime: m.mtime,
+        length: m.length,
+        name: m.name,
+        uid: m.uid,
+        gid: m.gid,
+        muid: m.muid,
+    }
+}
+
+fn set_meta(c: &SetMeta) -> fossil::SetMeta {
+    fossil::SetMeta {
+        name: c.name.clone(),
+        mode: c.mode,
+        atime: c.atime,
+        mtime: c.mtime,
+        length: c.length,
+        uid: c.uid.clone(),
+        gid: c.gid.clone(),
+    }
+}
+
+impl FileSystem for FossilFs {
+    fn attach(&self, _uname: &str, _aname: &str) -> Result<NodeId> {
+        // Loads the root now, so a damaged archive fails the attach.
+        let root = self.fossil.root();
+        self.fossil.stat(root)?;
+        Ok(root)
+    }
+
+    fn stat(&self, node: NodeId) -> Result<Meta> {
+        Ok(meta(self.fossil.stat(node)?))
+    }
+
+    fn lookup(&self, dir: NodeId, name: &str) -> Result<Meta> {
+        Ok(meta(self.fossil.lookup(dir, name)?))
+    }
+
+    fn parent(&self, node: NodeId) -> Result<Meta> {
+        Ok(meta(self.fossil.parent(node)?))
+    }
+
+    fn read(&self, node: NodeId, offset: u64, count: u32) -> Result<Vec<u8>> {
+        Ok(self.fossil.read(node, offset, count)?)
+    }
+
+    fn write(&self, node: NodeId, offset: u64, data: &[u8], user: &str) -> Result<u32> {
+        Ok(self.fossil.write(node, offset, data, user)?)
+    }
+
+    fn create(&self, dir: NodeId, name: &str, perm: u32, user: &str) -> Result<Meta> {
+        Ok(meta(self.fossil.create(dir, name, perm, user)?))
+    }
+
+    fn remove(&self, node: NodeId) -> Result<()> {
+        Ok(self.fossil.remove(node)?)
+    }
+
+    fn wstat(&self, node: NodeId, change: &SetMeta, user: &str) -> Result<Meta> {
+        Ok(meta(self.fossil.wstat(node, &set_meta(change), user)?))
+    }
+
+    fn readdir(
+        &self,
+        dir: NodeId,
+        cookie: u64,
+        sink: &mut dyn FnMut(DirEntry) -> bool,
+    ) -> Result<()> {
+        Ok(self.fossil.readdir(dir, cookie, &mut |item: DirItem| {
+            sink(DirEntry {
+                meta: meta(item.meta),
+                cookie: item.cookie,
+            })
+        })?)
+    }
+
+    fn symlink(&self, dir: NodeId, name: &str, target: &str, user: &str) -> Result<Meta> {
+        Ok(meta(self.fossil.symlink(
+            dir,
+            name,
+            target.as_bytes(),
+            user,
+        )?))
+    }
+
+    fn readlink(&self, node: NodeId) -> Result<String> {
+        String::from_utf8(self.fossil.readlink(node)?).map_err(|_| Error::BadUtf8)
+    }
+}
