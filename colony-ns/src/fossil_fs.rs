@@ -173,3 +173,50 @@ impl FileSystem for FossilFs {
         String::from_utf8(self.fossil.readlink(node)?).map_err(|_| Error::BadUtf8)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use colony_fossil::Error as F;
+    use colony_venti::{BlockType, Score};
+
+    #[test]
+    fn fossil_errors_become_plan9_texts() {
+        let cases = [
+            (F::NotFound, es::NOT_FOUND),
+            (F::Exists, es::EXISTS),
+            (F::NotDir, es::NOT_DIR),
+            (F::IsDir, es::IS_DIR),
+            (F::NotEmpty, es::NOT_EMPTY),
+            (F::BadName("a/b".into()), es::BAD_NAME),
+            (F::DirBit, es::DIR_BIT),
+            (F::DirLength, es::DIR_LENGTH),
+            (F::RemoveRoot, es::REMOVE_ROOT),
+            (F::NotSymlink, es::NOT_SYMLINK),
+            (F::TooLarge(1 << 49), es::TOO_LARGE),
+            (F::MoveIntoSelf, es::BAD_NAME),
+        ];
+        for (from, text) in cases {
+            assert_eq!(Error::from(from).to_string(), text);
+        }
+    }
+
+    #[test]
+    fn storage_errors_are_io_errors_naming_the_block() {
+        let score = Score::of(b"x");
+        let missing = colony_venti::Error::NotFound {
+            score,
+            ty: BlockType::DATA,
+        };
+        let damaged = F::format("MetaBlock", "bad magic").in_block(score);
+        let mismatch = F::HashMismatch {
+            score,
+            ty: BlockType::DATA,
+        };
+        for e in [F::Venti(missing), damaged, mismatch] {
+            let text = Error::from(e).to_string();
+            assert!(text.starts_with("i/o error: "), "{text}");
+            assert!(text.contains(&score.to_string()), "{text}");
+        }
+    }
+}
