@@ -70,14 +70,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Arc::new(FossilFs::new(fossil.clone())),
             ServerConfig::default(),
         );
+        // Handlers first: a signal that comes once clients can connect
+        // must save, not kill.
+        let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+        let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
         let handle = bind(&server, &args).await?;
         tracing::info!(
             "9p: serving {} on {}",
             score.labelled("vac"),
             handle.local_addr()
         );
-        let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
-        let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
         loop {
             tokio::select! {
                 _ = hup.recv() => {
