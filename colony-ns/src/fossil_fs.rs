@@ -14,6 +14,10 @@
 //! keeps readdir cookies stable while the directory changes) where vacfs
 //! lists in MetaBlock order (sorted by name within each block). The `aname`
 //! of an attach is ignored, as vacfs does.
+//!
+//! Saving is the owner's business ([`Fossil::save`], e.g. `colony 9p
+//! serve` on a signal): a Twstat that changes nothing (a client's sync)
+//! does not save, since nobody would learn the new score.
 
 use std::sync::Arc;
 
