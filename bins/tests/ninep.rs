@@ -58,11 +58,11 @@ impl Drop for Served {
 }
 
 /// A blocking 9P client: one request, one reply.
-struct Client {
-    stream: TcpStream,
+struct Client<S> {
+    stream: S,
 }
 
-impl Client {
+impl<S: Read + Write> Client<S> {
     fn rpc(&mut self, tag: u16, msg: impl Into<Message>) -> Message {
         let bytes = Fcall::new(tag, msg).encode().unwrap();
         self.stream.write_all(&bytes).unwrap();
@@ -108,10 +108,11 @@ impl Client {
     }
 }
 
-fn connect(port: u16) -> Client {
+/// Connects (retrying while the server starts), negotiates and attaches.
+fn connect<S: Read + Write>(dial: impl Fn() -> std::io::Result<S>) -> Client<S> {
     let deadline = Instant::now() + Duration::from_secs(30);
     let stream = loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
+        match dial() {
             Ok(s) => break s,
             Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => panic!("server did not start: {e}"),
@@ -198,7 +199,7 @@ fn serve_write_over_9p_save_and_unvac() {
             .expect("a score line")
     };
 
-    let mut c = connect(port);
+    let mut c = connect(|| TcpStream::connect(("127.0.0.1", port)));
     c.put("tree", "first.txt", b"written over 9P\n");
     signal(&served.0, "-HUP");
     let first = next_line();
@@ -225,6 +226,58 @@ fn serve_write_over_9p_save_and_unvac() {
     unvac(&first, &data, &out);
     assert!(out.join("tree/first.txt").exists());
     assert!(!out.join("tree/second.txt").exists());
+}
+
+#[test]
+fn serve_on_a_unix_socket() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("store");
+    let tree = tmp.path().join("t");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("f"), "x").unwrap();
+    let d = d.to_str().unwrap();
+    let line = ok(colony(&["vac", tree.to_str().unwrap(), "--data", d]));
+    let score = line.trim();
+    let sock = tmp.path().join("9p.sock");
+    let child = Command::new(COLONY)
+        .args(["9p", "serve", score, "--data", d, "--unix"])
+        .arg(&sock)
+        .env_remove("venti")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start colony 9p serve");
+    let served = Served(child);
+    let mut c = connect(|| std::os::unix::net::UnixStream::connect(&sock));
+    let walk = Twalk {
+        fid: 0,
+        newfid: 1,
+        wnames: vec!["t".into(), "f".into()],
+    };
+    let Message::Rwalk(w) = c.rpc(1, walk) else {
+        panic!()
+    };
+    assert_eq!(w.wqids.len(), 2);
+    let Message::Rstat(st) = c.rpc(1, Tstat { fid: 1 }) else {
+        panic!()
+    };
+    assert_eq!((st.stat.name.as_str(), st.stat.length), ("f", 1));
+    drop(c);
+    signal(&served.0, "-TERM");
+    let mut served = served;
+    let status = served.0.wait().unwrap();
+    assert!(status.success(), "exit {status:?}");
+    let mut out = String::new();
+    served
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    // Nothing changed: the save is the archive served.
+    assert_eq!(out.trim(), score);
+    assert!(!sock.exists(), "socket removed at exit");
 }
 
 #[test]
