@@ -43,7 +43,7 @@ pub struct ServeArgs {
     unix: Option<PathBuf>,
     /// MiB of blocks the fossil keeps locally (dirty and cached); more
     /// dirty data is written to the store early.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
     cache_mb: u64,
 }
 
