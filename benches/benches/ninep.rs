@@ -1,13 +1,17 @@
 //! 9P: codec speed, and read throughput of the server over loopback TCP
-//! (one client, one outstanding 8 KiB-msize Tread at a time, as `9p read` does).
+//! (one client, one outstanding 8 KiB-msize Tread at a time, as `9p read`
+//! does), serving a MemFs and a live Fossil.
 use std::hint::black_box;
 use std::sync::Arc;
 
 use colony_benches::random_block;
+use colony_fossil::Fossil;
+use colony_fossil::fossil::FossilOptions;
 use colony_ns::ninep::{
     DMDIR, Fcall, Message, NOFID, OREAD, Qid, Rread, Tattach, Topen, Tread, Tversion, Twalk,
 };
-use colony_ns::{FileSystem, ListenAddr, MemFs, Meta, Server, ServerConfig};
+use colony_ns::{FileSystem, FossilFs, ListenAddr, MemFs, Meta, Server, ServerConfig};
+use colony_venti::MemStore;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -44,13 +48,10 @@ async fn rpc(s: &mut TcpStream, tag: u16, msg: impl Into<Message>) -> Message {
     Fcall::decode(&frame).unwrap().msg
 }
 
-fn server_read(c: &mut Criterion) {
-    const SIZE: usize = 4 << 20;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+const SIZE: usize = 4 << 20;
+
+/// A MemFs holding `/big`, 4 MiB.
+fn memfs() -> Arc<dyn FileSystem> {
     let fs = MemFs::new(Meta {
         qid: Qid::default(),
         mode: DMDIR | 0o777,
@@ -65,7 +66,46 @@ fn server_read(c: &mut Criterion) {
     let f = fs.create(0, "big", 0o644, "bench").unwrap();
     fs.write(f.node(), 0, &random_block(2, SIZE), "bench")
         .unwrap();
-    let server = Server::new(Arc::new(fs), ServerConfig::default());
+    Arc::new(fs)
+}
+
+/// A Fossil holding `/big`, saved to a MemStore and reopened, so reads
+/// load its blocks from the store (then from the fossil's cache).
+fn fossil() -> Arc<dyn FileSystem> {
+    let store = Arc::new(MemStore::new());
+    let options = FossilOptions {
+        owner: "bench".into(),
+        ..FossilOptions::default()
+    };
+    let new = Fossil::create_empty(store.clone(), options.clone()).unwrap();
+    let f = new.create(new.root(), "big", 0o644, "bench").unwrap();
+    new.write(f.qid.path, 0, &random_block(2, SIZE), "bench")
+        .unwrap();
+    let score = new.save().unwrap();
+    let fossil = Fossil::open(store, score, options).unwrap();
+    Arc::new(FossilFs::new(Arc::new(fossil)))
+}
+
+fn server_read(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ninep_server");
+    g.throughput(Throughput::Bytes(SIZE as u64));
+    read_big(&mut g, "read_4MiB_tcp_msize8192", memfs());
+    read_big(&mut g, "fossil_read_4MiB_tcp_msize8192", fossil());
+    g.finish();
+}
+
+/// Reads `/big` of `fs` through the server, one 8 KiB Tread at a time.
+fn read_big(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    fs: Arc<dyn FileSystem>,
+) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = Server::new(fs, ServerConfig::default());
     let handle = rt.block_on(server.bind_tcp("127.0.0.1:0")).unwrap();
     let ListenAddr::Tcp(addr) = *handle.local_addr() else {
         unreachable!()
@@ -114,9 +154,7 @@ fn server_read(c: &mut Criterion) {
         .await;
         s
     });
-    let mut g = c.benchmark_group("ninep_server");
-    g.throughput(Throughput::Bytes(SIZE as u64));
-    g.bench_function("read_4MiB_tcp_msize8192", |b| {
+    g.bench_function(name, |b| {
         b.iter(|| {
             rt.block_on(async {
                 let mut off = 0u64;
@@ -141,7 +179,6 @@ fn server_read(c: &mut Criterion) {
             })
         })
     });
-    g.finish();
     drop(s);
     rt.block_on(handle.shutdown()).unwrap();
 }

@@ -213,7 +213,7 @@ impl CowTree {
         let end = offset
             .checked_add(data.len() as u64)
             .filter(|&e| e <= crate::entry::MAX_SIZE)
-            .ok_or_else(|| Error::Unrepresentable(format!("file end past 2^48 at {offset}")))?;
+            .ok_or(Error::TooLarge(offset.saturating_add(data.len() as u64)))?;
         if end > self.size {
             self.set_size(end)?;
         }
@@ -298,7 +298,7 @@ impl CowTree {
     /// Truncates or extends (with zeros) to `new` bytes.
     pub fn set_size(&mut self, new: u64) -> Result<()> {
         if new > crate::entry::MAX_SIZE {
-            return Err(Error::Unrepresentable(format!("stream size {new}")));
+            return Err(Error::TooLarge(new));
         }
         let keep = self.size.min(new);
         let d = self.dsize as u64;

@@ -49,6 +49,9 @@ pub enum Error {
     /// than 65535 bytes, a block size the big encoding cannot express...).
     #[error("cannot represent in vac: {0}")]
     Unrepresentable(String),
+    /// A file length or write end past vac's 2^48 - 1 byte limit.
+    #[error("file too large: {0} bytes is past the 2^48 - 1 limit")]
+    TooLarge(u64),
     /// No file with that name or node id (or it has been removed).
     #[error("file does not exist")]
     NotFound,

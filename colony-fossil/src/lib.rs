@@ -13,6 +13,9 @@
 //!   import is byte-exact with plan9port vac ([`vac::Flavor::Plan9port`]);
 //!   [`vac::Flavor::Clean`] writes the spec's recommended form.
 //!
+//! * `testdata` (feature `testdata`): the plan9port reference recordings
+//!   (the tiny vac's blocks in a `MemStore`), shared by the tests of this
+//!   crate and of the crates above it.
 //! * [`fossil::Fossil`] is the live copy-on-write file system over a
 //!   block store: lazy loading, block-granular copy-on-write
 //!   ([`cow_tree::CowTree`]), a bounded local store ([`local`]) and `save`.
@@ -34,6 +37,8 @@ mod progress;
 pub mod root;
 pub mod source;
 pub mod stream;
+#[cfg(feature = "testdata")]
+pub mod testdata;
 pub mod tree;
 pub mod unvac;
 pub mod vac;

@@ -765,3 +765,26 @@ fn fossil_layout_archives_open_and_save_in_vac_layout() {
         b"nested\nmore\n"
     );
 }
+
+#[test]
+fn lengths_past_vacs_limit_are_too_large() {
+    let fs = Fossil::create_empty(Arc::new(MemStore::new()), FossilOptions::default()).unwrap();
+    let f = fs.create(fs.root(), "f", 0o644, "u").unwrap().qid.path;
+    let limit = (1u64 << 48) - 1;
+    assert!(matches!(
+        fs.write(f, limit, b"x", "u"),
+        Err(Error::TooLarge(n)) if n == limit + 1
+    ));
+    assert!(matches!(
+        fs.write(f, u64::MAX, b"x", "u"),
+        Err(Error::TooLarge(u64::MAX))
+    ));
+    assert!(matches!(
+        fs.truncate(f, limit + 1, "u"),
+        Err(Error::TooLarge(n)) if n == limit + 1
+    ));
+    // Nothing changed; the last byte below the limit can be written.
+    assert_eq!(fs.stat(f).unwrap().length, 0);
+    fs.write(f, limit - 1, b"y", "u").unwrap();
+    assert_eq!(fs.stat(f).unwrap().length, limit);
+}

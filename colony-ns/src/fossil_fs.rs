@@ -1,21 +1,92 @@
-//! colony-fossil's live [`Fossil`] as a [`FileSystem`]: its methods have
-//! the trait's names and semantics, so this is a field-by-field copy of
-//! metadata and a mapping of error variants.
+//! [`FossilFs`]: a live [`Fossil`] as a [`FileSystem`], so the 9P server
+//! (and FUSE) can serve it.
+//!
+//! The Fossil already speaks this trait's language (node ids are qid
+//! paths, root 0; Plan 9 mode bits; the same metadata fields), so every
+//! method is a call and a field-by-field copy. Fossil's errors become this
+//! crate's variants with Plan 9's texts; failures of the storage behind it
+//! (missing or damaged blocks, a store that fails) become
+//! [`Error::Other`] with the text `i/o error: …`, which names the block's
+//! score.
+//!
+//! Known differences from plan9port's vacfs serving the same archive:
+//! directories list in slot order (the order entries were made, which
+//! keeps readdir cookies stable while the directory changes) where vacfs
+//! lists in MetaBlock order (sorted by name within each block). The `aname`
+//! of an attach is ignored, as vacfs does.
+//!
+//! Saving is the owner's business ([`Fossil::save`], e.g. `colony 9p
+//! serve` on a signal): a Twstat that changes nothing (a client's sync)
+//! does not save, since nobody would learn the new score.
+
+use std::sync::Arc;
 
 use colony_fossil::Fossil;
-use colony_fossil::fossil as cf;
+use colony_fossil::fossil::{self as fossil, DirItem};
 
 use crate::error::{Error, Result};
 use crate::fs::{DirEntry, FileSystem, Meta, NodeId, SetMeta};
 use crate::ninep::Qid;
+use crate::ninep::error_strings as es;
 
-fn meta(m: cf::Meta) -> Meta {
+/// A [`Fossil`] served as a [`FileSystem`]. It shares the Fossil, so its
+/// owner can [`Fossil::save`] while it is being served.
+#[derive(Clone)]
+pub struct FossilFs {
+    fossil: Arc<Fossil>,
+}
+
+impl FossilFs {
+    /// Serves `fossil`.
+    pub fn new(fossil: Arc<Fossil>) -> Self {
+        FossilFs { fossil }
+    }
+
+    /// The Fossil served.
+    pub fn fossil(&self) -> &Arc<Fossil> {
+        &self.fossil
+    }
+}
+
+impl From<colony_fossil::Error> for Error {
+    fn from(e: colony_fossil::Error) -> Self {
+        use colony_fossil::Error as F;
+        match e {
+            F::NotFound => Error::NotFound,
+            F::Exists => Error::Exists,
+            F::NotDir => Error::NotDir,
+            F::IsDir => Error::IsDir,
+            F::NotEmpty => Error::NotEmpty,
+            F::BadName(_) => Error::BadName,
+            F::DirBit => Error::DirBit,
+            F::DirLength => Error::DirLength,
+            F::RemoveRoot => Error::RemoveRoot,
+            F::NotSymlink => Error::NotSymlink,
+            F::TooLarge(_) => Error::TooLarge,
+            // Plan 9 refuses a move into oneself as a bad path.
+            F::MoveIntoSelf => Error::BadName,
+            storage @ (F::Venti(_)
+            | F::Format { .. }
+            | F::HashMismatch { .. }
+            | F::InBlock { .. }
+            | F::AtPath { .. }
+            | F::Unrepresentable(_)
+            | F::Io { .. }) => Error::Other(format!("{}: {storage}", es::IO_ERROR)),
+        }
+    }
+}
+
+fn qid(q: fossil::Qid) -> Qid {
+    Qid {
+        ty: q.ty,
+        version: q.version,
+        path: q.path,
+    }
+}
+
+fn meta(m: fossil::Meta) -> Meta {
     Meta {
-        qid: Qid {
-            ty: m.qid.ty,
-            version: m.qid.version,
-            path: m.qid.path,
-        },
+        qid: qid(m.qid),
         mode: m.mode,
         atime: m.atime,
         mtime: m.mtime,
@@ -27,72 +98,56 @@ fn meta(m: cf::Meta) -> Meta {
     }
 }
 
-fn error(e: colony_fossil::Error) -> Error {
-    use colony_fossil::Error as F;
-    match e {
-        F::NotFound => Error::NotFound,
-        F::Exists => Error::Exists,
-        F::NotDir => Error::NotDir,
-        F::IsDir => Error::IsDir,
-        F::NotEmpty => Error::NotEmpty,
-        F::BadName(_) => Error::BadName,
-        F::DirBit => Error::DirBit,
-        F::DirLength => Error::DirLength,
-        F::RemoveRoot => Error::RemoveRoot,
-        F::NotSymlink => Error::NotSymlink,
-        // Damaged or missing blocks, store failures: the storage's text.
-        other => Error::Other(other.to_string()),
+fn set_meta(c: &SetMeta) -> fossil::SetMeta {
+    fossil::SetMeta {
+        name: c.name.clone(),
+        mode: c.mode,
+        atime: c.atime,
+        mtime: c.mtime,
+        length: c.length,
+        uid: c.uid.clone(),
+        gid: c.gid.clone(),
     }
 }
 
-fn ok(r: colony_fossil::Result<cf::Meta>) -> Result<Meta> {
-    r.map(meta).map_err(error)
-}
-
-impl FileSystem for Fossil {
+impl FileSystem for FossilFs {
     fn attach(&self, _uname: &str, _aname: &str) -> Result<NodeId> {
-        Ok(self.root())
+        // Loads the root now, so a damaged archive fails the attach.
+        let root = self.fossil.root();
+        self.fossil.stat(root)?;
+        Ok(root)
     }
 
     fn stat(&self, node: NodeId) -> Result<Meta> {
-        ok(Fossil::stat(self, node))
+        Ok(meta(self.fossil.stat(node)?))
     }
 
     fn lookup(&self, dir: NodeId, name: &str) -> Result<Meta> {
-        ok(Fossil::lookup(self, dir, name))
+        Ok(meta(self.fossil.lookup(dir, name)?))
     }
 
     fn parent(&self, node: NodeId) -> Result<Meta> {
-        ok(Fossil::parent(self, node))
+        Ok(meta(self.fossil.parent(node)?))
     }
 
     fn read(&self, node: NodeId, offset: u64, count: u32) -> Result<Vec<u8>> {
-        Fossil::read(self, node, offset, count).map_err(error)
+        Ok(self.fossil.read(node, offset, count)?)
     }
 
     fn write(&self, node: NodeId, offset: u64, data: &[u8], user: &str) -> Result<u32> {
-        Fossil::write(self, node, offset, data, user).map_err(error)
+        Ok(self.fossil.write(node, offset, data, user)?)
     }
 
     fn create(&self, dir: NodeId, name: &str, perm: u32, user: &str) -> Result<Meta> {
-        ok(Fossil::create(self, dir, name, perm, user))
+        Ok(meta(self.fossil.create(dir, name, perm, user)?))
     }
 
     fn remove(&self, node: NodeId) -> Result<()> {
-        Fossil::remove(self, node).map_err(error)
+        Ok(self.fossil.remove(node)?)
     }
 
     fn wstat(&self, node: NodeId, change: &SetMeta, user: &str) -> Result<Meta> {
-        let change = cf::SetMeta {
-            name: change.name.clone(),
-            mode: change.mode,
-            atime: change.atime,
-            mtime: change.mtime,
-            length: change.length,
-            uid: change.uid.clone(),
-            gid: change.gid.clone(),
-        };
-        ok(Fossil::wstat(self, node, &change, user))
+        Ok(meta(self.fossil.wstat(node, &set_meta(change), user)?))
     }
 
     fn readdir(
@@ -101,21 +156,71 @@ impl FileSystem for Fossil {
         cookie: u64,
         sink: &mut dyn FnMut(DirEntry) -> bool,
     ) -> Result<()> {
-        Fossil::readdir(self, dir, cookie, &mut |item| {
+        Ok(self.fossil.readdir(dir, cookie, &mut |item: DirItem| {
             sink(DirEntry {
                 meta: meta(item.meta),
                 cookie: item.cookie,
             })
-        })
-        .map_err(error)
+        })?)
     }
 
     fn symlink(&self, dir: NodeId, name: &str, target: &str, user: &str) -> Result<Meta> {
-        ok(Fossil::symlink(self, dir, name, target.as_bytes(), user))
+        Ok(meta(self.fossil.symlink(
+            dir,
+            name,
+            target.as_bytes(),
+            user,
+        )?))
     }
 
     fn readlink(&self, node: NodeId) -> Result<String> {
-        let bytes = Fossil::readlink(self, node).map_err(error)?;
-        String::from_utf8(bytes).map_err(|_| Error::BadUtf8)
+        String::from_utf8(self.fossil.readlink(node)?).map_err(|_| Error::BadUtf8)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use colony_fossil::Error as F;
+    use colony_venti::{BlockType, Score};
+
+    #[test]
+    fn fossil_errors_become_plan9_texts() {
+        let cases = [
+            (F::NotFound, es::NOT_FOUND),
+            (F::Exists, es::EXISTS),
+            (F::NotDir, es::NOT_DIR),
+            (F::IsDir, es::IS_DIR),
+            (F::NotEmpty, es::NOT_EMPTY),
+            (F::BadName("a/b".into()), es::BAD_NAME),
+            (F::DirBit, es::DIR_BIT),
+            (F::DirLength, es::DIR_LENGTH),
+            (F::RemoveRoot, es::REMOVE_ROOT),
+            (F::NotSymlink, es::NOT_SYMLINK),
+            (F::TooLarge(1 << 49), es::TOO_LARGE),
+            (F::MoveIntoSelf, es::BAD_NAME),
+        ];
+        for (from, text) in cases {
+            assert_eq!(Error::from(from).to_string(), text);
+        }
+    }
+
+    #[test]
+    fn storage_errors_are_io_errors_naming_the_block() {
+        let score = Score::of(b"x");
+        let missing = colony_venti::Error::NotFound {
+            score,
+            ty: BlockType::DATA,
+        };
+        let damaged = F::format("MetaBlock", "bad magic").in_block(score);
+        let mismatch = F::HashMismatch {
+            score,
+            ty: BlockType::DATA,
+        };
+        for e in [F::Venti(missing), damaged, mismatch] {
+            let text = Error::from(e).to_string();
+            assert!(text.starts_with("i/o error: "), "{text}");
+            assert!(text.contains(&score.to_string()), "{text}");
+        }
     }
 }

@@ -4,7 +4,8 @@
 //!   stat records and the framing (`size[4]` little-endian, counting itself).
 //! * [`FileSystem`]: what a served tree implements, in terms of inode-like
 //!   node ids (the qid path). The server owns fids; the tree never sees them.
-//!   [`MemFs`] is an in-memory implementation for tests and embedding.
+//!   [`MemFs`] is an in-memory implementation for tests and embedding;
+//!   [`FossilFs`] serves a live `colony_fossil::Fossil`.
 //! * [`server`]: a tokio 9P server (TCP or Unix socket) with a handle for
 //!   binding, the local address and graceful shutdown.
 //! * [`fuse`]: the same trees mounted with FUSE ([`fuse::mount`]), so
@@ -27,6 +28,7 @@ pub mod server;
 pub mod session;
 
 pub use error::{Error, Result};
+pub use fossil_fs::FossilFs;
 pub use fs::{DirEntry, FileSystem, Meta, NodeId, SetMeta};
 pub use fuse::{MountHandle, MountOptions, mount};
 pub use memfs::MemFs;

@@ -7,7 +7,7 @@ mod fuse_programs;
 use std::sync::Arc;
 
 use colony_fossil::{Fossil, FossilOptions};
-use colony_ns::FileSystem;
+use colony_ns::{FileSystem, FossilFs};
 use colony_venti::MemStore;
 
 fn fossil() -> Arc<dyn FileSystem> {
@@ -15,7 +15,8 @@ fn fossil() -> Arc<dyn FileSystem> {
         owner: "root".into(),
         ..FossilOptions::default()
     };
-    Arc::new(Fossil::create_empty(Arc::new(MemStore::new()), options).expect("empty fossil"))
+    let fossil = Fossil::create_empty(Arc::new(MemStore::new()), options).expect("empty fossil");
+    Arc::new(FossilFs::new(Arc::new(fossil)))
 }
 
 program_tests!(fossil);

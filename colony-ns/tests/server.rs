@@ -1,19 +1,35 @@
-//! The server's 9P semantics, end to end over real TCP and Unix sockets.
+//! The server's 9P semantics, end to end over real TCP sockets, checked on
+//! a MemFs and on a live Fossil.
 
 mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use colony_fossil::Fossil;
+use colony_fossil::fossil::FossilOptions;
 use colony_ns::ninep::*;
-use colony_ns::{ListenAddr, MemFs, Meta, Server, ServerConfig, ServerHandle};
+use colony_ns::{
+    FileSystem, FossilFs, ListenAddr, MemFs, Meta, Server, ServerConfig, ServerHandle,
+};
+use colony_venti::MemStore;
 use common::Client;
 use tokio::net::TcpStream;
 
 type Tcp = Client<TcpStream>;
 
-fn empty_fs() -> MemFs {
-    MemFs::new(Meta {
+/// The file system the semantics are checked on, each starting as an
+/// empty root owned by glenda, mode 0775.
+#[derive(Clone, Copy)]
+enum Backend {
+    Mem,
+    /// A live Fossil, reopened from a saved empty tree so the tests run on
+    /// nodes loaded from blocks as well as on new ones.
+    Fossil,
+}
+
+fn root_meta() -> Meta {
+    Meta {
         qid: Qid::default(),
         mode: DMDIR | 0o775,
         atime: 0,
@@ -23,17 +39,64 @@ fn empty_fs() -> MemFs {
         uid: "glenda".into(),
         gid: "glenda".into(),
         muid: String::new(),
-    })
+    }
 }
 
-async fn start() -> (ServerHandle, SocketAddr) {
-    let server = Server::new(Arc::new(empty_fs()), ServerConfig::default());
+fn empty_fs(backend: Backend) -> Arc<dyn FileSystem> {
+    match backend {
+        Backend::Mem => Arc::new(MemFs::new(root_meta())),
+        Backend::Fossil => {
+            let store = Arc::new(MemStore::new());
+            let options = FossilOptions {
+                owner: "glenda".into(),
+                ..FossilOptions::default()
+            };
+            let new = Fossil::create_empty(store.clone(), options.clone()).unwrap();
+            let score = new.save().unwrap();
+            let fossil = Fossil::open(store, score, options).unwrap();
+            Arc::new(FossilFs::new(Arc::new(fossil)))
+        }
+    }
+}
+
+async fn start(backend: Backend) -> (ServerHandle, SocketAddr) {
+    let server = Server::new(empty_fs(backend), ServerConfig::default());
     let handle = server.bind_tcp("127.0.0.1:0").await.unwrap();
     let ListenAddr::Tcp(addr) = *handle.local_addr() else {
         unreachable!()
     };
     (handle, addr)
 }
+
+/// Runs each named check against every backend.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod memfs {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Backend::Mem).await
+            })*
+        }
+        mod fossil {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Backend::Fossil).await
+            })*
+        }
+    };
+}
+
+on_every_backend!(
+    version_negotiation,
+    auth_attach_and_fids,
+    walks,
+    search_permission_is_checked_on_walk,
+    open_create_read_write,
+    permissions_between_users,
+    exclusive_use_append_only_and_rclose,
+    directory_reads,
+    remove_and_wstat,
+);
 
 /// Connects, negotiates 9P2000 with msize 8192, attaches fid 0 as `user`.
 async fn session(addr: SocketAddr, user: &str) -> Tcp {
@@ -143,9 +206,8 @@ async fn wstat(c: &mut Tcp, fid: u32, stat: Stat) -> Message {
     c.rpc(8, Twstat { fid, stat }).await
 }
 
-#[tokio::test]
-async fn version_negotiation() {
-    let (h, addr) = start().await;
+async fn version_negotiation(backend: Backend) {
+    let (h, addr) = start(backend).await;
     let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
     // Nothing before Tversion.
     let early = c
@@ -221,9 +283,8 @@ async fn version_negotiation() {
     h.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn auth_attach_and_fids() {
-    let (h, addr) = start().await;
+async fn auth_attach_and_fids(backend: Backend) {
+    let (h, addr) = start(backend).await;
     let mut c = session(addr, "glenda").await;
     let auth = c
         .rpc(
@@ -270,9 +331,8 @@ async fn auth_attach_and_fids() {
     h.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn walks() {
-    let (h, addr) = start().await;
+async fn walks(backend: Backend) {
+    let (h, addr) = start(backend).await;
     let mut c = session(addr, "glenda").await;
     let Message::Rcreate(_) = create(&mut c, 1, "d", DMDIR | 0o755, OREAD).await else {
         panic!()
@@ -364,9 +424,8 @@ async fn walks() {
     h.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn search_permission_is_checked_on_walk() {
-    let (h, addr) = start().await;
+async fn search_permission_is_checked_on_walk(backend: Backend) {
+    let (h, addr) = start(backend).await;
     let mut c = session(addr, "glenda").await;
     create(&mut c, 1, "private", DMDIR | 0o700, OREAD).await;
     let mut bob = session(addr, "bob").await;
@@ -386,9 +445,8 @@ async fn search_permission_is_checked_on_walk() {
     h.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn open_create_read_write() {
-    let (h, addr) = start().await;
+async fn open_create_read_write(backend: Backend) {
+    let (h, addr) = start(backend).await;
     let mut c = session(addr, "glenda").await;
     let Message::Rcreate(r) = create(&mut c, 1, "f", 0o666, ORDWR).await else {
         panic!()
@@ -546,9 +604,8 @@ async fn open_create_read_write() {
     h.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn permissions_between_users() {
-    let (h, addr) = start().await;
+async fn permissions_between_users(backend: Backend) {
+    let (h, addr) = start(backend).await;
     let mut glenda = session(addr, "glenda").await;
     create(&mut glenda, 1, "mine", 0o644, OWRITE).await;
     write(&mut glenda, 1, 0, b"secret").await;
@@ -605,9 +662,8 @@ async fn permissions_between_users() {
     h.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn exclusive_use_append_only_and_rclose() {
-    let (h, addr) = start().await;
+async fn exclusive_use_append_only_and_rclose(backend: Backend) {
+    let (h, addr) = start(backend).await;
     let mut c = session(addr, "glenda").await;
     create(&mut c, 1, "lock", DMEXCL | 0o666, ORDWR).await;
     // A second open, even from another connection, fails while fid 1 is open.
@@ -699,9 +755,8 @@ async fn exclusive_use_append_only_and_rclose() {
     h.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn directory_reads() {
-    let (h, addr) = start().await;
+async fn directory_reads(backend: Backend) {
+    let (h, addr) = start(backend).await;
     let mut c = session(addr, "glenda").await;
     let mut names: Vec<String> = (0..40)
         .map(|i| format!("file-with-a-longish-name-{i:02}"))
@@ -773,9 +828,8 @@ async fn directory_reads() {
     h.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn remove_and_wstat() {
-    let (h, addr) = start().await;
+async fn remove_and_wstat(backend: Backend) {
+    let (h, addr) = start(backend).await;
     let mut c = session(addr, "glenda").await;
     create(&mut c, 1, "d", DMDIR | 0o775, OREAD).await;
     clunk(&mut c, 1).await;

@@ -16,9 +16,7 @@ fn validate(node: NodeId, st: &NodeState, change: &SetMeta) -> Result<Option<Vec
     }
     match change.length {
         Some(l) if is_dir && l != 0 => return Err(Error::DirLength),
-        Some(l) if l > crate::entry::MAX_SIZE => {
-            return Err(Error::Unrepresentable(format!("file length {l}")));
-        }
+        Some(l) if l > crate::entry::MAX_SIZE => return Err(Error::TooLarge(l)),
         _ => {}
     }
     let rename = change

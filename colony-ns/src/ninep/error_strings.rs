@@ -55,3 +55,6 @@ pub const BAD_MESSAGE: &str = "unexpected message type";
 pub const REMOVE_ROOT: &str = "cannot remove root";
 /// Readlink of something that is not a symbolic link.
 pub const NOT_SYMLINK: &str = "not a symbolic link";
+/// Prefixes the text of a failure of the storage behind a file system
+/// (Plan 9 fossil's EIO).
+pub const IO_ERROR: &str = "i/o error";

@@ -17,10 +17,7 @@ pub const SESSIONS: [&str; 5] = [
 ];
 
 fn dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/testdata/venti/9p-sessions"
-    ))
+    colony_fossil::testdata::testdata().join("9p-sessions")
 }
 
 /// Splits a raw stream into its frames; the stream must end on a frame boundary.
@@ -81,15 +78,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 use colony_ns::ninep::{DMDIR, Qid};
 use colony_ns::{MemFs, Meta};
 
-/// mtime = atime of every file of the tiny tree (2001-02-03T04:05:06Z).
-pub const TINY_TIME: u32 = 981_173_106;
-
-/// pattern.bin: byte i = i % 251 for i < 16000, then 4000 zeros.
-pub fn pattern() -> Vec<u8> {
-    let mut p: Vec<u8> = (0..16000u32).map(|i| (i % 251) as u8).collect();
-    p.resize(20000, 0);
-    p
-}
+pub use colony_fossil::testdata::{TINY_TIME, pattern};
 
 fn meta(path: u64, name: &str, mode: u32, time: u32, owner: &str) -> Meta {
     Meta {

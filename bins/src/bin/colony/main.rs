@@ -1,5 +1,6 @@
 //! `colony`: the administration tool. Argument parsing and wiring only.
 
+mod ninep;
 mod vac;
 mod venti;
 
@@ -22,6 +23,9 @@ enum Command {
     Vac(vac::VacArgs),
     /// Extract a vac archive into a directory.
     Unvac(vac::UnvacArgs),
+    /// Serve an archive over 9P2000 as a live, writable file system.
+    #[command(name = "9p", subcommand)]
+    Ninep(ninep::NinepCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -30,6 +34,7 @@ fn main() -> std::process::ExitCode {
         Command::Venti(cmd) => venti::run(cmd),
         Command::Vac(args) => vac::vac(args),
         Command::Unvac(args) => vac::unvac(args),
+        Command::Ninep(cmd) => ninep::run(cmd),
     };
     match result {
         Ok(code) => code,

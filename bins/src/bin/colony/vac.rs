@@ -1,16 +1,16 @@
 //! `colony vac` and `colony unvac`: archive a tree into venti and extract
 //! one, compatible with plan9port's vac and unvac.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
+use colony_bins::archive_arg::archive_score;
 use colony_bins::progress;
 use colony_bins::store_args::StoreArgs;
 use colony_fossil::vac::{self, Flavor, VacOptions};
 use colony_fossil::{MetaMagic, unvac};
-use colony_venti::Score;
 
 /// `colony vac`.
 #[derive(Args)]
@@ -100,14 +100,4 @@ pub fn unvac(args: UnvacArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// A score given as text, or the name of a .vac file holding one.
-fn archive_score(arg: &str) -> anyhow::Result<Score> {
-    if let Ok(score) = arg.parse() {
-        return Ok(score);
-    }
-    let text = std::fs::read_to_string(Path::new(arg))
-        .with_context(|| format!("{arg} is neither a score nor a readable .vac file"))?;
-    Ok(Score::parse_labelled(text.trim(), "vac")?)
 }
