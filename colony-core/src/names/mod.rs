@@ -143,6 +143,17 @@ impl<S: NameStore> ScoreNames<S> {
         })
     }
 
+    /// Merges the records of a spawngrid `scorenames` file (see
+    /// [`ndb_io`]); returns how many were new.
+    pub fn import_ndb(&self, file: &[u8]) -> Result<usize> {
+        self.merge(&ndb_io::import(file)?)
+    }
+
+    /// Every record as a spawngrid `scorenames` file.
+    pub fn export_ndb(&self) -> Result<String> {
+        Ok(ndb_io::export(&self.all()?))
+    }
+
     /// The record for exactly `name`, whoever owns it (admin view).
     pub fn get(&self, name: &Name) -> Result<Option<NameRecord>> {
         self.store.get(name)

@@ -34,11 +34,10 @@ fn record(e: &Entry) -> Result<NameRecord> {
         reason,
     };
     let one = |attr: &'static str| -> Result<Option<&str>> {
-        let mut values = e.values(attr);
-        match (values.next(), values.next()) {
-            (v, None) => Ok(v),
-            (Some(_), Some(_)) => Err(bad(format!("{attr} given twice"))),
-            (None, Some(_)) => unreachable!("an iterator that resumes after None"),
+        match e.values(attr).collect::<Vec<_>>()[..] {
+            [] => Ok(None),
+            [v] => Ok(Some(v)),
+            _ => Err(bad(format!("{attr} given twice"))),
         }
     };
     let need = |attr: &'static str| one(attr)?.ok_or_else(|| bad(format!("entry has no {attr}")));

@@ -27,6 +27,23 @@ pub trait NameStore: Send + Sync {
     fn all(&self) -> Result<Vec<NameRecord>>;
 }
 
+/// A shared or boxed store is a store (one database behind several
+/// users of it).
+impl<S: NameStore + ?Sized> NameStore for std::sync::Arc<S> {
+    fn get(&self, name: &Name) -> Result<Option<NameRecord>> {
+        (**self).get(name)
+    }
+    fn insert_all(&self, batch: &[NameRecord]) -> Result<usize> {
+        (**self).insert_all(batch)
+    }
+    fn owned_by(&self, owner: &UserName) -> Result<Vec<NameRecord>> {
+        (**self).owned_by(owner)
+    }
+    fn all(&self) -> Result<Vec<NameRecord>> {
+        (**self).all()
+    }
+}
+
 /// The records of `batch` that `stored` does not hold yet, once each;
 /// or the first conflict. Shared by every store so they agree exactly.
 pub(crate) fn new_records(

@@ -2,6 +2,7 @@
 //! the grow-only merge.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use proptest::prelude::*;
 
@@ -17,10 +18,10 @@ fn node(n: &str) -> NodeId {
 }
 
 /// Runs `check` against a memory store and a redb store.
-fn both(node_id: &str, check: impl Fn(&dyn Fn() -> ScoreNames<Box<dyn NameStore>>)) {
+fn both(node_id: &str, check: impl Fn(&dyn Fn() -> ScoreNames<Arc<dyn NameStore>>)) {
     check(&|| {
         ScoreNames::new(
-            Box::new(MemNames::new()) as Box<dyn NameStore>,
+            Arc::new(MemNames::new()) as Arc<dyn NameStore>,
             node(node_id),
         )
     });
@@ -30,25 +31,10 @@ fn both(node_id: &str, check: impl Fn(&dyn Fn() -> ScoreNames<Box<dyn NameStore>
         counter.set(counter.get() + 1);
         let path = dir.path().join(format!("names{}.redb", counter.get()));
         ScoreNames::new(
-            Box::new(RedbNames::open(&path).unwrap()) as Box<dyn NameStore>,
+            Arc::new(RedbNames::open(&path).unwrap()) as Arc<dyn NameStore>,
             node(node_id),
         )
     });
-}
-
-impl NameStore for Box<dyn NameStore> {
-    fn get(&self, name: &Name) -> Result<Option<NameRecord>> {
-        (**self).get(name)
-    }
-    fn insert_all(&self, batch: &[NameRecord]) -> Result<usize> {
-        (**self).insert_all(batch)
-    }
-    fn owned_by(&self, owner: &UserName) -> Result<Vec<NameRecord>> {
-        (**self).owned_by(owner)
-    }
-    fn all(&self) -> Result<Vec<NameRecord>> {
-        (**self).all()
-    }
 }
 
 #[test]
@@ -284,4 +270,40 @@ proptest! {
             }
         });
     }
+}
+
+#[test]
+fn a_spawngrid_file_imports_exports_and_merges() {
+    let file = "scorename=clean.fraspasto rootscore=vac:16ff837b1a70e2e8cad4b85e8dbfd7f13b109a35 user=glenda
+
+scorename=mywork.111 rootscore=vac:4a9c0000000000000000000000000000000000ff user=bobby
+
+";
+    both("n", |make| {
+        let names = make();
+        assert_eq!(names.import_ndb(file.as_bytes()).unwrap(), 2);
+        // Importing the same file again (on this or any node) adds nothing.
+        assert_eq!(names.import_ndb(file.as_bytes()).unwrap(), 0);
+        let clean = Name::parse("clean.fraspasto").unwrap();
+        assert_eq!(
+            names.resolve(&user("glenda"), &clean).unwrap().minted_by(),
+            None
+        );
+        assert!(names.owned_by(&user("bob")).unwrap().is_empty());
+        let r = names
+            .mint("next", &user("glenda"), Score::of(b"n"))
+            .unwrap();
+        let out = names.export_ndb().unwrap();
+        assert!(out.starts_with(file.lines().next().unwrap()));
+        let copy = make();
+        assert_eq!(copy.import_ndb(out.as_bytes()).unwrap(), 3);
+        assert_eq!(copy.all().unwrap(), names.all().unwrap());
+        assert_eq!(copy.get(&r.name).unwrap(), Some(r));
+        // A file that contradicts what we hold is refused whole.
+        let bad = file.replace("user=bobby", "user=mallory");
+        assert!(matches!(
+            names.import_ndb(bad.as_bytes()),
+            Err(Error::NameConflict { .. })
+        ));
+    });
 }
