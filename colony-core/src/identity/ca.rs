@@ -103,7 +103,7 @@ impl Ca {
 
     /// A credential for user `name`: client authentication only.
     pub fn issue_user(&self, name: &UserName, validity: Validity) -> Result<Credential> {
-        self.issue(
+        self.sign(
             name.as_str(),
             USER_UNIT,
             &[],
@@ -132,10 +132,23 @@ impl Ca {
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
-        self.issue(id.as_str(), NODE_UNIT, &sans, &eku, validity)
+        self.sign(id.as_str(), NODE_UNIT, &sans, &eku, validity)
     }
 
-    fn issue(
+    /// A client certificate with any unit and common name, for tests of
+    /// what servers refuse.
+    #[cfg(test)]
+    pub(crate) fn issue(&self, unit: &str, cn: &str, validity: Validity) -> Result<Credential> {
+        self.sign(
+            cn,
+            unit,
+            &[],
+            &[ExtendedKeyUsagePurpose::ClientAuth],
+            validity,
+        )
+    }
+
+    fn sign(
         &self,
         cn: &str,
         unit: &str,

@@ -90,3 +90,27 @@ impl fmt::Display for Identity {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_not_an_identity() {
+        let garbage = CertificateDer::from(vec![0x30, 0x03, 1, 2, 3]);
+        assert!(matches!(
+            Identity::of_cert(&garbage),
+            Err(Error::BadPeer(_))
+        ));
+        // A certificate from elsewhere: a common name but no unit.
+        let key = rcgen::KeyPair::generate().unwrap();
+        let plain = rcgen::CertificateParams::new(vec!["x".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        match Identity::of_cert(plain.der()) {
+            Err(Error::BadPeer(why)) => assert!(why.contains("organisational unit"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

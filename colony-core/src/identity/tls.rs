@@ -120,3 +120,38 @@ impl ClientCertVerifier for NotRevoked {
         self.webpki.supported_verify_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{Ca, InitOptions, USER_UNIT, Validity, init};
+
+    #[test]
+    fn a_ca_signed_certificate_without_a_colony_identity_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path(), &InitOptions::default()).unwrap();
+        let ca = Ca::load(dir.path()).unwrap();
+        let verifier = NotRevoked {
+            webpki: WebPkiClientVerifier::builder_with_provider(
+                roots(&ca.cert().unwrap()).unwrap(),
+                provider(),
+            )
+            .build()
+            .unwrap(),
+            revoked: BTreeSet::new(),
+        };
+        let now = UnixTime::now();
+        let good = ca.issue(USER_UNIT, "alice", Validity::days(1)).unwrap();
+        assert!(verifier.verify_client_cert(&good.cert, &[], now).is_ok());
+        for (unit, cn) in [(USER_UNIT, "Not A User"), ("colony-visitor", "alice")] {
+            let odd = ca.issue(unit, cn, Validity::days(1)).unwrap();
+            assert_eq!(
+                verifier
+                    .verify_client_cert(&odd.cert, &[], now)
+                    .unwrap_err(),
+                rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure),
+                "{unit} {cn}"
+            );
+        }
+    }
+}
