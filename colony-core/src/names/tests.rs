@@ -307,3 +307,25 @@ scorename=mywork.111 rootscore=vac:4a9c0000000000000000000000000000000000ff user
         ));
     });
 }
+
+#[test]
+fn concurrent_mints_of_one_name_have_one_winner() {
+    both("n", |make| {
+        let names = Arc::new(make());
+        let winners: Vec<_> = (0..8)
+            .map(|i| {
+                let names = names.clone();
+                std::thread::spawn(move || {
+                    names.mint("race", &user(&format!("u{i}")), Score::of(&[i]))
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .filter(|r| r.is_ok())
+            .collect();
+        assert_eq!(winners.len(), 1);
+        let winner = winners.into_iter().next().unwrap().unwrap();
+        assert_eq!(names.all().unwrap(), [winner]);
+    });
+}
