@@ -90,6 +90,9 @@ pub enum Error {
     /// rustls refused a configuration.
     #[error("tls: {0}")]
     Tls(#[from] rustls::Error),
+    /// A spawn that would pass a node's limits.
+    #[error("{0}")]
+    LimitReached(String),
     /// A verified peer certificate that names no colony identity.
     #[error("peer certificate: {0}")]
     BadPeer(String),

@@ -8,9 +8,11 @@
 //! * [`identity`]: the grid's private CA, node and user certificates, and
 //!   the mutual-TLS configurations built from them.
 //! * [`UserName`] and [`NodeId`]: the grammars of the identities above.
+//! * [`Limits`]: what a node allows each user and itself to spawn.
 
 mod error;
 pub mod identity;
+pub mod limits;
 pub mod names;
 pub mod ndb;
 pub mod node;
@@ -18,6 +20,7 @@ pub mod user;
 
 pub use colony_venti::Score;
 pub use error::{Error, Result};
+pub use limits::Limits;
 pub use names::{Name, NameRecord, NameStore, ScoreNames};
 pub use node::NodeId;
 pub use user::UserName;
