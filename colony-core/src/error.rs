@@ -1,0 +1,113 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+use crate::names::NameRecord;
+
+/// Everything that can go wrong with scorenames, ndb files and identities.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Text that is not a user name (`[a-z0-9_-]`, 1..=32, starting with a
+    /// letter or digit).
+    #[error("bad user name {0:?}: want 1 to 32 of a-z 0-9 _ -, starting with a letter or digit")]
+    BadUser(String),
+    /// Text that is not a node id (`[a-z0-9]`, 1..=32).
+    #[error("bad node id {0:?}: want 1 to 32 of a-z 0-9")]
+    BadNodeId(String),
+    /// Text that is not a name label or a scorename.
+    #[error("bad scorename {text:?}: {reason}")]
+    BadName {
+        /// The text given.
+        text: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// A name that is already written with another record (or, for
+    /// [`mint`](crate::names::ScoreNames::mint), written at all).
+    #[error("scorename {0} already exists; names never change")]
+    NameExists(String),
+    /// A name that is not in the store (or not visible to the asking user).
+    #[error("scorename {0} not found")]
+    NameNotFound(String),
+    /// A merge brought a record for a name we hold with different content.
+    /// The whole batch was refused.
+    #[error("scorename {} conflicts: ours {ours:?}, theirs {theirs:?}", ours.name)]
+    NameConflict {
+        /// The record this store holds.
+        ours: Box<NameRecord>,
+        /// The incoming record.
+        theirs: Box<NameRecord>,
+    },
+    /// A stored or received name record that does not decode.
+    #[error("bad name record: {0}")]
+    BadRecord(String),
+    /// The redb database failed.
+    #[error("name database {}: {reason}", path.display())]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// redb's error text.
+        reason: String,
+    },
+    /// An ndb file that does not parse, or an entry that is not a
+    /// scorenames record.
+    #[error("ndb line {line}: {reason}")]
+    Ndb {
+        /// 1-based line number of the offending line (or of the entry's
+        /// first line).
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// I/O on a file of the data directory failed.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("read", "write", "create", ...).
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A data directory that `init` already set up.
+    #[error("{} is already initialised", .0.display())]
+    AlreadyInitialised(PathBuf),
+    /// A user that already has a credential.
+    #[error("user {0} already exists")]
+    UserExists(String),
+    /// Making a key, certificate or revocation list failed.
+    #[error("certificate: {0}")]
+    Cert(String),
+    /// A PEM file without the items it must hold, or with bad ones.
+    #[error("credential {}: {reason}", path.display())]
+    BadCredential {
+        /// The file.
+        path: PathBuf,
+        /// What is missing or wrong.
+        reason: String,
+    },
+    /// rustls refused a configuration.
+    #[error("tls: {0}")]
+    Tls(#[from] rustls::Error),
+    /// A spawn that would pass a node's limits.
+    #[error("{0}")]
+    LimitReached(String),
+    /// A verified peer certificate that names no colony identity.
+    #[error("peer certificate: {0}")]
+    BadPeer(String),
+}
+
+/// Result with the crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An [`Error::Io`] for `path`.
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { op, path, source }
+    }
+}

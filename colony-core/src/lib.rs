@@ -1,0 +1,26 @@
+//! colony-core: the grid's records and identity.
+//!
+//! * [`names`]: scorenames, the immutable, grow-only map from a name to a
+//!   root score and its owner, unique without coordination
+//!   ([`names::ScoreNames`]), with import and export of the Plan 9
+//!   spawngrid's ndb file ([`names::ndb_io`], over the general [`ndb`]
+//!   parser).
+//! * [`identity`]: the grid's private CA, node and user certificates, and
+//!   the mutual-TLS configurations built from them.
+//! * [`UserName`] and [`NodeId`]: the grammars of the identities above.
+//! * [`Limits`]: what a node allows each user and itself to spawn.
+
+mod error;
+pub mod identity;
+pub mod limits;
+pub mod names;
+pub mod ndb;
+pub mod node;
+pub mod user;
+
+pub use colony_venti::Score;
+pub use error::{Error, Result};
+pub use limits::Limits;
+pub use names::{Name, NameRecord, NameStore, ScoreNames};
+pub use node::NodeId;
+pub use user::UserName;

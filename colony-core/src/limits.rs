@@ -1,0 +1,176 @@
+//! Resource limits for spawning, as data for the spawning API.
+//!
+//! The original grid had node-wide limits only (`spawnmax=5` environments,
+//! a fixed 100 MB ramdisk each), so one user could take every slot. Here
+//! a node also caps each user. The limits live in the data directory's
+//! `limits` file, one ndb entry (`attr=value`), e.g.
+//! `limits sessions-per-node=5 sessions-per-user=2 local-store=104857600`;
+//! a missing file or attribute means the default.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::ndb;
+use crate::user::UserName;
+
+/// The limits file in a data directory.
+pub const LIMITS_FILE: &str = "limits";
+
+/// What one node allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Environments the node runs at once, all users together.
+    pub sessions_per_node: u32,
+    /// Environments one user may run at once on the node.
+    pub sessions_per_user: u32,
+    /// Bytes of local write-back store per environment; beyond it dirty
+    /// blocks go to venti early (the original's ramdisk size).
+    pub local_store: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            sessions_per_node: 5,
+            sessions_per_user: 2,
+            local_store: 100 << 20,
+        }
+    }
+}
+
+impl Limits {
+    /// May `user`, who runs `theirs` environments here, start one more
+    /// while the node runs `total`? Otherwise [`Error::LimitReached`].
+    pub fn admit(&self, user: &UserName, theirs: u32, total: u32) -> Result<()> {
+        if total >= self.sessions_per_node {
+            return Err(Error::LimitReached(format!(
+                "spawn limit reached: the node runs {total} of {} environments",
+                self.sessions_per_node
+            )));
+        }
+        if theirs >= self.sessions_per_user {
+            return Err(Error::LimitReached(format!(
+                "spawn limit reached: {user} runs {theirs} of {} environments",
+                self.sessions_per_user
+            )));
+        }
+        Ok(())
+    }
+
+    /// Reads `data_dir/limits` (defaults when it does not exist).
+    pub fn load(data_dir: &Path) -> Result<Limits> {
+        let path = data_dir.join(LIMITS_FILE);
+        match std::fs::read(&path) {
+            Ok(text) => Limits::decode(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Limits::default()),
+            Err(e) => Err(Error::io("read", &path)(e)),
+        }
+    }
+
+    /// Parses the ndb text of a limits file: at most one entry, known
+    /// attributes only, each a number.
+    pub fn decode(text: &[u8]) -> Result<Limits> {
+        let entries = ndb::parse(text)?;
+        let mut limits = Limits::default();
+        if let [_, second, ..] = &entries[..] {
+            return Err(Error::Ndb {
+                line: second.line,
+                reason: "a limits file holds one entry".into(),
+            });
+        }
+        for entry in &entries {
+            for t in &entry.tuples {
+                let number = || {
+                    t.value.parse::<u64>().map_err(|_| Error::Ndb {
+                        line: entry.line,
+                        reason: format!("{}={:?} is not a number", t.attr, t.value),
+                    })
+                };
+                let small = |n: u64| {
+                    u32::try_from(n).map_err(|_| Error::Ndb {
+                        line: entry.line,
+                        reason: format!("{}={n} is too large", t.attr),
+                    })
+                };
+                match t.attr.as_str() {
+                    "limits" => {}
+                    "sessions-per-node" => limits.sessions_per_node = small(number()?)?,
+                    "sessions-per-user" => limits.sessions_per_user = small(number()?)?,
+                    "local-store" => limits.local_store = number()?,
+                    other => {
+                        return Err(Error::Ndb {
+                            line: entry.line,
+                            reason: format!("unknown limit {other:?}"),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(limits)
+    }
+
+    /// The ndb text of a limits file.
+    pub fn encode(&self) -> String {
+        format!(
+            "limits sessions-per-node={} sessions-per-user={} local-store={}\n",
+            self.sessions_per_node, self.sessions_per_user, self.local_store
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn admit_counts_the_node_and_the_user() {
+        let l = Limits::default();
+        let bob = UserName::new("bob").unwrap();
+        l.admit(&bob, 0, 0).unwrap();
+        l.admit(&bob, 1, 4).unwrap();
+        assert!(
+            matches!(l.admit(&bob, 2, 2), Err(Error::LimitReached(m)) if m.contains("bob runs 2 of 2"))
+        );
+        assert!(
+            matches!(l.admit(&bob, 0, 5), Err(Error::LimitReached(m)) if m.contains("node runs 5 of 5"))
+        );
+    }
+
+    #[test]
+    fn file_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Limits::load(dir.path()).unwrap(), Limits::default());
+        std::fs::write(
+            dir.path().join(LIMITS_FILE),
+            "# this node is small\nlimits sessions-per-user=1\n",
+        )
+        .unwrap();
+        assert_eq!(
+            Limits::load(dir.path()).unwrap(),
+            Limits {
+                sessions_per_user: 1,
+                ..Limits::default()
+            }
+        );
+        for (text, want) in [
+            ("limits sessions-per-user=two\n", "not a number"),
+            ("limits sessions-per-node=99999999999\n", "too large"),
+            ("limits cpus=4\n", "unknown limit"),
+            ("limits\n\nlimits\n", "one entry"),
+        ] {
+            match Limits::decode(text.as_bytes()) {
+                Err(Error::Ndb { reason, .. }) => assert!(reason.contains(want), "{reason}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(node in any::<u32>(), user in any::<u32>(), store in any::<u64>()) {
+            let l = Limits { sessions_per_node: node, sessions_per_user: user, local_store: store };
+            prop_assert_eq!(Limits::decode(l.encode().as_bytes()).unwrap(), l);
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Scorenames: the grid's immutable map from a name to a root score and
+//! the one user who may spawn it.
+//!
+//! * [`Name`]: the grammar, and why names are unique without
+//!   coordination (`label@node`; see [`name`]).
+//! * [`NameRecord`]: name, root score, owner, creation time, and for an
+//!   invite who invited from which name. The minting node is part of the
+//!   name ([`NameRecord::minted_by`]).
+//! * [`NameStore`]: the storage trait, with [`MemNames`] and [`RedbNames`].
+//! * [`ScoreNames`]: minting, invites, exact lookups and the grow-only
+//!   merge replicas use.
+//! * [`ndb_io`]: import and export of a Plan 9 spawngrid `scorenames` file.
+//!
+//! Immutability: a record, once stored, is never changed or removed.
+//! Storing an identical record again is a no-op (replication delivers
+//! records more than once); storing another record under the same name is
+//! refused. Invites follow the original `invite`: the invitee gets a name
+//! of their own for a snapshot of the running environment, so every name
+//! has exactly one owner and "names shared with me" are the invite
+//! records I own.
+
+pub mod name;
+pub mod ndb_io;
+mod record;
+mod redb_store;
+mod store;
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use colony_venti::Score;
+
+use crate::error::{Error, Result};
+use crate::node::NodeId;
+use crate::user::UserName;
+
+pub use name::Name;
+pub use record::{Invite, NameRecord};
+pub use redb_store::RedbNames;
+pub use store::{MemNames, NameStore};
+
+/// The database file in a data directory.
+pub const NAMES_FILE: &str = "names.redb";
+
+/// A node's scorenames: a [`NameStore`] and the node id it mints with.
+pub struct ScoreNames<S: NameStore = RedbNames> {
+    store: S,
+    node: NodeId,
+}
+
+impl ScoreNames<RedbNames> {
+    /// Opens the names of the node initialised in `data_dir` (its
+    /// `node-id` file and `names.redb`, created if missing).
+    pub fn open(data_dir: &Path) -> Result<ScoreNames<RedbNames>> {
+        let node = NodeId::load(data_dir)?;
+        Ok(ScoreNames::new(
+            RedbNames::open(&data_dir.join(NAMES_FILE))?,
+            node,
+        ))
+    }
+}
+
+impl<S: NameStore> ScoreNames<S> {
+    /// Names kept in `store`, minted as `node`.
+    pub fn new(store: S, node: NodeId) -> ScoreNames<S> {
+        ScoreNames { store, node }
+    }
+
+    /// The id this node mints names with.
+    pub fn node(&self) -> &NodeId {
+        &self.node
+    }
+
+    /// Mints `label@node` for `owner`. Refused with [`Error::NameExists`]
+    /// if the name is already written, whatever it holds.
+    pub fn mint(&self, label: &str, owner: &UserName, score: Score) -> Result<NameRecord> {
+        self.mint_record(label, owner, score, None)
+    }
+
+    /// The spawngrid's `invite`: `inviter` must own `source` (exactly);
+    /// `invitee` gets the new name `label@node` for `score`, the snapshot
+    /// of the running environment taken for them.
+    pub fn invite(
+        &self,
+        inviter: &UserName,
+        source: &Name,
+        invitee: &UserName,
+        label: &str,
+        score: Score,
+    ) -> Result<NameRecord> {
+        self.resolve(inviter, source)?;
+        let invite = Invite {
+            by: inviter.clone(),
+            from: source.clone(),
+        };
+        self.mint_record(label, invitee, score, Some(invite))
+    }
+
+    fn mint_record(
+        &self,
+        label: &str,
+        owner: &UserName,
+        score: Score,
+        invite: Option<Invite>,
+    ) -> Result<NameRecord> {
+        let record = NameRecord {
+            name: Name::minted(label, &self.node)?,
+            score,
+            owner: owner.clone(),
+            created: Some(now()),
+            invite,
+        };
+        match self.store.insert_all(std::slice::from_ref(&record)) {
+            Ok(1) => Ok(record),
+            Ok(_) | Err(Error::NameConflict { .. }) => {
+                Err(Error::NameExists(record.name.to_string()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stores one record from elsewhere (a peer, an import). Returns
+    /// whether it was new; an identical record already held is `false`,
+    /// a different one under the same name is [`Error::NameExists`].
+    pub fn insert(&self, record: NameRecord) -> Result<bool> {
+        match self.store.insert_all(std::slice::from_ref(&record)) {
+            Ok(n) => Ok(n == 1),
+            Err(Error::NameConflict { .. }) => Err(Error::NameExists(record.name.to_string())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Grow-only merge: the union of our records and `records`. Returns
+    /// how many were new. Idempotent and commutative; a conflicting record
+    /// (same name, other content) refuses the whole batch with
+    /// [`Error::NameConflict`], and is logged, since it means a peer
+    /// minted outside its own node id or is corrupt.
+    pub fn merge(&self, records: &[NameRecord]) -> Result<usize> {
+        self.store.insert_all(records).inspect_err(|e| {
+            if let Error::NameConflict { ours, theirs } = e {
+                tracing::error!(name = %ours.name, ?ours, ?theirs, "refused a conflicting scorename merge");
+            }
+        })
+    }
+
+    /// Merges the records of a spawngrid `scorenames` file (see
+    /// [`ndb_io`]); returns how many were new.
+    pub fn import_ndb(&self, file: &[u8]) -> Result<usize> {
+        self.merge(&ndb_io::import(file)?)
+    }
+
+    /// Every record as a spawngrid `scorenames` file.
+    pub fn export_ndb(&self) -> Result<String> {
+        Ok(ndb_io::export(&self.all()?))
+    }
+
+    /// The record for exactly `name`, whoever owns it (admin view).
+    pub fn get(&self, name: &Name) -> Result<Option<NameRecord>> {
+        self.store.get(name)
+    }
+
+    /// The record `user` may spawn under `name`: it must exist and be owned
+    /// by exactly `user`. Anything else is [`Error::NameNotFound`], so a
+    /// user learns nothing about other users' names.
+    pub fn resolve(&self, user: &UserName, name: &Name) -> Result<NameRecord> {
+        match self.store.get(name)? {
+            Some(r) if r.owner == *user => Ok(r),
+            _ => Err(Error::NameNotFound(name.to_string())),
+        }
+    }
+
+    /// Every name `user` owns, invites included (the `scores` command).
+    pub fn owned_by(&self, user: &UserName) -> Result<Vec<NameRecord>> {
+        self.store.owned_by(user)
+    }
+
+    /// The names other users shared with `user` by inviting them.
+    pub fn shared_with(&self, user: &UserName) -> Result<Vec<NameRecord>> {
+        let mut names = self.store.owned_by(user)?;
+        names.retain(|r| r.invite.is_some());
+        Ok(names)
+    }
+
+    /// Every record (admin view), in name order.
+    pub fn all(&self) -> Result<Vec<NameRecord>> {
+        self.store.all()
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests;
