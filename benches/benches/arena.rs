@@ -7,6 +7,8 @@
 //! is the same as for large blocks. They are built once under
 //! `$COLONY_BENCH_DIR/colony-arena-bench-*` and reused by later runs.
 //!
+//! Opening the 1 M store is timed with and without its saved bloom filter.
+//!
 //! `COLONY_BENCH_DIR` (default `/tmp`) picks the file system. Sustained
 //! writes to a disk-backed one are bounded by the device once the kernel
 //! starts writeback; `/dev/shm` (tmpfs) measures the store alone.
@@ -196,5 +198,43 @@ fn lookups(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, block_ops, lookups);
+/// Opening the store of 1 M tiny blocks after a clean close: with the
+/// saved bloom filter, and with it removed (the filter is rebuilt from the
+/// whole index and the active arena is checksummed from its start, as
+/// every open did before the filter was saved).
+fn open(c: &mut Criterion) {
+    let n = 1_000_000u64;
+    let dir = std::cell::OnceCell::new();
+    let dir = || {
+        dir.get_or_init(|| {
+            drop(lookup_store(n));
+            format!("{}/colony-arena-bench-{n}", bench_dir())
+        })
+    };
+    let config = ArenaConfig::default;
+    let mut g = c.benchmark_group(format!("arena_open_{n}"));
+    g.sample_size(10);
+    g.bench_function("saved_bloom", |b| {
+        let dir = dir();
+        // One store at a time (the lock); each is closed outside the timing.
+        b.iter_batched(
+            || (),
+            |()| ArenaStore::open(dir, config()).expect("open"),
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("rebuilt_bloom", |b| {
+        let dir = dir();
+        b.iter_batched(
+            || {
+                let _ = std::fs::remove_file(format!("{dir}/bloom"));
+            },
+            |()| ArenaStore::open(dir, config()).expect("open"),
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, block_ops, lookups, open);
 criterion_main!(benches);

@@ -1,7 +1,7 @@
 //! The venti protocol over loopback: a pipelined `VentiClient` against a
 //! `VentiServer`, writing new 8 KiB random blocks and reading them back.
-//! Reported per block store (a parameter; MemStore for now) as bytes/s and
-//! blocks/s.
+//! Reported per block store (MemStore, and ArenaStore in a fresh directory
+//! under `$COLONY_BENCH_DIR`, default `/tmp`) as bytes/s and blocks/s.
 //!
 //! `cargo bench -p colony-benches --bench venti_net -- --warm-up-time 1 --measurement-time 3`
 
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use colony_benches::random_block;
 use colony_venti::proto::{ServerHandle, VentiClient, VentiServer};
-use colony_venti::{BlockStore, BlockType, MemStore, Score};
+use colony_venti::{ArenaConfig, ArenaStore, BlockStore, BlockType, MemStore, Score};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -18,15 +18,31 @@ const BLOCK: usize = 8192;
 /// Blocks per `write_many`/`read_many` call.
 const BATCH: usize = 512;
 
+/// A fresh store, and the directory to remove after it (if on disk).
+type Fresh = (Arc<dyn BlockStore>, Option<tempfile::TempDir>);
+
+/// A fresh ArenaStore with 64 MiB arenas (each is reserved on creation).
+fn fresh_arena() -> Fresh {
+    let base = std::env::var("COLONY_BENCH_DIR").unwrap_or_else(|_| "/tmp".into());
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let config = ArenaConfig {
+        arena_size: 64 << 20,
+        ..ArenaConfig::default()
+    };
+    let store = ArenaStore::open(dir.path(), config).unwrap();
+    (Arc::new(store), Some(dir))
+}
+
 /// A server on loopback over a fresh store, and a client connected to it.
 struct Setup {
     rt: tokio::runtime::Runtime,
     server: Option<ServerHandle>,
     client: VentiClient,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Setup {
-    fn new(store: Arc<dyn BlockStore>) -> Setup {
+    fn new((store, dir): Fresh) -> Setup {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -40,6 +56,7 @@ impl Setup {
             rt,
             server: Some(server),
             client,
+            _dir: dir,
         }
     }
 }
@@ -60,7 +77,7 @@ fn blocks(first_seed: u64, n: usize) -> Vec<Vec<u8>> {
 
 /// Times `iters` batches of new blocks, each written with one `write_many`.
 /// Every measurement gets a fresh store, so memory stays bounded.
-fn write_new(store: &dyn Fn() -> Arc<dyn BlockStore>, iters: u64, seed: &mut u64) -> Duration {
+fn write_new(store: &dyn Fn() -> Fresh, iters: u64, seed: &mut u64) -> Duration {
     let setup = Setup::new(store());
     let mut total = Duration::ZERO;
     for _ in 0..iters {
@@ -76,11 +93,7 @@ fn write_new(store: &dyn Fn() -> Arc<dyn BlockStore>, iters: u64, seed: &mut u64
     total
 }
 
-fn bench_store(
-    g: &mut BenchmarkGroup<'_, WallTime>,
-    name: &str,
-    store: &dyn Fn() -> Arc<dyn BlockStore>,
-) {
+fn bench_store(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, store: &dyn Fn() -> Fresh) {
     let mut seed = 1u64 << 40;
     for (unit, throughput) in [
         ("bytes", Throughput::Bytes((BATCH * BLOCK) as u64)),
@@ -122,7 +135,8 @@ fn bench_store(
 fn venti_net(c: &mut Criterion) {
     let mut g = c.benchmark_group("venti_net");
     g.sample_size(20);
-    bench_store(&mut g, "MemStore", &|| Arc::new(MemStore::new()));
+    bench_store(&mut g, "MemStore", &|| (Arc::new(MemStore::new()), None));
+    bench_store(&mut g, "ArenaStore", &fresh_arena);
     g.finish();
 }
 

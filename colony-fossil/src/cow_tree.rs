@@ -36,6 +36,25 @@ pub struct CowTree {
     ptrs: HashMap<(u8, u64), Vec<Score>>,
     /// Last clean pointer block read at each height, for sequential reads.
     memo: Mutex<Vec<Option<Memo>>>,
+    /// Sequential-read detection and the prefetch window.
+    ahead: Mutex<ReadAhead>,
+}
+
+/// Leaves prefetched when a sequential read starts; the window doubles on
+/// each sequential read up to [`MAX_AHEAD`].
+const MIN_AHEAD: u64 = 8;
+/// Most leaves prefetched ahead of a sequential reader.
+const MAX_AHEAD: u64 = 64;
+
+/// Read-ahead state: where the last read ended and what is fetched.
+#[derive(Default)]
+struct ReadAhead {
+    /// The leaf after the last one read.
+    next: u64,
+    /// Leaves ahead of the reader to keep fetched (0: not sequential).
+    window: u64,
+    /// Leaves below this were fetched (or were read) already.
+    fetched_to: u64,
 }
 
 /// A clean pointer block kept for the next read: its score and bytes.
@@ -66,6 +85,7 @@ impl CowTree {
             leaves: HashMap::new(),
             ptrs: HashMap::new(),
             memo: Mutex::new(vec![None; 8]),
+            ahead: Mutex::new(ReadAhead::default()),
         })
     }
 
@@ -192,11 +212,55 @@ impl CowTree {
         }
     }
 
+    /// The leaves to fetch ahead of a read of leaves `first..=last`: all of
+    /// them, plus a window past them that grows while reads are sequential
+    /// (a read starting at the leaf after the previous one, or at that
+    /// leaf's predecessor when reads are not leaf-aligned). Refills once
+    /// half the window is used, so one `read_many` covers many leaves.
+    fn ahead_range(&self, first: u64, last: u64) -> std::ops::Range<u64> {
+        let mut ra = self.ahead.lock().unwrap_or_else(|e| e.into_inner());
+        let sequential = first == ra.next || first + 1 == ra.next;
+        ra.next = last + 1;
+        if !sequential {
+            ra.window = 0;
+            ra.fetched_to = last + 1;
+            return first..last + 1;
+        }
+        ra.window = (ra.window * 2).clamp(MIN_AHEAD, MAX_AHEAD);
+        let to = (last + 1 + ra.window).min(self.leaf_count());
+        if ra.fetched_to >= (last + 1 + ra.window / 2).min(to) {
+            return 0..0;
+        }
+        let from = ra.fetched_to.max(first);
+        ra.fetched_to = to;
+        from..to
+    }
+
+    /// Warms the cache with the clean leaves in `range` (one batch from
+    /// venti). Errors are left for the read that needs the leaf.
+    fn prefetch(&self, range: std::ops::Range<u64>) {
+        if range.end - range.start < 2 {
+            return;
+        }
+        let mut want = Vec::new();
+        for bn in range {
+            match self.leaf_source(bn) {
+                Ok(Ok(score)) if !score.is_special() => want.push((score, self.leaf_type())),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        self.blocks.prefetch(&want, self.dsize as usize);
+    }
+
     /// Up to `count` bytes at `offset`.
     pub fn read(&self, offset: u64, count: usize) -> Result<Vec<u8>> {
         let end = offset.saturating_add(count as u64).min(self.size);
         let mut out = Vec::with_capacity(end.saturating_sub(offset) as usize);
         let d = self.dsize as u64;
+        if end > offset {
+            self.prefetch(self.ahead_range(offset / d, (end - 1) / d));
+        }
         let mut at = offset;
         while at < end {
             let leaf = self.read_leaf(at / d)?;

@@ -83,6 +83,13 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// Another process has the store open: one process per store, since
+    /// two writers would append over each other's clumps.
+    #[error("store {} is locked by another process", dir.display())]
+    Locked {
+        /// The store's directory.
+        dir: PathBuf,
+    },
     /// The file system is full; the write was not stored.
     #[error("disk full writing {}", path.display())]
     DiskFull {

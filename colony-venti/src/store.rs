@@ -24,11 +24,21 @@ pub const MAX_BLOCK: usize = 57344;
 /// assert_eq!(score, Score::of(b"hello"));
 /// assert_eq!(store.read(&score, BlockType::DATA).unwrap(), b"hello");
 /// assert!(store.read(&score, BlockType::DIR).is_err());
+/// let both = store.read_many(&[(score, BlockType::DATA), (Score::of(b"x"), BlockType::DATA)]);
+/// assert_eq!(both[0].as_ref().unwrap(), b"hello");
+/// assert!(both[1].is_err());
 /// ```
 pub trait BlockStore: Send + Sync {
     /// Reads the block stored as (score, type), verified against its score.
     /// An absent block is [`Error::NotFound`].
     fn read(&self, score: &Score, ty: BlockType) -> Result<Vec<u8>>;
+
+    /// Reads many blocks: one result per (score, type), in order, each as
+    /// [`BlockStore::read`] would give it. Stores that can overlap the
+    /// reads (a remote client keeps them all in flight) override this.
+    fn read_many(&self, blocks: &[(Score, BlockType)]) -> Vec<Result<Vec<u8>>> {
+        blocks.iter().map(|(s, t)| self.read(s, *t)).collect()
+    }
 
     /// Stores `data` as a block of type `ty` and returns its score. The
     /// bytes are stored exactly as given: callers zero-truncate first
@@ -59,6 +69,9 @@ macro_rules! forward_block_store {
         impl<S: BlockStore + ?Sized> BlockStore for $ptr {
             fn read(&self, score: &Score, ty: BlockType) -> Result<Vec<u8>> {
                 (**self).read(score, ty)
+            }
+            fn read_many(&self, blocks: &[(Score, BlockType)]) -> Vec<Result<Vec<u8>>> {
+                (**self).read_many(blocks)
             }
             fn write(&self, ty: BlockType, data: &[u8]) -> Result<Score> {
                 (**self).write(ty, data)

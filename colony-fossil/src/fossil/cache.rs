@@ -150,6 +150,32 @@ impl Blocks {
         Ok(data)
     }
 
+    /// Fetches the blocks not cached with one [`BlockStore::read_many`]
+    /// (a remote store keeps them all in flight) and caches those that
+    /// verify. Failures are dropped: the read that needs such a block
+    /// fetches it again and reports why it cannot be had.
+    pub fn prefetch(&self, blocks: &[(Score, BlockType)], size: usize) {
+        let missing: Vec<(Score, BlockType)> = {
+            let ix = self.lock();
+            blocks
+                .iter()
+                .filter(|k| !k.0.is_special() && !ix.clean.contains_key(k))
+                .copied()
+                .collect()
+        };
+        if missing.is_empty() {
+            return;
+        }
+        for (&(score, ty), got) in missing.iter().zip(self.store.read_many(&missing)) {
+            if let Ok(data) = got
+                && data.len() <= size
+                && Score::of(&data) == score
+            {
+                let _ = self.insert_clean(score, ty, ty.truncate(&data));
+            }
+        }
+    }
+
     /// Caches a clean block (its stored, truncated bytes).
     fn insert_clean(&self, score: Score, ty: BlockType, data: &[u8]) -> Result<()> {
         let mut ix = self.lock();

@@ -66,6 +66,36 @@ impl Bloom {
     pub fn bytes(&self) -> usize {
         self.words.len() * 8
     }
+
+    /// The filter's size as passed to [`Bloom::new`].
+    pub fn log_bits(&self) -> u32 {
+        self.words.len().trailing_zeros() + 6
+    }
+
+    /// The bits as big-endian words, for saving.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.bytes());
+        for w in &self.words {
+            out.extend_from_slice(&w.load(Ordering::Relaxed).to_be_bytes());
+        }
+        out
+    }
+
+    /// A filter of `2^log_bits` bits from [`Bloom::to_bytes`] output, or
+    /// `None` if the length does not fit.
+    pub fn from_bytes(log_bits: u32, bytes: &[u8]) -> Option<Bloom> {
+        let bloom = Bloom::new(log_bits);
+        if log_bits < 9 || bytes.len() != bloom.bytes() {
+            return None;
+        }
+        for (w, b) in bloom.words.iter().zip(bytes.chunks_exact(8)) {
+            w.store(
+                u64::from_be_bytes(b.try_into().expect("8 bytes")),
+                Ordering::Relaxed,
+            );
+        }
+        Some(bloom)
+    }
 }
 
 #[cfg(test)]
@@ -87,5 +117,10 @@ mod tests {
             .count();
         assert!(fp < 200, "{fp} false positives in 10000");
         assert_eq!(bloom.bytes(), 8192);
+        assert_eq!(bloom.log_bits(), 16);
+        let copy = Bloom::from_bytes(16, &bloom.to_bytes()).unwrap();
+        assert_eq!(copy.to_bytes(), bloom.to_bytes());
+        assert!((0..n).all(|i| copy.may_contain(&Score::of(&u32::to_be_bytes(i)))));
+        assert!(Bloom::from_bytes(17, &bloom.to_bytes()).is_none());
     }
 }

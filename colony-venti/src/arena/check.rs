@@ -227,7 +227,7 @@ impl ArenaStore {
             reason,
         };
         match arena.trailer() {
-            Ok(Some(t)) => match arena.crc_to(t.used, &mut |_| {}) {
+            Ok(Some(t)) => match arena.crc_range(0, 0, t.used, &mut |_| {}) {
                 Ok(crc) if crc == t.arena_crc && t.number == arena.head.number => {}
                 Ok(_) => report
                     .problems
@@ -282,7 +282,7 @@ impl ArenaStore {
         } else {
             None
         };
-        let replayed = recover::replay(&arenas, last, &mut fresh, &mut pending, &mut |n| {
+        let replayed = recover::replay(&arenas, last, &mut fresh, None, &mut pending, &mut |n| {
             done += n;
             progress(Progress { done, total });
         })?;
@@ -295,6 +295,7 @@ impl ArenaStore {
         *self.pending_mut() = pending;
         w.active = active;
         w.pos = pos;
+        w.unsaved = u64::MAX / 2;
         Ok(entries)
     }
 }

@@ -238,11 +238,17 @@ impl ArenaFile {
             .map_err(|e| io_error("sync", &self.path, e))
     }
 
-    /// CRC32C of bytes `0..end`, read in large chunks.
-    pub fn crc_to(&self, end: u64, progress: &mut dyn FnMut(u64)) -> Result<u32> {
-        let mut crc = 0u32;
-        let mut buf = vec![0u8; CHUNK];
-        let mut off = 0u64;
+    /// `crc` (the CRC32C of bytes `0..from`) extended over bytes
+    /// `from..end`, read in large chunks.
+    pub fn crc_range(
+        &self,
+        mut crc: u32,
+        from: u64,
+        end: u64,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u32> {
+        let mut buf = vec![0u8; CHUNK.min(end.saturating_sub(from) as usize)];
+        let mut off = from;
         while off < end {
             let n = (end - off).min(CHUNK as u64) as usize;
             self.read_at(&mut buf[..n], off)?;

@@ -9,7 +9,12 @@
 //! DIR/arena.00000000   first arena (numbered from 0, eight decimal digits)
 //! DIR/arena.00000001   ...
 //! DIR/index            hash index: score -> (arena, offset)
+//! DIR/bloom            saved bloom filter and active-arena state (a cache)
+//! DIR/lock             empty; an open store holds an exclusive flock on it
 //! ```
+//!
+//! One process at a time: `ArenaStore::open` fails with `Error::Locked`
+//! while another open store holds the lock (even in the same process).
 //!
 //! # Arena file (`S` = arena size, fixed when the arena is created)
 //!
@@ -102,6 +107,31 @@
 //! | 24 | 4 | arena number |
 //! | 28 | 4 | offset of the clump header in the arena |
 //!
+//! # Saved bloom filter (`bloom`)
+//!
+//! Written (to `bloom.tmp`, renamed into place) when the store closes and
+//! by `sync` once 64 MiB of log have been appended since the last save.
+//! Valid for the log before its watermark; opening loads it, adds the
+//! scores of the clumps after the watermark, and skips reading the whole
+//! index and active arena. A missing or damaged file, or one whose size
+//! does not match the index, is ignored and the filter is rebuilt from
+//! the index (which verifies every bucket).
+//!
+//! | off | size | field |
+//! |---|---|---|
+//! | 0 | 4 | magic `0x636f6c42` ("colB") |
+//! | 4 | 4 | version, 1 |
+//! | 8 | 4 | `log_bits`: the filter has `2^log_bits` bits |
+//! | 12 | 4 | watermark arena number |
+//! | 16 | 8 | watermark offset |
+//! | 24 | 4 | flags: 1 if the next 24 bytes describe the watermark arena |
+//! | 28 | 4 | CRC32C of that arena's bytes `0..offset` |
+//! | 32 | 4 | clumps in it before the offset |
+//! | 36 | 8 | sum of their `uncsize` |
+//! | 44 | 8 | sum of their `size` |
+//! | 52 | 4 | CRC32C of bytes 0..52 followed by the filter |
+//! | 56 | 2^log_bits / 8 | the filter, big-endian 64-bit words |
+//!
 //! # Durability and recovery
 //!
 //! A write is durable once [`sync`](crate::BlockStore::sync) returns, as in
@@ -127,6 +157,8 @@ pub const ARENA_MAGIC: u32 = 0x636f_6c41;
 pub const CLUMP_MAGIC: u32 = 0x636f_6c43;
 /// Arena trailer magic, "colT".
 pub const TRAILER_MAGIC: u32 = 0x636f_6c54;
+/// Saved bloom filter magic, "colB".
+pub const BLOOM_MAGIC: u32 = 0x636f_6c42;
 /// Index header magic, "colI".
 pub const INDEX_MAGIC: u32 = 0x636f_6c49;
 /// Version of every record above.

@@ -57,8 +57,9 @@ impl DiskIndex {
         })
     }
 
-    /// Opens and verifies the whole index (every bucket's checksum), filling
-    /// the bloom filter. Any damage is [`Error::IndexCorrupt`].
+    /// Opens the index, checking its header and length; the bloom filter
+    /// starts empty: fill it with [`DiskIndex::load_bloom`] or
+    /// [`DiskIndex::set_bloom`]. Damage is [`Error::IndexCorrupt`].
     pub fn open(path: &Path) -> Result<DiskIndex> {
         let file = OpenOptions::new()
             .read(true)
@@ -84,28 +85,52 @@ impl DiskIndex {
                 want + PAGE_SIZE as u64
             )));
         }
-        let index = DiskIndex {
+        Ok(DiskIndex {
             path: path.to_path_buf(),
             file,
             header,
             bloom: Bloom::new(header.bits + BLOOM_LOG_PER_BUCKET),
-        };
+        })
+    }
+
+    /// Reads and verifies every bucket (checksums and the header's entry
+    /// count), filling the bloom filter from them.
+    pub fn load_bloom(&mut self) -> Result<()> {
+        self.bloom = Bloom::new(self.header.bits + BLOOM_LOG_PER_BUCKET);
         let mut entries = 0u64;
-        index.for_each_bucket(&mut |_, bucket| {
+        self.for_each_bucket(&mut |_, bucket| {
             let bucket = bucket?;
             for e in &bucket.entries {
-                index.bloom.insert(&e.score);
+                self.bloom.insert(&e.score);
             }
             entries += bucket.entries.len() as u64;
             Ok(())
         })?;
-        if entries != header.entries {
-            return Err(corrupt(format!(
-                "header counts {} entries, buckets hold {entries}",
-                header.entries
-            )));
+        if entries != self.header.entries {
+            return Err(Error::IndexCorrupt {
+                path: self.path.clone(),
+                reason: format!(
+                    "header counts {} entries, buckets hold {entries}",
+                    self.header.entries
+                ),
+            });
         }
-        Ok(index)
+        Ok(())
+    }
+
+    /// Uses a saved filter; false (and the filter unchanged) if its size
+    /// is not this index's.
+    pub fn set_bloom(&mut self, bloom: Bloom) -> bool {
+        if bloom.log_bits() != self.header.bits + BLOOM_LOG_PER_BUCKET {
+            return false;
+        }
+        self.bloom = bloom;
+        true
+    }
+
+    /// The bloom filter, for saving.
+    pub fn bloom(&self) -> &Bloom {
+        &self.bloom
     }
 
     /// The header as last committed or grown.
@@ -217,6 +242,9 @@ impl DiskIndex {
                 let mut bucket = self.read_bucket(i)?;
                 let before = bucket.entries.len();
                 for (_, e) in group {
+                    // Present entries too: buckets written before a crash
+                    // cut the commit hold entries a saved filter lacks.
+                    self.bloom.insert(&e.score);
                     if bucket.find(&e.score, e.ty).is_some() {
                         continue;
                     }
@@ -227,7 +255,6 @@ impl DiskIndex {
                         continue 'retry;
                     }
                     bucket.entries.push(*e);
-                    self.bloom.insert(&e.score);
                 }
                 self.finish_bucket(i, &bucket, before, &mut added)?;
             }
@@ -382,7 +409,8 @@ mod tests {
             })
             .unwrap();
         drop(index);
-        let index = DiskIndex::open(&path).unwrap();
+        let mut index = DiskIndex::open(&path).unwrap();
+        index.load_bloom().unwrap();
         assert_eq!(index.header().entries, 2000);
         assert_eq!(
             index.header().watermark,

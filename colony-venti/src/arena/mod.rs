@@ -30,6 +30,7 @@ pub mod format;
 pub mod head;
 pub mod index;
 mod recover;
+mod saved_bloom;
 pub mod scan;
 mod stats;
 
@@ -54,6 +55,10 @@ use index::DiskIndex;
 
 /// Smallest data area an arena may have: room for one largest clump.
 pub(crate) const MIN_DATA: u64 = (ClumpHeader::SIZE + MAX_BLOCK) as u64;
+
+/// Log appended after which `sync` saves the bloom filter: bounds what an
+/// open must rescan past the saved filter.
+const SAVE_BLOOM_AFTER: u64 = 64 << 20;
 
 /// Largest initial index (2^24 buckets, 64 GiB); it grows past this itself.
 const MAX_INDEX_BITS: u32 = 24;
@@ -117,7 +122,7 @@ struct Active {
 }
 
 /// Clump counts of an arena.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Totals {
     clumps: u32,
     uncompressed: u64,
@@ -139,6 +144,8 @@ struct Writer {
     sealed: Vec<ArenaTrailer>,
     /// End of the log: every clump before it is in the index or `pending`.
     pos: Watermark,
+    /// Log bytes appended since the bloom filter was last saved.
+    unsaved: u64,
 }
 
 type Key = (Score, BlockType);
@@ -156,6 +163,9 @@ type Key = (Score, BlockType);
 /// ```
 pub struct ArenaStore {
     dir: PathBuf,
+    /// The exclusive `flock` on `DIR/lock`, held while the store is open
+    /// (released after `drop`'s final flush).
+    _lock: nix::fcntl::Flock<std::fs::File>,
     config: Config,
     writer: Mutex<Writer>,
     arenas: RwLock<Vec<Arc<ArenaFile>>>,
@@ -266,6 +276,7 @@ impl ArenaStore {
         active.tail += len;
         active.crc = crc32c::crc32c_append(active.crc, clump);
         active.totals.add(header);
+        w.unsaved += len;
         let entry = IndexEntry {
             score: header.score,
             ty: header.ty,
@@ -321,7 +332,7 @@ impl ArenaStore {
             .unwrap_or_else(|e| e.into_inner())
             .push(arena.clone());
         Ok(Active {
-            crc: arena.crc_to(HEAD_SIZE, &mut |_| {})?,
+            crc: arena.crc_range(0, 0, HEAD_SIZE, &mut |_| {})?,
             arena,
             tail: HEAD_SIZE,
             totals: Totals::default(),
@@ -345,6 +356,26 @@ impl ArenaStore {
         // Give the table's memory back too, not just its entries.
         *self.pending_mut() = HashMap::default();
         Ok(())
+    }
+}
+
+impl ArenaStore {
+    /// Saves the bloom filter as of the log's end (after a flush, so that
+    /// end is durable and indexed). It is a cache: failing to save it only
+    /// makes the next open slower.
+    fn save_bloom(&self, w: &mut Writer) {
+        let state = saved_bloom::BloomState {
+            watermark: w.pos,
+            active: w
+                .active
+                .as_ref()
+                .filter(|a| a.arena.head.number == w.pos.arena)
+                .map(|a| (a.crc, a.totals)),
+        };
+        match saved_bloom::save(&self.dir, &state, self.index().bloom()) {
+            Ok(()) => w.unsaved = 0,
+            Err(e) => tracing::warn!(error = %e, "saving the bloom filter failed"),
+        }
     }
 }
 
@@ -389,7 +420,11 @@ impl BlockStore for ArenaStore {
 
     fn sync(&self) -> Result<()> {
         let mut w = self.writer();
-        self.flush(&mut w)
+        self.flush(&mut w)?;
+        if w.unsaved >= SAVE_BLOOM_AFTER {
+            self.save_bloom(&mut w);
+        }
+        Ok(())
     }
 }
 
@@ -397,6 +432,8 @@ impl Drop for ArenaStore {
     fn drop(&mut self) {
         // Best effort; anything not flushed is re-indexed on the next open.
         let mut w = self.writer();
-        let _ = self.flush(&mut w);
+        if self.flush(&mut w).is_ok() && w.unsaved > 0 {
+            self.save_bloom(&mut w);
+        }
     }
 }

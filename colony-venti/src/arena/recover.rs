@@ -2,7 +2,11 @@
 //! up to date with the log (or rebuild it).
 
 use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
 use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::error::{Error, Result};
@@ -12,6 +16,7 @@ use super::file::{ArenaFile, arena_name};
 use super::format::{HEAD_SIZE, io_error};
 use super::head::ArenaTrailer;
 use super::index::DiskIndex;
+use super::saved_bloom::{self, BloomState};
 use super::scan::Scanned;
 use super::{Active, ArenaStore, Config, Totals, Writer};
 
@@ -20,6 +25,7 @@ const REPLAY_BATCH: usize = 1 << 16;
 
 pub(super) fn open(dir: &Path, config: Config) -> Result<ArenaStore> {
     std::fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
+    let lock = lock(dir)?;
     let arenas = open_arenas(dir)?;
     let index_path = dir.join("index");
     let _ = std::fs::remove_file(index_path.with_extension("tmp"));
@@ -34,34 +40,106 @@ pub(super) fn open(dir: &Path, config: Config) -> Result<ArenaStore> {
         None
     };
     let (sealed, last) = sealed_trailers(&arenas);
+    let mut saved = saved_bloom::load(dir);
     loop {
-        let mut idx = match index.take() {
-            Some(i) => i,
-            None => DiskIndex::create(&index_path, config.index_bits, Watermark::default())?,
+        let (mut idx, fresh) = match index.take() {
+            Some(i) => (i, false),
+            None => (
+                DiskIndex::create(&index_path, config.index_bits, Watermark::default())?,
+                true,
+            ),
         };
+        let mut resume = None;
+        if !fresh {
+            if let Some((state, bloom)) = saved.take()
+                && within_log(&arenas, last, state.watermark)?
+                && idx.set_bloom(bloom)
+            {
+                resume = Some(state);
+            } else {
+                match idx.load_bloom() {
+                    Ok(()) => {}
+                    Err(Error::IndexCorrupt { .. }) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
         let mut pending = HashMap::new();
-        match replay(&arenas, last, &mut idx, &mut pending, &mut |_| {})? {
+        match replay(&arenas, last, &mut idx, resume, &mut pending, &mut |_| {})? {
             Some((active, pos)) => {
+                // A rebuilt filter is saved at the next sync; a loaded one
+                // at close if the log moved past it.
+                let unsaved = match resume {
+                    None => u64::MAX / 2,
+                    Some(s) => u64::from(s.watermark != pos),
+                };
                 return Ok(ArenaStore {
                     dir: dir.to_path_buf(),
+                    _lock: lock,
                     config,
                     writer: Mutex::new(Writer {
                         active,
                         sealed,
                         pos,
+                        unsaved,
                     }),
                     arenas: RwLock::new(arenas),
                     pending: RwLock::new(pending),
                     index: RwLock::new(idx),
                 });
             }
-            // The index claims more log than there is: it cannot be
-            // trusted, so start over from an empty one.
-            None => {
-                std::fs::remove_file(&index_path).map_err(|e| io_error("remove", &index_path, e))?
-            }
+            // The index (or the saved filter) claims more log than there
+            // is: start over without the filter, then without the index.
+            None if resume.is_some() => index = Some(idx),
+            None => {}
         }
     }
+}
+
+/// True if `wm` lies within the log (a saved filter's watermark that does
+/// not was saved for other arenas).
+fn within_log(
+    arenas: &[Arc<ArenaFile>],
+    last_trailer: Option<ArenaTrailer>,
+    wm: Watermark,
+) -> Result<bool> {
+    let Some(arena) = arenas.get(wm.arena as usize) else {
+        return Ok(false);
+    };
+    let is_last = wm.arena as usize + 1 == arenas.len();
+    Ok(wm.offset >= HEAD_SIZE && wm.offset <= log_end(arena, is_last, last_trailer)?)
+}
+
+/// Where an arena's log ends, as far as its file and trailer tell.
+fn log_end(arena: &ArenaFile, is_last: bool, last_trailer: Option<ArenaTrailer>) -> Result<u64> {
+    Ok(match (is_last, last_trailer) {
+        (true, Some(t)) => t.used.min(arena.data_end()),
+        (true, None) => arena.file_len()?.min(arena.data_end()),
+        (false, _) => arena
+            .trailer()
+            .ok()
+            .flatten()
+            .map_or(arena.data_end(), |t| t.used),
+    })
+}
+
+/// Takes the exclusive lock on `DIR/lock` without waiting. The kernel drops
+/// it when the process dies, so a crash never leaves the store locked.
+fn lock(dir: &Path) -> Result<Flock<File>> {
+    let path = dir.join("lock");
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| io_error("open", &path, e))?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| match errno {
+        Errno::EWOULDBLOCK => Error::Locked {
+            dir: dir.to_path_buf(),
+        },
+        e => io_error("lock", &path, e.into()),
+    })
 }
 
 /// Opens `arena.00000000`, `arena.00000001`, ... in order. A last arena
@@ -112,13 +190,18 @@ fn sealed_trailers(arenas: &[Arc<ArenaFile>]) -> (Vec<ArenaTrailer>, Option<Aren
 }
 
 /// Indexes every clump from the index's watermark to the end of the log.
-/// The last arena, unless sealed, has its torn tail cut and becomes the
-/// active arena. Entries that cannot be written because the disk is full
-/// stay in `pending`. Returns `None` if the watermark lies past the log.
+/// With `resume` (a loaded saved filter), the scores of clumps between its
+/// watermark and the index's are added to the filter, and the active
+/// arena's checksum and totals continue from the saved ones instead of
+/// being computed from its start. The last arena, unless sealed, has its
+/// torn tail cut and becomes the active arena. Entries that cannot be
+/// written because the disk is full stay in `pending`. Returns `None` if a
+/// watermark lies past the log.
 pub(super) fn replay(
     arenas: &[Arc<ArenaFile>],
     last_trailer: Option<ArenaTrailer>,
     index: &mut DiskIndex,
+    resume: Option<BloomState>,
     pending: &mut HashMap<super::Key, IndexEntry>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Option<(Option<Active>, Watermark)>> {
@@ -129,33 +212,41 @@ pub(super) fn replay(
     if wm.arena as usize >= arenas.len() {
         return Ok(None);
     }
+    // Clumps from `note` on must reach the filter; from `wm` on, the index.
+    let note = resume.map_or(wm, |r| r.watermark.min(wm));
+    // Where position `at` falls in arena `i`: before it (0), inside, or after it.
+    let start_in = |at: Watermark, i: usize| match (i as u32).cmp(&at.arena) {
+        std::cmp::Ordering::Less => u64::MAX,
+        std::cmp::Ordering::Equal => at.offset.max(HEAD_SIZE),
+        std::cmp::Ordering::Greater => HEAD_SIZE,
+    };
     let mut pos = wm;
     let mut active = None;
-    for (i, arena) in arenas.iter().enumerate().skip(wm.arena as usize) {
+    for (i, arena) in arenas.iter().enumerate().skip(note.arena as usize) {
         let is_last = i + 1 == arenas.len();
-        let from = if i == wm.arena as usize {
-            wm.offset.max(HEAD_SIZE)
-        } else {
-            HEAD_SIZE
-        };
-        let end = match (is_last, last_trailer) {
-            (true, Some(t)) => t.used.min(arena.data_end()),
-            (true, None) => arena.file_len()?.min(arena.data_end()),
-            (false, _) => arena
-                .trailer()
-                .ok()
-                .flatten()
-                .map_or(arena.data_end(), |t| t.used),
-        };
+        let from = start_in(wm, i);
+        let note_from = start_in(note, i);
+        let end = log_end(arena, is_last, last_trailer)?;
         // Entries may only point at durable log.
         arena.sync()?;
-        // The active arena is scanned from its start for its totals.
-        let scan_from = if is_last && last_trailer.is_none() {
-            HEAD_SIZE
-        } else {
-            from
+        let is_active = is_last && last_trailer.is_none();
+        // The active arena's totals and checksum: from the saved state at
+        // its offset, or from the arena's start.
+        let seed = match resume {
+            Some(BloomState {
+                watermark,
+                active: Some((crc, totals)),
+            }) if is_active && watermark.arena == i as u32 && watermark.offset <= end => {
+                (watermark.offset.max(HEAD_SIZE), Some(crc), totals)
+            }
+            _ => (HEAD_SIZE, None, Totals::default()),
         };
-        let mut totals = Totals::default();
+        let (totals_from, seed_crc, mut totals) = seed;
+        let scan_from = if is_active {
+            note_from.min(totals_from)
+        } else {
+            note_from
+        };
         let mut batch = Vec::new();
         let mut failed = None;
         // With resync, damage in the middle of the log (check reports it)
@@ -163,7 +254,9 @@ pub(super) fn replay(
         // valid clump, and anything past that is a torn tail.
         let stop = arena.scan(scan_from, end, true, &mut |item| {
             if let Scanned::Clump { offset, header, .. } = item {
-                totals.add(&header);
+                if offset >= totals_from {
+                    totals.add(&header);
+                }
                 if offset >= from && failed.is_none() {
                     batch.push(IndexEntry {
                         score: header.score,
@@ -175,6 +268,8 @@ pub(super) fn replay(
                     if batch.len() >= REPLAY_BATCH {
                         failed = insert(index, &mut batch, pending).err();
                     }
+                } else if offset >= note_from {
+                    index.note(&header.score);
                 }
             }
         })?;
@@ -182,30 +277,40 @@ pub(super) fn replay(
             return Err(e);
         }
         progress(end.max(scan_from) - scan_from);
-        if from > end {
+        if (from != u64::MAX && from > end) || (note_from != u64::MAX && note_from > end) {
             return Ok(None);
         }
         // Damaged clumps before the watermark stay for check to report.
-        let stop = stop.max(from);
-        if is_last && last_trailer.is_none() {
+        let stop = stop.max(from.min(end));
+        if is_active {
             if arena.file_len()? > stop {
                 arena.truncate(stop)?;
                 // Truncating may drop the reservation; take it again if
                 // there is room (appends report a full disk otherwise).
                 let _ = arena.reserve();
             }
+            if totals_from > stop {
+                // The saved state lies past the cut: it cannot be used.
+                return Ok(None);
+            }
+            let crc = match seed_crc {
+                Some(crc) => arena.crc_range(crc, totals_from, stop, &mut |_| {})?,
+                None => arena.crc_range(0, 0, stop, &mut |_| {})?,
+            };
             active = Some(Active {
-                crc: arena.crc_to(stop, &mut |_| {})?,
+                crc,
                 arena: arena.clone(),
                 tail: stop,
                 totals,
             });
         }
         insert(index, &mut batch, pending)?;
-        pos = Watermark {
-            arena: i as u32,
-            offset: stop,
-        };
+        if from != u64::MAX {
+            pos = Watermark {
+                arena: i as u32,
+                offset: stop,
+            };
+        }
     }
     // Nothing new (a clean shutdown): leave the index file untouched.
     if pending.is_empty() && pos != wm {

@@ -5,7 +5,7 @@
 //! frames themselves (under a lock); one reader thread routes each reply
 //! by tag to the caller waiting for it. Any number of threads may have
 //! requests in flight (256 tags in all), and [`VentiClient::write_many`] /
-//! [`VentiClient::read_many`] keep many in flight for a single caller.
+//! [`BlockStore::read_many`] keep many in flight for a single caller.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
@@ -235,27 +235,6 @@ impl VentiClient {
             }
         });
         first_err.map_or(Ok(scores), Err)
-    }
-
-    /// Reads many blocks with up to 256 requests in flight; one result per
-    /// block, in order, each verified against its score.
-    pub fn read_many(&self, blocks: &[(Score, BlockType)]) -> Vec<Result<Vec<u8>>> {
-        let mut results: Vec<Result<Vec<u8>>> = blocks.iter().map(|_| Ok(Vec::new())).collect();
-        let sent: Vec<usize> = (0..blocks.len())
-            .filter(|&i| !blocks[i].0.is_special())
-            .collect();
-        let reqs: Vec<Request> = sent
-            .iter()
-            .map(|&i| Request::Read {
-                score: blocks[i].0,
-                ty: blocks[i].1,
-            })
-            .collect();
-        self.pipeline(&reqs, |j, reply| {
-            let (score, ty) = blocks[sent[j]];
-            results[sent[j]] = reply.and_then(|m| read_reply(m, &score, ty));
-        });
-        results
     }
 
     fn call(&self, req: Request) -> Result<Message> {
@@ -524,6 +503,27 @@ impl BlockStore for VentiClient {
         }
         self.call(Request::Write { ty, data })
             .and_then(|m| write_reply(m, data))
+    }
+
+    /// Reads many blocks with up to 256 requests in flight; one result per
+    /// block, in order, each verified against its score.
+    fn read_many(&self, blocks: &[(Score, BlockType)]) -> Vec<Result<Vec<u8>>> {
+        let mut results: Vec<Result<Vec<u8>>> = blocks.iter().map(|_| Ok(Vec::new())).collect();
+        let sent: Vec<usize> = (0..blocks.len())
+            .filter(|&i| !blocks[i].0.is_special())
+            .collect();
+        let reqs: Vec<Request> = sent
+            .iter()
+            .map(|&i| Request::Read {
+                score: blocks[i].0,
+                ty: blocks[i].1,
+            })
+            .collect();
+        self.pipeline(&reqs, |j, reply| {
+            let (score, ty) = blocks[sent[j]];
+            results[sent[j]] = reply.and_then(|m| read_reply(m, &score, ty));
+        });
+        results
     }
 
     /// A read: venti has no "has" message.
