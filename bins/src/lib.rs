@@ -1,7 +1,9 @@
-//! Shared glue for colony's binaries: progress bars and logging. Everything
-//! else the binaries do lives in the library crates.
+//! Shared glue for colony's binaries: progress bars, logging, arguments and
+//! the live-fossil save loop. Everything else the binaries do lives in the
+//! library crates.
 
 pub mod archive_arg;
+pub mod live_fossil;
 pub mod logging;
 pub mod progress;
 pub mod store_args;

@@ -1,5 +1,6 @@
 //! `colony`: the administration tool. Argument parsing and wiring only.
 
+mod mount;
 mod ninep;
 mod vac;
 mod venti;
@@ -26,6 +27,10 @@ enum Command {
     /// Serve an archive over 9P2000 as a live, writable file system.
     #[command(name = "9p", subcommand)]
     Ninep(ninep::NinepCommand),
+    /// Mount an archive with FUSE as a live, writable file system, in the
+    /// foreground; save on SIGHUP (and stay mounted) and on SIGTERM/Ctrl-C
+    /// (and unmount), printing each new `vac:` score.
+    Mount(mount::MountArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -35,6 +40,7 @@ fn main() -> std::process::ExitCode {
         Command::Vac(args) => vac::vac(args),
         Command::Unvac(args) => vac::unvac(args),
         Command::Ninep(cmd) => ninep::run(cmd),
+        Command::Mount(args) => mount::mount(args),
     };
     match result {
         Ok(code) => code,

@@ -11,13 +11,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use colony_bins::archive_arg::archive_score;
+use colony_bins::live_fossil::{LiveArgs, SaveSignals, save_and_print};
 use colony_bins::logging;
-use colony_bins::store_args::StoreArgs;
-use colony_fossil::Fossil;
-use colony_fossil::fossil::FossilOptions;
 use colony_ns::{FossilFs, Server, ServerConfig, ServerHandle};
-use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Subcommand)]
 pub enum NinepCommand {
@@ -30,10 +26,8 @@ pub enum NinepCommand {
 /// `colony 9p serve`.
 #[derive(Args)]
 pub struct ServeArgs {
-    /// `vac:SCORE`, a bare score, or a .vac file holding one.
-    archive: String,
     #[command(flatten)]
-    store: StoreArgs,
+    live: LiveArgs,
     /// TCP address to listen on (host:port). Plan 9 tools reach it as
     /// `tcp!HOST!PORT`; keep it on loopback unless you mean it.
     #[arg(long, default_value = "127.0.0.1:5640", conflicts_with = "unix")]
@@ -41,10 +35,6 @@ pub struct ServeArgs {
     /// Listen on a Unix socket at this path instead (removed at exit).
     #[arg(long)]
     unix: Option<PathBuf>,
-    /// MiB of blocks the fossil keeps locally (dirty and cached); more
-    /// dirty data is written to the store early.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
-    cache_mb: u64,
 }
 
 pub fn run(cmd: NinepCommand) -> anyhow::Result<ExitCode> {
@@ -55,51 +45,27 @@ pub fn run(cmd: NinepCommand) -> anyhow::Result<ExitCode> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     logging::init("info");
-    let score = archive_score(&args.archive)?;
-    let store = args.store.open()?;
-    let options = FossilOptions {
-        local_limit: args.cache_mb << 20,
-        ..FossilOptions::default()
-    };
-    let fossil = Fossil::open(store, score, options)
-        .with_context(|| format!("opening {}", score.labelled("vac")))?;
-    let fossil = Arc::new(fossil);
+    let (score, fossil) = args.live.open()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     runtime.block_on(async {
         let server = Server::new(
             Arc::new(FossilFs::new(fossil.clone())),
             ServerConfig::default(),
         );
-        // Handlers first: a signal that comes once clients can connect
-        // must save, not kill.
-        let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
-        let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+        let signals = SaveSignals::install()?;
         let handle = bind(&server, &args).await?;
         tracing::info!(
             "9p: serving {} on {}",
             score.labelled("vac"),
             handle.local_addr()
         );
-        loop {
-            tokio::select! {
-                _ = hup.recv() => {
-                    let f = fossil.clone();
-                    match tokio::task::spawn_blocking(move || f.save()).await? {
-                        Ok(saved) => println!("{}", saved.labelled("vac")),
-                        // The tree is unchanged by a failed save: keep serving.
-                        Err(e) => tracing::error!("9p: save failed: {e}"),
-                    }
-                }
-                _ = term.recv() => break,
-                _ = tokio::signal::ctrl_c() => break,
-            }
-        }
-        tracing::info!("9p: shutting down");
+        // 9P writes reach the fossil before they are answered: nothing to
+        // flush before a save.
+        signals.run("9p", &fossil, || Ok(())).await?;
         handle.shutdown().await?;
         anyhow::Ok(())
     })?;
-    let saved = fossil.save().context("saving")?;
-    println!("{}", saved.labelled("vac"));
+    save_and_print(&fossil)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,104 @@
+//! What `colony 9p serve` and `colony mount` share: opening an archive as a
+//! live, writable [`Fossil`], and saving it on signals.
+//!
+//! SIGHUP saves and prints the new `vac:` score on standard output, and the
+//! command goes on; SIGTERM or Ctrl-C ends [`SaveSignals::run`], so the
+//! command can stop serving before its last [`save_and_print`]. Standard
+//! output holds only these score lines; logs go to standard error.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use colony_fossil::Fossil;
+use colony_fossil::fossil::FossilOptions;
+use colony_venti::Score;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+use crate::archive_arg::archive_score;
+use crate::store_args::StoreArgs;
+
+/// The archive to open live, where its blocks are, and how much to cache.
+#[derive(Args, Clone, Debug)]
+pub struct LiveArgs {
+    /// `vac:SCORE`, a bare score, or a .vac file holding one.
+    pub archive: String,
+    /// Where the blocks are.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// MiB of blocks the fossil keeps locally (dirty and cached); more
+    /// dirty data is written to the store early.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    pub cache_mb: u64,
+}
+
+impl LiveArgs {
+    /// Opens the archive as a writable fossil; returns it with its score.
+    pub fn open(&self) -> anyhow::Result<(Score, Arc<Fossil>)> {
+        let score = archive_score(&self.archive)?;
+        let store = self.store.open()?;
+        let options = FossilOptions {
+            local_limit: self.cache_mb << 20,
+            ..FossilOptions::default()
+        };
+        let fossil = Fossil::open(store, score, options)
+            .with_context(|| format!("opening {}", score.labelled("vac")))?;
+        Ok((score, Arc::new(fossil)))
+    }
+}
+
+/// Saves the fossil and prints the new `vac:` score on standard output.
+pub fn save_and_print(fossil: &Fossil) -> anyhow::Result<()> {
+    let saved = fossil.save().context("saving")?;
+    println!("{}", saved.labelled("vac"));
+    Ok(())
+}
+
+/// The signals that save: install them before the file system becomes
+/// reachable, so a signal that comes then saves rather than kills.
+pub struct SaveSignals {
+    hup: Signal,
+    term: Signal,
+}
+
+impl SaveSignals {
+    /// Installs the SIGHUP and SIGTERM handlers (Ctrl-C is watched in
+    /// [`SaveSignals::run`]). Needs a tokio runtime.
+    pub fn install() -> anyhow::Result<Self> {
+        Ok(SaveSignals {
+            hup: signal(SignalKind::hangup()).context("SIGHUP handler")?,
+            term: signal(SignalKind::terminate()).context("SIGTERM handler")?,
+        })
+    }
+
+    /// Saves on each SIGHUP (after `before_save`, which pushes what others
+    /// hold into the fossil) and returns at SIGTERM or Ctrl-C. `who` names
+    /// the command in logs.
+    pub async fn run(
+        mut self,
+        who: &str,
+        fossil: &Arc<Fossil>,
+        before_save: impl Fn() -> anyhow::Result<()> + Clone + Send + 'static,
+    ) -> anyhow::Result<()> {
+        loop {
+            tokio::select! {
+                _ = self.hup.recv() => {
+                    let f = fossil.clone();
+                    let flush = before_save.clone();
+                    let saved = tokio::task::spawn_blocking(move || {
+                        flush()?;
+                        save_and_print(&f)
+                    });
+                    // The tree is unchanged by a failed save: keep going.
+                    if let Err(e) = saved.await? {
+                        tracing::error!("{who}: save failed: {e:#}");
+                    }
+                }
+                _ = self.term.recv() => break,
+                _ = tokio::signal::ctrl_c() => break,
+            }
+        }
+        tracing::info!("{who}: shutting down");
+        Ok(())
+    }
+}
