@@ -1,5 +1,5 @@
 //! The arena record decoders (clump header, arena head and trailer, index
-//! header, entry and bucket) never panic, and what decodes re-encodes to
+//! header, entry and bucket, saved bloom filter) never panic, and what decodes re-encodes to
 //! the same bytes.
 #![no_main]
 use colony_venti::Score;
@@ -7,6 +7,7 @@ use colony_venti::arena::clump::ClumpHeader;
 use colony_venti::arena::head::{ArenaHead, ArenaTrailer};
 use colony_venti::arena::format::PAGE_SIZE;
 use colony_venti::arena::bucket::{Bucket, IndexEntry, IndexHeader};
+use colony_venti::arena::saved_bloom;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -30,6 +31,9 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(e) = IndexEntry::decode(data) {
         assert_eq!(&e.encode()[..], &data[..IndexEntry::SIZE]);
+    }
+    if let Ok((state, bloom)) = saved_bloom::decode(data) {
+        assert_eq!(saved_bloom::encode(&state, &bloom), data);
     }
     // A bucket is a whole page: pad short inputs with zeros.
     let mut page = data.to_vec();

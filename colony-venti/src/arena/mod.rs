@@ -21,7 +21,7 @@
 //! [`Config::flush_entries`] entries are pending), which briefly excludes
 //! readers of the index.
 
-mod bloom;
+pub mod bloom;
 pub mod bucket;
 mod check;
 pub mod clump;
@@ -30,7 +30,7 @@ pub mod format;
 pub mod head;
 pub mod index;
 mod recover;
-mod saved_bloom;
+pub mod saved_bloom;
 pub mod scan;
 mod stats;
 
@@ -123,7 +123,7 @@ struct Active {
 
 /// Clump counts of an arena.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Totals {
+pub struct Totals {
     clumps: u32,
     uncompressed: u64,
     stored: u64,
