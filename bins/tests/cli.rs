@@ -3,13 +3,15 @@
 //! reindex on the stopped store.
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const COLONY: &str = env!("CARGO_BIN_EXE_colony");
+mod support;
+use support::{COLONY, Killed, free_port, ok};
 
+/// Runs `colony ARGS` with `$venti` set to `venti` (unset if empty) and
+/// `stdin` as its input.
 fn colony(args: &[&str], venti: &str, stdin: &[u8]) -> Output {
     let mut cmd = Command::new(COLONY);
     cmd.args(args);
@@ -29,33 +31,7 @@ fn colony(args: &[&str], venti: &str, stdin: &[u8]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "colony failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn serve(data: &Path, port: u16) -> Server {
+fn serve(data: &Path, port: u16) -> Killed {
     let child = Command::new(COLONY)
         .args(["venti", "serve", "--arena-mb", "8", "--addr"])
         .arg(format!("127.0.0.1:{port}"))
@@ -69,10 +45,10 @@ fn serve(data: &Path, port: u16) -> Server {
         assert!(Instant::now() < deadline, "server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    Server(child)
+    Killed(child)
 }
 
-fn stop(mut server: Server) {
+fn stop(mut server: Killed) {
     nix_kill(server.0.id());
     let status = server.0.wait().unwrap();
     assert!(status.success(), "server exit {status:?}");

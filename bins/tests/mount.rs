@@ -5,30 +5,14 @@
 //! except under CI (env `CI` set), where they fail.
 
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-const COLONY: &str = env!("CARGO_BIN_EXE_colony");
-
-fn colony(args: &[&str]) -> Output {
-    Command::new(COLONY)
-        .args(args)
-        .env_remove("venti")
-        .output()
-        .expect("run colony")
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "colony failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+mod support;
+use support::*;
 
 /// Whether FUSE mounts can be made here; under CI they must be.
 fn can_mount() -> bool {
@@ -53,14 +37,6 @@ fn mounted(dir: &Path) -> bool {
         .unwrap()
         .lines()
         .any(|l| l.split(' ').nth(4) == Some(dir))
-}
-
-fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 /// A running `colony mount`; killed (and its mount detached) if a test
@@ -137,14 +113,6 @@ impl Drop for Mounted {
             let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
         }
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A `colony venti serve`, stopped (SIGTERM, so it syncs) when dropped.

@@ -4,58 +4,16 @@
 //! printed scores.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use colony_ns::ninep::*;
 
-const COLONY: &str = env!("CARGO_BIN_EXE_colony");
-
-fn colony(args: &[&str]) -> Output {
-    Command::new(COLONY)
-        .args(args)
-        .env_remove("venti")
-        .output()
-        .expect("run colony")
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "colony failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-/// Kills the server if a test fails before stopping it.
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod support;
+use support::*;
 
 /// A blocking 9P client: one request, one reply.
 struct Client<S> {
@@ -184,7 +142,7 @@ fn serve_write_over_9p_save_and_unvac() {
         .spawn()
         .expect("start colony 9p serve");
     let stdout = child.stdout.take().unwrap();
-    let served = Served(child);
+    let served = Killed(child);
     let (tx, lines) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -247,7 +205,7 @@ fn serve_on_a_unix_socket() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start colony 9p serve");
-    let served = Served(child);
+    let served = Killed(child);
     let mut c = connect(|| std::os::unix::net::UnixStream::connect(&sock));
     let walk = Twalk {
         fid: 0,

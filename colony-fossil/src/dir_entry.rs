@@ -89,6 +89,31 @@ pub struct DirEntry {
 }
 
 impl DirEntry {
+    /// The v8 entry for an archive's root `/` (qid 0, its dir stream in
+    /// slot 0 and meta stream in slot 1), owned by `owner`, with all three
+    /// times `time` and the given mode bits.
+    pub fn root(owner: &[u8], time: u32, mode: u32) -> DirEntry {
+        DirEntry {
+            version: 8,
+            elem: b"/".to_vec(),
+            entry: 0,
+            generation: 0,
+            mentry: 1,
+            mgen: 0,
+            qid: 0,
+            v7_score: None,
+            uid: owner.to_vec(),
+            gid: owner.to_vec(),
+            mid: Vec::new(),
+            mtime: time,
+            mcount: 0,
+            ctime: time,
+            atime: time,
+            mode,
+            records: Vec::new(),
+        }
+    }
+
     /// The QidSpace record, if present.
     pub fn qid_space(&self) -> Option<(u64, u64)> {
         self.records.iter().find_map(|r| match r {

@@ -444,25 +444,7 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
     /// The "parent" meta stream: one MetaBlock holding `/` with its
     /// QidSpace record.
     fn root_meta(&mut self) -> Result<Entry> {
-        let mut de = DirEntry {
-            version: 8,
-            elem: b"/".to_vec(),
-            entry: 0,
-            generation: 0,
-            mentry: 1,
-            mgen: 0,
-            qid: 0,
-            v7_score: None,
-            uid: b"vac".to_vec(),
-            gid: b"vac".to_vec(),
-            mid: Vec::new(),
-            mtime: 0,
-            mcount: 0,
-            ctime: 0,
-            atime: 0,
-            mode: mode::DIR | 0o777,
-            records: Vec::new(),
-        };
+        let mut de = DirEntry::root(b"vac", 0, mode::DIR | 0o777);
         let mut mb = MetaBlock::new(self.dsize as usize, (self.dsize / 100) as u16, self.magic)?;
         if self.quirks {
             // vacfscreate writes `/`; vac later adds the QidSpace with the

@@ -186,27 +186,7 @@ impl Fossil {
                 root_de: None,
             },
         );
-        let t = now();
-        let owner = options.owner.as_bytes().to_vec();
-        let de = DirEntry {
-            version: 8,
-            elem: b"/".to_vec(),
-            entry: 0,
-            generation: 0,
-            mentry: 1,
-            mgen: 0,
-            qid: 0,
-            v7_score: None,
-            uid: owner.clone(),
-            gid: owner,
-            mid: Vec::new(),
-            mtime: t,
-            mcount: 0,
-            ctime: t,
-            atime: t,
-            mode: mode::DIR | 0o775,
-            records: Vec::new(),
-        };
+        let de = DirEntry::root(options.owner.as_bytes(), now(), mode::DIR | 0o775);
         let (psize, dsize) = fs.geometry();
         let mut st = NodeState {
             parent: ROOT,

@@ -15,7 +15,7 @@ use super::file::ArenaFile;
 use super::format::{HEAD_SIZE, PAGE_SIZE};
 use super::index::DiskIndex;
 use super::scan::Scanned;
-use super::{ArenaStore, recover};
+use super::{ArenaStore, Writer, recover};
 
 /// How far a long operation has come, in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,15 +117,22 @@ impl ArenaStore {
     /// The arenas, where each one's log ends, and whether it is sealed.
     fn log_extent(&self) -> Result<Vec<(Arc<ArenaFile>, u64, bool)>> {
         let w = self.writer();
+        let arenas = self.settled_arenas(&w)?;
+        Ok(log_extent(&w, arenas))
+    }
+
+    /// Every arena, with the active one's buffered clumps written out so
+    /// that reading the files sees the whole log. The caller holds the
+    /// writer lock, which keeps it so.
+    fn settled_arenas(&self, w: &Writer) -> Result<Vec<Arc<ArenaFile>>> {
         if let Some(a) = &w.active {
             a.arena.write_buffer()?;
         }
-        let arenas = self
+        Ok(self
             .arenas
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        Ok(log_extent(&w, arenas))
+            .clone())
     }
 
     /// Verifies every clump (header CRC, data CRC, SHA-1 after
@@ -260,14 +267,7 @@ impl ArenaStore {
     /// holds. Writers wait meanwhile, and so do readers of the index.
     pub fn reindex(&self, progress: &mut dyn FnMut(Progress)) -> Result<u64> {
         let mut w = self.writer();
-        if let Some(a) = &w.active {
-            a.arena.write_buffer()?;
-        }
-        let arenas = self
-            .arenas
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let arenas = self.settled_arenas(&w)?;
         let total: u64 = log_extent(&w, arenas.clone())
             .iter()
             .map(|(_, end, _)| end - HEAD_SIZE)

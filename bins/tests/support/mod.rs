@@ -1,0 +1,57 @@
+//! What the `colony` binary's end-to-end tests share: running the binary,
+//! free ports, signals, and children that die with a failing test.
+// Each test file uses its own subset of these.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Output};
+
+/// The binary under test.
+pub const COLONY: &str = env!("CARGO_BIN_EXE_colony");
+
+/// Runs `colony ARGS` with no `$venti` and collects its output.
+pub fn colony(args: &[&str]) -> Output {
+    Command::new(COLONY)
+        .args(args)
+        .env_remove("venti")
+        .output()
+        .expect("run colony")
+}
+
+/// Standard output of a command that must have succeeded.
+pub fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "colony failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A loopback port nobody listens on (at the moment of asking).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Sends `sig` (e.g. "-HUP") to `child`.
+pub fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A child process killed if a test fails before stopping it.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
