@@ -139,17 +139,6 @@ fn vac_tree(tmp: &Path, data: &Path) -> String {
     line.trim().to_string()
 }
 
-fn unvac(score: &str, data: &Path, dest: &Path) {
-    std::fs::create_dir(dest).unwrap();
-    ok(colony(&[
-        "unvac",
-        score,
-        dest.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-    ]));
-}
-
 #[test]
 fn mount_write_save_unmount_and_unvac() {
     if !can_mount() {

@@ -5,7 +5,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -97,17 +96,6 @@ fn connect<S: Read + Write>(dial: impl Fn() -> std::io::Result<S>) -> Client<S> 
     };
     c.rpc(1, attach);
     c
-}
-
-fn unvac(score: &str, data: &Path, dest: &Path) {
-    std::fs::create_dir(dest).unwrap();
-    ok(colony(&[
-        "unvac",
-        score,
-        dest.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-    ]));
 }
 
 #[test]

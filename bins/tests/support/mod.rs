@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Child, Command, Output};
 
 /// The binary under test.
@@ -54,4 +55,16 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Extracts `score` from the local store `data` into a new directory `dest`.
+pub fn unvac(score: &str, data: &Path, dest: &Path) {
+    std::fs::create_dir(dest).unwrap();
+    ok(colony(&[
+        "unvac",
+        score,
+        dest.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]));
 }
