@@ -342,3 +342,36 @@ async fn the_helper_takes_its_task_after_helper_args() {
     assert_eq!(out, "in\n");
     s.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_interactive_shell_works_in_a_fossil_root() {
+    if !fuse_sessions_possible() {
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let (store, score) = snapshot();
+    let mut s = start(open(&store, score), scratch.path(), "tty-env").await;
+    let mut p = s
+        .shell(
+            colony_ns::session::WindowSize {
+                rows: 30,
+                cols: 100,
+            },
+            "vt100",
+        )
+        .await
+        .unwrap();
+    support::type_line(&mut p.master, "stty size; echo TERM=$TERM").await;
+    let seen = support::expect(&mut p.master, "TERM=vt100").await;
+    assert!(seen.contains("30 100\r\n"), "{seen}");
+    support::type_line(&mut p.master, "echo typed > /root/typed; cat /root/typed").await;
+    support::expect(&mut p.master, "typed\r\n").await;
+    support::type_line(&mut p.master, "exit 4").await;
+    let status = tokio::time::timeout(Duration::from_secs(10), p.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, ExitStatus::Code(4));
+    assert_eq!(fossil_file(s.fossil(), "root/typed").unwrap(), b"typed\n");
+    s.stop().await.unwrap();
+}
