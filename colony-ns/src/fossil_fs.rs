@@ -150,6 +150,10 @@ impl FileSystem for FossilFs {
         Ok(meta(self.fossil.wstat(node, &set_meta(change), user)?))
     }
 
+    fn rename(&self, node: NodeId, dir: NodeId, name: &str, user: &str) -> Result<Meta> {
+        Ok(meta(self.fossil.rename(node, dir, name, user)?))
+    }
+
     fn readdir(
         &self,
         dir: NodeId,

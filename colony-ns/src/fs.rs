@@ -176,6 +176,15 @@ pub trait FileSystem: Send + Sync + 'static {
     /// group, length (truncate or extend). Returns the new metadata.
     fn wstat(&self, node: NodeId, change: &SetMeta, user: &str) -> Result<Meta>;
 
+    /// Moves `node` to `name` in directory `dir`, which may be another
+    /// directory than its own (in its own, this is a wstat of the name).
+    /// Never replaces: [`Error::Exists`] if the name is taken (POSIX
+    /// callers remove the target first); [`Error::BadName`] if `dir` is
+    /// `node` or below it; [`Error::RemoveRoot`] for the root. The node
+    /// keeps its id,
+    /// contents and metadata. Returns the new metadata.
+    fn rename(&self, node: NodeId, dir: NodeId, name: &str, user: &str) -> Result<Meta>;
+
     /// Calls `sink` with the entries of `dir` after `cookie` (0: from the
     /// start), in a stable order, until `sink` returns false or the entries
     /// run out.

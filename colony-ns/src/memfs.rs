@@ -381,6 +381,50 @@ impl FileSystem for MemFs {
         Ok(n.meta.clone())
     }
 
+    fn rename(&self, node: NodeId, dir: NodeId, name: &str, user: &str) -> Result<Meta> {
+        check_name(name)?;
+        let mut tree = self.lock();
+        if node == tree.root {
+            return Err(Error::RemoveRoot);
+        }
+        let (parent, old_name) = {
+            let n = tree.node(node)?;
+            (n.parent, n.meta.name.clone())
+        };
+        if parent == dir {
+            drop(tree);
+            let change = SetMeta {
+                name: Some(name.to_owned()),
+                ..SetMeta::default()
+            };
+            return self.wstat(node, &change, user);
+        }
+        // Check everything before changing anything: a directory must not
+        // move below itself, the target must be a directory with the name
+        // free.
+        let mut up = dir;
+        loop {
+            if up == node {
+                return Err(Error::BadName);
+            }
+            if up == tree.root {
+                break;
+            }
+            up = tree.node(up)?.parent;
+        }
+        if tree.child(dir, name)?.is_some() {
+            return Err(Error::Exists);
+        }
+        tree.unlink(parent, &old_name)?;
+        tree.link(dir, name, node)?;
+        tree.node_mut(dir)?.touch(Some(user));
+        let n = tree.node_mut(node)?;
+        n.parent = dir;
+        n.meta.name = name.to_owned();
+        n.meta.qid.version = n.meta.qid.version.wrapping_add(1);
+        Ok(n.meta.clone())
+    }
+
     fn readdir(
         &self,
         dir: NodeId,

@@ -65,6 +65,9 @@ impl FileSystem for GatedFs {
     fn wstat(&self, n: NodeId, c: &SetMeta, user: &str) -> Result<Meta> {
         self.inner.wstat(n, c, user)
     }
+    fn rename(&self, n: NodeId, d: NodeId, name: &str, user: &str) -> Result<Meta> {
+        self.inner.rename(n, d, name, user)
+    }
     fn readdir(
         &self,
         d: NodeId,
