@@ -15,13 +15,14 @@ use colony_fossil::fossil::FossilOptions;
 use colony_venti::Score;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::archive_arg::archive_score;
+use crate::archive_arg::resolve_archive;
 use crate::store_args::StoreArgs;
 
 /// The archive to open live, where its blocks are, and how much to cache.
 #[derive(Args, Clone, Debug)]
 pub struct LiveArgs {
-    /// `vac:SCORE`, a bare score, or a .vac file holding one.
+    /// `vac:SCORE`, a bare score, a .vac file holding one, or a scorename
+    /// of the data directory (`label@node`; needs --data).
     pub archive: String,
     /// Where the blocks are.
     #[command(flatten)]
@@ -35,7 +36,7 @@ pub struct LiveArgs {
 impl LiveArgs {
     /// Opens the archive as a writable fossil; returns it with its score.
     pub fn open(&self) -> anyhow::Result<(Score, Arc<Fossil>)> {
-        let score = archive_score(&self.archive)?;
+        let score = resolve_archive(&self.archive, self.store.data.as_deref())?;
         let store = self.store.open()?;
         let options = FossilOptions {
             local_limit: self.cache_mb << 20,
