@@ -25,8 +25,7 @@ use std::time::{Duration, Instant};
 
 use colony_fossil::{Fossil, FossilOptions};
 use colony_ns::fuse::{MountHandle, MountOptions, mount};
-use colony_ns::ninep::Qid;
-use colony_ns::{FileSystem, FossilFs, MemFs, Meta};
+use colony_ns::{FileSystem, FossilFs, MemFs};
 use colony_venti::{ArenaConfig, ArenaStore};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
@@ -66,17 +65,7 @@ impl Targets {
             Some("size=1g"),
         )
         .expect("mount tmpfs");
-        let memfs = MemFs::new(Meta {
-            qid: Qid::default(),
-            mode: 0o755,
-            atime: 0,
-            mtime: 0,
-            length: 0,
-            name: "/".into(),
-            uid: "root".into(),
-            gid: "root".into(),
-            muid: String::new(),
-        });
+        let memfs = MemFs::with_root("root", "root", 0o755);
         let store = ArenaStore::open(dir.path().join("venti"), ArenaConfig::default()).unwrap();
         let options = FossilOptions {
             owner: "root".into(),

@@ -70,6 +70,22 @@ impl MemFs {
         }
     }
 
+    /// An empty tree: a root directory (node 0, times 0) owned by `uid`
+    /// and `gid` with permissions `perm`.
+    pub fn with_root(uid: &str, gid: &str, perm: u32) -> Self {
+        MemFs::new(Meta {
+            qid: Qid::default(),
+            mode: DMDIR | perm,
+            atime: 0,
+            mtime: 0,
+            length: 0,
+            name: "/".into(),
+            uid: uid.into(),
+            gid: gid.into(),
+            muid: String::new(),
+        })
+    }
+
     /// Adds a node with exactly the given metadata (qid path included) and,
     /// for a file, contents; for building fixtures such as a copy of a vac
     /// tree. The length is taken from the contents.
@@ -453,17 +469,7 @@ mod tests {
     use super::*;
 
     fn fs() -> MemFs {
-        MemFs::new(Meta {
-            qid: Qid::default(),
-            mode: 0o775,
-            atime: 5,
-            mtime: 5,
-            length: 0,
-            name: "/".into(),
-            uid: "glenda".into(),
-            gid: "sys".into(),
-            muid: String::new(),
-        })
+        MemFs::with_root("glenda", "sys", 0o775)
     }
 
     #[test]

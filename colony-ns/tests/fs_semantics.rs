@@ -5,23 +5,13 @@ use std::sync::Arc;
 
 use colony_fossil::Fossil;
 use colony_fossil::fossil::{FossilOptions, SetMeta as FossilSetMeta};
-use colony_ns::ninep::{DMAPPEND, DMDIR, QTSYMLINK, Qid};
-use colony_ns::{Error, FileSystem, FossilFs, MemFs, Meta, NodeId, SetMeta};
+use colony_ns::ninep::{DMAPPEND, DMDIR, QTSYMLINK};
+use colony_ns::{Error, FileSystem, FossilFs, MemFs, NodeId, SetMeta};
 use colony_venti::MemStore;
 
 /// An empty tree whose root is owned by glenda, group sys, mode 0775.
 fn memfs() -> Box<dyn FileSystem> {
-    Box::new(MemFs::new(Meta {
-        qid: Qid::default(),
-        mode: 0o775,
-        atime: 5,
-        mtime: 5,
-        length: 0,
-        name: "/".into(),
-        uid: "glenda".into(),
-        gid: "sys".into(),
-        muid: String::new(),
-    }))
+    Box::new(MemFs::with_root("glenda", "sys", 0o775))
 }
 
 /// The same as a Fossil, saved and reopened, so nodes load from blocks.
