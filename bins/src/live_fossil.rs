@@ -117,7 +117,16 @@ impl SaveSignals {
                     }
                 }
                 client = next_client(&control) => {
-                    let client = client.context("accepting on the control socket")?;
+                    let client = match client {
+                        Ok(c) => c,
+                        Err(e) => {
+                            // E.g. out of descriptors: serving goes on, and
+                            // the pause keeps a lasting failure from spinning.
+                            tracing::warn!("{who}: control socket: {e}");
+                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    };
                     let save = flush_and_save(fossil.clone(), before_save.clone());
                     let who = who.to_string();
                     // A slow client holds only its own task.
