@@ -242,8 +242,11 @@ fn rename_moves_across_directories(fs: &dyn FileSystem) {
     let f = fs.create(d1, "f", 0o644, "glenda").unwrap().node();
     fs.write(f, 0, b"data", "glenda").unwrap();
     let taken = fs.create(d2, "taken", 0o644, "glenda").unwrap().node();
+    let before = fs.stat(f).unwrap();
     let m = fs.rename(f, d2, "g", "bob").unwrap();
     assert_eq!((m.node(), m.name.as_str(), m.length), (f, "g", 4));
+    assert_ne!(m.qid.version, before.qid.version, "a move is a change");
+    assert_eq!((m.mtime, m.muid.as_str()), (before.mtime, "glenda"));
     assert_eq!(fs.lookup(d2, "g").unwrap().node(), f);
     assert!(matches!(fs.lookup(d1, "f"), Err(Error::NotFound)));
     assert_eq!(fs.parent(f).unwrap().node(), d2);
