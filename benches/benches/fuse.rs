@@ -1,10 +1,17 @@
-//! FUSE throughput: a MemFs mounted with colony's adapter against a tmpfs
-//! mounted by the bench, doing the same work: sequential write and read of
-//! a 256 MiB file in 128 KiB calls (as `dd bs=128k`), and creating 10,000
-//! small files. Needs root and /dev/fuse; says so and measures nothing
-//! otherwise.
+//! FUSE throughput: colony's adapter over a MemFs and over a live Fossil,
+//! against a tmpfs mounted by the bench, doing the same work: sequential
+//! write and read of a 256 MiB file in 128 KiB calls (as `dd bs=128k`), and
+//! creating 10,000 small files. Needs root and /dev/fuse; says so and
+//! measures nothing otherwise.
 //!
-//! Reads of the FUSE file start cold: the page cache of the file is dropped
+//! The Fossil is what `colony mount --data DIR` serves: a new tree over an
+//! arena store in a temporary directory, with the default 100 MiB local
+//! store, so a 256 MiB file spills dirty blocks to the arenas while it is
+//! written. Every pass writes different bytes (random, stamped with the
+//! pass number every 8 KiB), so no block is deduplicated against an
+//! earlier pass and nothing compresses.
+//!
+//! Reads of a FUSE file start cold: the page cache of the file is dropped
 //! (posix_fadvise DONTNEED) before each pass, so every byte crosses FUSE.
 //! tmpfs has no backing store, so its pages are the data: its figure is the
 //! page cache's speed, the ceiling for any file system.
@@ -13,11 +20,13 @@ use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use colony_fossil::{Fossil, FossilOptions};
 use colony_ns::fuse::{MountHandle, MountOptions, mount};
-use colony_ns::ninep::Qid;
-use colony_ns::{MemFs, Meta};
+use colony_ns::{FileSystem, FossilFs, MemFs};
+use colony_venti::{ArenaConfig, ArenaStore};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
 use nix::mount::{MntFlags, MsFlags, umount2};
@@ -26,12 +35,17 @@ const FILE: u64 = 256 << 20;
 const IO: usize = 128 << 10;
 const FILES: usize = 10_000;
 
-/// The two mounts, unmounted when dropped.
+/// Where the bytes of a pass come from: random, stamped per pass.
+const STAMP_EVERY: usize = 8 << 10;
+
+/// The mounts, unmounted when dropped.
 struct Targets {
     _dir: tempfile::TempDir,
-    fuse: Option<MountHandle>,
-    fuse_dir: PathBuf,
+    fuse: Vec<(&'static str, MountHandle)>,
     tmpfs: PathBuf,
+    /// One 128 KiB buffer of random bytes.
+    noise: Vec<u8>,
+    pass: AtomicU64,
 }
 
 impl Targets {
@@ -41,8 +55,7 @@ impl Targets {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
-        let (fuse_dir, tmpfs) = (dir.path().join("fuse"), dir.path().join("tmpfs"));
-        fs::create_dir(&fuse_dir).unwrap();
+        let tmpfs = dir.path().join("tmpfs");
         fs::create_dir(&tmpfs).unwrap();
         nix::mount::mount(
             Some("colony-bench"),
@@ -52,49 +65,78 @@ impl Targets {
             Some("size=1g"),
         )
         .expect("mount tmpfs");
-        let memfs = MemFs::new(Meta {
-            qid: Qid::default(),
-            mode: 0o755,
-            atime: 0,
-            mtime: 0,
-            length: 0,
-            name: "/".into(),
-            uid: "root".into(),
-            gid: "root".into(),
-            muid: String::new(),
-        });
-        let fuse = mount(Arc::new(memfs), &fuse_dir, &MountOptions::default()).unwrap();
+        let memfs = MemFs::with_root("root", "root", 0o755);
+        let store = ArenaStore::open(dir.path().join("venti"), ArenaConfig::default()).unwrap();
+        let options = FossilOptions {
+            owner: "root".into(),
+            ..FossilOptions::default()
+        };
+        let fossil = Fossil::create_empty(Arc::new(store), options).unwrap();
+        let trees: [(&str, Arc<dyn FileSystem>); 2] = [
+            ("colony_memfs", Arc::new(memfs)),
+            ("colony_fossil", Arc::new(FossilFs::new(Arc::new(fossil)))),
+        ];
+        let fuse = trees
+            .into_iter()
+            .map(|(name, fs)| {
+                let at = dir.path().join(name);
+                fs::create_dir(&at).unwrap();
+                (name, mount(fs, &at, &MountOptions::default()).unwrap())
+            })
+            .collect();
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let noise = (0..IO)
+            .map(|_| {
+                // xorshift64: cheap, and enough to defeat LZ4.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
         Some(Targets {
-            fuse_dir: fuse.mountpoint().to_path_buf(),
-            fuse: Some(fuse),
+            fuse,
             tmpfs,
             _dir: dir,
+            noise,
+            pass: AtomicU64::new(0),
         })
     }
 
-    fn each(&self) -> [(&'static str, &Path); 2] {
-        [("colony_memfs", &self.fuse_dir), ("tmpfs", &self.tmpfs)]
+    fn each(&self) -> Vec<(&'static str, &Path)> {
+        let mut all: Vec<_> = self
+            .fuse
+            .iter()
+            .map(|(name, h)| (*name, h.mountpoint()))
+            .collect();
+        all.push(("tmpfs", &self.tmpfs));
+        all
+    }
+
+    /// Writes the file in 128 KiB calls of bytes no earlier pass wrote.
+    fn write_file(&self, path: &Path) -> Duration {
+        let pass = self.pass.fetch_add(1, Ordering::Relaxed);
+        let mut buf = self.noise.clone();
+        let start = Instant::now();
+        let mut f = File::create(path).unwrap();
+        for call in 0..FILE / IO as u64 {
+            for (i, block) in buf.chunks_mut(STAMP_EVERY).enumerate() {
+                block[..8].copy_from_slice(&(pass << 32 | call << 8 | i as u64).to_le_bytes());
+            }
+            f.write_all(&buf).unwrap();
+        }
+        drop(f);
+        start.elapsed()
     }
 }
 
 impl Drop for Targets {
     fn drop(&mut self) {
-        if let Some(h) = self.fuse.take() {
+        for (_, h) in self.fuse.drain(..) {
             h.unmount().unwrap();
         }
         umount2(&self.tmpfs, MntFlags::empty()).unwrap();
     }
-}
-
-fn write_file(path: &Path) -> Duration {
-    let buf = vec![0x5a_u8; IO];
-    let start = Instant::now();
-    let mut f = File::create(path).unwrap();
-    for _ in 0..FILE / IO as u64 {
-        f.write_all(&buf).unwrap();
-    }
-    drop(f);
-    start.elapsed()
 }
 
 fn read_file(path: &Path) -> Duration {
@@ -135,7 +177,7 @@ fn throughput(c: &mut Criterion) {
     for (name, dir) in targets.each() {
         let path = dir.join("big");
         g.bench_function(format!("write/{name}"), |b| {
-            b.iter_custom(|iters| (0..iters).map(|_| write_file(&path)).sum())
+            b.iter_custom(|iters| (0..iters).map(|_| targets.write_file(&path)).sum())
         });
         g.bench_function(format!("read/{name}"), |b| {
             b.iter_custom(|iters| (0..iters).map(|_| read_file(&path)).sum())

@@ -8,9 +8,9 @@ use colony_benches::random_block;
 use colony_fossil::Fossil;
 use colony_fossil::fossil::FossilOptions;
 use colony_ns::ninep::{
-    DMDIR, Fcall, Message, NOFID, OREAD, Qid, Rread, Tattach, Topen, Tread, Tversion, Twalk,
+    Fcall, Message, NOFID, OREAD, Rread, Tattach, Topen, Tread, Tversion, Twalk,
 };
-use colony_ns::{FileSystem, FossilFs, ListenAddr, MemFs, Meta, Server, ServerConfig};
+use colony_ns::{FileSystem, FossilFs, ListenAddr, MemFs, Server, ServerConfig};
 use colony_venti::MemStore;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -52,17 +52,7 @@ const SIZE: usize = 4 << 20;
 
 /// A MemFs holding `/big`, 4 MiB.
 fn memfs() -> Arc<dyn FileSystem> {
-    let fs = MemFs::new(Meta {
-        qid: Qid::default(),
-        mode: DMDIR | 0o777,
-        atime: 0,
-        mtime: 0,
-        length: 0,
-        name: "/".into(),
-        uid: "bench".into(),
-        gid: "bench".into(),
-        muid: String::new(),
-    });
+    let fs = MemFs::with_root("bench", "bench", 0o777);
     let f = fs.create(0, "big", 0o644, "bench").unwrap();
     fs.write(f.node(), 0, &random_block(2, SIZE), "bench")
         .unwrap();

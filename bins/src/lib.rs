@@ -3,6 +3,7 @@
 //! library crates.
 
 pub mod archive_arg;
+pub mod control;
 pub mod live_fossil;
 pub mod logging;
 pub mod progress;

@@ -1,10 +1,12 @@
 //! What `colony 9p serve` and `colony mount` share: opening an archive as a
 //! live, writable [`Fossil`], and saving it on signals.
 //!
-//! SIGHUP saves and prints the new `vac:` score on standard output, and the
-//! command goes on; SIGTERM or Ctrl-C ends [`SaveSignals::run`], so the
-//! command can stop serving before its last [`save_and_print`]. Standard
-//! output holds only these score lines; logs go to standard error.
+//! SIGHUP (and, for `colony mount`, a `save` request on its control
+//! socket, see [`crate::control`]) saves and prints the new `vac:` score on
+//! standard output, and the command goes on; SIGTERM or Ctrl-C ends
+//! [`SaveSignals::run`], so the command can stop serving before its last
+//! [`save_and_print`]. Standard output holds only these score lines; logs
+//! go to standard error.
 
 use std::sync::Arc;
 
@@ -13,15 +15,18 @@ use clap::Args;
 use colony_fossil::Fossil;
 use colony_fossil::fossil::FossilOptions;
 use colony_venti::Score;
+use tokio::net::UnixStream;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::archive_arg::archive_score;
+use crate::archive_arg::resolve_archive;
+use crate::control::{self, ControlSocket};
 use crate::store_args::StoreArgs;
 
 /// The archive to open live, where its blocks are, and how much to cache.
 #[derive(Args, Clone, Debug)]
 pub struct LiveArgs {
-    /// `vac:SCORE`, a bare score, or a .vac file holding one.
+    /// `vac:SCORE`, a bare score, a .vac file holding one, or a scorename
+    /// of the data directory (`label@node`; needs --data).
     pub archive: String,
     /// Where the blocks are.
     #[command(flatten)]
@@ -35,7 +40,7 @@ pub struct LiveArgs {
 impl LiveArgs {
     /// Opens the archive as a writable fossil; returns it with its score.
     pub fn open(&self) -> anyhow::Result<(Score, Arc<Fossil>)> {
-        let score = archive_score(&self.archive)?;
+        let score = resolve_archive(&self.archive, self.store.data.as_deref())?;
         let store = self.store.open()?;
         let options = FossilOptions {
             local_limit: self.cache_mb << 20,
@@ -47,11 +52,33 @@ impl LiveArgs {
     }
 }
 
-/// Saves the fossil and prints the new `vac:` score on standard output.
-pub fn save_and_print(fossil: &Fossil) -> anyhow::Result<()> {
+/// Saves the fossil, prints the new `vac:` score on standard output and
+/// returns it.
+pub fn save_and_print(fossil: &Fossil) -> anyhow::Result<Score> {
     let saved = fossil.save().context("saving")?;
     println!("{}", saved.labelled("vac"));
-    Ok(())
+    Ok(saved)
+}
+
+/// Runs `flush` (which pushes what others hold into the fossil), then
+/// [`save_and_print`], on a blocking thread.
+async fn flush_and_save(
+    fossil: Arc<Fossil>,
+    flush: impl FnOnce() -> anyhow::Result<()> + Send + 'static,
+) -> anyhow::Result<Score> {
+    tokio::task::spawn_blocking(move || {
+        flush()?;
+        save_and_print(&fossil)
+    })
+    .await?
+}
+
+/// The next client of `control`; never, without one.
+async fn next_client(control: &Option<ControlSocket>) -> std::io::Result<UnixStream> {
+    match control {
+        Some(c) => c.accept().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The signals that save: install them before the file system becomes
@@ -71,28 +98,43 @@ impl SaveSignals {
         })
     }
 
-    /// Saves on each SIGHUP (after `before_save`, which pushes what others
-    /// hold into the fossil) and returns at SIGTERM or Ctrl-C. `who` names
-    /// the command in logs.
+    /// Saves on each SIGHUP and each `save` request on `control` (after
+    /// `before_save`, which pushes what others hold into the fossil) and
+    /// returns at SIGTERM or Ctrl-C. `who` names the command in logs.
     pub async fn run(
         mut self,
         who: &str,
         fossil: &Arc<Fossil>,
+        control: Option<ControlSocket>,
         before_save: impl Fn() -> anyhow::Result<()> + Clone + Send + 'static,
     ) -> anyhow::Result<()> {
         loop {
             tokio::select! {
                 _ = self.hup.recv() => {
-                    let f = fossil.clone();
-                    let flush = before_save.clone();
-                    let saved = tokio::task::spawn_blocking(move || {
-                        flush()?;
-                        save_and_print(&f)
-                    });
                     // The tree is unchanged by a failed save: keep going.
-                    if let Err(e) = saved.await? {
+                    if let Err(e) = flush_and_save(fossil.clone(), before_save.clone()).await {
                         tracing::error!("{who}: save failed: {e:#}");
                     }
+                }
+                client = next_client(&control) => {
+                    let client = match client {
+                        Ok(c) => c,
+                        Err(e) => {
+                            // E.g. out of descriptors: serving goes on, and
+                            // the pause keeps a lasting failure from spinning.
+                            tracing::warn!("{who}: control socket: {e}");
+                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    };
+                    let save = flush_and_save(fossil.clone(), before_save.clone());
+                    let who = who.to_string();
+                    // A slow client holds only its own task.
+                    tokio::spawn(async move {
+                        if let Err(e) = control::answer(client, save).await {
+                            tracing::warn!("{who}: control client: {e}");
+                        }
+                    });
                 }
                 _ = self.term.recv() => break,
                 _ = tokio::signal::ctrl_c() => break,

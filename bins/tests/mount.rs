@@ -268,5 +268,78 @@ fn mount_refuses_what_it_cannot_open() {
     ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("mounting on"), "{err}");
+    assert!(
+        err.contains("resolving ") && err.contains("no-such-dir"),
+        "{err}"
+    );
+}
+
+#[test]
+fn save_by_name_through_the_control_socket() {
+    if !can_mount() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("store");
+    let original = vac_tree(tmp.path(), &data);
+    let name = mint(&data, "work", &original);
+    let store = ["--data", data.to_str().unwrap()];
+    let dir = tmp.path().join("mnt");
+    let mut m = Mounted::start(&name, store, &dir);
+    let t = m.dir.join("tree");
+    std::fs::create_dir(t.join("a")).unwrap();
+    std::fs::create_dir(t.join("b")).unwrap();
+    std::fs::write(t.join("a/x"), "moved across\n").unwrap();
+    std::fs::write(t.join("b/y"), "replaced\n").unwrap();
+    std::fs::rename(t.join("a/x"), t.join("b/y")).unwrap();
+    std::fs::rename(t.join("a"), t.join("b/a")).unwrap();
+
+    let dir = m.dir.to_str().unwrap().to_string();
+    let dir = dir.as_str();
+    let saved = ok(colony(&["save", dir]));
+    let saved = saved.trim();
+    assert_eq!(saved, m.next_score(), "the mount prints what save prints");
+    assert_ne!(saved, original);
+    assert!(mounted(&m.dir), "still mounted");
+    // Nothing changed since: the same score again.
+    assert_eq!(ok(colony(&["save", dir])).trim(), saved);
+    assert_eq!(m.next_score(), saved);
+
+    // A mount that died leaves its socket: the next mount replaces it.
+    // What was saved survives the kill.
+    m.child.kill().unwrap();
+    m.child.wait().unwrap();
+    assert!(
+        Command::new("umount")
+            .arg("-l")
+            .arg(&m.dir)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = tmp.path().join("out");
+    unvac(saved, &data, &out);
+    let o = out.join("tree");
+    assert_eq!(
+        std::fs::read_to_string(o.join("b/y")).unwrap(),
+        "moved across\n"
+    );
+    assert!(o.join("b/a").is_dir() && !o.join("a").exists());
+    let e = colony(&["save", dir]);
+    assert!(!e.status.success());
+    let err = String::from_utf8_lossy(&e.stderr);
+    assert!(err.contains("no colony mount serves"), "{err}");
+    std::fs::remove_dir(&m.dir).unwrap();
+    let again = Mounted::start(saved, store, &m.dir);
+    std::fs::write(again.dir.join("tree/c"), "c\n").unwrap();
+    let next = ok(colony(&["save", dir]));
+    assert_ne!(next.trim(), saved);
+    assert_eq!(again.next_score(), next.trim());
+    assert_eq!(again.stop(), next.trim());
+
+    // Not a mount at all.
+    let e = colony(&["save", tmp.path().to_str().unwrap()]);
+    assert!(!e.status.success());
+    let err = String::from_utf8_lossy(&e.stderr);
+    assert!(err.contains("no colony mount serves"), "{err}");
 }

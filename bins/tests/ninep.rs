@@ -5,6 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -184,9 +185,11 @@ fn serve_on_a_unix_socket() {
     let d = d.to_str().unwrap();
     let line = ok(colony(&["vac", tree.to_str().unwrap(), "--data", d]));
     let score = line.trim();
+    // Served by scorename: the name resolves in the data directory.
+    let name = mint(Path::new(d), "work", score);
     let sock = tmp.path().join("9p.sock");
     let child = Command::new(COLONY)
-        .args(["9p", "serve", score, "--data", d, "--unix"])
+        .args(["9p", "serve", &name, "--data", d, "--unix"])
         .arg(&sock)
         .env_remove("venti")
         .stdout(Stdio::piped())
@@ -242,7 +245,47 @@ fn serve_refuses_what_it_cannot_open() {
         "--data",
         d.to_str().unwrap(),
     ]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("neither a score nor"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/nonexistent.vac is neither a score, a readable .vac file, nor a scorename"),
+        "{err}"
+    );
     let out = colony(&["9p", "serve", missing]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--data DIR or --venti"));
+}
+
+#[test]
+fn serve_refuses_names_it_cannot_resolve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("store");
+    let tree = tmp.path().join("t");
+    std::fs::create_dir(&tree).unwrap();
+    let d = d.to_str().unwrap();
+    let score = ok(colony(&["vac", tree.to_str().unwrap(), "--data", d]));
+    let name = mint(Path::new(d), "work", score.trim());
+    let err = |args: &[&str]| {
+        let out = colony(args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // A name needs the data directory whose names it is.
+    let e = err(&["9p", "serve", &name, "--venti", "127.0.0.1:1"]);
+    assert!(
+        e.contains("work@testnode is a scorename: say whose with --data DIR"),
+        "{e}"
+    );
+    let e = err(&["9p", "serve", "work@othernode", "--data", d]);
+    assert!(e.contains("no scorename work@othernode in "), "{e}");
+    let e = err(&["mount", "imported", "/mnt", "--data", d]);
+    assert!(e.contains("no scorename imported in "), "{e}");
+    // A store that is no node's data directory has no names.
+    let bare = tmp.path().join("bare");
+    let e = err(&[
+        "9p",
+        "serve",
+        "work@testnode",
+        "--data",
+        bare.to_str().unwrap(),
+    ]);
+    assert!(e.contains("opening the scorenames of "), "{e}");
 }

@@ -2,8 +2,8 @@
 //! (and FUSE) can serve it.
 //!
 //! The Fossil already speaks this trait's language (node ids are qid
-//! paths, root 0; Plan 9 mode bits; the same metadata fields), so every
-//! method is a call and a field-by-field copy. Fossil's errors become this
+//! paths, root 0; Plan 9 mode bits; the trait's own `Meta`, `SetMeta` and
+//! `DirEntry` types), so every method is a call. Fossil's errors become this
 //! crate's variants with Plan 9's texts; failures of the storage behind it
 //! (missing or damaged blocks, a store that fails) become
 //! [`Error::Other`] with the text `i/o error: …`, which names the block's
@@ -22,11 +22,9 @@
 use std::sync::Arc;
 
 use colony_fossil::Fossil;
-use colony_fossil::fossil::{self as fossil, DirItem};
 
 use crate::error::{Error, Result};
 use crate::fs::{DirEntry, FileSystem, Meta, NodeId, SetMeta};
-use crate::ninep::Qid;
 use crate::ninep::error_strings as es;
 
 /// A [`Fossil`] served as a [`FileSystem`]. It shares the Fossil, so its
@@ -76,40 +74,6 @@ impl From<colony_fossil::Error> for Error {
     }
 }
 
-fn qid(q: fossil::Qid) -> Qid {
-    Qid {
-        ty: q.ty,
-        version: q.version,
-        path: q.path,
-    }
-}
-
-fn meta(m: fossil::Meta) -> Meta {
-    Meta {
-        qid: qid(m.qid),
-        mode: m.mode,
-        atime: m.atime,
-        mtime: m.mtime,
-        length: m.length,
-        name: m.name,
-        uid: m.uid,
-        gid: m.gid,
-        muid: m.muid,
-    }
-}
-
-fn set_meta(c: &SetMeta) -> fossil::SetMeta {
-    fossil::SetMeta {
-        name: c.name.clone(),
-        mode: c.mode,
-        atime: c.atime,
-        mtime: c.mtime,
-        length: c.length,
-        uid: c.uid.clone(),
-        gid: c.gid.clone(),
-    }
-}
-
 impl FileSystem for FossilFs {
     fn attach(&self, _uname: &str, _aname: &str) -> Result<NodeId> {
         // Loads the root now, so a damaged archive fails the attach.
@@ -119,15 +83,15 @@ impl FileSystem for FossilFs {
     }
 
     fn stat(&self, node: NodeId) -> Result<Meta> {
-        Ok(meta(self.fossil.stat(node)?))
+        Ok(self.fossil.stat(node)?)
     }
 
     fn lookup(&self, dir: NodeId, name: &str) -> Result<Meta> {
-        Ok(meta(self.fossil.lookup(dir, name)?))
+        Ok(self.fossil.lookup(dir, name)?)
     }
 
     fn parent(&self, node: NodeId) -> Result<Meta> {
-        Ok(meta(self.fossil.parent(node)?))
+        Ok(self.fossil.parent(node)?)
     }
 
     fn read(&self, node: NodeId, offset: u64, count: u32) -> Result<Vec<u8>> {
@@ -139,7 +103,7 @@ impl FileSystem for FossilFs {
     }
 
     fn create(&self, dir: NodeId, name: &str, perm: u32, user: &str) -> Result<Meta> {
-        Ok(meta(self.fossil.create(dir, name, perm, user)?))
+        Ok(self.fossil.create(dir, name, perm, user)?)
     }
 
     fn remove(&self, node: NodeId) -> Result<()> {
@@ -147,7 +111,11 @@ impl FileSystem for FossilFs {
     }
 
     fn wstat(&self, node: NodeId, change: &SetMeta, user: &str) -> Result<Meta> {
-        Ok(meta(self.fossil.wstat(node, &set_meta(change), user)?))
+        Ok(self.fossil.wstat(node, change, user)?)
+    }
+
+    fn rename(&self, node: NodeId, dir: NodeId, name: &str, user: &str) -> Result<Meta> {
+        Ok(self.fossil.rename(node, dir, name, user)?)
     }
 
     fn readdir(
@@ -156,21 +124,11 @@ impl FileSystem for FossilFs {
         cookie: u64,
         sink: &mut dyn FnMut(DirEntry) -> bool,
     ) -> Result<()> {
-        Ok(self.fossil.readdir(dir, cookie, &mut |item: DirItem| {
-            sink(DirEntry {
-                meta: meta(item.meta),
-                cookie: item.cookie,
-            })
-        })?)
+        Ok(self.fossil.readdir(dir, cookie, sink)?)
     }
 
     fn symlink(&self, dir: NodeId, name: &str, target: &str, user: &str) -> Result<Meta> {
-        Ok(meta(self.fossil.symlink(
-            dir,
-            name,
-            target.as_bytes(),
-            user,
-        )?))
+        Ok(self.fossil.symlink(dir, name, target.as_bytes(), user)?)
     }
 
     fn readlink(&self, node: NodeId) -> Result<String> {

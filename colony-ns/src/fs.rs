@@ -7,133 +7,35 @@
 //! (the storage engine is; the server runs them on blocking threads).
 
 use crate::error::{Error, Result};
-use crate::ninep::{DMDIR, DMSYMLINK, Qid, Stat};
+use crate::ninep::DMSYMLINK;
 
 /// A file's identity: its qid path.
 pub type NodeId = u64;
 
-/// A file's metadata, as a stat record carries it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Meta {
-    /// Type (mode's top byte), version (bumped on change), path (the node id).
-    pub qid: Qid,
-    /// Permission bits and DM* flags (DMDIR, DMAPPEND, DMEXCL, DMSYMLINK, ...).
-    pub mode: u32,
-    /// Last access, seconds since the epoch.
-    pub atime: u32,
-    /// Last modification, seconds since the epoch.
-    pub mtime: u32,
-    /// Length in bytes (0 for directories).
-    pub length: u64,
-    /// Last path element; "/" for the root.
-    pub name: String,
-    /// Owner.
-    pub uid: String,
-    /// Group.
-    pub gid: String,
-    /// Last modifier ("" if unknown).
-    pub muid: String,
-}
+/// A file's metadata, as a stat record carries it ([`Stat::of`]): qid,
+/// Plan 9 mode, times, length, name ("/" for the root), owner, group, last
+/// modifier. colony-fossil's type, so a Fossil is served without copying.
+///
+/// [`Stat::of`]: crate::ninep::Stat::of
+pub use colony_fossil::fossil::Meta;
 
-impl Meta {
-    /// The node id (qid path).
-    pub fn node(&self) -> NodeId {
-        self.qid.path
-    }
+/// A metadata change; `None` leaves a field alone, and a file system
+/// applies all of it or none of it ([`Stat::wstat_change`] makes one from
+/// a Twstat).
+///
+/// [`Stat::wstat_change`]: crate::ninep::Stat::wstat_change
+pub use colony_fossil::fossil::SetMeta;
 
-    /// Whether this is a directory.
-    pub fn is_dir(&self) -> bool {
-        self.mode & DMDIR != 0
-    }
-
-    /// The 9P stat record (type and dev 0).
-    pub fn to_stat(&self) -> Stat {
-        Stat {
-            ty: 0,
-            dev: 0,
-            qid: self.qid,
-            mode: self.mode,
-            atime: self.atime,
-            mtime: self.mtime,
-            length: self.length,
-            name: self.name.clone(),
-            uid: self.uid.clone(),
-            gid: self.gid.clone(),
-            muid: self.muid.clone(),
-        }
-    }
-}
-
-/// A metadata change; `None` leaves a field alone. A file system applies all
-/// of it or none of it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SetMeta {
-    /// Rename within the parent directory.
-    pub name: Option<String>,
-    /// New mode; the DMDIR bit must not change.
-    pub mode: Option<u32>,
-    /// New access time.
-    pub atime: Option<u32>,
-    /// New modification time.
-    pub mtime: Option<u32>,
-    /// Truncate or extend (with zeros); directories only to 0.
-    pub length: Option<u64>,
-    /// New owner.
-    pub uid: Option<String>,
-    /// New group.
-    pub gid: Option<String>,
-}
-
-impl SetMeta {
-    /// The change a Twstat asks for: all-ones integers and empty strings are
-    /// "don't touch". Fields 9P2000 never lets a client set (type, dev, qid,
-    /// muid) must be "don't touch", else [`Error::WstatField`].
-    pub fn from_wstat(stat: &Stat) -> Result<Self> {
-        let dont = Stat::dont_touch();
-        let fixed_untouched = stat.ty == dont.ty
-            && stat.dev == dont.dev
-            && stat.qid == dont.qid
-            && stat.muid.is_empty();
-        if !fixed_untouched {
-            return Err(Error::WstatField);
-        }
-        let int = |v: u32| (v != u32::MAX).then_some(v);
-        let text = |s: &String| (!s.is_empty()).then(|| s.clone());
-        Ok(SetMeta {
-            name: text(&stat.name),
-            mode: int(stat.mode),
-            atime: int(stat.atime),
-            mtime: int(stat.mtime),
-            length: (stat.length != u64::MAX).then_some(stat.length),
-            uid: text(&stat.uid),
-            gid: text(&stat.gid),
-        })
-    }
-
-    /// Whether nothing is to change (a Twstat meaning "sync this file").
-    pub fn is_empty(&self) -> bool {
-        *self == SetMeta::default()
-    }
-}
-
-/// One directory entry from [`FileSystem::readdir`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirEntry {
-    /// The entry's metadata.
-    pub meta: Meta,
-    /// Pass this to `readdir` to continue after this entry. Cookies stay
-    /// valid while the directory changes: an entry is neither repeated nor
-    /// skipped unless it was itself added or removed meanwhile.
-    pub cookie: u64,
-}
+/// One directory entry from [`FileSystem::readdir`]: the entry's metadata
+/// and a cookie to pass to `readdir` to continue after it. Cookies stay
+/// valid while the directory changes: an entry is neither repeated nor
+/// skipped unless it was itself added or removed meanwhile.
+pub use colony_fossil::fossil::DirItem as DirEntry;
 
 /// Checks a name for create and rename: not empty, ".", "..", and without
 /// '/' or NUL.
 pub fn check_name(name: &str) -> Result<()> {
-    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
-        return Err(Error::BadName);
-    }
-    Ok(())
+    colony_fossil::fossil::check_name(name).map_err(|_| Error::BadName)
 }
 
 /// A tree of files served by 9P (and FUSE). Errors are this crate's
@@ -175,6 +77,15 @@ pub trait FileSystem: Send + Sync + 'static {
     /// ([`Error::Exists`] on collision), mode (not DMDIR), times, owner,
     /// group, length (truncate or extend). Returns the new metadata.
     fn wstat(&self, node: NodeId, change: &SetMeta, user: &str) -> Result<Meta>;
+
+    /// Moves `node` to `name` in directory `dir`, which may be another
+    /// directory than its own (in its own, this is a wstat of the name).
+    /// Never replaces: [`Error::Exists`] if the name is taken (POSIX
+    /// callers remove the target first); [`Error::BadName`] if `dir` is
+    /// `node` or below it; [`Error::RemoveRoot`] for the root. The node
+    /// keeps its id,
+    /// contents and metadata. Returns the new metadata.
+    fn rename(&self, node: NodeId, dir: NodeId, name: &str, user: &str) -> Result<Meta>;
 
     /// Calls `sink` with the entries of `dir` after `cookie` (0: from the
     /// start), in a stable order, until `sink` returns false or the entries

@@ -70,6 +70,22 @@ impl MemFs {
         }
     }
 
+    /// An empty tree: a root directory (node 0, times 0) owned by `uid`
+    /// and `gid` with permissions `perm`.
+    pub fn with_root(uid: &str, gid: &str, perm: u32) -> Self {
+        MemFs::new(Meta {
+            qid: Qid::default(),
+            mode: DMDIR | perm,
+            atime: 0,
+            mtime: 0,
+            length: 0,
+            name: "/".into(),
+            uid: uid.into(),
+            gid: gid.into(),
+            muid: String::new(),
+        })
+    }
+
     /// Adds a node with exactly the given metadata (qid path included) and,
     /// for a file, contents; for building fixtures such as a copy of a vac
     /// tree. The length is taken from the contents.
@@ -381,6 +397,50 @@ impl FileSystem for MemFs {
         Ok(n.meta.clone())
     }
 
+    fn rename(&self, node: NodeId, dir: NodeId, name: &str, user: &str) -> Result<Meta> {
+        check_name(name)?;
+        let mut tree = self.lock();
+        if node == tree.root {
+            return Err(Error::RemoveRoot);
+        }
+        let (parent, old_name) = {
+            let n = tree.node(node)?;
+            (n.parent, n.meta.name.clone())
+        };
+        if parent == dir {
+            drop(tree);
+            let change = SetMeta {
+                name: Some(name.to_owned()),
+                ..SetMeta::default()
+            };
+            return self.wstat(node, &change, user);
+        }
+        // Check everything before changing anything: a directory must not
+        // move below itself, the target must be a directory with the name
+        // free.
+        let mut up = dir;
+        loop {
+            if up == node {
+                return Err(Error::BadName);
+            }
+            if up == tree.root {
+                break;
+            }
+            up = tree.node(up)?.parent;
+        }
+        if tree.child(dir, name)?.is_some() {
+            return Err(Error::Exists);
+        }
+        tree.unlink(parent, &old_name)?;
+        tree.link(dir, name, node)?;
+        tree.node_mut(dir)?.touch(Some(user));
+        let n = tree.node_mut(node)?;
+        n.parent = dir;
+        n.meta.name = name.to_owned();
+        n.meta.qid.version = n.meta.qid.version.wrapping_add(1);
+        Ok(n.meta.clone())
+    }
+
     fn readdir(
         &self,
         dir: NodeId,
@@ -409,17 +469,7 @@ mod tests {
     use super::*;
 
     fn fs() -> MemFs {
-        MemFs::new(Meta {
-            qid: Qid::default(),
-            mode: 0o775,
-            atime: 5,
-            mtime: 5,
-            length: 0,
-            name: "/".into(),
-            uid: "glenda".into(),
-            gid: "sys".into(),
-            muid: String::new(),
-        })
+        MemFs::with_root("glenda", "sys", 0o775)
     }
 
     #[test]

@@ -26,32 +26,8 @@ async fn serve(fossil: Arc<Fossil>) -> (ServerHandle, Tcp) {
         unreachable!()
     };
     let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
-    let version = Tversion {
-        msize: 8192,
-        version: "9P2000".into(),
-    };
-    assert!(matches!(c.rpc(NOTAG, version).await, Message::Rversion(_)));
-    let attach = Tattach {
-        fid: 0,
-        afid: NOFID,
-        uname: "root".into(),
-        aname: String::new(),
-    };
-    assert!(matches!(c.rpc(1, attach).await, Message::Rattach(_)));
+    c.hello("root").await;
     (handle, c)
-}
-
-async fn walk(c: &mut Tcp, fid: u32, newfid: u32, names: &[&str]) -> Message {
-    let wnames = names.iter().map(|s| s.to_string()).collect();
-    c.rpc(
-        2,
-        Twalk {
-            fid,
-            newfid,
-            wnames,
-        },
-    )
-    .await
 }
 
 async fn ok(c: &mut Tcp, msg: impl Into<Message>) -> Message {
@@ -61,25 +37,14 @@ async fn ok(c: &mut Tcp, msg: impl Into<Message>) -> Message {
 }
 
 async fn open(c: &mut Tcp, fid: u32, path: &[&str], mode: u8) {
-    ok(
-        c,
-        Twalk {
-            fid: 0,
-            newfid: fid,
-            wnames: path.iter().map(|s| s.to_string()).collect(),
-        },
-    )
-    .await;
+    let w = c.walk(0, fid, path).await;
+    assert!(matches!(w, Message::Rwalk(_)), "{w:?}");
     ok(c, Topen { fid, mode }).await;
 }
 
 async fn write(c: &mut Tcp, fid: u32, offset: u64, data: &[u8]) {
     let data = data.to_vec();
     ok(c, Twrite { fid, offset, data }).await;
-}
-
-async fn read(c: &mut Tcp, fid: u32, offset: u64, count: u32) -> Message {
-    c.rpc(4, Tread { fid, offset, count }).await
 }
 
 fn tiny() -> (Arc<MemStore>, Score) {
@@ -93,7 +58,7 @@ async fn writes_over_9p_are_in_the_saved_archive() {
     let (handle, mut c) = serve(fossil.clone()).await;
 
     // A new file, written in two pieces with a hole.
-    walk(&mut c, 0, 1, &["tiny"]).await;
+    c.walk(0, 1, &["tiny"]).await;
     let create = Tcreate {
         fid: 1,
         name: "new.txt".into(),
@@ -105,7 +70,7 @@ async fn writes_over_9p_are_in_the_saved_archive() {
     write(&mut c, 1, 20_000, b"tail").await;
     ok(&mut c, Tclunk { fid: 1 }).await;
     // A directory with a file in it.
-    walk(&mut c, 0, 2, &["tiny", "sub"]).await;
+    c.walk(0, 2, &["tiny", "sub"]).await;
     let mkdir = Tcreate {
         fid: 2,
         name: "deeper".into(),
@@ -114,7 +79,7 @@ async fn writes_over_9p_are_in_the_saved_archive() {
     };
     ok(&mut c, mkdir).await;
     ok(&mut c, Tclunk { fid: 2 }).await;
-    walk(&mut c, 0, 2, &["tiny", "sub", "deeper"]).await;
+    c.walk(0, 2, &["tiny", "sub", "deeper"]).await;
     let create = Tcreate {
         fid: 2,
         name: "f".into(),
@@ -128,9 +93,9 @@ async fn writes_over_9p_are_in_the_saved_archive() {
     open(&mut c, 3, &["tiny", "hello.txt"], OWRITE).await;
     write(&mut c, 3, 0, b"HELLO").await;
     ok(&mut c, Tclunk { fid: 3 }).await;
-    walk(&mut c, 0, 4, &["tiny", "empty.txt"]).await;
+    c.walk(0, 4, &["tiny", "empty.txt"]).await;
     ok(&mut c, Tremove { fid: 4 }).await;
-    walk(&mut c, 0, 5, &["tiny", "pattern.bin"]).await;
+    c.walk(0, 5, &["tiny", "pattern.bin"]).await;
     let rename = Stat {
         name: "renamed.bin".into(),
         ..Stat::dont_touch()
@@ -146,7 +111,7 @@ async fn writes_over_9p_are_in_the_saved_archive() {
     ok(&mut c, Tclunk { fid: 5 }).await;
     // Read back over 9P before the save.
     open(&mut c, 6, &["tiny", "new.txt"], OREAD).await;
-    let Message::Rread(r) = read(&mut c, 6, 19_998, 100).await else {
+    let Message::Rread(r) = c.read(6, 19_998, 100).await else {
         panic!()
     };
     assert_eq!(r.data, b"\0\0tail");
@@ -242,20 +207,20 @@ async fn damaged_blocks_answer_io_errors_naming_the_score() {
         other => panic!("expected Rerror, got {other:?}"),
     };
     open(&mut c, 1, &["tiny", "hello.txt"], OREAD).await;
-    let e = rerror(read(&mut c, 1, 0, 100).await);
+    let e = rerror(c.read(1, 0, 100).await);
     assert!(e.starts_with("i/o error: ") && e.contains(hello), "{e}");
     // sub's listing cannot be read: a walk through it stops there, and a
     // walk from it fails with the error.
-    let Message::Rwalk(w) = walk(&mut c, 0, 2, &["tiny", "sub", "nested.txt"]).await else {
+    let Message::Rwalk(w) = c.walk(0, 2, &["tiny", "sub", "nested.txt"]).await else {
         panic!()
     };
     assert_eq!(w.wqids.len(), 2);
-    walk(&mut c, 0, 2, &["tiny", "sub"]).await;
-    let e = rerror(walk(&mut c, 2, 4, &["nested.txt"]).await);
+    c.walk(0, 2, &["tiny", "sub"]).await;
+    let e = rerror(c.walk(2, 4, &["nested.txt"]).await);
     assert!(e.starts_with("i/o error: ") && e.contains(sub_meta), "{e}");
     // The server keeps serving: undamaged files read fine.
     open(&mut c, 3, &["tiny", "pattern.bin"], OREAD).await;
-    let Message::Rread(r) = read(&mut c, 3, 0, 4096).await else {
+    let Message::Rread(r) = c.read(3, 0, 4096).await else {
         panic!()
     };
     assert_eq!(r.data, colony_fossil::testdata::pattern()[..4096]);
@@ -297,7 +262,7 @@ async fn saves_during_writes_are_consistent_snapshots() {
             };
             ok(&mut c, attach).await;
             for f in 0..FILES {
-                walk(&mut c, 0, 1, &["tiny"]).await;
+                c.walk(0, 1, &["tiny"]).await;
                 let create = Tcreate {
                     fid: 1,
                     name: format!("c{client}-f{f}"),

@@ -5,23 +5,13 @@ use std::sync::Arc;
 
 use colony_fossil::Fossil;
 use colony_fossil::fossil::{FossilOptions, SetMeta as FossilSetMeta};
-use colony_ns::ninep::{DMAPPEND, DMDIR, QTSYMLINK, Qid};
-use colony_ns::{Error, FileSystem, FossilFs, MemFs, Meta, NodeId, SetMeta};
+use colony_ns::ninep::{DMAPPEND, DMDIR, QTSYMLINK};
+use colony_ns::{Error, FileSystem, FossilFs, MemFs, NodeId, SetMeta};
 use colony_venti::MemStore;
 
 /// An empty tree whose root is owned by glenda, group sys, mode 0775.
 fn memfs() -> Box<dyn FileSystem> {
-    Box::new(MemFs::new(Meta {
-        qid: Qid::default(),
-        mode: 0o775,
-        atime: 5,
-        mtime: 5,
-        length: 0,
-        name: "/".into(),
-        uid: "glenda".into(),
-        gid: "sys".into(),
-        muid: String::new(),
-    }))
+    Box::new(MemFs::with_root("glenda", "sys", 0o775))
 }
 
 /// The same as a Fossil, saved and reopened, so nodes load from blocks.
@@ -68,6 +58,7 @@ on_every_backend!(
     wstat_is_all_or_nothing,
     symlinks_hold_their_target,
     only_length_changes_touch_mtime,
+    rename_moves_across_directories,
 );
 
 fn names(fs: &dyn FileSystem, dir: NodeId, cookie: u64) -> Vec<(String, u64)> {
@@ -243,4 +234,70 @@ fn only_length_changes_touch_mtime(fs: &dyn FileSystem) {
     let m = fs.wstat(a.node(), &grow, "bob").unwrap();
     assert!(m.mtime > 1000);
     assert_eq!(m.muid, "bob");
+}
+
+fn rename_moves_across_directories(fs: &dyn FileSystem) {
+    let d1 = fs.create(0, "d1", DMDIR | 0o775, "glenda").unwrap().node();
+    let d2 = fs.create(0, "d2", DMDIR | 0o775, "glenda").unwrap().node();
+    let f = fs.create(d1, "f", 0o644, "glenda").unwrap().node();
+    fs.write(f, 0, b"data", "glenda").unwrap();
+    let taken = fs.create(d2, "taken", 0o644, "glenda").unwrap().node();
+    let before = fs.stat(f).unwrap();
+    let m = fs.rename(f, d2, "g", "bob").unwrap();
+    assert_eq!((m.node(), m.name.as_str(), m.length), (f, "g", 4));
+    assert_ne!(m.qid.version, before.qid.version, "a move is a change");
+    assert_eq!((m.mtime, m.muid.as_str()), (before.mtime, "glenda"));
+    assert_eq!(fs.lookup(d2, "g").unwrap().node(), f);
+    assert!(matches!(fs.lookup(d1, "f"), Err(Error::NotFound)));
+    assert_eq!(fs.parent(f).unwrap().node(), d2);
+    assert_eq!(fs.read(f, 0, 10).unwrap(), b"data");
+    assert!(names(fs, d1, 0).is_empty());
+    // Never replaces; nothing changes on failure.
+    assert!(matches!(
+        fs.rename(f, d1, "x", "bob")
+            .and_then(|_| fs.rename(f, d2, "taken", "bob")),
+        Err(Error::Exists)
+    ));
+    assert_eq!(fs.lookup(d2, "taken").unwrap().node(), taken);
+    assert_eq!(fs.lookup(d1, "x").unwrap().node(), f);
+    // Within its own directory it is a rename by name.
+    fs.rename(f, d1, "y", "bob").unwrap();
+    assert_eq!(
+        names(fs, d1, 0)
+            .into_iter()
+            .map(|e| e.0)
+            .collect::<Vec<_>>(),
+        ["y"]
+    );
+    // A directory moves with what it holds, never below itself.
+    let sub = fs
+        .create(d1, "sub", DMDIR | 0o775, "glenda")
+        .unwrap()
+        .node();
+    for below in [d1, sub] {
+        assert!(matches!(
+            fs.rename(d1, below, "z", "bob"),
+            Err(Error::BadName)
+        ));
+    }
+    assert!(matches!(
+        fs.rename(f, taken, "z", "bob"),
+        Err(Error::NotDir)
+    ));
+    assert!(matches!(
+        fs.rename(0, d2, "z", "bob"),
+        Err(Error::RemoveRoot)
+    ));
+    assert!(matches!(
+        fs.rename(f, d2, "a/b", "bob"),
+        Err(Error::BadName)
+    ));
+    fs.rename(d1, d2, "moved", "bob").unwrap();
+    assert_eq!(fs.lookup(d2, "moved").unwrap().node(), d1);
+    assert_eq!(fs.lookup(d1, "y").unwrap().node(), f);
+    assert_eq!(fs.parent(d1).unwrap().node(), d2);
+    assert_eq!(
+        names(fs, 0, 0).into_iter().map(|e| e.0).collect::<Vec<_>>(),
+        ["d2"]
+    );
 }

@@ -7,17 +7,15 @@ mod fuse_programs;
 use std::sync::Arc;
 
 use colony_ns::fuse::{MountOptions, mount};
-use fuse_programs::{fuse_ready, is_mounted, memfs};
+use fuse_programs::{fuse_ready, is_mounted, memfs, mount_dir};
 
 program_tests!(memfs);
 
 #[test]
 fn unmount_and_drop_leave_no_mount() {
-    if !fuse_ready() {
+    let Some((_dir, mnt)) = mount_dir() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let mnt = dir.path().canonicalize().unwrap();
+    };
     let h = mount(memfs(), &mnt, &MountOptions::default()).unwrap();
     assert!(is_mounted(&mnt));
     std::fs::write(mnt.join("f"), b"x").unwrap();
@@ -52,11 +50,9 @@ fn two_mounts_are_independent() {
 
 #[test]
 fn busy_mount_is_detached() {
-    if !fuse_ready() {
+    let Some((_dir, mnt)) = mount_dir() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let mnt = dir.path().canonicalize().unwrap();
+    };
     let fs = memfs();
     let h = mount(Arc::clone(&fs), &mnt, &MountOptions::default()).unwrap();
     let mut open = std::fs::File::create(mnt.join("held")).unwrap();
@@ -72,11 +68,9 @@ fn busy_mount_is_detached() {
 
 #[test]
 fn owners_map_through_passwd() {
-    if !fuse_ready() {
+    let Some((_dir, mnt)) = mount_dir() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let mnt = dir.path().canonicalize().unwrap();
+    };
     let fs = memfs();
     let h = mount(Arc::clone(&fs), &mnt, &MountOptions::default()).unwrap();
     std::fs::write(mnt.join("f"), b"x").unwrap();
@@ -111,11 +105,9 @@ fn owners_map_through_passwd() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuse_writes_are_served_over_9p() {
     use colony_ns::ninep::*;
-    if !fuse_ready() {
+    let Some((_dir, mnt)) = mount_dir() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let mnt = dir.path().canonicalize().unwrap();
+    };
     let fs = memfs();
     let h = mount(Arc::clone(&fs), &mnt, &MountOptions::default()).unwrap();
     let mnt2 = mnt.clone();
@@ -197,11 +189,9 @@ async fn fuse_writes_are_served_over_9p() {
 /// Mount options reach the kernel: the source name, read-only, allow_other.
 #[test]
 fn options_reach_the_kernel() {
-    if !fuse_ready() {
+    let Some((_dir, mnt)) = mount_dir() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let mnt = dir.path().canonicalize().unwrap();
+    };
     let options = MountOptions {
         fs_name: "colony-test-ro".into(),
         read_only: true,
@@ -229,11 +219,9 @@ fn options_reach_the_kernel() {
 /// once the kernel's cached entries expire, absences included.
 #[test]
 fn outside_changes_appear_after_the_entry_ttl() {
-    if !fuse_ready() {
+    let Some((_dir, mnt)) = mount_dir() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let mnt = dir.path().canonicalize().unwrap();
+    };
     let fs = memfs();
     let options = MountOptions::default();
     let h = mount(Arc::clone(&fs), &mnt, &options).unwrap();

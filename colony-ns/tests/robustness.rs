@@ -65,6 +65,9 @@ impl FileSystem for GatedFs {
     fn wstat(&self, n: NodeId, c: &SetMeta, user: &str) -> Result<Meta> {
         self.inner.wstat(n, c, user)
     }
+    fn rename(&self, n: NodeId, d: NodeId, name: &str, user: &str) -> Result<Meta> {
+        self.inner.rename(n, d, name, user)
+    }
     fn readdir(
         &self,
         d: NodeId,
@@ -86,30 +89,6 @@ fn gated_tiny() -> Arc<GatedFs> {
         open: Mutex::new(false),
         cv: Condvar::new(),
     })
-}
-
-async fn hello<S>(c: &mut Client<S>)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    c.rpc(
-        NOTAG,
-        Tversion {
-            msize: 8192,
-            version: "9P2000".into(),
-        },
-    )
-    .await;
-    c.rpc(
-        0,
-        Tattach {
-            fid: 0,
-            afid: NOFID,
-            uname: "root".into(),
-            aname: "".into(),
-        },
-    )
-    .await;
 }
 
 /// Opens `path` (from the root, fid 0) on `fid` for reading.
@@ -139,18 +118,10 @@ where
 /// A full read of hello.txt over a fresh connection: the server still works.
 async fn still_serving(addr: std::net::SocketAddr) {
     let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
-    hello(&mut c).await;
+    c.hello("root").await;
     open(&mut c, 1, &["tiny", "sub", "nested.txt"]).await;
     assert_eq!(
-        c.rpc(
-            2,
-            Tread {
-                fid: 1,
-                offset: 0,
-                count: 100
-            }
-        )
-        .await,
+        c.read(1, 0, 100).await,
         Rread {
             data: b"nested\n".to_vec()
         }
@@ -172,7 +143,7 @@ async fn tiny_server() -> (colony_ns::ServerHandle, std::net::SocketAddr, Arc<Ga
 async fn pipelined_requests_are_answered_by_tag() {
     let (h, addr, _fs) = tiny_server().await;
     let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
-    hello(&mut c).await;
+    c.hello("root").await;
     open(&mut c, 1, &["tiny", "pattern.bin"]).await;
     // 40 reads in one write, each for a different 500-byte slice.
     let mut burst = Vec::new();
@@ -206,7 +177,7 @@ async fn pipelined_requests_are_answered_by_tag() {
 async fn flush_waits_for_the_request_it_flushes() {
     let (h, addr, fs) = tiny_server().await;
     let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
-    hello(&mut c).await;
+    c.hello("root").await;
     open(&mut c, 1, &["tiny", "hello.txt"]).await;
     c.send(
         10,
@@ -258,17 +229,7 @@ async fn flush_waits_for_the_request_it_flushes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_connections_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(MemFs::new(Meta {
-        qid: Qid::default(),
-        mode: DMDIR | 0o777,
-        atime: 0,
-        mtime: 0,
-        length: 0,
-        name: "/".into(),
-        uid: "sys".into(),
-        gid: "sys".into(),
-        muid: String::new(),
-    }));
+    let fs = Arc::new(MemFs::with_root("sys", "sys", 0o777));
     let server = Server::new(fs, ServerConfig::default());
     let h = server.bind_unix(dir.path().join("9p.sock")).await.unwrap();
     let ListenAddr::Unix(path) = h.local_addr().clone() else {
@@ -279,25 +240,7 @@ async fn many_connections_at_once() {
         let path = path.clone();
         tasks.spawn(async move {
             let mut c = Client::new(UnixStream::connect(&path).await.unwrap());
-            c.rpc(
-                NOTAG,
-                Tversion {
-                    msize: 8192,
-                    version: "9P2000".into(),
-                },
-            )
-            .await;
-            let user = format!("user{n}");
-            c.rpc(
-                0,
-                Tattach {
-                    fid: 0,
-                    afid: NOFID,
-                    uname: user,
-                    aname: "".into(),
-                },
-            )
-            .await;
+            c.hello(&format!("user{n}")).await;
             c.rpc(
                 1,
                 Twalk {
@@ -337,16 +280,7 @@ async fn many_connections_at_once() {
             }
             let mut back = Vec::new();
             loop {
-                let r = c
-                    .rpc(
-                        3,
-                        Tread {
-                            fid: 1,
-                            offset: back.len() as u64,
-                            count: 8000,
-                        },
-                    )
-                    .await;
+                let r = c.read(1, back.len() as u64, 8000).await;
                 let Message::Rread(r) = r else {
                     panic!("{r:?}")
                 };
@@ -363,7 +297,7 @@ async fn many_connections_at_once() {
     }
     // All sixteen files are there.
     let mut c = Client::new(UnixStream::connect(&path).await.unwrap());
-    hello(&mut c).await;
+    c.hello("root").await;
     c.rpc(
         1,
         Twalk {
@@ -381,17 +315,7 @@ async fn many_connections_at_once() {
         },
     )
     .await;
-    let Message::Rread(r) = c
-        .rpc(
-            2,
-            Tread {
-                fid: 1,
-                offset: 0,
-                count: 8000,
-            },
-        )
-        .await
-    else {
+    let Message::Rread(r) = c.read(1, 0, 8000).await else {
         panic!()
     };
     assert_eq!(Stat::decode_dir(&r.data).unwrap().len(), 16);
@@ -419,7 +343,7 @@ async fn garbage_and_disconnects_do_not_hurt_others() {
     let (h, addr, _fs) = tiny_server().await;
     // A second client, connected throughout.
     let mut bystander = Client::new(TcpStream::connect(addr).await.unwrap());
-    hello(&mut bystander).await;
+    bystander.hello("root").await;
     open(&mut bystander, 1, &["tiny", "sub", "nested.txt"]).await;
 
     // Impossible size field: the stream cannot be resynchronised; closed.
@@ -437,7 +361,7 @@ async fn garbage_and_disconnects_do_not_hurt_others() {
     // Well framed but undecodable: an Rerror with its tag, and the
     // connection goes on.
     let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
-    hello(&mut c).await;
+    c.hello("root").await;
     c.stream
         .write_all(&[9, 0, 0, 0, 200, 7, 0, 1, 2])
         .await
@@ -502,7 +426,7 @@ async fn garbage_and_disconnects_do_not_hurt_others() {
 
     // Many requests in flight, then gone without reading a reply.
     let mut s = Client::new(TcpStream::connect(addr).await.unwrap());
-    hello(&mut s).await;
+    s.hello("root").await;
     open(&mut s, 1, &["tiny", "pattern.bin"]).await;
     let mut burst = Vec::new();
     for i in 0..200u16 {
@@ -532,16 +456,7 @@ async fn garbage_and_disconnects_do_not_hurt_others() {
 
     // The bystander's session is intact, and new clients are served.
     assert_eq!(
-        bystander
-            .rpc(
-                5,
-                Tread {
-                    fid: 1,
-                    offset: 0,
-                    count: 100
-                }
-            )
-            .await,
+        bystander.read(1, 0, 100).await,
         Rread {
             data: b"nested\n".to_vec()
         }
@@ -555,7 +470,7 @@ async fn garbage_and_disconnects_do_not_hurt_others() {
 async fn shutdown_closes_connections_and_stops_listening() {
     let (h, addr, _fs) = tiny_server().await;
     let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
-    hello(&mut c).await;
+    c.hello("root").await;
     assert_eq!(
         h.local_addr().to_string(),
         format!("tcp!127.0.0.1!{}", addr.port())
@@ -572,18 +487,9 @@ async fn shutdown_closes_connections_and_stops_listening() {
 async fn a_panicking_file_system_still_answers() {
     let (h, addr, _fs) = tiny_server().await;
     let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
-    hello(&mut c).await;
+    c.hello("root").await;
     open(&mut c, 1, &["tiny", "empty.txt"]).await;
-    let r = c
-        .rpc(
-            3,
-            Tread {
-                fid: 1,
-                offset: 0,
-                count: 10,
-            },
-        )
-        .await;
+    let r = c.read(1, 0, 10).await;
     assert_eq!(
         r,
         Rerror {
@@ -593,15 +499,7 @@ async fn a_panicking_file_system_still_answers() {
     );
     open(&mut c, 2, &["tiny", "sub", "nested.txt"]).await;
     assert_eq!(
-        c.rpc(
-            4,
-            Tread {
-                fid: 2,
-                offset: 0,
-                count: 3
-            }
-        )
-        .await,
+        c.read(2, 0, 3).await,
         Rread {
             data: b"nes".to_vec()
         }

@@ -101,35 +101,7 @@ on_every_backend!(
 /// Connects, negotiates 9P2000 with msize 8192, attaches fid 0 as `user`.
 async fn session(addr: SocketAddr, user: &str) -> Tcp {
     let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
-    let v = c
-        .rpc(
-            NOTAG,
-            Tversion {
-                msize: 8192,
-                version: "9P2000".into(),
-            },
-        )
-        .await;
-    assert_eq!(
-        v,
-        Rversion {
-            msize: 8192,
-            version: "9P2000".into()
-        }
-        .into()
-    );
-    let a = c
-        .rpc(
-            1,
-            Tattach {
-                fid: 0,
-                afid: NOFID,
-                uname: user.into(),
-                aname: String::new(),
-            },
-        )
-        .await;
-    assert!(matches!(a, Message::Rattach(_)), "{a:?}");
+    c.hello(user).await;
     c
 }
 
@@ -140,22 +112,9 @@ fn ename(m: Message) -> String {
     }
 }
 
-async fn walk(c: &mut Tcp, fid: u32, newfid: u32, names: &[&str]) -> Message {
-    let wnames = names.iter().map(|s| s.to_string()).collect();
-    c.rpc(
-        2,
-        Twalk {
-            fid,
-            newfid,
-            wnames,
-        },
-    )
-    .await
-}
-
 /// Creates `name` in the root through a fresh fid, leaving it open with `mode`.
 async fn create(c: &mut Tcp, fid: u32, name: &str, perm: u32, mode: u8) -> Message {
-    assert!(matches!(walk(c, 0, fid, &[]).await, Message::Rwalk(_)));
+    assert!(matches!(c.walk(0, fid, &[]).await, Message::Rwalk(_)));
     c.rpc(
         3,
         Tcreate {
@@ -178,10 +137,6 @@ async fn write(c: &mut Tcp, fid: u32, offset: u64, data: &[u8]) -> Message {
         },
     )
     .await
-}
-
-async fn read(c: &mut Tcp, fid: u32, offset: u64, count: u32) -> Message {
-    c.rpc(5, Tread { fid, offset, count }).await
 }
 
 fn data(m: Message) -> Vec<u8> {
@@ -338,7 +293,7 @@ async fn walks(backend: Backend) {
         panic!()
     };
     clunk(&mut c, 1).await;
-    let Message::Rwalk(w) = walk(&mut c, 0, 1, &["d"]).await else {
+    let Message::Rwalk(w) = c.walk(0, 1, &["d"]).await else {
         panic!()
     };
     let Message::Rcreate(_) = c
@@ -359,18 +314,15 @@ async fn walks(backend: Backend) {
     let dq = w.wqids[0];
     assert!(dq.is_dir());
     // Full walk binds newfid.
-    let Message::Rwalk(full) = walk(&mut c, 0, 1, &["d", "f"]).await else {
+    let Message::Rwalk(full) = c.walk(0, 1, &["d", "f"]).await else {
         panic!()
     };
     assert_eq!(full.wqids.len(), 2);
     assert_eq!(stat(&mut c, 1).await.name, "f");
     // newfid in use.
-    assert_eq!(
-        ename(walk(&mut c, 0, 1, &["d"]).await),
-        error_strings::FID_IN_USE
-    );
+    assert_eq!(ename(c.walk(0, 1, &["d"]).await), error_strings::FID_IN_USE);
     // Partial walk: qids so far, newfid not created.
-    let Message::Rwalk(part) = walk(&mut c, 0, 2, &["d", "nope", "x"]).await else {
+    let Message::Rwalk(part) = c.walk(0, 2, &["d", "nope", "x"]).await else {
         panic!()
     };
     assert_eq!(part.wqids.len(), 1);
@@ -380,31 +332,28 @@ async fn walks(backend: Backend) {
         error_strings::UNKNOWN_FID
     );
     // Walking through a file stops there.
-    let Message::Rwalk(part) = walk(&mut c, 0, 2, &["d", "f", "x"]).await else {
+    let Message::Rwalk(part) = c.walk(0, 2, &["d", "f", "x"]).await else {
         panic!()
     };
     assert_eq!(part.wqids.len(), 2);
     // First element failing is an error.
     assert_eq!(
-        ename(walk(&mut c, 0, 2, &["nope"]).await),
+        ename(c.walk(0, 2, &["nope"]).await),
         error_strings::NOT_FOUND
     );
-    assert_eq!(
-        ename(walk(&mut c, 1, 2, &["x"]).await),
-        error_strings::NOT_DIR
-    );
+    assert_eq!(ename(c.walk(1, 2, &["x"]).await), error_strings::NOT_DIR);
     // ".." at the root stays at the root; ".." from d is the root.
-    let Message::Rwalk(up) = walk(&mut c, 0, 2, &["..", "d", ".."]).await else {
+    let Message::Rwalk(up) = c.walk(0, 2, &["..", "d", ".."]).await else {
         panic!()
     };
     assert_eq!(up.wqids[0].path, 0);
     assert_eq!(up.wqids[2].path, 0);
     // Clone with nwname 0, and walk a fid onto itself.
-    let Message::Rwalk(none) = walk(&mut c, 0, 3, &[]).await else {
+    let Message::Rwalk(none) = c.walk(0, 3, &[]).await else {
         panic!()
     };
     assert!(none.wqids.is_empty());
-    let Message::Rwalk(_) = walk(&mut c, 3, 3, &["d"]).await else {
+    let Message::Rwalk(_) = c.walk(3, 3, &["d"]).await else {
         panic!()
     };
     assert_eq!(stat(&mut c, 3).await.name, "d");
@@ -417,10 +366,7 @@ async fn walks(backend: Backend) {
         },
     )
     .await;
-    assert_eq!(
-        ename(walk(&mut c, 3, 4, &[]).await),
-        error_strings::FID_OPEN
-    );
+    assert_eq!(ename(c.walk(3, 4, &[]).await), error_strings::FID_OPEN);
     h.shutdown().await.unwrap();
 }
 
@@ -429,17 +375,17 @@ async fn search_permission_is_checked_on_walk(backend: Backend) {
     let mut c = session(addr, "glenda").await;
     create(&mut c, 1, "private", DMDIR | 0o700, OREAD).await;
     let mut bob = session(addr, "bob").await;
-    let Message::Rwalk(w) = walk(&mut bob, 0, 1, &["private"]).await else {
+    let Message::Rwalk(w) = bob.walk(0, 1, &["private"]).await else {
         panic!()
     };
     assert_eq!(w.wqids.len(), 1);
     // The walk into private stops: bob may not search it.
-    let Message::Rwalk(w) = walk(&mut bob, 0, 2, &["private", "x"]).await else {
+    let Message::Rwalk(w) = bob.walk(0, 2, &["private", "x"]).await else {
         panic!()
     };
     assert_eq!(w.wqids.len(), 1);
     assert_eq!(
-        ename(walk(&mut bob, 1, 2, &["x"]).await),
+        ename(bob.walk(1, 2, &["x"]).await),
         error_strings::PERMISSION_DENIED
     );
     h.shutdown().await.unwrap();
@@ -456,14 +402,14 @@ async fn open_create_read_write(backend: Backend) {
         write(&mut c, 1, 0, b"hello world").await,
         Rwrite { count: 11 }.into()
     );
-    assert_eq!(data(read(&mut c, 1, 6, 100).await), b"world");
-    assert_eq!(data(read(&mut c, 1, 11, 100).await), b"");
-    assert_eq!(data(read(&mut c, 1, 1000, 100).await), b"");
+    assert_eq!(data(c.read(1, 6, 100).await), b"world");
+    assert_eq!(data(c.read(1, 11, 100).await), b"");
+    assert_eq!(data(c.read(1, 1000, 100).await), b"");
     // Reads are clamped to the iounit.
     write(&mut c, 1, 0, &vec![7; 8000]).await;
     write(&mut c, 1, 8000, &vec![7; 8000]).await;
     assert_eq!(
-        data(read(&mut c, 1, 0, 1 << 20).await).len(),
+        data(c.read(1, 0, 1 << 20).await).len(),
         (8192 - IOHDRSZ) as usize
     );
     // A fid cannot be opened twice.
@@ -482,7 +428,7 @@ async fn open_create_read_write(backend: Backend) {
     );
     clunk(&mut c, 1).await;
     let s = {
-        walk(&mut c, 0, 1, &["f"]).await;
+        c.walk(0, 1, &["f"]).await;
         stat(&mut c, 1).await
     };
     // The directory's 0775 masks the 0666 asked for: rw-rw-r--.
@@ -503,7 +449,7 @@ async fn open_create_read_write(backend: Backend) {
         ename(write(&mut c, 1, 0, b"x").await),
         error_strings::NOT_OPEN_WRITE
     );
-    walk(&mut c, 0, 2, &["f"]).await;
+    c.walk(0, 2, &["f"]).await;
     c.rpc(
         1,
         Topen {
@@ -512,17 +458,11 @@ async fn open_create_read_write(backend: Backend) {
         },
     )
     .await;
-    assert_eq!(
-        ename(read(&mut c, 2, 0, 10).await),
-        error_strings::NOT_OPEN_READ
-    );
+    assert_eq!(ename(c.read(2, 0, 10).await), error_strings::NOT_OPEN_READ);
     assert_eq!(stat(&mut c, 2).await.length, 0, "OTRUNC truncated");
     // Not open at all.
-    walk(&mut c, 0, 3, &["f"]).await;
-    assert_eq!(
-        ename(read(&mut c, 3, 0, 10).await),
-        error_strings::NOT_OPEN_READ
-    );
+    c.walk(0, 3, &["f"]).await;
+    assert_eq!(ename(c.read(3, 0, 10).await), error_strings::NOT_OPEN_READ);
     // Existing name, bad names, create in a file.
     assert_eq!(
         ename(create(&mut c, 4, "f", 0o644, OREAD).await),
@@ -559,7 +499,7 @@ async fn open_create_read_write(backend: Backend) {
         error_strings::NOT_DIR
     );
     // Directories: no writing, no truncation.
-    walk(&mut c, 0, 5, &[]).await;
+    c.walk(0, 5, &[]).await;
     assert_eq!(
         ename(
             c.rpc(
@@ -610,7 +550,7 @@ async fn permissions_between_users(backend: Backend) {
     create(&mut glenda, 1, "mine", 0o644, OWRITE).await;
     write(&mut glenda, 1, 0, b"secret").await;
     let mut bob = session(addr, "bob").await;
-    walk(&mut bob, 0, 1, &["mine"]).await;
+    bob.walk(0, 1, &["mine"]).await;
     assert_eq!(
         ename(
             bob.rpc(
@@ -635,13 +575,13 @@ async fn permissions_between_users(backend: Backend) {
         .await,
         Message::Ropen(_)
     ));
-    assert_eq!(data(read(&mut bob, 1, 0, 100).await), b"secret");
+    assert_eq!(data(bob.read(1, 0, 100).await), b"secret");
     // Bob may not create in glenda's 0775 root, nor remove from it, nor chmod.
     assert_eq!(
         ename(create(&mut bob, 2, "his", 0o644, OREAD).await),
         error_strings::PERMISSION_DENIED
     );
-    walk(&mut bob, 0, 3, &["mine"]).await;
+    bob.walk(0, 3, &["mine"]).await;
     let chmod = Stat {
         mode: 0o666,
         ..Stat::dont_touch()
@@ -668,7 +608,7 @@ async fn exclusive_use_append_only_and_rclose(backend: Backend) {
     create(&mut c, 1, "lock", DMEXCL | 0o666, ORDWR).await;
     // A second open, even from another connection, fails while fid 1 is open.
     let mut other = session(addr, "glenda").await;
-    walk(&mut other, 0, 1, &["lock"]).await;
+    other.walk(0, 1, &["lock"]).await;
     assert_eq!(
         ename(
             other
@@ -698,7 +638,7 @@ async fn exclusive_use_append_only_and_rclose(backend: Backend) {
     ));
     // Dropping the connection releases its exclusive opens.
     drop(other);
-    walk(&mut c, 0, 2, &["lock"]).await;
+    c.walk(0, 2, &["lock"]).await;
     let mut opened = false;
     for _ in 0..100 {
         if matches!(
@@ -726,7 +666,7 @@ async fn exclusive_use_append_only_and_rclose(backend: Backend) {
     write(&mut c, 3, 0, b"one ").await;
     write(&mut c, 3, 0, b"two").await;
     clunk(&mut c, 3).await;
-    walk(&mut c, 0, 3, &["log"]).await;
+    c.walk(0, 3, &["log"]).await;
     c.rpc(
         1,
         Topen {
@@ -736,16 +676,16 @@ async fn exclusive_use_append_only_and_rclose(backend: Backend) {
     )
     .await;
     assert_eq!(
-        data(read(&mut c, 3, 0, 100).await),
+        data(c.read(3, 0, 100).await),
         b"one two",
         "append-only ignores offset and OTRUNC"
     );
 
     create(&mut c, 4, "tmp", 0o666, OWRITE | ORCLOSE).await;
-    walk(&mut c, 0, 5, &["tmp"]).await;
+    c.walk(0, 5, &["tmp"]).await;
     clunk(&mut c, 4).await;
     assert_eq!(
-        ename(walk(&mut c, 0, 6, &["tmp"]).await),
+        ename(c.walk(0, 6, &["tmp"]).await),
         error_strings::NOT_FOUND
     );
     assert_eq!(
@@ -764,7 +704,7 @@ async fn directory_reads(backend: Backend) {
     for (i, n) in names.iter().enumerate() {
         create(&mut c, 100 + i as u32, n, 0o644, OREAD).await;
     }
-    walk(&mut c, 0, 1, &[]).await;
+    c.walk(0, 1, &[]).await;
     c.rpc(
         1,
         Topen {
@@ -777,7 +717,7 @@ async fn directory_reads(backend: Backend) {
     let mut offset = 0;
     let mut seen = Vec::new();
     loop {
-        let chunk = data(read(&mut c, 1, offset, 300).await);
+        let chunk = data(c.read(1, offset, 300).await);
         if chunk.is_empty() {
             break;
         }
@@ -793,25 +733,25 @@ async fn directory_reads(backend: Backend) {
     assert_eq!(seen, names);
     // Seeking elsewhere than 0 or the end of the last read is refused.
     assert_eq!(
-        ename(read(&mut c, 1, 5, 300).await),
+        ename(c.read(1, 5, 300).await),
         error_strings::BAD_DIR_OFFSET
     );
     // Rewinding to 0 starts over.
-    let first = Stat::decode_dir(&data(read(&mut c, 1, 0, 8000).await)).unwrap();
+    let first = Stat::decode_dir(&data(c.read(1, 0, 8000).await)).unwrap();
     assert_eq!(first.len(), 40);
     assert_eq!(
-        ename(read(&mut c, 1, 0, 20).await),
+        ename(c.read(1, 0, 20).await),
         error_strings::DIR_ENTRY_TOO_BIG
     );
     // Entries removed meanwhile are not listed twice nor do others vanish.
-    let next = data(read(&mut c, 1, 0, 300).await);
+    let next = data(c.read(1, 0, 300).await);
     let got = Stat::decode_dir(&next).unwrap().len();
-    walk(&mut c, 0, 2, &[&names[0]]).await;
+    c.walk(0, 2, &[&names[0]]).await;
     c.rpc(1, Tremove { fid: 2 }).await;
     let mut rest = Vec::new();
     let mut offset = next.len() as u64;
     loop {
-        let chunk = data(read(&mut c, 1, offset, 300).await);
+        let chunk = data(c.read(1, offset, 300).await);
         if chunk.is_empty() {
             break;
         }
@@ -833,7 +773,7 @@ async fn remove_and_wstat(backend: Backend) {
     let mut c = session(addr, "glenda").await;
     create(&mut c, 1, "d", DMDIR | 0o775, OREAD).await;
     clunk(&mut c, 1).await;
-    walk(&mut c, 0, 1, &["d"]).await;
+    c.walk(0, 1, &["d"]).await;
     c.rpc(
         3,
         Tcreate {
@@ -846,30 +786,30 @@ async fn remove_and_wstat(backend: Backend) {
     .await;
     write(&mut c, 1, 0, b"0123456789").await;
     clunk(&mut c, 1).await;
-    walk(&mut c, 0, 1, &["d"]).await;
+    c.walk(0, 1, &["d"]).await;
     assert_eq!(
         ename(c.rpc(1, Tremove { fid: 1 }).await),
         error_strings::NOT_EMPTY
     );
     // The failed remove still clunked fid 1.
-    walk(&mut c, 0, 1, &["d"]).await;
-    walk(&mut c, 0, 2, &["d", "f"]).await;
+    c.walk(0, 1, &["d"]).await;
+    c.walk(0, 2, &["d", "f"]).await;
     // Rename within the directory, with "don't touch" elsewhere.
     let rename = Stat {
         name: "g".into(),
         ..Stat::dont_touch()
     };
     assert_eq!(wstat(&mut c, 2, rename).await, Rwstat {}.into());
-    let Message::Rwalk(w) = walk(&mut c, 0, 3, &["d", "f"]).await else {
+    let Message::Rwalk(w) = c.walk(0, 3, &["d", "f"]).await else {
         panic!()
     };
     assert_eq!(w.wqids.len(), 1, "old name gone");
-    let Message::Rwalk(w) = walk(&mut c, 0, 3, &["d", "g"]).await else {
+    let Message::Rwalk(w) = c.walk(0, 3, &["d", "g"]).await else {
         panic!()
     };
     assert_eq!(w.wqids.len(), 2);
     // All or nothing: a good mode with a colliding name changes nothing.
-    walk(&mut c, 0, 4, &["d"]).await;
+    c.walk(0, 4, &["d"]).await;
     c.rpc(
         3,
         Tcreate {
@@ -941,10 +881,10 @@ async fn remove_and_wstat(backend: Backend) {
     assert_eq!(wstat(&mut c, 2, Stat::dont_touch()).await, Rwstat {}.into());
     // Remove works on files, then on the emptied directory; not on the root.
     assert_eq!(c.rpc(1, Tremove { fid: 2 }).await, Rremove {}.into());
-    walk(&mut c, 0, 2, &["d", "h"]).await;
+    c.walk(0, 2, &["d", "h"]).await;
     assert_eq!(c.rpc(1, Tremove { fid: 2 }).await, Rremove {}.into());
     assert_eq!(c.rpc(1, Tremove { fid: 1 }).await, Rremove {}.into());
-    walk(&mut c, 0, 9, &[]).await;
+    c.walk(0, 9, &[]).await;
     assert_eq!(
         ename(c.rpc(1, Tremove { fid: 9 }).await),
         error_strings::REMOVE_ROOT

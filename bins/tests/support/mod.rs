@@ -68,3 +68,16 @@ pub fn unvac(score: &str, data: &Path, dest: &Path) {
         data.to_str().unwrap(),
     ]));
 }
+
+/// Makes `data` a node's data directory (node id `testnode`) if it is not
+/// one yet, and names `score` (`vac:…`) `label` there; returns the name.
+pub fn mint(data: &Path, label: &str, score: &str) -> String {
+    if !data.join("node-id").exists() {
+        let node = colony_core::NodeId::new("testnode").unwrap();
+        node.store(data).unwrap();
+    }
+    let names = colony_core::ScoreNames::open(data).unwrap();
+    let owner = colony_core::UserName::new("glenda").unwrap();
+    let record = names.mint(label, &owner, score.parse().unwrap()).unwrap();
+    record.name.to_string()
+}

@@ -1,7 +1,7 @@
 //! What a file server sees of a file: Plan 9 style metadata ([`Meta`]),
-//! metadata changes ([`SetMeta`]) and directory entries ([`DirItem`]),
-//! shaped like colony-ns's `FileSystem` types so its adapter is a field
-//! by field copy.
+//! metadata changes ([`SetMeta`]) and directory entries ([`DirItem`]).
+//! colony-ns's `FileSystem` trait speaks these same types, so serving a
+//! Fossil needs no conversion.
 
 use crate::dir_entry::DirEntry;
 use crate::mode;
@@ -55,16 +55,29 @@ pub fn from_plan9(p9: u32, old: u32) -> u32 {
         .fold((p9 & 0o777) | kept, |m, (v, _)| m | v)
 }
 
-/// A file's identity: type (the mode's top byte), version (bumped on every
-/// change) and path (the node id).
+/// A file's identity, as 9P's qid: type (the mode's top byte), version
+/// (bumped on every change) and path (the node id). colony-ns encodes this
+/// same type on the wire.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Qid {
-    /// Top byte of the Plan 9 mode.
+    /// Top byte of the Plan 9 mode (QT* bits).
     pub ty: u8,
     /// Modification count.
     pub version: u32,
     /// The node id: the vac qid.
     pub path: u64,
+}
+
+impl Qid {
+    /// The qid type that goes with a Plan 9 mode word: its top byte.
+    pub fn type_of_mode(mode: u32) -> u8 {
+        (mode >> 24) as u8
+    }
+
+    /// Whether this qid names a directory (QTDIR, DMDIR's top byte).
+    pub fn is_dir(&self) -> bool {
+        self.ty & Qid::type_of_mode(DMDIR) != 0
+    }
 }
 
 /// A file's metadata with Plan 9 mode bits.
@@ -97,7 +110,7 @@ impl Meta {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         Meta {
             qid: Qid {
-                ty: (mode >> 24) as u8,
+                ty: Qid::type_of_mode(mode),
                 version: de.effective_mcount(),
                 path: id,
             },
@@ -110,6 +123,11 @@ impl Meta {
             gid: text(&de.gid),
             muid: text(&de.mid),
         }
+    }
+
+    /// The node id (qid path).
+    pub fn node(&self) -> u64 {
+        self.qid.path
     }
 
     /// True for a directory.

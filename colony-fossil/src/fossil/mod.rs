@@ -14,10 +14,10 @@
 //!
 //! For colony-ns's `FileSystem` adapter the methods map one to one:
 //! `attach` → [`Fossil::root`], and `stat`, `lookup`, `parent`, `read`,
-//! `write`, `create`, `remove`, `wstat`, `readdir`, `symlink`, `readlink`
-//! have the same names and semantics; [`Meta`], [`SetMeta`] and
-//! [`DirItem`] copy field by field (Plan 9 mode bits, u32 times, qid
-//! path/version/type). Errors map by variant: [`Error::NotFound`],
+//! `write`, `create`, `remove`, `wstat`, `rename`, `readdir`, `symlink`,
+//! `readlink` have the same names and semantics, and [`Meta`], [`SetMeta`],
+//! [`Qid`] and [`DirItem`] are the trait's own types (Plan 9 mode bits,
+//! u32 times, qid path/version/type). Errors map by variant: [`Error::NotFound`],
 //! [`Error::Exists`], [`Error::NotDir`], [`Error::IsDir`],
 //! [`Error::NotEmpty`], [`Error::BadName`], [`Error::DirBit`],
 //! [`Error::DirLength`], [`Error::RemoveRoot`], [`Error::NotSymlink`];

@@ -192,6 +192,8 @@ impl Fossil {
                 if let Some(m) = ns.meta.as_mut() {
                     m.set_generation(0);
                 }
+                // A move is a change, as a rename by wstat is.
+                de.mcount = de.effective_mcount().wrapping_add(1);
                 ns.de = de;
                 ns.parent = dir;
                 ns.meta_dirty = true;

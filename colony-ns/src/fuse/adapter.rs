@@ -256,12 +256,7 @@ impl fuser::Filesystem for Adapter {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        // The trait renames only within a directory; mv(1) copies instead.
-        let r = if parent == newparent {
-            self.rename_in(req, parent, name, newname, flags)
-        } else {
-            Err(Errno::EXDEV)
-        };
+        let r = self.rename_entry(req, (parent, name), (newparent, newname), flags);
         reply_empty(reply, r);
     }
 

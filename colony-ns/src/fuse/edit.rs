@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use fuser::{Errno, INodeNo, RenameFlags, Request, TimeOrNow};
 
 use crate::error::Error;
-use crate::fs::{Meta, SetMeta};
+use crate::fs::{Meta, NodeId, SetMeta};
 use crate::fuse::adapter::Adapter;
 use crate::fuse::attr::{PERM_BITS, dm_perm, secs};
 use crate::fuse::names::new_name;
@@ -85,16 +85,16 @@ impl Adapter {
         }
     }
 
-    /// rename(2) within one directory: the trait renames by wstat of the
-    /// name, which refuses an existing target, so an existing target is
-    /// removed first (POSIX replaces it). The two steps are not atomic: a
-    /// crash between them loses the target, never the source.
-    pub(crate) fn rename_in(
+    /// rename(2), within a directory or across directories: the trait's
+    /// rename refuses an existing target, so an existing target is removed
+    /// first (POSIX replaces it), once every check that could make the
+    /// move fail has passed. The two steps are not atomic: a crash between
+    /// them loses the target, never the source.
+    pub(crate) fn rename_entry(
         &self,
         req: &Request,
-        dir: INodeNo,
-        from: &OsStr,
-        to: &OsStr,
+        (dir, from): (INodeNo, &OsStr),
+        (new_dir, to): (INodeNo, &OsStr),
         flags: RenameFlags,
     ) -> Result<(), Errno> {
         if flags.contains(RenameFlags::RENAME_EXCHANGE)
@@ -104,7 +104,12 @@ impl Adapter {
         }
         let src = self.lookup_name(dir, from)?;
         let to = new_name(to)?;
-        match self.fs.lookup(self.node(dir), to) {
+        let new_dir = self.node(new_dir);
+        if src.is_dir() && self.is_within(new_dir, src.node())? {
+            // A directory cannot move below itself.
+            return Err(Errno::EINVAL);
+        }
+        match self.fs.lookup(new_dir, to) {
             Ok(dst) if dst.node() == src.node() => return Ok(()),
             Ok(_) if flags.contains(RenameFlags::RENAME_NOREPLACE) => return Err(Errno::EEXIST),
             Ok(dst) => {
@@ -122,11 +127,21 @@ impl Adapter {
             Err(Error::NotFound) => {}
             Err(e) => return Err(e.into()),
         }
-        let set = SetMeta {
-            name: Some(to.to_owned()),
-            ..SetMeta::default()
-        };
-        self.fs.wstat(src.node(), &set, &self.user(req))?;
+        self.fs.rename(src.node(), new_dir, to, &self.user(req))?;
         Ok(())
+    }
+
+    /// Whether `node` is `ancestor` or below it.
+    fn is_within(&self, mut node: NodeId, ancestor: NodeId) -> Result<bool, Errno> {
+        loop {
+            if node == ancestor {
+                return Ok(true);
+            }
+            let parent = self.fs.parent(node)?.node();
+            if parent == node {
+                return Ok(false);
+            }
+            node = parent;
+        }
     }
 }

@@ -11,8 +11,8 @@
 //!   and `/etc/group` ([`ids`]);
 //! * set-uid, set-gid and sticky bits are stored as 9P2000.u's DMSETUID,
 //!   DMSETGID and DMSETVTX; times are whole seconds;
-//! * rename works within a directory (an existing target is replaced);
-//!   across directories it fails with EXDEV, which `mv` handles by copying;
+//! * rename works within and across directories; an existing target is
+//!   replaced (removed first: the trait's rename never replaces);
 //! * there are no hard links (link(2) fails with EPERM), fifos, sockets or
 //!   devices (mknod(2) of them fails with EPERM), nor extended attributes;
 //! * a file unlinked while open is hidden (`.colony_hidden_<node>`) and

@@ -1,53 +1,17 @@
-//! The qid: the server's unique identity of a file.
+//! The qid: the server's unique identity of a file, `type[1] vers[4]
+//! path[8]`; two files are the same iff their qids are. The type is
+//! colony-fossil's (a Fossil hands out qids); this is its wire form.
 
 use crate::error::Result;
-use crate::ninep::QTDIR;
 use crate::ninep::wire::{Reader, Wire, put_u32, put_u64};
 
-/// `type[1] vers[4] path[8]`: two files are the same iff their qids are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Qid {
-    /// QT* bits: the top byte of the file's mode.
-    pub ty: u8,
-    /// Bumped on every modification.
-    pub version: u32,
-    /// Unique per file on the server.
-    pub path: u64,
-}
-
-impl Qid {
-    /// Encoded size.
-    pub const LEN: usize = 13;
-
-    /// The qid type that goes with a mode word (its top byte).
-    pub fn type_of_mode(mode: u32) -> u8 {
-        (mode >> 24) as u8
-    }
-
-    /// Whether this qid names a directory.
-    pub fn is_dir(&self) -> bool {
-        self.ty & QTDIR != 0
-    }
-
-    /// Appends the 13 bytes.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        out.push(self.ty);
-        put_u32(out, self.version);
-        put_u64(out, self.path);
-    }
-
-    /// Decodes exactly 13 bytes.
-    pub fn decode(buf: &[u8]) -> Result<Self> {
-        let mut r = Reader::new(buf);
-        let qid = Self::get(&mut r, "qid")?;
-        crate::ninep::codec::expect_end(&r, 0)?;
-        Ok(qid)
-    }
-}
+pub use colony_fossil::fossil::Qid;
 
 impl Wire for Qid {
     fn put(&self, out: &mut Vec<u8>) -> Result<()> {
-        self.encode(out);
+        out.push(self.ty);
+        put_u32(out, self.version);
+        put_u64(out, self.path);
         Ok(())
     }
     fn get(r: &mut Reader<'_>, what: &'static str) -> Result<Self> {
@@ -64,14 +28,21 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn decode(buf: &[u8]) -> Result<Qid> {
+        let mut r = Reader::new(buf);
+        let qid = Qid::get(&mut r, "qid")?;
+        crate::ninep::codec::expect_end(&r, 0)?;
+        Ok(qid)
+    }
+
     proptest! {
         #[test]
         fn round_trip(ty: u8, version: u32, path: u64) {
             let qid = Qid { ty, version, path };
             let mut buf = Vec::new();
-            qid.encode(&mut buf);
-            prop_assert_eq!(buf.len(), Qid::LEN);
-            prop_assert_eq!(Qid::decode(&buf).unwrap(), qid);
+            qid.put(&mut buf).unwrap();
+            prop_assert_eq!(buf.len(), 13);
+            prop_assert_eq!(decode(&buf).unwrap(), qid);
         }
     }
 
@@ -86,11 +57,12 @@ mod tests {
             .is_dir()
         );
         assert_eq!(Qid::type_of_mode(0o644), crate::ninep::QTFILE);
+        assert_eq!(Qid::type_of_mode(crate::ninep::DMDIR), crate::ninep::QTDIR);
     }
 
     #[test]
     fn short_and_long_are_errors() {
-        assert!(Qid::decode(&[0; 12]).is_err());
-        assert!(Qid::decode(&[0; 14]).is_err());
+        assert!(decode(&[0; 12]).is_err());
+        assert!(decode(&[0; 14]).is_err());
     }
 }

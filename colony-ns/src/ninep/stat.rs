@@ -2,6 +2,7 @@
 //! Twstat and directory reads.
 
 use crate::error::{Error, Result};
+use crate::fs::{Meta, SetMeta};
 use crate::ninep::STATFIXLEN;
 use crate::ninep::qid::Qid;
 use crate::ninep::wire::{Reader, Wire, len16, put_string, put_u16, put_u32, put_u64};
@@ -56,6 +57,49 @@ impl Stat {
         }
     }
 
+    /// The stat record of `meta` (type and dev 0), as a server sends it.
+    pub fn of(meta: &Meta) -> Stat {
+        Stat {
+            ty: 0,
+            dev: 0,
+            qid: meta.qid,
+            mode: meta.mode,
+            atime: meta.atime,
+            mtime: meta.mtime,
+            length: meta.length,
+            name: meta.name.clone(),
+            uid: meta.uid.clone(),
+            gid: meta.gid.clone(),
+            muid: meta.muid.clone(),
+        }
+    }
+
+    /// The change a Twstat of this record asks for: all-ones integers and
+    /// empty strings are "don't touch". Fields 9P2000 never lets a client
+    /// set (type, dev, qid, muid) must be "don't touch", else
+    /// [`Error::WstatField`].
+    pub fn wstat_change(&self) -> Result<SetMeta> {
+        let dont = Stat::dont_touch();
+        let fixed_untouched = self.ty == dont.ty
+            && self.dev == dont.dev
+            && self.qid == dont.qid
+            && self.muid.is_empty();
+        if !fixed_untouched {
+            return Err(Error::WstatField);
+        }
+        let int = |v: u32| (v != u32::MAX).then_some(v);
+        let text = |s: &String| (!s.is_empty()).then(|| s.clone());
+        Ok(SetMeta {
+            name: text(&self.name),
+            mode: int(self.mode),
+            atime: int(self.atime),
+            mtime: int(self.mtime),
+            length: (self.length != u64::MAX).then_some(self.length),
+            uid: text(&self.uid),
+            gid: text(&self.gid),
+        })
+    }
+
     /// Encoded size, including the leading size[2].
     pub fn encoded_len(&self) -> usize {
         STATFIXLEN + self.name.len() + self.uid.len() + self.gid.len() + self.muid.len()
@@ -67,7 +111,7 @@ impl Stat {
         put_u16(out, size);
         put_u16(out, self.ty);
         put_u32(out, self.dev);
-        self.qid.encode(out);
+        self.qid.put(out)?;
         put_u32(out, self.mode);
         put_u32(out, self.atime);
         put_u32(out, self.mtime);

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::fs::{Meta, NodeId, SetMeta, check_name};
 use crate::ninep::{
     DMAPPEND, DMDIR, DMEXCL, IOHDRSZ, Message, NOFID, ORCLOSE, ORDWR, OREAD, OTRUNC, OWRITE,
-    Rattach, Rclunk, Rcreate, Ropen, Rread, Rremove, Rstat, Rwalk, Rwrite, Rwstat, Tattach,
+    Rattach, Rclunk, Rcreate, Ropen, Rread, Rremove, Rstat, Rwalk, Rwrite, Rwstat, Stat, Tattach,
     Tcreate, Topen, Tread, Twalk, Twrite, Twstat,
 };
 use crate::server::Shared;
@@ -43,7 +43,7 @@ impl Ops<'_> {
             Message::Tstat(m) => {
                 let node = lock(&self.fids.get(m.fid)?).node;
                 Rstat {
-                    stat: self.fs().stat(node)?.to_stat(),
+                    stat: Stat::of(&self.fs().stat(node)?),
                 }
                 .into()
             }
@@ -276,7 +276,7 @@ impl Ops<'_> {
         let mut cookie = start.cookie;
         let mut failed = None;
         self.fs().readdir(node, start.cookie, &mut |entry| {
-            let stat = entry.meta.to_stat();
+            let stat = Stat::of(&entry.meta);
             if data.len() + stat.encoded_len() > count as usize {
                 if data.is_empty() {
                     failed = Some(Error::DirEntryTooBig);
@@ -354,7 +354,7 @@ impl Ops<'_> {
             let f = lock(&fid);
             (f.node, f.uname.clone())
         };
-        let mut change = SetMeta::from_wstat(&m.stat)?;
+        let mut change = m.stat.wstat_change()?;
         let meta = self.fs().stat(node)?;
         // Setting a field to what it already is changes nothing.
         if change.uid.as_ref() == Some(&meta.uid) {

@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-use colony_ns::ninep::{Fcall, Message, split_frame};
+use colony_ns::ninep::{
+    Fcall, Message, NOFID, NOTAG, Rversion, Tattach, Tread, Tversion, Twalk, split_frame,
+};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 /// The five recorded 9P sessions (plan9port `9p` against vacfs).
@@ -72,6 +74,48 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         let reply = self.recv().await;
         assert_eq!(reply.tag, tag, "reply tag");
         reply.msg
+    }
+
+    /// Negotiates 9P2000 with msize 8192 and attaches fid 0 as `uname`;
+    /// panics unless the server agrees to both.
+    pub async fn hello(&mut self, uname: &str) {
+        let version = Tversion {
+            msize: 8192,
+            version: "9P2000".into(),
+        };
+        let v = self.rpc(NOTAG, version).await;
+        let agreed = Rversion {
+            msize: 8192,
+            version: "9P2000".into(),
+        };
+        assert_eq!(v, agreed.into());
+        let attach = Tattach {
+            fid: 0,
+            afid: NOFID,
+            uname: uname.into(),
+            aname: String::new(),
+        };
+        let a = self.rpc(1, attach).await;
+        assert!(matches!(a, Message::Rattach(_)), "{a:?}");
+    }
+
+    /// Twalk from `fid` to `newfid` through `names`.
+    pub async fn walk(&mut self, fid: u32, newfid: u32, names: &[&str]) -> Message {
+        let wnames = names.iter().map(|s| s.to_string()).collect();
+        self.rpc(
+            2,
+            Twalk {
+                fid,
+                newfid,
+                wnames,
+            },
+        )
+        .await
+    }
+
+    /// Tread of `count` bytes of `fid` at `offset`.
+    pub async fn read(&mut self, fid: u32, offset: u64, count: u32) -> Message {
+        self.rpc(4, Tread { fid, offset, count }).await
     }
 }
 

@@ -15,22 +15,11 @@ use std::process::Command;
 use std::sync::Arc;
 
 use colony_ns::fuse::{MountOptions, mount};
-use colony_ns::ninep::Qid;
-use colony_ns::{FileSystem, MemFs, Meta};
+use colony_ns::{FileSystem, MemFs};
 
 /// A fresh MemFs whose root is owned by root and writable by its owner.
 pub fn memfs() -> Arc<dyn FileSystem> {
-    Arc::new(MemFs::new(Meta {
-        qid: Qid::default(),
-        mode: 0o755,
-        atime: 0,
-        mtime: 0,
-        length: 0,
-        name: "/".into(),
-        uid: "root".into(),
-        gid: "root".into(),
-        muid: String::new(),
-    }))
+    Arc::new(MemFs::with_root("root", "root", 0o755))
 }
 
 /// Whether a requirement is met; if not, says why and, under CI, fails.
@@ -49,6 +38,17 @@ pub fn require(ok: bool, why: &str) -> bool {
 pub fn fuse_ready() -> bool {
     require(Path::new("/dev/fuse").exists(), "no /dev/fuse")
         && require(nix::unistd::geteuid().is_root(), "not running as root")
+}
+
+/// A new temporary directory to mount on (kept while the guard lives) and
+/// its canonical path; `None` where FUSE mounts cannot be made.
+pub fn mount_dir() -> Option<(tempfile::TempDir, std::path::PathBuf)> {
+    if !fuse_ready() {
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mnt = dir.path().canonicalize().expect("canonical path");
+    Some((dir, mnt))
 }
 
 /// Whether `program` is on the PATH.

@@ -201,9 +201,19 @@ pub fn errors_have_the_right_errno(mnt: &Path) {
             E::ENOTDIR,
         ),
         (
-            "rename across directories",
-            errno(fs::rename(d.join("x"), mnt.join("e/x"))),
-            E::EXDEV,
+            "directory below itself",
+            errno(fs::rename(&d, d.join("sub"))),
+            E::EINVAL,
+        ),
+        (
+            "directory over a non-empty directory",
+            errno(fs::rename(mnt.join("e"), &d)),
+            E::ENOTEMPTY,
+        ),
+        (
+            "into a missing directory",
+            errno(fs::rename(&f, mnt.join("nope/f"))),
+            E::ENOENT,
         ),
         (
             "hard link",
@@ -280,15 +290,28 @@ pub fn stat_agrees_with_changes(mnt: &Path) {
 }
 
 pub fn rename_replaces_and_mv_crosses_directories(mnt: &Path) {
+    // Inode numbers show a move is a rename, not mv(1)'s copy fallback.
     let out = sh(
         mnt,
         "echo old > a && echo new > b && mv b a && cat a && test ! -e b
-         mkdir d1 d2 && echo moved > d1/x && mv d1/x d2/x && cat d2/x && test ! -e d1/x
-         mkdir d1/sub && echo in > d1/sub/f && mv d1/sub d2/ && cat d2/sub/f
+         mkdir d1 d2 && echo moved > d1/x && i=$(stat -c %i d1/x)
+         mv d1/x d2/x && cat d2/x && test ! -e d1/x && test $(stat -c %i d2/x) = $i
+         mkdir d1/sub && echo in > d1/sub/f && i=$(stat -c %i d1/sub/f)
+         mv d1/sub d2/ && cat d2/sub/f && test $(stat -c %i d2/sub/f) = $i
          mkdir e1 e2 && touch e2/keep && mv -T e1 e2 2>/dev/null || echo refused
-         mkdir e3 && mv -T e1 e3 && test -d e3 && test ! -e e1 && echo replaced",
+         mkdir e3 && mv -T e1 e3 && test -d e3 && test ! -e e1 && echo replaced
+         echo over > d1/y && echo under > d2/y && mv d1/y d2/y && cat d2/y && test ! -e d1/y
+         mkdir -p d1/t/u && echo deep > d1/t/u/f && mkdir d2/t && mv -T d1/t d2/t && cat d2/t/u/f
+         mkdir d1/full && touch d1/full/k && mkdir d2/full2 && touch d2/full2/k2
+         mv -T d2/full2 d1/full 2>/dev/null || echo not empty
+         mv d2/sub d1/sub2 && mv d1/sub2 d1/sub2/x 2>/dev/null || echo below itself
+         mv d1/sub2 . && cat sub2/f && ls d1 d2",
     );
-    assert_eq!(out, "new\nmoved\nin\nrefused\nreplaced\n");
+    assert_eq!(
+        out,
+        "new\nmoved\nin\nrefused\nreplaced\nover\ndeep\nnot empty\nbelow itself\nin\n\
+         d1:\nfull\n\nd2:\nfull2\nt\nx\ny\n"
+    );
 }
 
 pub fn large_file_offsets(mnt: &Path) {

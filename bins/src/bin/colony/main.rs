@@ -31,6 +31,9 @@ enum Command {
     /// foreground; save on SIGHUP (and stay mounted) and on SIGTERM/Ctrl-C
     /// (and unmount), printing each new `vac:` score.
     Mount(mount::MountArgs),
+    /// Ask the `colony mount` serving DIR to save; print the new `vac:`
+    /// score. The mount stays.
+    Save(mount::SaveArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +44,7 @@ fn main() -> std::process::ExitCode {
         Command::Unvac(args) => vac::unvac(args),
         Command::Ninep(cmd) => ninep::run(cmd),
         Command::Mount(args) => mount::mount(args),
+        Command::Save(args) => mount::save(args),
     };
     match result {
         Ok(code) => code,

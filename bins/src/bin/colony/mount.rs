@@ -1,9 +1,11 @@
 //! `colony mount`: a vac archive as a live, writable Fossil mounted with
 //! FUSE, in the foreground.
 //!
-//! Saving: SIGHUP flushes what the kernel holds, saves and prints the new
-//! `vac:` score on standard output, and the mount stays; SIGTERM or Ctrl-C
-//! unmounts, saves, prints the score and exits. Each mount is its own
+//! Saving: SIGHUP, or `colony save DIR` (through the mount's control
+//! socket, see `colony_bins::control`), flushes what the kernel holds,
+//! saves and prints the new `vac:` score on standard output (and `colony
+//! save` prints it too), and the mount stays; SIGTERM or Ctrl-C unmounts,
+//! saves, prints the score and exits. Each mount is its own
 //! fossil: two mounts of one score do not see each other's changes.
 
 use std::fs::File;
@@ -13,6 +15,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use colony_bins::control::{ControlSocket, request_save};
 use colony_bins::live_fossil::{LiveArgs, SaveSignals, save_and_print};
 use colony_bins::logging;
 use colony_ns::{FossilFs, MountOptions};
@@ -35,6 +38,7 @@ pub fn mount(args: MountArgs) -> anyhow::Result<ExitCode> {
         .context("starting the runtime")?;
     runtime.block_on(async {
         let signals = SaveSignals::install()?;
+        let control = ControlSocket::bind(&args.dir)?;
         let options = MountOptions {
             fs_name: score.labelled("vac"),
             ..MountOptions::default()
@@ -44,7 +48,7 @@ pub fn mount(args: MountArgs) -> anyhow::Result<ExitCode> {
         let dir = handle.mountpoint().to_path_buf();
         tracing::info!("mount: {} on {}", score.labelled("vac"), dir.display());
         signals
-            .run("mount", &fossil, move || flush_kernel(&dir))
+            .run("mount", &fossil, Some(control), move || flush_kernel(&dir))
             .await?;
         // Unmounting first means no write comes in after the last save.
         handle
@@ -53,6 +57,19 @@ pub fn mount(args: MountArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     save_and_print(&fossil)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `colony save`.
+#[derive(Args)]
+pub struct SaveArgs {
+    /// The mount point of a running `colony mount`.
+    dir: PathBuf,
+}
+
+pub fn save(args: SaveArgs) -> anyhow::Result<ExitCode> {
+    let score = request_save(&args.dir)?;
+    println!("{}", score.labelled("vac"));
     Ok(ExitCode::SUCCESS)
 }
 

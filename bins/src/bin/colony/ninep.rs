@@ -61,7 +61,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
         // 9P writes reach the fossil before they are answered: nothing to
         // flush before a save.
-        signals.run("9p", &fossil, || Ok(())).await?;
+        signals.run("9p", &fossil, None, || Ok(())).await?;
         handle.shutdown().await?;
         anyhow::Ok(())
     })?;
