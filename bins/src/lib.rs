@@ -3,6 +3,7 @@
 //! library crates.
 
 pub mod archive_arg;
+pub mod data_dir;
 pub mod live_fossil;
 pub mod logging;
 pub mod progress;

@@ -96,6 +96,33 @@ pub enum Error {
     /// A verified peer certificate that names no colony identity.
     #[error("peer certificate: {0}")]
     BadPeer(String),
+    /// A grid RPC frame that does not decode (bad version, bad body,
+    /// bytes left over, a length prefix that disagrees with the bytes).
+    #[error("bad grid frame: {0}")]
+    BadFrame(String),
+    /// A grid RPC frame longer than the receiver accepts.
+    #[error("grid frame of {len} bytes exceeds the limit of {max}")]
+    FrameTooLong {
+        /// The frame body's length, as declared or encoded.
+        len: usize,
+        /// The receiver's limit.
+        max: usize,
+    },
+    /// A gridorc command line that is not a command or has the wrong
+    /// arguments; the text is the usage to show.
+    #[error("{0}")]
+    BadCommand(String),
+    /// The grid server refused a request; the text is its message.
+    #[error("{0}")]
+    Refused(String),
+    /// A grid connection failed or broke.
+    #[error("grid connection {addr}: {reason}")]
+    Connection {
+        /// The server address (or the peer's, on the server).
+        addr: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// Result with the crate's [`Error`].

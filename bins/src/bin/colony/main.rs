@@ -2,6 +2,7 @@
 
 mod mount;
 mod ninep;
+mod users;
 mod vac;
 mod venti;
 
@@ -31,6 +32,11 @@ enum Command {
     /// foreground; save on SIGHUP (and stay mounted) and on SIGTERM/Ctrl-C
     /// (and unmount), printing each new `vac:` score.
     Mount(mount::MountArgs),
+    /// Set up a new grid in a data directory: node id, private CA, the
+    /// node's certificate and an admin user's credential file.
+    Init(users::InitArgs),
+    /// Issue a credential file (certificate, key, CA) for a new user.
+    Adduser(users::AddUserArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +47,8 @@ fn main() -> std::process::ExitCode {
         Command::Unvac(args) => vac::unvac(args),
         Command::Ninep(cmd) => ninep::run(cmd),
         Command::Mount(args) => mount::mount(args),
+        Command::Init(args) => users::init(args),
+        Command::Adduser(args) => users::adduser(args),
     };
     match result {
         Ok(code) => code,
