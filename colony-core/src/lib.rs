@@ -9,7 +9,10 @@
 //!   the mutual-TLS configurations built from them.
 //! * [`UserName`] and [`NodeId`]: the grammars of the identities above.
 //! * [`Limits`]: what a node allows each user and itself to spawn.
+//! * [`colony`]: the spawning API, [`Colony`] (scores, spawn, spawndisk,
+//!   save, invite, status, boom), one per node.
 
+pub mod colony;
 mod error;
 pub mod identity;
 pub mod limits;
@@ -18,6 +21,7 @@ pub mod ndb;
 pub mod node;
 pub mod user;
 
+pub use colony::{Colony, ColonyConfig, EnvInfo};
 pub use colony_venti::Score;
 pub use error::{Error, Result};
 pub use limits::Limits;
