@@ -11,6 +11,8 @@
 //! * [`Limits`]: what a node allows each user and itself to spawn.
 //! * [`colony`]: the spawning API, [`Colony`] (scores, spawn, spawndisk,
 //!   save, invite, status, boom), one per node.
+//! * [`rpc`]: the grid RPC that serves a [`Colony`] to gridorc over mutual
+//!   TLS ([`rpc::GridServer`], [`rpc::GridClient`]).
 
 pub mod colony;
 mod error;
@@ -19,6 +21,7 @@ pub mod limits;
 pub mod names;
 pub mod ndb;
 pub mod node;
+pub mod rpc;
 pub mod user;
 
 pub use colony::{Colony, ColonyConfig, EnvInfo};
