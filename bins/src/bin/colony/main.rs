@@ -1,5 +1,6 @@
 //! `colony`: the administration tool. Argument parsing and wiring only.
 
+mod cpu;
 mod mount;
 mod ninep;
 mod users;
@@ -37,9 +38,21 @@ enum Command {
     Init(users::InitArgs),
     /// Issue a credential file (certificate, key, CA) for a new user.
     Adduser(users::AddUserArgs),
+    /// Open a shell, or run a command, in a session through its cpu
+    /// listener.
+    Cpu(cpu::CpuArgs),
 }
 
+/// The hidden first argument that makes `colony` the session helper:
+/// `colony session-helper TASK` (see `LinuxConfig::helper_args`).
+pub const SESSION_HELPER: &str = "session-helper";
+
 fn main() -> std::process::ExitCode {
+    // Checked before clap: the helper is started for every session
+    // command, and its task argument is not for users to see.
+    if std::env::args().nth(1).as_deref() == Some(SESSION_HELPER) {
+        colony_ns::session::helper_main();
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Venti(cmd) => venti::run(cmd),
@@ -49,6 +62,7 @@ fn main() -> std::process::ExitCode {
         Command::Mount(args) => mount::mount(args),
         Command::Init(args) => users::init(args),
         Command::Adduser(args) => users::adduser(args),
+        Command::Cpu(args) => cpu::cpu(args),
     };
     match result {
         Ok(code) => code,
