@@ -81,9 +81,7 @@ fn open(dir: &Path) -> Colony<BareRuntime> {
     let config = ColonyConfig {
         data_dir: dir.to_path_buf(),
         cpu_host: "127.0.0.1".into(),
-        helper: LinuxConfig {
-            helper: "/nonexistent/colony-session-helper".into(),
-        },
+        helper: LinuxConfig::new("/nonexistent/colony-session-helper"),
         seed: None,
     };
     Colony::with_runtime(config, BareRuntime).unwrap()
