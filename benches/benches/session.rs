@@ -41,9 +41,7 @@ fn spec(dir: &Path) -> SessionSpec {
 }
 
 fn config() -> LinuxConfig {
-    LinuxConfig {
-        helper: env!("CARGO_BIN_EXE_bench-session-helper").into(),
-    }
+    LinuxConfig::new(env!("CARGO_BIN_EXE_bench-session-helper"))
 }
 
 /// Reads until the shell's prompt (`# ` for root).

@@ -185,6 +185,10 @@ pub enum Error {
     /// The session was already stopped.
     #[error("session is stopped")]
     Stopped,
+    /// Building or archiving a test root tree ([`crate::session::testroot`])
+    /// failed; the text names the file or program.
+    #[error("test root: {0}")]
+    TestRoot(String),
     /// A frame of the session or cpu protocol could not be encoded or decoded.
     #[error("bad frame: {0}")]
     Frame(String),

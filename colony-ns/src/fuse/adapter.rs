@@ -36,7 +36,7 @@ pub(crate) struct Adapter {
     pub inodes: Inodes,
     pub ids: IdMap,
     pub tuning: Tuning,
-    pub open: OpenFiles,
+    pub open: Arc<OpenFiles>,
 }
 
 /// Node ids are never reused, so every inode has generation 0.

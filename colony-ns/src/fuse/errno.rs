@@ -49,6 +49,7 @@ pub(crate) fn errno(e: &Error) -> Errno {
         | Error::BadMessage
         // Session and cpu-listener errors never come from a file system.
         | Error::NoShell { .. }
+        | Error::TestRoot(_)
         | Error::SessionSetup(_)
         | Error::NoCgroup(_)
         | Error::Stopped

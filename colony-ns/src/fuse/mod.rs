@@ -29,5 +29,5 @@ mod mount;
 mod names;
 mod open_files;
 
-pub use mount::{MountHandle, MountOptions, mount};
+pub use mount::{Flusher, MountHandle, MountOptions, mount};
 pub use names::NAME_MAX;

@@ -9,11 +9,12 @@ use fuser::{Config, MountOption, Session, SessionACL};
 use nix::mount::{MntFlags, umount2};
 
 use crate::error::{Error, Result};
-use crate::fs::FileSystem;
+use crate::fs::{FileSystem, NodeId};
 use crate::fuse::adapter::{Adapter, Tuning};
 use crate::fuse::attr::Inodes;
 use crate::fuse::ids::IdMap;
 use crate::fuse::open_files::OpenFiles;
+use std::os::unix::fs::OpenOptionsExt;
 
 /// How a file system is mounted.
 #[derive(Debug, Clone)]
@@ -62,6 +63,71 @@ pub struct MountHandle {
     dir: PathBuf,
     /// The thread running the session; None once joined.
     session: Option<JoinHandle<std::io::Result<()>>>,
+    flusher: Flusher,
+}
+
+/// Writes back what programs changed through shared mappings of a mounted
+/// file system (see [`Flusher::flush`]). Cheap to clone; usable from any
+/// thread while the mount lasts.
+#[derive(Clone)]
+pub struct Flusher {
+    dir: PathBuf,
+    fs: Arc<dyn FileSystem>,
+    root: NodeId,
+    open: Arc<OpenFiles>,
+}
+
+impl std::fmt::Debug for Flusher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Flusher").field("dir", &self.dir).finish()
+    }
+}
+
+impl Flusher {
+    /// Returns once every page changed before the call through a shared
+    /// mapping has reached the file system. (`write(2)` needs no flushing:
+    /// the mount does not use the kernel's write-back cache.)
+    ///
+    /// `syncfs` alone is not enough: FUSE ends a page's writeback when it
+    /// has queued the WRITE, before the server has it, and only `fsync` of
+    /// the file waits for those. Every file with a live mapping is open, so
+    /// each open file is `fsync`ed through its path; files removed or
+    /// renamed meanwhile are skipped (their data is no longer at a path).
+    pub fn flush(&self) -> Result<()> {
+        let root = std::fs::File::open(&self.dir)?;
+        nix::unistd::syncfs(&root).map_err(io_error)?;
+        for node in self.open.nodes() {
+            let Some(path) = self.path_of(node) else {
+                continue;
+            };
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+                .open(&path);
+            match file {
+                Ok(f) if f.metadata()?.is_file() => f.sync_all()?,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The host path of `node` under the mount, if it is still linked.
+    fn path_of(&self, mut node: NodeId) -> Option<PathBuf> {
+        let mut names = Vec::new();
+        while node != self.root {
+            names.push(self.fs.stat(node).ok()?.name);
+            let parent = self.fs.parent(node).ok()?.node();
+            // A removed node's parent is itself; a cycle means it is gone.
+            if parent == node || names.len() > 4096 {
+                return None;
+            }
+            node = parent;
+        }
+        Some(names.iter().rev().fold(self.dir.clone(), |p, n| p.join(n)))
+    }
 }
 
 /// Mounts `fs` on the directory `dir` and serves it on background threads
@@ -73,6 +139,13 @@ pub fn mount(fs: Arc<dyn FileSystem>, dir: &Path, options: &MountOptions) -> Res
     let ids = IdMap::system();
     let me = ids.users.name(nix::unistd::geteuid().as_raw());
     let root = fs.attach(&me, &options.aname)?;
+    let open = Arc::new(OpenFiles::default());
+    let flusher = Flusher {
+        dir: dir.clone(),
+        fs: fs.clone(),
+        root,
+        open: open.clone(),
+    };
     let adapter = Adapter {
         fs,
         inodes: Inodes::new(root),
@@ -82,7 +155,7 @@ pub fn mount(fs: Arc<dyn FileSystem>, dir: &Path, options: &MountOptions) -> Res
             entry_ttl: options.entry_ttl,
             keep_cache: options.keep_cache,
         },
-        open: OpenFiles::default(),
+        open: open.clone(),
     };
     let mut config = Config::default();
     config.mount_options = vec![
@@ -111,6 +184,7 @@ pub fn mount(fs: Arc<dyn FileSystem>, dir: &Path, options: &MountOptions) -> Res
     Ok(MountHandle {
         dir,
         session: Some(thread),
+        flusher,
     })
 }
 
@@ -118,6 +192,11 @@ impl MountHandle {
     /// Where it is mounted.
     pub fn mountpoint(&self) -> &Path {
         &self.dir
+    }
+
+    /// A handle that flushes pages changed through shared mappings.
+    pub fn flusher(&self) -> Flusher {
+        self.flusher.clone()
     }
 
     /// Unmounts and waits for the session to end. If the mount is busy (a

@@ -38,6 +38,11 @@ impl OpenFiles {
         self.lock().entry(node).or_default().handles += 1;
     }
 
+    /// The nodes open now.
+    pub(crate) fn nodes(&self) -> Vec<NodeId> {
+        self.lock().keys().copied().collect()
+    }
+
     /// Records a release; removes the node if it was the last handle of a
     /// file unlinked meanwhile.
     pub(crate) fn released(&self, fs: &dyn FileSystem, node: NodeId) -> Result<()> {

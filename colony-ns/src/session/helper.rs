@@ -14,10 +14,11 @@ use nix::unistd::{Pid, dup2_stdout, getpid};
 use std::io::Write;
 use std::path::PathBuf;
 
-/// The helper binary's whole `main`: decodes the task from the first
-/// argument and runs it. Never returns.
+/// The helper binary's whole `main`: decodes the task from the last
+/// argument (those before it are [`super::LinuxConfig::helper_args`], for a
+/// binary that is also something else) and runs it. Never returns.
 pub fn main() -> ! {
-    let Some(arg) = std::env::args().nth(1) else {
+    let Some(arg) = std::env::args().skip(1).last() else {
         eprintln!("colony-session-helper: started without a task (it is run by colony)");
         std::process::exit(2);
     };

@@ -25,6 +25,27 @@ pub struct LinuxConfig {
     /// The helper binary (`colony-session-helper`, or a binary whose `main`
     /// calls [`super::helper_main`]).
     pub helper: PathBuf,
+    /// Arguments put before the task, so that one binary can be its own
+    /// helper (`colony session-helper TASK`: `helper_args` is
+    /// `["session-helper"]`). [`super::helper_main`] takes the last argument.
+    pub helper_args: Vec<String>,
+}
+
+impl LinuxConfig {
+    /// A dedicated helper binary, run with the task as its only argument.
+    pub fn new(helper: impl Into<PathBuf>) -> Self {
+        LinuxConfig {
+            helper: helper.into(),
+            helper_args: Vec::new(),
+        }
+    }
+
+    /// The command that runs `task` in the helper.
+    fn command(&self, task: &HelperTask) -> Result<Command> {
+        let mut c = Command::new(&self.helper);
+        c.args(&self.helper_args).arg(task.encode()?);
+        Ok(c)
+    }
 }
 
 /// A running Linux session. Dropping it without [`Session::stop`] still
@@ -34,7 +55,7 @@ pub struct LinuxConfig {
 pub struct LinuxSession {
     name: String,
     shell: String,
-    helper: PathBuf,
+    helper: LinuxConfig,
     private_network: bool,
     init_pid: i32,
     /// `/proc/<init>/ns/pid` as read at start: identifies our processes.
@@ -75,8 +96,8 @@ impl LinuxSession {
             command: cmd.clone(),
             pty,
         });
-        let mut c = Command::new(&self.helper);
-        c.arg(task.encode()?).env_clear();
+        let mut c = self.helper.command(&task)?;
+        c.env_clear();
         Ok(c)
     }
 
@@ -116,24 +137,25 @@ impl Session for LinuxSession {
             private_network: spec.private_network,
             cgroup_procs: cgroups.procs_files(),
         });
-        let spawned = Command::new(&config.helper)
-            .arg(task.encode()?)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn();
+        let spawned = config.command(&task).and_then(|mut c| {
+            c.stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(Error::from)
+        });
         let mut starter = match spawned {
             Ok(c) => c,
             Err(e) => {
                 let _ = cgroups.remove();
-                return Err(e.into());
+                return Err(e);
             }
         };
         match await_ready(&mut starter).await {
             Ok((init_pid, pid_ns, pid_ns_inode)) => Ok(LinuxSession {
                 name: spec.name.clone(),
                 shell: spec.shell.clone(),
-                helper: config.helper.clone(),
+                helper: config.clone(),
                 private_network: spec.private_network,
                 init_pid,
                 pid_ns,

@@ -7,9 +7,15 @@
 //! namespaces, forks the session's init (pid 1, which builds the tree,
 //! pivots into it and reaps orphans), and every command is run by another
 //! helper that joins those namespaces with `setns` and forks the command.
+//!
+//! [`FossilSession`] is a `LinuxSession` rooted in a live fossil mounted
+//! with FUSE, with [`FossilSession::save`] to snapshot what was written.
+//! [`testroot`] builds a minimal root tree (dash, coreutils, `ps`) for
+//! tests and benchmarks, here and in the crates above.
 
 mod cgroup;
 mod enter;
+mod fossil_session;
 mod helper;
 mod init;
 mod linux;
@@ -19,8 +25,10 @@ mod setup;
 mod spec;
 mod start;
 mod task;
+pub mod testroot;
 
 pub use cgroup::{Group, Version as CgroupVersion};
+pub use fossil_session::{FossilConfig, FossilSession};
 pub use helper::main as helper_main;
 pub use linux::{LinuxConfig, LinuxSession};
 pub use process::{ExitStatus, Process, ProcessInfo, PtyProcess};

@@ -6,7 +6,7 @@
 pub mod pki;
 
 use colony_ns::session::{
-    Bind, CommandSpec, ExitStatus, LinuxConfig, LinuxSession, PtyMaster, Root, Session, SessionSpec,
+    Bind, CommandSpec, ExitStatus, LinuxConfig, PtyMaster, Root, Session, SessionSpec,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -32,11 +32,25 @@ pub fn sessions_possible() -> bool {
     }
 }
 
+/// True when fossil-rooted sessions can run here: sessions, plus
+/// /dev/fuse. Skips with a message elsewhere, fails under CI.
+pub fn fuse_sessions_possible() -> bool {
+    if !sessions_possible() {
+        return false;
+    }
+    if Path::new("/dev/fuse").exists() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("FUSE needed under CI: no /dev/fuse");
+    }
+    eprintln!("skipping: no /dev/fuse");
+    false
+}
+
 /// The helper binary cargo built for these tests.
 pub fn config() -> LinuxConfig {
-    LinuxConfig {
-        helper: env!("CARGO_BIN_EXE_colony-session-helper").into(),
-    }
+    LinuxConfig::new(env!("CARGO_BIN_EXE_colony-session-helper"))
 }
 
 /// A root tree: a temp dir with the host's /usr and /etc bound read-only
@@ -85,7 +99,7 @@ impl TestRoot {
 }
 
 /// Runs `sh -c script` in the session; returns status, stdout, stderr.
-pub async fn sh(session: &LinuxSession, script: &str) -> (ExitStatus, String, String) {
+pub async fn sh<S: Session>(session: &S, script: &str) -> (ExitStatus, String, String) {
     let mut p = session
         .run(&CommandSpec::new(["/bin/sh", "-c", script]))
         .await
