@@ -22,9 +22,7 @@ fn config(dir: &Path) -> ColonyConfig {
     ColonyConfig {
         data_dir: dir.to_path_buf(),
         cpu_host: "127.0.0.1".into(),
-        helper: LinuxConfig {
-            helper: "/nonexistent/colony-session-helper".into(),
-        },
+        helper: LinuxConfig::new("/nonexistent/colony-session-helper"),
         seed: None,
     }
 }
