@@ -22,6 +22,7 @@ pub mod config;
 mod info;
 mod runtime;
 mod seed;
+mod session;
 mod snapshot;
 mod spawn;
 mod table;
@@ -44,6 +45,7 @@ pub use bare::{BareEnv, BareRuntime};
 pub use config::ColonyConfig;
 pub use info::EnvInfo;
 pub use runtime::{EnvRequest, EnvRuntime, RunningEnv};
+pub use session::{SessionEnv, SessionRuntime};
 
 use table::EnvTable;
 
@@ -51,7 +53,7 @@ use table::EnvTable;
 ///
 /// `R` is how environments run; [`Colony::open`] gives the full
 /// [`SessionRuntime`], [`Colony::with_runtime`] any other.
-pub struct Colony<R: EnvRuntime = BareRuntime> {
+pub struct Colony<R: EnvRuntime = SessionRuntime> {
     config: ColonyConfig,
     node: NodeId,
     names: ScoreNames,
@@ -164,6 +166,16 @@ impl<R: EnvRuntime> Colony<R> {
             .await
             .map_err(|e| Error::Store(e.to_string()))?
             .map_err(|e| Error::Store(e.to_string()))
+    }
+}
+
+impl Colony<SessionRuntime> {
+    /// Opens the node initialised in `config.data_dir`, running
+    /// environments as Linux sessions rooted in FUSE-mounted fossils with
+    /// a cpu listener each (TLS from the node's credential and CA).
+    pub fn open(config: ColonyConfig) -> Result<Colony<SessionRuntime>> {
+        let runtime = SessionRuntime::new(&config)?;
+        Colony::with_runtime(config, runtime)
     }
 }
 

@@ -24,8 +24,9 @@ impl<R: EnvRuntime> Colony<R> {
     /// ([`Error::BadName`]); one `user` does not own, exactly, or that
     /// does not exist ([`Error::NameNotFound`], the same for both); one
     /// already running here ([`Error::AlreadyRunning`]); past the node's,
-    /// the user's or the disk slots' limit ([`Error::LimitReached`]);
-    /// after [`shutdown`](Colony::shutdown) ([`Error::ShuttingDown`]).
+    /// the user's or the disk slots' limit ([`Error::LimitReached`]).
+    /// After [`shutdown`](Colony::shutdown) every spawn of an owned name
+    /// is [`Error::ShuttingDown`].
     pub async fn spawn(&self, user: &UserName, name: &str, disk: bool) -> Result<EnvInfo> {
         let name = Name::parse(name)?;
         let record = self.names.resolve(user, &name)?;
