@@ -3,6 +3,7 @@
 mod cpu;
 mod mount;
 mod ninep;
+mod up;
 mod users;
 mod vac;
 mod venti;
@@ -38,6 +39,10 @@ enum Command {
     Init(users::InitArgs),
     /// Issue a credential file (certificate, key, CA) for a new user.
     Adduser(users::AddUserArgs),
+    /// Run a node: init the data directory if needed, seed `clean.<node>`,
+    /// serve the grid (storage and cpu in this process) until SIGTERM or
+    /// Ctrl-C, and print how to connect.
+    Up(up::UpArgs),
     /// Open a shell, or run a command, in a session through its cpu
     /// listener.
     Cpu(cpu::CpuArgs),
@@ -62,6 +67,7 @@ fn main() -> std::process::ExitCode {
         Command::Mount(args) => mount::mount(args),
         Command::Init(args) => users::init(args),
         Command::Adduser(args) => users::adduser(args),
+        Command::Up(args) => up::up(args),
         Command::Cpu(args) => cpu::cpu(args),
     };
     match result {
