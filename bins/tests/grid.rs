@@ -178,10 +178,12 @@ fn two_users_on_one_node() {
     // name and finds the write.
     assert_eq!(node.ok("alice", &["scores"]), "clean.n1.alice\n");
     let spawned = node.ok("alice", &["spawn", "clean.n1.alice"]);
-    assert!(
-        spawned.contains("attach with: gridorc attach clean.n1.alice"),
-        "{spawned}"
+    let attach = format!(
+        "attach with: gridorc --cred {} --addr {} attach clean.n1.alice\n",
+        node.cred("alice").display(),
+        node.addr
     );
+    assert!(spawned.ends_with(&attach), "{spawned}");
     let status = node.ok("alice", &["status"]);
     assert!(
         status.starts_with("active grid namespaces for alice\n"),

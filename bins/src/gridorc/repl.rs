@@ -82,13 +82,28 @@ impl Gridorc {
     /// Sends a grid command; `Ok(false)` when the server refused it.
     fn request(&mut self, line: &str) -> anyhow::Result<bool> {
         let request = Request::parse(line)?;
-        let response = self.runtime.block_on(self.client.call(&request))?;
-        if let Response::Error(msg) = &response {
-            eprintln!("{msg}");
-            return Ok(false);
+        let mut response = self.runtime.block_on(self.client.call(&request))?;
+        match &mut response {
+            Response::Error(msg) => {
+                eprintln!("{msg}");
+                return Ok(false);
+            }
+            // The exact command for this user and server, not just the
+            // server's `gridorc attach NAME`.
+            Response::Spawned(env) => env.attach = self.attach_command(&env.name),
+            _ => {}
         }
         println!("{response}");
         Ok(true)
+    }
+
+    /// The gridorc command line that attaches this user to `name`.
+    fn attach_command(&self, name: &str) -> String {
+        format!(
+            "gridorc --cred {} --addr {} attach {name}",
+            shell_word(&self.args.cred.to_string_lossy()),
+            shell_word(&self.args.addr)
+        )
     }
 
     fn attach(&mut self, name: &str, command: &[&str]) -> anyhow::Result<bool> {
@@ -174,4 +189,34 @@ pub fn default_history() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
     Some(state.join("colony/gridorc_history"))
+}
+
+/// `word` quoted for a POSIX shell when it needs it.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-:+@=,".contains(&b));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(
+            shell_word("/var/lib/colony/users/a.cred"),
+            "/var/lib/colony/users/a.cred"
+        );
+        assert_eq!(shell_word("[::1]:16999"), "'[::1]:16999'");
+        assert_eq!(shell_word("my creds/a b"), "'my creds/a b'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
 }
