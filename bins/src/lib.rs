@@ -4,7 +4,10 @@
 
 pub mod archive_arg;
 pub mod control;
+pub mod data_dir;
+pub mod gridorc;
 pub mod live_fossil;
 pub mod logging;
 pub mod progress;
+pub mod seed;
 pub mod store_args;

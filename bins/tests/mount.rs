@@ -14,22 +14,6 @@ use std::time::{Duration, Instant};
 mod support;
 use support::*;
 
-/// Whether FUSE mounts can be made here; under CI they must be.
-fn can_mount() -> bool {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    let fuse = Path::new("/dev/fuse").exists();
-    if root && fuse {
-        return true;
-    }
-    let why = format!("needs root and /dev/fuse (root: {root}, /dev/fuse: {fuse})");
-    assert!(std::env::var_os("CI").is_none(), "under CI: {why}");
-    eprintln!("skipping: {why}");
-    false
-}
-
 /// Whether `dir` is a mount point, per /proc/self/mountinfo (field 5).
 fn mounted(dir: &Path) -> bool {
     let dir = dir.to_str().unwrap();

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use crate::names::NameRecord;
 
-/// Everything that can go wrong with scorenames, ndb files and identities.
+/// Everything that can go wrong with scorenames, ndb files, identities and
+/// the spawning API. The Display text of the spawning variants is the
+/// message a grid user sees.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Text that is not a user name (`[a-z0-9_-]`, 1..=32, starting with a
@@ -93,9 +95,71 @@ pub enum Error {
     /// A spawn that would pass a node's limits.
     #[error("{0}")]
     LimitReached(String),
+    /// A data directory that `colony init` has not set up.
+    #[error("{} is not an initialised colony data directory (run colony init): {reason}", path.display())]
+    NotInitialised {
+        /// The data directory.
+        path: PathBuf,
+        /// What is missing.
+        reason: String,
+    },
+    /// `spawn` of a name that already runs on this node.
+    #[error("{0} is already running on this node; use save to clone it to a new name")]
+    AlreadyRunning(String),
+    /// An environment the caller does not run here: not running at all, or
+    /// run by someone else (the same message, so nothing leaks).
+    #[error("{0} is not one of your running environments")]
+    NotRunning(String),
+    /// `invite` of a user the grid does not know.
+    #[error("user {0} does not exist")]
+    UnknownUser(String),
+    /// Arguments that make no sense together.
+    #[error("{0}")]
+    BadArgument(String),
+    /// Starting, saving or stopping an environment failed.
+    #[error("environment {name}: {reason}")]
+    Env {
+        /// The environment's name.
+        name: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The node's block store failed.
+    #[error("block store: {0}")]
+    Store(String),
+    /// The node stopped taking work ([`Colony::shutdown`](crate::Colony::shutdown)).
+    #[error("this node is shutting down")]
+    ShuttingDown,
     /// A verified peer certificate that names no colony identity.
     #[error("peer certificate: {0}")]
     BadPeer(String),
+    /// A grid RPC frame that does not decode (bad version, bad body,
+    /// bytes left over, a length prefix that disagrees with the bytes).
+    #[error("bad grid frame: {0}")]
+    BadFrame(String),
+    /// A grid RPC frame longer than the receiver accepts.
+    #[error("grid frame of {len} bytes exceeds the limit of {max}")]
+    FrameTooLong {
+        /// The frame body's length, as declared or encoded.
+        len: usize,
+        /// The receiver's limit.
+        max: usize,
+    },
+    /// A gridorc command line that is not a command or has the wrong
+    /// arguments; the text is the usage to show.
+    #[error("{0}")]
+    BadCommand(String),
+    /// The grid server refused a request; the text is its message.
+    #[error("{0}")]
+    Refused(String),
+    /// A grid connection failed or broke.
+    #[error("grid connection {addr}: {reason}")]
+    Connection {
+        /// The server address (or the peer's, on the server).
+        addr: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// Result with the crate's [`Error`].

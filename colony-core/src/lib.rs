@@ -9,15 +9,22 @@
 //!   the mutual-TLS configurations built from them.
 //! * [`UserName`] and [`NodeId`]: the grammars of the identities above.
 //! * [`Limits`]: what a node allows each user and itself to spawn.
+//! * [`colony`]: the spawning API, [`Colony`] (scores, spawn, spawndisk,
+//!   save, invite, status, boom), one per node.
+//! * [`rpc`]: the grid RPC that serves a [`Colony`] to gridorc over mutual
+//!   TLS ([`rpc::GridServer`], [`rpc::GridClient`]).
 
+pub mod colony;
 mod error;
 pub mod identity;
 pub mod limits;
 pub mod names;
 pub mod ndb;
 pub mod node;
+pub mod rpc;
 pub mod user;
 
+pub use colony::{Colony, ColonyConfig, EnvInfo};
 pub use colony_venti::Score;
 pub use error::{Error, Result};
 pub use limits::Limits;

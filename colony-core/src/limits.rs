@@ -2,10 +2,13 @@
 //!
 //! The original grid had node-wide limits only (`spawnmax=5` environments,
 //! a fixed 100 MB ramdisk each), so one user could take every slot. Here
-//! a node also caps each user. The limits live in the data directory's
-//! `limits` file, one ndb entry (`attr=value`), e.g.
-//! `limits sessions-per-node=5 sessions-per-user=2 local-store=104857600`;
-//! a missing file or attribute means the default.
+//! a node also caps each user. `spawndisk` environments keep their local
+//! store in a file and take one of the node's disk slots (the original had
+//! `diskmax=3`, two slots of a 1 GB partition each). The limits live in the
+//! data directory's `limits` file, one ndb entry (`attr=value`), e.g.
+//! `limits sessions-per-node=5 sessions-per-user=2 local-store=104857600
+//! disk-slots=2 disk-store=1073741824`; a missing file or attribute means
+//! the default.
 
 use std::path::Path;
 
@@ -26,6 +29,11 @@ pub struct Limits {
     /// Bytes of local write-back store per environment; beyond it dirty
     /// blocks go to venti early (the original's ramdisk size).
     pub local_store: u64,
+    /// Environments with their local store on disk (`spawndisk`) the node
+    /// runs at once; each also counts as a session.
+    pub disk_slots: u32,
+    /// Bytes of local store per `spawndisk` environment.
+    pub disk_store: u64,
 }
 
 impl Default for Limits {
@@ -34,6 +42,8 @@ impl Default for Limits {
             sessions_per_node: 5,
             sessions_per_user: 2,
             local_store: 100 << 20,
+            disk_slots: 2,
+            disk_store: 1 << 30,
         }
     }
 }
@@ -52,6 +62,18 @@ impl Limits {
             return Err(Error::LimitReached(format!(
                 "spawn limit reached: {user} runs {theirs} of {} environments",
                 self.sessions_per_user
+            )));
+        }
+        Ok(())
+    }
+
+    /// May one more `spawndisk` environment start while `in_use` disk
+    /// slots are taken? Otherwise [`Error::LimitReached`].
+    pub fn admit_disk(&self, in_use: u32) -> Result<()> {
+        if in_use >= self.disk_slots {
+            return Err(Error::LimitReached(format!(
+                "no available disk slots: the node uses {in_use} of {}",
+                self.disk_slots
             )));
         }
         Ok(())
@@ -97,6 +119,8 @@ impl Limits {
                     "sessions-per-node" => limits.sessions_per_node = small(number()?)?,
                     "sessions-per-user" => limits.sessions_per_user = small(number()?)?,
                     "local-store" => limits.local_store = number()?,
+                    "disk-slots" => limits.disk_slots = small(number()?)?,
+                    "disk-store" => limits.disk_store = number()?,
                     other => {
                         return Err(Error::Ndb {
                             line: entry.line,
@@ -112,8 +136,12 @@ impl Limits {
     /// The ndb text of a limits file.
     pub fn encode(&self) -> String {
         format!(
-            "limits sessions-per-node={} sessions-per-user={} local-store={}\n",
-            self.sessions_per_node, self.sessions_per_user, self.local_store
+            "limits sessions-per-node={} sessions-per-user={} local-store={} disk-slots={} disk-store={}\n",
+            self.sessions_per_node,
+            self.sessions_per_user,
+            self.local_store,
+            self.disk_slots,
+            self.disk_store
         )
     }
 }
@@ -138,24 +166,39 @@ mod tests {
     }
 
     #[test]
+    fn admit_disk_counts_slots() {
+        let l = Limits::default();
+        l.admit_disk(0).unwrap();
+        l.admit_disk(1).unwrap();
+        assert!(
+            matches!(l.admit_disk(2), Err(Error::LimitReached(m)) if m == "no available disk slots: the node uses 2 of 2")
+        );
+        let none = Limits { disk_slots: 0, ..l };
+        assert!(matches!(none.admit_disk(0), Err(Error::LimitReached(_))));
+    }
+
+    #[test]
     fn file_and_errors() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(Limits::load(dir.path()).unwrap(), Limits::default());
         std::fs::write(
             dir.path().join(LIMITS_FILE),
-            "# this node is small\nlimits sessions-per-user=1\n",
+            "# this node is small\nlimits sessions-per-user=1 disk-slots=1\n",
         )
         .unwrap();
         assert_eq!(
             Limits::load(dir.path()).unwrap(),
             Limits {
                 sessions_per_user: 1,
+                disk_slots: 1,
                 ..Limits::default()
             }
         );
         for (text, want) in [
             ("limits sessions-per-user=two\n", "not a number"),
             ("limits sessions-per-node=99999999999\n", "too large"),
+            ("limits disk-slots=4294967296\n", "too large"),
+            ("limits disk-store=-1\n", "not a number"),
             ("limits cpus=4\n", "unknown limit"),
             ("limits\n\nlimits\n", "one entry"),
         ] {
@@ -168,8 +211,20 @@ mod tests {
 
     proptest! {
         #[test]
-        fn round_trip(node in any::<u32>(), user in any::<u32>(), store in any::<u64>()) {
-            let l = Limits { sessions_per_node: node, sessions_per_user: user, local_store: store };
+        fn round_trip(
+            node in any::<u32>(),
+            user in any::<u32>(),
+            store in any::<u64>(),
+            slots in any::<u32>(),
+            disk in any::<u64>(),
+        ) {
+            let l = Limits {
+                sessions_per_node: node,
+                sessions_per_user: user,
+                local_store: store,
+                disk_slots: slots,
+                disk_store: disk,
+            };
             prop_assert_eq!(Limits::decode(l.encode().as_bytes()).unwrap(), l);
         }
     }

@@ -26,19 +26,27 @@ pub struct Credential {
 impl Credential {
     /// The PEM text of the file.
     pub fn encode(&self) -> String {
-        let section = |label: &str, der: &[u8]| pem::Pem::new(label, der);
-        let key_label = match self.key {
+        [self.cert_pem(), self.key_pem(), self.ca_pem()].concat()
+    }
+
+    /// The holder's certificate as PEM.
+    pub fn cert_pem(&self) -> String {
+        pem_section("CERTIFICATE", &self.cert)
+    }
+
+    /// The private key as PEM.
+    pub fn key_pem(&self) -> String {
+        let label = match self.key {
             PrivateKeyDer::Pkcs1(_) => "RSA PRIVATE KEY",
             PrivateKeyDer::Sec1(_) => "EC PRIVATE KEY",
             _ => "PRIVATE KEY",
         };
-        let sections = [
-            section("CERTIFICATE", &self.cert),
-            section(key_label, self.key.secret_der()),
-            section("CERTIFICATE", &self.ca),
-        ];
-        let lf = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
-        pem::encode_many_config(&sections, lf)
+        pem_section(label, self.key.secret_der())
+    }
+
+    /// The CA certificate as PEM.
+    pub fn ca_pem(&self) -> String {
+        pem_section("CERTIFICATE", &self.ca)
     }
 
     /// Parses the PEM text of `path`'s file: exactly two certificates
@@ -90,4 +98,9 @@ impl Credential {
     pub fn identity(&self) -> Result<Identity> {
         Identity::of_cert(&self.cert)
     }
+}
+
+fn pem_section(label: &str, der: &[u8]) -> String {
+    let lf = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    pem::encode_config(&pem::Pem::new(label, der), lf)
 }

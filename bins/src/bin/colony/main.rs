@@ -1,7 +1,10 @@
 //! `colony`: the administration tool. Argument parsing and wiring only.
 
+mod cpu;
 mod mount;
 mod ninep;
+mod up;
+mod users;
 mod vac;
 mod venti;
 
@@ -34,9 +37,30 @@ enum Command {
     /// Ask the `colony mount` serving DIR to save; print the new `vac:`
     /// score. The mount stays.
     Save(mount::SaveArgs),
+    /// Set up a new grid in a data directory: node id, private CA, the
+    /// node's certificate and an admin user's credential file.
+    Init(users::InitArgs),
+    /// Issue a credential file (certificate, key, CA) for a new user.
+    Adduser(users::AddUserArgs),
+    /// Run a node: init the data directory if needed, seed `clean.<node>`,
+    /// serve the grid (storage and cpu in this process) until SIGTERM or
+    /// Ctrl-C, and print how to connect.
+    Up(up::UpArgs),
+    /// Open a shell, or run a command, in a session through its cpu
+    /// listener.
+    Cpu(cpu::CpuArgs),
 }
 
+/// The hidden first argument that makes `colony` the session helper:
+/// `colony session-helper TASK` (see `LinuxConfig::helper_args`).
+pub const SESSION_HELPER: &str = "session-helper";
+
 fn main() -> std::process::ExitCode {
+    // Checked before clap: the helper is started for every session
+    // command, and its task argument is not for users to see.
+    if std::env::args().nth(1).as_deref() == Some(SESSION_HELPER) {
+        colony_ns::session::helper_main();
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Venti(cmd) => venti::run(cmd),
@@ -45,6 +69,10 @@ fn main() -> std::process::ExitCode {
         Command::Ninep(cmd) => ninep::run(cmd),
         Command::Mount(args) => mount::mount(args),
         Command::Save(args) => mount::save(args),
+        Command::Init(args) => users::init(args),
+        Command::Adduser(args) => users::adduser(args),
+        Command::Up(args) => up::up(args),
+        Command::Cpu(args) => cpu::cpu(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,199 @@
+//! The spawning API: [`Colony`], one per node, embeddable.
+//!
+//! The Plan 9 spawngrid's commands (`scores`, `spawn`, `spawndisk`,
+//! `save`, `invite`, `status`, `boom`) over this node's block store and
+//! scorenames, with the original's faults fixed: ownership is exact (a
+//! user's own names only, compared byte for byte); every refusal says
+//! precisely why, and a name or environment of another user is refused
+//! exactly like one that does not exist; limits hold per node, per user
+//! and for disk slots; output goes only to the caller.
+//!
+//! * [`config`]: [`ColonyConfig`] and the data directory's layout.
+//! * [`EnvInfo`]: what `spawn` and `status` report.
+//! * [`EnvRuntime`] / [`RunningEnv`]: how an opened fossil becomes a
+//!   running environment — [`SessionRuntime`] (FUSE mount, Linux session,
+//!   cpu listener; root) or [`BareRuntime`] (the live fossil alone).
+//! * `spawn.rs` (spawn, boom), `snapshot.rs` (save, invite), `seed.rs`
+//!   (`clean.<node>` and each user's name for it), `table.rs` (the running
+//!   environments and their slots).
+
+mod bare;
+pub mod config;
+mod info;
+mod runtime;
+mod seed;
+mod session;
+mod snapshot;
+mod spawn;
+mod table;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use colony_fossil::Fossil;
+use colony_venti::{ArenaConfig, ArenaStore, BlockStore};
+
+use crate::error::{Error, Result};
+use crate::limits::Limits;
+use crate::names::{NameRecord, ScoreNames};
+use crate::node::{NODE_ID_FILE, NodeId};
+use crate::user::UserName;
+
+pub use bare::{BareEnv, BareRuntime};
+pub use config::ColonyConfig;
+pub use info::EnvInfo;
+pub use runtime::{EnvRequest, EnvRuntime, RunningEnv};
+pub use session::{SessionEnv, SessionRuntime};
+
+use table::EnvTable;
+
+/// One node's spawning API. `Send + Sync`; share it with an `Arc`.
+///
+/// `R` is how environments run; [`Colony::open`] gives the full
+/// [`SessionRuntime`], [`Colony::with_runtime`] any other.
+pub struct Colony<R: EnvRuntime = SessionRuntime> {
+    config: ColonyConfig,
+    node: NodeId,
+    names: ScoreNames,
+    store: Arc<dyn BlockStore>,
+    limits: Limits,
+    runtime: R,
+    envs: EnvTable<R::Env>,
+}
+
+impl<R: EnvRuntime> Colony<R> {
+    /// Opens the node initialised in `config.data_dir` (its node id, names
+    /// database, limits and block store in `venti/`), running
+    /// environments with `runtime`. Private files left in `envs/` by a
+    /// node that stopped without [`shutdown`](Colony::shutdown) are
+    /// removed.
+    pub fn with_runtime(config: ColonyConfig, runtime: R) -> Result<Colony<R>> {
+        let dir = &config.data_dir;
+        if !dir.join(NODE_ID_FILE).is_file() {
+            return Err(Error::NotInitialised {
+                path: dir.clone(),
+                reason: format!("no {NODE_ID_FILE} file"),
+            });
+        }
+        let node = NodeId::load(dir)?;
+        let limits = Limits::load(dir)?;
+        // The store first: its lock keeps a second process off the node.
+        let store = ArenaStore::open(config.venti_dir(), ArenaConfig::default())
+            .map_err(|e| Error::Store(e.to_string()))?;
+        let names = ScoreNames::open(dir)?;
+        clear_envs(&config.envs_dir())?;
+        Ok(Colony {
+            config,
+            node,
+            names,
+            store: Arc::new(store),
+            limits,
+            runtime,
+            envs: EnvTable::new(),
+        })
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> &NodeId {
+        &self.node
+    }
+
+    /// The node's scorenames, every user's (admin and seeding use).
+    pub fn names(&self) -> &ScoreNames {
+        &self.names
+    }
+
+    /// The node's block store (admin and seeding use).
+    pub fn store(&self) -> Arc<dyn BlockStore> {
+        self.store.clone()
+    }
+
+    /// The limits read from the data directory at open.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The configuration the node was opened with.
+    pub fn config(&self) -> &ColonyConfig {
+        &self.config
+    }
+
+    /// `scores [filter]`: the names `user` owns (invites to them
+    /// included), in name order; with a filter, those whose name contains
+    /// it. Other users' names are never listed.
+    pub fn scores(&self, user: &UserName, filter: Option<&str>) -> Result<Vec<NameRecord>> {
+        let mut names = self.names.owned_by(user)?;
+        if let Some(f) = filter {
+            names.retain(|r| r.name.as_str().contains(f));
+        }
+        Ok(names)
+    }
+
+    /// `status`: `user`'s running environments on this node, in name order.
+    pub fn status(&self, user: &UserName) -> Result<Vec<EnvInfo>> {
+        Ok(self.envs.owned_by(user).iter().map(|l| l.info()).collect())
+    }
+
+    /// The live file system of `user`'s running environment `env`, for
+    /// embedders that work on the tree in process.
+    pub fn env_fossil(&self, user: &UserName, env: &str) -> Result<Arc<Fossil>> {
+        Ok(self.envs.get(user, env)?.env.fossil().clone())
+    }
+
+    /// Stops every environment (keeping every saved name), refuses later
+    /// spawns and syncs the block store. Reports the first failure after
+    /// trying everything.
+    pub async fn shutdown(&self) -> Result<()> {
+        let mut first = None;
+        for live in self.envs.close() {
+            if let Err(e) = live.env.stop().await {
+                tracing::warn!(env = %live.name, "stopping at shutdown: {e}");
+                first.get_or_insert(e);
+            }
+        }
+        if let Err(e) = self.sync().await {
+            first.get_or_insert(e);
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Makes every block written so far durable.
+    async fn sync(&self) -> Result<()> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.sync())
+            .await
+            .map_err(|e| Error::Store(e.to_string()))?
+            .map_err(|e| Error::Store(e.to_string()))
+    }
+}
+
+impl Colony<SessionRuntime> {
+    /// Opens the node initialised in `config.data_dir`, running
+    /// environments as Linux sessions rooted in FUSE-mounted fossils with
+    /// a cpu listener each (TLS from the node's credential and CA).
+    pub fn open(config: ColonyConfig) -> Result<Colony<SessionRuntime>> {
+        let runtime = SessionRuntime::new(&config)?;
+        Colony::with_runtime(config, runtime)
+    }
+}
+
+/// Removes `envs/` leftovers of a node that stopped abruptly: `spawndisk`
+/// local stores and empty mountpoints. A still-mounted mountpoint is left
+/// (and reported), since removing it would fail anyway.
+fn clear_envs(envs: &Path) -> Result<()> {
+    std::fs::create_dir_all(envs).map_err(Error::io("create", envs))?;
+    for entry in std::fs::read_dir(envs).map_err(Error::io("read", envs))? {
+        let path = entry.map_err(Error::io("read", envs))?.path();
+        let removed = if path.is_dir() {
+            std::fs::remove_dir(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        if let Err(e) = removed {
+            tracing::warn!(path = %path.display(), "stale environment file: {e}");
+        }
+    }
+    Ok(())
+}

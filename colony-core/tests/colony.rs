@@ -1,0 +1,390 @@
+//! `Colony` end to end with real sessions: FUSE-mounted fossils, Linux
+//! namespaces, cpu listeners over mutual TLS on real sockets, an arena
+//! store and redb names in a real data directory. Needs root and
+//! `/dev/fuse` (skips with a message elsewhere; fails when `CI` is set).
+//!
+//! The test binary is its own session helper (`helper_args =
+//! ["session-helper"]`, as the `colony` binary does), so it has its own
+//! `main` (`harness = false`): the tests run one after another, named on
+//! the command line to pick some.
+
+use std::path::Path;
+use std::time::Duration;
+
+use colony_core::colony::EnvInfo;
+use colony_core::identity::{Credential, InitOptions, adduser, init, user_credential};
+use colony_core::{Colony, ColonyConfig, Error, NodeId, UserName};
+use colony_ns::cpu::Identity;
+use colony_ns::cpu::client::{Target, run_command};
+use colony_ns::session::{CommandSpec, ExitStatus, LinuxConfig, testroot};
+use rustls::pki_types::PrivateKeyDer;
+
+const HELPER_ARG: &str = "session-helper";
+
+fn main() {
+    if std::env::args().nth(1).as_deref() == Some(HELPER_ARG) {
+        colony_ns::session::helper_main();
+    }
+    if !sessions_possible() {
+        return;
+    }
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let tests: [Case; 5] = [
+        ("spawn_write_save_respawn_and_invite", || {
+            Box::pin(spawn_write_save_respawn_and_invite())
+        }),
+        ("others_are_refused", || Box::pin(others_are_refused())),
+        ("boom_leaves_nothing_running", || {
+            Box::pin(boom_leaves_nothing_running())
+        }),
+        ("reopening_keeps_names_and_blocks", || {
+            Box::pin(reopening_keeps_names_and_blocks())
+        }),
+        ("dropping_the_colony_stops_its_environments", || {
+            Box::pin(dropping_the_colony_stops_its_environments())
+        }),
+    ];
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for (name, test) in tests {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        println!("test {name} ...");
+        runtime.block_on(test());
+        println!("test {name} ... ok");
+    }
+}
+
+/// One test's future.
+type Test = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+/// A test's name and how to start it.
+type Case = (&'static str, fn() -> Test);
+
+/// True when sessions can run here; otherwise says why and returns
+/// false, or fails under CI.
+fn sessions_possible() -> bool {
+    let why = if !nix::unistd::geteuid().is_root() {
+        Some("not running as root")
+    } else if !Path::new("/dev/fuse").exists() {
+        Some("no /dev/fuse")
+    } else if !Path::new("/proc/self/ns/pid").exists() {
+        Some("no namespace support in /proc")
+    } else {
+        None
+    };
+    match why {
+        None => true,
+        Some(why) if std::env::var_os("CI").is_some() => panic!("sessions needed under CI: {why}"),
+        Some(why) => {
+            eprintln!("skipping the colony session tests: {why}");
+            false
+        }
+    }
+}
+
+fn user(name: &str) -> UserName {
+    UserName::new(name).unwrap()
+}
+
+/// A node `n1` in a temporary data directory with users admin, alice and
+/// bob, seeded with the minimal test root.
+struct Node {
+    dir: tempfile::TempDir,
+    colony: Colony,
+}
+
+impl Node {
+    fn new() -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        init(
+            dir.path(),
+            &InitOptions {
+                node_id: Some(NodeId::new("n1").unwrap()),
+                admin: user("admin"),
+                ..InitOptions::default()
+            },
+        )
+        .unwrap();
+        for u in ["alice", "bob"] {
+            adduser(dir.path(), &user(u)).unwrap();
+        }
+        let colony = Colony::open(config(dir.path())).unwrap();
+        let score = testroot::snapshot(&*colony.store(), testroot::PROGRAMS).unwrap();
+        colony.seed(&user("admin"), score).unwrap();
+        for u in ["alice", "bob"] {
+            colony.grant_seed(&user(u)).unwrap();
+        }
+        Node { dir, colony }
+    }
+
+    /// Runs `sh -c script` in `info`'s environment through its cpu
+    /// listener as `who`; returns the exit status and stdout, or the
+    /// client's error.
+    async fn sh(
+        &self,
+        who: &str,
+        info: &EnvInfo,
+        script: &str,
+    ) -> colony_ns::Result<(ExitStatus, String)> {
+        let target = Target {
+            addr: info.cpu_addr.clone(),
+            server_name: "localhost".into(),
+            identity: identity(&user_credential(self.dir.path(), &user(who))),
+        };
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let status = tokio::time::timeout(
+            Duration::from_secs(60),
+            run_command(
+                &target,
+                CommandSpec::new(["/bin/sh", "-c", script]),
+                tokio::io::empty(),
+                &mut out,
+                &mut err,
+                false,
+            ),
+        )
+        .await
+        .expect("command timed out")?;
+        Ok((status, String::from_utf8(out).unwrap()))
+    }
+
+    /// [`sh`](Node::sh) that must succeed.
+    async fn ok(&self, who: &str, info: &EnvInfo, script: &str) -> String {
+        let (status, out) = self.sh(who, info, script).await.unwrap();
+        assert_eq!(status, ExitStatus::Code(0), "{script}: {out}");
+        out
+    }
+}
+
+fn config(dir: &Path) -> ColonyConfig {
+    ColonyConfig {
+        data_dir: dir.to_path_buf(),
+        cpu_host: "127.0.0.1".into(),
+        helper: LinuxConfig {
+            helper: std::env::current_exe().unwrap(),
+            helper_args: vec![HELPER_ARG.into()],
+        },
+        seed: None,
+    }
+}
+
+/// A user's credential file as the cpu client's PEM identity.
+fn identity(path: &Path) -> Identity {
+    let cred = Credential::load(path).unwrap();
+    let pem = |label: &str, der: &[u8]| pem::encode(&pem::Pem::new(label, der.to_vec()));
+    let key_label = match cred.key {
+        PrivateKeyDer::Pkcs1(_) => "RSA PRIVATE KEY",
+        PrivateKeyDer::Sec1(_) => "EC PRIVATE KEY",
+        _ => "PRIVATE KEY",
+    };
+    Identity {
+        ca_pem: pem("CERTIFICATE", &cred.ca),
+        cert_pem: pem("CERTIFICATE", &cred.cert),
+        key_pem: pem(key_label, cred.key.secret_der()),
+    }
+}
+
+/// Mounts in this process's namespace under `dir`.
+fn mounts_under(dir: &Path) -> Vec<String> {
+    let dir = dir.to_str().unwrap();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(dir))
+        .map(String::from)
+        .collect()
+}
+
+/// Host processes whose command line is exactly `argv`.
+fn processes(argv: &[&str]) -> Vec<u32> {
+    let want: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want))
+        .collect()
+}
+
+async fn spawn_write_save_respawn_and_invite() {
+    let node = Node::new();
+    let (alice, bob) = (user("alice"), user("bob"));
+    let info = node
+        .colony
+        .spawn(&alice, "clean.n1.alice", false)
+        .await
+        .unwrap();
+    assert!(info.cpu_addr.starts_with("127.0.0.1:"), "{info:?}");
+    assert_eq!(
+        node.ok("alice", &info, "hostname").await,
+        "clean.n1.alice\n"
+    );
+    node.ok(
+        "alice",
+        &info,
+        "mkdir /work && echo written in a session > /work/note",
+    )
+    .await;
+    let saved = node
+        .colony
+        .save(&alice, "clean.n1.alice", "work")
+        .await
+        .unwrap();
+    assert_eq!(saved.name.as_str(), "work@n1");
+
+    let again = node.colony.spawn(&alice, "work@n1", false).await.unwrap();
+    assert_ne!(again.cpu_addr, info.cpu_addr);
+    assert_eq!(
+        node.ok("alice", &again, "cat /work/note").await,
+        "written in a session\n"
+    );
+    // The original environment still runs, unchanged by the other one.
+    node.ok("alice", &info, "echo only here > /work/other")
+        .await;
+    let (_, out) = node.sh("alice", &again, "ls /work").await.unwrap();
+    assert_eq!(out, "note\n");
+
+    // Invite bob, who spawns his own name for the snapshot.
+    let invite = node
+        .colony
+        .invite(&alice, &bob, "clean.n1.alice")
+        .await
+        .unwrap();
+    assert_eq!(invite.owner, bob);
+    let theirs = node
+        .colony
+        .spawn(&bob, invite.name.as_str(), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        node.ok("bob", &theirs, "cat /work/note /work/other").await,
+        "written in a session\nonly here\n"
+    );
+    assert_eq!(node.colony.status(&alice).unwrap().len(), 2);
+    let status = node.colony.status(&bob).unwrap();
+    assert_eq!(status.len(), 1);
+    assert_eq!(
+        (&status[0].name, &status[0].cpu_addr),
+        (&theirs.name, &theirs.cpu_addr)
+    );
+    assert!(status[0].local_bytes > 0);
+    node.colony.shutdown().await.unwrap();
+}
+
+async fn others_are_refused() {
+    let node = Node::new();
+    let (alice, bob) = (user("alice"), user("bob"));
+    let info = node
+        .colony
+        .spawn(&alice, "clean.n1.alice", false)
+        .await
+        .unwrap();
+    // bob's certificate is valid, but the listener lets in alice only.
+    let refused = node.sh("bob", &info, "echo in").await.unwrap_err();
+    assert!(
+        refused.to_string().contains("bob does not own"),
+        "{refused}"
+    );
+    assert!(matches!(
+        node.colony.boom(&bob, "clean.n1.alice").await,
+        Err(Error::NotRunning(_))
+    ));
+    assert!(matches!(
+        node.colony.spawn(&bob, "clean.n1.alice", false).await,
+        Err(Error::NameNotFound(_))
+    ));
+    node.ok("alice", &info, "true").await;
+    node.colony.shutdown().await.unwrap();
+}
+
+async fn boom_leaves_nothing_running() {
+    let node = Node::new();
+    let alice = user("alice");
+    let envs = node.dir.path().join("envs");
+    let mem = node
+        .colony
+        .spawn(&alice, "clean.n1.alice", false)
+        .await
+        .unwrap();
+    node.colony
+        .save(&alice, "clean.n1.alice", "disk")
+        .await
+        .unwrap();
+    let disk = node.colony.spawn(&alice, "disk@n1", true).await.unwrap();
+    assert!(disk.disk);
+    assert!(envs.join("disk@n1.local").is_file());
+    for (info, n) in [(&mem, "4321"), (&disk, "4322")] {
+        node.ok("alice", info, &format!("sleep {n} >/dev/null 2>&1 &"))
+            .await;
+    }
+    assert_eq!(processes(&["sleep", "4321"]).len(), 1);
+    assert_eq!(mounts_under(&envs).len(), 2, "{:?}", mounts_under(&envs));
+
+    node.colony.boom(&alice, "clean.n1.alice").await.unwrap();
+    node.colony.boom(&alice, "disk@n1").await.unwrap();
+    assert!(node.colony.status(&alice).unwrap().is_empty());
+    assert!(processes(&["sleep", "4321"]).is_empty());
+    assert!(processes(&["sleep", "4322"]).is_empty());
+    assert_eq!(mounts_under(&envs), Vec::<String>::new());
+    assert_eq!(std::fs::read_dir(&envs).unwrap().count(), 0);
+    // The cpu listener is gone too.
+    assert!(node.sh("alice", &mem, "true").await.is_err());
+    // Every saved name stays, and spawns again.
+    let back = node.colony.spawn(&alice, "disk@n1", false).await.unwrap();
+    node.ok("alice", &back, "true").await;
+    node.colony.shutdown().await.unwrap();
+    assert_eq!(mounts_under(&envs), Vec::<String>::new());
+}
+
+async fn reopening_keeps_names_and_blocks() {
+    let Node { dir, colony } = Node::new();
+    let alice = user("alice");
+    let info = colony.spawn(&alice, "clean.n1.alice", false).await.unwrap();
+    let node = Node { dir, colony };
+    node.ok("alice", &info, "echo kept > /root/kept").await;
+    node.colony
+        .save(&alice, "clean.n1.alice", "kept")
+        .await
+        .unwrap();
+    let names = node.colony.names().all().unwrap();
+    node.colony.shutdown().await.unwrap();
+    let Node { dir, colony } = node;
+    drop(colony);
+
+    let colony = Colony::open(config(dir.path())).unwrap();
+    assert_eq!(colony.names().all().unwrap(), names);
+    let node = Node { dir, colony };
+    let info = node.colony.spawn(&alice, "kept@n1", false).await.unwrap();
+    assert_eq!(node.ok("alice", &info, "cat /root/kept").await, "kept\n");
+    node.colony.shutdown().await.unwrap();
+}
+
+async fn dropping_the_colony_stops_its_environments() {
+    let Node { dir, colony } = Node::new();
+    let alice = user("alice");
+    let info = colony.spawn(&alice, "clean.n1.alice", false).await.unwrap();
+    let node = Node { dir, colony };
+    node.ok("alice", &info, "sleep 4323 >/dev/null 2>&1 &")
+        .await;
+    let Node { dir, colony } = node;
+    drop(colony);
+    let envs = dir.path().join("envs");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !(mounts_under(&envs).is_empty() && processes(&["sleep", "4323"]).is_empty()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still running: {:?}",
+            mounts_under(&envs)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
