@@ -11,7 +11,8 @@ pub struct EnvInfo {
     pub name: String,
     /// The user who spawned it, the only one let in.
     pub owner: String,
-    /// `host:port` of its cpu listener.
+    /// `host:port` of its cpu listener (empty for an environment without
+    /// one, as [`BareRuntime`](super::BareRuntime) runs them).
     pub cpu_addr: String,
     /// Spawned with `spawndisk` (local store on disk).
     pub disk: bool,
