@@ -97,12 +97,25 @@ struct Job<'a> {
 pub struct Pending {
     rel: PathBuf,
     done: Receiver<Result<Written>>,
+    /// The result, once [`Pending::is_done`] has seen it.
+    result: Option<Result<Written>>,
 }
 
 impl Pending {
+    /// True once the worker has finished the file (never blocks).
+    pub fn is_done(&mut self) -> bool {
+        if self.result.is_none() {
+            self.result = self.done.try_recv().ok();
+        }
+        self.result.is_some()
+    }
+
     /// Waits for the stream, calling `tick` now and then meanwhile (for
     /// progress reports).
     pub fn wait(self, tick: &mut dyn FnMut()) -> Result<Written> {
+        if let Some(r) = self.result {
+            return r;
+        }
         loop {
             match self.done.recv_timeout(Duration::from_millis(100)) {
                 Ok(r) => return r,
@@ -182,6 +195,7 @@ impl<'a> DataPool<'a> {
         Ok(Pending {
             rel: rel.to_path_buf(),
             done: rx,
+            result: None,
         })
     }
 }
@@ -252,7 +266,10 @@ mod tests {
                 .collect()
         });
         assert_eq!(got, want);
-        assert_eq!(pooled.load(Ordering::Relaxed), bytes.load(Ordering::Relaxed));
+        assert_eq!(
+            pooled.load(Ordering::Relaxed),
+            bytes.load(Ordering::Relaxed)
+        );
         assert_eq!(store.len(), alone.len());
     }
 

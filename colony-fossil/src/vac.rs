@@ -16,8 +16,11 @@
 //! starts (an empty top block and the first `/` MetaBlock); they are not
 //! reachable from the root and are not written here.
 
+use std::cell::Cell;
+use std::collections::VecDeque;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -196,6 +199,7 @@ pub fn import<S: BlockStore + ?Sized>(
                 skipped: Vec::new(),
                 stats: WriteStats::default(),
             },
+            unfinished: VecDeque::new(),
         };
         imp.run(options)
     })
@@ -212,7 +216,10 @@ impl<S: BlockStore + ?Sized> Importer<'_, '_, S> {
             }
             Top::Contents => self.add_children(&mut root, Path::new(""))?,
         }
+        self.finish_walked(true)?;
         let (rdir, rmeta) = self.finish_dir(root)?;
+        // Workers may have read more since the last child was reported.
+        self.report();
         let pmeta = self.root_meta()?;
         let mut top = Vec::with_capacity(3 * ENTRY_SIZE);
         for e in [rdir, rmeta, pmeta] {
@@ -234,12 +241,25 @@ impl<S: BlockStore + ?Sized> Importer<'_, '_, S> {
     }
 }
 
+/// Directories walked and waiting to be finished before the walk stops
+/// to wait for the oldest: finishing each one as soon as it is walked
+/// would idle the workers at every directory's last files.
+const MAX_UNFINISHED: usize = 256;
+
+/// A directory's two entries (dir stream, meta stream), once finished.
+type Finished = Rc<Cell<Option<(Entry, Entry)>>>;
+
 /// A directory being built: its VtEntry slots and MetaBlocks, and the
 /// owner its new children inherit before their own is set (as in libvac).
 struct DirState {
     slots: Vec<Entry>,
     /// Slots of files whose data the workers are still writing.
     pending: Vec<(usize, Pending)>,
+    /// How many of `pending`, from the start, are known to be done.
+    done_upto: usize,
+    /// Slots of subdirectories, filled in when they are finished (always
+    /// before this one: they were walked first).
+    subdirs: Vec<(usize, Finished)>,
     metas: Vec<MetaBlock>,
     uid: Vec<u8>,
     gid: Vec<u8>,
@@ -250,10 +270,23 @@ impl DirState {
         DirState {
             slots: Vec::new(),
             pending: Vec::new(),
+            done_upto: 0,
+            subdirs: Vec::new(),
             metas: Vec::new(),
             uid: uid.to_vec(),
             gid: gid.to_vec(),
         }
+    }
+
+    /// True once the workers have written every file of this directory.
+    fn files_done(&mut self) -> bool {
+        while let Some((_, p)) = self.pending.get_mut(self.done_upto) {
+            if !p.is_done() {
+                return false;
+            }
+            self.done_upto += 1;
+        }
+        true
     }
 }
 
@@ -271,6 +304,9 @@ struct Importer<'a, 'p, S: BlockStore + ?Sized> {
     progress: &'p mut dyn FnMut(&Progress),
     done: Progress,
     out: Imported,
+    /// Walked directories not yet finished, oldest first; each is
+    /// finished after its subdirectories, which were walked before it.
+    unfinished: VecDeque<(DirState, Finished)>,
 }
 
 impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
@@ -359,9 +395,9 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
             NodeKind::Dir => {
                 let mut dir = DirState::new(&node.uid, &node.gid);
                 self.add_children(&mut dir, rel)?;
-                let (d, m) = self.finish_dir(dir)?;
-                parent.slots[s] = d;
-                parent.slots[s + 1] = m;
+                let finished = Finished::default();
+                parent.subdirs.push((s, finished.clone()));
+                self.unfinished.push_back((dir, finished));
                 self.out.dirs += 1;
             }
             NodeKind::File => {
@@ -382,6 +418,26 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
         }
         self.done.files += 1;
         self.report();
+        self.finish_walked(false)
+    }
+
+    /// Finishes walked directories, oldest first: all of them if `all`,
+    /// else those whose files are written, and the oldest anyway while
+    /// too many wait.
+    fn finish_walked(&mut self, all: bool) -> Result<()> {
+        loop {
+            let waiting = self.unfinished.len();
+            let Some((dir, _)) = self.unfinished.front_mut() else {
+                break;
+            };
+            if !all && waiting <= MAX_UNFINISHED && !dir.files_done() {
+                break;
+            }
+            let Some((dir, finished)) = self.unfinished.pop_front() else {
+                break;
+            };
+            finished.set(Some(self.finish_dir(dir)?));
+        }
         Ok(())
     }
 
@@ -436,6 +492,13 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
         for (s, pending) in std::mem::take(&mut dir.pending) {
             let w = pending.wait(&mut || self.report())?;
             dir.slots[s] = self.finish_data(w);
+        }
+        for (s, finished) in std::mem::take(&mut dir.subdirs) {
+            let (d, m) = finished
+                .take()
+                .expect("subdirectories are finished before their parent");
+            dir.slots[s] = d;
+            dir.slots[s + 1] = m;
         }
         let epb = self.geometry.dsize as usize / ENTRY_SIZE;
         let mut w = self.writer(true);
