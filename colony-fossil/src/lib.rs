@@ -25,6 +25,7 @@
 pub mod archive;
 mod bytes;
 pub mod cow_tree;
+pub mod data_pool;
 pub mod dir;
 pub mod dir_entry;
 pub mod entry;

@@ -64,7 +64,7 @@ pub trait Source: Sync {
     /// The children of directory `dir`.
     fn list(&self, dir: &Path) -> Result<Listing>;
     /// A reader over the contents of file `file`.
-    fn open(&self, file: &Path) -> Result<Box<dyn Read + '_>>;
+    fn open(&self, file: &Path) -> Result<Box<dyn Read + Send + '_>>;
     /// The full target of symlink `link`.
     fn read_link(&self, link: &Path) -> Result<Vec<u8>>;
 }
@@ -230,7 +230,7 @@ impl Source for FsSource {
         Ok(out)
     }
 
-    fn open(&self, file: &Path) -> Result<Box<dyn Read + '_>> {
+    fn open(&self, file: &Path) -> Result<Box<dyn Read + Send + '_>> {
         let path = self.path(file);
         let f = fs::File::open(&path).map_err(|e| Error::io("open", &path, e))?;
         Ok(Box::new(f))
@@ -365,7 +365,7 @@ impl Source for MemSource {
         })
     }
 
-    fn open(&self, file: &Path) -> Result<Box<dyn Read + '_>> {
+    fn open(&self, file: &Path) -> Result<Box<dyn Read + Send + '_>> {
         Ok(Box::new(&self.get(file)?.data[..]))
     }
 

@@ -16,13 +16,17 @@
 //! starts (an empty top block and the first `/` MetaBlock); they are not
 //! reachable from the root and are not written here.
 
-use std::io::Read;
+use std::cell::Cell;
+use std::collections::VecDeque;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use colony_venti::{BlockStore, BlockType, MAX_BLOCK, Score};
 
+use crate::data_pool::{DataPool, Geometry, Pending, Written, write_stream};
 use crate::dir_entry::DirEntry;
 use crate::entry::{ENTRY_SIZE, Entry, flags};
 use crate::error::{Error, Result};
@@ -142,6 +146,8 @@ pub fn import_path<S: BlockStore + ?Sized>(
 }
 
 /// Imports `source` into `store` and returns the archive's root score.
+/// File data is written on worker threads, one per CPU (see
+/// [`data_pool`](crate::data_pool)); the archive does not depend on it.
 pub fn import<S: BlockStore + ?Sized>(
     store: &S,
     source: &dyn Source,
@@ -164,60 +170,96 @@ pub fn import<S: BlockStore + ?Sized>(
             .map_or(0, |d| d.as_secs());
         now.min(u32::MAX as u64) as u32
     });
-    let mut imp = Importer {
-        store,
-        source,
+    let geometry = Geometry {
         psize: bs / 20 * 20,
         dsize: bs,
-        magic,
-        quirks,
         skip_existing: options.skip_existing,
-        ctime,
-        qid: 0,
-        progress,
-        done: Progress::default(),
-        out: Imported {
-            score: Score::NONE,
-            files: 0,
-            dirs: 0,
-            bytes: 0,
-            skipped: Vec::new(),
-            stats: WriteStats::default(),
-        },
     };
-    let mut root = DirState::new(b"vac", b"vac");
-    match options.top {
-        Top::Named => {
-            let top = source.top()?;
-            imp.add_child(&mut root, Path::new(""), &top)?;
-        }
-        Top::Contents => imp.add_children(&mut root, Path::new(""))?,
-    }
-    let (rdir, rmeta) = imp.finish_dir(root)?;
-    let pmeta = imp.root_meta()?;
-    let mut top = Vec::with_capacity(3 * ENTRY_SIZE);
-    for e in [rdir, rmeta, pmeta] {
-        top.extend_from_slice(&e.encode()?);
-    }
-    let top_score = put_block(
-        store,
-        BlockType::DIR,
-        &top,
-        options.skip_existing,
-        &mut imp.out.stats,
-    )?;
-    let root = Root::vac(top_score, bs).encode()?;
-    imp.out.stats.blocks += 1;
-    imp.out.stats.bytes += root.len() as u64;
-    imp.out.score = store.write(BlockType::ROOT, &root)?;
-    store.sync()?;
-    Ok(imp.out)
+    let bytes = AtomicU64::new(0);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::thread::scope(|scope| {
+        let pool = DataPool::start(scope, store, geometry, workers, &bytes);
+        let imp = Importer {
+            store,
+            source,
+            geometry,
+            pool: &pool,
+            bytes: &bytes,
+            magic,
+            quirks,
+            ctime,
+            qid: 0,
+            progress,
+            done: Progress::default(),
+            out: Imported {
+                score: Score::NONE,
+                files: 0,
+                dirs: 0,
+                bytes: 0,
+                skipped: Vec::new(),
+                stats: WriteStats::default(),
+            },
+            unfinished: VecDeque::new(),
+        };
+        imp.run(options)
+    })
 }
+
+impl<S: BlockStore + ?Sized> Importer<'_, '_, S> {
+    /// The import after setup: the tree, then the root.
+    fn run(mut self, options: &VacOptions) -> Result<Imported> {
+        let mut root = DirState::new(b"vac", b"vac");
+        match options.top {
+            Top::Named => {
+                let top = self.source.top()?;
+                self.add_child(&mut root, Path::new(""), &top)?;
+            }
+            Top::Contents => self.add_children(&mut root, Path::new(""))?,
+        }
+        self.finish_walked(true)?;
+        let (rdir, rmeta) = self.finish_dir(root)?;
+        // Workers may have read more since the last child was reported.
+        self.report();
+        let pmeta = self.root_meta()?;
+        let mut top = Vec::with_capacity(3 * ENTRY_SIZE);
+        for e in [rdir, rmeta, pmeta] {
+            top.extend_from_slice(&e.encode()?);
+        }
+        let top_score = put_block(
+            self.store,
+            BlockType::DIR,
+            &top,
+            self.geometry.skip_existing,
+            &mut self.out.stats,
+        )?;
+        let root = Root::vac(top_score, self.geometry.dsize).encode()?;
+        self.out.stats.blocks += 1;
+        self.out.stats.bytes += root.len() as u64;
+        self.out.score = self.store.write(BlockType::ROOT, &root)?;
+        self.store.sync()?;
+        Ok(self.out)
+    }
+}
+
+/// Directories walked and waiting to be finished before the walk stops
+/// to wait for the oldest: finishing each one as soon as it is walked
+/// would idle the workers at every directory's last files.
+const MAX_UNFINISHED: usize = 256;
+
+/// A directory's two entries (dir stream, meta stream), once finished.
+type Finished = Rc<Cell<Option<(Entry, Entry)>>>;
 
 /// A directory being built: its VtEntry slots and MetaBlocks, and the
 /// owner its new children inherit before their own is set (as in libvac).
 struct DirState {
     slots: Vec<Entry>,
+    /// Slots of files whose data the workers are still writing.
+    pending: Vec<(usize, Pending)>,
+    /// How many of `pending`, from the start, are known to be done.
+    done_upto: usize,
+    /// Slots of subdirectories, filled in when they are finished (always
+    /// before this one: they were walked first).
+    subdirs: Vec<(usize, Finished)>,
     metas: Vec<MetaBlock>,
     uid: Vec<u8>,
     gid: Vec<u8>,
@@ -227,31 +269,50 @@ impl DirState {
     fn new(uid: &[u8], gid: &[u8]) -> DirState {
         DirState {
             slots: Vec::new(),
+            pending: Vec::new(),
+            done_upto: 0,
+            subdirs: Vec::new(),
             metas: Vec::new(),
             uid: uid.to_vec(),
             gid: gid.to_vec(),
         }
+    }
+
+    /// True once the workers have written every file of this directory.
+    fn files_done(&mut self) -> bool {
+        while let Some((_, p)) = self.pending.get_mut(self.done_upto) {
+            if !p.is_done() {
+                return false;
+            }
+            self.done_upto += 1;
+        }
+        true
     }
 }
 
 struct Importer<'a, 'p, S: BlockStore + ?Sized> {
     store: &'a S,
     source: &'a dyn Source,
-    psize: u32,
-    dsize: u32,
+    geometry: Geometry,
+    pool: &'p DataPool<'a>,
+    /// File bytes read so far, by the workers too.
+    bytes: &'p AtomicU64,
     magic: MetaMagic,
     quirks: bool,
-    skip_existing: bool,
     ctime: u32,
     qid: u64,
     progress: &'p mut dyn FnMut(&Progress),
     done: Progress,
     out: Imported,
+    /// Walked directories not yet finished, oldest first; each is
+    /// finished after its subdirectories, which were walked before it.
+    unfinished: VecDeque<(DirState, Finished)>,
 }
 
 impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
     fn writer(&self, dir: bool) -> TreeWriter<'a, S> {
-        TreeWriter::new(self.store, self.psize, self.dsize, dir).skip_existing(self.skip_existing)
+        TreeWriter::new(self.store, self.geometry.psize, self.geometry.dsize, dir)
+            .skip_existing(self.geometry.skip_existing)
     }
 
     fn add_children(&mut self, dir: &mut DirState, rel: &Path) -> Result<()> {
@@ -281,7 +342,7 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
         self.qid += 1;
         let slot = parent.slots.len() as u32;
         let is_dir = node.kind == NodeKind::Dir;
-        let placeholder = Entry::empty(self.psize, self.dsize, false);
+        let placeholder = Entry::empty(self.geometry.psize, self.geometry.dsize, false);
         parent.slots.push(placeholder);
         if is_dir {
             parent.slots.push(placeholder);
@@ -334,19 +395,20 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
             NodeKind::Dir => {
                 let mut dir = DirState::new(&node.uid, &node.gid);
                 self.add_children(&mut dir, rel)?;
-                let (d, m) = self.finish_dir(dir)?;
-                parent.slots[s] = d;
-                parent.slots[s + 1] = m;
+                let finished = Finished::default();
+                parent.subdirs.push((s, finished.clone()));
+                self.unfinished.push_back((dir, finished));
                 self.out.dirs += 1;
             }
             NodeKind::File => {
-                let mut r = data.expect("opened above");
-                parent.slots[s] = self.write_data(&mut r, rel)?;
+                let r = data.expect("opened above");
+                parent.pending.push((s, self.pool.submit(r, rel)?));
                 self.out.files += 1;
             }
             NodeKind::Symlink => {
                 let target = self.source.read_link(rel)?;
-                parent.slots[s] = self.write_data(&mut &target[..], rel)?;
+                let w = write_stream(self.store, self.geometry, &mut &target[..], rel, self.bytes)?;
+                parent.slots[s] = self.finish_data(w);
                 self.out.files += 1;
             }
             NodeKind::NamedPipe => {
@@ -355,8 +417,33 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
             }
         }
         self.done.files += 1;
-        (self.progress)(&self.done);
+        self.report();
+        self.finish_walked(false)
+    }
+
+    /// Finishes walked directories, oldest first: all of them if `all`,
+    /// else those whose files are written, and the oldest anyway while
+    /// too many wait.
+    fn finish_walked(&mut self, all: bool) -> Result<()> {
+        loop {
+            let waiting = self.unfinished.len();
+            let Some((dir, _)) = self.unfinished.front_mut() else {
+                break;
+            };
+            if !all && waiting <= MAX_UNFINISHED && !dir.files_done() {
+                break;
+            }
+            let Some((dir, finished)) = self.unfinished.pop_front() else {
+                break;
+            };
+            finished.set(Some(self.finish_dir(dir)?));
+        }
         Ok(())
+    }
+
+    fn report(&mut self) {
+        self.done.bytes = self.bytes.load(Ordering::Relaxed);
+        (self.progress)(&self.done);
     }
 
     /// libvac's `filemetaalloc`: the last block (or those from `start`) if
@@ -371,38 +458,27 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
                 return Ok(bo);
             }
         }
-        let mut mb = MetaBlock::new(self.dsize as usize, (self.dsize / 100) as u16, self.magic)?;
+        let mut mb = MetaBlock::new(
+            self.geometry.dsize as usize,
+            (self.geometry.dsize / 100) as u16,
+            self.magic,
+        )?;
         mb.insert(de)?;
         dir.metas.push(mb);
         Ok(nb)
     }
 
-    /// A file's data stream, read `dsize` bytes at a time.
-    fn write_data(&mut self, r: &mut dyn Read, rel: &Path) -> Result<Entry> {
-        let mut w = self.writer(false);
-        let mut buf = vec![0u8; self.dsize as usize];
-        let mut size = 0u64;
-        loop {
-            let n = read_full(r, &mut buf).map_err(|e| Error::io("read", rel, e))?;
-            if n == 0 {
-                break;
-            }
-            w.push_leaf(&buf[..n])?;
-            size += n as u64;
-            self.done.bytes += n as u64;
-            if size % (1 << 20) < n as u64 {
-                (self.progress)(&self.done);
-            }
-        }
-        let (mut e, st) = w.finish(size)?;
-        self.add_stats(st);
-        self.out.bytes += size;
+    /// Accounts for a file's data stream and returns its entry.
+    fn finish_data(&mut self, w: Written) -> Entry {
+        self.add_stats(w.stats);
+        self.out.bytes += w.size;
+        let mut e = w.entry;
         // libventi sets Local on copy-on-write; a single full-block write
         // takes the allocate path that does not.
-        if self.quirks && size != 0 && size != self.dsize as u64 {
+        if self.quirks && w.size != 0 && w.size != self.geometry.dsize as u64 {
             e.flags |= flags::LOCAL;
         }
-        Ok(e)
+        e
     }
 
     fn add_stats(&mut self, st: WriteStats) {
@@ -412,8 +488,19 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
     }
 
     /// Writes a directory's dir stream and meta stream.
-    fn finish_dir(&mut self, dir: DirState) -> Result<(Entry, Entry)> {
-        let epb = self.dsize as usize / ENTRY_SIZE;
+    fn finish_dir(&mut self, mut dir: DirState) -> Result<(Entry, Entry)> {
+        for (s, pending) in std::mem::take(&mut dir.pending) {
+            let w = pending.wait(&mut || self.report())?;
+            dir.slots[s] = self.finish_data(w);
+        }
+        for (s, finished) in std::mem::take(&mut dir.subdirs) {
+            let (d, m) = finished
+                .take()
+                .expect("subdirectories are finished before their parent");
+            dir.slots[s] = d;
+            dir.slots[s + 1] = m;
+        }
+        let epb = self.geometry.dsize as usize / ENTRY_SIZE;
         let mut w = self.writer(true);
         let mut leaf = Vec::with_capacity(epb * ENTRY_SIZE);
         for chunk in dir.slots.chunks(epb) {
@@ -425,14 +512,15 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
         }
         let n = dir.slots.len() as u64;
         // libventi's vtfilesetdirsize: whole blocks count dsize bytes.
-        let size = self.dsize as u64 * (n / epb as u64) + ENTRY_SIZE as u64 * (n % epb as u64);
+        let size =
+            self.geometry.dsize as u64 * (n / epb as u64) + ENTRY_SIZE as u64 * (n % epb as u64);
         let (mut d, st) = w.finish(size)?;
         self.add_stats(st);
         let mut w = self.writer(false);
         for mb in &dir.metas {
             w.push_leaf(&mb.encode())?;
         }
-        let (mut m, st) = w.finish(dir.metas.len() as u64 * self.dsize as u64)?;
+        let (mut m, st) = w.finish(dir.metas.len() as u64 * self.geometry.dsize as u64)?;
         self.add_stats(st);
         if self.quirks && n > 0 {
             d.flags |= flags::LOCAL;
@@ -445,7 +533,11 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
     /// QidSpace record.
     fn root_meta(&mut self) -> Result<Entry> {
         let mut de = DirEntry::root(b"vac", 0, mode::DIR | 0o777);
-        let mut mb = MetaBlock::new(self.dsize as usize, (self.dsize / 100) as u16, self.magic)?;
+        let mut mb = MetaBlock::new(
+            self.geometry.dsize as usize,
+            (self.geometry.dsize / 100) as u16,
+            self.magic,
+        )?;
         if self.quirks {
             // vacfscreate writes `/`; vac later adds the QidSpace with the
             // next qid it would hand out.
@@ -460,25 +552,11 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
         }
         let mut w = self.writer(false);
         w.push_leaf(&mb.encode())?;
-        let (mut e, st) = w.finish(self.dsize as u64)?;
+        let (mut e, st) = w.finish(self.geometry.dsize as u64)?;
         self.add_stats(st);
         if self.quirks {
             e.flags |= flags::LOCAL;
         }
         Ok(e)
     }
-}
-
-/// Reads until `buf` is full or the reader ends (vac's `readn`).
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }

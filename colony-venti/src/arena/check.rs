@@ -126,7 +126,7 @@ impl ArenaStore {
     /// writer lock, which keeps it so.
     fn settled_arenas(&self, w: &Writer) -> Result<Vec<Arc<ArenaFile>>> {
         if let Some(a) = &w.active {
-            a.arena.write_buffer()?;
+            a.arena.write_tail()?;
         }
         Ok(self
             .arenas

@@ -1,15 +1,16 @@
-//! One arena file: positioned I/O, creation and sealing, and the append
-//! buffer of the active arena.
+//! One arena file: positioned I/O, creation and sealing, and the unwritten
+//! tail of the active arena.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{RwLock, RwLockReadGuard};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
 use super::format::{HEAD_SIZE, TRAILER_SIZE, io_error};
 use super::head::{ArenaHead, ArenaTrailer};
+use super::tail::{Batch, Tail};
 
 /// An open arena file.
 #[derive(Debug)]
@@ -19,17 +20,9 @@ pub struct ArenaFile {
     /// The file's path (named in errors).
     pub path: PathBuf,
     file: File,
-    /// Clumps appended but not yet written to the file. Many small
-    /// `pwrite`s cost far more than one large one, so the active arena
-    /// collects clumps here; readers find them here until they are written.
-    pending: RwLock<AppendBuffer>,
-}
-
-/// The tail of the log not yet in the file: `bytes` belong at `start`.
-#[derive(Debug, Default)]
-struct AppendBuffer {
-    start: u64,
-    bytes: Vec<u8>,
+    /// Clumps appended but not yet written to the file; readers find them
+    /// there until they are.
+    tail: Tail,
 }
 
 /// The file name of arena `number`.
@@ -62,7 +55,7 @@ impl ArenaFile {
             head,
             path,
             file,
-            pending: RwLock::default(),
+            tail: Tail::default(),
         };
         let written = arena
             .write_at(&page, 0)
@@ -102,7 +95,7 @@ impl ArenaFile {
             head,
             path: path.to_path_buf(),
             file,
-            pending: RwLock::default(),
+            tail: Tail::default(),
         })
     }
 
@@ -124,57 +117,40 @@ impl ArenaFile {
         }
     }
 
-    fn buffer(&self) -> RwLockReadGuard<'_, AppendBuffer> {
-        self.pending.read().unwrap_or_else(|e| e.into_inner())
+    /// Appends a clump (`parts` in order) at `at`, the end of the log.
+    /// Returns a batch of at least `limit` bytes when one is full: the
+    /// caller writes it with [`ArenaFile::write_batch`] after releasing the
+    /// store's writer lock. Only the store's writer calls this.
+    pub fn push(&self, parts: &[&[u8]], at: u64, limit: usize) -> Option<Arc<Batch>> {
+        self.tail.push(parts, at, limit)
     }
 
-    /// Buffers a clump at `at` (the end of the log) and returns how many
-    /// bytes are buffered. Only the store's writer calls this.
-    pub fn push(&self, clump: &[u8], at: u64) -> usize {
-        let mut b = self.pending.write().unwrap_or_else(|e| e.into_inner());
-        if b.bytes.is_empty() {
-            b.start = at;
+    /// Writes a batch [`ArenaFile::push`] returned. On failure its clumps
+    /// stay readable and [`ArenaFile::write_tail`] writes them again.
+    pub fn write_batch(&self, batch: Arc<Batch>) -> Result<()> {
+        let r = self.write_at(&batch.bytes, batch.start);
+        self.tail.written(batch, r.is_ok());
+        r
+    }
+
+    /// Puts every appended clump in the file: waits for batches being
+    /// written, then writes the rest. Only the store's writer calls this,
+    /// so the tail cannot grow meanwhile. Readers keep reading the batches
+    /// while they are written.
+    pub fn write_tail(&self) -> Result<()> {
+        let mut result = Ok(());
+        for batch in self.tail.close_all() {
+            let r = self.write_batch(batch);
+            result = result.and(r);
         }
-        debug_assert_eq!(b.start + b.bytes.len() as u64, at);
-        b.bytes.extend_from_slice(clump);
-        b.bytes.len()
+        result
     }
 
-    /// Writes buffered clumps to the file. On failure they stay buffered
-    /// (and readable) for the next attempt. Only the store's writer calls
-    /// this, so the buffer cannot change underneath.
-    pub fn write_buffer(&self) -> Result<()> {
-        let written = {
-            let b = self.buffer();
-            if b.bytes.is_empty() {
-                return Ok(());
-            }
-            // Readers keep reading the buffer while it is written.
-            if let Err(e) = self.write_at(&b.bytes, b.start) {
-                // Best effort: leave no partial clump in the file.
-                let _ = self.file.set_len(b.start);
-                return Err(e);
-            }
-            b.bytes.len() as u64
-        };
-        let mut b = self.pending.write().unwrap_or_else(|e| e.into_inner());
-        b.start += written;
-        b.bytes.clear();
-        Ok(())
-    }
-
-    /// Reads a clump (or its header) at `off`, from the append buffer if it
-    /// is there, else from the file.
+    /// Reads a clump (or its header) at `off`, from the unwritten tail if
+    /// it is there, else from the file.
     pub fn read_clump(&self, out: &mut [u8], off: u64) -> Result<()> {
-        {
-            let b = self.buffer();
-            if off >= b.start && !b.bytes.is_empty() {
-                let at = (off - b.start) as usize;
-                if let Some(src) = b.bytes.get(at..at + out.len()) {
-                    out.copy_from_slice(src);
-                    return Ok(());
-                }
-            }
+        if self.tail.read(out, off) {
+            return Ok(());
         }
         self.read_at(out, off)
     }

@@ -15,8 +15,10 @@
 //! Concurrency: reads take no exclusive lock (shared locks only, `pread`
 //! for I/O, hashing outside any lock). Writes hash, compress and checksum
 //! outside the writer lock; under it they copy the clump into the active
-//! arena's append buffer (written with one `pwrite` per
-//! [`Config::write_buffer`] bytes) and note the entry in memory. Index
+//! arena's open batch and note the entry in memory. A full batch
+//! ([`Config::write_buffer`] bytes) goes to the file in one `pwrite` by the
+//! writer that filled it, after it releases the lock, so two writers copy
+//! into the page cache at once (see [`tail`](mod@tail)). Index
 //! pages are written in batches by `sync` (or when
 //! [`Config::flush_entries`] entries are pending), which briefly excludes
 //! readers of the index.
@@ -33,6 +35,7 @@ mod recover;
 pub mod saved_bloom;
 pub mod scan;
 mod stats;
+pub mod tail;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -52,6 +55,7 @@ use file::ArenaFile;
 use format::{HEAD_SIZE, TRAILER_SIZE};
 use head::ArenaTrailer;
 use index::DiskIndex;
+use tail::Batch;
 
 /// Smallest data area an arena may have: room for one largest clump.
 pub(crate) const MIN_DATA: u64 = (ClumpHeader::SIZE + MAX_BLOCK) as u64;
@@ -258,8 +262,14 @@ impl ArenaStore {
         Ok(block)
     }
 
-    /// Appends a packed clump under the writer lock.
-    fn append(&self, w: &mut Writer, header: &ClumpHeader, clump: &[u8]) -> Result<()> {
+    /// Appends a packed clump under the writer lock. Returns a full batch
+    /// for the caller to write once it has released the lock.
+    fn append(
+        &self,
+        w: &mut Writer,
+        header: &ClumpHeader,
+        clump: &[u8],
+    ) -> Result<Option<(Arc<ArenaFile>, Arc<Batch>)>> {
         let len = clump.len() as u64;
         if w.active
             .as_ref()
@@ -272,7 +282,9 @@ impl ArenaStore {
             None => w.active.insert(self.new_arena()?),
         };
         let offset = active.tail;
-        let buffered = active.arena.push(clump, offset);
+        let full = active
+            .arena
+            .push(&[clump], offset, self.config.write_buffer);
         active.tail += len;
         active.crc = crc32c::crc32c_append(active.crc, clump);
         active.totals.add(header);
@@ -290,11 +302,7 @@ impl ArenaStore {
         };
         self.index().note(&entry.score);
         self.pending_mut().insert((entry.score, entry.ty), entry);
-        if buffered >= self.config.write_buffer {
-            // The clump stays buffered and readable if this fails.
-            active.arena.write_buffer()?;
-        }
-        Ok(())
+        Ok(full.map(|batch| (active.arena.clone(), batch)))
     }
 
     /// Seals the active arena: trailer with the whole-arena checksum, sync.
@@ -310,7 +318,7 @@ impl ArenaStore {
             stored: a.totals.stored,
             arena_crc: a.crc,
         };
-        if let Err(e) = a.arena.write_buffer().and_then(|()| a.arena.seal(&trailer)) {
+        if let Err(e) = a.arena.write_tail().and_then(|()| a.arena.seal(&trailer)) {
             w.active = Some(a);
             return Err(e);
         }
@@ -343,7 +351,7 @@ impl ArenaStore {
     /// advances its watermark. Readers wait while index pages are written.
     fn flush(&self, w: &mut Writer) -> Result<()> {
         if let Some(a) = &w.active {
-            a.arena.write_buffer()?;
+            a.arena.write_tail()?;
             a.arena.sync()?;
         }
         let entries: Vec<IndexEntry> = self.pending().values().copied().collect();
@@ -405,11 +413,20 @@ impl BlockStore for ArenaStore {
         if self.lookup(&score, ty)?.is_some() {
             return Ok(score);
         }
-        self.append(&mut w, &header, &clump)?;
+        let full = self.append(&mut w, &header, &clump)?;
+        drop(w);
+        if let Some((arena, batch)) = full {
+            // The clumps stay readable if this fails; sync writes them again.
+            arena.write_batch(batch)?;
+        }
+        // After the batch is written: a flush waits for every batch.
         if self.pending().len() >= self.config.flush_entries {
-            // The block is stored and readable; a failed flush is retried,
-            // and reported, by the next sync.
-            let _ = self.flush(&mut w);
+            let mut w = self.writer();
+            if self.pending().len() >= self.config.flush_entries {
+                // The block is stored and readable; a failed flush is
+                // retried, and reported, by the next sync.
+                let _ = self.flush(&mut w);
+            }
         }
         Ok(score)
     }
