@@ -91,7 +91,7 @@ impl Source for SeedSource {
         self.inner.list(dir)
     }
 
-    fn open(&self, file: &Path) -> colony_fossil::Result<Box<dyn Read + '_>> {
+    fn open(&self, file: &Path) -> colony_fossil::Result<Box<dyn Read + Send + '_>> {
         self.inner.open(file)
     }
 
