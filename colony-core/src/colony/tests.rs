@@ -71,6 +71,19 @@ impl Grid {
         score
     }
 
+    /// `who` spawns their own clean environment, `clean.n1.<who>`, with
+    /// no disk store.
+    async fn spawn_clean(&self, who: &UserName) -> EnvInfo {
+        let name = format!("clean.n1.{who}");
+        self.colony.spawn(who, &name, false).await.unwrap()
+    }
+
+    /// The names `who` holds, filtered as [`Colony::scores`] filters.
+    fn score_names(&self, who: &UserName, filter: Option<&str>) -> Vec<String> {
+        let records = self.colony.scores(who, filter).unwrap();
+        names(&records).into_iter().map(String::from).collect()
+    }
+
     fn reopen(self) -> Grid {
         let Grid { dir, colony } = self;
         drop(colony);
@@ -104,11 +117,7 @@ fn names(records: &[NameRecord]) -> Vec<&str> {
 async fn spawn_write_save_and_spawn_the_saved_name() {
     let g = Grid::new(None);
     let alice = user("alice");
-    let info = g
-        .colony
-        .spawn(&alice, "clean.n1.alice", false)
-        .await
-        .unwrap();
+    let info = g.spawn_clean(&alice).await;
     assert_eq!(info.name, "clean.n1.alice");
     assert_eq!(info.owner, "alice");
     assert!(!info.disk);
@@ -126,10 +135,7 @@ async fn spawn_write_save_and_spawn_the_saved_name() {
     assert_eq!(saved.name.as_str(), "work@n1");
     assert_eq!(saved.owner, alice);
     assert_eq!(saved.invite, None);
-    assert_eq!(
-        names(&g.colony.scores(&alice, None).unwrap()),
-        ["clean.n1.alice", "work@n1"]
-    );
+    assert_eq!(g.score_names(&alice, None), ["clean.n1.alice", "work@n1"]);
 
     g.colony.spawn(&alice, "work@n1", false).await.unwrap();
     let again = g.colony.env_fossil(&alice, "work@n1").unwrap();
@@ -171,20 +177,14 @@ async fn unknown_and_other_users_names_are_refused_alike() {
         g.colony.spawn(&bob, "clean.n1", false).await,
         Err(Error::NameNotFound(_))
     ));
-    assert_eq!(
-        names(&g.colony.scores(&bob, None).unwrap()),
-        ["clean.n1.bob"]
-    );
+    assert_eq!(g.score_names(&bob, None), ["clean.n1.bob"]);
 }
 
 #[tokio::test]
 async fn scores_filter_within_own_names() {
     let g = Grid::new(None);
     let alice = user("alice");
-    g.colony
-        .spawn(&alice, "clean.n1.alice", false)
-        .await
-        .unwrap();
+    g.spawn_clean(&alice).await;
     for label in ["alpha", "beta", "alphabet"] {
         g.colony
             .save(&alice, "clean.n1.alice", label)
@@ -192,7 +192,7 @@ async fn scores_filter_within_own_names() {
             .unwrap();
     }
     assert_eq!(
-        names(&g.colony.scores(&alice, Some("alpha")).unwrap()),
+        g.score_names(&alice, Some("alpha")),
         ["alpha@n1", "alphabet@n1"]
     );
     assert!(g.colony.scores(&alice, Some("bob")).unwrap().is_empty());
@@ -208,10 +208,7 @@ async fn scores_filter_within_own_names() {
 async fn already_running() {
     let g = Grid::new(None);
     let alice = user("alice");
-    g.colony
-        .spawn(&alice, "clean.n1.alice", false)
-        .await
-        .unwrap();
+    g.spawn_clean(&alice).await;
     let e = g
         .colony
         .spawn(&alice, "clean.n1.alice", true)
@@ -228,10 +225,7 @@ async fn already_running() {
 async fn node_and_user_limits() {
     let g = Grid::new(Some("limits sessions-per-node=2 sessions-per-user=1\n"));
     let (alice, bob, bobby) = (user("alice"), user("bob"), user("bobby"));
-    g.colony
-        .spawn(&alice, "clean.n1.alice", false)
-        .await
-        .unwrap();
+    g.spawn_clean(&alice).await;
     g.colony
         .save(&alice, "clean.n1.alice", "second")
         .await
@@ -245,7 +239,7 @@ async fn node_and_user_limits() {
         e.to_string(),
         "spawn limit reached: alice runs 1 of 1 environments"
     );
-    g.colony.spawn(&bob, "clean.n1.bob", false).await.unwrap();
+    g.spawn_clean(&bob).await;
     let e = g
         .colony
         .spawn(&bobby, "clean.n1.bobby", false)
@@ -257,20 +251,14 @@ async fn node_and_user_limits() {
     );
     // boom frees the slot.
     g.colony.boom(&bob, "clean.n1.bob").await.unwrap();
-    g.colony
-        .spawn(&bobby, "clean.n1.bobby", false)
-        .await
-        .unwrap();
+    g.spawn_clean(&bobby).await;
 }
 
 #[tokio::test]
 async fn concurrent_spawns_cannot_pass_a_limit_together() {
     let g = Grid::new(Some("limits sessions-per-user=1\n"));
     let alice = user("alice");
-    g.colony
-        .spawn(&alice, "clean.n1.alice", false)
-        .await
-        .unwrap();
+    g.spawn_clean(&alice).await;
     for label in ["a", "b"] {
         g.colony
             .save(&alice, "clean.n1.alice", label)
@@ -308,7 +296,7 @@ async fn disk_slots_and_the_disk_store_file() {
         "no available disk slots: the node uses 1 of 1"
     );
     // A failed spawn holds no slot; a memory spawn needs no disk slot.
-    g.colony.spawn(&bob, "clean.n1.bob", false).await.unwrap();
+    g.spawn_clean(&bob).await;
     // Writes beyond the disk store's limit go to venti early and survive.
     let fs = g.colony.env_fossil(&alice, "clean.n1.alice").unwrap();
     let big: Vec<u8> = (0..3u32 << 20).map(|i| (i % 251) as u8).collect();
@@ -343,10 +331,7 @@ async fn bad_arguments() {
             "{bad:?}"
         );
     }
-    g.colony
-        .spawn(&alice, "clean.n1.alice", false)
-        .await
-        .unwrap();
+    g.spawn_clean(&alice).await;
     for bad in ["", "a/b", ".hidden", "x@n1"] {
         let e = g
             .colony
@@ -371,24 +356,15 @@ async fn bad_arguments() {
         .unwrap_err();
     assert_eq!(e.to_string(), "user carol does not exist");
     // Nothing was minted by the refusals.
-    assert_eq!(
-        names(&g.colony.scores(&alice, None).unwrap()),
-        ["clean.n1.alice"]
-    );
-    assert_eq!(
-        names(&g.colony.scores(&bob, None).unwrap()),
-        ["clean.n1.bob"]
-    );
+    assert_eq!(g.score_names(&alice, None), ["clean.n1.alice"]);
+    assert_eq!(g.score_names(&bob, None), ["clean.n1.bob"]);
 }
 
 #[tokio::test]
 async fn save_refuses_an_existing_name() {
     let g = Grid::new(None);
     let alice = user("alice");
-    g.colony
-        .spawn(&alice, "clean.n1.alice", false)
-        .await
-        .unwrap();
+    g.spawn_clean(&alice).await;
     let first = g
         .colony
         .save(&alice, "clean.n1.alice", "work")
@@ -416,10 +392,7 @@ async fn save_refuses_an_existing_name() {
 async fn others_environments_are_not_running_for_you() {
     let g = Grid::new(None);
     let (alice, bob) = (user("alice"), user("bob"));
-    g.colony
-        .spawn(&alice, "clean.n1.alice", false)
-        .await
-        .unwrap();
+    g.spawn_clean(&alice).await;
     let want = "clean.n1.alice is not one of your running environments";
     let errors = [
         g.colony.boom(&bob, "clean.n1.alice").await.unwrap_err(),
@@ -450,10 +423,7 @@ async fn others_environments_are_not_running_for_you() {
 async fn invite_gives_the_invitee_their_own_name() {
     let g = Grid::new(None);
     let (alice, bob) = (user("alice"), user("bob"));
-    g.colony
-        .spawn(&alice, "clean.n1.alice", false)
-        .await
-        .unwrap();
+    g.spawn_clean(&alice).await;
     let fs = g.colony.env_fossil(&alice, "clean.n1.alice").unwrap();
     write_file(&fs, "for-bob", b"hi bob");
     let invite = g
@@ -475,10 +445,7 @@ async fn invite_gives_the_invitee_their_own_name() {
         .unwrap();
     assert_eq!(second.name.as_str(), "clean.n1.alice.bob.2@n1");
     // The inviter does not get the names; the invitee does.
-    assert_eq!(
-        names(&g.colony.scores(&alice, None).unwrap()),
-        ["clean.n1.alice"]
-    );
+    assert_eq!(g.score_names(&alice, None), ["clean.n1.alice"]);
     assert_eq!(
         names(&g.colony.names().shared_with(&bob).unwrap()),
         ["clean.n1.alice.bob.2@n1", "clean.n1.alice.bob@n1"]
@@ -499,10 +466,7 @@ async fn invite_gives_the_invitee_their_own_name() {
 async fn boom_keeps_every_saved_name() {
     let g = Grid::new(None);
     let alice = user("alice");
-    g.colony
-        .spawn(&alice, "clean.n1.alice", false)
-        .await
-        .unwrap();
+    g.spawn_clean(&alice).await;
     let fs = g.colony.env_fossil(&alice, "clean.n1.alice").unwrap();
     write_file(&fs, "kept", b"yes");
     g.colony
@@ -519,10 +483,7 @@ async fn boom_keeps_every_saved_name() {
     let fs = g.colony.env_fossil(&alice, "keep@n1").unwrap();
     assert_eq!(read_file(&fs, "kept"), b"yes");
     // The original spawns again from its own, unchanged snapshot.
-    g.colony
-        .spawn(&alice, "clean.n1.alice", false)
-        .await
-        .unwrap();
+    g.spawn_clean(&alice).await;
     let fs = g.colony.env_fossil(&alice, "clean.n1.alice").unwrap();
     assert!(fs.lookup(fs.root(), "kept").is_err());
 }
@@ -531,10 +492,7 @@ async fn boom_keeps_every_saved_name() {
 async fn reopening_keeps_names_and_blocks() {
     let g = Grid::new(None);
     let alice = user("alice");
-    g.colony
-        .spawn(&alice, "clean.n1.alice", false)
-        .await
-        .unwrap();
+    g.spawn_clean(&alice).await;
     let fs = g.colony.env_fossil(&alice, "clean.n1.alice").unwrap();
     write_file(&fs, "durable", b"across restarts");
     drop(fs);
@@ -556,10 +514,7 @@ async fn reopening_keeps_names_and_blocks() {
 async fn shutdown_stops_everything_and_refuses_spawns() {
     let g = Grid::new(None);
     let (alice, bob) = (user("alice"), user("bob"));
-    g.colony
-        .spawn(&alice, "clean.n1.alice", false)
-        .await
-        .unwrap();
+    g.spawn_clean(&alice).await;
     g.colony.spawn(&bob, "clean.n1.bob", true).await.unwrap();
     g.colony.shutdown().await.unwrap();
     assert!(g.colony.status(&alice).unwrap().is_empty());
