@@ -123,6 +123,13 @@ impl Node {
         Node { dir, colony }
     }
 
+    /// `who` spawns their own clean environment, `clean.n1.<who>`, with
+    /// no disk store.
+    async fn spawn_clean(&self, who: &UserName) -> EnvInfo {
+        let name = format!("clean.n1.{who}");
+        self.colony.spawn(who, &name, false).await.unwrap()
+    }
+
     /// Runs `sh -c script` in `info`'s environment through its cpu
     /// listener as `who`; returns the exit status and stdout, or the
     /// client's error.
@@ -218,11 +225,7 @@ fn processes(argv: &[&str]) -> Vec<u32> {
 async fn spawn_write_save_respawn_and_invite() {
     let node = Node::new();
     let (alice, bob) = (user("alice"), user("bob"));
-    let info = node
-        .colony
-        .spawn(&alice, "clean.n1.alice", false)
-        .await
-        .unwrap();
+    let info = node.spawn_clean(&alice).await;
     assert!(info.cpu_addr.starts_with("127.0.0.1:"), "{info:?}");
     assert_eq!(
         node.ok("alice", &info, "hostname").await,
@@ -283,11 +286,7 @@ async fn spawn_write_save_respawn_and_invite() {
 async fn others_are_refused() {
     let node = Node::new();
     let (alice, bob) = (user("alice"), user("bob"));
-    let info = node
-        .colony
-        .spawn(&alice, "clean.n1.alice", false)
-        .await
-        .unwrap();
+    let info = node.spawn_clean(&alice).await;
     // bob's certificate is valid, but the listener lets in alice only.
     let refused = node.sh("bob", &info, "echo in").await.unwrap_err();
     assert!(
@@ -310,11 +309,7 @@ async fn boom_leaves_nothing_running() {
     let node = Node::new();
     let alice = user("alice");
     let envs = node.dir.path().join("envs");
-    let mem = node
-        .colony
-        .spawn(&alice, "clean.n1.alice", false)
-        .await
-        .unwrap();
+    let mem = node.spawn_clean(&alice).await;
     node.colony
         .save(&alice, "clean.n1.alice", "disk")
         .await
