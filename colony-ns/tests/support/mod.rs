@@ -153,3 +153,13 @@ pub fn mounts_under(path: &Path) -> Vec<String> {
         .map(String::from)
         .collect()
 }
+
+/// Asserts that a session start begun at `started` was refused promptly
+/// (within 5 s) because its root has no executable /bin/sh.
+pub fn assert_refused_for_no_shell(started: std::time::Instant, err: &colony_ns::Error) {
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        matches!(err, colony_ns::Error::SessionSetup(m) if m.contains("has no executable /bin/sh")),
+        "{err}"
+    );
+}
