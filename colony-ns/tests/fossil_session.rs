@@ -306,16 +306,7 @@ async fn dropping_a_running_session_unmounts_it() {
     drop(s);
     assert!(mounts_at(&mountpoint).is_empty(), "mount left behind");
     assert!(!mountpoint.exists(), "mount point left behind");
-    // Dead: gone, or a zombie left to whoever inherits it from the helper.
-    let dead = || {
-        let state = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap_or_default();
-        state.is_empty() || state.contains("State:\tZ")
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while !dead() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(dead(), "init survived");
+    support::assert_init_dies(init);
 }
 
 #[tokio::test]

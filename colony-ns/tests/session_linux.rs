@@ -375,15 +375,6 @@ async fn dropping_a_running_session_kills_it_and_removes_its_cgroups() {
         .unwrap()
         .unwrap();
     assert_eq!(status, ExitStatus::Signal(9));
-    // Dead: gone, or a zombie left to whoever inherits it from the helper.
-    let dead = || {
-        let state = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap_or_default();
-        state.is_empty() || state.contains("State:\tZ")
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while !dead() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(dead(), "init survived");
+    support::assert_init_dies(init);
     assert!(leftover_cgroups("dropped").is_empty());
 }

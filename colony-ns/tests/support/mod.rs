@@ -163,3 +163,17 @@ pub fn assert_refused_for_no_shell(started: std::time::Instant, err: &colony_ns:
         "{err}"
     );
 }
+
+/// Asserts that a session's init, host pid `init`, is dead within 2 s:
+/// gone, or a zombie left to whoever inherits it from the helper.
+pub fn assert_init_dies(init: i32) {
+    let dead = || {
+        let state = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap_or_default();
+        state.is_empty() || state.contains("State:\tZ")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while !dead() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(dead(), "init survived");
+}
