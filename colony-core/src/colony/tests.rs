@@ -78,6 +78,11 @@ impl Grid {
         self.colony.spawn(who, &name, false).await.unwrap()
     }
 
+    /// A spawn that must fail; its error.
+    async fn spawn_err(&self, who: &UserName, name: &str, disk: bool) -> Error {
+        self.colony.spawn(who, name, disk).await.unwrap_err()
+    }
+
     /// The names `who` holds, filtered as [`Colony::scores`] filters.
     fn score_names(&self, who: &UserName, filter: Option<&str>) -> Vec<String> {
         let records = self.colony.scores(who, filter).unwrap();
@@ -153,24 +158,12 @@ async fn spawn_write_save_and_spawn_the_saved_name() {
 async fn unknown_and_other_users_names_are_refused_alike() {
     let g = Grid::new(None);
     let bob = user("bob");
-    let theirs = g
-        .colony
-        .spawn(&bob, "clean.n1.alice", false)
-        .await
-        .unwrap_err();
-    let missing = g
-        .colony
-        .spawn(&bob, "clean.n1.nobody", false)
-        .await
-        .unwrap_err();
+    let theirs = g.spawn_err(&bob, "clean.n1.alice", false).await;
+    let missing = g.spawn_err(&bob, "clean.n1.nobody", false).await;
     assert_eq!(theirs.to_string(), "scorename clean.n1.alice not found");
     assert_eq!(missing.to_string(), "scorename clean.n1.nobody not found");
     // Exact match: "bob" is not "bobby".
-    let bobby = g
-        .colony
-        .spawn(&bob, "clean.n1.bobby", false)
-        .await
-        .unwrap_err();
+    let bobby = g.spawn_err(&bob, "clean.n1.bobby", false).await;
     assert!(matches!(bobby, Error::NameNotFound(n) if n == "clean.n1.bobby"));
     // Not the admin's seed either.
     assert!(matches!(
@@ -209,11 +202,7 @@ async fn already_running() {
     let g = Grid::new(None);
     let alice = user("alice");
     g.spawn_clean(&alice).await;
-    let e = g
-        .colony
-        .spawn(&alice, "clean.n1.alice", true)
-        .await
-        .unwrap_err();
+    let e = g.spawn_err(&alice, "clean.n1.alice", true).await;
     assert_eq!(
         e.to_string(),
         "clean.n1.alice is already running on this node; use save to clone it to a new name"
@@ -230,21 +219,13 @@ async fn node_and_user_limits() {
         .save(&alice, "clean.n1.alice", "second")
         .await
         .unwrap();
-    let e = g
-        .colony
-        .spawn(&alice, "second@n1", false)
-        .await
-        .unwrap_err();
+    let e = g.spawn_err(&alice, "second@n1", false).await;
     assert_eq!(
         e.to_string(),
         "spawn limit reached: alice runs 1 of 1 environments"
     );
     g.spawn_clean(&bob).await;
-    let e = g
-        .colony
-        .spawn(&bobby, "clean.n1.bobby", false)
-        .await
-        .unwrap_err();
+    let e = g.spawn_err(&bobby, "clean.n1.bobby", false).await;
     assert_eq!(
         e.to_string(),
         "spawn limit reached: the node runs 2 of 2 environments"
@@ -286,11 +267,7 @@ async fn disk_slots_and_the_disk_store_file() {
     assert!(info.disk);
     let local = g.dir.path().join("envs/clean.n1.alice.local");
     assert!(local.is_file());
-    let e = g
-        .colony
-        .spawn(&bob, "clean.n1.bob", true)
-        .await
-        .unwrap_err();
+    let e = g.spawn_err(&bob, "clean.n1.bob", true).await;
     assert_eq!(
         e.to_string(),
         "no available disk slots: the node uses 1 of 1"
@@ -519,11 +496,7 @@ async fn shutdown_stops_everything_and_refuses_spawns() {
     g.colony.shutdown().await.unwrap();
     assert!(g.colony.status(&alice).unwrap().is_empty());
     assert!(g.colony.status(&bob).unwrap().is_empty());
-    let e = g
-        .colony
-        .spawn(&alice, "clean.n1.alice", false)
-        .await
-        .unwrap_err();
+    let e = g.spawn_err(&alice, "clean.n1.alice", false).await;
     assert_eq!(e.to_string(), "this node is shutting down");
     assert!(!g.dir.path().join("envs/clean.n1.bob.local").exists());
 }
