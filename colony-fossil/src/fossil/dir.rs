@@ -46,6 +46,22 @@ pub(crate) struct Children {
     room: Vec<(isize, usize)>,
 }
 
+impl Children {
+    /// Records `de`, stored in meta block `block`, by name and by slot.
+    fn index(&mut self, de: DirEntry, block: u64) {
+        self.by_slot.insert(de.entry, de.elem.clone());
+        self.by_name.insert(
+            de.elem.clone(),
+            ChildRef {
+                qid: de.qid,
+                slot: de.entry,
+                block,
+                de,
+            },
+        );
+    }
+}
+
 fn room_of(mb: &MetaBlock, dsize: u32) -> (isize, usize) {
     let limit = (dsize as usize * 80 / 100) as isize;
     (
@@ -83,16 +99,7 @@ impl NodeState {
                 if c.by_name.contains_key(&de.elem) {
                     continue;
                 }
-                c.by_slot.insert(de.entry, de.elem.clone());
-                c.by_name.insert(
-                    de.elem.clone(),
-                    ChildRef {
-                        qid: de.qid,
-                        slot: de.entry,
-                        block: bn,
-                        de,
-                    },
-                );
+                c.index(de, bn);
             }
         }
         let epb = self.entries_per_block() as u64;
@@ -268,17 +275,7 @@ impl NodeState {
                 bn
             }
         };
-        let c = self.children_mut()?;
-        c.by_slot.insert(de.entry, de.elem.clone());
-        c.by_name.insert(
-            de.elem.clone(),
-            ChildRef {
-                qid: de.qid,
-                slot: de.entry,
-                block: bn,
-                de,
-            },
-        );
+        self.children_mut()?.index(de, bn);
         Ok(())
     }
 
