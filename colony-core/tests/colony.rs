@@ -25,7 +25,7 @@ fn main() {
     if std::env::args().nth(1).as_deref() == Some(HELPER_ARG) {
         colony_ns::session::helper_main();
     }
-    if !sessions_possible() {
+    if !testroot::sessions_possible(true) {
         return;
     }
     let filter: Vec<String> = std::env::args()
@@ -65,28 +65,6 @@ fn main() {
 type Test = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 /// A test's name and how to start it.
 type Case = (&'static str, fn() -> Test);
-
-/// True when sessions can run here; otherwise says why and returns
-/// false, or fails under CI.
-fn sessions_possible() -> bool {
-    let why = if !nix::unistd::geteuid().is_root() {
-        Some("not running as root")
-    } else if !Path::new("/dev/fuse").exists() {
-        Some("no /dev/fuse")
-    } else if !Path::new("/proc/self/ns/pid").exists() {
-        Some("no namespace support in /proc")
-    } else {
-        None
-    };
-    match why {
-        None => true,
-        Some(why) if std::env::var_os("CI").is_some() => panic!("sessions needed under CI: {why}"),
-        Some(why) => {
-            eprintln!("skipping the colony session tests: {why}");
-            false
-        }
-    }
-}
 
 fn user(name: &str) -> UserName {
     UserName::new(name).unwrap()

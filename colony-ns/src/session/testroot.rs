@@ -31,6 +31,29 @@ const HOST_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 /// and `/srv` over theirs).
 const DIRS: &[&str] = &["etc", "tmp", "root", "home", "proc", "dev", "srv"];
 
+/// Whether sessions can run here: root, pid namespaces, and with `fuse`
+/// also `/dev/fuse`. Elsewhere it says why on stderr and returns false,
+/// except under CI (`CI` set), where it panics so that tests cannot skip.
+pub fn sessions_possible(fuse: bool) -> bool {
+    let why = if !nix::unistd::geteuid().is_root() {
+        Some("not running as root")
+    } else if !Path::new("/proc/self/ns/pid").exists() {
+        Some("no namespace support in /proc")
+    } else if fuse && !Path::new("/dev/fuse").exists() {
+        Some("no /dev/fuse")
+    } else {
+        None
+    };
+    match why {
+        None => true,
+        Some(why) if std::env::var_os("CI").is_some() => panic!("sessions needed under CI: {why}"),
+        Some(why) => {
+            eprintln!("skipping: {why}");
+            false
+        }
+    }
+}
+
 /// Builds a root tree in `dir` (created if missing): `/bin/dash`, `/bin/sh`
 /// → `dash`, each of `programs` in `/bin`, the libraries `ldd` lists for
 /// them at the paths it lists (the dynamic loader included), the empty

@@ -6,46 +6,20 @@
 pub mod pki;
 
 use colony_ns::session::{
-    Bind, CommandSpec, ExitStatus, LinuxConfig, PtyMaster, Root, Session, SessionSpec,
+    Bind, CommandSpec, ExitStatus, LinuxConfig, PtyMaster, Root, Session, SessionSpec, testroot,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// True when sessions can run here. Elsewhere it says why and returns
-/// false, except under CI, where it fails the test.
+/// True when sessions can run here (see `testroot::sessions_possible`).
 pub fn sessions_possible() -> bool {
-    let why = if !nix::unistd::geteuid().is_root() {
-        Some("not running as root")
-    } else if !Path::new("/proc/self/ns/pid").exists() {
-        Some("no namespace support in /proc")
-    } else {
-        None
-    };
-    match why {
-        None => true,
-        Some(why) if std::env::var_os("CI").is_some() => panic!("sessions needed under CI: {why}"),
-        Some(why) => {
-            eprintln!("skipping: {why}");
-            false
-        }
-    }
+    testroot::sessions_possible(false)
 }
 
-/// True when fossil-rooted sessions can run here: sessions, plus
-/// /dev/fuse. Skips with a message elsewhere, fails under CI.
+/// True when sessions rooted in a FUSE mount can run here.
 pub fn fuse_sessions_possible() -> bool {
-    if !sessions_possible() {
-        return false;
-    }
-    if Path::new("/dev/fuse").exists() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("FUSE needed under CI: no /dev/fuse");
-    }
-    eprintln!("skipping: no /dev/fuse");
-    false
+    testroot::sessions_possible(true)
 }
 
 /// The helper binary cargo built for these tests.
