@@ -646,6 +646,45 @@ fn missing_arena_is_refused_not_ignored() {
 }
 
 #[test]
+fn arenas_prepared_ahead_are_installed_in_turn_and_leftovers_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ArenaStore::open(dir.path(), cfg()).unwrap();
+    let blocks: Vec<Vec<u8>> = (0..400).map(|i| noise(i, 1000)).collect();
+    let scores: Vec<Score> = blocks
+        .iter()
+        .map(|b| store.write(BlockType::DATA, b).unwrap())
+        .collect();
+    store.sync().unwrap();
+    drop(store);
+    let names = |dir: &Path| -> Vec<String> {
+        let mut n: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with("arena."))
+            .collect();
+        n.sort();
+        n
+    };
+    // 400 KB of clumps in 128 KiB arenas: arenas 0-3, nothing prepared
+    // left behind by a clean close.
+    let made = names(dir.path());
+    assert_eq!(
+        made,
+        (0..4).map(|n| format!("arena.{n:08}")).collect::<Vec<_>>()
+    );
+    // A crash while the next arena was being prepared leaves a `.new`.
+    fs::write(dir.path().join("arena.00000004.new"), b"half made").unwrap();
+    let store = ArenaStore::open(dir.path(), cfg()).unwrap();
+    assert_eq!(names(dir.path()), made, "the leftover is removed at open");
+    for (s, b) in scores.iter().zip(&blocks) {
+        assert_eq!(&store.read(s, BlockType::DATA).unwrap(), b);
+    }
+    let report = store.check(&mut no_progress()).unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
+    assert_eq!(report.arenas, 4);
+}
+
+#[test]
 fn a_second_open_is_refused_until_the_first_closes() {
     let dir = tempfile::tempdir().unwrap();
     let store = ArenaStore::open(dir.path(), cfg()).unwrap();

@@ -1,5 +1,7 @@
 //! A clump: one stored block in an arena's log (header, then data).
 
+use std::borrow::Cow;
+
 use crate::block_type::BlockType;
 use crate::score::Score;
 use crate::store::MAX_BLOCK;
@@ -110,20 +112,43 @@ impl ClumpHeader {
 /// Bytes of a block LZ4 looks at to guess whether compressing pays.
 const PROBE: usize = 1024;
 
-/// Builds the whole clump (header and data) for a block whose score is
-/// known, and returns it with its header. LZ4 is tried only when
-/// compressing a short prefix saves at least an eighth, and kept only when
-/// the whole result is smaller.
-pub fn pack(ty: BlockType, score: Score, block: &[u8]) -> (ClumpHeader, Vec<u8>) {
+/// A block made ready for the log: its header, encoded, and the stored
+/// data (the block itself unless LZ4 paid), borrowed so that the block's
+/// bytes are copied once, into the log's batch.
+#[derive(Debug)]
+pub struct Packed<'a> {
+    /// The clump's header.
+    pub header: ClumpHeader,
+    encoded: [u8; ClumpHeader::SIZE],
+    data: Cow<'a, [u8]>,
+}
+
+impl Packed<'_> {
+    /// The clump's bytes in log order: header, then data.
+    pub fn parts(&self) -> [&[u8]; 2] {
+        [&self.encoded, &self.data]
+    }
+
+    /// Bytes the clump occupies in the log.
+    pub fn log_len(&self) -> u64 {
+        self.header.clump_len()
+    }
+}
+
+/// Packs a block whose score is known. LZ4 is tried only when compressing
+/// a short prefix saves at least an eighth, and kept only when the whole
+/// result is smaller.
+pub fn pack(ty: BlockType, score: Score, block: &[u8]) -> Packed<'_> {
     debug_assert!(!block.is_empty() && block.len() <= MAX_BLOCK);
     let probe = &block[..block.len().min(PROBE)];
-    let compressed = (block.len() >= 64
+    let data = (block.len() >= 64
         && lz4_flex::block::compress(probe).len() < probe.len() - probe.len() / 8)
         .then(|| lz4_flex::block::compress(block))
-        .filter(|c| c.len() < block.len());
-    let (encoding, data) = match &compressed {
-        Some(c) => (Encoding::Lz4, c.as_slice()),
-        None => (Encoding::Raw, block),
+        .filter(|c| c.len() < block.len())
+        .map_or(Cow::Borrowed(block), Cow::Owned);
+    let encoding = match data {
+        Cow::Owned(_) => Encoding::Lz4,
+        Cow::Borrowed(_) => Encoding::Raw,
     };
     // Sizes fit u16: blocks are at most MAX_BLOCK (57344) bytes.
     let header = ClumpHeader {
@@ -132,12 +157,13 @@ pub fn pack(ty: BlockType, score: Score, block: &[u8]) -> (ClumpHeader, Vec<u8>)
         size: data.len() as u16,
         uncsize: block.len() as u16,
         score,
-        data_crc: crc32c::crc32c(data),
+        data_crc: crc32c::crc32c(&data),
     };
-    let mut out = Vec::with_capacity(ClumpHeader::SIZE + data.len());
-    out.extend_from_slice(&header.encode());
-    out.extend_from_slice(data);
-    (header, out)
+    Packed {
+        header,
+        encoded: header.encode(),
+        data,
+    }
 }
 
 #[cfg(test)]
@@ -190,10 +216,12 @@ mod tests {
             let mut block = block;
             block.extend(std::iter::repeat_n(7u8, zeros));
             let score = Score::of(&block);
-            let (header, clump) = pack(BlockType::DATA, score, &block);
+            let packed = pack(BlockType::DATA, score, &block);
+            let (header, clump) = (packed.header, packed.parts().concat());
             let h = ClumpHeader::decode(&clump).unwrap();
             prop_assert_eq!(h, header);
             prop_assert_eq!(h.clump_len() as usize, clump.len());
+            prop_assert_eq!(packed.log_len() as usize, clump.len());
             prop_assert_eq!(h.data_crc, crc32c::crc32c(&clump[ClumpHeader::SIZE..]));
             prop_assert_eq!(h.unpack(&clump[ClumpHeader::SIZE..]).unwrap(), block);
         }
@@ -202,7 +230,8 @@ mod tests {
     #[test]
     fn compresses_only_when_it_pays() {
         let zeros = vec![1u8; 8192];
-        let (h, c) = pack(BlockType::DATA, Score::of(&zeros), &zeros);
+        let p = pack(BlockType::DATA, Score::of(&zeros), &zeros);
+        let (h, c) = (p.header, p.parts().concat());
         assert_eq!(h.encoding, Encoding::Lz4);
         assert!(c.len() < 200);
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
@@ -214,7 +243,8 @@ mod tests {
                 x as u8
             })
             .collect();
-        let (h, c) = pack(BlockType::DATA, Score::of(&noise), &noise);
+        let p = pack(BlockType::DATA, Score::of(&noise), &noise);
+        let (h, c) = (p.header, p.parts().concat());
         assert_eq!(h.encoding, Encoding::Raw);
         assert_eq!(c.len(), 8192 + ClumpHeader::SIZE);
     }

@@ -25,6 +25,9 @@ pub struct ArenaFile {
     tail: Tail,
 }
 
+/// What a prepared arena's file name ends with until it is installed.
+pub const NEW_SUFFIX: &str = ".new";
+
 /// The file name of arena `number`.
 pub fn arena_name(number: u32) -> String {
     format!("arena.{number:08}")
@@ -34,7 +37,15 @@ impl ArenaFile {
     /// Creates arena `number` of `size` bytes in `dir`: writes and syncs the
     /// head, then syncs the directory so the file survives a crash.
     pub fn create(dir: &Path, number: u32, size: u64) -> Result<ArenaFile> {
-        let path = dir.join(arena_name(number));
+        ArenaFile::prepare(dir, number, size)?.install(dir)
+    }
+
+    /// Makes arena `number` under a name recovery ignores (and removes),
+    /// `arena.NNNNNNNN.new`: head written, space reserved, synced. Slow on
+    /// file systems that zero reserved space (tmpfs), so the store does it
+    /// ahead of need; [`ArenaFile::install`] then gives it its name.
+    pub fn prepare(dir: &Path, number: u32, size: u64) -> Result<ArenaFile> {
+        let path = dir.join(format!("{}{NEW_SUFFIX}", arena_name(number)));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -62,12 +73,29 @@ impl ArenaFile {
             .and_then(|()| arena.reserve())
             .and_then(|()| arena.sync());
         if let Err(e) = written {
-            // A half-made arena would only confuse recovery.
-            let _ = std::fs::remove_file(&arena.path);
+            arena.discard();
             return Err(e);
         }
-        sync_dir(dir)?;
         Ok(arena)
+    }
+
+    /// Renames a prepared arena to its own name and syncs the directory,
+    /// so the arena survives a crash.
+    pub fn install(mut self, dir: &Path) -> Result<ArenaFile> {
+        let path = dir.join(arena_name(self.head.number));
+        if let Err(e) = std::fs::rename(&self.path, &path) {
+            self.discard();
+            return Err(io_error("rename", &path, e));
+        }
+        self.path = path;
+        sync_dir(dir)?;
+        Ok(self)
+    }
+
+    /// Removes a prepared arena that will not be installed (a half-made or
+    /// unneeded arena would only confuse recovery and hold space).
+    pub fn discard(&self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 
     /// Opens an existing arena and validates its head against `number`.

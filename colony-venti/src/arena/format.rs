@@ -8,6 +8,9 @@
 //! ```text
 //! DIR/arena.00000000   first arena (numbered from 0, eight decimal digits)
 //! DIR/arena.00000001   ...
+//! DIR/arena.NNNNNNNN.new  the next arena, made ahead of need (head written,
+//!                      space reserved) and renamed when the active arena
+//!                      fills; removed at open if a crash left it
 //! DIR/index            hash index: score -> (arena, offset)
 //! DIR/bloom            saved bloom filter and active-arena state (a cache)
 //! DIR/lock             empty; an open store holds an exclusive flock on it

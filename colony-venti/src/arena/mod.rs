@@ -8,7 +8,9 @@
 //! it. Complete clumps that reached the disk survive a crash even without
 //! `sync`: reopening re-indexes them from the log. Each arena's space is
 //! reserved (`fallocate`) when it is created, so a full disk fails the
-//! write that needed a new arena and nothing already written. An I/O
+//! write that needed a new arena and nothing already written. Reserving is
+//! slow where it zeroes (tmpfs), so the next arena is made on a background
+//! thread once the active one is half full ([`next`](mod@next)). An I/O
 //! error from `write` may leave the block stored; writing it again is
 //! harmless.
 //!
@@ -31,6 +33,7 @@ pub mod file;
 pub mod format;
 pub mod head;
 pub mod index;
+pub mod next;
 mod recover;
 pub mod saved_bloom;
 pub mod scan;
@@ -50,11 +53,12 @@ pub use check::{CheckReport, Problem, Progress};
 pub use stats::Stats;
 
 use bucket::{IndexEntry, Watermark};
-use clump::ClumpHeader;
+use clump::{ClumpHeader, Packed};
 use file::ArenaFile;
 use format::{HEAD_SIZE, TRAILER_SIZE};
 use head::ArenaTrailer;
 use index::DiskIndex;
+use next::NextArena;
 use tail::Batch;
 
 /// Smallest data area an arena may have: room for one largest clump.
@@ -167,6 +171,9 @@ type Key = (Score, BlockType);
 /// ```
 pub struct ArenaStore {
     dir: PathBuf,
+    /// The arena after the active one, made ahead of need (dropped, and
+    /// removed if unused, before the lock is released).
+    next: NextArena,
     /// The exclusive `flock` on `DIR/lock`, held while the store is open
     /// (released after `drop`'s final flush).
     _lock: nix::fcntl::Flock<std::fs::File>,
@@ -267,10 +274,9 @@ impl ArenaStore {
     fn append(
         &self,
         w: &mut Writer,
-        header: &ClumpHeader,
-        clump: &[u8],
+        clump: &Packed<'_>,
     ) -> Result<Option<(Arc<ArenaFile>, Arc<Batch>)>> {
-        let len = clump.len() as u64;
+        let len = clump.log_len();
         if w.active
             .as_ref()
             .is_some_and(|a| a.tail + len > a.arena.data_end())
@@ -282,11 +288,18 @@ impl ArenaStore {
             None => w.active.insert(self.new_arena()?),
         };
         let offset = active.tail;
-        let full = active
-            .arena
-            .push(&[clump], offset, self.config.write_buffer);
+        let parts = clump.parts();
+        let full = active.arena.push(&parts, offset, self.config.write_buffer);
         active.tail += len;
-        active.crc = crc32c::crc32c_append(active.crc, clump);
+        let data = active.arena.data_end() - HEAD_SIZE;
+        if active.tail - HEAD_SIZE >= data / 2 {
+            self.next
+                .start(active.arena.head.number + 1, self.config.arena_size);
+        }
+        active.crc = parts
+            .iter()
+            .fold(active.crc, |crc, p| crc32c::crc32c_append(crc, p));
+        let header = &clump.header;
         active.totals.add(header);
         w.unsaved += len;
         let entry = IndexEntry {
@@ -330,11 +343,7 @@ impl ArenaStore {
     /// cannot change while the file is made outside the arenas lock.
     fn new_arena(&self) -> Result<Active> {
         let number = self.arenas.read().unwrap_or_else(|e| e.into_inner()).len() as u32;
-        let arena = Arc::new(ArenaFile::create(
-            &self.dir,
-            number,
-            self.config.arena_size,
-        )?);
+        let arena = Arc::new(self.next.take(number, self.config.arena_size)?);
         self.arenas
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -407,13 +416,13 @@ impl BlockStore for ArenaStore {
         if self.lookup(&score, ty)?.is_some() {
             return Ok(score);
         }
-        let (header, clump) = clump::pack(ty, score, data);
+        let clump = clump::pack(ty, score, data);
         let mut w = self.writer();
         // Another writer may have stored it since the lookup above.
         if self.lookup(&score, ty)?.is_some() {
             return Ok(score);
         }
-        let full = self.append(&mut w, &header, &clump)?;
+        let full = self.append(&mut w, &clump)?;
         drop(w);
         if let Some((arena, batch)) = full {
             // The clumps stay readable if this fails; sync writes them again.

@@ -12,10 +12,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::error::{Error, Result};
 
 use super::bucket::{IndexEntry, Watermark};
-use super::file::{ArenaFile, arena_name};
+use super::file::{ArenaFile, NEW_SUFFIX, arena_name};
 use super::format::{HEAD_SIZE, io_error};
 use super::head::ArenaTrailer;
 use super::index::DiskIndex;
+use super::next::NextArena;
 use super::saved_bloom::{self, BloomState};
 use super::scan::Scanned;
 use super::{Active, ArenaStore, Config, Totals, Writer};
@@ -75,6 +76,7 @@ pub(super) fn open(dir: &Path, config: Config) -> Result<ArenaStore> {
                 };
                 return Ok(ArenaStore {
                     dir: dir.to_path_buf(),
+                    next: NextArena::new(dir),
                     _lock: lock,
                     config,
                     writer: Mutex::new(Writer {
@@ -149,6 +151,12 @@ fn open_arenas(dir: &Path) -> Result<Vec<Arc<ArenaFile>>> {
     for entry in std::fs::read_dir(dir).map_err(|e| io_error("list", dir, e))? {
         let entry = entry.map_err(|e| io_error("list", dir, e))?;
         let name = entry.file_name();
+        if name.to_str().is_some_and(|n| n.ends_with(NEW_SUFFIX)) {
+            // Prepared ahead and never installed: a crash came first.
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(|e| io_error("remove", &path, e))?;
+            continue;
+        }
         if let Some(n) = name.to_str().and_then(|n| n.strip_prefix("arena."))
             && let Ok(n) = n.parse::<u32>()
         {
