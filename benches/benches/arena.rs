@@ -12,13 +12,13 @@
 //! `COLONY_BENCH_DIR` (default `/tmp`) picks the file system. Sustained
 //! writes to a disk-backed one are bounded by the device once the kernel
 //! starts writeback; `/dev/shm` (tmpfs) measures the store alone.
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use colony_benches::random_block;
 use colony_venti::{ArenaConfig, ArenaStore, BlockStore, BlockType, Score};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 
 const BLOCK: usize = 8192;
 const THREADS: u64 = 2;
@@ -32,9 +32,12 @@ fn pool() -> Arc<Vec<Vec<u8>>> {
     Arc::new((0..POOL as u64).map(|i| random_block(i, BLOCK)).collect())
 }
 
+/// One operation: `op(thread, i)`.
+type Op = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
 /// Runs `iters` operations split over two threads; `op(thread, i)` does
 /// one. Returns the wall time.
-fn parallel(iters: u64, op: Arc<dyn Fn(u64, u64) + Send + Sync>) -> Duration {
+fn parallel(iters: u64, op: Op) -> Duration {
     let start = Instant::now();
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {
@@ -53,18 +56,53 @@ fn parallel(iters: u64, op: Arc<dyn Fn(u64, u64) + Send + Sync>) -> Duration {
 }
 
 /// Registers `name` twice: once counting bytes, once counting blocks.
-fn both(c: &mut Criterion, name: &str, op: Arc<dyn Fn(u64, u64) + Send + Sync>) {
+/// `sample(iters)` runs one timed sample of `iters` operations.
+fn both(c: &mut Criterion, name: &str, sample: impl Fn(u64) -> Duration + Clone) {
     for (group, tp) in [
         ("arena_bytes", Throughput::Bytes(BLOCK as u64)),
         ("arena_blocks", Throughput::Elements(1)),
     ] {
         let mut g = c.benchmark_group(group);
         g.throughput(tp);
-        let op = op.clone();
-        g.bench_function(name, move |b| {
-            b.iter_custom(|iters| parallel(iters, op.clone()))
-        });
+        // Writes are not a steady cost: every 2^18 blocks the index is
+        // flushed and every 512 MiB an arena is sealed. Linear sampling's
+        // slope then depends on which samples those land in; equal samples
+        // average them in.
+        g.sampling_mode(SamplingMode::Flat);
+        let sample = sample.clone();
+        g.bench_function(name, move |b| b.iter_custom(&sample));
         g.finish();
+    }
+}
+
+/// Bytes of new blocks a store takes before the new-write bench starts
+/// another. This VM's memory past about 5 GB of tmpfs is five times slower
+/// (`dd` into a preallocated tmpfs file drops from 3 GB/s to 500 MB/s), so
+/// a store left to grow measures that, not itself. Replacing it happens
+/// between samples, untimed; every sample still crosses index flushes and
+/// arena seals as a growing store does.
+const FRESH_BYTES: u64 = 1 << 30;
+
+/// The store new writes go to, replaced once it holds [`FRESH_BYTES`].
+#[derive(Default)]
+struct Fresh {
+    store: Option<(tempfile::TempDir, Arc<ArenaStore>)>,
+    written: u64,
+}
+
+impl Fresh {
+    /// The store for a sample of `iters` new blocks.
+    fn store_for(&mut self, iters: u64) -> Arc<ArenaStore> {
+        let bytes = iters * BLOCK as u64;
+        if self.store.is_none() || self.written + bytes > FRESH_BYTES {
+            self.store = None;
+            let dir = tempfile::tempdir_in(bench_dir()).expect("temp dir");
+            let store = ArenaStore::open(dir.path(), ArenaConfig::default()).expect("open");
+            self.store = Some((dir, Arc::new(store)));
+            self.written = 0;
+        }
+        self.written += bytes;
+        self.store.as_ref().expect("just made").1.clone()
     }
 }
 
@@ -76,18 +114,25 @@ fn block_ops(c: &mut Criterion) {
     // New writes: each block is a pool block with a unique counter in its
     // first eight bytes, so every write is new.
     let counter = Arc::new(AtomicU64::new(1 << 40));
+    let fresh = Arc::new(Mutex::new(Fresh::default()));
     {
-        let (store, pool, counter) = (store.clone(), pool.clone(), counter.clone());
-        both(
-            c,
-            "write_new",
-            Arc::new(move |_, i| {
-                let mut b = pool[i as usize % POOL].clone();
-                let n = counter.fetch_add(1, Ordering::Relaxed);
-                b[..8].copy_from_slice(&n.to_le_bytes());
-                store.write(BlockType::DATA, &b).expect("write");
-            }),
-        );
+        let pool = pool.clone();
+        both(c, "write_new", move |iters| {
+            let store = fresh
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .store_for(iters);
+            let (pool, counter) = (pool.clone(), counter.clone());
+            parallel(
+                iters,
+                Arc::new(move |_, i| {
+                    let mut b = pool[i as usize % POOL].clone();
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    b[..8].copy_from_slice(&n.to_le_bytes());
+                    store.write(BlockType::DATA, &b).expect("write");
+                }),
+            )
+        });
     }
 
     // Duplicates: the pool, already stored.
@@ -97,15 +142,14 @@ fn block_ops(c: &mut Criterion) {
     store.sync().expect("sync");
     {
         let (store, pool) = (store.clone(), pool.clone());
-        both(
-            c,
-            "write_duplicate",
-            Arc::new(move |_, i| {
-                store
-                    .write(BlockType::DATA, &pool[i as usize % POOL])
-                    .expect("write");
-            }),
-        );
+        let op: Op = Arc::new(move |_, i| {
+            store
+                .write(BlockType::DATA, &pool[i as usize % POOL])
+                .expect("write");
+        });
+        both(c, "write_duplicate", move |iters| {
+            parallel(iters, op.clone())
+        });
     }
 
     // Reads of 64 Ki stored blocks (512 MiB) in a scattered order.
@@ -121,14 +165,11 @@ fn block_ops(c: &mut Criterion) {
     store.sync().expect("sync");
     {
         let (store, scores) = (store.clone(), scores.clone());
-        both(
-            c,
-            "read",
-            Arc::new(move |_, i| {
-                let s = &scores[(i.wrapping_mul(0x9E37_79B9) % scores.len() as u64) as usize];
-                store.read(s, BlockType::DATA).expect("read");
-            }),
-        );
+        let op: Op = Arc::new(move |_, i| {
+            let s = &scores[(i.wrapping_mul(0x9E37_79B9) % scores.len() as u64) as usize];
+            store.read(s, BlockType::DATA).expect("read");
+        });
+        both(c, "read", move |iters| parallel(iters, op.clone()));
     }
     eprintln!("8 KiB store: {:?}", store.stats());
 }

@@ -189,15 +189,17 @@ impl DiskIndex {
     }
 
     /// The entry for (score, type): the bloom filter first, then one bucket
-    /// read.
+    /// read, searched in place (no decoding of the other entries).
     pub fn lookup(&self, score: &Score, ty: BlockType) -> Result<Option<IndexEntry>> {
         if !self.bloom.may_contain(score) {
             return Ok(None);
         }
-        Ok(self
-            .read_bucket(self.bucket_of(score))?
-            .find(score, ty)
-            .copied())
+        let i = self.bucket_of(score);
+        let mut page = [0u8; PAGE_SIZE];
+        self.file
+            .read_exact_at(&mut page, PAGE_SIZE as u64 * (1 + i))
+            .map_err(|e| io_error("read", &self.path, e))?;
+        Bucket::find_in_page(&page, score, ty).map_err(|reason| self.bucket_corrupt(i, reason))
     }
 
     /// Calls `f` with every bucket in order (decoded, or why not), reading
