@@ -153,12 +153,20 @@ impl ArenaFile {
         self.tail.push(parts, at, limit)
     }
 
-    /// Writes a batch [`ArenaFile::push`] returned. On failure its clumps
-    /// stay readable and [`ArenaFile::write_tail`] writes them again.
+    /// Writes a batch [`ArenaFile::push`] returned, or leaves it to the
+    /// thread already writing this arena's batches (see [`Tail::claim`]);
+    /// that thread then also writes the batches queued meanwhile and
+    /// reports the first failure. On failure the clumps stay readable and
+    /// [`ArenaFile::write_tail`] writes them again.
     pub fn write_batch(&self, batch: Arc<Batch>) -> Result<()> {
-        let r = self.write_at(&batch.bytes, batch.start);
-        self.tail.written(batch, r.is_ok());
-        r
+        let mut next = self.tail.claim(batch);
+        let mut result = Ok(());
+        while let Some(batch) = next {
+            let r = self.write_at(&batch.bytes, batch.start);
+            next = self.tail.landed(batch, r.is_ok());
+            result = result.and(r);
+        }
+        result
     }
 
     /// Puts every appended clump in the file: waits for batches being
@@ -168,7 +176,8 @@ impl ArenaFile {
     pub fn write_tail(&self) -> Result<()> {
         let mut result = Ok(());
         for batch in self.tail.close_all() {
-            let r = self.write_batch(batch);
+            let r = self.write_at(&batch.bytes, batch.start);
+            self.tail.written(batch, r.is_ok());
             result = result.and(r);
         }
         result

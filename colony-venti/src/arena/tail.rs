@@ -2,17 +2,22 @@
 //! collected into batches, each put in the file with one `pwrite`.
 //!
 //! Many small `pwrite`s cost far more than one large one, so clumps are
-//! appended to an open batch. A full batch is written by the writer that
-//! filled it *after* it releases the store's writer lock, so two writers
-//! copy into the page cache at the same time while the log order is still
-//! decided under the lock. Until its `pwrite` succeeds a batch stays here,
-//! where readers find its clumps.
+//! appended to an open batch. A full batch is written *after* the writer
+//! that filled it releases the store's writer lock, so writers go on
+//! hashing while one copies into the page cache; the log order is still
+//! decided under the lock. One thread at a time writes (the *I/O claim*):
+//! two `pwrite`s to one file serialise on its inode lock anyway, and the
+//! second would spin or sleep there instead of working. A writer that
+//! finds the claim taken queues its batch for the holder and goes on.
+//! Until its `pwrite` succeeds a batch stays here, where readers find its
+//! clumps.
 //!
 //! Batches may land out of order, leaving a hole for a moment. A crash
 //! then keeps the log up to the hole (recovery cuts there, as at any torn
 //! tail); nothing past the last `sync` was promised, and `sync` first
 //! waits for every batch to be in the file.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// Clumps that belong in the file at `start`, in log order.
@@ -32,6 +37,9 @@ impl Batch {
     }
 }
 
+/// Batches queued for the holder of the I/O claim before writers wait.
+const MAX_QUEUED: usize = 8;
+
 /// Spare buffers kept for new batches: reusing them avoids touching fresh
 /// memory for every batch.
 const SPARES: usize = 4;
@@ -46,6 +54,11 @@ struct State {
     failed: Vec<Arc<Batch>>,
     /// Emptied buffers of written batches.
     spare: Vec<Vec<u8>>,
+    /// Closed batches waiting for the holder of the I/O claim, oldest
+    /// first (they are in `writing` too).
+    queue: VecDeque<Arc<Batch>>,
+    /// A thread is writing batches and will write the queued ones.
+    io_claimed: bool,
 }
 
 /// The unwritten tail of one arena's log.
@@ -80,23 +93,42 @@ impl Tail {
         Some(s.close())
     }
 
+    /// Offers a batch [`Tail::push`] closed for writing. Returns it if the
+    /// caller now holds the I/O claim and must write it (then report with
+    /// [`Tail::landed`]); `None` if the holder will write it.
+    /// When writers fill batches faster than one thread writes them, they
+    /// wait here once [`MAX_QUEUED`] are queued, so memory stays bounded.
+    pub fn claim(&self, batch: Arc<Batch>) -> Option<Arc<Batch>> {
+        let mut s = self.state();
+        while s.io_claimed && s.queue.len() >= MAX_QUEUED {
+            s = self.landed.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+        if s.io_claimed {
+            s.queue.push_back(batch);
+            return None;
+        }
+        s.io_claimed = true;
+        Some(batch)
+    }
+
+    /// The holder of the I/O claim reports writing `batch` (as
+    /// [`Tail::written`]) and gets the next queued batch to write, or
+    /// `None` and no longer holds the claim.
+    pub fn landed(&self, batch: Arc<Batch>, ok: bool) -> Option<Arc<Batch>> {
+        let mut s = self.state();
+        s.record(batch, ok);
+        let next = s.queue.pop_front();
+        s.io_claimed = next.is_some();
+        drop(s);
+        self.landed.notify_all();
+        next
+    }
+
     /// Records the outcome of writing `batch`: on success it leaves the
     /// tail; on failure it stays readable, to be written again by
     /// [`Tail::close_all`]'s caller.
     pub fn written(&self, batch: Arc<Batch>, ok: bool) {
-        let mut s = self.state();
-        s.writing.retain(|b| !Arc::ptr_eq(b, &batch));
-        if ok {
-            if let Ok(mut b) = Arc::try_unwrap(batch)
-                && s.spare.len() < SPARES
-            {
-                b.bytes.clear();
-                s.spare.push(b.bytes);
-            }
-        } else {
-            s.failed.push(batch);
-        }
-        drop(s);
+        self.state().record(batch, ok);
         self.landed.notify_all();
     }
 
@@ -137,6 +169,22 @@ impl Tail {
 }
 
 impl State {
+    /// Takes a written batch out of `writing`: its buffer becomes a spare
+    /// on success; on failure it stays readable in `failed`.
+    fn record(&mut self, batch: Arc<Batch>, ok: bool) {
+        self.writing.retain(|b| !Arc::ptr_eq(b, &batch));
+        if ok {
+            if let Ok(mut b) = Arc::try_unwrap(batch)
+                && self.spare.len() < SPARES
+            {
+                b.bytes.clear();
+                self.spare.push(b.bytes);
+            }
+        } else {
+            self.failed.push(batch);
+        }
+    }
+
     /// Moves the open batch to `writing` and returns it; the next batch
     /// starts where it ends, in a spare buffer when there is one.
     fn close(&mut self) -> Arc<Batch> {
@@ -178,6 +226,33 @@ mod tests {
         }
         assert!(!tail.read(&mut out, 103), "written batches leave the tail");
         assert!(tail.close_all().is_empty());
+    }
+
+    #[test]
+    fn one_thread_at_a_time_writes_and_takes_the_queued_batches() {
+        let tail = Tail::default();
+        let first = tail.push(&[b"abcd"], 0, 4).expect("full batch");
+        let second = tail.push(&[b"efgh"], 4, 4).expect("full batch");
+        let third = tail.push(&[b"ijkl"], 8, 4).expect("full batch");
+        let first = tail.claim(first).expect("the claim is free");
+        assert!(
+            tail.claim(second.clone()).is_none(),
+            "queued for the holder"
+        );
+        assert!(tail.claim(third.clone()).is_none(), "queued for the holder");
+        let next = tail.landed(first, true).expect("the holder gets the queue");
+        assert!(Arc::ptr_eq(&next, &second));
+        let mut out = [0u8; 4];
+        assert!(tail.read(&mut out, 8), "a queued batch is readable");
+        let next = tail.landed(next, false).expect("then the next");
+        assert!(Arc::ptr_eq(&next, &third));
+        assert!(
+            tail.landed(next, true).is_none(),
+            "queue empty: claim let go"
+        );
+        let again = tail.push(&[b"mnop"], 12, 4).expect("full batch");
+        assert!(tail.claim(again).is_some(), "the claim is free again");
+        assert!(tail.read(&mut out, 4), "the failed batch stays readable");
     }
 
     #[test]
