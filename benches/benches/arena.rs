@@ -76,11 +76,13 @@ fn both(c: &mut Criterion, name: &str, sample: impl Fn(u64) -> Duration + Clone)
 }
 
 /// Bytes of new blocks a store takes before the new-write bench starts
-/// another. This VM's memory past about 5 GB of tmpfs is five times slower
-/// (`dd` into a preallocated tmpfs file drops from 3 GB/s to 500 MB/s), so
-/// a store left to grow measures that, not itself. Replacing it happens
-/// between samples, untimed; every sample still crosses index flushes and
-/// arena seals as a growing store does.
+/// another. This VM reports free pages to its host ("Free page reporting
+/// enabled" at boot): once writes have run through the pages the guest
+/// still holds, every new page faults in at the host and tmpfs writes fall
+/// from about 3 GB/s to 500 MB/s, `dd` included. A store left to grow
+/// measures that, not itself. Replacing it happens between samples,
+/// untimed; every sample still crosses index flushes and arena seals as a
+/// growing store does.
 const FRESH_BYTES: u64 = 1 << 30;
 
 /// The store new writes go to, replaced once it holds [`FRESH_BYTES`].
