@@ -1,5 +1,5 @@
 //! Real programs in a FUSE mount of a RemoteFs: the 9P2000 client over a
-//! loopback TCP socket to the server, which serves a MemFs.
+//! loopback TCP socket to the server, which serves a MemFs (or a Fossil).
 //!
 //! The programs of `fuse_programs` run unchanged, except two that need
 //! what 9P2000 cannot do: moving a file to another directory as a rename
@@ -53,6 +53,27 @@ program_tests!(@each remote_memfs;
     many_files_in_one_directory: [],
     unlinked_open_files_stay_usable: [],
 );
+
+/// A RemoteFs to a server of a fresh live Fossil (in-memory venti).
+fn remote_fossil() -> Arc<dyn FileSystem> {
+    let options = colony_fossil::FossilOptions {
+        owner: "root".into(),
+        ..colony_fossil::FossilOptions::default()
+    };
+    let store = Arc::new(colony_venti::MemStore::new());
+    let fossil = colony_fossil::Fossil::create_empty(store, options).expect("empty fossil");
+    remote_of(Arc::new(colony_ns::FossilFs::new(Arc::new(fossil))))
+}
+
+/// A few of the programs again with a Fossil behind the server.
+mod fossil {
+    program_tests!(@each super::remote_fossil;
+        cp_a_tree_in_and_out: [],
+        git_init_add_commit_log: ["git"],
+        rm_rf_deep_tree: [],
+        unlinked_open_files_stay_usable: [],
+    );
+}
 
 /// The contents of `path` (slash-separated, from the root) in `fs`.
 fn served_bytes(fs: &dyn FileSystem, path: &str) -> Vec<u8> {

@@ -443,4 +443,19 @@ fn connect_fails_clearly() {
         .err()
         .expect("garbage");
     assert!(matches!(e, Error::FrameTooSmall(3)), "{e:?}");
+    // A server that cannot grant a useful msize.
+    let e = rt
+        .block_on(async {
+            let (client, server_end) = tcp_pair().await;
+            let config = ServerConfig {
+                msize: 100,
+                ..ServerConfig::default()
+            };
+            let server = colony_ns::Server::new(memfs(), config);
+            tokio::spawn(async move { server.serve(server_end).await });
+            RemoteFs::connect(client, USER, "").await
+        })
+        .err()
+        .expect("msize 100");
+    assert!(matches!(e, Error::MsizeTooSmall), "{e:?}");
 }

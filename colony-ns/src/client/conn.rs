@@ -62,10 +62,7 @@ impl Shared {
         let Some(sink) = self.lock().pending.remove(&fcall.tag) else {
             return false;
         };
-        sink(match fcall.msg {
-            Message::Rerror(Rerror { ename }) => Err(Error::from_ename(&ename)),
-            reply => Ok(reply),
-        });
+        sink(answer(fcall.msg));
         true
     }
 }
@@ -235,9 +232,25 @@ impl Pending {
             .rx
             .recv()
             .map_err(|_| Error::ConnectionLost("the reply was dropped".into()))??;
-        R::try_from(reply).map_err(|other| Error::UnexpectedReply {
-            sent: self.sent,
-            got: other.name().into(),
-        })
+        expect(self.sent, reply)
     }
+}
+
+/// A reply as the caller sees it: an Rerror is the error its text names.
+pub(crate) fn answer(reply: Message) -> Result<Message> {
+    match reply {
+        Message::Rerror(Rerror { ename }) => Err(Error::from_ename(&ename)),
+        reply => Ok(reply),
+    }
+}
+
+/// Checks that the reply to `sent` is an `R`.
+pub(crate) fn expect<R: TryFrom<Message, Error = Message>>(
+    sent: &'static str,
+    reply: Message,
+) -> Result<R> {
+    R::try_from(reply).map_err(|other| Error::UnexpectedReply {
+        sent,
+        got: other.name().into(),
+    })
 }

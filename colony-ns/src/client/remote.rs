@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use crate::client::conn::{Conn, Pending};
+use crate::client::conn::{Conn, Pending, answer, expect};
 use crate::client::fids::{Fid, FidNumbers, NewFid};
 use crate::client::listing::Listings;
 use crate::client::nodes::{Access, Nodes, OpenFid};
@@ -60,18 +60,7 @@ where
             got: format!("{} with tag {}", reply.msg.name(), reply.tag),
         });
     }
-    match reply.msg {
-        Message::Rerror(e) => Err(Error::from_ename(&e.ename)),
-        msg => Ok(msg),
-    }
-}
-
-/// Checks that a reply is an `R` (an `exchange` reply).
-fn expect<R: TryFrom<Message, Error = Message>>(sent: &'static str, msg: Message) -> Result<R> {
-    R::try_from(msg).map_err(|other| Error::UnexpectedReply {
-        sent,
-        got: other.name().into(),
-    })
+    answer(reply.msg)
 }
 
 impl RemoteFs {
@@ -91,9 +80,12 @@ impl RemoteFs {
         if version != VERSION {
             return Err(Error::Version(version));
         }
-        if !(MIN_MSIZE..=MSIZE).contains(&msize) {
+        if msize < MIN_MSIZE {
             return Err(Error::MsizeTooSmall);
         }
+        // A server may not grant more than asked; if one does, hold it to
+        // what was asked.
+        let msize = msize.min(MSIZE);
         let numbers = FidNumbers::default();
         let root_fid = numbers.take();
         let attach = Tattach {
