@@ -67,7 +67,21 @@ impl RemoteFs {
     /// Tversion ("9P2000", msize) then Tattach(uname, aname) over `stream`;
     /// spawns the connection's I/O task on the current tokio runtime. The
     /// connection ends when the `RemoteFs` is dropped.
-    pub async fn connect<S>(mut stream: S, uname: &str, aname: &str) -> Result<RemoteFs>
+    pub async fn connect<S>(stream: S, uname: &str, aname: &str) -> Result<RemoteFs>
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        Self::connect_with(stream, uname, aname, Nodes::default()).await
+    }
+
+    /// [`RemoteFs::connect`] keeping fids in `nodes` (tests pass a small
+    /// budget).
+    pub(crate) async fn connect_with<S>(
+        mut stream: S,
+        uname: &str,
+        aname: &str,
+        nodes: Nodes,
+    ) -> Result<RemoteFs>
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
@@ -100,7 +114,7 @@ impl RemoteFs {
         let fs = RemoteFs {
             root: qid.path,
             aname: aname.into(),
-            nodes: Nodes::default(),
+            nodes,
             listings: Listings::default(),
             conn,
         };
