@@ -10,13 +10,13 @@ use crate::client::fids::{Fid, FidNumbers, NewFid};
 use crate::client::listing::Listings;
 use crate::client::nodes::{Access, Nodes, OpenFid};
 use crate::error::{Error, Result};
-// The smallest msize accepted from a server is the server's own floor.
 use crate::fs::{Meta, NodeId};
 use crate::ninep::{
     Fcall, IOHDRSZ, Message, NOFID, NOTAG, ORDWR, OREAD, OWRITE, QTAPPEND, Qid, Rattach, Ropen,
     Rread, Rstat, Rversion, Rwalk, Rwrite, Tattach, Topen, Tread, Tstat, Tversion, Twalk, Twrite,
     VERSION, encode_frame, read_frame,
 };
+// The smallest msize accepted from a server is the server's own floor.
 use crate::server::MIN_MSIZE;
 
 /// The msize proposed: 1 MiB of data per message (the most one FUSE read
@@ -33,7 +33,14 @@ pub const MSIZE: u32 = (1 << 20) + IOHDRSZ;
 /// `user` arguments of the trait's methods are not sent (9P2000 fixes the
 /// user per attach). Renames are within a directory only
 /// ([`Error::CrossDir`] otherwise: 9P2000's wstat cannot move a file).
-/// Node ids are the server's qid paths.
+/// Node ids are the server's qid paths. A listing ([`FileSystem::readdir`]
+/// from cookie 0) is a snapshot of the directory, which its cookies
+/// continue; only the latest 64 snapshots are kept, and a cookie of an
+/// older one resumes at the same position of a fresh read. Open fids are
+/// kept between calls (the trait has no open or close), so a DMEXCL file
+/// read or written here stays in use until the client lets the fid go.
+///
+/// [`FileSystem::readdir`]: crate::FileSystem::readdir
 pub struct RemoteFs {
     pub(crate) conn: Arc<Conn>,
     pub(crate) root: NodeId,
