@@ -2,13 +2,14 @@
 //! (walking to a node, cloning, opening, stat, pipelined I/O).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::client::conn::{Conn, Pending, answer, expect};
 use crate::client::fids::{Fid, FidNumbers, NewFid};
 use crate::client::listing::Listings;
-use crate::client::nodes::{Access, Nodes, OpenFid};
+use crate::client::nodes::{Access, FID_BUDGET, Nodes, OpenFid};
 use crate::error::{Error, Result};
 use crate::fs::{Meta, NodeId};
 use crate::ninep::{
@@ -22,6 +23,28 @@ use crate::server::MIN_MSIZE;
 /// The msize proposed: 1 MiB of data per message (the most one FUSE read
 /// or write carries) plus the header. Servers usually grant less.
 pub const MSIZE: u32 = (1 << 20) + IOHDRSZ;
+
+/// How long a server may stay silent while requests wait before it is
+/// probed, and again before the connection is declared dead. Generous: a
+/// live server answers the probe at once, however slow its requests are.
+pub const SILENCE: Duration = Duration::from_secs(30);
+
+/// The limits of a client.
+pub(crate) struct Tuning {
+    /// See [`FID_BUDGET`].
+    pub fid_budget: usize,
+    /// See [`SILENCE`].
+    pub silence: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            fid_budget: FID_BUDGET,
+            silence: SILENCE,
+        }
+    }
+}
 
 /// A [`FileSystem`](crate::FileSystem) on a 9P2000 server: every call is
 /// 9P requests on one connection, pipelined, from any number of threads.
@@ -78,16 +101,15 @@ impl RemoteFs {
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        Self::connect_with(stream, uname, aname, Nodes::default()).await
+        Self::connect_with(stream, uname, aname, Tuning::default()).await
     }
 
-    /// [`RemoteFs::connect`] keeping fids in `nodes` (tests pass a small
-    /// budget).
+    /// [`RemoteFs::connect`] with other limits (tests make them small).
     pub(crate) async fn connect_with<S>(
         mut stream: S,
         uname: &str,
         aname: &str,
-        nodes: Nodes,
+        tuning: Tuning,
     ) -> Result<RemoteFs>
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -117,11 +139,11 @@ impl RemoteFs {
         };
         let reply = exchange(&mut stream, Fcall::new(0, attach), msize).await?;
         let Rattach { qid } = expect("Tattach", reply)?;
-        let conn = Arc::new(Conn::spawn(stream, msize, numbers));
+        let conn = Arc::new(Conn::spawn(stream, msize, numbers, tuning.silence));
         let fs = RemoteFs {
             root: qid.path,
             aname: aname.into(),
-            nodes,
+            nodes: Nodes::with_budget(tuning.fid_budget),
             listings: Listings::default(),
             conn,
         };
