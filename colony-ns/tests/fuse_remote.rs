@@ -129,6 +129,14 @@ fn moves_and_bytes_reach_the_server() {
         out,
         "one\nmoved\ncopied\nover\ndeep\nbig\nd1:\n\nd2:\nx\ny\n"
     );
+    // rename(2) itself: EXDEV, and the target it would have replaced is
+    // still there (the adapter asks before removing it).
+    std::fs::write(mnt.join("d1/z"), b"src").unwrap();
+    std::fs::write(mnt.join("d2/z"), b"dst").unwrap();
+    let e = std::fs::rename(mnt.join("d1/z"), mnt.join("d2/z")).expect_err("EXDEV");
+    assert_eq!(e.raw_os_error(), Some(nix::libc::EXDEV), "{e}");
+    assert_eq!(std::fs::read(mnt.join("d2/z")).unwrap(), b"dst");
+    assert_eq!(std::fs::read(mnt.join("d1/z")).unwrap(), b"src");
     handle.unmount().unwrap();
     assert!(!is_mounted(&mnt));
     // What the server holds, read directly.

@@ -429,8 +429,7 @@ fn connect_fails_clearly() {
             drop(server_end);
             RemoteFs::connect(client, USER, "").await
         })
-        .err()
-        .expect("no server");
+        .expect_err("no server");
     assert!(
         matches!(e, Error::ConnectionLost(_) | Error::Io(_)),
         "{e:?}"
@@ -442,8 +441,7 @@ fn connect_fails_clearly() {
             server_end.write_all(&[3, 0, 0, 0]).await.unwrap();
             RemoteFs::connect(client, USER, "").await
         })
-        .err()
-        .expect("garbage");
+        .expect_err("garbage");
     assert!(matches!(e, Error::FrameTooSmall(3)), "{e:?}");
     // A server that cannot grant a useful msize.
     let e = rt
@@ -457,8 +455,7 @@ fn connect_fails_clearly() {
             tokio::spawn(async move { server.serve(server_end).await });
             RemoteFs::connect(client, USER, "").await
         })
-        .err()
-        .expect("msize 100");
+        .expect_err("msize 100");
     assert!(matches!(e, Error::MsizeTooSmall), "{e:?}");
 }
 
@@ -519,12 +516,10 @@ fn protocol_breaches_are_clear_errors() {
             },
         )
     }))
-    .err()
-    .expect("another protocol");
+    .expect_err("another protocol");
     assert!(matches!(&e, Error::Version(v) if v == "9P2000.L"), "{e:?}");
-    let e = connect_to(Box::new(|req: Fcall| Fcall::new(req.tag, Rflush {})))
-        .err()
-        .expect("wrong reply");
+    let e =
+        connect_to(Box::new(|req: Fcall| Fcall::new(req.tag, Rflush {}))).expect_err("wrong reply");
     assert!(
         matches!(
             e,
@@ -538,8 +533,7 @@ fn protocol_breaches_are_clear_errors() {
     let e = connect_to(Box::new(|req: Fcall| {
         Fcall::new(req.tag.wrapping_add(1), Rflush {})
     }))
-    .err()
-    .expect("wrong tag");
+    .expect_err("wrong tag");
     assert!(e.to_string().contains("tag"), "{e}");
     // After the handshake: a reply of the wrong type fails its call only.
     let fs = connect_to(Box::new(handshake_then(|req| {

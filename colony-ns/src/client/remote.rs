@@ -72,6 +72,16 @@ pub struct RemoteFs {
     pub(crate) listings: Listings,
 }
 
+impl std::fmt::Debug for RemoteFs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteFs")
+            .field("aname", &self.aname)
+            .field("root", &self.root)
+            .field("msize", &self.conn.msize)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Sends one message on a stream not yet shared and reads the reply
 /// (version and attach, before the I/O tasks start).
 async fn exchange<S>(stream: &mut S, fcall: Fcall, msize: u32) -> Result<Message>
