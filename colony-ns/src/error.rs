@@ -156,6 +156,9 @@ pub enum Error {
     /// See [`es::NOT_SYMLINK`].
     #[error("{}", es::NOT_SYMLINK)]
     NotSymlink,
+    /// See [`es::CROSS_DIR`].
+    #[error("{}", es::CROSS_DIR)]
+    CrossDir,
     /// A failure of the storage behind a file system, passed on as its text.
     #[error("{0}")]
     Other(String),
@@ -204,6 +207,21 @@ pub enum Error {
     /// The peer broke the cpu protocol (unexpected frame or early end).
     #[error("cpu protocol: {0}")]
     Protocol(String),
+    /// The 9P connection of a remote file system is gone (the text says
+    /// why); every call on it fails with this from then on.
+    #[error("9P connection lost: {0}")]
+    ConnectionLost(String),
+    /// A 9P server that does not speak 9P2000 (it answered this version).
+    #[error("9P server does not speak 9P2000 (it answered {0:?})")]
+    Version(String),
+    /// A 9P server answered with a reply of the wrong type.
+    #[error("9P server replied {got} to {sent}")]
+    UnexpectedReply {
+        /// The request's type.
+        sent: &'static str,
+        /// The reply's type.
+        got: String,
+    },
 }
 
 impl Error {
@@ -214,7 +232,99 @@ impl Error {
             errno,
         }
     }
+
+    /// The error an Rerror's text stands for: the file-system variant whose
+    /// Plan 9 text it is (the inverse of their Display), else
+    /// [`Error::Other`] carrying the text.
+    pub fn from_ename(ename: &str) -> Error {
+        match ename {
+            es::NOT_FOUND => Error::NotFound,
+            es::PERMISSION_DENIED => Error::PermissionDenied,
+            es::EXISTS => Error::Exists,
+            es::UNKNOWN_FID => Error::UnknownFid,
+            es::FID_IN_USE => Error::FidInUse,
+            es::IS_DIR => Error::IsDir,
+            es::NOT_DIR => Error::NotDir,
+            es::IN_USE => Error::InUse,
+            es::FID_OPEN => Error::FidOpen,
+            es::NOT_OPEN_READ => Error::NotOpenRead,
+            es::NOT_OPEN_WRITE => Error::NotOpenWrite,
+            es::NOT_EMPTY => Error::NotEmpty,
+            es::BAD_DIR_OFFSET => Error::BadDirOffset,
+            es::DIR_ENTRY_TOO_BIG => Error::DirEntryTooBig,
+            es::BAD_NAME => Error::BadName,
+            es::DIR_BIT => Error::DirBit,
+            es::DIR_LENGTH => Error::DirLength,
+            es::WSTAT_FIELD => Error::WstatField,
+            es::TOO_LARGE => Error::TooLarge,
+            es::NO_VERSION => Error::NoVersion,
+            es::DUPLICATE_TAG => Error::DuplicateTag,
+            es::MSIZE_TOO_SMALL => Error::MsizeTooSmall,
+            es::BAD_MESSAGE => Error::BadMessage,
+            es::REMOVE_ROOT => Error::RemoveRoot,
+            es::NOT_SYMLINK => Error::NotSymlink,
+            es::CROSS_DIR => Error::CrossDir,
+            other => match other.strip_suffix(es::AUTH_NOT_REQUIRED) {
+                Some(service) if service.ends_with(": ") => {
+                    Error::AuthNotRequired(service[..service.len() - 2].to_owned())
+                }
+                _ => Error::Other(other.to_owned()),
+            },
+        }
+    }
 }
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rerror_texts_come_back_as_their_variants() {
+        let variants = [
+            Error::NotFound,
+            Error::PermissionDenied,
+            Error::Exists,
+            Error::UnknownFid,
+            Error::FidInUse,
+            Error::IsDir,
+            Error::NotDir,
+            Error::InUse,
+            Error::FidOpen,
+            Error::NotOpenRead,
+            Error::NotOpenWrite,
+            Error::NotEmpty,
+            Error::BadDirOffset,
+            Error::DirEntryTooBig,
+            Error::BadName,
+            Error::DirBit,
+            Error::DirLength,
+            Error::WstatField,
+            Error::TooLarge,
+            Error::NoVersion,
+            Error::DuplicateTag,
+            Error::MsizeTooSmall,
+            Error::BadMessage,
+            Error::RemoveRoot,
+            Error::NotSymlink,
+            Error::CrossDir,
+            Error::AuthNotRequired("vacfs".into()),
+            Error::Other("i/o error: venti: connection reset".into()),
+        ];
+        for e in variants {
+            let back = Error::from_ename(&e.to_string());
+            assert_eq!(
+                std::mem::discriminant(&back),
+                std::mem::discriminant(&e),
+                "{e:?} came back as {back:?}"
+            );
+            assert_eq!(back.to_string(), e.to_string());
+        }
+        assert!(matches!(
+            Error::from_ename("authentication not required"),
+            Error::Other(_)
+        ));
+    }
+}

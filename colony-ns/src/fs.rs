@@ -82,9 +82,10 @@ pub trait FileSystem: Send + Sync + 'static {
     /// directory than its own (in its own, this is a wstat of the name).
     /// Never replaces: [`Error::Exists`] if the name is taken (POSIX
     /// callers remove the target first); [`Error::BadName`] if `dir` is
-    /// `node` or below it; [`Error::RemoveRoot`] for the root. The node
-    /// keeps its id,
-    /// contents and metadata. Returns the new metadata.
+    /// `node` or below it; [`Error::RemoveRoot`] for the root;
+    /// [`Error::CrossDir`], with nothing changed, from a file system that
+    /// can rename only within a directory (a 9P2000 client's). The node
+    /// keeps its id, contents and metadata. Returns the new metadata.
     fn rename(&self, node: NodeId, dir: NodeId, name: &str, user: &str) -> Result<Meta>;
 
     /// Calls `sink` with the entries of `dir` after `cookie` (0: from the

@@ -8,6 +8,8 @@
 //!   [`FossilFs`] serves a live `colony_fossil::Fossil`.
 //! * [`server`]: a tokio 9P server (TCP or Unix socket) with a handle for
 //!   binding, the local address and graceful shutdown.
+//! * [`client`]: a 9P2000 client, [`RemoteFs`], that is itself a
+//!   [`FileSystem`]: a remote tree to use or FUSE-mount like a local one.
 //! * [`fuse`]: the same trees mounted with FUSE ([`fuse::mount`]), so
 //!   ordinary Linux programs use them.
 //! * [`session`]: private namespaces rooted in a file tree ([`session::Session`],
@@ -16,6 +18,7 @@
 //!   owner runs commands and shells, and its client.
 //! * [`frame`]: length-prefixed postcard frames for our own protocols.
 
+pub mod client;
 pub mod cpu;
 mod error;
 mod fossil_fs;
@@ -27,6 +30,7 @@ pub mod ninep;
 pub mod server;
 pub mod session;
 
+pub use client::RemoteFs;
 pub use error::{Error, Result};
 pub use fossil_fs::FossilFs;
 pub use fs::{DirEntry, FileSystem, Meta, NodeId, SetMeta};

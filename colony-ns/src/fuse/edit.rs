@@ -118,6 +118,9 @@ impl Adapter {
                     (false, true) => return Err(Errno::EISDIR),
                     _ => {}
                 }
+                if self.node(dir) != new_dir && self.probe_move_across(&src, new_dir, to, req)? {
+                    return Ok(());
+                }
                 if dst.is_dir() {
                     self.fs.remove(dst.node())?;
                 } else {
@@ -129,6 +132,26 @@ impl Adapter {
         }
         self.fs.rename(src.node(), new_dir, to, &self.user(req))?;
         Ok(())
+    }
+
+    /// Before a target in another directory is removed to make room: a
+    /// file system that cannot move across directories ([`Error::CrossDir`],
+    /// 9P2000's) must say so now, while the target is still there. The
+    /// probe is the move itself, which finds the name taken ([`Error::Exists`])
+    /// where moving is possible (the trait's rename never replaces); true
+    /// if it moved after all (the target went away meanwhile).
+    fn probe_move_across(
+        &self,
+        src: &Meta,
+        new_dir: NodeId,
+        to: &str,
+        req: &Request,
+    ) -> Result<bool, Errno> {
+        match self.fs.rename(src.node(), new_dir, to, &self.user(req)) {
+            Err(Error::Exists) => Ok(false),
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(true),
+        }
     }
 
     /// Whether `node` is `ancestor` or below it.

@@ -22,6 +22,10 @@ pub(crate) fn errno(e: &Error) -> Errno {
         // readlink(2) of something that is not a link.
         Error::NotSymlink => Errno::EINVAL,
         Error::TooLarge => Errno::EFBIG,
+        // mv(1) and friends copy and remove instead.
+        Error::CrossDir => Errno::EXDEV,
+        // What a FUSE mount whose server died gives, too.
+        Error::ConnectionLost(_) => Errno::ENOTCONN,
         // rmdir(2) of a mount point.
         Error::RemoveRoot | Error::InUse => Errno::EBUSY,
         Error::BadUtf8 => Errno::from_i32(nix::errno::Errno::EILSEQ as i32),
@@ -57,7 +61,9 @@ pub(crate) fn errno(e: &Error) -> Errno {
         | Error::FrameTooLong(_)
         | Error::Tls(_)
         | Error::Refused(_)
-        | Error::Protocol(_) => Errno::EIO,
+        | Error::Protocol(_)
+        | Error::Version(_)
+        | Error::UnexpectedReply { .. } => Errno::EIO,
         Error::Sys { errno, .. } => Errno::from_i32(*errno as i32),
     }
 }
@@ -83,6 +89,8 @@ mod tests {
             (Error::PermissionDenied, Errno::EACCES),
             (Error::WstatField, Errno::EPERM),
             (Error::TooLarge, Errno::EFBIG),
+            (Error::CrossDir, Errno::EXDEV),
+            (Error::ConnectionLost("eof".into()), Errno::ENOTCONN),
             (Error::Other("venti: connection reset".into()), Errno::EIO),
             (Error::UnknownFid, Errno::EIO),
             (

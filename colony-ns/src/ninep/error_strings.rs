@@ -55,6 +55,10 @@ pub const BAD_MESSAGE: &str = "unexpected message type";
 pub const REMOVE_ROOT: &str = "cannot remove root";
 /// Readlink of something that is not a symbolic link.
 pub const NOT_SYMLINK: &str = "not a symbolic link";
+/// A rename into another directory, which 9P2000's wstat cannot express
+/// (a client's answer, never a server's: FUSE turns it into EXDEV so
+/// programs copy instead).
+pub const CROSS_DIR: &str = "cannot rename across directories";
 /// Prefixes the text of a failure of the storage behind a file system
 /// (Plan 9 fossil's EIO).
 pub const IO_ERROR: &str = "i/o error";

@@ -40,6 +40,17 @@ macro_rules! messages {
                     Message::$name(m)
                 }
             }
+
+            /// The message if it is this type; otherwise it comes back.
+            impl TryFrom<Message> for $name {
+                type Error = Message;
+                fn try_from(m: Message) -> std::result::Result<Self, Message> {
+                    match m {
+                        Message::$name(m) => Ok(m),
+                        other => Err(other),
+                    }
+                }
+            }
         )*
 
         /// Any 9P2000 message (Terror, type 106, is illegal and not here).
@@ -49,6 +60,11 @@ macro_rules! messages {
         }
 
         impl Message {
+            /// The message's name ("Twalk"), for errors and logs.
+            pub fn name(&self) -> &'static str {
+                match self { $( Message::$name(_) => stringify!($name), )* }
+            }
+
             /// The type byte on the wire.
             pub fn type_byte(&self) -> u8 {
                 match self { $( Message::$name(_) => $num, )* }

@@ -74,6 +74,41 @@ impl Stat {
         }
     }
 
+    /// The metadata this record describes (type and dev dropped): the
+    /// inverse of [`Stat::of`], for a client reading Rstat and directories.
+    pub fn meta(&self) -> Meta {
+        Meta {
+            qid: self.qid,
+            mode: self.mode,
+            atime: self.atime,
+            mtime: self.mtime,
+            length: self.length,
+            name: self.name.clone(),
+            uid: self.uid.clone(),
+            gid: self.gid.clone(),
+            muid: self.muid.clone(),
+        }
+    }
+
+    /// The Twstat record asking for `change`: "don't touch" wherever it is
+    /// `None`; the inverse of [`Stat::wstat_change`]. (A `Some("")` name,
+    /// owner or group, or an all-ones number, reads as "don't touch" too:
+    /// 9P2000 cannot ask for those.)
+    pub fn of_change(change: &SetMeta) -> Stat {
+        let dont = Stat::dont_touch();
+        let text = |s: &Option<String>| s.clone().unwrap_or_default();
+        Stat {
+            mode: change.mode.unwrap_or(dont.mode),
+            atime: change.atime.unwrap_or(dont.atime),
+            mtime: change.mtime.unwrap_or(dont.mtime),
+            length: change.length.unwrap_or(dont.length),
+            name: text(&change.name),
+            uid: text(&change.uid),
+            gid: text(&change.gid),
+            ..dont
+        }
+    }
+
     /// The change a Twstat of this record asks for: all-ones integers and
     /// empty strings are "don't touch". Fields 9P2000 never lets a client
     /// set (type, dev, qid, muid) must be "don't touch", else
@@ -240,6 +275,30 @@ pub(crate) mod tests {
             stat.encode(&mut buf).unwrap();
             prop_assert_eq!(buf.len(), stat.encoded_len());
             prop_assert_eq!(Stat::decode(&buf).unwrap(), stat);
+        }
+
+        #[test]
+        fn meta_round_trips(stat in any_stat()) {
+            let meta = stat.meta();
+            prop_assert_eq!(Stat::of(&meta), Stat { ty: 0, dev: 0, ..stat });
+            prop_assert_eq!(Stat::of(&meta).meta(), meta);
+        }
+
+        #[test]
+        fn change_round_trips(
+            name in proptest::option::of("[^\u{0}/]{1,12}"),
+            mode in proptest::option::of(0..u32::MAX),
+            atime in proptest::option::of(0..u32::MAX),
+            mtime in proptest::option::of(0..u32::MAX),
+            length in proptest::option::of(0..u64::MAX),
+            gid in proptest::option::of("[a-z]{1,8}"),
+            uid in proptest::option::of("[a-z]{1,8}"),
+        ) {
+            let change = SetMeta { name, mode, atime, mtime, length, uid, gid };
+            let stat = Stat::of_change(&change);
+            let mut buf = Vec::new();
+            stat.encode(&mut buf).unwrap();
+            prop_assert_eq!(Stat::decode(&buf).unwrap().wstat_change().unwrap(), change);
         }
 
         #[test]

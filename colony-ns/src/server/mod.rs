@@ -21,6 +21,7 @@ use crate::error::Result;
 use crate::fs::{FileSystem, NodeId};
 use crate::ninep::IOHDRSZ;
 
+pub(crate) use conn::MIN_MSIZE;
 pub use listen::{ListenAddr, ServerHandle};
 
 /// How a server behaves.

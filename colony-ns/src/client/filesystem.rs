@@ -1,0 +1,215 @@
+//! [`FileSystem`] for [`RemoteFs`]: each method as 9P2000 requests.
+
+use std::sync::Arc;
+
+use crate::client::listing;
+use crate::client::nodes::Access;
+use crate::client::remote::RemoteFs;
+use crate::error::{Error, Result};
+use crate::fs::{DirEntry, FileSystem, Meta, NodeId, SetMeta};
+use crate::ninep::{
+    DMDIR, DMSYMLINK, ORDWR, OREAD, QTDIR, Rcreate, Ropen, Rread, Rwstat, Stat, Tcreate, Topen,
+    Tread, Twstat,
+};
+
+impl RemoteFs {
+    /// The directory holding `node`: where this client saw it (9P2000
+    /// cannot move a node to another directory, so that holds unless the
+    /// server's tree is changed another way), else a walk to "..".
+    fn parent_node(&self, node: NodeId) -> Result<NodeId> {
+        if let Some((dir, _)) = self.nodes.where_seen(node) {
+            return Ok(dir);
+        }
+        let (qid, fid) = self.walk(node, "..")?;
+        self.nodes.keep_walk_fid(qid.path, fid);
+        Ok(qid.path)
+    }
+
+    /// Reads the whole directory `dir` (a fresh fid, read to the end).
+    fn read_dir(&self, dir: NodeId) -> Result<Vec<Meta>> {
+        let fid = self.clone_fid(dir)?;
+        let Ropen { qid, iounit } = self.conn.call(Topen {
+            fid: fid.num,
+            mode: OREAD,
+        })?;
+        if qid.ty & QTDIR == 0 {
+            return Err(Error::NotDir);
+        }
+        let open = self.described(fid, qid, iounit, true);
+        let mut entries = Vec::new();
+        let mut offset = 0;
+        loop {
+            let Rread { data } = self.conn.call(Tread {
+                fid: open.fid.num,
+                offset,
+                count: open.iounit,
+            })?;
+            if data.is_empty() {
+                break;
+            }
+            offset += data.len() as u64;
+            entries.extend(Stat::decode_dir(&data)?.iter().map(Stat::meta));
+        }
+        for meta in &entries {
+            self.nodes.seen(meta.node(), dir, &meta.name);
+        }
+        Ok(entries)
+    }
+}
+
+impl FileSystem for RemoteFs {
+    /// The connection's root: any `uname` (the connection's user acts for
+    /// all), and `aname` "" or the one connected with.
+    fn attach(&self, _uname: &str, aname: &str) -> Result<NodeId> {
+        if !aname.is_empty() && aname != self.aname {
+            return Err(Error::Other(format!(
+                "this 9P connection is attached to tree {:?}, not {aname:?}",
+                self.aname
+            )));
+        }
+        Ok(self.root)
+    }
+
+    fn stat(&self, node: NodeId) -> Result<Meta> {
+        self.stat_fid(&*self.walk_fid(node)?)
+    }
+
+    fn lookup(&self, dir: NodeId, name: &str) -> Result<Meta> {
+        let (qid, fid) = self.walk(dir, name)?;
+        let fid = self.nodes.keep_walk_fid(qid.path, fid);
+        if name != ".." {
+            self.nodes.seen(qid.path, dir, name);
+        }
+        self.stat_fid(&fid)
+    }
+
+    fn parent(&self, node: NodeId) -> Result<Meta> {
+        self.stat(self.parent_node(node)?)
+    }
+
+    fn read(&self, node: NodeId, offset: u64, count: u32) -> Result<Vec<u8>> {
+        let open = self.open_fid(node, Access::Read)?;
+        self.read_at(&open, offset, count)
+    }
+
+    /// Writes as the connection's user, not `user` (see [`RemoteFs`]).
+    fn write(&self, node: NodeId, offset: u64, data: &[u8], _user: &str) -> Result<u32> {
+        let open = self.open_fid(node, Access::Write)?;
+        self.write_at(&open, offset, data)
+    }
+
+    /// Tcreate on a clone of the directory's fid; for a file, that fid,
+    /// now open ORDWR, becomes the node's write fid.
+    fn create(&self, dir: NodeId, name: &str, perm: u32, _user: &str) -> Result<Meta> {
+        let fid = self.clone_fid(dir)?;
+        let is_dir = perm & DMDIR != 0;
+        let Rcreate { qid, iounit } = self.conn.call(Tcreate {
+            fid: fid.num,
+            name: name.into(),
+            perm,
+            mode: if is_dir { OREAD } else { ORDWR },
+        })?;
+        let meta = self.stat_fid(&fid)?;
+        self.nodes.seen(qid.path, dir, name);
+        if !is_dir {
+            let open = self.described(fid, qid, iounit, true);
+            self.nodes.keep_open_fid(qid.path, Access::Write, open);
+        }
+        Ok(meta)
+    }
+
+    /// Tremove of a clone (the node's own fids stay usable if it fails);
+    /// once removed, the node's fids are clunked.
+    fn remove(&self, node: NodeId) -> Result<()> {
+        let result = self.clone_fid(node)?.remove();
+        if matches!(result, Ok(()) | Err(Error::NotFound)) {
+            self.nodes.forget(node);
+        }
+        result
+    }
+
+    /// A Twstat of the change, "don't touch" elsewhere. Owners cannot be
+    /// given away over 9P2000 (the server refuses a new uid).
+    fn wstat(&self, node: NodeId, change: &SetMeta, _user: &str) -> Result<Meta> {
+        let fid = self.walk_fid(node)?;
+        let _: Rwstat = self.conn.call(Twstat {
+            fid: fid.num,
+            stat: Stat::of_change(change),
+        })?;
+        if let (Some(name), Some((dir, _))) = (&change.name, self.nodes.where_seen(node)) {
+            self.nodes.seen(node, dir, name);
+        }
+        self.stat_fid(&fid)
+    }
+
+    /// Within its directory, a wstat of the name; into another directory,
+    /// [`Error::CrossDir`]: 9P2000 has no way to move a file.
+    fn rename(&self, node: NodeId, dir: NodeId, name: &str, user: &str) -> Result<Meta> {
+        let parent = self.parent_node(node)?;
+        if parent == node {
+            return Err(Error::RemoveRoot);
+        }
+        if parent != dir {
+            return Err(Error::CrossDir);
+        }
+        let change = SetMeta {
+            name: Some(name.into()),
+            ..SetMeta::default()
+        };
+        self.wstat(node, &change, user)
+    }
+
+    /// Cookie 0 reads the directory afresh; other cookies continue the
+    /// snapshot they came from (see [`listing`] for the limits).
+    fn readdir(
+        &self,
+        dir: NodeId,
+        cookie: u64,
+        sink: &mut dyn FnMut(DirEntry) -> bool,
+    ) -> Result<()> {
+        let (id, start) = listing::split(cookie);
+        let kept = (cookie != 0).then(|| self.listings.get(dir, id)).flatten();
+        let (id, entries) = match kept {
+            Some(entries) => (id, entries),
+            None => {
+                let entries = Arc::new(self.read_dir(dir)?);
+                (self.listings.add(dir, entries.clone()), entries)
+            }
+        };
+        for (i, meta) in entries.iter().enumerate().skip(start) {
+            let entry = DirEntry {
+                meta: meta.clone(),
+                cookie: listing::cookie(id, i + 1),
+            };
+            if !sink(entry) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// A DMSYMLINK file holding the target, with mode 0777 restored: the
+    /// server masks a new file's permissions with its directory's
+    /// (create(5)), but a symlink's are no permissions on Unix and always
+    /// show as 0777 there.
+    fn symlink(&self, dir: NodeId, name: &str, target: &str, user: &str) -> Result<Meta> {
+        let mode = DMSYMLINK | 0o777;
+        let meta = self.create(dir, name, mode, user)?;
+        self.write(meta.node(), 0, target.as_bytes(), user)?;
+        let change = SetMeta {
+            mode: Some(mode),
+            ..SetMeta::default()
+        };
+        self.wstat(meta.node(), &change, user)
+    }
+
+    /// The empty Twstat: Plan 9's fsync.
+    fn sync(&self, node: NodeId) -> Result<()> {
+        let fid = self.walk_fid(node)?;
+        let _: Rwstat = self.conn.call(Twstat {
+            fid: fid.num,
+            stat: Stat::dont_touch(),
+        })?;
+        Ok(())
+    }
+}

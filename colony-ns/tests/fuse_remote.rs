@@ -1,0 +1,174 @@
+//! Real programs in a FUSE mount of a RemoteFs: the 9P2000 client over a
+//! loopback TCP socket to the server, which serves a MemFs (or a Fossil).
+//!
+//! The programs of `fuse_programs` run unchanged, except two that need
+//! what 9P2000 cannot do: moving a file to another directory as a rename
+//! (here `mv` copies instead, checked below) and giving files away
+//! (`chown` to another user).
+
+#[macro_use]
+mod fuse_programs;
+mod remote;
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use colony_ns::fuse::{MountOptions, mount};
+use colony_ns::{FileSystem, ServerConfig};
+use fuse_programs::{have, is_mounted, mount_dir, sh};
+use tokio::runtime::Runtime;
+
+/// One runtime for every connection of this test binary (mounts outlive
+/// the calls that make them).
+fn rt() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(remote::runtime)
+}
+
+/// A RemoteFs, connected as root, to a server of `served`.
+fn remote_of(served: Arc<dyn FileSystem>) -> Arc<dyn FileSystem> {
+    Arc::new(remote::connect(
+        rt(),
+        served,
+        ServerConfig::default(),
+        "root",
+    ))
+}
+
+/// A RemoteFs to a server of a fresh root-owned MemFs.
+fn remote_memfs() -> Arc<dyn FileSystem> {
+    remote_of(fuse_programs::memfs())
+}
+
+program_tests!(@each remote_memfs;
+    cp_a_tree_in_and_out: [],
+    tar_in_and_out: ["tar"],
+    git_init_add_commit_log: ["git"],
+    cc_compile_and_run: ["cc"],
+    sqlite_write_and_read_back: ["sqlite3"],
+    rm_rf_deep_tree: [],
+    symlinks: [],
+    errors_have_the_right_errno: [],
+    large_file_offsets: [],
+    many_files_in_one_directory: [],
+    unlinked_open_files_stay_usable: [],
+);
+
+/// A RemoteFs to a server of a fresh live Fossil (in-memory venti).
+fn remote_fossil() -> Arc<dyn FileSystem> {
+    let options = colony_fossil::FossilOptions {
+        owner: "root".into(),
+        ..colony_fossil::FossilOptions::default()
+    };
+    let store = Arc::new(colony_venti::MemStore::new());
+    let fossil = colony_fossil::Fossil::create_empty(store, options).expect("empty fossil");
+    remote_of(Arc::new(colony_ns::FossilFs::new(Arc::new(fossil))))
+}
+
+/// A few of the programs again with a Fossil behind the server.
+mod fossil {
+    program_tests!(@each super::remote_fossil;
+        cp_a_tree_in_and_out: [],
+        git_init_add_commit_log: ["git"],
+        rm_rf_deep_tree: [],
+        unlinked_open_files_stay_usable: [],
+    );
+}
+
+/// The contents of `path` (slash-separated, from the root) in `fs`.
+fn served_bytes(fs: &dyn FileSystem, path: &str) -> Vec<u8> {
+    let mut node = fs.attach("root", "").unwrap();
+    for name in path.split('/') {
+        node = fs.lookup(node, name).unwrap().node();
+    }
+    let len = fs.stat(node).unwrap().length;
+    fs.read(node, 0, len as u32).unwrap()
+}
+
+fn exists(fs: &dyn FileSystem, path: &str) -> bool {
+    let mut node = fs.attach("root", "").unwrap();
+    for name in path.split('/') {
+        match fs.lookup(node, name) {
+            Ok(m) => node = m.node(),
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// mv within a directory renames (same inode); across directories it gets
+/// EXDEV and copies, never losing a target it replaces; and every byte
+/// written through the mount is in the served tree.
+#[test]
+fn moves_and_bytes_reach_the_server() {
+    let Some((_dir, mnt)) = mount_dir() else {
+        return;
+    };
+    if !have("cmp") {
+        return;
+    }
+    let served = fuse_programs::memfs();
+    let handle = mount(remote_of(served.clone()), &mnt, &MountOptions::default()).unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let big = outside.path().join("big");
+    sh(outside.path(), "head -c 5242887 /dev/urandom > big");
+    let out = sh(
+        &mnt,
+        &format!(
+            "echo one > a && i=$(stat -c %i a) && mv a b && test $(stat -c %i b) = $i && cat b
+             mkdir d1 d2 && echo moved > d1/x && i=$(stat -c %i d1/x)
+             mv d1/x d2/x && cat d2/x && test ! -e d1/x && test $(stat -c %i d2/x) != $i && echo copied
+             echo over > d1/y && echo under > d2/y && mv d1/y d2/y && cat d2/y && test ! -e d1/y
+             mkdir -p d1/t/u && echo deep > d1/t/u/f && mv d1/t d2/ && cat d2/t/u/f && test ! -e d1/t
+             cp '{big}' big && cmp '{big}' big && cat big | cmp - '{big}' && echo big
+             rm -r d2/t && ls d1 d2",
+            big = big.display()
+        ),
+    );
+    assert_eq!(
+        out,
+        "one\nmoved\ncopied\nover\ndeep\nbig\nd1:\n\nd2:\nx\ny\n"
+    );
+    handle.unmount().unwrap();
+    assert!(!is_mounted(&mnt));
+    // What the server holds, read directly.
+    assert_eq!(served_bytes(&*served, "b"), b"one\n");
+    assert_eq!(served_bytes(&*served, "d2/x"), b"moved\n");
+    assert_eq!(served_bytes(&*served, "d2/y"), b"over\n");
+    assert_eq!(served_bytes(&*served, "big"), std::fs::read(&big).unwrap());
+    for gone in ["a", "d1/x", "d1/y", "d1/t", "d2/t"] {
+        assert!(!exists(&*served, gone), "{gone} should be gone");
+    }
+}
+
+/// A mount whose server goes away fails calls with ENOTCONN, promptly,
+/// and still unmounts.
+#[test]
+fn a_dead_server_fails_calls_and_unmounts() {
+    let Some((_dir, mnt)) = mount_dir() else {
+        return;
+    };
+    let (fs, server) = rt().block_on(async {
+        let (client, server_end) = remote::tcp_pair().await;
+        let server = colony_ns::Server::new(fuse_programs::memfs(), ServerConfig::default());
+        let task = tokio::spawn(async move { server.serve(server_end).await });
+        let fs = colony_ns::RemoteFs::connect(client, "root", "")
+            .await
+            .unwrap();
+        (fs, task)
+    });
+    let options = MountOptions {
+        attr_ttl: std::time::Duration::ZERO,
+        entry_ttl: std::time::Duration::ZERO,
+        ..MountOptions::default()
+    };
+    let handle = mount(Arc::new(fs), &mnt, &options).unwrap();
+    std::fs::write(mnt.join("f"), b"x").unwrap();
+    server.abort();
+    let started = std::time::Instant::now();
+    let e = std::fs::read(mnt.join("f")).expect_err("server gone");
+    assert_eq!(e.raw_os_error(), Some(nix::libc::ENOTCONN), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    handle.unmount().unwrap();
+    assert!(!is_mounted(Path::new(&mnt)));
+}
