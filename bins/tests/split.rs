@@ -4,7 +4,8 @@
 //! through the cpu listener, saves and finds the write in the saved
 //! name; boom leaves no session process, mount or mount point on the cpu;
 //! a user's certificate is refused by the cpu service and by the 9P
-//! export; a restarted `colony-sto` keeps the saved names. Needs root and
+//! export; a restarted `colony-sto` keeps the saved names, and one that
+//! died has the cpu stop what it left there. Needs root and
 //! /dev/fuse; without them the test says so and passes, except under CI
 //! (env `CI` set), where it fails.
 
@@ -13,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use colony_core::cpu_service::{CPU_ENVS_DIR, CpuClient};
-use colony_core::identity::client_config;
+use colony_core::identity::{NODE_CRED, client_config};
 use colony_core::rpc::dial;
 
 mod support;
@@ -142,11 +143,30 @@ fn storage_and_cpu_in_two_processes() {
         "written by alice\n"
     );
 
+    // A storage node that dies leaves its environments on the cpu; its
+    // next start has the cpu stop them, so the names spawn again.
+    let mut sto = sto;
+    sto.0.kill().unwrap();
+    sto.0.wait().unwrap();
+    let (sto, _) = split.start_sto(None);
+    assert_eq!(cpu_running(&split), Vec::<String>::new());
+    grid.ok("alice", &["spawn", "work@n1"]);
+    assert_eq!(cpu_running(&split), ["work@n1"]);
+
     // Stopping the storage node booms its environments on the cpu.
     stop(sto);
     assert_cpu_empty(&data);
     stop(cpu);
     assert_eq!(mounts_below(&data), Vec::<String>::new());
+}
+
+/// What the cpu service runs, as the node asks it.
+fn cpu_running(split: &Split) -> Vec<String> {
+    let node = client_config(&split.grid.data.join(NODE_CRED)).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(CpuClient::new(&split.cpu, node).running())
+        .unwrap()
 }
 
 /// No session process, mount or mount point of the cpu service is left.

@@ -34,7 +34,9 @@ impl RemoteRuntime {
     /// Binds the 9P export at `ninep_addr` (`host:port`, port 0 for any;
     /// `host` is what cpu nodes dial, so not `0.0.0.0`) with the node's
     /// TLS from `data_dir`, and reaches the cpu service at `cpu_addr`
-    /// with the node's credential.
+    /// with the node's credential. The cpu service is told this node
+    /// (re)started, so that it stops what a crashed predecessor left
+    /// running there; a cpu that does not answer yet is only logged.
     pub async fn bind(data_dir: &Path, ninep_addr: &str, cpu_addr: &str) -> Result<RemoteRuntime> {
         let host = host_of(ninep_addr)?;
         if host == "0.0.0.0" || host == "::" {
@@ -46,8 +48,12 @@ impl RemoteRuntime {
         let tls = identity::server_config(data_dir)?;
         let export = NinepExport::bind(ninep_addr, tls, exports.clone()).await?;
         let node_tls = identity::client_config(&data_dir.join(NODE_CRED))?;
+        let cpu = CpuClient::new(cpu_addr, node_tls);
+        if let Err(e) = cpu.restarted().await {
+            tracing::warn!("telling the cpu service this node started: {e}");
+        }
         Ok(RemoteRuntime {
-            cpu: CpuClient::new(cpu_addr, node_tls),
+            cpu,
             exports,
             ninep_addr: host_port(host, export.local_addr().port()),
             export,

@@ -86,6 +86,15 @@ impl CpuClient {
         }
     }
 
+    /// Tells the service this node has just started: it stops every
+    /// environment it ran for it.
+    pub async fn restarted(&self) -> Result<()> {
+        match self.call(&CpuRequest::Restarted).await? {
+            CpuResponse::Stopped => Ok(()),
+            other => Err(self.unexpected(&other)),
+        }
+    }
+
     /// The environments the service runs.
     pub async fn running(&self) -> Result<Vec<String>> {
         match self.call(&CpuRequest::Status).await? {

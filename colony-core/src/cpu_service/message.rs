@@ -43,6 +43,9 @@ pub enum CpuRequest {
     },
     /// The environments running here.
     Status,
+    /// The asking node has just started and runs no environment: stop
+    /// every one it started before (a crash leaves them orphaned here).
+    Restarted,
 }
 
 /// The cpu service's answer.
@@ -56,7 +59,8 @@ pub enum CpuResponse {
     },
     /// Flushed.
     Flushed,
-    /// Stopped.
+    /// Stopped (for [`CpuRequest::Restarted`]: every environment of
+    /// the node).
     Stopped,
     /// The names of the environments running here, in name order.
     Running(Vec<String>),
@@ -111,6 +115,7 @@ mod tests {
             text().prop_map(|env| CpuRequest::Flush { env }),
             text().prop_map(|env| CpuRequest::Stop { env }),
             Just(CpuRequest::Status),
+            Just(CpuRequest::Restarted),
         ]
     }
 

@@ -102,9 +102,9 @@ impl Handler for Serve {
             return Err(e);
         };
         tracing::debug!(%node, "cpu service connection");
-        let service = &self.service;
+        let (service, asker) = (&self.service, &node);
         serve_frames(&mut tls, stopped, CpuResponse::Error, move |request| {
-            service.answer(request)
+            service.answer(asker, request)
         })
         .await
         .map_err(|e| Error::Connection {

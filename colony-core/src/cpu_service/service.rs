@@ -16,14 +16,26 @@ use super::message::{CpuRequest, CpuResponse, StartEnv};
 use crate::colony::config::env_path;
 use crate::colony::hosted::{HostSpec, Hosted, env_error};
 use crate::error::{Error, Result};
+use crate::node::NodeId;
 use crate::rpc::dial;
 
-/// The running environments, by name (`None` while one starts), and
-/// whether the service still takes new ones.
+/// The running environments by name, each with the node that started it
+/// (`None` while it starts), and whether the service still takes new
+/// ones.
 #[derive(Default)]
 struct Table {
-    envs: BTreeMap<String, Option<Arc<Hosted>>>,
+    envs: BTreeMap<String, (NodeId, Option<Arc<Hosted>>)>,
     closed: bool,
+}
+
+impl Table {
+    /// `node`'s running environment `env`.
+    fn get(&self, node: &NodeId, env: &str) -> Result<Arc<Hosted>> {
+        match self.envs.get(env) {
+            Some((by, Some(hosted))) if by == node => Ok(hosted.clone()),
+            _ => Err(Error::NotOnCpu(env.to_string())),
+        }
+    }
 }
 
 /// The cpu service's state.
@@ -61,16 +73,21 @@ impl CpuService {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Answers one request; failures become [`CpuResponse::Error`].
-    pub async fn answer(&self, request: CpuRequest) -> CpuResponse {
+    /// Answers one request of `node`; failures become
+    /// [`CpuResponse::Error`]. A node flushes and stops only the
+    /// environments it started.
+    pub async fn answer(&self, node: &NodeId, request: CpuRequest) -> CpuResponse {
         let what = format!("{request:?}");
         let answered = match request {
             CpuRequest::Start(start) => self
-                .start(start)
+                .start(node, start)
                 .await
                 .map(|cpu_addr| CpuResponse::Started { cpu_addr }),
-            CpuRequest::Flush { env } => self.flush(&env).await.map(|()| CpuResponse::Flushed),
-            CpuRequest::Stop { env } => self.stop(&env).await.map(|()| CpuResponse::Stopped),
+            CpuRequest::Flush { env } => {
+                self.flush(node, &env).await.map(|()| CpuResponse::Flushed)
+            }
+            CpuRequest::Stop { env } => self.stop(node, &env).await.map(|()| CpuResponse::Stopped),
+            CpuRequest::Restarted => self.restarted(node).await.map(|()| CpuResponse::Stopped),
             CpuRequest::Status => Ok(CpuResponse::Running(
                 self.table().envs.keys().cloned().collect(),
             )),
@@ -78,14 +95,14 @@ impl CpuService {
         match answered {
             Ok(r) => r,
             Err(e) => {
-                tracing::info!(request = %what, "refused: {e}");
+                tracing::info!(%node, request = %what, "refused: {e}");
                 CpuResponse::Error(e.to_string())
             }
         }
     }
 
     /// Roots `start.env` in the storage node's 9P export of it.
-    async fn start(&self, start: StartEnv) -> Result<std::net::SocketAddr> {
+    async fn start(&self, node: &NodeId, start: StartEnv) -> Result<std::net::SocketAddr> {
         let name = start.env.clone();
         {
             let mut table = self.table();
@@ -95,7 +112,7 @@ impl CpuService {
             if table.envs.contains_key(&name) {
                 return Err(env_error(&name, "start", "already running on this cpu"));
             }
-            table.envs.insert(name.clone(), None);
+            table.envs.insert(name.clone(), (node.clone(), None));
         }
         let started = self.host(start).await;
         let hosted = {
@@ -109,7 +126,9 @@ impl CpuService {
                 Ok(hosted) if table.closed => hosted,
                 Ok(hosted) => {
                     let addr = hosted.cpu_addr();
-                    table.envs.insert(name.clone(), Some(Arc::new(hosted)));
+                    table
+                        .envs
+                        .insert(name.clone(), (node.clone(), Some(Arc::new(hosted))));
                     tracing::info!(env = %name, %addr, "started");
                     return Ok(addr);
                 }
@@ -143,28 +162,43 @@ impl CpuService {
         .await
     }
 
-    /// Flushes the running environment `env`.
-    async fn flush(&self, env: &str) -> Result<()> {
-        let hosted = match self.table().envs.get(env) {
-            Some(Some(hosted)) => hosted.clone(),
-            _ => return Err(Error::NotOnCpu(env.to_string())),
-        };
+    /// Flushes `node`'s running environment `env`.
+    async fn flush(&self, node: &NodeId, env: &str) -> Result<()> {
+        let hosted = self.table().get(node, env)?;
         hosted.flush().await
     }
 
-    /// Stops `env` and forgets it, even when stopping reports an error.
-    async fn stop(&self, env: &str) -> Result<()> {
+    /// Stops `node`'s environment `env` and forgets it, even when
+    /// stopping reports an error.
+    async fn stop(&self, node: &NodeId, env: &str) -> Result<()> {
         let hosted = {
             let mut table = self.table();
-            match table.envs.get(env) {
-                Some(Some(_)) => table.envs.remove(env).flatten(),
-                _ => None,
-            }
+            let hosted = table.get(node, env)?;
+            table.envs.remove(env);
+            hosted
         };
-        let hosted = hosted.ok_or_else(|| Error::NotOnCpu(env.to_string()))?;
         hosted.stop().await?;
         tracing::info!(env, "stopped");
         Ok(())
+    }
+
+    /// Stops every environment `node` started.
+    async fn restarted(&self, node: &NodeId) -> Result<()> {
+        let orphans: Vec<String> = self
+            .table()
+            .envs
+            .iter()
+            .filter(|(_, (by, hosted))| by == node && hosted.is_some())
+            .map(|(name, _)| name.clone())
+            .collect();
+        let mut first = None;
+        for env in orphans {
+            tracing::info!(env, %node, "stopping what the restarted node left");
+            if let Err(e) = self.stop(node, &env).await {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
     }
 
     /// Refuses later starts and stops every environment; reports the
@@ -175,7 +209,7 @@ impl CpuService {
             table.closed = true;
             std::mem::take(&mut table.envs)
                 .into_values()
-                .flatten()
+                .filter_map(|(_, hosted)| hosted)
                 .collect()
         };
         let mut first = None;
