@@ -3,13 +3,14 @@
 //! the session helper and the stop signal.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use colony_core::colony::{Colony, ColonyConfig, EnvRuntime};
 use colony_core::identity::{self, InitOptions, USERS_DIR};
 use colony_core::node::NODE_ID_FILE;
-use colony_core::rpc::host_of;
+use colony_core::rpc::{GridServer, host_of};
 use colony_core::{NodeId, UserName};
 use colony_ns::session::LinuxConfig;
 
@@ -100,14 +101,23 @@ impl NodeArgs {
         })
     }
 
-    /// Seeds the node if it has no `clean.<node>` yet and gives every
-    /// user with a credential their name for it.
-    pub fn seed_and_grant<R: EnvRuntime>(&self, colony: &Colony<R>) -> anyhow::Result<()> {
+    /// Seeds the node if it has no `clean.<node>` yet, gives every user
+    /// with a credential their name for it, serves the grid on `--addr`
+    /// and prints how to connect; on SIGTERM or Ctrl-C booms every
+    /// environment, keeps every name and syncs the store.
+    pub async fn serve<R: EnvRuntime>(&self, colony: Arc<Colony<R>>) -> anyhow::Result<()> {
         let dir = &colony.config().data_dir;
-        ensure_seed(colony, dir, self)?;
+        ensure_seed(&colony, dir, self)?;
         for user in users(dir)? {
             colony.grant_seed(&user)?;
         }
+        let server = GridServer::bind(&self.addr, colony.clone()).await?;
+        let bound = server.local_addr().to_string();
+        print_welcome(dir, colony.node(), &self.admin, &bound, &self.addr);
+        shutdown_signal().await?;
+        tracing::info!("stopping: booming every environment, syncing the store");
+        server.shutdown().await;
+        colony.shutdown().await?;
         Ok(())
     }
 }
@@ -163,7 +173,7 @@ fn users(dir: &Path) -> anyhow::Result<Vec<UserName>> {
 }
 
 /// How to connect, as `colony up` and `colony-sto` print it once serving.
-pub fn print_welcome(dir: &Path, node: &NodeId, admin: &UserName, bound: &str, addr: &str) {
+fn print_welcome(dir: &Path, node: &NodeId, admin: &UserName, bound: &str, addr: &str) {
     let cred = identity::user_credential(dir, admin);
     println!("colony node {node} serving the grid on {bound}");
     println!("connect as {admin}:");

@@ -9,9 +9,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use colony_bins::logging;
-use colony_bins::node::{NodeArgs, print_welcome, shutdown_signal};
+use colony_bins::node::NodeArgs;
 use colony_core::colony::{Colony, RemoteRuntime};
-use colony_core::rpc::GridServer;
 
 /// colony-sto: a storage node whose environments run on a colony-cpu.
 #[derive(Parser)]
@@ -47,18 +46,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     runtime.block_on(async {
         let remote = RemoteRuntime::bind(&config.data_dir, &cli.ninep_addr, &cli.cpu).await?;
-        let ninep = remote.ninep_addr();
-        let colony = Arc::new(Colony::with_runtime(config, remote)?);
-        args.seed_and_grant(&colony)?;
-        let server = GridServer::bind(&args.addr, colony.clone()).await?;
-        tracing::info!(%ninep, cpu = %cli.cpu, "environments run on the cpu service");
-        let dir = &colony.config().data_dir;
-        let bound = server.local_addr().to_string();
-        print_welcome(dir, colony.node(), &args.admin, &bound, &args.addr);
-        shutdown_signal().await?;
-        tracing::info!("stopping: booming every environment, syncing the store");
-        server.shutdown().await;
-        colony.shutdown().await?;
+        tracing::info!(ninep = %remote.ninep_addr(), cpu = %cli.cpu, "environments run on the cpu service");
+        args.serve(Arc::new(Colony::with_runtime(config, remote)?))
+            .await?;
         Ok(ExitCode::SUCCESS)
     })
 }
