@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use colony_fossil::Fossil;
 use colony_fossil::fossil::FossilOptions;
-use colony_ns::ninep::{DMDIR, DMSYMLINK, IOHDRSZ};
+use colony_ns::ninep::{
+    DMDIR, DMSYMLINK, Fcall, IOHDRSZ, Message, QTDIR, Qid, Rattach, Rflush, Rversion, read_frame,
+};
 use colony_ns::{Error, FileSystem, FossilFs, Meta, RemoteFs, ServerConfig, SetMeta};
 use colony_venti::MemStore;
 use remote::{USER, connect, memfs, runtime, tcp_pair};
@@ -458,4 +460,106 @@ fn connect_fails_clearly() {
         .err()
         .expect("msize 100");
     assert!(matches!(e, Error::MsizeTooSmall), "{e:?}");
+}
+
+/// A peer that answers each request with what `answer` makes of it: for
+/// the protocol errors our own server never makes.
+async fn scripted_peer(answer: impl Fn(Fcall) -> Fcall + Send + 'static) -> tokio::net::TcpStream {
+    let (client, mut peer) = tcp_pair().await;
+    tokio::spawn(async move {
+        while let Ok(Some(frame)) = read_frame(&mut peer, 1 << 20).await {
+            let reply = answer(Fcall::decode(&frame).unwrap()).encode().unwrap();
+            if peer.write_all(&reply).await.is_err() {
+                return;
+            }
+        }
+    });
+    client
+}
+
+/// Answers version and attach as a server would, and `rest` after that.
+fn handshake_then(rest: fn(Fcall) -> Fcall) -> impl Fn(Fcall) -> Fcall + Send + 'static {
+    move |req| match req.msg {
+        Message::Tversion(v) => Fcall::new(
+            req.tag,
+            Rversion {
+                msize: v.msize.min(8192),
+                version: v.version,
+            },
+        ),
+        Message::Tattach(_) => Fcall::new(
+            req.tag,
+            Rattach {
+                qid: Qid {
+                    ty: QTDIR,
+                    version: 0,
+                    path: 1,
+                },
+            },
+        ),
+        _ => rest(req),
+    }
+}
+
+#[test]
+fn protocol_breaches_are_clear_errors() {
+    let rt = runtime();
+    let connect_to = |answer: Box<dyn Fn(Fcall) -> Fcall + Send>| {
+        rt.block_on(async {
+            let client = scripted_peer(answer).await;
+            RemoteFs::connect(client, USER, "").await
+        })
+    };
+    let e = connect_to(Box::new(|req: Fcall| {
+        Fcall::new(
+            req.tag,
+            Rversion {
+                msize: 8192,
+                version: "9P2000.L".into(),
+            },
+        )
+    }))
+    .err()
+    .expect("another protocol");
+    assert!(matches!(&e, Error::Version(v) if v == "9P2000.L"), "{e:?}");
+    let e = connect_to(Box::new(|req: Fcall| Fcall::new(req.tag, Rflush {})))
+        .err()
+        .expect("wrong reply");
+    assert!(
+        matches!(
+            e,
+            Error::UnexpectedReply {
+                sent: "Tversion",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = connect_to(Box::new(|req: Fcall| {
+        Fcall::new(req.tag.wrapping_add(1), Rflush {})
+    }))
+    .err()
+    .expect("wrong tag");
+    assert!(e.to_string().contains("tag"), "{e}");
+    // After the handshake: a reply of the wrong type fails its call only.
+    let fs = connect_to(Box::new(handshake_then(|req| {
+        Fcall::new(req.tag, Rflush {})
+    })))
+    .unwrap();
+    let e = fs.stat(1).expect_err("wrong reply");
+    assert!(
+        matches!(e, Error::UnexpectedReply { sent: "Tstat", .. }),
+        "{e:?}"
+    );
+    // A reply to no request ends the connection: the stream is out of step.
+    let fs = connect_to(Box::new(handshake_then(|req| {
+        Fcall::new(req.tag.wrapping_add(100), Rflush {})
+    })))
+    .unwrap();
+    let e = fs.stat(1).expect_err("unknown tag");
+    assert!(
+        matches!(&e, Error::ConnectionLost(why) if why.contains("tag")),
+        "{e:?}"
+    );
+    assert!(matches!(fs.stat(1), Err(Error::ConnectionLost(_))));
 }

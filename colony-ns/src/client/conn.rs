@@ -6,10 +6,15 @@
 //! `spawn_blocking` closures can call in (from inside an async task it
 //! would block a runtime thread). When the stream ends or breaks, every
 //! request waiting and every later one fails with
-//! [`Error::ConnectionLost`]; nothing hangs.
+//! [`Error::ConnectionLost`]; nothing hangs. A server that falls silent
+//! without closing (a host gone, a partitioned network) is caught by a
+//! watchdog: while requests wait and nothing has come for a while, it
+//! sends a Tflush of no request (answered at once by a live server), and
+//! if that too goes unanswered the connection is declared dead.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -17,7 +22,7 @@ use tokio::task::JoinHandle;
 
 use crate::client::fids::FidNumbers;
 use crate::error::{Error, Result};
-use crate::ninep::{Fcall, Message, NOTAG, Rerror, encode_frame, read_frame};
+use crate::ninep::{Fcall, Message, NOTAG, Rerror, Tflush, encode_frame, read_frame};
 
 /// What becomes of a reply: called exactly once, with the reply or the
 /// reason there will be none.
@@ -30,6 +35,8 @@ struct State {
     next_tag: u16,
     /// Why the connection ended; once set, every call fails with it.
     dead: Option<String>,
+    /// When the server last sent a frame.
+    heard: Instant,
 }
 
 /// What the connection's handle and its I/O tasks share.
@@ -59,7 +66,12 @@ impl Shared {
 
     /// Hands a reply to its request's sink; false if no request has its tag.
     fn deliver(&self, fcall: Fcall) -> bool {
-        let Some(sink) = self.lock().pending.remove(&fcall.tag) else {
+        let sink = {
+            let mut state = self.lock();
+            state.heard = Instant::now();
+            state.pending.remove(&fcall.tag)
+        };
+        let Some(sink) = sink else {
             return false;
         };
         sink(answer(fcall.msg));
@@ -85,19 +97,104 @@ pub(crate) struct Conn {
     /// The negotiated msize.
     pub msize: u32,
     reader: JoinHandle<()>,
+    watchdog: JoinHandle<()>,
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        // The writer ends by itself once `out` is gone, closing the stream.
+        // The writer ends by itself once `out` (and the watchdog's copy)
+        // is gone, closing the stream.
         self.reader.abort();
+        self.watchdog.abort();
+    }
+}
+
+/// Sends `msg` on a connection; `sink` gets its reply (an Rerror as the
+/// error it names), or the reason the connection ended.
+fn start(
+    shared: &Shared,
+    out: &mpsc::UnboundedSender<Vec<u8>>,
+    msize: u32,
+    msg: Message,
+    sink: Sink,
+) {
+    let mut state = shared.lock();
+    let tag = match state.dead.clone() {
+        Some(why) => Err(why),
+        None => free_tag(&mut state).ok_or_else(|| "out of tags".to_string()),
+    };
+    let tag = match tag {
+        Ok(tag) => {
+            // Registered before it is sent, so the reply always finds it.
+            state.pending.insert(tag, sink);
+            drop(state);
+            tag
+        }
+        Err(why) => {
+            drop(state);
+            return sink(Err(Error::ConnectionLost(why)));
+        }
+    };
+    match encode_frame(&Fcall::new(tag, msg), msize) {
+        Ok(frame) => {
+            if out.send(frame).is_err() {
+                shared.fail_all("the connection's writer stopped".into());
+            }
+        }
+        Err(e) => {
+            // Unless the connection died meanwhile and answered it already.
+            let sink = shared.lock().pending.remove(&tag);
+            if let Some(sink) = sink {
+                sink(Err(e));
+            }
+        }
+    }
+}
+
+/// Declares the connection dead when requests wait and the server stays
+/// silent: after `silence` without a frame it probes with a Tflush of no
+/// request, and after another `silence` without one it gives up.
+async fn watch(
+    shared: Arc<Shared>,
+    out: mpsc::UnboundedSender<Vec<u8>>,
+    msize: u32,
+    silence: Duration,
+) {
+    let mut probed: Option<Instant> = None;
+    loop {
+        tokio::time::sleep(silence / 4).await;
+        let (waiting, quiet) = {
+            let state = shared.lock();
+            if state.dead.is_some() {
+                return;
+            }
+            (!state.pending.is_empty(), state.heard.elapsed())
+        };
+        if !waiting || quiet < silence {
+            probed = None;
+            continue;
+        }
+        match probed {
+            None => {
+                let ping = Tflush { oldtag: NOTAG }.into();
+                start(&shared, &out, msize, ping, Box::new(drop));
+                probed = Some(Instant::now());
+            }
+            Some(at) if at.elapsed() >= silence => {
+                let secs = quiet.as_secs_f32();
+                return shared.fail_all(format!(
+                    "the server sent nothing for {secs:.1}s while requests waited"
+                ));
+            }
+            Some(_) => {}
+        }
     }
 }
 
 impl Conn {
     /// Takes over a stream on which Tversion is done, spawning its reader
     /// and writer on the current tokio runtime.
-    pub fn spawn<S>(stream: S, msize: u32, fids: FidNumbers) -> Conn
+    pub fn spawn<S>(stream: S, msize: u32, fids: FidNumbers, silence: Duration) -> Conn
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
@@ -106,6 +203,7 @@ impl Conn {
                 pending: HashMap::new(),
                 next_tag: 0,
                 dead: None,
+                heard: Instant::now(),
             }),
             fids,
         });
@@ -141,49 +239,20 @@ impl Conn {
             };
             guard.0.fail_all(why);
         });
+        let watchdog = tokio::spawn(watch(shared.clone(), out.clone(), msize, silence));
         Conn {
             shared,
             out,
             msize,
             reader,
+            watchdog,
         }
     }
 
     /// Sends `msg`; `sink` gets its reply (an Rerror as the error it
     /// names), or the reason the connection ended.
     pub fn start(&self, msg: Message, sink: Sink) {
-        let tag = {
-            let mut state = self.shared.lock();
-            if let Some(why) = &state.dead {
-                let why = why.clone();
-                drop(state);
-                return sink(Err(Error::ConnectionLost(why)));
-            }
-            let Some(tag) = free_tag(&mut state) else {
-                drop(state);
-                return sink(Err(Error::ConnectionLost("out of tags".into())));
-            };
-            tag
-        };
-        let frame = match encode_frame(&Fcall::new(tag, msg), self.msize) {
-            Ok(frame) => frame,
-            Err(e) => return sink(Err(e)),
-        };
-        {
-            // Registered before it is sent, so the reply always finds it;
-            // the check repeats because the connection may have died since.
-            let mut state = self.shared.lock();
-            if let Some(why) = &state.dead {
-                let why = why.clone();
-                drop(state);
-                return sink(Err(Error::ConnectionLost(why)));
-            }
-            state.pending.insert(tag, sink);
-        }
-        if self.out.send(frame).is_err() {
-            self.shared
-                .fail_all("the connection's writer stopped".into());
-        }
+        start(&self.shared, &self.out, self.msize, msg, sink);
     }
 
     /// Sends `msg` without waiting; [`Pending::wait`] gets the reply.

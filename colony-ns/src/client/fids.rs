@@ -47,6 +47,13 @@ impl FidNumbers {
     pub fn give_back(&self, fid: u32) {
         self.lock().free.push(fid);
     }
+
+    /// How many numbers are out now.
+    #[cfg(test)]
+    pub fn outstanding(&self) -> usize {
+        let n = self.lock();
+        n.next as usize - n.free.len()
+    }
 }
 
 /// A fid the server holds for us; dropping the handle clunks it (without

@@ -160,7 +160,7 @@ impl FileSystem for RemoteFs {
     }
 
     /// Cookie 0 reads the directory afresh; other cookies continue the
-    /// snapshot they came from (see [`listing`] for the limits).
+    /// snapshot they came from (see [`RemoteFs`] for the limits).
     fn readdir(
         &self,
         dir: NodeId,

@@ -2,26 +2,49 @@
 //! (walking to a node, cloning, opening, stat, pipelined I/O).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::client::conn::{Conn, Pending, answer, expect};
 use crate::client::fids::{Fid, FidNumbers, NewFid};
 use crate::client::listing::Listings;
-use crate::client::nodes::{Access, Nodes, OpenFid};
+use crate::client::nodes::{Access, FID_BUDGET, Nodes, OpenFid};
 use crate::error::{Error, Result};
-// The smallest msize accepted from a server is the server's own floor.
 use crate::fs::{Meta, NodeId};
 use crate::ninep::{
     Fcall, IOHDRSZ, Message, NOFID, NOTAG, ORDWR, OREAD, OWRITE, QTAPPEND, Qid, Rattach, Ropen,
     Rread, Rstat, Rversion, Rwalk, Rwrite, Tattach, Topen, Tread, Tstat, Tversion, Twalk, Twrite,
     VERSION, encode_frame, read_frame,
 };
+// The smallest msize accepted from a server is the server's own floor.
 use crate::server::MIN_MSIZE;
 
 /// The msize proposed: 1 MiB of data per message (the most one FUSE read
 /// or write carries) plus the header. Servers usually grant less.
 pub const MSIZE: u32 = (1 << 20) + IOHDRSZ;
+
+/// How long a server may stay silent while requests wait before it is
+/// probed, and again before the connection is declared dead. Generous: a
+/// live server answers the probe at once, however slow its requests are.
+pub const SILENCE: Duration = Duration::from_secs(30);
+
+/// The limits of a client.
+pub(crate) struct Tuning {
+    /// See [`FID_BUDGET`].
+    pub fid_budget: usize,
+    /// See [`SILENCE`].
+    pub silence: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            fid_budget: FID_BUDGET,
+            silence: SILENCE,
+        }
+    }
+}
 
 /// A [`FileSystem`](crate::FileSystem) on a 9P2000 server: every call is
 /// 9P requests on one connection, pipelined, from any number of threads.
@@ -33,7 +56,14 @@ pub const MSIZE: u32 = (1 << 20) + IOHDRSZ;
 /// `user` arguments of the trait's methods are not sent (9P2000 fixes the
 /// user per attach). Renames are within a directory only
 /// ([`Error::CrossDir`] otherwise: 9P2000's wstat cannot move a file).
-/// Node ids are the server's qid paths.
+/// Node ids are the server's qid paths. A listing ([`FileSystem::readdir`]
+/// from cookie 0) is a snapshot of the directory, which its cookies
+/// continue; only the latest 64 snapshots are kept, and a cookie of an
+/// older one resumes at the same position of a fresh read. Open fids are
+/// kept between calls (the trait has no open or close), so a DMEXCL file
+/// read or written here stays in use until the client lets the fid go.
+///
+/// [`FileSystem::readdir`]: crate::FileSystem::readdir
 pub struct RemoteFs {
     pub(crate) conn: Arc<Conn>,
     pub(crate) root: NodeId,
@@ -67,7 +97,20 @@ impl RemoteFs {
     /// Tversion ("9P2000", msize) then Tattach(uname, aname) over `stream`;
     /// spawns the connection's I/O task on the current tokio runtime. The
     /// connection ends when the `RemoteFs` is dropped.
-    pub async fn connect<S>(mut stream: S, uname: &str, aname: &str) -> Result<RemoteFs>
+    pub async fn connect<S>(stream: S, uname: &str, aname: &str) -> Result<RemoteFs>
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        Self::connect_with(stream, uname, aname, Tuning::default()).await
+    }
+
+    /// [`RemoteFs::connect`] with other limits (tests make them small).
+    pub(crate) async fn connect_with<S>(
+        mut stream: S,
+        uname: &str,
+        aname: &str,
+        tuning: Tuning,
+    ) -> Result<RemoteFs>
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
@@ -96,11 +139,11 @@ impl RemoteFs {
         };
         let reply = exchange(&mut stream, Fcall::new(0, attach), msize).await?;
         let Rattach { qid } = expect("Tattach", reply)?;
-        let conn = Arc::new(Conn::spawn(stream, msize, numbers));
+        let conn = Arc::new(Conn::spawn(stream, msize, numbers, tuning.silence));
         let fs = RemoteFs {
             root: qid.path,
             aname: aname.into(),
-            nodes: Nodes::default(),
+            nodes: Nodes::with_budget(tuning.fid_budget),
             listings: Listings::default(),
             conn,
         };

@@ -12,7 +12,9 @@
 //! * set-uid, set-gid and sticky bits are stored as 9P2000.u's DMSETUID,
 //!   DMSETGID and DMSETVTX; times are whole seconds;
 //! * rename works within and across directories; an existing target is
-//!   replaced (removed first: the trait's rename never replaces);
+//!   replaced (removed first: the trait's rename never replaces); a file
+//!   system that cannot move across directories (a 9P2000 client's) gives
+//!   EXDEV, with any target left in place, and `mv` copies instead;
 //! * there are no hard links (link(2) fails with EPERM), fifos, sockets or
 //!   devices (mknod(2) of them fails with EPERM), nor extended attributes;
 //! * a file unlinked while open is hidden (`.colony_hidden_<node>`) and
