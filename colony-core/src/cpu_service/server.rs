@@ -25,9 +25,9 @@ pub const CPU_ENVS_DIR: &str = "cpu-envs";
 #[derive(Clone, Debug)]
 pub struct CpuServiceConfig {
     /// A data directory made by `colony init` (or a copy of its
-    /// `node.cred`, `ca/ca.crt` and `revoked-users`): the node credential
-    /// serves and dials, users of its CA reach the cpu listeners. The
-    /// block store there is not opened.
+    /// `node.cred` and `revoked-users`): the node credential serves and
+    /// dials, users of its CA reach the cpu listeners. The block store
+    /// there is not opened.
     pub data_dir: PathBuf,
     /// How to run the session helper.
     pub helper: LinuxConfig,
