@@ -8,6 +8,7 @@ pub mod data_dir;
 pub mod gridorc;
 pub mod live_fossil;
 pub mod logging;
+pub mod node;
 pub mod progress;
 pub mod seed;
 pub mod store_args;

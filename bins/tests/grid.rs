@@ -5,137 +5,47 @@
 //! Needs root and /dev/fuse; without them the test says so and passes,
 //! except under CI (env `CI` set), where it fails.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
+use support::grid::{GRIDORC, Grid, envs, mounts_below, session_helpers, start_until, stop};
 use support::*;
 
-const GRIDORC: &str = env!("CARGO_BIN_EXE_gridorc");
-
+/// `colony up` on a data directory, and its users.
 struct Node {
-    data: PathBuf,
-    addr: String,
+    grid: Grid,
     up: Option<Killed>,
 }
 
+impl std::ops::Deref for Node {
+    type Target = Grid;
+
+    fn deref(&self) -> &Grid {
+        &self.grid
+    }
+}
+
 impl Node {
-    fn cred(&self, user: &str) -> PathBuf {
-        self.data.join(format!("users/{user}.cred"))
-    }
-
-    /// `gridorc ARGS` as `user`.
-    fn gridorc(&self, user: &str, args: &[&str]) -> Output {
-        Command::new(GRIDORC)
-            .arg("--cred")
-            .arg(self.cred(user))
-            .args(["--addr", &self.addr])
-            .args(args)
-            .env_remove("COLONY_CRED")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run gridorc")
-    }
-
-    /// Standard output of a gridorc command that must succeed.
-    fn ok(&self, user: &str, args: &[&str]) -> String {
-        let out = self.gridorc(user, args);
-        assert!(
-            out.status.success(),
-            "{user}: gridorc {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Standard error of a gridorc command that must fail.
-    fn refused(&self, user: &str, args: &[&str]) -> String {
-        let out = self.gridorc(user, args);
-        assert!(!out.status.success(), "{user}: gridorc {args:?} succeeded");
-        String::from_utf8(out.stderr).unwrap()
-    }
-
     /// Starts `colony up` and waits for its connect instructions.
     fn start(&mut self, seed: Option<&Path>) -> String {
         let mut cmd = Command::new(COLONY);
         cmd.args(["up", "--addr", &self.addr, "--data"])
-            .arg(&self.data)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .arg(&self.data);
         if let Some(seed) = seed {
             cmd.arg("--seed").arg(seed);
         }
-        let mut child = cmd.spawn().expect("start colony up");
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        self.up = Some(Killed(child));
-        let mut said = String::new();
-        for line in stdout.lines() {
-            let line = line.unwrap();
-            said.push_str(&line);
-            said.push('\n');
-            if line.starts_with("then:") {
-                return said;
-            }
-        }
-        panic!("colony up ended before it was serving: {said}");
+        let (up, said) = start_until(cmd, "then:");
+        self.up = Some(up);
+        said
     }
 
     /// Stops `colony up` with SIGTERM; it must exit 0.
     fn stop(&mut self) {
-        let mut up = self.up.take().expect("running");
-        signal(&up.0, "-TERM");
-        let status = up.0.wait().unwrap();
-        assert!(status.success(), "colony up: {status:?}");
+        stop(self.up.take().expect("running"));
     }
-}
-
-/// `status` lines as (name, cpu address).
-fn envs(status: &str) -> Vec<(String, String)> {
-    status
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let mut f = l.split('\t');
-            let name = f.next().unwrap().to_string();
-            let cpu = f.next().unwrap().strip_prefix("cpu ").unwrap().to_string();
-            (name, cpu)
-        })
-        .collect()
-}
-
-/// Mounts below `dir` in this mount namespace.
-fn mounts_below(dir: &Path) -> Vec<String> {
-    let dir = dir.to_str().unwrap();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|m| m.starts_with(dir))
-        .map(str::to_string)
-        .collect()
-}
-
-/// Session helpers still alive: `colony session-helper` processes (every
-/// session's init is one, and so is every command's entry helper).
-fn session_helpers() -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let pid = entry.file_name().to_string_lossy().into_owned();
-        if !pid.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let mut args = cmdline.split(|&b| b == 0);
-        if args.next() == Some(COLONY.as_bytes()) && args.next() == Some(b"session-helper") {
-            found.push(pid);
-        }
-    }
-    found
 }
 
 #[test]
@@ -159,8 +69,10 @@ fn two_users_on_one_node() {
     )
     .unwrap();
     let mut node = Node {
-        data: data.clone(),
-        addr: format!("127.0.0.1:{}", free_port()),
+        grid: Grid {
+            data: data.clone(),
+            addr: format!("127.0.0.1:{}", free_port()),
+        },
         up: None,
     };
     let said = node.start(Some(&seed));
@@ -329,7 +241,7 @@ fn two_users_on_one_node() {
         );
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !session_helpers().is_empty() {
+    while !session_helpers(COLONY).is_empty() {
         assert!(Instant::now() < deadline, "session processes outlived boom");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -351,5 +263,5 @@ fn two_users_on_one_node() {
     );
     node.stop();
     assert_eq!(mounts_below(&data), Vec::<String>::new());
-    assert_eq!(session_helpers(), Vec::<String>::new());
+    assert_eq!(session_helpers(COLONY), Vec::<String>::new());
 }

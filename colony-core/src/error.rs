@@ -152,6 +152,31 @@ pub enum Error {
     /// The grid server refused a request; the text is its message.
     #[error("{0}")]
     Refused(String),
+    /// A storage node could not reach its cpu service (not listening, a
+    /// TLS failure such as a certificate it refused, a broken connection).
+    #[error("cpu service {addr} unreachable: {reason}")]
+    CpuUnreachable {
+        /// The cpu service's address.
+        addr: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The cpu service refused or failed a request; the reason is its
+    /// message.
+    #[error("cpu service {addr} refused: {reason}")]
+    CpuRefused {
+        /// The cpu service's address.
+        addr: String,
+        /// Its message.
+        reason: String,
+    },
+    /// An environment the cpu service does not run.
+    #[error("environment {0} is not running on this cpu")]
+    NotOnCpu(String),
+    /// A peer that must be a grid node presented another identity (a
+    /// user's certificate, say).
+    #[error("{0} is not a grid node; this service takes node certificates only")]
+    NotANode(String),
     /// A grid connection failed or broke.
     #[error("grid connection {addr}: {reason}")]
     Connection {

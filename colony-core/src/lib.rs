@@ -13,8 +13,11 @@
 //!   save, invite, status, boom), one per node.
 //! * [`rpc`]: the grid RPC that serves a [`Colony`] to gridorc over mutual
 //!   TLS ([`rpc::GridServer`], [`rpc::GridClient`]).
+//! * [`cpu_service`]: the cpu service of a node split into storage and
+//!   cpu processes ([`cpu_service::CpuServer`]), and its client.
 
 pub mod colony;
+pub mod cpu_service;
 mod error;
 pub mod identity;
 pub mod limits;

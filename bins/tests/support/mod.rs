@@ -3,6 +3,8 @@
 // Each test file uses its own subset of these.
 #![allow(dead_code)]
 
+pub mod grid;
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Output};

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use colony_fossil::Fossil;
 use colony_venti::Score;
 
+use super::hosted::env_error;
 use super::runtime::{EnvRequest, EnvRuntime, RunningEnv};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Runs environments as bare live fossils: embedders reach the tree with
 /// [`Colony::env_fossil`](super::Colony::env_fossil) and work on it in
@@ -43,19 +44,21 @@ impl RunningEnv for BareEnv {
     }
 
     async fn save(&self) -> Result<Score> {
-        let fossil = self.fossil.clone();
-        let saved = tokio::task::spawn_blocking(move || fossil.save())
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
-        saved.map_err(|reason| Error::Env {
-            name: self.name.clone(),
-            reason: format!("save: {reason}"),
-        })
+        save_fossil(&self.name, &self.fossil).await
     }
 
     async fn stop(&self) -> Result<()> {
         // Nothing runs beside the fossil; dropping it frees its local store.
         Ok(())
     }
+}
+
+/// Saves `fossil` (environment `name`) on a blocking thread; returns the
+/// new root score (its blocks written, not yet synced).
+pub(crate) async fn save_fossil(name: &str, fossil: &Arc<Fossil>) -> Result<Score> {
+    let fossil = fossil.clone();
+    tokio::task::spawn_blocking(move || fossil.save())
+        .await
+        .map_err(|e| env_error(name, "save", e))?
+        .map_err(|e| env_error(name, "save", e))
 }

@@ -21,7 +21,9 @@ pub struct ColonyConfig {
     /// Host name or IP address the cpu listeners bind and that cpu
     /// addresses name.
     pub cpu_host: String,
-    /// How to run the session helper.
+    /// How to run the session helper ([`SessionRuntime`](super::SessionRuntime)'s;
+    /// a [`RemoteRuntime`](super::RemoteRuntime) leaves sessions to its
+    /// cpu service).
     pub helper: LinuxConfig,
     /// The tree `colony up` seeds `clean.<node>` from; not used by
     /// [`Colony`](super::Colony) itself.

@@ -12,14 +12,19 @@
 //! * [`EnvInfo`]: what `spawn` and `status` report.
 //! * [`EnvRuntime`] / [`RunningEnv`]: how an opened fossil becomes a
 //!   running environment — [`SessionRuntime`] (FUSE mount, Linux session,
-//!   cpu listener; root) or [`BareRuntime`] (the live fossil alone).
+//!   cpu listener; root), [`RemoteRuntime`] (the same on a separate cpu
+//!   service, the fossil exported to it over 9P) or [`BareRuntime`] (the
+//!   live fossil alone).
 //! * `spawn.rs` (spawn, boom), `snapshot.rs` (save, invite), `seed.rs`
 //!   (`clean.<node>` and each user's name for it), `table.rs` (the running
 //!   environments and their slots).
 
 mod bare;
 pub mod config;
+mod export;
+pub(crate) mod hosted;
 mod info;
+mod remote;
 mod runtime;
 mod seed;
 mod session;
@@ -44,6 +49,7 @@ use crate::user::UserName;
 pub use bare::{BareEnv, BareRuntime};
 pub use config::ColonyConfig;
 pub use info::EnvInfo;
+pub use remote::{RemoteEnv, RemoteRuntime};
 pub use runtime::{EnvRequest, EnvRuntime, RunningEnv};
 pub use session::{SessionEnv, SessionRuntime};
 
@@ -182,7 +188,7 @@ impl Colony<SessionRuntime> {
 /// Removes `envs/` leftovers of a node that stopped abruptly: `spawndisk`
 /// local stores and empty mountpoints. A still-mounted mountpoint is left
 /// (and reported), since removing it would fail anyway.
-fn clear_envs(envs: &Path) -> Result<()> {
+pub(crate) fn clear_envs(envs: &Path) -> Result<()> {
     std::fs::create_dir_all(envs).map_err(Error::io("create", envs))?;
     for entry in std::fs::read_dir(envs).map_err(Error::io("read", envs))? {
         let path = entry.map_err(Error::io("read", envs))?.path();

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
+use serde::de::DeserializeOwned;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -55,27 +56,8 @@ impl GridClient {
 
     /// [`connect`](Self::connect) with a ready client configuration.
     pub async fn connect_with(config: Arc<ClientConfig>, addr: &str) -> Result<GridClient> {
-        let conn_err = |reason: String| Error::Connection {
-            addr: addr.to_string(),
-            reason,
-        };
-        let name = ServerName::try_from(host_of(addr)?.to_string())
-            .map_err(|e| conn_err(e.to_string()))?;
-        let connect = async {
-            let tcp = TcpStream::connect(addr)
-                .await
-                .map_err(|e| conn_err(e.to_string()))?;
-            tcp.set_nodelay(true).map_err(|e| conn_err(e.to_string()))?;
-            TlsConnector::from(config)
-                .connect(name, tcp)
-                .await
-                .map_err(|e| conn_err(e.to_string()))
-        };
-        let tls = tokio::time::timeout(CONNECT, connect)
-            .await
-            .map_err(|_| conn_err(format!("no answer within {CONNECT:?}")))??;
         Ok(GridClient {
-            tls,
+            tls: dial(config, addr).await?,
             addr: addr.to_string(),
         })
     }
@@ -90,23 +72,7 @@ impl GridClient {
     /// Sends `bytes` as they are (a test of what servers do with bad
     /// frames uses this) and reads one response.
     pub async fn raw_call(&mut self, bytes: &[u8]) -> Result<Response> {
-        let conn_err = |reason: String| Error::Connection {
-            addr: self.addr.clone(),
-            reason,
-        };
-        frame::write(&mut self.tls, bytes)
-            .await
-            .map_err(|e| conn_err(e.to_string()))?;
-        // A refused certificate shows as a TLS alert on this first read.
-        match frame::read(&mut self.tls, frame::MAX_RESPONSE).await {
-            Ok(ReadFrame::Frame(f)) => Response::decode(&f),
-            Ok(ReadFrame::TooLong(len)) => Err(Error::FrameTooLong {
-                len,
-                max: frame::MAX_RESPONSE,
-            }),
-            Ok(ReadFrame::End) => Err(conn_err("the server closed the connection".into())),
-            Err(e) => Err(conn_err(e.to_string())),
-        }
+        exchange(&mut self.tls, &self.addr, bytes).await
     }
 
     /// [`call`](Self::call), with [`Response::Error`] as [`Error::Refused`].
@@ -168,6 +134,56 @@ impl GridClient {
             Response::Boomed(_) => Ok(()),
             other => Err(unexpected(&other)),
         }
+    }
+}
+
+/// Connects to `addr` (`host:port`) with mutual TLS; the server's
+/// certificate must name `host`.
+pub async fn dial(config: Arc<ClientConfig>, addr: &str) -> Result<TlsStream<TcpStream>> {
+    let conn_err = |reason: String| Error::Connection {
+        addr: addr.to_string(),
+        reason,
+    };
+    let name =
+        ServerName::try_from(host_of(addr)?.to_string()).map_err(|e| conn_err(e.to_string()))?;
+    let connect = async {
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|e| conn_err(e.to_string()))?;
+        tcp.set_nodelay(true).map_err(|e| conn_err(e.to_string()))?;
+        TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| conn_err(e.to_string()))
+    };
+    tokio::time::timeout(CONNECT, connect)
+        .await
+        .map_err(|_| conn_err(format!("no answer within {CONNECT:?}")))?
+}
+
+/// Sends one encoded request frame on `tls` (to `addr`) and reads and
+/// decodes the one response.
+pub(crate) async fn exchange<Resp: DeserializeOwned>(
+    tls: &mut TlsStream<TcpStream>,
+    addr: &str,
+    bytes: &[u8],
+) -> Result<Resp> {
+    let conn_err = |reason: String| Error::Connection {
+        addr: addr.to_string(),
+        reason,
+    };
+    frame::write(tls, bytes)
+        .await
+        .map_err(|e| conn_err(e.to_string()))?;
+    // A refused certificate shows as a TLS alert on this first read.
+    match frame::read(tls, frame::MAX_RESPONSE).await {
+        Ok(ReadFrame::Frame(f)) => frame::decode(&f, frame::MAX_RESPONSE),
+        Ok(ReadFrame::TooLong(len)) => Err(Error::FrameTooLong {
+            len,
+            max: frame::MAX_RESPONSE,
+        }),
+        Ok(ReadFrame::End) => Err(conn_err("the server closed the connection".into())),
+        Err(e) => Err(conn_err(e.to_string())),
     }
 }
 

@@ -16,12 +16,16 @@
 mod client;
 mod dispatch;
 pub mod frame;
+mod listener;
 mod request;
 mod response;
 mod server;
 
-pub use client::{GridClient, host_of};
+pub(crate) use client::exchange;
+pub use client::{GridClient, dial, host_of};
 pub use dispatch::answer;
+pub use listener::MAX_CONNECTIONS;
+pub(crate) use listener::{Conn, Handler, TlsListener, refuse, serve_frames};
 pub use request::{COMMANDS, MENU, Request, usage};
 pub use response::{NameInfo, Response, age, bytes};
-pub use server::{GridServer, MAX_CONNECTIONS};
+pub use server::GridServer;

@@ -1,18 +1,12 @@
-//! [`FossilSession`]: a [`LinuxSession`] whose root is a live fossil,
-//! mounted with FUSE on a private host directory for the session's life.
-//!
-//! The mount is made by this (tokio) process and served by its FUSE
-//! threads; the session's helper then unshares a mount namespace that holds
-//! a copy of it and pivots into that. Stopping kills the session first (its
-//! namespace, and with it the copy, goes away with its last process), then
-//! unmounts the host's copy and removes the directory.
+//! [`FossilSession`]: an [`FsSession`] whose root is a live fossil, with
+//! [`FossilSession::save`] to snapshot what the session wrote.
 
 use super::Session;
+use super::fs_session::{FsConfig, FsSession};
 use super::linux::{LinuxConfig, LinuxSession};
 use super::process::{Process, ProcessInfo, PtyProcess};
-use super::spec::{CommandSpec, Root, SessionSpec, WindowSize};
+use super::spec::{CommandSpec, SessionSpec, WindowSize};
 use crate::fossil_fs::FossilFs;
-use crate::fuse::{MountHandle, MountOptions, mount};
 use crate::{Error, Result};
 use colony_fossil::Fossil;
 use colony_venti::Score;
@@ -35,14 +29,8 @@ pub struct FossilConfig {
 /// the fossil. Everything the session's processes write goes to the
 /// fossil; [`FossilSession::save`] makes a snapshot of it.
 pub struct FossilSession {
-    /// The running session; `None` once stopped.
-    linux: Option<LinuxSession>,
-    /// The host's mount of the fossil; `None` once unmounted.
-    mount: Option<MountHandle>,
-    mountpoint: PathBuf,
+    session: FsSession,
     fossil: Arc<Fossil>,
-    name: String,
-    shell: String,
 }
 
 impl FossilSession {
@@ -53,45 +41,23 @@ impl FossilSession {
 
     /// Where the fossil is mounted on the host (until stopped).
     pub fn mountpoint(&self) -> &Path {
-        &self.mountpoint
+        self.session.mountpoint()
     }
 
     /// The session underneath, while running (its init, helper, cgroups).
     pub fn linux(&self) -> Option<&LinuxSession> {
-        self.linux.as_ref()
+        self.session.linux()
     }
 
-    /// Flushes what processes wrote through the mount into the fossil and
-    /// saves it; returns the new snapshot's root score.
-    ///
-    /// The mount does not use the kernel's write-back cache, so every
-    /// `write(2)` that returned is in the fossil already; pages changed
-    /// through shared `mmap` may still be in the kernel, and are written
-    /// back first ([`crate::fuse::Flusher::flush`]).
+    /// Flushes what processes wrote through the mount into the fossil
+    /// ([`FsSession::flush`]) and saves it; returns the new snapshot's
+    /// root score.
     pub async fn save(&self) -> Result<Score> {
-        let flusher = self.mount.as_ref().ok_or(Error::Stopped)?.flusher();
+        self.session.flush().await?;
         let fossil = self.fossil.clone();
-        tokio::task::spawn_blocking(move || {
-            flusher.flush()?;
-            Ok(fossil.save()?)
-        })
-        .await
-        .map_err(|e| Error::SessionSetup(e.to_string()))?
-    }
-
-    fn running(&self) -> Result<&LinuxSession> {
-        self.linux.as_ref().ok_or(Error::Stopped)
-    }
-
-    /// Unmounts the host's copy (waiting for the FUSE session to end) and
-    /// removes the mount point.
-    async fn unmount(&mut self) -> Result<()> {
-        if let Some(handle) = self.mount.take() {
-            tokio::task::spawn_blocking(move || handle.unmount())
-                .await
-                .map_err(|e| Error::SessionSetup(e.to_string()))??;
-        }
-        remove_mountpoint(&self.mountpoint)
+        tokio::task::spawn_blocking(move || Ok(fossil.save()?))
+            .await
+            .map_err(|e| Error::SessionSetup(e.to_string()))?
     }
 }
 
@@ -99,101 +65,38 @@ impl Session for FossilSession {
     type Config = FossilConfig;
 
     async fn start(config: &FossilConfig, spec: &SessionSpec) -> Result<Self> {
-        let dir = config.mountpoint.clone();
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::sys(format!("create {}", dir.display()), errno(&e)))?;
-        let options = MountOptions {
-            fs_name: format!("colony:{}", spec.name),
-            // Programs in the session may run as any user; the kernel still
-            // checks permission bits (default_permissions).
-            allow_other: true,
-            ..MountOptions::default()
+        let fs_config = FsConfig {
+            linux: config.linux.clone(),
+            fs: Arc::new(FossilFs::new(config.fossil.clone())),
+            mountpoint: config.mountpoint.clone(),
         };
-        let fs = Arc::new(FossilFs::new(config.fossil.clone()));
-        let at = dir.clone();
-        let mounted = tokio::task::spawn_blocking(move || mount(fs, &at, &options))
-            .await
-            .map_err(|e| Error::SessionSetup(e.to_string()))
-            .and_then(|r| r);
-        let mut session = FossilSession {
-            linux: None,
-            mount: None,
-            mountpoint: dir.clone(),
+        Ok(FossilSession {
+            session: FsSession::start(&fs_config, spec).await?,
             fossil: config.fossil.clone(),
-            name: spec.name.clone(),
-            shell: spec.shell.clone(),
-        };
-        match mounted {
-            Ok(handle) => session.mount = Some(handle),
-            Err(e) => {
-                let _ = remove_mountpoint(&dir);
-                return Err(e);
-            }
-        }
-        let mut linux_spec = spec.clone();
-        linux_spec.root = Root::Dir(dir);
-        match LinuxSession::start(&config.linux, &linux_spec).await {
-            Ok(linux) => {
-                session.linux = Some(linux);
-                Ok(session)
-            }
-            Err(e) => {
-                let _ = session.unmount().await;
-                Err(e)
-            }
-        }
+        })
     }
 
     fn name(&self) -> &str {
-        &self.name
+        self.session.name()
     }
 
     fn shell_path(&self) -> &str {
-        &self.shell
+        self.session.shell_path()
     }
 
     async fn run(&self, cmd: &CommandSpec) -> Result<Process> {
-        self.running()?.run(cmd).await
+        self.session.run(cmd).await
     }
 
     async fn run_pty(&self, cmd: &CommandSpec, size: WindowSize) -> Result<PtyProcess> {
-        self.running()?.run_pty(cmd, size).await
+        self.session.run_pty(cmd, size).await
     }
 
     fn processes(&self) -> Result<Vec<ProcessInfo>> {
-        self.running()?.processes()
+        self.session.processes()
     }
 
     async fn stop(&mut self) -> Result<()> {
-        if let Some(mut linux) = self.linux.take() {
-            linux.stop().await?;
-        }
-        self.unmount().await
+        self.session.stop().await
     }
-}
-
-impl Drop for FossilSession {
-    /// Kills the session (see [`LinuxSession`]'s drop), then unmounts and
-    /// removes the mount point, blocking until the FUSE session ends.
-    fn drop(&mut self) {
-        drop(self.linux.take());
-        if let Some(handle) = self.mount.take() {
-            drop(handle);
-            let _ = remove_mountpoint(&self.mountpoint);
-        }
-    }
-}
-
-/// Removes the (empty) mount point; gone already is fine.
-fn remove_mountpoint(dir: &Path) -> Result<()> {
-    match std::fs::remove_dir(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(Error::sys(format!("remove {}", dir.display()), errno(&e)))
-        }
-        _ => Ok(()),
-    }
-}
-
-fn errno(e: &std::io::Error) -> nix::errno::Errno {
-    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))
 }

@@ -8,14 +8,17 @@
 //! pivots into it and reaps orphans), and every command is run by another
 //! helper that joins those namespaces with `setns` and forks the command.
 //!
-//! [`FossilSession`] is a `LinuxSession` rooted in a live fossil mounted
-//! with FUSE, with [`FossilSession::save`] to snapshot what was written.
+//! [`FsSession`] is a `LinuxSession` rooted in any file system mounted
+//! with FUSE (a live fossil, or a tree served over 9P by a storage node);
+//! [`FossilSession`] is one rooted in a live fossil, with
+//! [`FossilSession::save`] to snapshot what was written.
 //! [`testroot`] builds a minimal root tree (dash, coreutils, `ps`) for
 //! tests and benchmarks, here and in the crates above.
 
 mod cgroup;
 mod enter;
 mod fossil_session;
+mod fs_session;
 mod helper;
 mod init;
 mod linux;
@@ -29,6 +32,7 @@ pub mod testroot;
 
 pub use cgroup::{Group, Version as CgroupVersion};
 pub use fossil_session::{FossilConfig, FossilSession};
+pub use fs_session::{FsConfig, FsSession};
 pub use helper::main as helper_main;
 pub use linux::{LinuxConfig, LinuxSession};
 pub use process::{ExitStatus, Process, ProcessInfo, PtyProcess};

@@ -51,16 +51,8 @@ enum Command {
     Cpu(cpu::CpuArgs),
 }
 
-/// The hidden first argument that makes `colony` the session helper:
-/// `colony session-helper TASK` (see `LinuxConfig::helper_args`).
-pub const SESSION_HELPER: &str = "session-helper";
-
 fn main() -> std::process::ExitCode {
-    // Checked before clap: the helper is started for every session
-    // command, and its task argument is not for users to see.
-    if std::env::args().nth(1).as_deref() == Some(SESSION_HELPER) {
-        colony_ns::session::helper_main();
-    }
+    colony_bins::node::run_helper_if_asked();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Venti(cmd) => venti::run(cmd),

@@ -226,21 +226,11 @@ fn serve(data: PathBuf, addr: &str, arena_mb: u64) -> anyhow::Result<ExitCode> {
             data.display(),
             server.local_addr()
         );
-        shutdown_signal().await;
+        colony_bins::node::shutdown_signal().await?;
         tracing::info!("venti: shutting down");
         server.shutdown().await;
         anyhow::Ok(())
     })?;
     store.sync()?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

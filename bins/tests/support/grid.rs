@@ -1,0 +1,133 @@
+//! What the grid's end-to-end tests share: a node's data directory and
+//! grid address as its users reach it through `gridorc`, starting a node
+//! binary until it serves, and what must be gone after `boom`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use super::Killed;
+
+/// The gridorc binary.
+pub const GRIDORC: &str = env!("CARGO_BIN_EXE_gridorc");
+
+/// A node as its users see it.
+pub struct Grid {
+    /// The node's data directory (users' credentials in `users/`).
+    pub data: PathBuf,
+    /// The grid server's address.
+    pub addr: String,
+}
+
+impl Grid {
+    /// `user`'s credential file.
+    pub fn cred(&self, user: &str) -> PathBuf {
+        self.data.join(format!("users/{user}.cred"))
+    }
+
+    /// `gridorc ARGS` as `user`.
+    pub fn gridorc(&self, user: &str, args: &[&str]) -> Output {
+        Command::new(GRIDORC)
+            .arg("--cred")
+            .arg(self.cred(user))
+            .args(["--addr", &self.addr])
+            .args(args)
+            .env_remove("COLONY_CRED")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run gridorc")
+    }
+
+    /// Standard output of a gridorc command that must succeed.
+    pub fn ok(&self, user: &str, args: &[&str]) -> String {
+        let out = self.gridorc(user, args);
+        assert!(
+            out.status.success(),
+            "{user}: gridorc {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Standard error of a gridorc command that must fail.
+    pub fn refused(&self, user: &str, args: &[&str]) -> String {
+        let out = self.gridorc(user, args);
+        assert!(!out.status.success(), "{user}: gridorc {args:?} succeeded");
+        String::from_utf8(out.stderr).unwrap()
+    }
+}
+
+/// Starts `cmd` with its standard output piped and returns it once a line
+/// starting with `ready` appeared, with everything it printed so far.
+pub fn start_until(mut cmd: Command, ready: &str) -> (Killed, String) {
+    cmd.env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = cmd.spawn().expect("start the node");
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let child = Killed(child);
+    let mut said = String::new();
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        said.push_str(&line);
+        said.push('\n');
+        if line.starts_with(ready) {
+            return (child, said);
+        }
+    }
+    panic!("the node ended before it was serving: {said}");
+}
+
+/// Stops a node with SIGTERM; it must exit 0.
+pub fn stop(mut node: Killed) {
+    super::signal(&node.0, "-TERM");
+    let status = node.0.wait().unwrap();
+    assert!(status.success(), "node: {status:?}");
+}
+
+/// `status` lines as (name, cpu address).
+pub fn envs(status: &str) -> Vec<(String, String)> {
+    status
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut f = l.split('\t');
+            let name = f.next().unwrap().to_string();
+            let cpu = f.next().unwrap().strip_prefix("cpu ").unwrap().to_string();
+            (name, cpu)
+        })
+        .collect()
+}
+
+/// Mounts below `dir` in this mount namespace.
+pub fn mounts_below(dir: &Path) -> Vec<String> {
+    let dir = dir.to_str().unwrap();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(dir))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Session helpers of `binary` still alive: `BINARY session-helper`
+/// processes (every session's init is one, and so is every command's
+/// entry helper).
+pub fn session_helpers(binary: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let mut args = cmdline.split(|&b| b == 0);
+        if args.next() == Some(binary.as_bytes()) && args.next() == Some(b"session-helper") {
+            found.push(pid);
+        }
+    }
+    found
+}

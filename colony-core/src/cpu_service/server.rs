@@ -1,0 +1,115 @@
+//! [`CpuServer`]: the cpu service's mutual-TLS RPC endpoint. Only grid
+//! nodes (node certificates of the grid CA) are served; a user's
+//! certificate gets [`CpuResponse::Error`] and the connection is closed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use colony_ns::session::LinuxConfig;
+use tokio::sync::watch;
+
+use super::message::CpuResponse;
+use super::service::CpuService;
+use crate::colony::clear_envs;
+use crate::error::{Error, Result};
+use crate::identity::{self, Identity, NODE_CRED};
+use crate::rpc::{Conn, Handler, TlsListener, refuse, serve_frames};
+
+/// The folder of the cpu service's mount points in its data directory
+/// (apart from a storage node's `envs/`, so that both can share one
+/// data directory).
+pub const CPU_ENVS_DIR: &str = "cpu-envs";
+
+/// How to run a cpu service.
+#[derive(Clone, Debug)]
+pub struct CpuServiceConfig {
+    /// A data directory made by `colony init` (or a copy of its
+    /// `node.cred` and `revoked-users`): the node credential serves and
+    /// dials, users of its CA reach the cpu listeners. The block store
+    /// there is not opened.
+    pub data_dir: PathBuf,
+    /// How to run the session helper.
+    pub helper: LinuxConfig,
+}
+
+/// A running cpu service.
+pub struct CpuServer {
+    listener: TlsListener,
+    service: Arc<CpuService>,
+}
+
+impl CpuServer {
+    /// Binds `addr` and serves storage nodes. Mount points left in
+    /// `cpu-envs/` by a service that stopped abruptly are removed.
+    pub async fn bind(addr: &str, config: CpuServiceConfig) -> Result<CpuServer> {
+        let dir = &config.data_dir;
+        let cred = dir.join(NODE_CRED);
+        if !cred.is_file() {
+            return Err(Error::NotInitialised {
+                path: dir.clone(),
+                reason: format!("no {NODE_CRED} file"),
+            });
+        }
+        let envs_dir = dir.join(CPU_ENVS_DIR);
+        clear_envs(&envs_dir)?;
+        let tls = identity::server_config(dir)?;
+        let service = Arc::new(CpuService::new(
+            config.helper,
+            tls.clone(),
+            identity::client_config(&cred)?,
+            envs_dir,
+        ));
+        let serve = Serve {
+            service: service.clone(),
+        };
+        let listener = TlsListener::bind(addr, tls, serve, "cpu service").await?;
+        Ok(CpuServer { listener, service })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr()
+    }
+
+    /// Stops taking requests, then stops every environment (listeners,
+    /// processes, mounts, mount points).
+    pub async fn shutdown(self) -> Result<()> {
+        self.listener.shutdown().await;
+        self.service.shutdown().await
+    }
+}
+
+struct Serve {
+    service: Arc<CpuService>,
+}
+
+impl Handler for Serve {
+    async fn serve(
+        self: Arc<Self>,
+        mut tls: Conn,
+        peer: Identity,
+        stopped: watch::Receiver<bool>,
+    ) -> Result<()> {
+        let Identity::Node(node) = peer else {
+            let e = Error::NotANode(peer.to_string());
+            refuse(
+                &mut tls,
+                &CpuResponse::Error(e.to_string()),
+                CpuResponse::Error,
+            )
+            .await;
+            return Err(e);
+        };
+        tracing::debug!(%node, "cpu service connection");
+        let (service, asker) = (&self.service, &node);
+        serve_frames(&mut tls, stopped, CpuResponse::Error, move |request| {
+            service.answer(asker, request)
+        })
+        .await
+        .map_err(|e| Error::Connection {
+            addr: node.to_string(),
+            reason: e.to_string(),
+        })
+    }
+}

@@ -1,0 +1,187 @@
+//! [`FsSession`]: a [`LinuxSession`] whose root is any [`FileSystem`]
+//! (a live fossil, a remote tree over 9P), mounted with FUSE on a private
+//! host directory for the session's life.
+//!
+//! The mount is made by this (tokio) process and served by its FUSE
+//! threads; the session's helper then unshares a mount namespace that holds
+//! a copy of it and pivots into that. Stopping kills the session first (its
+//! namespace, and with it the copy, goes away with its last process), then
+//! unmounts the host's copy and removes the directory.
+
+use super::Session;
+use super::linux::{LinuxConfig, LinuxSession};
+use super::process::{Process, ProcessInfo, PtyProcess};
+use super::spec::{CommandSpec, Root, SessionSpec, WindowSize};
+use crate::fs::FileSystem;
+use crate::fuse::{MountHandle, MountOptions, mount};
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What an [`FsSession`] needs besides its [`SessionSpec`].
+#[derive(Clone)]
+pub struct FsConfig {
+    /// How to run the helper process.
+    pub linux: LinuxConfig,
+    /// The tree that becomes the session's `/` (its default attach).
+    pub fs: Arc<dyn FileSystem>,
+    /// A private host directory to mount it on: created if missing,
+    /// removed on stop (it must then be empty).
+    pub mountpoint: PathBuf,
+}
+
+/// A session rooted in a mounted [`FileSystem`]. `spec.root` is ignored:
+/// the root is the file system, and everything the session's processes
+/// write goes to it.
+pub struct FsSession {
+    /// The running session; `None` once stopped.
+    linux: Option<LinuxSession>,
+    /// The host's mount of the tree; `None` once unmounted.
+    mount: Option<MountHandle>,
+    mountpoint: PathBuf,
+    name: String,
+    shell: String,
+}
+
+impl FsSession {
+    /// Where the tree is mounted on the host (until stopped).
+    pub fn mountpoint(&self) -> &Path {
+        &self.mountpoint
+    }
+
+    /// The session underneath, while running (its init, helper, cgroups).
+    pub fn linux(&self) -> Option<&LinuxSession> {
+        self.linux.as_ref()
+    }
+
+    /// Returns once everything processes wrote through the mount has
+    /// reached the file system.
+    ///
+    /// The mount does not use the kernel's write-back cache, so every
+    /// `write(2)` that returned is there already; pages changed through
+    /// shared `mmap` may still be in the kernel, and are written back
+    /// ([`crate::fuse::Flusher::flush`]).
+    pub async fn flush(&self) -> Result<()> {
+        let flusher = self.mount.as_ref().ok_or(Error::Stopped)?.flusher();
+        tokio::task::spawn_blocking(move || flusher.flush())
+            .await
+            .map_err(|e| Error::SessionSetup(e.to_string()))?
+    }
+
+    fn running(&self) -> Result<&LinuxSession> {
+        self.linux.as_ref().ok_or(Error::Stopped)
+    }
+
+    /// Unmounts the host's copy (waiting for the FUSE session to end) and
+    /// removes the mount point.
+    async fn unmount(&mut self) -> Result<()> {
+        if let Some(handle) = self.mount.take() {
+            tokio::task::spawn_blocking(move || handle.unmount())
+                .await
+                .map_err(|e| Error::SessionSetup(e.to_string()))??;
+        }
+        remove_mountpoint(&self.mountpoint)
+    }
+}
+
+impl Session for FsSession {
+    type Config = FsConfig;
+
+    async fn start(config: &FsConfig, spec: &SessionSpec) -> Result<Self> {
+        let dir = config.mountpoint.clone();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::sys(format!("create {}", dir.display()), errno(&e)))?;
+        let options = MountOptions {
+            fs_name: format!("colony:{}", spec.name),
+            // Programs in the session may run as any user; the kernel still
+            // checks permission bits (default_permissions).
+            allow_other: true,
+            ..MountOptions::default()
+        };
+        let fs = config.fs.clone();
+        let at = dir.clone();
+        let mounted = tokio::task::spawn_blocking(move || mount(fs, &at, &options))
+            .await
+            .map_err(|e| Error::SessionSetup(e.to_string()))
+            .and_then(|r| r);
+        let mut session = FsSession {
+            linux: None,
+            mount: None,
+            mountpoint: dir.clone(),
+            name: spec.name.clone(),
+            shell: spec.shell.clone(),
+        };
+        match mounted {
+            Ok(handle) => session.mount = Some(handle),
+            Err(e) => {
+                let _ = remove_mountpoint(&dir);
+                return Err(e);
+            }
+        }
+        let mut linux_spec = spec.clone();
+        linux_spec.root = Root::Dir(dir);
+        match LinuxSession::start(&config.linux, &linux_spec).await {
+            Ok(linux) => {
+                session.linux = Some(linux);
+                Ok(session)
+            }
+            Err(e) => {
+                let _ = session.unmount().await;
+                Err(e)
+            }
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn shell_path(&self) -> &str {
+        &self.shell
+    }
+
+    async fn run(&self, cmd: &CommandSpec) -> Result<Process> {
+        self.running()?.run(cmd).await
+    }
+
+    async fn run_pty(&self, cmd: &CommandSpec, size: WindowSize) -> Result<PtyProcess> {
+        self.running()?.run_pty(cmd, size).await
+    }
+
+    fn processes(&self) -> Result<Vec<ProcessInfo>> {
+        self.running()?.processes()
+    }
+
+    async fn stop(&mut self) -> Result<()> {
+        if let Some(mut linux) = self.linux.take() {
+            linux.stop().await?;
+        }
+        self.unmount().await
+    }
+}
+
+impl Drop for FsSession {
+    /// Kills the session (see [`LinuxSession`]'s drop), then unmounts and
+    /// removes the mount point, blocking until the FUSE session ends.
+    fn drop(&mut self) {
+        drop(self.linux.take());
+        if let Some(handle) = self.mount.take() {
+            drop(handle);
+            let _ = remove_mountpoint(&self.mountpoint);
+        }
+    }
+}
+
+/// Removes the (empty) mount point; gone already is fine.
+fn remove_mountpoint(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(Error::sys(format!("remove {}", dir.display()), errno(&e)))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn errno(e: &std::io::Error) -> nix::errno::Errno {
+    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))
+}
