@@ -120,8 +120,7 @@ fn storage_and_cpu_in_two_processes() {
         let tls = dial(alice_tls, &split.ninep).await.unwrap();
         colony_ns::client::RemoteFs::connect(tls, "alice", "work@n1")
             .await
-            .err()
-            .expect("a user attached to the 9P export")
+            .expect_err("a user attached to the 9P export")
             .to_string()
     });
     assert!(e.contains("user alice is not a grid node"), "{e}");
