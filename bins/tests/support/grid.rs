@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use super::Killed;
+use super::{Killed, colony, ok};
 
 /// The gridorc binary.
 pub const GRIDORC: &str = env!("CARGO_BIN_EXE_gridorc");
@@ -55,6 +55,22 @@ impl Grid {
         assert!(!out.status.success(), "{user}: gridorc {args:?} succeeded");
         String::from_utf8(out.stderr).unwrap()
     }
+}
+
+/// A new grid's node `n1` made by `colony init` in `tmp/node`, with
+/// `users` added by `colony adduser`, and the minimal test root built in
+/// `tmp/seed` for `--seed`. Returns the data directory and the seed.
+pub fn init_node(tmp: &Path, users: &[&str]) -> (PathBuf, PathBuf) {
+    let seed = tmp.join("seed");
+    colony_ns::session::testroot::build(&seed, colony_ns::session::testroot::PROGRAMS)
+        .expect("building the seed tree");
+    let data = tmp.join("node");
+    let d = data.to_str().unwrap();
+    ok(colony(&["init", "--data", d, "--node", "n1"]));
+    for u in users {
+        ok(colony(&["adduser", "--data", d, u]));
+    }
+    (data, seed)
 }
 
 /// Starts `cmd` with its standard output piped and returns it once a line
