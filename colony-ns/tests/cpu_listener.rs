@@ -76,6 +76,18 @@ impl Fixture {
         Ok((status, out))
     }
 
+    /// Checks that `identity` is refused, saying `why`, and that nothing
+    /// ran in the session.
+    async fn refused_before_any_process(&self, identity: Identity, why: &str) {
+        let err = self.run(identity, "touch /home/ran").await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Refused(m) if m.contains(why)),
+            "{err}"
+        );
+        assert!(!self.root.path().join("home/ran").exists());
+        assert_eq!(self.session.processes().unwrap().len(), 1, "only init");
+    }
+
     async fn finish(self) {
         self.handle.shutdown().await;
         let mut session = Arc::into_inner(self.session).expect("listener let go of the session");
@@ -126,13 +138,8 @@ async fn another_users_certificate_is_refused_before_any_process() {
     }
     let f = Fixture::new("cpubob").await;
     let bob = f.ca.user("bob", &f.ca);
-    let err = f.run(bob, "touch /home/ran").await.unwrap_err();
-    assert!(
-        matches!(&err, Error::Refused(m) if m.contains("bob does not own cpubob")),
-        "{err}"
-    );
-    assert!(!f.root.path().join("home/ran").exists());
-    assert_eq!(f.session.processes().unwrap().len(), 1, "only init");
+    f.refused_before_any_process(bob, "bob does not own cpubob")
+        .await;
     f.finish().await;
 }
 
@@ -145,13 +152,11 @@ async fn a_node_certificate_named_like_the_owner_is_refused_before_any_process()
     // A node whose id is spelled like the owner: the CA vouches for it, but
     // as a node, not as the user glenda.
     let node = f.ca.node("glenda", &f.ca);
-    let err = f.run(node, "touch /home/ran").await.unwrap_err();
-    assert!(
-        matches!(&err, Error::Refused(m) if m.contains("not a user's")),
-        "{err}"
-    );
-    assert!(!f.root.path().join("home/ran").exists());
-    assert_eq!(f.session.processes().unwrap().len(), 1, "only init");
+    f.refused_before_any_process(
+        node,
+        "glenda has a certificate of unit \"colony-node\", not a user's",
+    )
+    .await;
     f.finish().await;
 }
 
