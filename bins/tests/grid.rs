@@ -107,15 +107,7 @@ fn two_users_on_one_node() {
         "echo written by alice > /root/note && cat /root/note",
     ]);
     assert_eq!(ok(wrote), "written by alice\n");
-    assert_eq!(
-        node.ok("alice", &["save", "clean.n1.alice", "work"]),
-        "work@n1 saved\n"
-    );
-    node.ok("alice", &["spawn", "work@n1"]);
-    assert_eq!(
-        node.ok("alice", &["attach", "work@n1", "cat", "/root/note"]),
-        "written by alice\n"
-    );
+    node.save_respawn_and_read_note("alice", "written by alice\n");
 
     // A invites B; B spawns the invite name and finds the same state.
     let invited = node.ok("alice", &["invite", "bob", "work@n1"]);

@@ -90,15 +90,7 @@ fn storage_and_cpu_in_two_processes() {
         &["sh", "-c", "echo written by alice > /root/note && hostname"],
     );
     assert_eq!(ok(wrote), "clean.n1.alice\n");
-    assert_eq!(
-        grid.ok("alice", &["save", "clean.n1.alice", "work"]),
-        "work@n1 saved\n"
-    );
-    grid.ok("alice", &["spawn", "work@n1"]);
-    assert_eq!(
-        grid.ok("alice", &["attach", "work@n1", "cat", "/root/note"]),
-        "written by alice\n"
-    );
+    grid.save_respawn_and_read_note("alice", "written by alice\n");
 
     // A user's certificate is refused by the cpu service and the export.
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -49,6 +49,18 @@ impl Grid {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// `user` saves their clean environment as `work`, spawns `work@n1`
+    /// and finds `/root/note` there saying `note`.
+    pub fn save_respawn_and_read_note(&self, user: &str, note: &str) {
+        let clean = format!("clean.n1.{user}");
+        assert_eq!(self.ok(user, &["save", &clean, "work"]), "work@n1 saved\n");
+        self.ok(user, &["spawn", "work@n1"]);
+        assert_eq!(
+            self.ok(user, &["attach", "work@n1", "cat", "/root/note"]),
+            note
+        );
+    }
+
     /// Standard error of a gridorc command that must fail.
     pub fn refused(&self, user: &str, args: &[&str]) -> String {
         let out = self.gridorc(user, args);
