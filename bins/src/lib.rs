@@ -5,6 +5,7 @@
 pub mod archive_arg;
 pub mod control;
 pub mod data_dir;
+pub mod exit;
 pub mod gridorc;
 pub mod live_fossil;
 pub mod logging;

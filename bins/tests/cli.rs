@@ -177,7 +177,11 @@ fn venti_tools_vac_and_unvac_against_our_server() {
 fn clear_errors_for_bad_arguments() {
     let out = colony(&["venti", "read", "nothex"], "127.0.0.1:1", b"");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("bad score"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("colony: ") && err.contains("bad score"),
+        "{err}"
+    );
     let out = colony(&["unvac", "vac:00", "/tmp"], "", b"");
     assert!(!out.status.success());
     let out = colony(&["venti", "sync"], "tcp!127.0.0.1!1", b"");

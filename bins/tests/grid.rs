@@ -11,7 +11,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::grid::{GRIDORC, Grid, envs, mounts_below, session_helpers, start_until, stop};
+use support::grid::{
+    GRIDORC, Grid, envs, init_node, mounts_below, session_helpers, start_until, stop,
+};
 use support::*;
 
 /// `colony up` on a data directory, and its users.
@@ -54,15 +56,7 @@ fn two_users_on_one_node() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let seed = tmp.path().join("seed");
-    colony_ns::session::testroot::build(&seed, colony_ns::session::testroot::PROGRAMS)
-        .expect("building the seed tree");
-    let data = tmp.path().join("node");
-    let d = data.to_str().unwrap();
-    ok(colony(&["init", "--data", d, "--node", "n1"]));
-    for u in ["alice", "bob", "bobby"] {
-        ok(colony(&["adduser", "--data", d, u]));
-    }
+    let (data, seed) = init_node(tmp.path(), &["alice", "bob", "bobby"]);
     std::fs::write(
         data.join("limits"),
         "limits sessions-per-node=4 sessions-per-user=2\n",
@@ -71,7 +65,7 @@ fn two_users_on_one_node() {
     let mut node = Node {
         grid: Grid {
             data: data.clone(),
-            addr: format!("127.0.0.1:{}", free_port()),
+            addr: loopback(),
         },
         up: None,
     };
@@ -113,15 +107,7 @@ fn two_users_on_one_node() {
         "echo written by alice > /root/note && cat /root/note",
     ]);
     assert_eq!(ok(wrote), "written by alice\n");
-    assert_eq!(
-        node.ok("alice", &["save", "clean.n1.alice", "work"]),
-        "work@n1 saved\n"
-    );
-    node.ok("alice", &["spawn", "work@n1"]);
-    assert_eq!(
-        node.ok("alice", &["attach", "work@n1", "cat", "/root/note"]),
-        "written by alice\n"
-    );
+    node.save_respawn_and_read_note("alice", "written by alice\n");
 
     // A invites B; B spawns the invite name and finds the same state.
     let invited = node.ok("alice", &["invite", "bob", "work@n1"]);

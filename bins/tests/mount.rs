@@ -183,7 +183,7 @@ fn two_mounts_of_one_score_are_independent() {
     let score = vac_tree(tmp.path(), &data);
     // A --data store is one process's at a time: both mounts use a venti
     // server over it.
-    let addr = format!("127.0.0.1:{}", free_port());
+    let addr = loopback();
     let server = Command::new(COLONY)
         .args(["venti", "serve", "--data", data.to_str().unwrap()])
         .args(["--addr", &addr])

@@ -18,7 +18,7 @@ use colony_core::identity::{NODE_CRED, client_config};
 use colony_core::rpc::dial;
 
 mod support;
-use support::grid::{Grid, envs, mounts_below, session_helpers, start_until, stop};
+use support::grid::{Grid, envs, init_node, mounts_below, session_helpers, start_until, stop};
 use support::*;
 
 const STO: &str = env!("CARGO_BIN_EXE_colony-sto");
@@ -61,30 +61,20 @@ impl Split {
     }
 }
 
-fn port() -> String {
-    format!("127.0.0.1:{}", free_port())
-}
-
 #[test]
 fn storage_and_cpu_in_two_processes() {
     if !can_mount() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let seed = tmp.path().join("seed");
-    colony_ns::session::testroot::build(&seed, colony_ns::session::testroot::PROGRAMS)
-        .expect("building the seed tree");
-    let data = tmp.path().join("node");
-    let d = data.to_str().unwrap();
-    ok(colony(&["init", "--data", d, "--node", "n1"]));
-    ok(colony(&["adduser", "--data", d, "alice"]));
+    let (data, seed) = init_node(tmp.path(), &["alice"]);
     let split = Split {
         grid: Grid {
             data: data.clone(),
-            addr: port(),
+            addr: loopback(),
         },
-        ninep: port(),
-        cpu: port(),
+        ninep: loopback(),
+        cpu: loopback(),
     };
     let grid = &split.grid;
     let cpu = split.start_cpu();
@@ -100,15 +90,7 @@ fn storage_and_cpu_in_two_processes() {
         &["sh", "-c", "echo written by alice > /root/note && hostname"],
     );
     assert_eq!(ok(wrote), "clean.n1.alice\n");
-    assert_eq!(
-        grid.ok("alice", &["save", "clean.n1.alice", "work"]),
-        "work@n1 saved\n"
-    );
-    grid.ok("alice", &["spawn", "work@n1"]);
-    assert_eq!(
-        grid.ok("alice", &["attach", "work@n1", "cat", "/root/note"]),
-        "written by alice\n"
-    );
+    grid.save_respawn_and_read_note("alice", "written by alice\n");
 
     // A user's certificate is refused by the cpu service and the export.
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -12,12 +12,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use colony_core::colony::EnvInfo;
-use colony_core::identity::{Credential, InitOptions, adduser, init, user_credential};
-use colony_core::{Colony, ColonyConfig, Error, NodeId, UserName};
+use colony_core::identity::{Credential, user_credential};
+use colony_core::{Colony, ColonyConfig, Error, UserName};
 use colony_ns::cpu::Identity;
 use colony_ns::cpu::client::{Target, run_command};
 use colony_ns::session::{CommandSpec, ExitStatus, LinuxConfig, testroot};
+use common::user;
 use rustls::pki_types::PrivateKeyDer;
+
+mod common;
 
 const HELPER_ARG: &str = "session-helper";
 
@@ -66,10 +69,6 @@ type Test = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 /// A test's name and how to start it.
 type Case = (&'static str, fn() -> Test);
 
-fn user(name: &str) -> UserName {
-    UserName::new(name).unwrap()
-}
-
 /// A node `n1` in a temporary data directory with users admin, alice and
 /// bob, seeded with the minimal test root.
 struct Node {
@@ -79,19 +78,7 @@ struct Node {
 
 impl Node {
     fn new() -> Node {
-        let dir = tempfile::tempdir().unwrap();
-        init(
-            dir.path(),
-            &InitOptions {
-                node_id: Some(NodeId::new("n1").unwrap()),
-                admin: user("admin"),
-                ..InitOptions::default()
-            },
-        )
-        .unwrap();
-        for u in ["alice", "bob"] {
-            adduser(dir.path(), &user(u)).unwrap();
-        }
+        let dir = common::node(&["alice", "bob"]);
         let colony = Colony::open(config(dir.path())).unwrap();
         let score = testroot::snapshot(&*colony.store(), testroot::PROGRAMS).unwrap();
         colony.seed(&user("admin"), score).unwrap();

@@ -6,18 +6,17 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use colony_core::Error;
 use colony_core::colony::{BareRuntime, Colony, ColonyConfig};
 use colony_core::identity::{self, Credential, InitOptions, NODE_CRED, revoked};
 use colony_core::rpc::{GridClient, GridServer, NameInfo, Request, Response, frame};
-use colony_core::{Error, NodeId, UserName};
 use colony_fossil::{Fossil, FossilOptions};
 use colony_ns::session::LinuxConfig;
+use common::user;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn user(name: &str) -> UserName {
-    UserName::new(name).unwrap()
-}
+mod common;
 
 struct Grid {
     dir: tempfile::TempDir,
@@ -28,18 +27,7 @@ struct Grid {
 impl Grid {
     /// Node `n1`: admin, alice, bob and bobby; the seed `/hello` = "world".
     async fn new(limits: Option<&str>) -> Grid {
-        let dir = tempfile::tempdir().unwrap();
-        identity::init(
-            dir.path(),
-            &InitOptions {
-                node_id: Some(NodeId::new("n1").unwrap()),
-                ..InitOptions::default()
-            },
-        )
-        .unwrap();
-        for u in ["alice", "bob", "bobby"] {
-            identity::adduser(dir.path(), &user(u)).unwrap();
-        }
+        let dir = common::node(&["alice", "bob", "bobby"]);
         if let Some(text) = limits {
             std::fs::write(dir.path().join("limits"), text).unwrap();
         }

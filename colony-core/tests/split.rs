@@ -7,29 +7,21 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use colony_core::Error;
 use colony_core::colony::{Colony, ColonyConfig, RemoteRuntime};
 use colony_core::cpu_service::{CpuClient, CpuServer, CpuServiceConfig, StartEnv};
-use colony_core::identity::{self, InitOptions, NODE_CRED, client_config};
+use colony_core::identity::{self, NODE_CRED, client_config};
 use colony_core::rpc::dial;
-use colony_core::{Error, NodeId, UserName};
 use colony_fossil::{Fossil, FossilOptions};
 use colony_ns::client::RemoteFs;
 use colony_ns::session::LinuxConfig;
+use common::user;
 
-fn user(name: &str) -> UserName {
-    UserName::new(name).unwrap()
-}
+mod common;
 
 /// Node `n1` with user alice.
 fn node() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let options = InitOptions {
-        node_id: Some(NodeId::new("n1").unwrap()),
-        ..InitOptions::default()
-    };
-    identity::init(dir.path(), &options).unwrap();
-    identity::adduser(dir.path(), &user("alice")).unwrap();
-    dir
+    common::node(&["alice"])
 }
 
 fn helper() -> LinuxConfig {
@@ -153,25 +145,32 @@ async fn the_9p_export_serves_nodes_only_and_exported_names() {
         .unwrap();
     let export = runtime.ninep_addr().to_string();
     let alice = client_config(&identity::user_credential(dir.path(), &user("alice"))).unwrap();
-    let tls = dial(alice, &export).await.unwrap();
-    let e = RemoteFs::connect(tls, "alice", "clean.n1.alice")
-        .await
-        .expect_err("a user attached");
+    let e = attach_refusal(alice, &export, "alice", "clean.n1.alice").await;
     assert!(
-        e.to_string()
-            .contains("user alice is not a grid node; this service takes node certificates only"),
+        e.contains("user alice is not a grid node; this service takes node certificates only"),
         "{e}"
     );
     let node_tls = client_config(&dir.path().join(NODE_CRED)).unwrap();
-    let tls = dial(node_tls, &export).await.unwrap();
-    let e = RemoteFs::connect(tls, "root", "nosuch@n1")
-        .await
-        .expect_err("attached to what is not exported");
+    let e = attach_refusal(node_tls, &export, "root", "nosuch@n1").await;
     assert!(
-        e.to_string()
-            .contains("no environment \"nosuch@n1\" is exported here"),
+        e.contains("no environment \"nosuch@n1\" is exported here"),
         "{e}"
     );
+}
+
+/// Why the 9P export at `export` refuses `uname`'s attach to `aname` over
+/// `tls`.
+async fn attach_refusal(
+    tls: Arc<rustls::ClientConfig>,
+    export: &str,
+    uname: &str,
+    aname: &str,
+) -> String {
+    let conn = dial(tls, export).await.unwrap();
+    RemoteFs::connect(conn, uname, aname)
+        .await
+        .expect_err("the export let the attach through")
+        .to_string()
 }
 
 #[tokio::test]

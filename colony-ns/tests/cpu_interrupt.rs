@@ -9,7 +9,7 @@ use colony_ns::cpu::{CpuConfig, listen};
 use colony_ns::session::{CommandSpec, ExitStatus, LinuxSession, Session};
 use std::sync::Arc;
 use std::time::Duration;
-use support::pki::Ca;
+use support::pki::{Ca, USER_UNIT};
 use support::{TestRoot, config, sessions_possible};
 
 #[tokio::test]
@@ -26,13 +26,14 @@ async fn an_interrupt_reaches_the_remote_command() {
     let ca = Ca::new("grid CA");
     let cfg = CpuConfig {
         owner: "glenda".into(),
-        tls: ca.identity("cpu-node", &ca).server_config().unwrap(),
+        user_unit: USER_UNIT.into(),
+        tls: ca.node("cpu-node", &ca).server_config().unwrap(),
     };
     let handle = listen("127.0.0.1:0", cfg, session.clone()).await.unwrap();
     let target = Target {
         addr: handle.local_addr().to_string(),
         server_name: "localhost".into(),
-        identity: ca.identity("glenda", &ca),
+        identity: ca.user("glenda", &ca),
     };
     let client = tokio::spawn(async move {
         // The trap shows the signal went to the whole group, shell included.

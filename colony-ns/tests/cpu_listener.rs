@@ -13,7 +13,7 @@ use nix::sys::termios::{LocalFlags, tcgetattr};
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
-use support::pki::Ca;
+use support::pki::{Ca, USER_UNIT};
 use support::{TestRoot, config, expect, sessions_possible};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -34,9 +34,10 @@ impl Fixture {
                 .unwrap(),
         );
         let ca = Ca::new("grid CA");
-        let node = ca.identity("cpu-node", &ca);
+        let node = ca.node("cpu-node", &ca);
         let cfg = CpuConfig {
             owner: "glenda".into(),
+            user_unit: USER_UNIT.into(),
             tls: node.server_config().unwrap(),
         };
         let handle = listen("127.0.0.1:0", cfg, session.clone()).await.unwrap();
@@ -75,6 +76,18 @@ impl Fixture {
         Ok((status, out))
     }
 
+    /// Checks that `identity` is refused, saying `why`, and that nothing
+    /// ran in the session.
+    async fn refused_before_any_process(&self, identity: Identity, why: &str) {
+        let err = self.run(identity, "touch /home/ran").await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Refused(m) if m.contains(why)),
+            "{err}"
+        );
+        assert!(!self.root.path().join("home/ran").exists());
+        assert_eq!(self.session.processes().unwrap().len(), 1, "only init");
+    }
+
     async fn finish(self) {
         self.handle.shutdown().await;
         let mut session = Arc::into_inner(self.session).expect("listener let go of the session");
@@ -88,7 +101,7 @@ async fn the_owner_runs_a_command_with_stdio_and_status() {
         return;
     }
     let f = Fixture::new("cpurun").await;
-    let glenda = f.ca.identity("glenda", &f.ca);
+    let glenda = f.ca.user("glenda", &f.ca);
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let cmd = CommandSpec::new([
         "/bin/sh",
@@ -111,7 +124,7 @@ async fn large_output_arrives_whole() {
         return;
     }
     let f = Fixture::new("cpubig").await;
-    let glenda = f.ca.identity("glenda", &f.ca);
+    let glenda = f.ca.user("glenda", &f.ca);
     let (status, out) = f.run(glenda, "head -c 3000000 /dev/zero").await.unwrap();
     assert!(status.success());
     assert_eq!(out.len(), 3_000_000);
@@ -124,14 +137,26 @@ async fn another_users_certificate_is_refused_before_any_process() {
         return;
     }
     let f = Fixture::new("cpubob").await;
-    let bob = f.ca.identity("bob", &f.ca);
-    let err = f.run(bob, "touch /home/ran").await.unwrap_err();
-    assert!(
-        matches!(&err, Error::Refused(m) if m.contains("bob does not own cpubob")),
-        "{err}"
-    );
-    assert!(!f.root.path().join("home/ran").exists());
-    assert_eq!(f.session.processes().unwrap().len(), 1, "only init");
+    let bob = f.ca.user("bob", &f.ca);
+    f.refused_before_any_process(bob, "bob does not own cpubob")
+        .await;
+    f.finish().await;
+}
+
+#[tokio::test]
+async fn a_node_certificate_named_like_the_owner_is_refused_before_any_process() {
+    if !sessions_possible() {
+        return;
+    }
+    let f = Fixture::new("cpunode").await;
+    // A node whose id is spelled like the owner: the CA vouches for it, but
+    // as a node, not as the user glenda.
+    let node = f.ca.node("glenda", &f.ca);
+    f.refused_before_any_process(
+        node,
+        "glenda has a certificate of unit \"colony-node\", not a user's",
+    )
+    .await;
     f.finish().await;
 }
 
@@ -143,7 +168,7 @@ async fn a_certificate_from_another_ca_is_refused() {
     let f = Fixture::new("cpuforeign").await;
     let rogue = Ca::new("rogue CA");
     // Claims to be glenda, and trusts the real CA so it gets as far as it can.
-    let fake = rogue.identity("glenda", &f.ca);
+    let fake = rogue.user("glenda", &f.ca);
     let err = f.run(fake, "touch /home/ran").await.unwrap_err();
     assert!(matches!(err, Error::Tls(_)), "{err}");
     assert!(!f.root.path().join("home/ran").exists());
@@ -194,7 +219,7 @@ async fn an_interactive_shell_with_raw_mode_resize_and_ctrl_c() {
         return;
     }
     let f = Fixture::new("cputty").await;
-    let glenda = f.ca.identity("glenda", &f.ca);
+    let glenda = f.ca.user("glenda", &f.ca);
     // The client's "terminal" is a pty pair we drive from the master end.
     let pair = nix::pty::openpty(None, None).unwrap();
     set_window_size(pair.slave.as_fd(), WindowSize { rows: 24, cols: 80 }).unwrap();

@@ -40,19 +40,7 @@ fn remote_memfs() -> Arc<dyn FileSystem> {
     remote_of(fuse_programs::memfs())
 }
 
-program_tests!(@each remote_memfs;
-    cp_a_tree_in_and_out: [],
-    tar_in_and_out: ["tar"],
-    git_init_add_commit_log: ["git"],
-    cc_compile_and_run: ["cc"],
-    sqlite_write_and_read_back: ["sqlite3"],
-    rm_rf_deep_tree: [],
-    symlinks: [],
-    errors_have_the_right_errno: [],
-    large_file_offsets: [],
-    many_files_in_one_directory: [],
-    unlinked_open_files_stay_usable: [],
-);
+program_tests!(@ninep remote_memfs);
 
 /// A RemoteFs to a server of a fresh live Fossil (in-memory venti).
 fn remote_fossil() -> Arc<dyn FileSystem> {

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use colony_bins::data_dir::DataDirArg;
+use colony_bins::exit::exit_code;
 use colony_bins::logging;
 use colony_bins::node::{helper_config, run_helper_if_asked, shutdown_signal};
 use colony_core::cpu_service::{CpuServer, CpuServiceConfig};
@@ -30,13 +31,7 @@ fn main() -> ExitCode {
     run_helper_if_asked();
     let cli = Cli::parse();
     logging::init("info");
-    match run(cli) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("colony-cpu: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code("colony-cpu", run(cli))
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {

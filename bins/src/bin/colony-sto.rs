@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use colony_bins::exit::exit_code;
 use colony_bins::logging;
 use colony_bins::node::NodeArgs;
 use colony_core::colony::{Colony, RemoteRuntime};
@@ -31,13 +32,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init("info");
-    match run(cli) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("colony-sto: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code("colony-sto", run(cli))
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use super::Killed;
+use super::{Killed, colony, ok};
 
 /// The gridorc binary.
 pub const GRIDORC: &str = env!("CARGO_BIN_EXE_gridorc");
@@ -49,12 +49,40 @@ impl Grid {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// `user` saves their clean environment as `work`, spawns `work@n1`
+    /// and finds `/root/note` there saying `note`.
+    pub fn save_respawn_and_read_note(&self, user: &str, note: &str) {
+        let clean = format!("clean.n1.{user}");
+        assert_eq!(self.ok(user, &["save", &clean, "work"]), "work@n1 saved\n");
+        self.ok(user, &["spawn", "work@n1"]);
+        assert_eq!(
+            self.ok(user, &["attach", "work@n1", "cat", "/root/note"]),
+            note
+        );
+    }
+
     /// Standard error of a gridorc command that must fail.
     pub fn refused(&self, user: &str, args: &[&str]) -> String {
         let out = self.gridorc(user, args);
         assert!(!out.status.success(), "{user}: gridorc {args:?} succeeded");
         String::from_utf8(out.stderr).unwrap()
     }
+}
+
+/// A new grid's node `n1` made by `colony init` in `tmp/node`, with
+/// `users` added by `colony adduser`, and the minimal test root built in
+/// `tmp/seed` for `--seed`. Returns the data directory and the seed.
+pub fn init_node(tmp: &Path, users: &[&str]) -> (PathBuf, PathBuf) {
+    let seed = tmp.join("seed");
+    colony_ns::session::testroot::build(&seed, colony_ns::session::testroot::PROGRAMS)
+        .expect("building the seed tree");
+    let data = tmp.join("node");
+    let d = data.to_str().unwrap();
+    ok(colony(&["init", "--data", d, "--node", "n1"]));
+    for u in users {
+        ok(colony(&["adduser", "--data", d, u]));
+    }
+    (data, seed)
 }
 
 /// Starts `cmd` with its standard output piped and returns it once a line

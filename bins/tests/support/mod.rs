@@ -40,6 +40,11 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A loopback `host:port` nobody listens on (at the moment of asking).
+pub fn loopback() -> String {
+    format!("127.0.0.1:{}", free_port())
+}
+
 /// Sends `sig` (e.g. "-HUP") to `child`.
 pub fn signal(child: &Child, sig: &str) {
     let status = Command::new("kill")

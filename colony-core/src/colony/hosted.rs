@@ -62,6 +62,9 @@ impl Hosted {
         let session = Arc::new(session);
         let cpu_config = CpuConfig {
             owner: spec.owner,
+            // Only a user certificate names the owner, not a node's of the
+            // same spelling.
+            user_unit: crate::identity::USER_UNIT.into(),
             tls: spec.tls,
         };
         match cpu::listen(&spec.cpu_bind, cpu_config, session.clone()).await {

@@ -14,7 +14,7 @@ use super::service::CpuService;
 use crate::colony::clear_envs;
 use crate::error::{Error, Result};
 use crate::identity::{self, Identity, NODE_CRED};
-use crate::rpc::{Conn, Handler, TlsListener, refuse, serve_frames};
+use crate::rpc::{Conn, Handler, TlsListener, admit, serve_frames};
 
 /// The folder of the cpu service's mount points in its data directory
 /// (apart from a storage node's `envs/`, so that both can share one
@@ -91,16 +91,11 @@ impl Handler for Serve {
         peer: Identity,
         stopped: watch::Receiver<bool>,
     ) -> Result<()> {
-        let Identity::Node(node) = peer else {
-            let e = Error::NotANode(peer.to_string());
-            refuse(
-                &mut tls,
-                &CpuResponse::Error(e.to_string()),
-                CpuResponse::Error,
-            )
-            .await;
-            return Err(e);
+        let node = match peer {
+            Identity::Node(node) => Ok(node),
+            other => Err(Error::NotANode(other.to_string())),
         };
+        let node = admit(&mut tls, node, CpuResponse::Error).await?;
         tracing::debug!(%node, "cpu service connection");
         let (service, asker) = (&self.service, &node);
         serve_frames(&mut tls, stopped, CpuResponse::Error, move |request| {

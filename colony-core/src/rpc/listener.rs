@@ -203,14 +203,19 @@ where
     }
 }
 
-/// Tells a refused peer why (as `response`) and closes the connection.
-pub(crate) async fn refuse<Resp: Serialize>(
+/// Whom a peer speaks for, `asker`, when it is let in; otherwise tells
+/// the peer why (as `error`), closes the connection and returns the
+/// refusal.
+pub(crate) async fn admit<A, Resp: Serialize>(
     tls: &mut Conn,
-    response: &Resp,
+    asker: Result<A>,
     error: fn(String) -> Resp,
-) {
-    let _ = send(tls, response, error).await;
-    let _ = tls.shutdown().await;
+) -> Result<A> {
+    if let Err(e) = &asker {
+        let _ = send(tls, &error(e.to_string()), error).await;
+        let _ = tls.shutdown().await;
+    }
+    asker
 }
 
 /// Writes one response; one over the cap becomes `error` saying so.

@@ -25,7 +25,7 @@ pub(crate) use client::exchange;
 pub use client::{GridClient, dial, host_of};
 pub use dispatch::answer;
 pub use listener::MAX_CONNECTIONS;
-pub(crate) use listener::{Conn, Handler, TlsListener, refuse, serve_frames};
+pub(crate) use listener::{Conn, Handler, TlsListener, admit, serve_frames};
 pub use request::{COMMANDS, MENU, Request, usage};
 pub use response::{NameInfo, Response, age, bytes};
 pub use server::GridServer;

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::identity::{Identity, revoked, server_config};
 use crate::rpc::Response;
 use crate::rpc::dispatch::answer;
-use crate::rpc::listener::{Conn, Handler, TlsListener, refuse, serve_frames};
+use crate::rpc::listener::{Conn, Handler, TlsListener, admit, serve_frames};
 use crate::user::UserName;
 
 /// A running grid server.
@@ -67,13 +67,7 @@ impl<R: EnvRuntime> Handler for Serve<R> {
         peer: Identity,
         stopped: watch::Receiver<bool>,
     ) -> Result<()> {
-        let user = match self.user_of(peer) {
-            Ok(user) => user,
-            Err(e) => {
-                refuse(&mut tls, &Response::Error(e.to_string()), Response::Error).await;
-                return Err(e);
-            }
-        };
+        let user = admit(&mut tls, self.user_of(peer), Response::Error).await?;
         tracing::debug!(%user, "grid connection");
         let (colony, asker) = (&self.colony, &user);
         serve_frames(&mut tls, stopped, Response::Error, move |request| {

@@ -3,8 +3,10 @@
 //! (Plan 9's `rcpu` into a spawned namespace, with the "custom manufactured
 //! cpu listener to allow only specified user access" the spawngrid wanted).
 //!
-//! Identity is the client certificate's common name; a wrong or missing
-//! certificate fails the handshake, another user's is refused with an
+//! Identity is the client certificate's common name, and only a user
+//! certificate (its organisational unit, [`CpuConfig::user_unit`]) names a
+//! user; a wrong or missing certificate fails the handshake, another
+//! user's, or a node's of the owner's spelling, is refused with an
 //! [`ServerFrame::Error`] before any process starts.
 
 pub mod client;
@@ -17,4 +19,4 @@ mod tls;
 pub use frames::{ClientFrame, ServerFrame};
 pub use server::{CpuConfig, CpuHandle, listen};
 pub use terminal::RawTerminal;
-pub use tls::{Identity, common_name};
+pub use tls::{Identity, user_name};

@@ -3,7 +3,7 @@
 
 use super::frames::{ClientFrame, ServerFrame};
 use super::relay;
-use super::tls::common_name;
+use super::tls::user_name;
 use crate::session::{CommandSpec, Session};
 use crate::{Error, Result};
 use rustls::ServerConfig;
@@ -30,6 +30,9 @@ pub(super) type Writer = WriteHalf<TlsStream<TcpStream>>;
 pub struct CpuConfig {
     /// The only user (client certificate common name) let in.
     pub owner: String,
+    /// The organisational unit that marks a user's certificate (the grid's
+    /// `colony-user`): any other kind is refused whatever its common name.
+    pub user_unit: String,
     /// TLS with client verification (see [`super::Identity::server_config`]).
     pub tls: Arc<ServerConfig>,
 }
@@ -65,7 +68,10 @@ pub async fn listen<S: Session + 'static>(
     let addr = listener.local_addr()?;
     let (stop, mut stopped) = watch::channel(false);
     let acceptor = TlsAcceptor::from(config.tls.clone());
-    let owner: Arc<str> = config.owner.into();
+    let owner = Arc::new(Owner {
+        name: config.owner,
+        unit: config.user_unit,
+    });
     let task = tokio::spawn(async move {
         loop {
             let (stream, peer) = tokio::select! {
@@ -89,11 +95,20 @@ pub async fn listen<S: Session + 'static>(
     Ok(CpuHandle { addr, stop, task })
 }
 
+/// Whom the listener lets in.
+#[derive(Debug)]
+struct Owner {
+    /// The user's name.
+    name: String,
+    /// The organisational unit of user certificates.
+    unit: String,
+}
+
 /// One connection: handshake, owner check, request, relay.
 async fn serve<S: Session>(
     stream: TcpStream,
     acceptor: TlsAcceptor,
-    owner: &str,
+    owner: &Owner,
     session: &S,
 ) -> Result<()> {
     // The verifier rejects missing and foreign certificates here.
@@ -107,10 +122,10 @@ async fn serve<S: Session>(
         .peer_certificates()
         .and_then(|c| c.first())
         .ok_or_else(|| Error::Refused("no client certificate".into()))
-        .and_then(common_name);
+        .and_then(|cert| user_name(cert, &owner.unit));
     let (mut rd, mut wr) = tokio::io::split(tls);
     let user = match user {
-        Ok(u) if u == owner => u,
+        Ok(u) if u == owner.name => u,
         Ok(u) => return refuse(&mut wr, format!("{u} does not own {}", session.name())).await,
         Err(e) => return refuse(&mut wr, e.to_string()).await,
     };

@@ -1,6 +1,7 @@
 //! Mutual TLS for the cpu listener: rustls with the ring provider, both
 //! sides proving a certificate from the grid's CA. A client certificate's
-//! common name is its user name.
+//! common name is its user name when its organisational unit is the user
+//! unit.
 
 use crate::{Error, Result};
 use rustls::pki_types::pem::PemObject;
@@ -80,15 +81,86 @@ impl Identity {
     }
 }
 
-/// The common name of a (verified) peer certificate: the user's name.
-pub fn common_name(cert: &CertificateDer<'_>) -> Result<String> {
+/// The user a (verified) peer certificate names: its one common name,
+/// provided its one organisational unit is `unit` (the grid's user unit),
+/// so that a node's certificate spelled like a user is not taken for one.
+pub fn user_name(cert: &CertificateDer<'_>, unit: &str) -> Result<String> {
     let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).map_err(tls)?;
-    let cn = parsed
-        .subject()
-        .iter_common_name()
-        .next()
-        .ok_or_else(|| Error::Refused("certificate has no common name".into()))?;
-    cn.as_str()
-        .map(str::to_owned)
-        .map_err(|_| Error::Refused("certificate common name is not text".into()))
+    let subject = parsed.subject();
+    let cn = only(subject.iter_common_name(), "common name")?;
+    let ou = only(subject.iter_organizational_unit(), "organisational unit")?;
+    if ou != unit {
+        return Err(Error::Refused(format!(
+            "{cn} has a certificate of unit {ou:?}, not a user's"
+        )));
+    }
+    Ok(cn)
+}
+
+/// The text of the one attribute `values` yields (`what`, for messages).
+fn only<'a>(
+    mut values: impl Iterator<Item = &'a x509_parser::x509::AttributeTypeAndValue<'a>>,
+    what: &str,
+) -> Result<String> {
+    match (values.next(), values.next()) {
+        (Some(v), None) => v
+            .as_str()
+            .map(str::to_owned)
+            .map_err(|_| Error::Refused(format!("certificate {what} is not text"))),
+        _ => Err(Error::Refused(format!(
+            "certificate wants exactly one {what}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
+
+    /// A self-signed certificate with these common names and units (rcgen
+    /// keeps one of each kind, so at most one).
+    fn cert(cns: &[&str], units: &[&str]) -> CertificateDer<'static> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        // Not rcgen's default common name.
+        params.distinguished_name = DistinguishedName::new();
+        for cn in cns {
+            params.distinguished_name.push(DnType::CommonName, *cn);
+        }
+        for unit in units {
+            params
+                .distinguished_name
+                .push(DnType::OrganizationalUnitName, *unit);
+        }
+        let key = KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().clone()
+    }
+
+    fn refusal(cert: &CertificateDer<'_>) -> String {
+        match user_name(cert, "colony-user") {
+            Err(Error::Refused(why)) => why,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_a_user_certificate_names_a_user() {
+        let user = cert(&["glenda"], &["colony-user"]);
+        assert_eq!(user_name(&user, "colony-user").unwrap(), "glenda");
+        let node = cert(&["glenda"], &["colony-node"]);
+        assert!(refusal(&node).contains("not a user's"));
+        let plain = cert(&["glenda"], &[]);
+        assert!(refusal(&plain).contains("one organisational unit"));
+        let nameless = cert(&[], &["colony-user"]);
+        assert!(refusal(&nameless).contains("one common name"));
+    }
+
+    #[test]
+    fn what_is_not_a_certificate_is_a_tls_error() {
+        let garbage = CertificateDer::from(vec![0x30, 0x03, 1, 2, 3]);
+        assert!(matches!(
+            user_name(&garbage, "colony-user"),
+            Err(Error::Tls(_))
+        ));
+    }
 }

@@ -6,6 +6,11 @@ use rcgen::{
     KeyPair, KeyUsagePurpose,
 };
 
+/// The organisational unit of user certificates (as the grid's).
+pub const USER_UNIT: &str = "colony-user";
+/// The organisational unit of node certificates (as the grid's).
+pub const NODE_UNIT: &str = "colony-node";
+
 /// A CA that can issue user and node certificates.
 pub struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
@@ -27,12 +32,25 @@ impl Ca {
         self.issuer.pem()
     }
 
-    /// An identity with common name `cn`, valid for `localhost` too (so one
-    /// helper serves users and the listener), trusting `trust`.
-    pub fn identity(&self, cn: &str, trust: &Ca) -> Identity {
+    /// User `cn`'s identity, trusting `trust`.
+    pub fn user(&self, cn: &str, trust: &Ca) -> Identity {
+        self.identity(cn, USER_UNIT, trust)
+    }
+
+    /// Node `cn`'s identity, trusting `trust`.
+    pub fn node(&self, cn: &str, trust: &Ca) -> Identity {
+        self.identity(cn, NODE_UNIT, trust)
+    }
+
+    /// An identity with common name `cn` in `unit`, valid for `localhost`
+    /// too (so one helper serves users and the listener), trusting `trust`.
+    fn identity(&self, cn: &str, unit: &str, trust: &Ca) -> Identity {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
         params.distinguished_name.push(DnType::CommonName, cn);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationalUnitName, unit);
         params.extended_key_usages = vec![
             ExtendedKeyUsagePurpose::ClientAuth,
             ExtendedKeyUsagePurpose::ServerAuth,

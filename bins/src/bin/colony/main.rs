@@ -66,11 +66,5 @@ fn main() -> std::process::ExitCode {
         Command::Up(args) => up::up(args),
         Command::Cpu(args) => cpu::cpu(args),
     };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("colony: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    colony_bins::exit::exit_code("colony", result)
 }
