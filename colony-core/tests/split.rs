@@ -156,8 +156,7 @@ async fn the_9p_export_serves_nodes_only_and_exported_names() {
     let tls = dial(alice, &export).await.unwrap();
     let e = RemoteFs::connect(tls, "alice", "clean.n1.alice")
         .await
-        .err()
-        .expect("a user attached");
+        .expect_err("a user attached");
     assert!(
         e.to_string()
             .contains("user alice is not a grid node; this service takes node certificates only"),
@@ -167,8 +166,7 @@ async fn the_9p_export_serves_nodes_only_and_exported_names() {
     let tls = dial(node_tls, &export).await.unwrap();
     let e = RemoteFs::connect(tls, "root", "nosuch@n1")
         .await
-        .err()
-        .expect("attached to what is not exported");
+        .expect_err("attached to what is not exported");
     assert!(
         e.to_string()
             .contains("no environment \"nosuch@n1\" is exported here"),
