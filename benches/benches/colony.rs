@@ -6,6 +6,7 @@
 //! mount, namespaces, cpu listener) of the minimal test root.
 use std::time::{Duration, Instant};
 
+use colony_benches::random_block;
 use colony_core::colony::{BareRuntime, ColonyConfig, EnvRuntime};
 use colony_core::identity::{InitOptions, init};
 use colony_core::{Colony, NodeId, UserName};
@@ -88,7 +89,6 @@ fn colony(c: &mut Criterion) {
     g.bench_function("spawn + boom (bare)", |b| spawn_and_boom(b, &rt, &colony));
     g.throughput(Throughput::Bytes(CHANGED as u64));
     g.sample_size(10);
-    let data: Vec<u8> = (0..CHANGED).map(|i| (i * 7 % 251) as u8).collect();
     let mut n = 0u64;
     rt.block_on(colony.spawn(&alice, &seed_name, false))
         .unwrap();
@@ -98,9 +98,10 @@ fn colony(c: &mut Criterion) {
             let mut spent = Duration::ZERO;
             for _ in 0..iters {
                 n += 1;
-                // Distinct bytes each time, so nothing deduplicates.
-                let mut bytes = data.clone();
-                bytes[..8].copy_from_slice(&n.to_le_bytes());
+                // Fresh bytes each time, so no block deduplicates (changing
+                // only the first bytes would leave every later block one the
+                // store already has).
+                let bytes = random_block(n, CHANGED);
                 let file = fs
                     .create(fs.root(), &format!("f{n}"), 0o644, "alice")
                     .unwrap();

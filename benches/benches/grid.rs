@@ -3,18 +3,18 @@
 //! `scores` of a user with 10,000 names, and `save` of an environment in
 //! which 10 MB changed since it was spawned.
 //!
-//! Spawn to shell prompt through full sessions is measured by
-//! `benches/benches/grid_spawn.rs` (needs root and FUSE).
+//! `cargo bench -p colony-benches --bench grid`. Spawn to shell prompt
+//! and save through full sessions are measured by `grid_spawn` and
+//! `grid_save` (need root and FUSE).
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use colony_benches::random_block;
+use colony_benches::{node, random_block};
 use colony_core::colony::{BareRuntime, Colony, ColonyConfig};
-use colony_core::identity::{self, InitOptions};
 use colony_core::rpc::{GridClient, GridServer};
-use colony_core::{NodeId, Score, UserName};
+use colony_core::{Score, UserName};
 use colony_fossil::{Fossil, FossilOptions};
 use colony_ns::session::LinuxConfig;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -33,16 +33,8 @@ struct Node {
 /// Node `bench` with user `alice`, who owns the seed and NAMES more names.
 fn node(rt: &Runtime) -> Node {
     let dir = tempfile::tempdir().unwrap();
-    identity::init(
-        dir.path(),
-        &InitOptions {
-            node_id: Some(NodeId::new("bench").unwrap()),
-            ..InitOptions::default()
-        },
-    )
-    .unwrap();
-    let alice = UserName::new("alice").unwrap();
-    identity::adduser(dir.path(), &alice).unwrap();
+    let cred = node::init(dir.path(), "bench");
+    let alice = UserName::new(node::USER).unwrap();
     std::fs::write(
         dir.path().join("limits"),
         "limits sessions-per-user=100 sessions-per-node=100\n",
@@ -64,7 +56,6 @@ fn node(rt: &Runtime) -> Node {
         let server = GridServer::bind("127.0.0.1:0", colony.clone())
             .await
             .unwrap();
-        let cred = identity::user_credential(dir.path(), &alice);
         let client = GridClient::connect(&cred, &server.local_addr().to_string())
             .await
             .unwrap();

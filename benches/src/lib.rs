@@ -1,6 +1,10 @@
 //! Benchmarks and measurement helpers for colony. The benchmarks live in
 //! `benches/`; this library holds what they share.
 
+pub mod figures;
+pub mod node;
+pub mod user;
+
 /// `n` pseudo-random bytes from `seed` (xorshift; fast, reproducible, and
 /// incompressible enough to defeat LZ4).
 pub fn random_block(seed: u64, n: usize) -> Vec<u8> {

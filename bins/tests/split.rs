@@ -10,7 +10,6 @@
 //! (env `CI` set), where it fails.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use colony_core::cpu_service::{CPU_ENVS_DIR, CpuClient};
@@ -18,48 +17,9 @@ use colony_core::identity::{NODE_CRED, client_config};
 use colony_core::rpc::dial;
 
 mod support;
-use support::grid::{Grid, envs, init_node, mounts_below, session_helpers, start_until, stop};
+use support::grid::{envs, init_node, mounts_below, session_helpers, stop};
+use support::split::{CPU, Split};
 use support::*;
-
-const STO: &str = env!("CARGO_BIN_EXE_colony-sto");
-const CPU: &str = env!("CARGO_BIN_EXE_colony-cpu");
-
-/// The two processes' addresses.
-struct Split {
-    grid: Grid,
-    ninep: String,
-    cpu: String,
-}
-
-impl Split {
-    fn start_cpu(&self) -> Killed {
-        let mut cmd = Command::new(CPU);
-        cmd.args(["--addr", &self.cpu, "--data"])
-            .arg(&self.grid.data);
-        start_until(cmd, "colony cpu service on").0
-    }
-
-    fn start_sto(&self, seed: Option<&Path>) -> (Killed, String) {
-        let mut cmd = Command::new(STO);
-        cmd.args(["--addr", &self.grid.addr])
-            .args(["--ninep-addr", &self.ninep])
-            .args(["--cpu", &self.cpu])
-            .arg("--data")
-            .arg(&self.grid.data);
-        if let Some(seed) = seed {
-            cmd.arg("--seed").arg(seed);
-        }
-        start_until(cmd, "then:")
-    }
-
-    /// `colony cpu` as `user` into the cpu listener at `addr`.
-    fn cpu_command(&self, user: &str, addr: &str, command: &[&str]) -> std::process::Output {
-        let cred = self.grid.cred(user);
-        let mut args = vec!["cpu", "--cred", cred.to_str().unwrap(), "--addr", addr];
-        args.extend(command);
-        colony(&args)
-    }
-}
 
 #[test]
 fn storage_and_cpu_in_two_processes() {
@@ -68,14 +28,7 @@ fn storage_and_cpu_in_two_processes() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let (data, seed) = init_node(tmp.path(), &["alice"]);
-    let split = Split {
-        grid: Grid {
-            data: data.clone(),
-            addr: loopback(),
-        },
-        ninep: loopback(),
-        cpu: loopback(),
-    };
+    let split = Split::new(data.clone());
     let grid = &split.grid;
     let cpu = split.start_cpu();
     let (sto, said) = split.start_sto(Some(&seed));

@@ -8,7 +8,6 @@ use anyhow::{Context, anyhow};
 use colony_core::colony::EnvInfo;
 use colony_core::identity::Credential;
 use colony_core::rpc::{GridClient, host_of};
-use colony_ns::cpu::Identity;
 use colony_ns::cpu::client::{Target, interactive, run_command};
 use colony_ns::session::{CommandSpec, ExitStatus};
 
@@ -25,15 +24,10 @@ pub async fn find_env(client: &mut GridClient, name: &str) -> anyhow::Result<Env
 /// How to reach the cpu listener at `cpu_addr` (`host:port`) with the
 /// credential at `cred`.
 pub fn target(cred: &Path, cpu_addr: &str) -> anyhow::Result<Target> {
-    let c = Credential::load(cred)?;
     Ok(Target {
         addr: cpu_addr.to_string(),
         server_name: host_of(cpu_addr)?.to_string(),
-        identity: Identity {
-            ca_pem: c.ca_pem(),
-            cert_pem: c.cert_pem(),
-            key_pem: c.key_pem(),
-        },
+        identity: Credential::load(cred)?.cpu_identity(),
     })
 }
 

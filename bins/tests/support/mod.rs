@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod grid;
+pub mod split;
 
 use std::net::TcpListener;
 use std::path::Path;

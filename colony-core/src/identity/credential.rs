@@ -49,6 +49,15 @@ impl Credential {
         pem_section("CERTIFICATE", &self.ca)
     }
 
+    /// The same credential as the cpu client and listener take it.
+    pub fn cpu_identity(&self) -> colony_ns::cpu::Identity {
+        colony_ns::cpu::Identity {
+            ca_pem: self.ca_pem(),
+            cert_pem: self.cert_pem(),
+            key_pem: self.key_pem(),
+        }
+    }
+
     /// Parses the PEM text of `path`'s file: exactly two certificates
     /// (holder, then CA) and one private key; nothing else.
     pub fn decode(pem: &[u8], path: &Path) -> Result<Credential> {

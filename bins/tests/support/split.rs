@@ -1,0 +1,68 @@
+//! A node split in two processes, as the split tests and bench start it:
+//! `colony-cpu` and `colony-sto` on one data directory, on loopback ports.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use super::grid::{Grid, start_until};
+use super::{Killed, colony, loopback};
+
+/// The storage node binary.
+pub const STO: &str = env!("CARGO_BIN_EXE_colony-sto");
+/// The cpu service binary.
+pub const CPU: &str = env!("CARGO_BIN_EXE_colony-cpu");
+
+/// The two processes' addresses.
+pub struct Split {
+    /// The node as its users reach it (colony-sto's grid server).
+    pub grid: Grid,
+    /// colony-sto's 9P export.
+    pub ninep: String,
+    /// colony-cpu's service.
+    pub cpu: String,
+}
+
+impl Split {
+    /// A split node on the data directory `data`, on free loopback ports.
+    pub fn new(data: PathBuf) -> Split {
+        Split {
+            grid: Grid {
+                data,
+                addr: loopback(),
+            },
+            ninep: loopback(),
+            cpu: loopback(),
+        }
+    }
+
+    /// Starts colony-cpu; returns once it serves.
+    pub fn start_cpu(&self) -> Killed {
+        let mut cmd = Command::new(CPU);
+        cmd.args(["--addr", &self.cpu, "--data"])
+            .arg(&self.grid.data);
+        start_until(cmd, "colony cpu service on").0
+    }
+
+    /// Starts colony-sto, seeding it from the tree `seed` if given;
+    /// returns once it serves, with what it printed.
+    pub fn start_sto(&self, seed: Option<&Path>) -> (Killed, String) {
+        let mut cmd = Command::new(STO);
+        cmd.args(["--addr", &self.grid.addr])
+            .args(["--ninep-addr", &self.ninep])
+            .args(["--cpu", &self.cpu])
+            .arg("--data")
+            .arg(&self.grid.data);
+        if let Some(seed) = seed {
+            cmd.arg("--seed").arg(seed);
+        }
+        start_until(cmd, "then:")
+    }
+
+    /// `colony cpu` as `user` into the cpu listener at `addr`.
+    pub fn cpu_command(&self, user: &str, addr: &str, command: &[&str]) -> Output {
+        let cred = self.grid.cred(user);
+        let mut args = vec!["cpu", "--cred", cred.to_str().unwrap(), "--addr", addr];
+        args.extend(command);
+        colony(&args)
+    }
+}
