@@ -28,7 +28,7 @@ fn main() {
     let node = SessionNode::start(&rt, env!("CARGO_BIN_EXE_bench-session-helper"));
     let mut user = rt.block_on(User::connect(&node.cred, &node.addr()));
     let mut c = Criterion::default().configure_from_args();
-    figures::save_changed(&mut c, "grid", &rt, &mut user, "clean.bench.alice");
+    figures::save_changed(&mut c, "grid_session", &rt, &mut user, "clean.bench.alice");
     c.final_summary();
     node.stop(&rt);
 }
