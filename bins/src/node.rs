@@ -10,7 +10,7 @@ use clap::Args;
 use colony_core::colony::{Colony, ColonyConfig, EnvRuntime};
 use colony_core::identity::{self, InitOptions, USERS_DIR};
 use colony_core::node::NODE_ID_FILE;
-use colony_core::rpc::{GridServer, host_of};
+use colony_core::rpc::{GridServer, host_of, is_wildcard};
 use colony_core::{NodeId, UserName};
 use colony_ns::session::LinuxConfig;
 
@@ -85,7 +85,7 @@ impl NodeArgs {
             Some(h) => h.clone(),
             None => {
                 let host = host_of(cpu_near)?;
-                if host == "0.0.0.0" || host == "::" {
+                if is_wildcard(host) {
                     bail!(
                         "{cpu_near} listens everywhere: say which address clients reach with --cpu-host"
                     );

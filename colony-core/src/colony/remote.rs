@@ -19,7 +19,7 @@ use super::runtime::{EnvRequest, EnvRuntime, RunningEnv};
 use crate::cpu_service::{CpuClient, StartEnv};
 use crate::error::{Error, Result};
 use crate::identity::{self, NODE_CRED};
-use crate::rpc::host_of;
+use crate::rpc::{host_of, is_wildcard};
 
 /// Starts environments on a cpu service, exporting their fossils to it.
 pub struct RemoteRuntime {
@@ -39,7 +39,7 @@ impl RemoteRuntime {
     /// running there; a cpu that does not answer yet is only logged.
     pub async fn bind(data_dir: &Path, ninep_addr: &str, cpu_addr: &str) -> Result<RemoteRuntime> {
         let host = host_of(ninep_addr)?;
-        if host == "0.0.0.0" || host == "::" {
+        if is_wildcard(host) {
             return Err(Error::BadArgument(format!(
                 "9P export address {ninep_addr}: cpu nodes need an address to dial, not {host}"
             )));

@@ -46,6 +46,12 @@ pub fn host_of(addr: &str) -> Result<&str> {
     Ok(host)
 }
 
+/// True for a wildcard host (`0.0.0.0`, `::`): fine to listen on, but
+/// not an address anyone can be told to dial.
+pub fn is_wildcard(host: &str) -> bool {
+    host == "0.0.0.0" || host == "::"
+}
+
 impl GridClient {
     /// Connects to `addr` (`host:port`) with the credential file at
     /// `credential`; the server must hold a certificate from the same CA

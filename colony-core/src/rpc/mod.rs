@@ -22,7 +22,7 @@ mod response;
 mod server;
 
 pub(crate) use client::exchange;
-pub use client::{GridClient, dial, host_of};
+pub use client::{GridClient, dial, host_of, is_wildcard};
 pub use dispatch::answer;
 pub use listener::MAX_CONNECTIONS;
 pub(crate) use listener::{Conn, Handler, TlsListener, admit, serve_frames};

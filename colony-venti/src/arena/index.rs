@@ -167,11 +167,16 @@ impl DiskIndex {
         top >> (64 - self.header.bits)
     }
 
-    fn read_bucket(&self, i: u64) -> Result<Bucket> {
-        let mut page = vec![0u8; PAGE_SIZE];
+    /// Reads bucket `i`'s page.
+    fn read_page(&self, i: u64, page: &mut [u8; PAGE_SIZE]) -> Result<()> {
         self.file
-            .read_exact_at(&mut page, PAGE_SIZE as u64 * (1 + i))
-            .map_err(|e| io_error("read", &self.path, e))?;
+            .read_exact_at(page, PAGE_SIZE as u64 * (1 + i))
+            .map_err(|e| io_error("read", &self.path, e))
+    }
+
+    fn read_bucket(&self, i: u64) -> Result<Bucket> {
+        let mut page = [0u8; PAGE_SIZE];
+        self.read_page(i, &mut page)?;
         Bucket::decode(&page).map_err(|reason| self.bucket_corrupt(i, reason))
     }
 
@@ -196,9 +201,7 @@ impl DiskIndex {
         }
         let i = self.bucket_of(score);
         let mut page = [0u8; PAGE_SIZE];
-        self.file
-            .read_exact_at(&mut page, PAGE_SIZE as u64 * (1 + i))
-            .map_err(|e| io_error("read", &self.path, e))?;
+        self.read_page(i, &mut page)?;
         Bucket::find_in_page(&page, score, ty).map_err(|reason| self.bucket_corrupt(i, reason))
     }
 
