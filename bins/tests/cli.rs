@@ -5,10 +5,9 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 mod support;
-use support::{COLONY, Killed, free_port, ok};
+use support::{COLONY, Killed, free_port, ok, wait_listening};
 
 /// Runs `colony ARGS` with `$venti` set to `venti` (unset if empty) and
 /// `stdin` as its input.
@@ -40,11 +39,7 @@ fn serve(data: &Path, port: u16) -> Killed {
         .stderr(Stdio::null())
         .spawn()
         .expect("start server");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_listening(&format!("127.0.0.1:{port}"));
     Killed(child)
 }
 

@@ -5,7 +5,6 @@
 //! except under CI (env `CI` set), where they fail.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -193,11 +192,7 @@ fn two_mounts_of_one_score_are_independent() {
         .spawn()
         .expect("start colony venti serve");
     let server = Server(server);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "venti server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_listening(&addr);
     let store = ["--venti", addr.as_str()];
     let a = Mounted::start(&score, store, &tmp.path().join("a"));
     let b = Mounted::start(&score, store, &tmp.path().join("b"));

@@ -146,6 +146,7 @@ fn serve_write_over_9p_save_and_unvac() {
             .expect("a score line")
     };
 
+    wait_listening(&format!("127.0.0.1:{port}"));
     let mut c = connect(|| TcpStream::connect(("127.0.0.1", port)));
     c.put("tree", "first.txt", b"written over 9P\n");
     signal(&served.0, "-HUP");

@@ -6,9 +6,10 @@
 pub mod grid;
 pub mod split;
 
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 /// The binary under test.
 pub const COLONY: &str = env!("CARGO_BIN_EXE_colony");
@@ -44,6 +45,24 @@ pub fn free_port() -> u16 {
 /// A loopback `host:port` nobody listens on (at the moment of asking).
 pub fn loopback() -> String {
     format!("127.0.0.1:{}", free_port())
+}
+
+/// Waits (up to 30 s) until a server listens on `addr` (`host:port`). A
+/// probe of a free loopback port can connect to itself (TCP simultaneous
+/// open, when the kernel picks that port as the probe's source port),
+/// which would pass for the server being up: such a connection does not
+/// count.
+pub fn wait_listening(addr: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(s) = TcpStream::connect(addr)
+            && s.local_addr().ok() != s.peer_addr().ok()
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "nothing listens on {addr}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Sends `sig` (e.g. "-HUP") to `child`.
