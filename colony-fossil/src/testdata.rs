@@ -1,6 +1,6 @@
 //! The plan9port reference recordings, for tests of this crate and of the
 //! crates above it (behind the `testdata` feature; never in a release
-//! build). The folder is `shared/testdata/venti` beside the workspace; a
+//! build). The folder is `testdata/venti` at the workspace root; a
 //! missing folder fails the test rather than skipping it.
 
 use std::path::PathBuf;
@@ -18,7 +18,7 @@ pub const TINY_CTIME: u32 = 1_795_308_306;
 pub fn testdata() -> PathBuf {
     let p = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/testdata/venti"
+        "/../testdata/venti"
     ));
     assert!(p.is_dir(), "testdata missing at {}", p.display());
     p

@@ -22,7 +22,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 pub fn testdata(sub: &str) -> PathBuf {
     let dir = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/testdata/venti"
+        "/../testdata/venti"
     ))
     .join(sub);
     assert!(dir.is_dir(), "testdata folder {} is missing", dir.display());
