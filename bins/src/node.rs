@@ -49,10 +49,15 @@ pub struct NodeArgs {
     #[arg(long, default_value = "127.0.0.1:16999")]
     pub addr: String,
     /// The tree to seed `clean.<node>` from (default: the host's root file
-    /// system without /proc, /sys, /dev, /run, /tmp, the data directory
-    /// and other file systems).
+    /// system without /proc, /sys, /dev, /run, /tmp, /root, /home, password
+    /// hashes, ssh host keys, colony data directories and other file
+    /// systems).
     #[arg(long)]
     pub seed: Option<PathBuf>,
+    /// A file or directory to leave out of the seed (repeatable; a
+    /// directory stays as an empty directory).
+    #[arg(long = "exclude", value_name = "PATH")]
+    pub exclude: Vec<PathBuf>,
     /// The host name or address cpu listeners bind and attach commands
     /// name (default: the host of --addr for `colony up`, of --cpu for
     /// colony-sto).
@@ -133,8 +138,8 @@ fn ensure_seed<R: EnvRuntime>(
         return Ok(());
     }
     let source = match &args.seed {
-        Some(tree) => SeedSource::new(tree, &[dir.to_path_buf()], false)?,
-        None => SeedSource::host_root(dir)?,
+        Some(tree) => SeedSource::new(tree, dir, &args.exclude, false)?,
+        None => SeedSource::host_root(dir, &args.exclude)?,
     };
     let store = colony.store();
     let imported = seed::import(store.as_ref(), &source)?;
@@ -150,6 +155,9 @@ fn ensure_seed<R: EnvRuntime>(
         imported.bytes,
         imported.skipped.len()
     );
+    for line in seed::left_out_summary(&source, &imported.skipped) {
+        println!("    {line}");
+    }
     Ok(())
 }
 

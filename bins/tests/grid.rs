@@ -71,6 +71,10 @@ fn two_users_on_one_node() {
     };
     let said = node.start(Some(&seed));
     assert!(said.contains("seeded clean.n1"), "{said}");
+    // Its output is a pipe, not a terminal: the seed reports in lines.
+    for progress in ["seed: counting what to import from ", "seed: importing "] {
+        assert!(said.lines().any(|l| l.starts_with(progress)), "{said}");
+    }
     assert!(
         said.contains(&format!(
             "gridorc --cred {} --addr {}",

@@ -15,10 +15,13 @@
 //!   TLS ([`rpc::GridServer`], [`rpc::GridClient`]).
 //! * [`cpu_service`]: the cpu service of a node split into storage and
 //!   cpu processes ([`cpu_service::CpuServer`]), and its client.
+//! * [`fuzz`]: the properties the fuzz targets assert, replayed on the
+//!   committed corpus by `cargo test`.
 
 pub mod colony;
 pub mod cpu_service;
 mod error;
+pub mod fuzz;
 pub mod identity;
 pub mod limits;
 pub mod names;

@@ -19,6 +19,8 @@
 //! * [`fossil::Fossil`] is the live copy-on-write file system over a
 //!   block store: lazy loading, block-granular copy-on-write
 //!   ([`cow_tree::CowTree`]), a bounded local store ([`local`]) and `save`.
+//! * [`fuzz`]: the properties the fuzz targets assert, replayed on the
+//!   committed corpus by `cargo test`.
 //!
 //! [`BlockStore`]: colony_venti::BlockStore
 
@@ -31,6 +33,7 @@ pub mod dir_entry;
 pub mod entry;
 mod error;
 pub mod fossil;
+pub mod fuzz;
 pub mod local;
 pub mod meta_block;
 pub mod mode;

@@ -16,10 +16,7 @@ pub const TINY_CTIME: u32 = 1_795_308_306;
 
 /// The reference folder, checked to exist.
 pub fn testdata() -> PathBuf {
-    let p = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../testdata/venti"
-    ));
+    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/venti"));
     assert!(p.is_dir(), "testdata missing at {}", p.display());
     p
 }

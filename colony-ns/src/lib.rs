@@ -17,6 +17,8 @@
 //! * [`cpu`]: the cpu listener, a mutual-TLS endpoint through which a session's
 //!   owner runs commands and shells, and its client.
 //! * [`frame`]: length-prefixed postcard frames for our own protocols.
+//! * [`fuzz`]: the properties the fuzz targets assert, replayed on the
+//!   committed corpus by `cargo test`.
 
 pub mod client;
 pub mod cpu;
@@ -25,6 +27,7 @@ mod fossil_fs;
 pub mod frame;
 pub mod fs;
 pub mod fuse;
+pub mod fuzz;
 mod memfs;
 pub mod ninep;
 pub mod server;

@@ -80,6 +80,7 @@ pub fn init(data_dir: &Path, options: &InitOptions) -> Result<Initialised> {
     for dir in [data_dir.to_path_buf(), data_dir.join(USERS_DIR)] {
         std::fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
     }
+    colony_venti::mark_data_dir(data_dir).map_err(|e| Error::Store(e.to_string()))?;
     let node = match &options.node_id {
         Some(id) => id.clone(),
         None => NodeId::generate()?,

@@ -14,6 +14,8 @@
 //! DIR/index            hash index: score -> (arena, offset)
 //! DIR/bloom            saved bloom filter and active-arena state (a cache)
 //! DIR/lock             empty; an open store holds an exclusive flock on it
+//! DIR/.colony-data     marker (`DATA_MARKER`): seeding a snapshot leaves
+//!                      the directory out
 //! ```
 //!
 //! One process at a time: `ArenaStore::open` fails with `Error::Locked`

@@ -191,7 +191,9 @@ impl ArenaStore {
     /// and rebuilds a missing or damaged index from the arenas.
     pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<ArenaStore> {
         config.validate(dir.as_ref())?;
-        recover::open(dir.as_ref(), config)
+        let store = recover::open(dir.as_ref(), config)?;
+        crate::mark_data_dir(dir.as_ref())?;
+        Ok(store)
     }
 
     /// The store's directory.

@@ -20,11 +20,7 @@ use colony_venti::{BlockStore, BlockType, MemStore, Result, Score};
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn testdata(sub: &str) -> PathBuf {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../testdata/venti"
-    ))
-    .join(sub);
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/venti")).join(sub);
     assert!(dir.is_dir(), "testdata folder {} is missing", dir.display());
     dir
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use colony_bins::archive_arg::archive_score;
-use colony_bins::progress;
+use colony_bins::progress::{Amount, Meter, Output};
 use colony_bins::store_args::StoreArgs;
 use colony_fossil::vac::{self, Flavor, VacOptions};
 use colony_fossil::{MetaMagic, unvac};
@@ -56,14 +56,14 @@ pub fn vac(args: VacArgs) -> anyhow::Result<ExitCode> {
         },
         ..VacOptions::default()
     };
-    let bar = progress::bytes_bar("vac");
+    let mut meter = Meter::new("vac", Output::Stderr);
     let source = colony_fossil::source::FsSource::new(&args.path, options.fs.clone());
-    let total = vac::measure(&source, options.top)?;
+    meter.set_total(Amount::of(&vac::measure(&source, options.top)?));
     let imported = vac::import(&store, &source, &options, &mut |p| {
-        progress::update(&bar, p.bytes, total.bytes)
+        meter.update(Amount::of(p))
     })
     .with_context(|| format!("archiving {}", args.path.display()))?;
-    bar.finish_and_clear();
+    meter.finish();
     for (path, why) in &imported.skipped {
         eprintln!("vac: skipped {}: {why}", path.display());
     }
@@ -79,16 +79,16 @@ pub fn vac(args: VacArgs) -> anyhow::Result<ExitCode> {
 pub fn unvac(args: UnvacArgs) -> anyhow::Result<ExitCode> {
     let score = archive_score(&args.archive)?;
     let store = args.store.open()?;
-    let total = unvac::measure(&store, &score)?;
-    let bar = progress::bytes_bar("unvac");
+    let mut meter = Meter::new("unvac", Output::Stderr);
+    meter.set_total(Amount::of(&unvac::measure(&store, &score)?));
     let options = unvac::UnvacOptions {
         times: !args.no_times,
         ..unvac::UnvacOptions::default()
     };
     let out = unvac::export(&store, &score, &args.dest, &options, &mut |p| {
-        progress::update(&bar, p.bytes, total.bytes)
+        meter.update(Amount::of(p))
     })?;
-    bar.finish_and_clear();
+    meter.finish();
     for (path, why) in &out.skipped {
         eprintln!("unvac: skipped {}: {why}", path.display());
     }

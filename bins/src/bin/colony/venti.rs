@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use colony_bins::logging;
+use colony_bins::progress::{Amount, Meter, Output};
 use colony_bins::store_args::open_arena as open;
-use colony_bins::{logging, progress};
 use colony_venti::address::parse_address;
 use colony_venti::arena::Progress;
 use colony_venti::proto::{VentiClient, VentiServer};
@@ -138,10 +139,9 @@ pub fn run(cmd: VentiCommand) -> anyhow::Result<ExitCode> {
         VentiCommand::Check { data } => check(data),
         VentiCommand::Reindex { data } => {
             let store = open(&data, ArenaConfig::default())?;
-            let bar = progress::bytes_bar("reindex");
-            let entries =
-                store.reindex(&mut |p: Progress| progress::update(&bar, p.done, p.total))?;
-            bar.finish_and_clear();
+            let mut meter = Meter::new("reindex", Output::Stderr);
+            let entries = store.reindex(&mut |p: Progress| meter_store(&mut meter, p))?;
+            meter.finish();
             println!("reindexed {entries} blocks in {}", data.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -185,9 +185,9 @@ fn read_any_type(client: &VentiClient, score: &Score) -> anyhow::Result<Vec<u8>>
 
 fn check(data: PathBuf) -> anyhow::Result<ExitCode> {
     let store = open(&data, ArenaConfig::default())?;
-    let bar = progress::bytes_bar("check");
-    let report = store.check(&mut |p: Progress| progress::update(&bar, p.done, p.total))?;
-    bar.finish_and_clear();
+    let mut meter = Meter::new("check", Output::Stderr);
+    let report = store.check(&mut |p: Progress| meter_store(&mut meter, p))?;
+    meter.finish();
     for problem in &report.problems {
         println!("{problem}");
     }
@@ -233,4 +233,10 @@ fn serve(data: PathBuf, addr: &str, arena_mb: u64) -> anyhow::Result<ExitCode> {
     })?;
     store.sync()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A store's (done, total) bytes on a meter.
+fn meter_store(meter: &mut Meter, p: Progress) {
+    meter.set_total(Amount::bytes(p.total));
+    meter.update(Amount::bytes(p.done));
 }
