@@ -17,7 +17,7 @@ use colony_ns::session::{
 };
 use colony_venti::{ArenaConfig, ArenaStore, BlockStore, Score};
 use criterion::Criterion;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,10 +70,16 @@ impl FossilBench {
         let store = ArenaStore::open(dir.join("venti"), config).unwrap();
         let score = testroot::snapshot(&store, testroot::PROGRAMS).unwrap();
         store.sync().unwrap();
+        // Sessions mount only under a directory that is ours alone.
+        let mounts = dir.join("mnt");
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&mounts)
+            .unwrap();
         FossilBench {
             store: Arc::new(store),
             score,
-            mounts: dir.join("mnt"),
+            mounts,
         }
     }
 

@@ -18,13 +18,13 @@ use crate::data_dir::DataDirArg;
 use crate::seed::{self, SeedSource};
 
 /// The hidden first argument that makes a node binary the session
-/// helper: `colony session-helper TASK` (see `LinuxConfig::helper_args`).
+/// helper: `colony session-helper`, its task on a descriptor (see
+/// `LinuxConfig::helper_args`).
 pub const SESSION_HELPER: &str = "session-helper";
 
 /// Becomes the session helper (and never returns) when the first
 /// argument asks for it. Call first thing in `main`: the helper is
-/// started for every session command, and its task argument is not for
-/// users to see.
+/// started for every session command.
 pub fn run_helper_if_asked() {
     if std::env::args().nth(1).as_deref() == Some(SESSION_HELPER) {
         colony_ns::session::helper_main();
@@ -34,8 +34,8 @@ pub fn run_helper_if_asked() {
 /// This binary as its own session helper.
 pub fn helper_config() -> anyhow::Result<LinuxConfig> {
     Ok(LinuxConfig {
-        helper: std::env::current_exe().context("finding this binary")?,
         helper_args: vec![SESSION_HELPER.to_string()],
+        ..LinuxConfig::new(std::env::current_exe().context("finding this binary")?)
     })
 }
 

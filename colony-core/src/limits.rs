@@ -7,12 +7,15 @@
 //! `diskmax=3`, two slots of a 1 GB partition each). The limits live in the
 //! data directory's `limits` file, one ndb entry (`attr=value`), e.g.
 //! `limits sessions-per-node=5 sessions-per-user=2 local-store=104857600
-//! disk-slots=2 disk-store=1073741824`; a missing file or attribute means
-//! the default.
+//! disk-slots=2 disk-store=1073741824 id-base=1879048192 memory=2147483648
+//! pids=1024 cpu=1000 network=nat`; a missing file or attribute means the
+//! default.
 
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use colony_ns::session::{Limits as SessionLimits, Network};
+
 use crate::ndb;
 use crate::user::UserName;
 
@@ -34,6 +37,20 @@ pub struct Limits {
     pub disk_slots: u32,
     /// Bytes of local store per `spawndisk` environment.
     pub disk_store: u64,
+    /// The first host id of environments' user namespaces: each takes a
+    /// range of 65,536 ids above it (see
+    /// [`IdRanges`](crate::colony::IdRanges)).
+    pub id_base: u32,
+    /// Memory one environment may use, in bytes; beyond it the kernel
+    /// kills inside that environment only.
+    pub memory: u64,
+    /// Processes and threads one environment may run at once.
+    pub pids: u64,
+    /// CPU time one environment may use, in thousandths of a core.
+    pub cpu_millis: u64,
+    /// How environments reach the network: `nat` (outbound through
+    /// pasta, never the host's loopback) or `none` (loopback only).
+    pub network: Network,
 }
 
 impl Default for Limits {
@@ -44,6 +61,12 @@ impl Default for Limits {
             local_store: 100 << 20,
             disk_slots: 2,
             disk_store: 1 << 30,
+            // Above every ordinary account and systemd's container ranges.
+            id_base: 0x7000_0000,
+            memory: 2 << 30,
+            pids: 1024,
+            cpu_millis: 1000,
+            network: Network::Nat,
         }
     }
 }
@@ -121,6 +144,22 @@ impl Limits {
                     "local-store" => limits.local_store = number()?,
                     "disk-slots" => limits.disk_slots = small(number()?)?,
                     "disk-store" => limits.disk_store = number()?,
+                    "id-base" => limits.id_base = small(number()?)?,
+                    "memory" => limits.memory = number()?,
+                    "pids" => limits.pids = number()?,
+                    "cpu" => limits.cpu_millis = number()?,
+                    "network" => {
+                        limits.network = match t.value.as_str() {
+                            "nat" => Network::Nat,
+                            "none" => Network::Loopback,
+                            other => {
+                                return Err(Error::Ndb {
+                                    line: entry.line,
+                                    reason: format!("network={other:?}: nat or none"),
+                                });
+                            }
+                        }
+                    }
                     other => {
                         return Err(Error::Ndb {
                             line: entry.line,
@@ -136,13 +175,32 @@ impl Limits {
     /// The ndb text of a limits file.
     pub fn encode(&self) -> String {
         format!(
-            "limits sessions-per-node={} sessions-per-user={} local-store={} disk-slots={} disk-store={}\n",
+            "limits sessions-per-node={} sessions-per-user={} local-store={} disk-slots={} disk-store={} id-base={} memory={} pids={} cpu={} network={}\n",
             self.sessions_per_node,
             self.sessions_per_user,
             self.local_store,
             self.disk_slots,
-            self.disk_store
+            self.disk_store,
+            self.id_base,
+            self.memory,
+            self.pids,
+            self.cpu_millis,
+            if self.network == Network::Nat {
+                "nat"
+            } else {
+                "none"
+            }
         )
+    }
+
+    /// What each environment's session is held to.
+    pub fn session(&self) -> SessionLimits {
+        SessionLimits {
+            memory_bytes: Some(self.memory),
+            pids: Some(self.pids),
+            cpu_weight: None,
+            cpu_millis: Some(self.cpu_millis),
+        }
     }
 }
 
@@ -183,7 +241,7 @@ mod tests {
         assert_eq!(Limits::load(dir.path()).unwrap(), Limits::default());
         std::fs::write(
             dir.path().join(LIMITS_FILE),
-            "# this node is small\nlimits sessions-per-user=1 disk-slots=1\n",
+            "# this node is small\nlimits sessions-per-user=1 disk-slots=1 network=none\n",
         )
         .unwrap();
         assert_eq!(
@@ -191,6 +249,7 @@ mod tests {
             Limits {
                 sessions_per_user: 1,
                 disk_slots: 1,
+                network: Network::Loopback,
                 ..Limits::default()
             }
         );
@@ -200,6 +259,7 @@ mod tests {
             ("limits disk-slots=4294967296\n", "too large"),
             ("limits disk-store=-1\n", "not a number"),
             ("limits cpus=4\n", "unknown limit"),
+            ("limits network=host\n", "nat or none"),
             ("limits\n\nlimits\n", "one entry"),
         ] {
             match Limits::decode(text.as_bytes()) {
@@ -217,6 +277,9 @@ mod tests {
             store in any::<u64>(),
             slots in any::<u32>(),
             disk in any::<u64>(),
+            id_base in any::<u32>(),
+            (memory, pids, cpu) in any::<(u64, u64, u64)>(),
+            nat in any::<bool>(),
         ) {
             let l = Limits {
                 sessions_per_node: node,
@@ -224,6 +287,11 @@ mod tests {
                 local_store: store,
                 disk_slots: slots,
                 disk_store: disk,
+                id_base,
+                memory,
+                pids,
+                cpu_millis: cpu,
+                network: if nat { Network::Nat } else { Network::Loopback },
             };
             prop_assert_eq!(Limits::decode(l.encode().as_bytes()).unwrap(), l);
         }

@@ -140,8 +140,8 @@ fn config(dir: &Path) -> ColonyConfig {
         data_dir: dir.to_path_buf(),
         cpu_host: "127.0.0.1".into(),
         helper: LinuxConfig {
-            helper: std::env::current_exe().unwrap(),
             helper_args: vec![HELPER_ARG.into()],
+            ..LinuxConfig::new(std::env::current_exe().unwrap())
         },
         seed: None,
     }

@@ -185,6 +185,40 @@ pub enum Error {
     /// The machine offers no cgroup hierarchy with a controller a limit needs.
     #[error("no usable cgroup hierarchy for the {0} controller")]
     NoCgroup(&'static str),
+    /// A session's seccomp filter could not be compiled.
+    #[error("seccomp filter: {0}")]
+    Seccomp(#[source] seccompiler::BackendError),
+    /// A compiled seccomp filter longer than the kernel takes.
+    #[error("seccomp filter of {0} instructions is too long")]
+    SeccompTooLong(usize),
+    /// Reading or changing a session process's capabilities failed.
+    #[error("capabilities: {what}: {source}")]
+    Capabilities {
+        /// The operation.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: caps::errors::CapsError,
+    },
+    /// A session's mount point lies in a directory other host accounts
+    /// can enter (or that another owns), so they could reach its files.
+    #[error(
+        "mount point parent {parent} is reachable by other accounts (mode {mode:o}, owner {uid}): make it 0700 and ours"
+    )]
+    MountPointNotPrivate {
+        /// The directory.
+        parent: std::path::PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// Its owner.
+        uid: u32,
+    },
+    /// A session's outbound network (pasta) could not be set up.
+    #[error("session network: {reason}")]
+    Nat {
+        /// What pasta or starting it said.
+        reason: String,
+    },
     /// The session was already stopped.
     #[error("session is stopped")]
     Stopped,

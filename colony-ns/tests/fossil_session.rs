@@ -90,7 +90,7 @@ impl Fixture {
         if !fuse_sessions_possible() {
             return None;
         }
-        let scratch = tempfile::tempdir().unwrap();
+        let scratch = support::private_dir();
         let (store, score) = snapshot();
         Some(Fixture {
             scratch,
@@ -314,7 +314,7 @@ async fn a_snapshot_without_a_shell_is_refused_at_start() {
     if !fuse_sessions_possible() {
         return;
     }
-    let scratch = tempfile::tempdir().unwrap();
+    let scratch = support::private_dir();
     let bare = tempfile::tempdir().unwrap();
     for d in ["etc", "tmp", "bin"] {
         std::fs::create_dir(bare.path().join(d)).unwrap();

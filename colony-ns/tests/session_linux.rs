@@ -50,11 +50,19 @@ async fn host_files_outside_the_root_are_unreachable() {
     let (_, listing, _) = sh(&s, "ls / | sort | tr '\\n' ' '").await;
     assert_eq!(
         listing,
-        "bin dev etc home lib lib64 proc root sbin srv tmp usr "
+        "bin dev etc home lib lib64 proc root sbin srv sys tmp usr "
     );
     // The old root is detached, not merely hidden.
     let (_, mounts, _) = sh(&s, "cat /proc/self/mountinfo").await;
-    assert!(!mounts.contains(root.path().to_str().unwrap()) || mounts.lines().count() < 20);
+    let points: Vec<&str> = mounts.lines().filter_map(|l| l.split(' ').nth(4)).collect();
+    assert_eq!(points.iter().filter(|p| **p == "/").count(), 1, "{mounts}");
+    let ours = ["/usr", "/etc", "/proc", "/sys", "/dev", "/srv"];
+    for p in points.iter().filter(|p| **p != "/") {
+        assert!(
+            ours.iter().any(|o| p.starts_with(o)),
+            "{p} mounted: {mounts}"
+        );
+    }
     let (status, _, _) = sh(&s, "touch /usr/x").await;
     assert_eq!(status, ExitStatus::Code(1), "/usr is read-only inside");
     s.stop().await.unwrap();
@@ -85,7 +93,7 @@ async fn a_private_network_has_only_loopback() {
     }
     let root = TestRoot::new();
     let mut spec = root.spec("netless");
-    spec.private_network = true;
+    spec.network = colony_ns::session::Network::Loopback;
     let mut private = start(&spec).await;
     let mut shared = start(&root.spec("netful")).await;
     let interfaces = "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\\n' ' '";
@@ -291,6 +299,7 @@ async fn stop_leaves_no_process_mount_or_cgroup() {
         memory_bytes: Some(256 << 20),
         pids: Some(100),
         cpu_weight: Some(50),
+        cpu_millis: Some(1000),
     };
     let mut s = start(&spec).await;
     let groups: Vec<_> = s.cgroups().iter().map(|g| g.dir.clone()).collect();
@@ -298,6 +307,14 @@ async fn stop_leaves_no_process_mount_or_cgroup() {
     for g in &groups {
         assert!(g.is_dir());
     }
+    // One core's worth: 100 ms of CPU per 100 ms period.
+    let quota = groups.iter().find_map(|g| {
+        std::fs::read_to_string(g.join("cpu.max"))
+            .or_else(|_| std::fs::read_to_string(g.join("cpu.cfs_quota_us")))
+            .ok()
+    });
+    let quota = quota.expect("a cpu quota file");
+    assert!(quota.starts_with("100000"), "{quota}");
     let init = s.init_pid();
     let mut bg = s
         .run(&CommandSpec::new([

@@ -2,7 +2,7 @@
 //! (`colony-sto`) ask it, over mutual TLS, to root sessions in the fossils
 //! they export over 9P; it runs each session and its owner-only cpu
 //! listener. It is its own session helper (hidden `colony-cpu
-//! session-helper TASK`). Argument parsing and wiring only.
+//! session-helper`). Argument parsing and wiring only.
 
 use std::process::ExitCode;
 

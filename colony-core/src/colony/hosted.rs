@@ -10,11 +10,12 @@ use std::sync::{Arc, Mutex};
 use colony_ns::FileSystem;
 use colony_ns::cpu::{self, CpuConfig, CpuHandle};
 use colony_ns::session::{
-    CommandSpec, FsConfig, FsSession, LinuxConfig, Process, ProcessInfo, PtyProcess, Root, Session,
-    SessionSpec, WindowSize,
+    CommandSpec, FsConfig, FsSession, Limits as SessionLimits, LinuxConfig, Network, Process,
+    ProcessInfo, PtyProcess, Root, Session, SessionSpec, WindowSize,
 };
 use tokio::sync::RwLock;
 
+use super::id_ranges::{IdLease, IdRanges};
 use crate::error::{Error, Result};
 
 /// What [`Hosted::start`] needs.
@@ -29,6 +30,12 @@ pub(crate) struct HostSpec {
     pub fs: Arc<dyn FileSystem>,
     /// A private host directory for the mount.
     pub mountpoint: PathBuf,
+    /// Where the session's user namespace gets its host ids.
+    pub ids: Arc<IdRanges>,
+    /// Memory, processes and CPU the session may use.
+    pub limits: SessionLimits,
+    /// How the session reaches the network.
+    pub network: Network,
     /// How to run the session helper.
     pub linux: LinuxConfig,
     /// `host:port` the cpu listener binds.
@@ -43,6 +50,8 @@ pub(crate) struct Hosted {
     session: Arc<Shared>,
     addr: SocketAddr,
     cpu: Mutex<Option<CpuHandle>>,
+    /// The session's host ids, given back when it is gone.
+    _ids: IdLease,
 }
 
 impl Hosted {
@@ -55,7 +64,11 @@ impl Hosted {
             fs: spec.fs,
             mountpoint: spec.mountpoint.clone(),
         };
-        let session_spec = SessionSpec::new(&spec.hostname, Root::Dir(spec.mountpoint));
+        let ids = spec.ids.lease(&name)?;
+        let mut session_spec = SessionSpec::new(&spec.hostname, Root::Dir(spec.mountpoint));
+        session_spec.ids = Some(ids.range());
+        session_spec.limits = spec.limits;
+        session_spec.network = spec.network;
         let session = Shared::start(&config, &session_spec)
             .await
             .map_err(|e| env_error(&name, "start", e))?;
@@ -73,6 +86,7 @@ impl Hosted {
                 session,
                 addr: handle.local_addr(),
                 cpu: Mutex::new(Some(handle)),
+                _ids: ids,
             }),
             Err(e) => {
                 if let Err(stop) = session.close().await {

@@ -23,6 +23,7 @@ mod bare;
 pub mod config;
 mod export;
 pub(crate) mod hosted;
+mod id_ranges;
 mod info;
 mod remote;
 mod runtime;
@@ -48,6 +49,7 @@ use crate::user::UserName;
 
 pub use bare::{BareEnv, BareRuntime};
 pub use config::ColonyConfig;
+pub use id_ranges::{ID_RANGES_FILE, IdLease, IdRanges};
 pub use info::EnvInfo;
 pub use remote::{RemoteEnv, RemoteRuntime};
 pub use runtime::{EnvRequest, EnvRuntime, RunningEnv};
@@ -190,6 +192,10 @@ impl Colony<SessionRuntime> {
 /// (and reported), since removing it would fail anyway.
 pub(crate) fn clear_envs(envs: &Path) -> Result<()> {
     std::fs::create_dir_all(envs).map_err(Error::io("create", envs))?;
+    // Mount points go here, mounted so that any id may use them: only a
+    // directory that is ours alone keeps other host accounts out.
+    std::fs::set_permissions(envs, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .map_err(Error::io("chmod", envs))?;
     for entry in std::fs::read_dir(envs).map_err(Error::io("read", envs))? {
         let path = entry.map_err(Error::io("read", envs))?.path();
         let removed = if path.is_dir() {

@@ -14,23 +14,31 @@ use colony_venti::Score;
 use super::bare::save_fossil;
 use super::config::ColonyConfig;
 use super::hosted::{HostSpec, Hosted};
+use super::id_ranges::IdRanges;
 use super::runtime::{EnvRequest, EnvRuntime, RunningEnv};
 use crate::error::Result;
 use crate::identity;
+use crate::limits::Limits;
 
 /// Starts [`SessionEnv`]s with the node's session helper and TLS.
 pub struct SessionRuntime {
     linux: LinuxConfig,
     tls: Arc<rustls::ServerConfig>,
+    ids: Arc<IdRanges>,
+    limits: Limits,
 }
 
 impl SessionRuntime {
-    /// The helper from `config` and the node's server TLS (its credential,
-    /// client certificates from the grid CA, revoked users refused).
+    /// The helper from `config`, the node's server TLS (its credential,
+    /// client certificates from the grid CA, revoked users refused) and
+    /// host id ranges from the data directory's limits.
     pub fn new(config: &ColonyConfig) -> Result<SessionRuntime> {
+        let limits = Limits::load(&config.data_dir)?;
         Ok(SessionRuntime {
             linux: config.helper.clone(),
             tls: identity::server_config(&config.data_dir)?,
+            ids: IdRanges::open(&config.data_dir, limits.id_base)?,
+            limits,
         })
     }
 }
@@ -55,6 +63,9 @@ impl EnvRuntime for SessionRuntime {
             owner: request.owner.to_string(),
             fs: Arc::new(FossilFs::new(request.fossil.clone())),
             mountpoint: request.mountpoint,
+            ids: self.ids.clone(),
+            limits: self.limits.session(),
+            network: self.limits.network,
             linux: self.linux.clone(),
             cpu_bind: request.cpu_bind,
             tls: self.tls.clone(),

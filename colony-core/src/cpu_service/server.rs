@@ -11,9 +11,10 @@ use tokio::sync::watch;
 
 use super::message::CpuResponse;
 use super::service::CpuService;
-use crate::colony::clear_envs;
+use crate::colony::{IdRanges, clear_envs};
 use crate::error::{Error, Result};
 use crate::identity::{self, Identity, NODE_CRED};
+use crate::limits::Limits;
 use crate::rpc::{Conn, Handler, TlsListener, admit, serve_frames};
 
 /// The folder of the cpu service's mount points in its data directory
@@ -51,6 +52,7 @@ impl CpuServer {
                 reason: format!("no {NODE_CRED} file"),
             });
         }
+        let limits = Limits::load(dir)?;
         let envs_dir = dir.join(CPU_ENVS_DIR);
         clear_envs(&envs_dir)?;
         let tls = identity::server_config(dir)?;
@@ -59,6 +61,8 @@ impl CpuServer {
             tls.clone(),
             identity::client_config(&cred)?,
             envs_dir,
+            IdRanges::open(dir, limits.id_base)?,
+            limits,
         ));
         let serve = Serve {
             service: service.clone(),

@@ -13,9 +13,11 @@ use colony_ns::session::LinuxConfig;
 use rustls::{ClientConfig, ServerConfig};
 
 use super::message::{CpuRequest, CpuResponse, StartEnv};
+use crate::colony::IdRanges;
 use crate::colony::config::env_path;
 use crate::colony::hosted::{HostSpec, Hosted, env_error};
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 use crate::node::NodeId;
 use crate::rpc::dial;
 
@@ -48,6 +50,10 @@ pub(crate) struct CpuService {
     pub node_tls: Arc<ClientConfig>,
     /// Where mount points go.
     pub envs_dir: PathBuf,
+    /// Where sessions' user namespaces get their host ids.
+    pub ids: Arc<IdRanges>,
+    /// What sessions are held to (this node's `limits` file).
+    pub limits: Limits,
     table: Mutex<Table>,
 }
 
@@ -58,12 +64,16 @@ impl CpuService {
         users_tls: Arc<ServerConfig>,
         node_tls: Arc<ClientConfig>,
         envs_dir: PathBuf,
+        ids: Arc<IdRanges>,
+        limits: Limits,
     ) -> CpuService {
         CpuService {
             helper,
             users_tls,
             node_tls,
             envs_dir,
+            ids,
+            limits,
             table: Mutex::new(Table::default()),
         }
     }
@@ -155,6 +165,9 @@ impl CpuService {
             owner: start.owner,
             fs: Arc::new(fs),
             mountpoint: env_path(&self.envs_dir, &name, "root"),
+            ids: self.ids.clone(),
+            limits: self.limits.session(),
+            network: self.limits.network,
             linux: self.helper.clone(),
             cpu_bind: start.cpu_bind,
             tls: self.users_tls.clone(),

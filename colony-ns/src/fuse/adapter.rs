@@ -61,7 +61,7 @@ impl Adapter {
 
     /// The file-system user a request acts for.
     pub(crate) fn user(&self, req: &Request) -> String {
-        self.ids.users.name(req.uid())
+        self.ids.user_name(req.uid())
     }
 
     fn reply_entry(&self, reply: ReplyEntry, meta: Result<Meta, Errno>) {

@@ -54,8 +54,8 @@ impl Adapter {
             length: change.size,
             atime: change.atime.map(time_secs),
             mtime: change.mtime.map(time_secs),
-            uid: change.uid.map(|u| self.ids.users.name(u)),
-            gid: change.gid.map(|g| self.ids.groups.name(g)),
+            uid: change.uid.map(|u| self.ids.user_name(u)),
+            gid: change.gid.map(|g| self.ids.group_name(g)),
             ..SetMeta::default()
         };
         if let Some(mode) = change.mode {

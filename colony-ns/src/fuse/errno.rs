@@ -56,6 +56,11 @@ pub(crate) fn errno(e: &Error) -> Errno {
         | Error::TestRoot(_)
         | Error::SessionSetup(_)
         | Error::NoCgroup(_)
+        | Error::Seccomp(_)
+        | Error::SeccompTooLong(_)
+        | Error::Capabilities { .. }
+        | Error::MountPointNotPrivate { .. }
+        | Error::Nat { .. }
         | Error::Stopped
         | Error::Frame(_)
         | Error::FrameTooLong(_)

@@ -11,6 +11,8 @@
 //! * a number maps back to its name in the table, else to its decimal text.
 
 use std::collections::HashMap;
+
+use crate::IdRange;
 use std::path::Path;
 
 /// The id of an unknown name when the table has no `nobody` (Linux's
@@ -91,22 +93,56 @@ fn is_number(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// The user and group tables of a mount.
+/// The user and group tables of a mount, and the host id range its
+/// numbers are shifted into when it is a user namespace's root.
 #[derive(Debug, Clone, Default)]
 pub struct IdMap {
     /// Users, from `/etc/passwd`.
     pub users: IdTable,
     /// Groups, from `/etc/group`.
     pub groups: IdTable,
+    /// The user namespace's ids on the host: stored owners show shifted
+    /// into it (so the kernel maps them back to the stored numbers inside)
+    /// and ids the namespace sets are stored shifted back.
+    pub range: Option<IdRange>,
 }
 
 impl IdMap {
-    /// The system's tables, as they are now.
+    /// The system's tables, as they are now, unshifted.
     pub fn system() -> Self {
         IdMap {
             users: IdTable::load(Path::new("/etc/passwd"), "nobody"),
             groups: IdTable::load(Path::new("/etc/group"), "nogroup"),
+            range: None,
         }
+    }
+
+    /// The host uid `stat` shows for a stored owner.
+    pub fn uid(&self, name: &str) -> u32 {
+        self.to_host(self.users.id(name))
+    }
+
+    /// The host gid `stat` shows for a stored group.
+    pub fn gid(&self, name: &str) -> u32 {
+        self.to_host(self.groups.id(name))
+    }
+
+    /// The owner stored for a host uid (of a request, or a `chown`).
+    pub fn user_name(&self, host_uid: u32) -> String {
+        self.users.name(self.to_inner(host_uid))
+    }
+
+    /// The group stored for a host gid.
+    pub fn group_name(&self, host_gid: u32) -> String {
+        self.groups.name(self.to_inner(host_gid))
+    }
+
+    fn to_host(&self, id: u32) -> u32 {
+        self.range.map_or(id, |r| r.to_host(id))
+    }
+
+    fn to_inner(&self, id: u32) -> u32 {
+        self.range.map_or(id, |r| r.to_inner(id))
     }
 }
 
@@ -121,6 +157,26 @@ mod tests {
                           broken line\n\
                           123:x:5:5::/:/bin/sh\n\
                           nobody:x:65000:65000::/:/bin/false\n";
+
+    #[test]
+    fn a_range_shifts_what_stat_shows_and_what_is_stored_back() {
+        let ids = IdMap {
+            users: IdTable::parse(PASSWD, "nobody"),
+            groups: IdTable::parse("root:x:0:\nstaff:x:50:\n", "nogroup"),
+            range: Some(IdRange::new(1 << 20, 65536)),
+        };
+        assert_eq!(ids.uid("root"), 1 << 20);
+        assert_eq!(ids.uid("4242"), (1 << 20) + 4242);
+        assert_eq!(ids.gid("staff"), (1 << 20) + 50);
+        assert_eq!(ids.user_name((1 << 20) + 1), "daemon");
+        assert_eq!(ids.user_name((1 << 20) + 4242), "4242");
+        assert_eq!(ids.group_name(1 << 20), "root");
+        // A stored id beyond the range shows as nobody inside it, never as
+        // another range's id; a host id outside it stores as nobody.
+        assert_eq!(ids.uid("100000"), (1 << 20) + crate::OVERFLOW_ID);
+        assert_eq!(ids.user_name(4242), "65534");
+        assert_eq!(ids.user_name(0), "root", "host root is root inside");
+    }
 
     #[test]
     fn names_numbers_and_unknowns() {

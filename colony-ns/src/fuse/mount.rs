@@ -8,6 +8,7 @@ use std::time::Duration;
 use fuser::{Config, MountOption, Session, SessionACL};
 use nix::mount::{MntFlags, umount2};
 
+use crate::IdRange;
 use crate::error::{Error, Result};
 use crate::fs::{FileSystem, NodeId};
 use crate::fuse::adapter::{Adapter, Tuning};
@@ -34,6 +35,11 @@ pub struct MountOptions {
     pub attr_ttl: Duration,
     /// How long the kernel caches names (and their absence).
     pub entry_ttl: Duration,
+    /// The host id range of the user namespace this mount is the root of:
+    /// owners show shifted into it (see [`IdMap::range`]) and set-uid bits
+    /// take effect (they can only raise to ids of the range). `None` shows
+    /// stored ids as they are, and the mount is `nosuid`.
+    pub ids: Option<IdRange>,
     /// Keep a file's page cache across opens. Safe while this mount is the
     /// only writer of the tree; turn off when the same file system is also
     /// changed another way (say, served over 9P at the same time), else
@@ -52,6 +58,7 @@ impl Default for MountOptions {
             attr_ttl: Duration::from_secs(1),
             entry_ttl: Duration::from_secs(1),
             keep_cache: true,
+            ids: None,
         }
     }
 }
@@ -136,7 +143,10 @@ impl Flusher {
 /// from the fuse3 package is used if installed).
 pub fn mount(fs: Arc<dyn FileSystem>, dir: &Path, options: &MountOptions) -> Result<MountHandle> {
     let dir = dir.canonicalize()?;
-    let ids = IdMap::system();
+    let ids = IdMap {
+        range: options.ids,
+        ..IdMap::system()
+    };
     let me = ids.users.name(nix::unistd::geteuid().as_raw());
     let root = fs.attach(&me, &options.aname)?;
     let open = Arc::new(OpenFiles::default());
@@ -168,6 +178,12 @@ pub fn mount(fs: Arc<dyn FileSystem>, dir: &Path, options: &MountOptions) -> Res
             MountOption::RW
         },
     ];
+    // Set-uid files raise only within a user namespace's range (owners show
+    // shifted into it), so there they may work, as `su` and `passwd` need;
+    // elsewhere a stored set-uid-root file would raise to host root.
+    if options.ids.is_some() {
+        config.mount_options.push(MountOption::Suid);
+    }
     config.acl = if options.allow_other {
         SessionACL::All
     } else {

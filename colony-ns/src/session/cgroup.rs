@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 /// The folder under which session cgroups are made.
 const PARENT: &str = "colony";
 
+/// The period CPU quotas are counted over, in microseconds.
+const CPU_PERIOD_US: u64 = 100_000;
+
 /// How long [`Cgroups::remove`] lets members exit on their own.
 const GRACE: Duration = Duration::from_millis(500);
 
@@ -57,7 +60,10 @@ impl Cgroups {
         let needed: Vec<&'static str> = [
             ("memory", limits.memory_bytes.is_some()),
             ("pids", limits.pids.is_some()),
-            ("cpu", limits.cpu_weight.is_some()),
+            (
+                "cpu",
+                limits.cpu_weight.is_some() || limits.cpu_millis.is_some(),
+            ),
         ]
         .into_iter()
         .filter_map(|(c, on)| on.then_some(c))
@@ -208,6 +214,16 @@ impl Cgroups {
                     value
                 };
                 write(&g.dir.join(file), &value.to_string())?;
+            }
+            if let Some(millis) = limits.cpu_millis {
+                // A quota per period of CPU_PERIOD_US; the kernel's least is 1 ms.
+                let quota = (millis * CPU_PERIOD_US / 1000).max(1000);
+                if g.version == Version::V2 && has("cpu.max") {
+                    write(&g.dir.join("cpu.max"), &format!("{quota} {CPU_PERIOD_US}"))?;
+                } else if g.version == Version::V1 && has("cpu.cfs_quota_us") {
+                    write(&g.dir.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
+                    write(&g.dir.join("cpu.cfs_quota_us"), &quota.to_string())?;
+                }
             }
         }
         Ok(())

@@ -1,12 +1,14 @@
-//! The enter helper: joins a running session (cgroups, then its ipc, uts,
-//! network, pid and mount namespaces), forks the command into it and stays
-//! as its parent, forwarding signals to the command's process group and
-//! exiting as the command did.
+//! The enter helper: joins a running session (cgroups, then its user
+//! namespace, becoming root there, then its ipc, uts, network, pid and
+//! mount namespaces), forks the command into it, confined as the session's
+//! init is, and stays as its parent, forwarding signals to the command's
+//! process group and exiting as the command did.
 
-use super::helper;
+use super::confine::{self, Filters};
 use super::pty::set_window_size;
 use super::spec::CommandSpec;
 use super::task::EnterTask;
+use super::{helper, user_ns};
 use crate::{Error, Result};
 use nix::fcntl::OFlag;
 use nix::pty::{PtyMaster, grantpt, posix_openpt, ptsname_r, unlockpt};
@@ -35,8 +37,9 @@ const FORWARDED: [Signal; 6] = [
 
 /// Does the enter task; never returns.
 pub fn run(task: &EnterTask) -> ! {
-    let master = match join(task) {
-        Ok(m) => m,
+    let joined = join(task).and_then(|m| Ok((m, task.policy.filters()?)));
+    let (master, filters) = match joined {
+        Ok(j) => j,
         Err(e) => {
             eprintln!("colony: cannot enter session: {e}");
             std::process::exit(125);
@@ -58,7 +61,7 @@ pub fn run(task: &EnterTask) -> ! {
         }
         Ok(ForkResult::Child) => {
             let _ = SigSet::empty().thread_set_mask();
-            let err = exec(&task.command, master.as_ref());
+            let err = exec(&task.command, master.as_ref(), &filters);
             eprintln!(
                 "colony: {}: {err}",
                 task.command.argv.first().map_or("", |a| a)
@@ -78,10 +81,14 @@ pub fn run(task: &EnterTask) -> ! {
 /// Joins cgroups and namespaces; opens the terminal if one was asked for.
 fn join(task: &EnterTask) -> Result<Option<PtyMaster>> {
     helper::join_cgroups(&task.cgroup_procs)?;
-    let mut kinds = vec![
-        ("ipc", CloneFlags::CLONE_NEWIPC),
-        ("uts", CloneFlags::CLONE_NEWUTS),
-    ];
+    // User first: the others belong to it, and joining it drops every
+    // privilege over the host.
+    let mut kinds = Vec::new();
+    if task.user_ns {
+        kinds.push(("user", CloneFlags::CLONE_NEWUSER));
+    }
+    kinds.push(("ipc", CloneFlags::CLONE_NEWIPC));
+    kinds.push(("uts", CloneFlags::CLONE_NEWUTS));
     if task.private_network {
         kinds.push(("net", CloneFlags::CLONE_NEWNET));
     }
@@ -109,6 +116,9 @@ fn join(task: &EnterTask) -> Result<Option<PtyMaster>> {
     }
     for (file, (name, flag)) in files.iter().zip(&kinds) {
         setns(file, *flag).map_err(|e| Error::sys(format!("setns {name}"), e))?;
+        if *flag == CloneFlags::CLONE_NEWUSER {
+            user_ns::become_root()?;
+        }
     }
     let Some(size) = task.pty else {
         return Ok(None);
@@ -122,8 +132,8 @@ fn join(task: &EnterTask) -> Result<Option<PtyMaster>> {
     Ok(Some(master))
 }
 
-/// In the child: new session, terminal, directory, then exec.
-fn exec(cmd: &CommandSpec, master: Option<&PtyMaster>) -> Error {
+/// In the child: new session, terminal, confinement, directory, then exec.
+fn exec(cmd: &CommandSpec, master: Option<&PtyMaster>, filters: &Filters) -> Error {
     if let Err(e) = setsid() {
         return Error::sys("setsid", e);
     }
@@ -131,6 +141,9 @@ fn exec(cmd: &CommandSpec, master: Option<&PtyMaster>) -> Error {
         if let Err(e) = attach_terminal(m) {
             return e;
         }
+    }
+    if let Err(e) = confine::apply(filters) {
+        return e;
     }
     if let Err(e) = chdir(cmd.cwd.as_str()) {
         return Error::sys(format!("chdir {}", cmd.cwd), e);

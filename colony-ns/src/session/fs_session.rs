@@ -15,6 +15,7 @@ use super::spec::{CommandSpec, Root, SessionSpec, WindowSize};
 use crate::fs::FileSystem;
 use crate::fuse::{MountHandle, MountOptions, mount};
 use crate::{Error, Result};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -26,7 +27,8 @@ pub struct FsConfig {
     /// The tree that becomes the session's `/` (its default attach).
     pub fs: Arc<dyn FileSystem>,
     /// A private host directory to mount it on: created if missing,
-    /// removed on stop (it must then be empty).
+    /// removed on stop (it must then be empty). Its parent must be ours
+    /// alone (mode 0700 or tighter): see [`Error::MountPointNotPrivate`].
     pub mountpoint: PathBuf,
 }
 
@@ -89,13 +91,16 @@ impl Session for FsSession {
 
     async fn start(config: &FsConfig, spec: &SessionSpec) -> Result<Self> {
         let dir = config.mountpoint.clone();
+        check_private_parent(&dir)?;
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::sys(format!("create {}", dir.display()), errno(&e)))?;
         let options = MountOptions {
             fs_name: format!("colony:{}", spec.name),
             // Programs in the session may run as any user; the kernel still
-            // checks permission bits (default_permissions).
+            // checks permission bits (default_permissions). Other host
+            // accounts cannot reach it: the mount point's parent is private.
             allow_other: true,
+            ids: spec.ids,
             ..MountOptions::default()
         };
         let fs = config.fs.clone();
@@ -170,6 +175,27 @@ impl Drop for FsSession {
             let _ = remove_mountpoint(&self.mountpoint);
         }
     }
+}
+
+/// Refuses a mount point other host accounts could reach: the root is
+/// mounted `allow_other` (the session's processes run as other ids), so
+/// only a directory that is ours alone (no group or other bits) keeps
+/// host accounts from reading the session's files or planting their own.
+fn check_private_parent(dir: &Path) -> Result<()> {
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let md = std::fs::metadata(parent)
+        .map_err(|e| Error::sys(format!("stat {}", parent.display()), errno(&e)))?;
+    if md.uid() != nix::unistd::geteuid().as_raw() || md.mode() & 0o077 != 0 {
+        return Err(Error::MountPointNotPrivate {
+            parent: parent.to_path_buf(),
+            mode: md.mode() & 0o7777,
+            uid: md.uid(),
+        });
+    }
+    Ok(())
 }
 
 /// Removes the (empty) mount point; gone already is fine.

@@ -1,8 +1,8 @@
 //! The helper process's entry point and the small pieces its tasks share.
 //!
 //! The tokio process never unshares or pivots: it execs the helper binary
-//! (`colony-session-helper`, or any binary that calls [`main`]) with one
-//! argument, a [`HelperTask`].
+//! (`colony-session-helper`, or any binary that calls [`main`]) with a
+//! [`HelperTask`] on descriptor [`super::task::TASK_FD`].
 
 use super::task::{HelperTask, Report};
 use super::{enter, start};
@@ -14,15 +14,12 @@ use nix::unistd::{Pid, dup2_stdout, getpid};
 use std::io::Write;
 use std::path::PathBuf;
 
-/// The helper binary's whole `main`: decodes the task from the last
-/// argument (those before it are [`super::LinuxConfig::helper_args`], for a
-/// binary that is also something else) and runs it. Never returns.
+/// The helper binary's whole `main`: reads the task from its descriptor
+/// (arguments are ignored: [`super::LinuxConfig::helper_args`] only select
+/// this code in a binary that is also something else) and runs it. Never
+/// returns.
 pub fn main() -> ! {
-    let Some(arg) = std::env::args().skip(1).last() else {
-        eprintln!("colony-session-helper: started without a task (it is run by colony)");
-        std::process::exit(2);
-    };
-    match HelperTask::decode(&arg) {
+    match HelperTask::from_task_fd() {
         Ok(HelperTask::Start(task)) => start::run(&task),
         Ok(HelperTask::Enter(task)) => enter::run(&task),
         Err(e) => {

@@ -3,10 +3,12 @@
 
 use super::Session;
 use super::cgroup::{Cgroups, Group};
+use super::confine::Policy;
+use super::network::{Nat, Network};
 use super::process::{Process, ProcessInfo, PtyProcess};
 use super::pty::PtyMaster;
 use super::spec::{CommandSpec, Root, SessionSpec, WindowSize};
-use super::task::{EnterTask, HelperTask, Report, StartTask};
+use super::task::{EnterTask, HelperTask, Report, StartTask, TASK_FD};
 use crate::{Error, Result};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
@@ -26,9 +28,12 @@ pub struct LinuxConfig {
     /// calls [`super::helper_main`]).
     pub helper: PathBuf,
     /// Arguments put before the task, so that one binary can be its own
-    /// helper (`colony session-helper TASK`: `helper_args` is
+    /// helper (`colony session-helper`: `helper_args` is
     /// `["session-helper"]`). [`super::helper_main`] takes the last argument.
     pub helper_args: Vec<String>,
+    /// The `pasta` program sessions with [`Network::Nat`] get their
+    /// outbound network from.
+    pub pasta: PathBuf,
 }
 
 impl LinuxConfig {
@@ -37,13 +42,34 @@ impl LinuxConfig {
         LinuxConfig {
             helper: helper.into(),
             helper_args: Vec::new(),
+            pasta: PathBuf::from("pasta"),
         }
     }
 
-    /// The command that runs `task` in the helper.
+    /// The command that runs `task` in the helper, the task on the
+    /// helper's descriptor [`TASK_FD`].
     fn command(&self, task: &HelperTask) -> Result<Command> {
+        let memfd = task.to_memfd()?;
         let mut c = Command::new(&self.helper);
-        c.args(&self.helper_args).arg(task.encode()?);
+        c.args(&self.helper_args);
+        // SAFETY: dup2 and fcntl are async-signal-safe; `memfd` lives in
+        // the closure, which the Command keeps until it has spawned.
+        unsafe {
+            c.pre_exec(move || {
+                let fd = memfd.as_raw_fd();
+                // dup2 onto itself would keep close-on-exec set.
+                let rc = if fd == TASK_FD {
+                    nix::libc::fcntl(fd, nix::libc::F_SETFD, 0)
+                } else {
+                    nix::libc::dup2(fd, TASK_FD)
+                };
+                if rc == -1 {
+                    Err(std::io::Error::last_os_error())
+                } else {
+                    Ok(())
+                }
+            });
+        }
         Ok(c)
     }
 }
@@ -57,6 +83,8 @@ pub struct LinuxSession {
     shell: String,
     helper: LinuxConfig,
     private_network: bool,
+    user_ns: bool,
+    policy: Policy,
     init_pid: i32,
     /// `/proc/<init>/ns/pid` as read at start: identifies our processes.
     pid_ns: PathBuf,
@@ -64,6 +92,8 @@ pub struct LinuxSession {
     pid_ns_inode: u64,
     /// The start helper; holding its stdin keeps init alive.
     starter: Option<Child>,
+    /// The session's outbound network, if it has one.
+    nat: Option<Nat>,
     cgroups: Cgroups,
 }
 
@@ -92,6 +122,8 @@ impl LinuxSession {
             init_pid: self.init_pid,
             pid_ns_inode: self.pid_ns_inode,
             private_network: self.private_network,
+            user_ns: self.user_ns,
+            policy: self.policy,
             cgroup_procs: self.cgroups.procs_files(),
             command: cmd.clone(),
             pty,
@@ -108,6 +140,7 @@ impl LinuxSession {
             return Ok(());
         };
         let _ = kill(Pid::from_raw(self.init_pid), Signal::SIGKILL);
+        drop(self.nat.take());
         drop(starter.stdin.take());
         starter.wait().await?;
         let mut cgroups = std::mem::take(&mut self.cgroups);
@@ -134,8 +167,10 @@ impl Session for LinuxSession {
             root,
             binds: spec.binds.clone(),
             shell: spec.shell.clone(),
-            private_network: spec.private_network,
+            private_network: spec.network.is_private(),
             cgroup_procs: cgroups.procs_files(),
+            ids: spec.ids,
+            policy: spec.policy(),
         });
         let spawned = config.command(&task).and_then(|mut c| {
             c.stdin(Stdio::piped())
@@ -151,16 +186,30 @@ impl Session for LinuxSession {
                 return Err(e);
             }
         };
-        match await_ready(&mut starter).await {
-            Ok((init_pid, pid_ns, pid_ns_inode)) => Ok(LinuxSession {
+        let ready = match await_ready(&mut starter).await {
+            Ok((init_pid, pid_ns, pid_ns_inode)) if spec.network == Network::Nat => {
+                let user_ns = spec.ids.is_some();
+                Nat::start(&config.pasta, init_pid, user_ns)
+                    .await
+                    .map(|nat| (init_pid, pid_ns, pid_ns_inode, Some(nat)))
+            }
+            other => {
+                other.map(|(init_pid, pid_ns, pid_ns_inode)| (init_pid, pid_ns, pid_ns_inode, None))
+            }
+        };
+        match ready {
+            Ok((init_pid, pid_ns, pid_ns_inode, nat)) => Ok(LinuxSession {
                 name: spec.name.clone(),
                 shell: spec.shell.clone(),
                 helper: config.clone(),
-                private_network: spec.private_network,
+                private_network: spec.network.is_private(),
+                user_ns: spec.ids.is_some(),
+                policy: spec.policy(),
                 init_pid,
                 pid_ns,
                 pid_ns_inode,
                 starter: Some(starter),
+                nat,
                 cgroups,
             }),
             Err(e) => {

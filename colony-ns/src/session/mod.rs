@@ -16,12 +16,14 @@
 //! tests and benchmarks, here and in the crates above.
 
 mod cgroup;
+mod confine;
 mod enter;
 mod fossil_session;
 mod fs_session;
 mod helper;
 mod init;
 mod linux;
+mod network;
 mod process;
 mod pty;
 mod setup;
@@ -29,12 +31,15 @@ mod spec;
 mod start;
 mod task;
 pub mod testroot;
+mod user_ns;
 
 pub use cgroup::{Group, Version as CgroupVersion};
+pub use confine::{ALLOWED_CAPS, refused_calls};
 pub use fossil_session::{FossilConfig, FossilSession};
 pub use fs_session::{FsConfig, FsSession};
 pub use helper::main as helper_main;
 pub use linux::{LinuxConfig, LinuxSession};
+pub use network::Network;
 pub use process::{ExitStatus, Process, ProcessInfo, PtyProcess};
 pub use pty::{PtyMaster, set_window_size, window_size};
 pub use spec::{Bind, CommandSpec, Limits, Root, SessionSpec, WindowSize};

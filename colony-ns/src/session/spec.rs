@@ -1,6 +1,9 @@
 //! What a session is made of: its name, its root, host directories bound
 //! into it, its resource limits, and the commands run in it.
 
+use super::confine::Policy;
+use super::network::Network;
+use crate::IdRange;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -37,6 +40,10 @@ pub struct Limits {
     /// CPU weight 1..=10000, 100 being the default (v2 `cpu.weight`; v1
     /// `cpu.shares` = weight × 1024 / 100).
     pub cpu_weight: Option<u64>,
+    /// CPU time at most, in thousandths of a core: 1000 is one core's worth
+    /// however many threads run (v2 `cpu.max`; v1 `cpu.cfs_quota_us` over
+    /// a 100 ms `cpu.cfs_period_us`).
+    pub cpu_millis: Option<u64>,
 }
 
 /// Everything needed to start a session.
@@ -52,12 +59,20 @@ pub struct SessionSpec {
     pub limits: Limits,
     /// The shell, as a path inside the root; checked before pivoting.
     pub shell: String,
-    /// Give the session its own (empty, loopback-only) network namespace.
-    pub private_network: bool,
+    /// The host's network, loopback only, or loopback and outbound NAT.
+    pub network: Network,
+    /// Run the session in a user namespace of its own whose root is the
+    /// first of these host ids (see [`IdRange`]). `None` keeps host ids:
+    /// root inside is host root, confined only by capabilities and the
+    /// seccomp filter; the grid always gives a range.
+    pub ids: Option<IdRange>,
+    /// Let the session's processes make user namespaces of their own.
+    pub nested_user_namespaces: bool,
 }
 
 impl SessionSpec {
-    /// A spec with `/bin/sh`, no binds, no limits and the host's network.
+    /// A spec with `/bin/sh`, no binds, no limits, the host's network and
+    /// host ids.
     pub fn new(name: impl Into<String>, root: Root) -> Self {
         SessionSpec {
             name: name.into(),
@@ -65,7 +80,18 @@ impl SessionSpec {
             binds: Vec::new(),
             limits: Limits::default(),
             shell: "/bin/sh".into(),
-            private_network: false,
+            network: Network::Host,
+            ids: None,
+            nested_user_namespaces: false,
+        }
+    }
+}
+
+impl SessionSpec {
+    /// What the session's processes are confined to.
+    pub(crate) fn policy(&self) -> Policy {
+        Policy {
+            nested_user_namespaces: self.nested_user_namespaces,
         }
     }
 }

@@ -29,7 +29,7 @@ const HOST_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 
 /// Empty directories every tree gets (the session mounts `/proc`, `/dev`
 /// and `/srv` over theirs).
-const DIRS: &[&str] = &["etc", "tmp", "root", "home", "proc", "dev", "srv"];
+const DIRS: &[&str] = &["etc", "tmp", "root", "home", "proc", "dev", "srv", "sys"];
 
 /// Whether sessions can run here: root, pid namespaces, and with `fuse`
 /// also `/dev/fuse`. Elsewhere it says why on stderr and returns false,

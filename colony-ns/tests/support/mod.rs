@@ -22,6 +22,16 @@ pub fn fuse_sessions_possible() -> bool {
     testroot::sessions_possible(true)
 }
 
+/// A temporary directory only we may enter (0700): where session mount
+/// points go (sessions refuse a parent other accounts can reach).
+pub fn private_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .unwrap()
+}
+
 /// The helper binary cargo built for these tests.
 pub fn config() -> LinuxConfig {
     LinuxConfig::new(env!("CARGO_BIN_EXE_colony-session-helper"))

@@ -1,0 +1,147 @@
+//! A session's network: the host's, loopback only, or loopback plus
+//! outbound access through `pasta` (Debian's `passt` package: the
+//! user-mode network rootless podman uses).
+//!
+//! With [`Network::Nat`], pasta joins the session's network namespace,
+//! makes its interface, address and default route, and carries the
+//! session's connections out through sockets of its own on the host, as
+//! any host program's. It is started with `--no-map-gw`, so the gateway
+//! address is not the host's loopback, and forwards no ports either way
+//! (`-t none -u none -T none -U none`): the host's loopback services and
+//! other sessions stay out of reach. An operator who wants a port of a
+//! session reachable runs `pasta` with `-t PORT` against it by hand.
+
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::sys::memfd::{MFdFlags, memfd_create};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Where a session's network comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Network {
+    /// The host's network namespace: everything the host reaches, its
+    /// loopback services included.
+    #[default]
+    Host,
+    /// A network namespace of its own with loopback only.
+    Loopback,
+    /// Its own namespace with outbound access through pasta.
+    Nat,
+}
+
+impl Network {
+    /// Whether the session gets a network namespace of its own.
+    pub fn is_private(self) -> bool {
+        self != Network::Host
+    }
+}
+
+/// The pasta process serving one session; killed when dropped.
+#[derive(Debug)]
+pub(crate) struct Nat {
+    pid: Pid,
+}
+
+/// The descriptors pasta finds the namespaces and its pid file on.
+const USER_FD: i32 = 3;
+const NET_FD: i32 = 4;
+const PID_FD: i32 = 5;
+
+impl Nat {
+    /// Runs `pasta` for the namespaces of `init_pid` (its user namespace
+    /// too when `user_ns`), returning once the interface is configured.
+    pub async fn start(pasta: &Path, init_pid: i32, user_ns: bool) -> Result<Nat> {
+        let open = |kind: &str| -> Result<OwnedFd> {
+            let path = format!("/proc/{init_pid}/ns/{kind}");
+            std::fs::File::open(&path)
+                .map(OwnedFd::from)
+                .map_err(|e| Error::sys(path, errno(&e)))
+        };
+        let user = open("user")?;
+        let net = open("net")?;
+        let pid_file = memfd_create(c"colony-pasta-pid", MFdFlags::MFD_CLOEXEC)
+            .map_err(|e| Error::sys("memfd_create", e))?;
+        let fds = [
+            (user.as_raw_fd(), USER_FD),
+            (net.as_raw_fd(), NET_FD),
+            (pid_file.as_raw_fd(), PID_FD),
+        ];
+        let mut c = tokio::process::Command::new(pasta);
+        c.args(["--config-net", "--no-map-gw", "--quiet", "--runas", "0:0"])
+            .args(["-t", "none", "-u", "none", "-T", "none", "-U", "none"])
+            .arg("--netns")
+            .arg(format!("/proc/self/fd/{NET_FD}"))
+            .arg("-P")
+            .arg(format!("/proc/self/fd/{PID_FD}"));
+        if user_ns {
+            c.arg("--userns").arg(format!("/proc/self/fd/{USER_FD}"));
+        } else {
+            c.arg("--netns-only");
+        }
+        c.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        // SAFETY: dup2 is async-signal-safe; the descriptors stay open in
+        // this process until the command has spawned.
+        unsafe {
+            c.pre_exec(move || {
+                // Sources first to high numbers, so no target overwrites a
+                // source not yet moved.
+                for (i, (from, _)) in fds.iter().enumerate() {
+                    if nix::libc::dup2(*from, 100 + i as i32) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                for (i, (_, to)) in fds.iter().enumerate() {
+                    if nix::libc::dup2(100 + i as i32, *to) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let out = c.output().await.map_err(|e| Error::Nat {
+            reason: format!("run {}: {e}", pasta.display()),
+        })?;
+        if !out.status.success() {
+            return Err(Error::Nat {
+                reason: format!(
+                    "{} {}: {}",
+                    pasta.display(),
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            });
+        }
+        let mut text = String::new();
+        std::fs::File::from(pid_file)
+            .read_to_string(&mut text)
+            .map_err(|e| Error::sys("read pasta's pid", errno(&e)))?;
+        let pid = text.trim().parse().map_err(|_| Error::Nat {
+            reason: format!("pasta wrote no pid ({text:?})"),
+        })?;
+        Ok(Nat {
+            pid: Pid::from_raw(pid),
+        })
+    }
+}
+
+impl Drop for Nat {
+    fn drop(&mut self) {
+        // Only if the pid is still pasta's (not reused by another process).
+        let comm = std::fs::read_to_string(format!("/proc/{}/comm", self.pid)).unwrap_or_default();
+        if comm.starts_with("pasta") || comm.starts_with("passt") {
+            let _ = kill(self.pid, Signal::SIGTERM);
+        }
+    }
+}
+
+fn errno(e: &std::io::Error) -> nix::errno::Errno {
+    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))
+}
