@@ -61,6 +61,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// Watching a data directory's revocation lists failed.
+    #[error("watch revocations in {}: {source}", dir.display())]
+    Watch {
+        /// The data directory.
+        dir: PathBuf,
+        /// The system's error.
+        #[source]
+        source: nix::errno::Errno,
+    },
     /// I/O on a file of the data directory failed.
     #[error("{op} {}: {source}", path.display())]
     Io {

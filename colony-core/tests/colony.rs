@@ -9,10 +9,12 @@
 //! the command line to pick some.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use colony_core::colony::EnvInfo;
-use colony_core::identity::{Credential, user_credential};
+use colony_core::identity::{Credential, revoked, user_credential};
+use colony_core::rpc::{GridClient, GridServer};
 use colony_core::{Colony, ColonyConfig, Error, UserName};
 use colony_ns::cpu::Identity;
 use colony_ns::cpu::client::{Target, run_command};
@@ -35,7 +37,7 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let tests: [Case; 5] = [
+    let tests: [Case; 6] = [
         ("spawn_write_save_respawn_and_invite", || {
             Box::pin(spawn_write_save_respawn_and_invite())
         }),
@@ -48,6 +50,9 @@ fn main() {
         }),
         ("dropping_the_colony_stops_its_environments", || {
             Box::pin(dropping_the_colony_stops_its_environments())
+        }),
+        ("a_revocation_bites_within_two_seconds", || {
+            Box::pin(a_revocation_bites_within_two_seconds())
         }),
     ];
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -73,7 +78,7 @@ type Case = (&'static str, fn() -> Test);
 /// bob, seeded with the minimal test root.
 struct Node {
     dir: tempfile::TempDir,
-    colony: Colony,
+    colony: Arc<Colony>,
 }
 
 impl Node {
@@ -85,7 +90,10 @@ impl Node {
         for u in ["alice", "bob"] {
             colony.grant_seed(&user(u)).unwrap();
         }
-        Node { dir, colony }
+        Node {
+            dir,
+            colony: Arc::new(colony),
+        }
     }
 
     /// `who` spawns their own clean environment, `clean.n1.<who>`, with
@@ -320,7 +328,7 @@ async fn reopening_keeps_names_and_blocks() {
     let Node { dir, colony } = node;
     drop(colony);
 
-    let colony = Colony::open(config(dir.path())).unwrap();
+    let colony = Arc::new(Colony::open(config(dir.path())).unwrap());
     assert_eq!(colony.names().all().unwrap(), names);
     let node = Node { dir, colony };
     let info = node.colony.spawn(&alice, "kept@n1", false).await.unwrap();
@@ -347,4 +355,70 @@ async fn dropping_the_colony_stops_its_environments() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Revoking alice while she has a grid connection, a running command and
+/// an environment: within 2 s the command ends, the connection is closed,
+/// the environment is stopped (her names stay), and the grid refuses her
+/// new connections; bob is untouched.
+async fn a_revocation_bites_within_two_seconds() {
+    let node = Node::new();
+    let (alice, bob) = (user("alice"), user("bob"));
+    let server = GridServer::bind("127.0.0.1:0", node.colony.clone())
+        .await
+        .unwrap();
+    let addr = server.local_addr().to_string();
+    let cred = |u: &UserName| user_credential(node.dir.path(), u);
+    let mut grid = GridClient::connect(&cred(&alice), &addr).await.unwrap();
+    let info = grid.spawn("clean.n1.alice", false).await.unwrap();
+    let bobs = node.spawn_clean(&bob).await;
+    let running = node.sh("alice", &info, "sleep 4324");
+
+    let revoke_and_time = async {
+        // Revoke once the command runs, then time how long until it ends.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while processes(&["sleep", "4324"]).is_empty() {
+            assert!(tokio::time::Instant::now() < deadline, "never started");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        revoked::revoke(node.dir.path(), &alice).unwrap();
+        tokio::time::Instant::now()
+    };
+    let (ended, revoked_at) = tokio::join!(running, revoke_and_time);
+    let took = revoked_at.elapsed();
+    println!("revocation: the command ended {took:?} after the file changed");
+    assert!(
+        took < Duration::from_secs(2),
+        "the command ran {took:?} past the revocation"
+    );
+    assert!(
+        !matches!(ended, Ok((ExitStatus::Code(0), _))),
+        "the command finished normally: {ended:?}"
+    );
+    assert!(
+        grid.scores(None).await.is_err(),
+        "her connection stays open"
+    );
+    assert!(node.colony.status(&alice).unwrap().is_empty());
+    assert!(
+        node.colony
+            .names()
+            .all()
+            .unwrap()
+            .iter()
+            .any(|r| r.name.to_string() == "clean.n1.alice" && r.owner == alice),
+        "her names stay"
+    );
+    let again = GridClient::connect(&cred(&alice), &addr).await;
+    let refused = match again {
+        Err(_) => true,
+        Ok(mut c) => c.scores(None).await.is_err(),
+    };
+    assert!(refused, "a new connection of hers was served");
+    // Bob carries on.
+    assert_eq!(node.ok("bob", &bobs, "echo still").await, "still\n");
+    let mut bob_grid = GridClient::connect(&cred(&bob), &addr).await.unwrap();
+    assert_eq!(bob_grid.status().await.unwrap().len(), 1);
+    server.shutdown().await;
+    node.colony.shutdown().await.unwrap();
 }

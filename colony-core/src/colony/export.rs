@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::error::{Error, Result};
 use crate::identity::Identity;
+use crate::identity::revocations::{Revocations, stop_when_revoked};
 use crate::rpc::{Conn, Handler, TlsListener};
 
 /// The trees exported, by environment name.
@@ -61,8 +62,13 @@ impl NinepExport {
         addr: &str,
         tls: Arc<rustls::ServerConfig>,
         exports: Arc<Exports>,
+        revocations: Revocations,
     ) -> Result<NinepExport> {
-        let listener = TlsListener::bind(addr, tls, Serve { exports }, "9P export").await?;
+        let serve = Serve {
+            exports,
+            revocations,
+        };
+        let listener = TlsListener::bind(addr, tls, serve, "9P export").await?;
         Ok(NinepExport { listener })
     }
 
@@ -74,6 +80,8 @@ impl NinepExport {
 
 struct Serve {
     exports: Arc<Exports>,
+    /// Closes a revoked node's connections.
+    revocations: Revocations,
 }
 
 impl Handler for Serve {
@@ -81,7 +89,7 @@ impl Handler for Serve {
         self: Arc<Self>,
         mut tls: Conn,
         peer: Identity,
-        mut stopped: watch::Receiver<bool>,
+        stopped: watch::Receiver<bool>,
     ) -> Result<()> {
         let Identity::Node(node) = peer else {
             let e = Error::NotANode(peer.to_string());
@@ -99,6 +107,8 @@ impl Handler for Serve {
             return Err(e);
         };
         tracing::debug!(%node, "9P export connection");
+        let revocations = self.revocations.subscribe();
+        let mut stopped = stop_when_revoked(stopped, revocations, Identity::Node(node.clone()));
         let fs = Arc::new(Attached {
             exports: self.exports.clone(),
             tree: OnceLock::new(),

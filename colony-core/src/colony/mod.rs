@@ -26,6 +26,7 @@ pub(crate) mod hosted;
 mod id_ranges;
 mod info;
 mod remote;
+mod revoke;
 mod runtime;
 mod seed;
 mod session;
@@ -42,6 +43,7 @@ use colony_fossil::Fossil;
 use colony_venti::{ArenaConfig, ArenaStore, BlockStore};
 
 use crate::error::{Error, Result};
+use crate::identity::revocations::Revocations;
 use crate::limits::Limits;
 use crate::names::{NameRecord, ScoreNames};
 use crate::node::{NODE_ID_FILE, NodeId};
@@ -69,6 +71,8 @@ pub struct Colony<R: EnvRuntime = SessionRuntime> {
     limits: Limits,
     runtime: R,
     envs: EnvTable<R::Env>,
+    /// The data directory's revocation lists, live.
+    revocations: Revocations,
 }
 
 impl<R: EnvRuntime> Colony<R> {
@@ -92,6 +96,7 @@ impl<R: EnvRuntime> Colony<R> {
             .map_err(|e| Error::Store(e.to_string()))?;
         let names = ScoreNames::open(dir)?;
         clear_envs(&config.envs_dir())?;
+        let revocations = Revocations::of(dir)?;
         Ok(Colony {
             config,
             node,
@@ -100,6 +105,7 @@ impl<R: EnvRuntime> Colony<R> {
             limits,
             runtime,
             envs: EnvTable::new(),
+            revocations,
         })
     }
 

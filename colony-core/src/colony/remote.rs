@@ -18,6 +18,7 @@ use super::export::{Exports, NinepExport};
 use super::runtime::{EnvRequest, EnvRuntime, RunningEnv};
 use crate::cpu_service::{CpuClient, StartEnv};
 use crate::error::{Error, Result};
+use crate::identity::revocations::Revocations;
 use crate::identity::{self, NODE_CRED};
 use crate::rpc::{host_of, is_wildcard};
 
@@ -46,7 +47,8 @@ impl RemoteRuntime {
         }
         let exports = Arc::new(Exports::default());
         let tls = identity::server_config(data_dir)?;
-        let export = NinepExport::bind(ninep_addr, tls, exports.clone()).await?;
+        let revocations = Revocations::of(data_dir)?;
+        let export = NinepExport::bind(ninep_addr, tls, exports.clone(), revocations).await?;
         let node_tls = identity::client_config(&data_dir.join(NODE_CRED))?;
         let cpu = CpuClient::new(cpu_addr, node_tls);
         if let Err(e) = cpu.restarted().await {

@@ -83,6 +83,13 @@ impl<R: EnvRuntime> Colony<R> {
             }
             return Err(e);
         }
+        // Revoked while it started: the revocation enforcer may have looked
+        // before the slot was filled. Checked after filling, so one of the
+        // two sees it.
+        if self.is_revoked(user) {
+            self.boom_all_of(user).await;
+            return Err(Error::Refused(format!("user {user} is revoked")));
+        }
         tracing::info!(env = %live.name, %user, disk, "spawned");
         Ok(live.info())
     }

@@ -13,6 +13,7 @@ use super::message::CpuResponse;
 use super::service::CpuService;
 use crate::colony::{IdRanges, clear_envs};
 use crate::error::{Error, Result};
+use crate::identity::revocations::{Revocations, stop_when_revoked};
 use crate::identity::{self, Identity, NODE_CRED};
 use crate::limits::Limits;
 use crate::rpc::{Conn, Handler, TlsListener, admit, serve_frames};
@@ -66,6 +67,7 @@ impl CpuServer {
         ));
         let serve = Serve {
             service: service.clone(),
+            revocations: Revocations::of(dir)?,
         };
         let listener = TlsListener::bind(addr, tls, serve, "cpu service").await?;
         Ok(CpuServer { listener, service })
@@ -86,6 +88,8 @@ impl CpuServer {
 
 struct Serve {
     service: Arc<CpuService>,
+    /// Closes a revoked node's connections.
+    revocations: Revocations,
 }
 
 impl Handler for Serve {
@@ -101,6 +105,8 @@ impl Handler for Serve {
         };
         let node = admit(&mut tls, node, CpuResponse::Error).await?;
         tracing::debug!(%node, "cpu service connection");
+        let revocations = self.revocations.subscribe();
+        let stopped = stop_when_revoked(stopped, revocations, Identity::Node(node.clone()));
         let (service, asker) = (&self.service, &node);
         serve_frames(&mut tls, stopped, CpuResponse::Error, move |request| {
             service.answer(asker, request)

@@ -10,6 +10,7 @@
 //! node.cred            the node's credential (CN = node id)
 //! users/NAME.cred      one credential per user, mode 0600
 //! revoked-users        revoked user names, one a line (optional)
+//! revoked-nodes        revoked node ids, one a line (optional)
 //! ```
 //!
 //! A certificate's common name is the identity and its organisational
@@ -20,6 +21,7 @@
 mod ca;
 mod credential;
 mod peer;
+pub mod revocations;
 pub mod revoked;
 mod tls;
 

@@ -4,7 +4,6 @@
 //! naming a revoked user; clients trust only the grid CA and present
 //! their credential's certificate.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -19,8 +18,8 @@ use rustls::{
 };
 
 use crate::error::{Error, Result};
-use crate::identity::{Credential, Identity, NODE_CRED, revoked};
-use crate::user::UserName;
+use crate::identity::revocations::Revocations;
+use crate::identity::{Credential, Identity, NODE_CRED};
 
 /// The crypto provider every colony TLS configuration uses.
 pub fn provider() -> Arc<CryptoProvider> {
@@ -35,10 +34,11 @@ fn roots(ca: &CertificateDer<'static>) -> Result<Arc<RootCertStore>> {
 
 /// The node's server configuration: its own certificate from
 /// `data_dir/node.cred`, client certificates required, signed by the
-/// grid CA, and refused for users on the revoked list (read now).
+/// grid CA, and refused for users and nodes on the revoked lists as they
+/// are at each handshake ([`Revocations`]).
 pub fn server_config(data_dir: &Path) -> Result<Arc<ServerConfig>> {
     let cred = Credential::load(&data_dir.join(NODE_CRED))?;
-    let revoked = revoked::load(data_dir)?;
+    let revoked = Revocations::of(data_dir)?;
     let provider = provider();
     let webpki = WebPkiClientVerifier::builder_with_provider(roots(&cred.ca)?, provider.clone())
         .build()
@@ -62,11 +62,11 @@ pub fn client_config(credential: &Path) -> Result<Arc<ClientConfig>> {
     Ok(Arc::new(config))
 }
 
-/// The CA's verdict, then the revoked-users list.
+/// The CA's verdict, then the revocation lists.
 #[derive(Debug)]
 struct NotRevoked {
     webpki: Arc<dyn ClientCertVerifier>,
-    revoked: BTreeSet<UserName>,
+    revoked: Revocations,
 }
 
 impl ClientCertVerifier for NotRevoked {
@@ -84,8 +84,8 @@ impl ClientCertVerifier for NotRevoked {
             .webpki
             .verify_client_cert(end_entity, intermediates, now)?;
         match Identity::of_cert(end_entity) {
-            Ok(Identity::User(user)) if self.revoked.contains(&user) => {
-                tracing::warn!(%user, "refused a revoked user's certificate");
+            Ok(id) if self.revoked.current().refuses(&id) => {
+                tracing::warn!(%id, "refused a revoked certificate");
                 Err(rustls::Error::InvalidCertificate(CertificateError::Revoked))
             }
             Ok(_) => Ok(verified),
@@ -138,7 +138,7 @@ mod tests {
             )
             .build()
             .unwrap(),
-            revoked: BTreeSet::new(),
+            revoked: Revocations::of(dir.path()).unwrap(),
         };
         let now = UnixTime::now();
         let good = ca.issue(USER_UNIT, "alice", Validity::days(1)).unwrap();

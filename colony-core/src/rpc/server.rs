@@ -2,9 +2,11 @@
 //!
 //! The user is the client certificate's common name (a certificate from
 //! the grid CA, checked by [`server_config`]); a node certificate or a
-//! user on the revoked list (read again for every connection, so a
-//! revocation takes effect without a restart) is answered with an error
-//! and the connection closed. A user added while the node runs gets
+//! user on the revoked list (live: see
+//! [`Revocations`](crate::identity::revocations::Revocations)) is answered
+//! with an error and the connection closed. A revocation also closes the
+//! user's open connections and stops their environments while the server
+//! runs. A user added while the node runs gets
 //! their own name for the seed (`clean.<node>.<user>`) on first contact.
 //! Each connection is its own task and every
 //! answer goes back on the connection that asked, to the asker only (the
@@ -14,14 +16,14 @@
 //! since its body cannot be skipped safely.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
 use crate::colony::{Colony, EnvRuntime};
 use crate::error::{Error, Result};
-use crate::identity::{Identity, revoked, server_config};
+use crate::identity::revocations::stop_when_revoked;
+use crate::identity::{Identity, server_config};
 use crate::rpc::Response;
 use crate::rpc::dispatch::answer;
 use crate::rpc::listener::{Conn, Handler, TlsListener, admit, serve_frames};
@@ -30,6 +32,17 @@ use crate::user::UserName;
 /// A running grid server.
 pub struct GridServer {
     listener: TlsListener,
+    /// Stops revoked users' environments while the server runs.
+    _enforcer: Enforcer,
+}
+
+/// The revocation enforcer's task, ended with the server.
+struct Enforcer(tokio::task::JoinHandle<()>);
+
+impl Drop for Enforcer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl GridServer {
@@ -38,9 +51,13 @@ impl GridServer {
     pub async fn bind<R: EnvRuntime>(addr: &str, colony: Arc<Colony<R>>) -> Result<GridServer> {
         let data_dir = colony.config().data_dir.clone();
         let tls = server_config(&data_dir)?;
-        let serve = Serve { colony, data_dir };
+        let enforcer = Enforcer(tokio::spawn(colony.clone().enforce_revocations()));
+        let serve = Serve { colony };
         let listener = TlsListener::bind(addr, tls, serve, "grid server").await?;
-        Ok(GridServer { listener })
+        Ok(GridServer {
+            listener,
+            _enforcer: enforcer,
+        })
     }
 
     /// The bound address.
@@ -57,7 +74,6 @@ impl GridServer {
 
 struct Serve<R: EnvRuntime> {
     colony: Arc<Colony<R>>,
-    data_dir: PathBuf,
 }
 
 impl<R: EnvRuntime> Handler for Serve<R> {
@@ -69,6 +85,8 @@ impl<R: EnvRuntime> Handler for Serve<R> {
     ) -> Result<()> {
         let user = admit(&mut tls, self.user_of(peer), Response::Error).await?;
         tracing::debug!(%user, "grid connection");
+        let revocations = self.colony.revocations().subscribe();
+        let stopped = stop_when_revoked(stopped, revocations, Identity::User(user.clone()));
         let (colony, asker) = (&self.colony, &user);
         serve_frames(&mut tls, stopped, Response::Error, move |request| {
             answer(colony, asker, request)
@@ -92,7 +110,7 @@ impl<R: EnvRuntime> Serve<R> {
                 )));
             }
         };
-        if is_revoked(&self.data_dir, &user)? {
+        if self.colony.is_revoked(&user) {
             return Err(Error::Refused(format!("user {user} is revoked")));
         }
         // A user added while the node runs gets their name for the seed
@@ -103,8 +121,4 @@ impl<R: EnvRuntime> Serve<R> {
         }
         Ok(user)
     }
-}
-
-fn is_revoked(data_dir: &Path, user: &UserName) -> Result<bool> {
-    Ok(revoked::load(data_dir)?.contains(user))
 }
