@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use super::message::CpuResponse;
 use super::service::CpuService;
 use crate::colony::clear_envs;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, private_dir};
 use crate::identity::{self, Identity, NODE_CRED};
 use crate::rpc::{Conn, Handler, TlsListener, admit, serve_frames};
 
@@ -51,6 +51,8 @@ impl CpuServer {
                 reason: format!("no {NODE_CRED} file"),
             });
         }
+        // It holds the node's key: only root reads it (issue 12).
+        private_dir(dir)?;
         let envs_dir = dir.join(CPU_ENVS_DIR);
         clear_envs(&envs_dir)?;
         let tls = identity::server_config(dir)?;
