@@ -81,6 +81,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Making a data directory (or one inside it) private, or marking it
+    /// as colony data, failed.
+    #[error("data directory {}: {source}", path.display())]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// What the block store's helper reported.
+        #[source]
+        source: colony_venti::Error,
+    },
     /// A data directory that `init` already set up.
     #[error("{} is already initialised", .0.display())]
     AlreadyInitialised(PathBuf),
@@ -208,4 +218,16 @@ impl Error {
         let path = path.into();
         move |source| Error::Io { op, path, source }
     }
+
+    /// An [`Error::DataDir`] for `path`.
+    pub(crate) fn data_dir(path: impl Into<PathBuf>) -> impl FnOnce(colony_venti::Error) -> Error {
+        let path = path.into();
+        move |source| Error::DataDir { path, source }
+    }
+}
+
+/// Creates `dir` with mode 0700, or tightens an existing one to 0700 (see
+/// [`colony_venti::private::private_dir`]).
+pub(crate) fn private_dir(dir: &std::path::Path) -> Result<()> {
+    colony_venti::private::private_dir(dir).map_err(Error::data_dir(dir))
 }

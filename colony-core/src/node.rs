@@ -62,10 +62,11 @@ impl NodeId {
         NodeId::new(text.trim_end_matches('\n'))
     }
 
-    /// Writes the id into `data_dir`.
+    /// Writes the id into `data_dir` (a new file mode 0600).
     pub fn store(&self, data_dir: &Path) -> Result<()> {
         let path = data_dir.join(NODE_ID_FILE);
-        std::fs::write(&path, format!("{}\n", self.0)).map_err(Error::io("write", &path))
+        colony_venti::private::write_private(&path, format!("{}\n", self.0).as_bytes())
+            .map_err(Error::io("write", &path))
     }
 
     /// The id as text.

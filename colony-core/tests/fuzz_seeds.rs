@@ -15,7 +15,7 @@ use colony_core::colony::EnvInfo;
 use colony_core::names::ndb_io;
 use colony_core::rpc::{NameInfo, Request, Response};
 use colony_fossil::entry::ENTRY_SIZE;
-use colony_fossil::testdata::{TINY_CTIME, testdata, twrites};
+use colony_fossil::testdata::{TINY_CTIME, hostile_archive, testdata, twrites};
 use colony_fossil::{MetaBlock, Root};
 use colony_ns::cpu::{ClientFrame, ServerFrame};
 use colony_ns::session::{CommandSpec, ExitStatus, WindowSize};
@@ -23,10 +23,38 @@ use colony_venti::arena::bucket::Bucket;
 use colony_venti::arena::clump::ClumpHeader;
 use colony_venti::arena::head::{ArenaHead, ArenaTrailer};
 use colony_venti::arena::saved_bloom;
-use colony_venti::{ArenaConfig, ArenaStore, BlockStore, BlockType};
+use colony_venti::{ArenaConfig, ArenaStore, BlockStore, BlockType, MemStore, Score};
 
 /// Seeds of one target: file name -> bytes.
 type Seeds = BTreeMap<String, Vec<u8>>;
+
+/// A memory store that also keeps every block written, in order, so an
+/// archive made by an encoder becomes a `fossil_live` seed.
+#[derive(Default)]
+struct Recorder {
+    store: MemStore,
+    blocks: std::sync::Mutex<Vec<(BlockType, Vec<u8>)>>,
+}
+
+impl BlockStore for Recorder {
+    fn read(&self, score: &Score, ty: BlockType) -> colony_venti::Result<Vec<u8>> {
+        self.store.read(score, ty)
+    }
+
+    fn write(&self, ty: BlockType, data: &[u8]) -> colony_venti::Result<Score> {
+        let score = self.store.write(ty, data)?;
+        self.blocks.lock().unwrap().push((ty, data.to_vec()));
+        Ok(score)
+    }
+
+    fn has(&self, score: &Score, ty: BlockType) -> colony_venti::Result<bool> {
+        self.store.has(score, ty)
+    }
+
+    fn sync(&self) -> colony_venti::Result<()> {
+        self.store.sync()
+    }
+}
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
@@ -178,7 +206,15 @@ fn fossil_seeds() -> [(&'static str, Seeds); 5] {
     // fossil_live: every block as type[1] len[2] data, the root last.
     let mut live = Seeds::new();
     let (tiny, golden) = blocks.split_at(twrites("tiny-vac/tiny-vac.c2s").len());
-    for (name, archive) in [("tiny-vac", tiny), ("golden", golden)] {
+    // An archive whose directory /d holds an entry named `..` (issue 12).
+    let hostile = Recorder::default();
+    hostile_archive(&hostile, b"..", true);
+    let hostile = hostile.blocks.into_inner().unwrap();
+    for (name, archive) in [
+        ("tiny-vac", tiny),
+        ("golden", golden),
+        ("hostile-name", &hostile[..]),
+    ] {
         let mut seed = Vec::new();
         for (ty, data) in archive {
             seed.push(ty.wire());

@@ -4,12 +4,31 @@
 
 use colony_venti::BlockStore;
 
-use crate::dir_entry::DirEntry;
+use crate::dir_entry::{DirEntry, is_file_name};
 use crate::entry::{ENTRY_SIZE, Entry};
 use crate::error::{Error, Result};
 use crate::meta_block::MetaBlock;
 use crate::mode;
 use crate::tree::TreeReader;
+
+/// The entries of `mb`, one block of a directory's meta stream, refusing
+/// the block with [`Error::BadEntryName`] if any name cannot name a file.
+/// Every reader of a directory's children (unvac, the live file system
+/// and so the FUSE and 9P servers) decodes them here or through
+/// [`DirReader::lookup`]: names from an archive are checked in this one
+/// place. (A root's block holds `/` and is read with
+/// [`MetaBlock::entries`].)
+pub fn child_entries(mb: &MetaBlock) -> Result<Vec<DirEntry>> {
+    mb.entries()?.into_iter().map(checked_child).collect()
+}
+
+fn checked_child(de: DirEntry) -> Result<DirEntry> {
+    if is_file_name(&de.elem) {
+        Ok(de)
+    } else {
+        Err(Error::BadEntryName { name: de.elem })
+    }
+}
 
 /// The streams a DirEntry points at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,21 +69,23 @@ impl<'a, S: BlockStore + ?Sized> DirReader<'a, S> {
             .collect()
     }
 
-    /// Every DirEntry, block by block and in slot order within a block.
+    /// Every DirEntry, block by block and in slot order within a block;
+    /// [`Error::BadEntryName`] if a name cannot name a file.
     pub fn list(&self) -> Result<Vec<DirEntry>> {
         let mut out = Vec::new();
         for mb in self.meta_blocks()? {
-            out.extend(mb.entries()?);
+            out.extend(child_entries(&mb)?);
         }
         Ok(out)
     }
 
     /// The child named `name`, found by binary search in each block as
-    /// unvac and vacfs do.
+    /// unvac and vacfs do; [`Error::BadEntryName`] if the archive holds
+    /// an entry named `name` that cannot name a file (such as `..`).
     pub fn lookup(&self, name: &[u8]) -> Result<Option<DirEntry>> {
         for mb in self.meta_blocks()? {
             if let Some(de) = mb.lookup(name)? {
-                return Ok(Some(de));
+                return checked_child(de).map(Some);
             }
         }
         Ok(None)

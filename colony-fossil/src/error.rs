@@ -70,6 +70,17 @@ pub enum Error {
     /// A name that is empty, ".", "..", or holds '/' or NUL.
     #[error("bad file name {0:?}")]
     BadName(String),
+    /// A directory of an archive holds an entry whose name cannot name a
+    /// file: empty, `.`, `..`, or holding `/` or NUL. Only a hostile or
+    /// damaged archive has one; the directory is refused wherever its
+    /// entries are decoded ([`crate::dir::child_entries`]), so no
+    /// extraction writes outside its destination through it and no mount
+    /// shows it. The directory is named by an enclosing [`Error::AtPath`].
+    #[error("directory entry \"{}\" is not a file name (empty, \".\", \"..\", or holding '/' or NUL)", .name.escape_ascii())]
+    BadEntryName {
+        /// The entry's name as stored.
+        name: Vec<u8>,
+    },
     /// A metadata change that would turn a file into a directory or back.
     #[error("cannot change the directory bit")]
     DirBit,

@@ -55,7 +55,8 @@ pub fn fossil_dir_entry(data: &[u8]) {
 }
 
 /// `fuzz_targets/fossil_live`: a live [`Fossil`] over arbitrary blocks
-/// opens, walks, reads, writes and saves without panicking. The input is
+/// opens, walks, reads, writes and saves without panicking, and never
+/// lists a name that cannot name a file (`..`, `a/b`...). The input is
 /// blocks as `type[1] len[2] data` (wire type, big-endian length); the
 /// last root block is opened.
 pub fn fossil_live(data: &[u8]) {
@@ -95,6 +96,11 @@ pub fn fossil_live(data: &[u8]) {
 fn walk(fs: &Fossil, dir: NodeId, depth: usize, budget: &mut usize) {
     let mut kids = Vec::new();
     let _ = fs.readdir(dir, 0, &mut |e| {
+        assert!(
+            crate::dir_entry::is_file_name(e.meta.name.as_bytes()),
+            "listed {:?}",
+            e.meta.name
+        );
         kids.push(e.meta);
         kids.len() < 32
     });

@@ -4,7 +4,7 @@
 //! (for `spawndisk`), in slots reused after removal.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -84,9 +84,10 @@ struct SlotIndex {
 const MIN_SLOT: u64 = 512;
 
 impl FileLocal {
-    /// Creates (or truncates) the file at `path`.
+    /// Creates (or truncates) the file at `path`, mode 0600: it holds an
+    /// environment's unsaved data.
     pub fn create(path: &Path) -> Result<FileLocal> {
-        let file = OpenOptions::new()
+        let file = colony_venti::private::private_file()
             .read(true)
             .write(true)
             .create(true)

@@ -14,7 +14,10 @@
 //!
 //! A damaged file or directory (missing block, hash mismatch, malformed
 //! record) is reported with its path and the block's score; extraction
-//! goes on with the rest.
+//! goes on with the rest. A directory holding an entry whose name is not
+//! a file name (empty, `.`, `..`, or with `/` or NUL) is such a damaged
+//! directory ([`Error::BadEntryName`]): none of its entries is extracted,
+//! so nothing is ever written outside the destination.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -80,12 +83,19 @@ pub fn measure<S: BlockStore + ?Sized>(store: &S, score: &Score) -> Result<Progr
     fn walk<S: BlockStore + ?Sized>(
         store: &S,
         dir: &DirReader<'_, S>,
+        path: &str,
         total: &mut Progress,
     ) -> Result<()> {
-        for de in dir.list()? {
+        let list = dir
+            .list()
+            .map_err(|e| e.at_path(if path.is_empty() { "/" } else { path }))?;
+        for de in list {
             total.files += 1;
             match dir.open(&de)? {
-                Child::Dir { dir, meta } => walk(store, &DirReader::new(store, dir, meta), total)?,
+                Child::Dir { dir, meta } => {
+                    let sub = format!("{path}/{}", String::from_utf8_lossy(&de.elem));
+                    walk(store, &DirReader::new(store, dir, meta), &sub, total)?
+                }
                 Child::File(e) if mode::kind(de.mode) == Kind::File => total.bytes += e.size,
                 Child::File(_) => {}
             }
@@ -94,7 +104,7 @@ pub fn measure<S: BlockStore + ?Sized>(store: &S, score: &Score) -> Result<Progr
     }
     let archive = Archive::open(store, score)?;
     let mut total = Progress::default();
-    walk(store, &archive.root_dir(store), &mut total)?;
+    walk(store, &archive.root_dir(store), "", &mut total)?;
     Ok(total)
 }
 
@@ -132,18 +142,6 @@ struct Exporter<'a, 'p, S: BlockStore + ?Sized> {
     out: Exported,
 }
 
-/// A name that is safe to create inside the destination.
-fn check_name(elem: &[u8]) -> Result<&OsStr> {
-    if elem.is_empty() || elem == b"." || elem == b".." || elem.contains(&b'/') || elem.contains(&0)
-    {
-        return Err(Error::format(
-            "DirEntry",
-            format!("unsafe name {:?}", String::from_utf8_lossy(elem)),
-        ));
-    }
-    Ok(OsStr::from_bytes(elem))
-}
-
 impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
     /// Extracts every child of `dir` into the existing directory `dest`.
     fn extract_dir(&mut self, dir: &DirReader<'_, S>, dest: &Path, apath: &str) {
@@ -157,15 +155,9 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
         };
         for de in list {
             let child_apath = format!("{apath}/{}", String::from_utf8_lossy(&de.elem));
-            let target = match check_name(&de.elem) {
-                Ok(n) => dest.join(n),
-                Err(e) => {
-                    self.out
-                        .errors
-                        .push((dest.to_path_buf(), e.at_path(&child_apath)));
-                    continue;
-                }
-            };
+            // `list` refused the directory if any name could leave `dest`
+            // (empty, ".", "..", '/' or NUL): Error::BadEntryName.
+            let target = dest.join(OsStr::from_bytes(&de.elem));
             if let Err(e) = self.extract(dir, &de, &target, &child_apath) {
                 self.out.errors.push((target, e.at_path(&child_apath)));
             }

@@ -65,6 +65,9 @@ impl From<colony_fossil::Error> for Error {
             F::MoveIntoSelf => Error::BadName,
             storage @ (F::Venti(_)
             | F::Format { .. }
+            // An archive's entry that cannot name a file: a damaged
+            // directory, never shown under its name.
+            | F::BadEntryName { .. }
             | F::HashMismatch { .. }
             | F::InBlock { .. }
             | F::AtPath { .. }
@@ -180,5 +183,16 @@ mod tests {
             assert!(text.starts_with("i/o error: "), "{text}");
             assert!(text.contains(&score.to_string()), "{text}");
         }
+    }
+
+    #[test]
+    fn a_hostile_entry_name_is_an_io_error_naming_entry_and_directory() {
+        let e = F::BadEntryName {
+            name: b"../x".to_vec(),
+        }
+        .at_path("d");
+        let text = Error::from(e).to_string();
+        assert!(text.starts_with("i/o error: d: "), "{text}");
+        assert!(text.contains("\"../x\""), "{text}");
     }
 }

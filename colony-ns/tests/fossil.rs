@@ -343,3 +343,35 @@ async fn saves_during_writes_are_consistent_snapshots() {
         }
     }
 }
+
+/// Issue 12: a directory of the archive holding an entry named `..` (or
+/// anything else that cannot name a file) answers an i/o error naming the
+/// directory and the entry; the name is never listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_entry_names_are_io_errors_never_listed() {
+    let store = MemStore::new();
+    let score = colony_fossil::testdata::hostile_archive(&store, b"..", true);
+    let fossil = Arc::new(Fossil::open(Arc::new(store), score, FossilOptions::default()).unwrap());
+    let (handle, mut c) = serve(fossil).await;
+    let rerror = |m: Message| match m {
+        Message::Rerror(e) => e.ename,
+        other => panic!("expected Rerror, got {other:?}"),
+    };
+    // The root is sound and lists.
+    open(&mut c, 1, &[], OREAD).await;
+    let Message::Rread(r) = c.read(1, 0, 8192).await else {
+        panic!("root listing")
+    };
+    assert!(!r.data.is_empty());
+    open(&mut c, 2, &["d"], OREAD).await;
+    let e = rerror(c.read(2, 0, 8192).await);
+    assert!(
+        e.starts_with("i/o error: d: ") && e.contains("\"..\""),
+        "{e}"
+    );
+    // Nor can a walk pass through it, even to a sound name.
+    c.walk(0, 3, &["d"]).await;
+    let e = rerror(c.walk(3, 4, &["good"]).await);
+    assert!(e.starts_with("i/o error: d: "), "{e}");
+    handle.shutdown().await.unwrap();
+}

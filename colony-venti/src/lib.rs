@@ -15,6 +15,7 @@ mod error;
 pub mod fuzz;
 mod marker;
 mod mem;
+pub mod private;
 pub mod proto;
 mod score;
 mod store;

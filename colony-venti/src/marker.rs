@@ -19,7 +19,7 @@ pub fn mark_data_dir(dir: &Path) -> Result<()> {
     if marker.exists() {
         return Ok(());
     }
-    std::fs::write(&marker, TEXT).map_err(|source| Error::Io {
+    crate::private::write_private(&marker, TEXT.as_bytes()).map_err(|source| Error::Io {
         op: "write",
         path: marker,
         source,

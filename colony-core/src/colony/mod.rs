@@ -42,7 +42,7 @@ use std::sync::Arc;
 use colony_fossil::Fossil;
 use colony_venti::{ArenaConfig, ArenaStore, BlockStore};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, private_dir};
 use crate::identity::revocations::Revocations;
 use crate::limits::Limits;
 use crate::names::{NameRecord, ScoreNames};
@@ -80,7 +80,8 @@ impl<R: EnvRuntime> Colony<R> {
     /// database, limits and block store in `venti/`), running
     /// environments with `runtime`. Private files left in `envs/` by a
     /// node that stopped without [`shutdown`](Colony::shutdown) are
-    /// removed.
+    /// removed. A data directory that group or others may read is
+    /// tightened to 0700 (logged).
     pub fn with_runtime(config: ColonyConfig, runtime: R) -> Result<Colony<R>> {
         let dir = &config.data_dir;
         if !dir.join(NODE_ID_FILE).is_file() {
@@ -89,6 +90,9 @@ impl<R: EnvRuntime> Colony<R> {
                 reason: format!("no {NODE_ID_FILE} file"),
             });
         }
+        // A directory made by an earlier version (0755) exposed every
+        // user's data; from now on only root (the node) reads it.
+        private_dir(dir)?;
         let node = NodeId::load(dir)?;
         let limits = Limits::load(dir)?;
         // The store first: its lock keeps a second process off the node.
@@ -197,11 +201,9 @@ impl Colony<SessionRuntime> {
 /// local stores and empty mountpoints. A still-mounted mountpoint is left
 /// (and reported), since removing it would fail anyway.
 pub(crate) fn clear_envs(envs: &Path) -> Result<()> {
-    std::fs::create_dir_all(envs).map_err(Error::io("create", envs))?;
     // Mount points go here, mounted so that any id may use them: only a
     // directory that is ours alone keeps other host accounts out.
-    std::fs::set_permissions(envs, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .map_err(Error::io("chmod", envs))?;
+    private_dir(envs)?;
     for entry in std::fs::read_dir(envs).map_err(Error::io("read", envs))? {
         let path = entry.map_err(Error::io("read", envs))?.path();
         let removed = if path.is_dir() {

@@ -573,3 +573,83 @@ fn colony_is_send_and_sync() {
     check::<Colony>();
     let _: Option<Arc<Colony>> = None;
 }
+
+/// Every path under `top` (itself included): whether it is a directory,
+/// and its permission bits.
+fn modes(top: &Path) -> Vec<(std::path::PathBuf, bool, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::symlink_metadata(top).unwrap();
+    let mut out = vec![(
+        top.to_path_buf(),
+        meta.is_dir(),
+        meta.permissions().mode() & 0o777,
+    )];
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(top).unwrap() {
+            out.extend(modes(&entry.unwrap().path()));
+        }
+    }
+    out
+}
+
+/// Issue 12: no other local account reads a node's data.
+fn assert_private(top: &Path) {
+    for (path, is_dir, mode) in modes(top) {
+        let want = if is_dir { 0o700 } else { 0o600 };
+        assert_eq!(mode, want, "{} is {mode:o}", path.display());
+    }
+}
+
+#[tokio::test]
+async fn every_data_file_is_0600_and_every_directory_0700() {
+    let g = Grid::new(None);
+    let alice = user("alice");
+    g.colony
+        .spawn(&alice, "clean.n1.alice", true)
+        .await
+        .unwrap();
+    let fs = g.colony.env_fossil(&alice, "clean.n1.alice").unwrap();
+    write_file(&fs, "secret", b"alice's");
+    g.colony
+        .save(&alice, "clean.n1.alice", "mine")
+        .await
+        .unwrap();
+    crate::identity::revoked::revoke(g.dir.path(), &user("bobby")).unwrap();
+    let dir = g.dir.path();
+    for made in [
+        "node-id",
+        "names.redb",
+        "node.cred",
+        "ca/ca.key",
+        "ca/ca.crt",
+        "users/alice.cred",
+        "revoked-users",
+        "venti/index",
+        "envs/clean.n1.alice.local",
+        colony_venti::DATA_MARKER,
+    ] {
+        assert!(dir.join(made).exists(), "{made} missing");
+    }
+    assert_private(dir);
+    g.colony.boom(&alice, "clean.n1.alice").await.unwrap();
+    drop(fs);
+    let g = g.reopen();
+    assert_private(g.dir.path());
+}
+
+#[test]
+fn a_loose_data_directory_is_tightened_on_open() {
+    use std::os::unix::fs::PermissionsExt;
+    let g = Grid::new(None);
+    let dir = g.dir.path().to_path_buf();
+    // As an earlier version left it.
+    for loose in [&dir, &dir.join("venti"), &dir.join("envs")] {
+        std::fs::set_permissions(loose, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let g = g.reopen();
+    for tight in [&dir, &dir.join("venti"), &dir.join("envs")] {
+        let mode = std::fs::metadata(tight).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", tight.display());
+    }
+    assert_eq!(g.colony.node().as_str(), "n1", "the node still opens");
+}

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use super::message::CpuResponse;
 use super::service::CpuService;
 use crate::colony::{IdRanges, clear_envs};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, private_dir};
 use crate::identity::revocations::{Revocations, stop_when_revoked};
 use crate::identity::{self, Identity, NODE_CRED};
 use crate::limits::Limits;
@@ -53,6 +53,8 @@ impl CpuServer {
                 reason: format!("no {NODE_CRED} file"),
             });
         }
+        // It holds the node's key: only root reads it (issue 12).
+        private_dir(dir)?;
         let limits = Limits::load(dir)?;
         let envs_dir = dir.join(CPU_ENVS_DIR);
         clear_envs(&envs_dir)?;

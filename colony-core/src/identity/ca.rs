@@ -10,7 +10,7 @@ use rcgen::{
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, private_dir};
 use crate::identity::credential::Credential;
 use crate::identity::peer::{NODE_UNIT, USER_UNIT};
 use crate::identity::write_new;
@@ -55,7 +55,7 @@ pub struct Ca {
 }
 
 impl Ca {
-    /// Makes a new CA and writes it into `data_dir` (the key mode 0600).
+    /// Makes a new CA and writes it into `data_dir` (mode 0600).
     pub(crate) fn create(data_dir: &Path, node: &NodeId) -> Result<Ca> {
         let key = KeyPair::generate().map_err(cert_err)?;
         let mut params = CertificateParams::default();
@@ -68,8 +68,8 @@ impl Ca {
         set_validity(&mut params, Validity::days(20 * 365));
         let cert = params.self_signed(&key).map_err(cert_err)?;
         let dir = data_dir.join("ca");
-        std::fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
-        write_new(&data_dir.join(CA_CERT), cert.pem().as_bytes(), 0o644)?;
+        private_dir(&dir)?;
+        write_new(&data_dir.join(CA_CERT), cert.pem().as_bytes(), 0o600)?;
         write_new(
             &data_dir.join(CA_KEY),
             key.serialize_pem().as_bytes(),

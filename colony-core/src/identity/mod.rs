@@ -6,12 +6,15 @@
 //!
 //! ```text
 //! node-id              the node id (see crate::node)
-//! ca/ca.crt, ca.key    the grid CA (key mode 0600)
+//! ca/ca.crt, ca.key    the grid CA
 //! node.cred            the node's credential (CN = node id)
 //! users/NAME.cred      one credential per user, mode 0600
 //! revoked-users        revoked user names, one a line (optional)
 //! revoked-nodes        revoked node ids, one a line (optional)
 //! ```
+//!
+//! The directory and those in it are mode 0700, every file 0600 (given
+//! at creation): holding a credential file is being its user.
 //!
 //! A certificate's common name is the identity and its organisational
 //! unit says whether that is a user or a node ([`Identity`]). User names
@@ -27,7 +30,7 @@ mod tls;
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, private_dir};
 use crate::node::{NODE_ID_FILE, NodeId};
 use crate::user::UserName;
 
@@ -79,10 +82,11 @@ pub fn init(data_dir: &Path, options: &InitOptions) -> Result<Initialised> {
     if data_dir.join(NODE_ID_FILE).exists() {
         return Err(Error::AlreadyInitialised(data_dir.to_path_buf()));
     }
+    // Private: the CA key and every credential live here (issue 12).
     for dir in [data_dir.to_path_buf(), data_dir.join(USERS_DIR)] {
-        std::fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
+        private_dir(&dir)?;
     }
-    colony_venti::mark_data_dir(data_dir).map_err(|e| Error::Store(e.to_string()))?;
+    colony_venti::mark_data_dir(data_dir).map_err(Error::data_dir(data_dir))?;
     let node = match &options.node_id {
         Some(id) => id.clone(),
         None => NodeId::generate()?,

@@ -34,7 +34,7 @@ pub fn revoke(data_dir: &Path, user: &UserName) -> Result<()> {
         return Ok(());
     }
     let path = data_dir.join(REVOKED_FILE);
-    let mut f = std::fs::OpenOptions::new()
+    let mut f = colony_venti::private::private_file()
         .append(true)
         .create(true)
         .open(&path)

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Builder, Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::error::{Error, Result};
 use crate::names::store::new_records;
@@ -23,13 +23,24 @@ pub struct RedbNames {
 }
 
 impl RedbNames {
-    /// Opens the database at `path`, creating it if it does not exist.
+    /// Opens the database at `path`, creating it (mode 0600) if it does
+    /// not exist.
     pub fn open(path: &Path) -> Result<RedbNames> {
         let fail = |e: redb::Error| Error::Database {
             path: path.to_path_buf(),
             reason: e.to_string(),
         };
-        let db = Database::create(path).map_err(|e| fail(e.into()))?;
+        // redb would create the file 0644; made here, it is 0600 (issue 12).
+        let file = colony_venti::private::private_file()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(Error::io("open", path))?;
+        let db = Builder::new()
+            .create_file(file)
+            .map_err(|e| fail(e.into()))?;
         let store = RedbNames {
             db,
             path: path.to_path_buf(),

@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::dir::child_entries;
 use crate::dir_entry::DirEntry;
 use crate::entry::{ENTRY_SIZE, Entry, flags};
 use crate::error::{Error, Result};
@@ -95,7 +96,8 @@ impl NodeState {
                 }
             })?;
             c.room.push(room_of(&mb, dsize));
-            for de in mb.entries()? {
+            let named = |e: Error| e.at_path(&String::from_utf8_lossy(&self.de.elem));
+            for de in child_entries(&mb).map_err(named)? {
                 if c.by_name.contains_key(&de.elem) {
                     continue;
                 }

@@ -147,7 +147,7 @@ fn local_store(options: &FossilOptions) -> Result<Box<dyn LocalStore>> {
 
 /// A name a file may have.
 pub fn check_name(name: &str) -> Result<()> {
-    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+    if !crate::dir_entry::is_file_name(name.as_bytes()) {
         return Err(Error::BadName(name.to_string()));
     }
     Ok(())

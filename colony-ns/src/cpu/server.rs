@@ -132,7 +132,8 @@ async fn serve<S: Session>(
     let request = crate::frame::read::<ClientFrame, _>(&mut rd)
         .await?
         .ok_or_else(|| Error::Protocol("connection closed before a request".into()))?;
-    tracing::info!("cpu: {user} in {}: {request:?}", session.name());
+    // Commands and their arguments are the user's business: debug only (issue 12).
+    tracing::debug!("cpu: {user} in {}: {request:?}", session.name());
     let started = match request {
         ClientFrame::Run(cmd) => session.run(&cmd).await.map(relay::Job::Piped),
         ClientFrame::Shell {

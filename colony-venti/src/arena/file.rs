@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::private::private_file;
 
 use super::format::{HEAD_SIZE, TRAILER_SIZE, io_error};
 use super::head::{ArenaHead, ArenaTrailer};
@@ -46,7 +47,7 @@ impl ArenaFile {
     /// ahead of need; [`ArenaFile::install`] then gives it its name.
     pub fn prepare(dir: &Path, number: u32, size: u64) -> Result<ArenaFile> {
         let path = dir.join(format!("{}{NEW_SUFFIX}", arena_name(number)));
-        let file = OpenOptions::new()
+        let file = private_file()
             .read(true)
             .write(true)
             .create_new(true)

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::block_type::BlockType;
 use crate::error::{Error, Result};
+use crate::private::private_file;
 use crate::score::Score;
 
 use super::bloom::Bloom;
@@ -349,7 +350,7 @@ fn write_new(
 ) -> Result<File> {
     let tmp = path.with_extension("tmp");
     let mut build = || -> Result<File> {
-        let file = OpenOptions::new()
+        let file = private_file()
             .read(true)
             .write(true)
             .create(true)

@@ -2,7 +2,7 @@
 //! up to date with the log (or rebuild it).
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -10,6 +10,7 @@ use nix::fcntl::{Flock, FlockArg};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::error::{Error, Result};
+use crate::private::private_file;
 
 use super::bucket::{IndexEntry, Watermark};
 use super::file::{ArenaFile, NEW_SUFFIX, arena_name};
@@ -25,7 +26,7 @@ use super::{Active, ArenaStore, Config, Totals, Writer};
 const REPLAY_BATCH: usize = 1 << 16;
 
 pub(super) fn open(dir: &Path, config: Config) -> Result<ArenaStore> {
-    std::fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
+    crate::private::private_dir(dir)?;
     let lock = lock(dir)?;
     let arenas = open_arenas(dir)?;
     let index_path = dir.join("index");
@@ -129,7 +130,7 @@ fn log_end(arena: &ArenaFile, is_last: bool, last_trailer: Option<ArenaTrailer>)
 /// it when the process dies, so a crash never leaves the store locked.
 fn lock(dir: &Path) -> Result<Flock<File>> {
     let path = dir.join("lock");
-    let file = OpenOptions::new()
+    let file = private_file()
         .read(true)
         .write(true)
         .create(true)

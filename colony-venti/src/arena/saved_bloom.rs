@@ -94,7 +94,8 @@ fn path(dir: &Path) -> std::path::PathBuf {
 pub fn save(dir: &Path, state: &BloomState, bloom: &Bloom) -> Result<()> {
     let final_path = path(dir);
     let tmp = final_path.with_extension("tmp");
-    std::fs::write(&tmp, encode(state, bloom)).map_err(|e| io_error("write", &tmp, e))?;
+    crate::private::write_private(&tmp, &encode(state, bloom))
+        .map_err(|e| io_error("write", &tmp, e))?;
     std::fs::rename(&tmp, &final_path).map_err(|e| io_error("rename", &final_path, e))
 }
 
