@@ -61,6 +61,11 @@ impl SessionNode {
     pub fn start(rt: &Runtime, helper: &str) -> SessionNode {
         let dir = tempfile::tempdir_in("/var/tmp").unwrap();
         let cred = init(dir.path(), "bench");
+        // The node's limits file, to measure other settings than the
+        // defaults (e.g. `limits network=none`).
+        if let Ok(limits) = std::env::var("COLONY_BENCH_LIMITS") {
+            std::fs::write(dir.path().join(colony_core::limits::LIMITS_FILE), limits).unwrap();
+        }
         let config = ColonyConfig {
             data_dir: dir.path().to_path_buf(),
             cpu_host: "127.0.0.1".into(),

@@ -186,18 +186,11 @@ impl Session for LinuxSession {
                 return Err(e);
             }
         };
-        let ready = match await_ready(&mut starter).await {
-            Ok((init_pid, pid_ns, pid_ns_inode)) if spec.network == Network::Nat => {
-                let user_ns = spec.ids.is_some();
-                Nat::start(&config.pasta, init_pid, user_ns)
-                    .await
-                    .map(|nat| (init_pid, pid_ns, pid_ns_inode, Some(nat)))
-            }
-            other => {
-                other.map(|(init_pid, pid_ns, pid_ns_inode)| (init_pid, pid_ns, pid_ns_inode, None))
-            }
-        };
-        match ready {
+        let nat = (spec.network == Network::Nat).then(|| NatRequest {
+            pasta: config.pasta.clone(),
+            user_ns: spec.ids.is_some(),
+        });
+        match await_ready(&mut starter, nat).await {
             Ok((init_pid, pid_ns, pid_ns_inode, nat)) => Ok(LinuxSession {
                 name: spec.name.clone(),
                 shell: spec.shell.clone(),
@@ -300,8 +293,19 @@ impl Drop for LinuxSession {
     }
 }
 
+/// A session's outbound network, to start once its namespaces exist.
+struct NatRequest {
+    pasta: PathBuf,
+    user_ns: bool,
+}
+
 /// Reads the start helper's reports: init's pid, then ready or failure.
-async fn await_ready(starter: &mut Child) -> Result<(i32, PathBuf, u64)> {
+/// The namespaces exist once init does, so pasta (if asked for) sets up
+/// the network while init builds the tree.
+async fn await_ready(
+    starter: &mut Child,
+    nat: Option<NatRequest>,
+) -> Result<(i32, PathBuf, u64, Option<Nat>)> {
     let mut out = starter
         .stdout
         .take()
@@ -320,14 +324,25 @@ async fn await_ready(starter: &mut Child) -> Result<(i32, PathBuf, u64)> {
         let inode = std::fs::metadata(&ns_path)?.ino();
         Ok((link, inode))
     });
-    match crate::frame::read::<Report, _>(&mut out).await? {
-        Some(Report::Ready) => {
-            let (link, inode) = ns?;
-            Ok((init_pid, link, inode))
+    let ready = async {
+        match crate::frame::read::<Report, _>(&mut out).await? {
+            Some(Report::Ready) => Ok(()),
+            Some(Report::Failed(msg)) => Err(Error::SessionSetup(msg)),
+            _ => Err(lost()),
         }
-        Some(Report::Failed(msg)) => Err(Error::SessionSetup(msg)),
-        _ => Err(lost()),
-    }
+    };
+    let network = async {
+        match nat {
+            Some(n) => Nat::start(&n.pasta, init_pid, n.user_ns).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    // Both run to the end: a pasta that started is killed when dropped.
+    let (ready, network) = tokio::join!(ready, network);
+    ready?;
+    let nat = network?;
+    let (link, inode) = ns?;
+    Ok((init_pid, link, inode, nat))
 }
 
 /// Receives one descriptor sent with SCM_RIGHTS.
