@@ -262,10 +262,10 @@ async fn the_network_is_private_and_host_loopback_unreachable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     for addr in [std::net::Ipv4Addr::LOCALHOST, gateway] {
-        // Refused, unreachable or silent (cut at 5 s): never connected.
+        // Refused, unreachable or silent (cut at 2 s): never connected.
         refused(
             &sb.session,
-            &format!("timeout 5 bash -c 'exec 3<>/dev/tcp/{addr}/{port}'"),
+            &format!("timeout 2 bash -c 'exec 3<>/dev/tcp/{addr}/{port}'"),
         )
         .await;
     }

@@ -7,7 +7,7 @@
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
@@ -71,6 +71,30 @@ pub fn private_dir(dir: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Every path under `top` (itself included, symbolic links not followed)
+/// that is not as colony makes its data: a directory other than 0700 or a
+/// file other than 0600, with its permission bits. An audit: empty when
+/// no other account can read anything there.
+pub fn not_private(top: &Path) -> std::io::Result<Vec<(PathBuf, u32)>> {
+    let meta = std::fs::symlink_metadata(top)?;
+    let mode = meta.permissions().mode() & 0o7777;
+    let want = if meta.is_dir() {
+        PRIVATE_DIR_MODE
+    } else {
+        PRIVATE_FILE_MODE
+    };
+    let mut out = Vec::new();
+    if mode != want {
+        out.push((top.to_path_buf(), mode));
+    }
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(top)? {
+            out.extend(not_private(&entry?.path())?);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
