@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::error::{Error, Result};
 use crate::identity::Identity;
-use crate::rpc::{Conn, Handler, TlsListener};
+use crate::rpc::{Conn, Handler, RpcLimits, TlsListener};
 
 /// The trees exported, by environment name.
 #[derive(Default)]
@@ -62,7 +62,13 @@ impl NinepExport {
         tls: Arc<rustls::ServerConfig>,
         exports: Arc<Exports>,
     ) -> Result<NinepExport> {
-        let listener = TlsListener::bind(addr, tls, Serve { exports }, "9P export").await?;
+        // 9P connections are long-lived and time out by 9P's own rules.
+        let limits = RpcLimits {
+            idle_timeout: None,
+            ..RpcLimits::default()
+        };
+        let serve = Serve { exports };
+        let listener = TlsListener::bind(addr, tls, serve, "9P export", &limits).await?;
         Ok(NinepExport { listener })
     }
 

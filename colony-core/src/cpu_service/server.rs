@@ -14,7 +14,7 @@ use super::service::CpuService;
 use crate::colony::clear_envs;
 use crate::error::{Error, Result};
 use crate::identity::{self, Identity, NODE_CRED};
-use crate::rpc::{Conn, Handler, TlsListener, admit, serve_frames};
+use crate::rpc::{Conn, Handler, RpcLimits, TlsListener, admit, serve_frames};
 
 /// The folder of the cpu service's mount points in its data directory
 /// (apart from a storage node's `envs/`, so that both can share one
@@ -60,10 +60,12 @@ impl CpuServer {
             identity::client_config(&cred)?,
             envs_dir,
         ));
+        let limits = RpcLimits::default();
         let serve = Serve {
             service: service.clone(),
+            idle: limits.idle_timeout,
         };
-        let listener = TlsListener::bind(addr, tls, serve, "cpu service").await?;
+        let listener = TlsListener::bind(addr, tls, serve, "cpu service", &limits).await?;
         Ok(CpuServer { listener, service })
     }
 
@@ -82,6 +84,7 @@ impl CpuServer {
 
 struct Serve {
     service: Arc<CpuService>,
+    idle: Option<std::time::Duration>,
 }
 
 impl Handler for Serve {
@@ -98,9 +101,13 @@ impl Handler for Serve {
         let node = admit(&mut tls, node, CpuResponse::Error).await?;
         tracing::debug!(%node, "cpu service connection");
         let (service, asker) = (&self.service, &node);
-        serve_frames(&mut tls, stopped, CpuResponse::Error, move |request| {
-            service.answer(asker, request)
-        })
+        serve_frames(
+            &mut tls,
+            stopped,
+            self.idle,
+            CpuResponse::Error,
+            move |request| service.answer(asker, request),
+        )
         .await
         .map_err(|e| Error::Connection {
             addr: node.to_string(),
