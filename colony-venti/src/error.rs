@@ -126,6 +126,10 @@ pub enum Error {
     /// A client did not finish the version lines and `Thello` in time.
     #[error("venti handshake not finished within {0:?}; closing")]
     HandshakeTimeout(std::time::Duration),
+    /// Replies could not be written for this long: the client stopped
+    /// reading.
+    #[error("venti replies made no progress for {0:?}; closing")]
+    WriteTimeout(std::time::Duration),
     /// A request carried a tag whose reply has not been written yet.
     #[error("venti request reuses tag {0}, still in flight; closing")]
     TagInFlight(u8),

@@ -184,3 +184,34 @@ fn a_tag_is_reusable_as_soon_as_its_reply_is_read() {
     }
     srv.shutdown();
 }
+
+#[test]
+fn a_client_that_stops_reading_is_closed_at_the_write_timeout() {
+    let (store, score, data) = block_store();
+    let limits = ServerLimits {
+        max_reply_bytes: 256 << 10,
+        write_timeout: Duration::from_secs(1),
+        ..ServerLimits::default()
+    };
+    let srv = start_with(store, limits);
+    let stats = srv.handle.as_ref().unwrap().stats().clone();
+    let mut c = small_window_session(&srv);
+    let read = Message::Tread(Tread::new(score, 13, MAX_BLOCK as u32));
+    // 14 MiB of replies asked for, none read: the writer is stuck as soon
+    // as the socket is full, and the connection is closed a second later.
+    let t = Instant::now();
+    for tag in 0..=255u8 {
+        c.send(tag, &read);
+    }
+    while stats.connections() > 0 {
+        assert!(t.elapsed() < PROMPT * 5, "never closed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        t.elapsed() >= Duration::from_secs(1),
+        "closed by the timeout"
+    );
+    well_behaved(srv.addr, score, &data);
+    srv.shutdown();
+    assert_eq!(stats.reply_bytes(), 0);
+}

@@ -26,6 +26,10 @@ pub struct ServerLimits {
     /// replies stalls only itself). A request is always admitted when none
     /// is in flight. Default 4 MiB (about 70 maximal reads).
     pub max_reply_bytes: usize,
+    /// A write of replies that makes no progress for this long (the client
+    /// stopped reading) closes the connection, so such clients cannot hold
+    /// the connection slots for ever. Default 30 s.
+    pub write_timeout: Duration,
 }
 
 impl Default for ServerLimits {
@@ -34,6 +38,7 @@ impl Default for ServerLimits {
             max_connections: 1024,
             handshake_timeout: Duration::from_secs(10),
             max_reply_bytes: 4 << 20,
+            write_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -279,7 +279,13 @@ impl Connection {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let flight = Arc::new(Flight::new(self.limits.max_reply_bytes, self.stats.clone()));
-        let writer = tokio::spawn(write_replies(wr, version, rx, flight.clone(), self.peer));
+        let out = Out {
+            wr,
+            version,
+            peer: self.peer,
+            timeout: self.limits.write_timeout,
+        };
+        let writer = tokio::spawn(write_replies(out, rx, flight.clone()));
         let jobs = Jobs::new(self.store.clone(), Replier { tx });
         self.serve_requests(&mut rd, version, &jobs, &flight).await;
         // Jobs already read still run and are answered.
@@ -513,15 +519,24 @@ fn dispatch(jobs: &Arc<Jobs<Replier>>, peer: SocketAddr, request: Request) {
     }
 }
 
+/// Where a connection's replies go.
+struct Out {
+    wr: OwnedWriteHalf,
+    version: Version,
+    peer: SocketAddr,
+    /// The longest a write may make no progress.
+    timeout: std::time::Duration,
+}
+
 /// Sends replies as they complete, everything ready in one write; frees
 /// their tags and bytes once written.
-async fn write_replies(
-    mut wr: OwnedWriteHalf,
-    version: Version,
-    mut rx: mpsc::UnboundedReceiver<Outgoing>,
-    flight: Arc<Flight>,
-    peer: SocketAddr,
-) {
+async fn write_replies(out: Out, mut rx: mpsc::UnboundedReceiver<Outgoing>, flight: Arc<Flight>) {
+    let Out {
+        mut wr,
+        version,
+        peer,
+        timeout,
+    } = out;
     let mut out = Vec::with_capacity(256 * 1024);
     let mut tags = Vec::with_capacity(256);
     while let Some(first) = rx.recv().await {
@@ -542,10 +557,18 @@ async fn write_replies(
             };
         }
         flight.writing(&tags);
-        if let Err(e) = wr.write_all(&out).await {
-            debug!(%peer, "venti write: {e}");
-            flight.close();
-            return;
+        match tokio::time::timeout(timeout, wr.write_all(&out)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                debug!(%peer, "venti write: {e}");
+                flight.close();
+                return;
+            }
+            Err(_) => {
+                warn!(%peer, "{}", Error::WriteTimeout(timeout));
+                flight.close();
+                return;
+            }
         }
         flight.wrote(&tags);
         tags.clear();
