@@ -183,7 +183,10 @@ async fn connection<H: Handler>(
     // A grid node is trusted with as many connections as it needs (a cpu
     // node holds one per environment); users stay counted by address.
     let _counted = match identity {
-        Identity::Node(_) => None,
+        Identity::Node(_) => {
+            drop(counted);
+            None
+        }
         Identity::User(_) => Some(counted),
     };
     handler.serve(tls, identity, stopped).await
