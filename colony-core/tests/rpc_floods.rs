@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use colony_core::colony::{BareRuntime, Colony, ColonyConfig};
-use colony_core::identity;
-use colony_core::rpc::{GridClient, GridServer, RpcLimits};
+use colony_core::cpu_service::{CpuRequest, CpuResponse, CpuServer, CpuServiceConfig};
+use colony_core::identity::{self, NODE_CRED};
+use colony_core::rpc::{GridClient, GridServer, RpcLimits, dial, frame};
 use colony_ns::session::LinuxConfig;
 use common::user;
 use rustls::pki_types::ServerName;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 mod common;
@@ -208,4 +209,35 @@ async fn idle_connections_are_closed_and_clients_redial() {
     let mut watcher = g.silent_tls("bob").await;
     closed_within(&mut watcher, Duration::from_secs(5)).await;
     assert_eq!(alice.status().await.unwrap(), vec![]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grid_node_may_hold_more_connections_than_an_address() {
+    // A cpu node holds one export connection per environment: nodes count
+    // against their address only during the handshake.
+    let dir = common::node(&[]);
+    let config = CpuServiceConfig {
+        data_dir: dir.path().to_path_buf(),
+        helper: LinuxConfig::new("/nonexistent/colony-session-helper"),
+    };
+    let server = CpuServer::bind("127.0.0.1:0", config).await.unwrap();
+    let addr = server.local_addr().to_string();
+    let node = identity::client_config(&dir.path().join(NODE_CRED)).unwrap();
+    let per_address = RpcLimits::default().max_per_address;
+    let mut held = Vec::new();
+    for _ in 0..per_address + 8 {
+        held.push(dial(node.clone(), &addr).await.unwrap());
+    }
+    let status = CpuRequest::Status.encode().unwrap();
+    for tls in &mut held {
+        tls.write_all(&status).await.unwrap();
+        let frame::ReadFrame::Frame(bytes) = frame::read(tls, frame::MAX_RESPONSE).await.unwrap()
+        else {
+            panic!("closed: the node was counted against its address")
+        };
+        let answer = CpuResponse::decode(&bytes).unwrap();
+        assert!(!matches!(answer, CpuResponse::Error(_)), "{answer:?}");
+    }
+    drop(held);
+    server.shutdown().await.unwrap();
 }
