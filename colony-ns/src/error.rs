@@ -179,10 +179,12 @@ pub enum Error {
         /// The cap.
         max: usize,
     },
-    /// The 9P server already serves its most connections; a new one is
-    /// closed at once.
-    #[error("9P server full: {open} connections open, the most is {max}; closing the new one")]
+    /// A listener (the 9P server, a cpu listener) already serves its most
+    /// connections; a new one is closed at once.
+    #[error("{what} full: {open} connections open, the most is {max}; closing the new one")]
     TooManyConnections {
+        /// The listener.
+        what: &'static str,
         /// Connections open when this one arrived.
         open: usize,
         /// The cap.

@@ -147,7 +147,7 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>, stop: watch::Recei
                 Ok(stream) => {
                     while conns.try_join_next().is_some() {}
                     if conns.len() >= max {
-                        let e = Error::TooManyConnections { open: conns.len(), max };
+                        let e = Error::TooManyConnections { what: "9P server", open: conns.len(), max };
                         tracing::warn!("9p: {e}");
                         drop(stream);
                         continue;
