@@ -9,6 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Bounds of a mutual-TLS listener.
+///
+/// What clients can make the server hold stays under about
+/// `max_connections × (MAX_REQUEST + TLS buffers)`, some 100 KiB per
+/// connection: about 100 MiB with the defaults, and `max_per_address` or
+/// `max_per_user` times that for one address or one user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RpcLimits {
     /// Connections served at once. One more is accepted, logged and closed
