@@ -159,7 +159,8 @@ impl Conn {
         mut rd: ReadHalf<S>,
         mut stop: Option<watch::Receiver<bool>>,
     ) -> Result<()> {
-        let handshake_until = Instant::now() + self.shared.config.handshake_timeout;
+        let handshake = self.shared.config.handshake_timeout;
+        let mut handshake_until = Instant::now() + handshake;
         let mut last_frame = Instant::now();
         loop {
             let limit = self.reply_limit();
@@ -189,10 +190,16 @@ impl Conn {
             // Waiting for a permit (the client not reading its replies)
             // must not hold up a server shutdown.
             let mut writer_gone = self.writer_gone.clone();
+            let had_version = self.msize != 0;
             tokio::select! {
                 _ = stopped(&mut stop) => return Ok(()),
                 _ = writer_gone.changed() => return Ok(()),
                 _ = self.dispatch(frame) => {}
+            }
+            if had_version && self.msize == 0 {
+                // A Tversion that failed ended the session: a new one is
+                // due within the handshake time from now.
+                handshake_until = Instant::now() + handshake;
             }
             while self.tasks.try_join_next().is_some() {}
         }
