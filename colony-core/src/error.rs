@@ -196,6 +196,16 @@ pub enum Error {
     /// user's certificate, say).
     #[error("{0} is not a grid node; this service takes node certificates only")]
     NotANode(String),
+    /// A listener refused a connection: `scope` (the listener, an address,
+    /// a user) already holds its most.
+    #[error("{scope} holds {max} connections, the most; closing the new one")]
+    TooManyConnections {
+        /// Whose connections are counted ("grid server", "address
+        /// 10.0.0.7", "user alice").
+        scope: String,
+        /// The cap.
+        max: usize,
+    },
     /// A grid connection failed or broke.
     #[error("grid connection {addr}: {reason}")]
     Connection {

@@ -162,6 +162,44 @@ pub enum Error {
     /// A failure of the storage behind a file system, passed on as its text.
     #[error("{0}")]
     Other(String),
+    /// A Tattach or Twalk would give the connection more fids than
+    /// [`ServerConfig::max_fids`](crate::ServerConfig).
+    #[error("too many fids: this connection holds {max}, the most; clunk some")]
+    TooManyFids {
+        /// The cap.
+        max: usize,
+    },
+    /// A Tattach's uname or aname is longer than the server accepts.
+    #[error("{what} of {len} bytes is too long, the most is {max}")]
+    NameTooLong {
+        /// "uname" or "aname".
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// A listener (the 9P server, a cpu listener) already serves its most
+    /// connections; a new one is closed at once.
+    #[error("{what} full: {open} connections open, the most is {max}; closing the new one")]
+    TooManyConnections {
+        /// The listener.
+        what: &'static str,
+        /// Connections open when this one arrived.
+        open: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// A client did not negotiate a version (Tversion) in time.
+    #[error("no Tversion within {0:?}; closing")]
+    HandshakeTimeout(std::time::Duration),
+    /// A reply could not be written for this long: the client stopped
+    /// reading.
+    #[error("a reply made no progress for {0:?}")]
+    WriteTimeout(std::time::Duration),
+    /// A client sent nothing, with nothing in flight, for this long.
+    #[error("idle for {0:?}; closing")]
+    IdleTimeout(std::time::Duration),
 
     /// A system call made for a session (namespaces, mounts, cgroups) failed.
     #[error("session: {what}: {errno}")]

@@ -28,6 +28,7 @@ async fn an_interrupt_reaches_the_remote_command() {
         owner: "glenda".into(),
         user_unit: USER_UNIT.into(),
         tls: ca.node("cpu-node", &ca).server_config().unwrap(),
+        max_connections: colony_ns::cpu::MAX_CONNECTIONS,
     };
     let handle = listen("127.0.0.1:0", cfg, session.clone()).await.unwrap();
     let target = Target {

@@ -27,6 +27,11 @@ struct Fixture {
 
 impl Fixture {
     async fn new(name: &str) -> Fixture {
+        Fixture::with_cap(name, colony_ns::cpu::MAX_CONNECTIONS).await
+    }
+
+    /// A listener serving at most `max_connections` at once.
+    async fn with_cap(name: &str, max_connections: usize) -> Fixture {
         let root = TestRoot::new();
         let session = Arc::new(
             LinuxSession::start(&config(), &root.spec(name))
@@ -39,6 +44,7 @@ impl Fixture {
             owner: "glenda".into(),
             user_unit: USER_UNIT.into(),
             tls: node.server_config().unwrap(),
+            max_connections,
         };
         let handle = listen("127.0.0.1:0", cfg, session.clone()).await.unwrap();
         Fixture {
@@ -115,6 +121,56 @@ async fn the_owner_runs_a_command_with_stdio_and_status() {
     assert_eq!(status, ExitStatus::Code(7));
     assert_eq!(String::from_utf8(out).unwrap(), "HELLO GRID\ncpurun\n");
     assert_eq!(err, b"oops\n");
+    f.finish().await;
+}
+
+#[tokio::test]
+async fn connections_past_the_cap_are_closed_at_once() {
+    if !sessions_possible() {
+        return;
+    }
+    let f = Fixture::with_cap("cpucap", 4).await;
+    let addr = f.handle.local_addr();
+    // Each connection's task holds the session until it ends.
+    let idle_count = Arc::strong_count(&f.session);
+    // Three handshakes that never start hold three places; the owner
+    // still has the fourth.
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    let glenda = f.ca.user("glenda", &f.ca);
+    let (status, out) = f.run(glenda.clone(), "echo in").await.unwrap();
+    assert!(status.success());
+    assert_eq!(out, b"in\n");
+    silent.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    // Full: the next ones are accepted and closed at once, well before
+    // the handshake timeout would close them.
+    for _ in 0..20 {
+        let mut extra = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut b = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(2), extra.read(&mut b)).await;
+        assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+    }
+    // One leaves: the owner gets in again once the listener has seen it go.
+    drop(silent.pop());
+    let t = std::time::Instant::now();
+    loop {
+        match f.run(glenda.clone(), "echo again").await {
+            Ok((status, out)) => {
+                assert!(status.success());
+                assert_eq!(out, b"again\n");
+                break;
+            }
+            Err(e) => assert!(t.elapsed() < Duration::from_secs(2), "{e}"),
+        }
+    }
+    drop(silent);
+    let t = std::time::Instant::now();
+    while Arc::strong_count(&f.session) > idle_count {
+        assert!(t.elapsed() < Duration::from_secs(5), "connections linger");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     f.finish().await;
 }
 

@@ -114,6 +114,25 @@ pub enum Error {
     /// The connection to the peer is gone; the request did not complete.
     #[error("venti connection lost: {0}")]
     Disconnected(String),
+    /// The server already serves its most connections; a new one is
+    /// closed at once.
+    #[error("venti server full: {open} connections open, the most is {max}; closing the new one")]
+    TooManyConnections {
+        /// Connections open when this one arrived.
+        open: usize,
+        /// The cap ([`ServerLimits::max_connections`](crate::proto::ServerLimits)).
+        max: usize,
+    },
+    /// A client did not finish the version lines and `Thello` in time.
+    #[error("venti handshake not finished within {0:?}; closing")]
+    HandshakeTimeout(std::time::Duration),
+    /// Replies could not be written for this long: the client stopped
+    /// reading.
+    #[error("venti replies made no progress for {0:?}; closing")]
+    WriteTimeout(std::time::Duration),
+    /// A request carried a tag whose reply has not been written yet.
+    #[error("venti request reuses tag {0}, still in flight; closing")]
+    TagInFlight(u8),
     /// A socket operation failed.
     #[error("{op}: {source}")]
     Net {

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::identity::revocations::{Revocations, stop_when_revoked};
-use crate::rpc::{Conn, Handler, TlsListener};
+use crate::rpc::{Conn, Handler, RpcLimits, TlsListener};
 
 /// The trees exported, by environment name.
 #[derive(Default)]
@@ -64,11 +64,16 @@ impl NinepExport {
         exports: Arc<Exports>,
         revocations: Revocations,
     ) -> Result<NinepExport> {
+        // 9P connections are long-lived and time out by 9P's own rules.
+        let limits = RpcLimits {
+            idle_timeout: None,
+            ..RpcLimits::default()
+        };
         let serve = Serve {
             exports,
             revocations,
         };
-        let listener = TlsListener::bind(addr, tls, serve, "9P export").await?;
+        let listener = TlsListener::bind(addr, tls, serve, "9P export", &limits).await?;
         Ok(NinepExport { listener })
     }
 

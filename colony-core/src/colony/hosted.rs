@@ -79,6 +79,7 @@ impl Hosted {
             // same spelling.
             user_unit: crate::identity::USER_UNIT.into(),
             tls: spec.tls,
+            max_connections: cpu::MAX_CONNECTIONS,
         };
         match cpu::listen(&spec.cpu_bind, cpu_config, session.clone()).await {
             Ok(handle) => Ok(Hosted {

@@ -16,7 +16,7 @@ use crate::error::{Error, Result, private_dir};
 use crate::identity::revocations::{Revocations, stop_when_revoked};
 use crate::identity::{self, Identity, NODE_CRED};
 use crate::limits::Limits;
-use crate::rpc::{Conn, Handler, TlsListener, admit, serve_frames};
+use crate::rpc::{Conn, Handler, RpcLimits, TlsListener, admit, serve_frames};
 
 /// The folder of the cpu service's mount points in its data directory
 /// (apart from a storage node's `envs/`, so that both can share one
@@ -67,11 +67,13 @@ impl CpuServer {
             IdRanges::open(dir, limits.id_base)?,
             limits,
         ));
+        let rpc_limits = RpcLimits::default();
         let serve = Serve {
             service: service.clone(),
             revocations: Revocations::of(dir)?,
+            idle: rpc_limits.idle_timeout,
         };
-        let listener = TlsListener::bind(addr, tls, serve, "cpu service").await?;
+        let listener = TlsListener::bind(addr, tls, serve, "cpu service", &rpc_limits).await?;
         Ok(CpuServer { listener, service })
     }
 
@@ -92,6 +94,7 @@ struct Serve {
     service: Arc<CpuService>,
     /// Closes a revoked node's connections.
     revocations: Revocations,
+    idle: Option<std::time::Duration>,
 }
 
 impl Handler for Serve {
@@ -110,9 +113,13 @@ impl Handler for Serve {
         let revocations = self.revocations.subscribe();
         let stopped = stop_when_revoked(stopped, revocations, Identity::Node(node.clone()));
         let (service, asker) = (&self.service, &node);
-        serve_frames(&mut tls, stopped, CpuResponse::Error, move |request| {
-            service.answer(asker, request)
-        })
+        serve_frames(
+            &mut tls,
+            stopped,
+            self.idle,
+            CpuResponse::Error,
+            move |request| service.answer(asker, request),
+        )
         .await
         .map_err(|e| Error::Connection {
             addr: node.to_string(),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use serde::de::DeserializeOwned;
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -21,10 +22,13 @@ use crate::rpc::{NameInfo, Request, Response};
 /// How long connecting and the TLS handshake may take.
 const CONNECT: Duration = Duration::from_secs(10);
 
-/// A connection to a grid server as the user of a credential file.
+/// A connection to a grid server as the user of a credential file. A
+/// connection the server closed while idle is dialled again at the next
+/// call.
 pub struct GridClient {
     tls: TlsStream<TcpStream>,
     addr: String,
+    config: Arc<ClientConfig>,
 }
 
 /// The host part of `host:port` or `[v6]:port`, as the server's
@@ -63,8 +67,9 @@ impl GridClient {
     /// [`connect`](Self::connect) with a ready client configuration.
     pub async fn connect_with(config: Arc<ClientConfig>, addr: &str) -> Result<GridClient> {
         Ok(GridClient {
-            tls: dial(config, addr).await?,
+            tls: dial(config.clone(), addr).await?,
             addr: addr.to_string(),
+            config,
         })
     }
 
@@ -78,7 +83,22 @@ impl GridClient {
     /// Sends `bytes` as they are (a test of what servers do with bad
     /// frames uses this) and reads one response.
     pub async fn raw_call(&mut self, bytes: &[u8]) -> Result<Response> {
+        if self.closed_by_server().await {
+            tracing::debug!(addr = %self.addr, "the grid server closed an idle connection; dialling again");
+            self.tls = dial(self.config.clone(), &self.addr).await?;
+        }
         exchange(&mut self.tls, &self.addr, bytes).await
+    }
+
+    /// True if the server has closed the connection since the last answer
+    /// (its idle timeout): nothing else arrives between answers, so
+    /// anything readable now — the end, an error — means it is gone.
+    async fn closed_by_server(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        // A zero timeout still polls the read once.
+        tokio::time::timeout(Duration::ZERO, self.tls.read(&mut byte))
+            .await
+            .is_ok()
     }
 
     /// [`call`](Self::call), with [`Response::Error`] as [`Error::Refused`].

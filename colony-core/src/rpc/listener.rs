@@ -2,13 +2,16 @@
 //! shares (the grid server, the cpu service, a storage node's 9P export),
 //! and [`serve_frames`], the request/response loop of the two RPC ones.
 //!
-//! The listener bounds the connections served at once, times out slow
-//! handshakes, hands each verified connection and its peer's [`Identity`]
-//! to a [`Handler`] task, and on shutdown waits for every connection
-//! (each watches the stop signal and ends at its next boundary).
+//! The listener bounds the connections served at once, in all and per
+//! source address ([`RpcLimits`]; past a cap a connection is accepted,
+//! logged and closed, so the listener never stops accepting), times out
+//! slow handshakes, hands each verified connection and its peer's
+//! [`Identity`] to a [`Handler`] task, and on shutdown waits for every
+//! connection (each watches the stop signal and ends at its next
+//! boundary).
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,12 +27,7 @@ use tokio_rustls::server::TlsStream;
 use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::rpc::frame::{self, ReadFrame};
-
-/// How long a client may take over the TLS handshake.
-const HANDSHAKE: Duration = Duration::from_secs(10);
-
-/// Connections served at once; more wait to be accepted.
-pub const MAX_CONNECTIONS: usize = 256;
+use crate::rpc::limits::{Counted, RpcLimits, Tally};
 
 /// A server's accepted, verified connection.
 pub(crate) type Conn = TlsStream<TcpStream>;
@@ -55,12 +53,14 @@ pub(crate) struct TlsListener {
 
 impl TlsListener {
     /// Binds `addr` and serves every connection that completes the
-    /// `tls` handshake with `handler`. `what` names the service in logs.
+    /// `tls` handshake with `handler`, within `limits`. `what` names the
+    /// service in logs.
     pub async fn bind<H: Handler>(
         addr: &str,
         tls: Arc<rustls::ServerConfig>,
         handler: H,
         what: &'static str,
+        limits: &RpcLimits,
     ) -> Result<TlsListener> {
         let listener = TcpListener::bind(addr)
             .await
@@ -73,7 +73,10 @@ impl TlsListener {
         let accept = Accept {
             handler: Arc::new(handler),
             acceptor: TlsAcceptor::from(tls),
-            slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            slots: Arc::new(Semaphore::new(limits.max_connections)),
+            max: limits.max_connections,
+            per_address: Tally::new(limits.max_per_address),
+            handshake: limits.handshake_timeout,
             what,
         };
         let task = tokio::spawn(accept.run(listener, stopped));
@@ -100,7 +103,11 @@ impl TlsListener {
 struct Accept<H> {
     handler: Arc<H>,
     acceptor: TlsAcceptor,
+    /// One permit per connection served.
     slots: Arc<Semaphore>,
+    max: usize,
+    per_address: Arc<Tally<IpAddr>>,
+    handshake: Duration,
     what: &'static str,
 }
 
@@ -108,9 +115,6 @@ impl<H: Handler> Accept<H> {
     async fn run(self, listener: TcpListener, mut stopped: watch::Receiver<bool>) {
         let what = self.what;
         loop {
-            let Ok(slot) = self.slots.clone().acquire_owned().await else {
-                return;
-            };
             let (tcp, peer) = tokio::select! {
                 _ = stopped.changed() => break,
                 accepted = listener.accept() => match accepted {
@@ -122,17 +126,36 @@ impl<H: Handler> Accept<H> {
                     }
                 },
             };
+            // Accept and close past a cap: the queue keeps draining, so a
+            // flood costs a descriptor for a moment, never a stalled accept.
+            let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+                self.refuse(peer, what.to_string(), self.max);
+                continue;
+            };
+            let Some(counted) = self.per_address.take(peer.ip()) else {
+                let scope = format!("address {}", peer.ip());
+                self.refuse(peer, scope, self.per_address.max());
+                continue;
+            };
             let (handler, acceptor, stopped) =
                 (self.handler.clone(), self.acceptor.clone(), stopped.clone());
+            let handshake = self.handshake;
             tokio::spawn(async move {
-                if let Err(e) = connection(handler, acceptor, tcp, stopped).await {
+                let served = connection(handler, acceptor, tcp, handshake, counted, stopped);
+                if let Err(e) = served.await {
                     tracing::info!(%peer, "{what} connection: {e}");
                 }
                 drop(slot);
             });
         }
         // Every connection ends at its next boundary.
-        let _ = self.slots.acquire_many(MAX_CONNECTIONS as u32).await;
+        let _ = self.slots.acquire_many(self.max as u32).await;
+    }
+
+    /// Logs a connection closed at once (dropping it closes it).
+    fn refuse(&self, peer: SocketAddr, scope: String, max: usize) {
+        let e = Error::TooManyConnections { scope, max };
+        tracing::warn!(%peer, "{}: {e}", self.what);
     }
 }
 
@@ -140,6 +163,8 @@ async fn connection<H: Handler>(
     handler: Arc<H>,
     acceptor: TlsAcceptor,
     tcp: TcpStream,
+    handshake: Duration,
+    counted: Counted<IpAddr>,
     stopped: watch::Receiver<bool>,
 ) -> Result<()> {
     let peer = tcp
@@ -150,22 +175,33 @@ async fn connection<H: Handler>(
         reason,
     };
     tcp.set_nodelay(true).map_err(|e| conn_err(e.to_string()))?;
-    let tls = tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp))
+    let tls = tokio::time::timeout(handshake, acceptor.accept(tcp))
         .await
-        .map_err(|_| conn_err("TLS handshake timed out".into()))?
+        .map_err(|_| conn_err(format!("TLS handshake not done within {handshake:?}")))?
         .map_err(|e| conn_err(format!("TLS handshake: {e}")))?;
     let identity = Identity::of_peer(tls.get_ref().1)?;
+    // A grid node is trusted with as many connections as it needs (a cpu
+    // node holds one per environment); users stay counted by address.
+    let _counted = match identity {
+        Identity::Node(_) => {
+            drop(counted);
+            None
+        }
+        Identity::User(_) => Some(counted),
+    };
     handler.serve(tls, identity, stopped).await
 }
 
 /// Serves requests of type `Req` on `tls`, one [`Resp`] each from
-/// `answer`, until the client closes or `stopped` changes. A frame that
-/// does not decode is answered with `error(why)` and the connection goes
-/// on; an over-long one gets the error and the connection is closed,
-/// since its body cannot be skipped safely.
+/// `answer`, until the client closes, sends no request for `idle`, or
+/// `stopped` changes. A frame that does not decode is answered with
+/// `error(why)` and the connection goes on; an over-long one gets the
+/// error and the connection is closed, since its body cannot be skipped
+/// safely.
 pub(crate) async fn serve_frames<Req, Resp, F, Fut>(
     tls: &mut Conn,
     mut stopped: watch::Receiver<bool>,
+    idle: Option<Duration>,
     error: fn(String) -> Resp,
     mut answer: F,
 ) -> std::io::Result<()>
@@ -180,6 +216,11 @@ where
             // Dropping a half-read frame is fine: the server is closing.
             _ = stopped.changed() => return tls.shutdown().await,
             read = frame::read(tls, frame::MAX_REQUEST) => read?,
+            _ = sleep_or_never(idle) => {
+                // The client redials when it needs us again.
+                tracing::info!("closing a connection idle for {:?}", idle.unwrap_or_default());
+                return tls.shutdown().await;
+            }
         };
         let response = match read {
             ReadFrame::End => return Ok(()),
@@ -200,6 +241,14 @@ where
             },
         };
         send(tls, &response, error).await?;
+    }
+}
+
+/// Sleeps for `d`; never without it.
+async fn sleep_or_never(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
     }
 }
 

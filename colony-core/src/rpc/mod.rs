@@ -16,6 +16,7 @@
 mod client;
 mod dispatch;
 pub mod frame;
+mod limits;
 mod listener;
 mod request;
 mod response;
@@ -24,7 +25,7 @@ mod server;
 pub(crate) use client::exchange;
 pub use client::{GridClient, dial, host_of, is_wildcard};
 pub use dispatch::answer;
-pub use listener::MAX_CONNECTIONS;
+pub use limits::RpcLimits;
 pub(crate) use listener::{Conn, Handler, TlsListener, admit, serve_frames};
 pub use request::{COMMANDS, MENU, Request, usage};
 pub use response::{NameInfo, Response, age, bytes};

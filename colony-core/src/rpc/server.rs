@@ -14,9 +14,15 @@
 //! A frame that does not decode gets a [`Response::Error`] and the
 //! connection carries on; an over-long one gets the error and is closed,
 //! since its body cannot be skipped safely.
+//!
+//! Bad clients cannot starve good ones ([`RpcLimits`]): connections are
+//! capped in all, per source address and per user (past the user cap the
+//! client is told so, then closed); handshakes and idle connections time
+//! out.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -26,6 +32,7 @@ use crate::identity::revocations::stop_when_revoked;
 use crate::identity::{Identity, server_config};
 use crate::rpc::Response;
 use crate::rpc::dispatch::answer;
+use crate::rpc::limits::{Counted, RpcLimits, Tally};
 use crate::rpc::listener::{Conn, Handler, TlsListener, admit, serve_frames};
 use crate::user::UserName;
 
@@ -47,13 +54,27 @@ impl Drop for Enforcer {
 
 impl GridServer {
     /// Binds `addr` and serves `colony`, with the node's TLS identity and
-    /// revoked list from `colony`'s data directory.
+    /// revoked list from `colony`'s data directory, within the default
+    /// [`RpcLimits`].
     pub async fn bind<R: EnvRuntime>(addr: &str, colony: Arc<Colony<R>>) -> Result<GridServer> {
+        GridServer::bind_with(addr, colony, &RpcLimits::default()).await
+    }
+
+    /// [`bind`](Self::bind) within `limits`.
+    pub async fn bind_with<R: EnvRuntime>(
+        addr: &str,
+        colony: Arc<Colony<R>>,
+        limits: &RpcLimits,
+    ) -> Result<GridServer> {
         let data_dir = colony.config().data_dir.clone();
         let tls = server_config(&data_dir)?;
         let enforcer = Enforcer(tokio::spawn(colony.clone().enforce_revocations()));
-        let serve = Serve { colony };
-        let listener = TlsListener::bind(addr, tls, serve, "grid server").await?;
+        let serve = Serve {
+            colony,
+            users: Tally::new(limits.max_per_user),
+            idle: limits.idle_timeout,
+        };
+        let listener = TlsListener::bind(addr, tls, serve, "grid server", limits).await?;
         Ok(GridServer {
             listener,
             _enforcer: enforcer,
@@ -74,6 +95,9 @@ impl GridServer {
 
 struct Serve<R: EnvRuntime> {
     colony: Arc<Colony<R>>,
+    /// Connections per user.
+    users: Arc<Tally<UserName>>,
+    idle: Option<Duration>,
 }
 
 impl<R: EnvRuntime> Handler for Serve<R> {
@@ -83,14 +107,19 @@ impl<R: EnvRuntime> Handler for Serve<R> {
         peer: Identity,
         stopped: watch::Receiver<bool>,
     ) -> Result<()> {
-        let user = admit(&mut tls, self.user_of(peer), Response::Error).await?;
+        let admitted = self.user_of(peer).and_then(|user| self.count(user));
+        let (user, _counted) = admit(&mut tls, admitted, Response::Error).await?;
         tracing::debug!(%user, "grid connection");
         let revocations = self.colony.revocations().subscribe();
         let stopped = stop_when_revoked(stopped, revocations, Identity::User(user.clone()));
         let (colony, asker) = (&self.colony, &user);
-        serve_frames(&mut tls, stopped, Response::Error, move |request| {
-            answer(colony, asker, request)
-        })
+        serve_frames(
+            &mut tls,
+            stopped,
+            self.idle,
+            Response::Error,
+            move |request| answer(colony, asker, request),
+        )
         .await
         .map_err(|e| Error::Connection {
             addr: user.to_string(),
@@ -100,6 +129,21 @@ impl<R: EnvRuntime> Handler for Serve<R> {
 }
 
 impl<R: EnvRuntime> Serve<R> {
+    /// Counts a connection of `user`, unless they hold the most already.
+    fn count(&self, user: UserName) -> Result<(UserName, Counted<UserName>)> {
+        match self.users.take(user.clone()) {
+            Some(counted) => Ok((user, counted)),
+            None => {
+                let e = Error::TooManyConnections {
+                    scope: format!("user {user}"),
+                    max: self.users.max(),
+                };
+                tracing::warn!("grid server: {e}");
+                Err(e)
+            }
+        }
+    }
+
     /// The user a verified connection speaks for, if still allowed.
     fn user_of(&self, peer: Identity) -> Result<UserName> {
         let user = match peer {

@@ -17,6 +17,6 @@ mod terminal;
 mod tls;
 
 pub use frames::{ClientFrame, ServerFrame};
-pub use server::{CpuConfig, CpuHandle, listen};
+pub use server::{CpuConfig, CpuHandle, MAX_CONNECTIONS, listen};
 pub use terminal::RawTerminal;
 pub use tls::{Identity, user_name};

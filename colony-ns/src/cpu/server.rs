@@ -12,13 +12,17 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 /// How long a peer may take over the TLS handshake.
 const HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// A sane [`CpuConfig::max_connections`]: a session's owner runs a few
+/// terminals and commands at once, not hundreds.
+pub const MAX_CONNECTIONS: usize = 64;
 
 /// The read half of an accepted connection.
 pub(super) type Reader = ReadHalf<TlsStream<TcpStream>>;
@@ -35,6 +39,11 @@ pub struct CpuConfig {
     pub user_unit: String,
     /// TLS with client verification (see [`super::Identity::server_config`]).
     pub tls: Arc<ServerConfig>,
+    /// Connections served at once, handshakes included (see
+    /// [`MAX_CONNECTIONS`]); one more is accepted, logged and closed, so a
+    /// flood of handshakes cannot pile up and the listener never stops
+    /// accepting.
+    pub max_connections: usize,
 }
 
 /// A running listener.
@@ -68,6 +77,8 @@ pub async fn listen<S: Session + 'static>(
     let addr = listener.local_addr()?;
     let (stop, mut stopped) = watch::channel(false);
     let acceptor = TlsAcceptor::from(config.tls.clone());
+    let max = config.max_connections;
+    let slots = Arc::new(Semaphore::new(max));
     let owner = Arc::new(Owner {
         name: config.owner,
         unit: config.user_unit,
@@ -84,11 +95,22 @@ pub async fn listen<S: Session + 'static>(
                     }
                 },
             };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                let open = max;
+                let e = Error::TooManyConnections {
+                    what: "cpu listener",
+                    open,
+                    max,
+                };
+                tracing::warn!(%peer, "{e}");
+                continue;
+            };
             let (acceptor, owner, session) = (acceptor.clone(), owner.clone(), session.clone());
             tokio::spawn(async move {
                 if let Err(e) = serve(stream, acceptor, &owner, &*session).await {
                     tracing::info!("cpu connection from {peer}: {e}");
                 }
+                drop(slot);
             });
         }
     });

@@ -30,6 +30,8 @@ pub(crate) fn errno(e: &Error) -> Errno {
         Error::RemoveRoot | Error::InUse => Errno::EBUSY,
         Error::BadUtf8 => Errno::from_i32(nix::errno::Errno::EILSEQ as i32),
         Error::NotOpenRead | Error::NotOpenWrite => Errno::EBADF,
+        Error::TooManyFids { .. } => Errno::from_i32(nix::errno::Errno::EMFILE as i32),
+        Error::NameTooLong { .. } => Errno::from_i32(nix::errno::Errno::ENAMETOOLONG as i32),
         // No OS error number (or a bogus one) gives EIO.
         Error::Io(io) => Errno::from_i32(io.raw_os_error().unwrap_or(0)),
         Error::Other(_)
@@ -51,6 +53,10 @@ pub(crate) fn errno(e: &Error) -> Errno {
         | Error::DuplicateTag
         | Error::MsizeTooSmall
         | Error::BadMessage
+        | Error::TooManyConnections { .. }
+        | Error::HandshakeTimeout(_)
+        | Error::IdleTimeout(_)
+        | Error::WriteTimeout(_)
         // Session and cpu-listener errors never come from a file system.
         | Error::NoShell { .. }
         | Error::TestRoot(_)

@@ -33,8 +33,8 @@ pub(crate) struct Open {
 pub(crate) struct Fid {
     /// The file it refers to.
     pub node: NodeId,
-    /// The user who attached.
-    pub uname: String,
+    /// The user who attached (shared by the fids walked from its attach).
+    pub uname: Arc<str>,
     /// Set once opened.
     pub open: Option<Open>,
 }
@@ -49,12 +49,21 @@ pub(crate) fn lock(fid: &FidRef) -> MutexGuard<'_, Fid> {
 }
 
 /// The fids of one connection.
-#[derive(Default)]
 pub(crate) struct FidTable {
     fids: Mutex<HashMap<u32, FidRef>>,
+    /// The most fids held at once.
+    max: usize,
 }
 
 impl FidTable {
+    /// An empty table holding at most `max` fids.
+    pub fn new(max: usize) -> FidTable {
+        FidTable {
+            fids: Mutex::default(),
+            max,
+        }
+    }
+
     fn map(&self) -> MutexGuard<'_, HashMap<u32, FidRef>> {
         self.fids.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -69,9 +78,22 @@ impl FidTable {
         self.map().contains_key(&fid)
     }
 
-    /// Adds a new fid; [`Error::FidInUse`] if the number is taken.
+    /// Fails with [`Error::TooManyFids`] if no fid can be added.
+    pub fn check_room(&self) -> Result<()> {
+        if self.map().len() >= self.max {
+            return Err(Error::TooManyFids { max: self.max });
+        }
+        Ok(())
+    }
+
+    /// Adds a new fid; [`Error::FidInUse`] if the number is taken,
+    /// [`Error::TooManyFids`] if the table is full.
     pub fn insert(&self, fid: u32, value: Fid) -> Result<()> {
-        match self.map().entry(fid) {
+        let mut map = self.map();
+        if map.len() >= self.max {
+            return Err(Error::TooManyFids { max: self.max });
+        }
+        match map.entry(fid) {
             Entry::Occupied(_) => Err(Error::FidInUse),
             Entry::Vacant(v) => {
                 v.insert(Arc::new(Mutex::new(value)));

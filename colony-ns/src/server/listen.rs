@@ -1,9 +1,18 @@
 //! Listening on TCP or a Unix socket, and the handle that stops it.
+//!
+//! The server does no authentication: anyone who can connect is served as
+//! whatever uname they attach with. A Unix socket is created mode 0600 so
+//! that only its owner (and root) can connect; TCP should stay on loopback.
+//! Past [`ServerConfig::max_connections`](crate::ServerConfig) a new
+//! connection is accepted, logged and closed, so the listener never stops
+//! accepting.
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, ToSocketAddrs, UnixListener};
@@ -73,11 +82,12 @@ impl Server {
         Ok(self.start(Listener::Tcp(l), addr))
     }
 
-    /// Listens on a Unix socket at `path` (which must not exist) and serves
-    /// until shut down; the socket file is removed at shutdown.
+    /// Listens on a Unix socket at `path` (which must not exist), created
+    /// mode 0600, and serves until shut down; the socket file is removed at
+    /// shutdown.
     pub async fn bind_unix(&self, path: impl AsRef<Path>) -> Result<ServerHandle> {
         let path = path.as_ref().to_path_buf();
-        let l = UnixListener::bind(&path)?;
+        let l = bind_private(&path)?;
         Ok(self.start(Listener::Unix(l), ListenAddr::Unix(path)))
     }
 
@@ -97,7 +107,37 @@ impl Server {
     }
 }
 
+/// Binds a Unix socket at `path` that only its owner can connect to. It is
+/// bound inside a fresh 0700 directory next to `path`, set to 0600, then
+/// renamed into place: at no moment can another user connect.
+fn bind_private(path: &Path) -> Result<UnixListener> {
+    if path.symlink_metadata().is_ok() {
+        return Err(std::io::Error::from(std::io::ErrorKind::AddrInUse).into());
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let private = parent.join(format!(".9p-socket.{}.{n}", std::process::id()));
+    std::fs::DirBuilder::new().mode(0o700).create(&private)?;
+    let staged = private.join("s");
+    let placed = (|| {
+        let listener = UnixListener::bind(&staged)?;
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(&staged, path)?;
+        Ok::<_, std::io::Error>(listener)
+    })();
+    if placed.is_err() {
+        let _ = std::fs::remove_file(&staged);
+    }
+    let _ = std::fs::remove_dir(&private);
+    Ok(placed?)
+}
+
 async fn accept_loop(listener: Listener, shared: Arc<Shared>, stop: watch::Receiver<bool>) {
+    let max = shared.config.max_connections;
     let mut conns = JoinSet::new();
     let mut stopped = stop.clone();
     loop {
@@ -105,6 +145,13 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>, stop: watch::Recei
             _ = async { drop(stopped.wait_for(|s| *s).await) } => break,
             accepted = listener.accept() => match accepted {
                 Ok(stream) => {
+                    while conns.try_join_next().is_some() {}
+                    if conns.len() >= max {
+                        let e = Error::TooManyConnections { what: "9P server", open: conns.len(), max };
+                        tracing::warn!("9p: {e}");
+                        drop(stream);
+                        continue;
+                    }
                     let (shared, stop) = (shared.clone(), stop.clone());
                     conns.spawn(async move {
                         if let Err(e) = conn::serve(shared, stream, Some(stop)).await {

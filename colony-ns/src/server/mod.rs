@@ -14,6 +14,7 @@ mod perm;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -24,7 +25,14 @@ use crate::ninep::IOHDRSZ;
 pub(crate) use conn::MIN_MSIZE;
 pub use listen::{ListenAddr, ServerHandle};
 
-/// How a server behaves.
+/// How a server behaves, and what it lets each client hold, so that bad
+/// clients cannot starve good ones.
+///
+/// Memory held for clients stays under about `max_connections ×
+/// (max_inflight × msize + max_fids × 200 + max_uname)` bytes (a fid's
+/// uname is shared with the attach it was walked from): with the
+/// defaults 64 × (4 MiB + 13 MiB) ≈ 1.1 GiB at the very worst, where one
+/// client could take 471 MiB before; a few KiB per connection in practice.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// The largest msize granted; a client asking more gets this.
@@ -32,9 +40,32 @@ pub struct ServerConfig {
     /// Names the service in the Rerror to Tauth ("NAME: authentication not
     /// required"), as plan9port's vacfs does with its program name.
     pub service: String,
-    /// Requests of one connection in flight (or with replies not yet
-    /// written) at once; more wait, which slows a flooding client down.
+    /// Replies of one connection not yet written, every Rerror and Rflush
+    /// included, counting requests still running: past it the server
+    /// stops reading that connection until the client reads its replies.
+    /// Default 64.
     pub max_inflight: usize,
+    /// Fids one connection may hold; a Tattach or Twalk past it gets
+    /// [`Error::TooManyFids`](crate::Error). Default 65536: a FUSE or
+    /// kernel client holds a fid or two per file it has looked up.
+    pub max_fids: usize,
+    /// Longest Tattach uname, in bytes (Rerror beyond). Default 256.
+    pub max_uname: usize,
+    /// Longest Tattach aname, in bytes (Rerror beyond). Default 1024.
+    pub max_aname: usize,
+    /// Connections a listener serves at once; one more is accepted, logged
+    /// and closed, so the listener never stops accepting. Default 64.
+    pub max_connections: usize,
+    /// Time from connecting to a successful Tversion; a client that says
+    /// nothing is dropped after it. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// A connection with nothing in flight that sends nothing for this
+    /// long is closed. Default `None`: kernel 9P clients keep mounts idle
+    /// for days and do not redial.
+    pub idle_timeout: Option<Duration>,
+    /// A reply that makes no progress for this long (the client stopped
+    /// reading) closes the connection. Default 30 s.
+    pub write_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -43,6 +74,13 @@ impl Default for ServerConfig {
             msize: 65536 + IOHDRSZ,
             service: "colony".into(),
             max_inflight: 64,
+            max_fids: 65536,
+            max_uname: 256,
+            max_aname: 1024,
+            max_connections: 64,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: None,
+            write_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -66,16 +66,31 @@ impl Ops<'_> {
             // No auth fids exist: authentication is not required.
             return Err(Error::UnknownFid);
         }
+        let config = &self.shared.config;
+        for (what, name, max) in [
+            ("uname", &m.uname, config.max_uname),
+            ("aname", &m.aname, config.max_aname),
+        ] {
+            if name.len() > max {
+                return Err(Error::NameTooLong {
+                    what,
+                    len: name.len(),
+                    max,
+                });
+            }
+        }
         if self.fids.contains(m.fid) {
             return Err(Error::FidInUse);
         }
+        // Before the file system does any work for a fid it cannot keep.
+        self.fids.check_room()?;
         let node = self.fs().attach(&m.uname, &m.aname)?;
         let qid = self.fs().stat(node)?.qid;
         self.fids.insert(
             m.fid,
             Fid {
                 node,
-                uname: m.uname,
+                uname: m.uname.into(),
                 open: None,
             },
         )?;
@@ -87,8 +102,11 @@ impl Ops<'_> {
         if from.open.is_some() {
             return Err(Error::FidOpen);
         }
-        if m.newfid != m.fid && self.fids.contains(m.newfid) {
-            return Err(Error::FidInUse);
+        if m.newfid != m.fid {
+            if self.fids.contains(m.newfid) {
+                return Err(Error::FidInUse);
+            }
+            self.fids.check_room()?;
         }
         let mut cur = self.fs().stat(from.node)?;
         let mut wqids = Vec::with_capacity(m.wnames.len());

@@ -4,8 +4,10 @@
 //! threaded client ([`VentiClient`]) that is itself a `BlockStore`.
 
 mod client;
+mod flight;
 mod frame;
 mod jobs;
+mod limits;
 mod message;
 mod server;
 mod tags;
@@ -13,6 +15,7 @@ mod version;
 
 pub use client::{READ_COUNT, VentiClient};
 pub use frame::{FrameBuffer, FrameWriter, MAX_FRAME_02, MAX_FRAME_04, encode_frame};
+pub use limits::{ServerLimits, ServerStats};
 pub use message::{
     MAX_STRING, Message, Rerror, Rhello, Rread, Rwrite, Thello, Tread, Twrite, kind,
 };

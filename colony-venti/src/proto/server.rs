@@ -21,9 +21,17 @@
 //! * a frame longer than [`MAX_FRAME_04`](crate::proto::MAX_FRAME_04), a
 //!   frame too short to hold a tag, or a tag already in flight closes the
 //!   connection: the stream, or the tag, can no longer be trusted.
+//!
+//! So that bad clients cannot starve good ones ([`ServerLimits`]): a
+//! connection past the cap is accepted, logged and closed; a client that
+//! does not finish its handshake in time is dropped; a tag stays taken
+//! until its reply is written, and the bytes of replies in flight are
+//! bounded per connection — at the bound the server stops reading that
+//! connection (see `flight.rs`).
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::pin::pin;
+use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -33,10 +41,11 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, warn};
 
 use crate::error::{Error, Result};
+use crate::proto::flight::{Admit, Flight, reply_bound};
 use crate::proto::frame::{FrameBuffer, encode_frame};
 use crate::proto::jobs::{Job, Jobs, Reply, rerror};
+use crate::proto::limits::{ServerLimits, ServerStats};
 use crate::proto::message::{Message, Rhello};
-use crate::proto::tags::TagSet;
 use crate::proto::version::{VERSION_LINE, Version};
 use crate::store::BlockStore;
 
@@ -44,6 +53,8 @@ use crate::store::BlockStore;
 #[derive(Clone)]
 pub struct VentiServer {
     store: Arc<dyn BlockStore>,
+    limits: ServerLimits,
+    stats: ServerStats,
 }
 
 /// A running server started by [`VentiServer::bind`] or
@@ -51,6 +62,7 @@ pub struct VentiServer {
 /// [`ServerHandle::shutdown`] does, without waiting.
 pub struct ServerHandle {
     local_addr: SocketAddr,
+    stats: ServerStats,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -59,6 +71,11 @@ impl ServerHandle {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The server's live counters.
+    pub fn stats(&self) -> &ServerStats {
+        &self.stats
     }
 
     /// Stops accepting, lets every connection finish the requests it has
@@ -72,9 +89,23 @@ impl ServerHandle {
 }
 
 impl VentiServer {
-    /// A server for `store`.
+    /// A server for `store` with the default [`ServerLimits`].
     pub fn new(store: Arc<dyn BlockStore>) -> VentiServer {
-        VentiServer { store }
+        VentiServer::with_limits(store, ServerLimits::default())
+    }
+
+    /// A server for `store` with `limits`.
+    pub fn with_limits(store: Arc<dyn BlockStore>, limits: ServerLimits) -> VentiServer {
+        VentiServer {
+            store,
+            limits,
+            stats: ServerStats::default(),
+        }
+    }
+
+    /// The server's live counters (shared by every copy of it).
+    pub fn stats(&self) -> &ServerStats {
+        &self.stats
     }
 
     /// Listens on `addr` (port 0 picks a free port) and serves in a new task.
@@ -92,10 +123,15 @@ impl VentiServer {
         addr: impl ToSocketAddrs,
         store: Arc<dyn BlockStore>,
     ) -> Result<ServerHandle> {
+        VentiServer::new(store).listen(addr).await
+    }
+
+    /// Listens on `addr` and serves in a new task, with this server's limits.
+    pub async fn listen(self, addr: impl ToSocketAddrs) -> Result<ServerHandle> {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Net { op: "bind", source })?;
-        VentiServer::new(store).spawn(listener)
+        self.spawn(listener)
     }
 
     /// Serves `listener` in a new task on the current runtime.
@@ -105,9 +141,11 @@ impl VentiServer {
             source,
         })?;
         let (stop, stopped) = watch::channel(false);
+        let stats = self.stats.clone();
         let task = tokio::spawn(self.run(listener, stopped));
         Ok(ServerHandle {
             local_addr,
+            stats,
             stop,
             task,
         })
@@ -126,9 +164,27 @@ impl VentiServer {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        while conns.try_join_next().is_some() {}
+                        if conns.len() >= self.limits.max_connections {
+                            // Accept and close: the listener keeps draining
+                            // its queue, so clients are told at once.
+                            self.stats.refuse();
+                            let e = Error::TooManyConnections {
+                                open: conns.len(),
+                                max: self.limits.max_connections,
+                            };
+                            warn!(%peer, "{e}");
+                            drop(stream);
+                            continue;
+                        }
                         debug!(%peer, "venti connection");
-                        let conn = Connection::new(self.store.clone(), peer, stopped.clone());
-                        conns.spawn(conn.run(stream));
+                        let conn = Connection::new(&self, peer, stopped.clone());
+                        let stats = self.stats.clone();
+                        stats.opened();
+                        conns.spawn(async move {
+                            conn.run(stream).await;
+                            stats.closed();
+                        });
                     }
                     Err(e) => {
                         // Out of descriptors and the like: back off, keep serving.
@@ -157,44 +213,42 @@ async fn stopping(stopped: &mut watch::Receiver<bool>) {
 /// Replies on their way to the writer task: (tag, message) in order.
 type Outgoing = Vec<(u8, Message)>;
 
-/// The way back to the client, and the tags in flight (freed as each
-/// reply is queued).
+/// The way back to the client. Unbounded, but what it carries is not:
+/// every reply was admitted by the connection's [`Flight`].
 #[derive(Clone)]
 struct Replier {
     tx: mpsc::UnboundedSender<Outgoing>,
-    tags: Arc<Mutex<TagSet>>,
 }
 
 impl Reply for Replier {
     fn send_all(&self, replies: Vec<(u8, Message)>) {
-        {
-            let mut tags = self.tags.lock().expect("tag lock");
-            for (tag, _) in &replies {
-                tags.release(*tag);
-            }
-        }
         // The writer is gone only if the client is; nobody is left to tell.
         let _ = self.tx.send(replies);
     }
 }
 
-/// Whether the reader keeps going after a message.
-enum Next {
-    Continue,
-    Close,
+/// A request frame, parsed: its tag and message (or why it does not parse).
+struct Request {
+    tag: u8,
+    kind: u8,
+    msg: Result<Message>,
 }
 
 struct Connection {
     store: Arc<dyn BlockStore>,
+    limits: ServerLimits,
+    stats: ServerStats,
     peer: SocketAddr,
     stopped: watch::Receiver<bool>,
     buf: FrameBuffer,
 }
 
 impl Connection {
-    fn new(store: Arc<dyn BlockStore>, peer: SocketAddr, stopped: watch::Receiver<bool>) -> Self {
+    fn new(server: &VentiServer, peer: SocketAddr, stopped: watch::Receiver<bool>) -> Self {
         Connection {
-            store,
+            store: server.store.clone(),
+            limits: server.limits.clone(),
+            stats: server.stats.clone(),
             peer,
             stopped,
             buf: FrameBuffer::new(),
@@ -206,22 +260,34 @@ impl Connection {
             debug!(peer = %self.peer, "set TCP_NODELAY: {e}");
         }
         let (mut rd, mut wr) = stream.into_split();
-        // Our line goes first, without waiting for the client's.
-        if let Err(e) = wr.write_all(VERSION_LINE).await {
-            debug!(peer = %self.peer, "venti: sending version line: {e}");
-            return;
-        }
-        let Some(version) = self.handshake(&mut rd, &mut wr).await else {
-            return;
+        let timeout = self.limits.handshake_timeout;
+        let handshake = async {
+            // Our line goes first, without waiting for the client's.
+            if let Err(e) = wr.write_all(VERSION_LINE).await {
+                debug!(peer = %self.peer, "venti: sending version line: {e}");
+                return None;
+            }
+            self.handshake(&mut rd, &mut wr).await
+        };
+        let version = match tokio::time::timeout(timeout, handshake).await {
+            Ok(Some(version)) => version,
+            Ok(None) => return,
+            Err(_) => {
+                warn!(peer = %self.peer, "{}", Error::HandshakeTimeout(timeout));
+                return;
+            }
         };
         let (tx, rx) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(write_replies(wr, version, rx, self.peer));
-        let replier = Replier {
-            tx,
-            tags: Arc::default(),
+        let flight = Arc::new(Flight::new(self.limits.max_reply_bytes, self.stats.clone()));
+        let out = Out {
+            wr,
+            version,
+            peer: self.peer,
+            timeout: self.limits.write_timeout,
         };
-        let jobs = Jobs::new(self.store.clone(), replier);
-        self.serve_requests(&mut rd, version, &jobs).await;
+        let writer = tokio::spawn(write_replies(out, rx, flight.clone()));
+        let jobs = Jobs::new(self.store.clone(), Replier { tx });
+        self.serve_requests(&mut rd, version, &jobs, &flight).await;
         // Jobs already read still run and are answered.
         while jobs.backlog() {
             tokio::time::sleep(PROGRESS_TICK).await;
@@ -352,46 +418,93 @@ impl Connection {
         rd: &mut OwnedReadHalf,
         version: Version,
         jobs: &Arc<Jobs<Replier>>,
+        flight: &Flight,
     ) {
         loop {
             loop {
-                let body = match self.buf.next_frame(version) {
-                    Ok(Some(body)) => body,
+                let request = match self.buf.next_frame(version) {
+                    Ok(Some(body)) => parse(body),
                     Ok(None) => break,
                     Err(e) => {
                         warn!(peer = %self.peer, "venti: {e}; closing");
                         return;
                     }
                 };
-                let next = dispatch(jobs, self.peer, body);
-                if let Next::Close = next {
+                let Some(request) = request else {
+                    warn!(peer = %self.peer, "venti: frame too short for a type and tag; closing");
+                    return;
+                };
+                if matches!(request.msg, Ok(Message::Tgoodbye)) {
+                    debug!(peer = %self.peer, "venti goodbye");
                     return;
                 }
+                let bound = reply_bound(request.msg.as_ref().ok());
+                if !self.admit(jobs, flight, request.tag, bound).await {
+                    return;
+                }
+                dispatch(jobs, self.peer, request);
             }
             if !self.fill(rd, Some(jobs)).await {
                 return;
             }
         }
     }
+
+    /// Takes the tag and `bytes` for a request, waiting (without reading
+    /// more) while the connection's replies in flight are at the bound.
+    /// False closes the connection.
+    async fn admit(
+        &mut self,
+        jobs: &Arc<Jobs<Replier>>,
+        flight: &Flight,
+        tag: u8,
+        bytes: usize,
+    ) -> bool {
+        loop {
+            let mut written = pin!(flight.written());
+            written.as_mut().enable();
+            match flight.admit(tag, bytes) {
+                Admit::Admitted => return true,
+                Admit::Reused => {
+                    warn!(peer = %self.peer, "{}", Error::TagInFlight(tag));
+                    return false;
+                }
+                Admit::Closed => return false,
+                Admit::Wait => {}
+            }
+            // Held replies must still go out, and stalled jobs get workers.
+            let backlog = jobs.backlog();
+            tokio::select! {
+                _ = written => {}
+                _ = stopping(&mut self.stopped) => return false,
+                _ = tokio::time::sleep(PROGRESS_TICK), if backlog => jobs.check_progress(),
+            }
+        }
+    }
 }
 
-/// Starts the work for one request frame.
-fn dispatch(jobs: &Arc<Jobs<Replier>>, peer: SocketAddr, body: &[u8]) -> Next {
-    let replier = jobs.reply();
-    let [_, tag, ..] = *body else {
-        warn!(%peer, len = body.len(), "venti: frame too short for a type and tag; closing");
-        return Next::Close;
+/// Splits a request frame into tag and message; `None` if too short to
+/// hold a type and a tag.
+fn parse(body: &[u8]) -> Option<Request> {
+    let [kind, tag, ..] = *body else {
+        return None;
     };
-    if !replier.tags.lock().expect("tag lock").acquire(tag) {
-        warn!(%peer, tag, "venti: request reuses a tag still in flight; closing");
-        return Next::Close;
-    }
-    let msg = match Message::decode(body) {
-        Ok((_, msg)) => msg,
+    Some(Request {
+        tag,
+        kind,
+        msg: Message::decode(body).map(|(_, msg)| msg),
+    })
+}
+
+/// Starts the work for one admitted request.
+fn dispatch(jobs: &Arc<Jobs<Replier>>, peer: SocketAddr, request: Request) {
+    let replier = jobs.reply();
+    let Request { tag, kind, msg } = request;
+    let msg = match msg {
+        Ok(msg) => msg,
         Err(e) => {
-            warn!(%peer, tag, kind = body[0], "venti: {e}");
-            replier.send(tag, rerror(e.to_string()));
-            return Next::Continue;
+            warn!(%peer, tag, kind, "venti: {e}");
+            return replier.send(tag, rerror(e.to_string()));
         }
     };
     match msg {
@@ -399,31 +512,38 @@ fn dispatch(jobs: &Arc<Jobs<Replier>>, peer: SocketAddr, body: &[u8]) -> Next {
         Message::Twrite(req) => jobs.push(tag, Job::Write(req)),
         Message::Tsync => jobs.push(tag, Job::Sync),
         Message::Tping => replier.send(tag, Message::Rping),
-        Message::Tgoodbye => {
-            debug!(%peer, "venti goodbye");
-            replier.tags.lock().expect("tag lock").release(tag);
-            return Next::Close;
-        }
         other => {
             warn!(%peer, tag, kind = other.kind(), "venti: unknown request");
             replier.send(tag, rerror("unknown request".into()));
         }
     }
-    Next::Continue
 }
 
-/// Sends replies as they complete, everything ready in one write.
-async fn write_replies(
-    mut wr: OwnedWriteHalf,
+/// Where a connection's replies go.
+struct Out {
+    wr: OwnedWriteHalf,
     version: Version,
-    mut rx: mpsc::UnboundedReceiver<Outgoing>,
     peer: SocketAddr,
-) {
+    /// The longest a write may make no progress.
+    timeout: std::time::Duration,
+}
+
+/// Sends replies as they complete, everything ready in one write; frees
+/// their tags and bytes once written.
+async fn write_replies(out: Out, mut rx: mpsc::UnboundedReceiver<Outgoing>, flight: Arc<Flight>) {
+    let Out {
+        mut wr,
+        version,
+        peer,
+        timeout,
+    } = out;
     let mut out = Vec::with_capacity(256 * 1024);
+    let mut tags = Vec::with_capacity(256);
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         while let Some(replies) = next {
             for (tag, msg) in replies {
+                tags.push(tag);
                 if let Err(e) = encode_frame(version, tag, &msg, &mut out) {
                     warn!(%peer, tag, "venti: reply does not fit a frame: {e}");
                     encode_frame(version, tag, &rerror(e.to_string()), &mut out)
@@ -436,12 +556,25 @@ async fn write_replies(
                 None
             };
         }
-        if let Err(e) = wr.write_all(&out).await {
-            debug!(%peer, "venti write: {e}");
-            return;
+        flight.writing(&tags);
+        match tokio::time::timeout(timeout, wr.write_all(&out)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                debug!(%peer, "venti write: {e}");
+                flight.close();
+                return;
+            }
+            Err(_) => {
+                warn!(%peer, "{}", Error::WriteTimeout(timeout));
+                flight.close();
+                return;
+            }
         }
+        flight.wrote(&tags);
+        tags.clear();
         out.clear();
     }
+    flight.close();
     let _ = wr.shutdown().await;
     debug!(%peer, "venti replies done");
 }

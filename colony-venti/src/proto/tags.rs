@@ -13,6 +13,11 @@ impl TagSet {
         free
     }
 
+    /// Whether `tag` is in flight.
+    pub fn contains(&self, tag: u8) -> bool {
+        self.0[usize::from(tag / 64)] & (1u64 << (tag % 64)) != 0
+    }
+
     /// Marks `tag` free.
     pub fn release(&mut self, tag: u8) {
         self.0[usize::from(tag / 64)] &= !(1u64 << (tag % 64));
@@ -40,8 +45,10 @@ mod tests {
         }
         assert_eq!(t.acquire_lowest(), None);
         assert!(!t.acquire(200));
+        assert!(t.contains(130));
         t.release(130);
         t.release(7);
+        assert!(!t.contains(130));
         assert_eq!(t.acquire_lowest(), Some(7));
         assert_eq!(t.acquire_lowest(), Some(130));
         t.release(255);

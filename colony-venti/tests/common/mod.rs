@@ -12,8 +12,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use colony_venti::proto::{
-    FrameBuffer, Message, Rhello, Rread, Rwrite, ServerHandle, Thello, VERSION_LINE, VentiServer,
-    Version, encode_frame,
+    FrameBuffer, Message, Rhello, Rread, Rwrite, ServerHandle, ServerLimits, Thello, VERSION_LINE,
+    VentiServer, Version, encode_frame,
 };
 use colony_venti::{BlockStore, BlockType, MemStore, Result, Score};
 
@@ -40,13 +40,18 @@ impl Running {
 }
 
 pub fn start(store: Arc<dyn BlockStore>) -> Running {
+    start_with(store, ServerLimits::default())
+}
+
+/// A server with `limits`.
+pub fn start_with(store: Arc<dyn BlockStore>, limits: ServerLimits) -> Running {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     let handle = rt
-        .block_on(VentiServer::bind("127.0.0.1:0", store))
+        .block_on(VentiServer::with_limits(store, limits).listen("127.0.0.1:0"))
         .unwrap();
     let addr = handle.local_addr();
     Running {
@@ -66,7 +71,11 @@ pub struct Raw {
 impl Raw {
     /// Connects and sends `line`; checks the server's line.
     pub fn connect(addr: SocketAddr, line: &[u8]) -> Raw {
-        let mut s = TcpStream::connect(addr).unwrap();
+        Raw::over(TcpStream::connect(addr).unwrap(), line)
+    }
+
+    /// Sends `line` on a connected socket; checks the server's line.
+    pub fn over(mut s: TcpStream, line: &[u8]) -> Raw {
         s.set_read_timeout(Some(TIMEOUT)).unwrap();
         s.write_all(line).unwrap();
         let mut got = [0u8; 21];
@@ -81,8 +90,13 @@ impl Raw {
 
     /// A session past Thello/Rhello.
     pub fn session(addr: SocketAddr, v: Version) -> Raw {
+        Raw::session_over(TcpStream::connect(addr).unwrap(), v)
+    }
+
+    /// A session past Thello/Rhello on a connected socket.
+    pub fn session_over(s: TcpStream, v: Version) -> Raw {
         let line = format!("venti-{}-test\n", v.token());
-        let mut raw = Raw::connect(addr, line.as_bytes());
+        let mut raw = Raw::over(s, line.as_bytes());
         raw.v = v;
         raw.send(0, &Message::Thello(Thello::anonymous(v.token())));
         let (tag, msg) = raw.recv();

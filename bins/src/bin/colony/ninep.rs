@@ -32,7 +32,9 @@ pub struct ServeArgs {
     /// `tcp!HOST!PORT`; keep it on loopback unless you mean it.
     #[arg(long, default_value = "127.0.0.1:5640", conflicts_with = "unix")]
     addr: String,
-    /// Listen on a Unix socket at this path instead (removed at exit).
+    /// Listen on a Unix socket at this path instead, created mode 0600 so
+    /// only its owner can connect (removed at exit). The server does no
+    /// authentication.
     #[arg(long)]
     unix: Option<PathBuf>,
 }
