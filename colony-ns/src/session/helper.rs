@@ -2,7 +2,7 @@
 //!
 //! The tokio process never unshares or pivots: it execs the helper binary
 //! (`colony-session-helper`, or any binary that calls [`main`]) with a
-//! [`HelperTask`] on descriptor [`super::task::TASK_FD`].
+//! [`HelperTask`] as the first frame on its standard input.
 
 use super::task::{HelperTask, Report};
 use super::{enter, start};
@@ -14,12 +14,12 @@ use nix::unistd::{Pid, dup2_stdout, getpid};
 use std::io::Write;
 use std::path::PathBuf;
 
-/// The helper binary's whole `main`: reads the task from its descriptor
+/// The helper binary's whole `main`: reads the task from standard input
 /// (arguments are ignored: [`super::LinuxConfig::helper_args`] only select
 /// this code in a binary that is also something else) and runs it. Never
 /// returns.
 pub fn main() -> ! {
-    match HelperTask::from_task_fd() {
+    match HelperTask::from_stdin() {
         Ok(HelperTask::Start(task)) => start::run(&task),
         Ok(HelperTask::Enter(task)) => enter::run(&task),
         Err(e) => {

@@ -4,11 +4,11 @@
 use super::Session;
 use super::cgroup::{Cgroups, Group};
 use super::confine::Policy;
-use super::network::{Nat, Network};
+use super::network::{NatHandle, Network};
 use super::process::{Process, ProcessInfo, PtyProcess};
 use super::pty::PtyMaster;
 use super::spec::{CommandSpec, Root, SessionSpec, WindowSize};
-use super::task::{EnterTask, HelperTask, Report, StartTask, TASK_FD};
+use super::task::{EnterTask, HelperTask, Report, StartTask};
 use crate::{Error, Result};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
@@ -19,6 +19,7 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::Stdio;
+use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
 
 /// How the tokio process reaches the helper.
@@ -46,32 +47,28 @@ impl LinuxConfig {
         }
     }
 
-    /// The command that runs `task` in the helper, the task on the
-    /// helper's descriptor [`TASK_FD`].
-    fn command(&self, task: &HelperTask) -> Result<Command> {
-        let memfd = task.to_memfd()?;
+    /// The command that runs the helper; the task goes first on its
+    /// standard input ([`start_helper`]). No pre-exec hook, so spawning
+    /// keeps the C library's vfork-style fast path in a large process.
+    fn command(&self) -> Command {
         let mut c = Command::new(&self.helper);
-        c.args(&self.helper_args);
-        // SAFETY: dup2 and fcntl are async-signal-safe; `memfd` lives in
-        // the closure, which the Command keeps until it has spawned.
-        unsafe {
-            c.pre_exec(move || {
-                let fd = memfd.as_raw_fd();
-                // dup2 onto itself would keep close-on-exec set.
-                let rc = if fd == TASK_FD {
-                    nix::libc::fcntl(fd, nix::libc::F_SETFD, 0)
-                } else {
-                    nix::libc::dup2(fd, TASK_FD)
-                };
-                if rc == -1 {
-                    Err(std::io::Error::last_os_error())
-                } else {
-                    Ok(())
-                }
-            });
-        }
-        Ok(c)
+        c.args(&self.helper_args).stdin(Stdio::piped());
+        c
     }
+}
+
+/// Spawns `command` and writes `task` first on its standard input; the
+/// rest of the pipe stays the caller's.
+async fn start_helper(mut command: Command, task: &HelperTask) -> Result<Child> {
+    let frame = task.frame()?;
+    let mut child = command.spawn()?;
+    let stdin = child
+        .stdin
+        .as_mut()
+        .ok_or(Error::SessionSetup("helper has no stdin".into()))?;
+    // A helper that died at once closes the pipe; its exit says the rest.
+    stdin.write_all(&frame).await?;
+    Ok(child)
 }
 
 /// A running Linux session. Dropping it without [`Session::stop`] still
@@ -93,7 +90,7 @@ pub struct LinuxSession {
     /// The start helper; holding its stdin keeps init alive.
     starter: Option<Child>,
     /// The session's outbound network, if it has one.
-    nat: Option<Nat>,
+    nat: Option<NatHandle>,
     cgroups: Cgroups,
 }
 
@@ -113,8 +110,17 @@ impl LinuxSession {
         self.cgroups.groups()
     }
 
-    /// Spawns the enter helper for `cmd`.
-    fn enter(&self, cmd: &CommandSpec, pty: Option<WindowSize>) -> Result<Command> {
+    /// Returns once the session's network (if it has one through pasta)
+    /// is set up: no command runs before.
+    async fn network_ready(&self) -> Result<()> {
+        match &self.nat {
+            Some(nat) => nat.ready().await,
+            None => Ok(()),
+        }
+    }
+
+    /// The enter helper's command and task for `cmd`.
+    fn enter(&self, cmd: &CommandSpec, pty: Option<WindowSize>) -> Result<(Command, HelperTask)> {
         if self.starter.is_none() {
             return Err(Error::Stopped);
         }
@@ -128,9 +134,9 @@ impl LinuxSession {
             command: cmd.clone(),
             pty,
         });
-        let mut c = self.helper.command(&task)?;
+        let mut c = self.helper.command();
         c.env_clear();
-        Ok(c)
+        Ok((c, task))
     }
 
     /// Kills init (and with it the pid namespace), reaps the helper and
@@ -172,13 +178,9 @@ impl Session for LinuxSession {
             ids: spec.ids,
             policy: spec.policy(),
         });
-        let spawned = config.command(&task).and_then(|mut c| {
-            c.stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()
-                .map_err(Error::from)
-        });
+        let mut command = config.command();
+        command.stdout(Stdio::piped()).kill_on_drop(true);
+        let spawned = start_helper(command, &task).await;
         let mut starter = match spawned {
             Ok(c) => c,
             Err(e) => {
@@ -222,22 +224,20 @@ impl Session for LinuxSession {
     }
 
     async fn run(&self, cmd: &CommandSpec) -> Result<Process> {
-        let child = self
-            .enter(cmd, None)?
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        Ok(Process::new(child))
+        self.network_ready().await?;
+        let (mut command, task) = self.enter(cmd, None)?;
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        Ok(Process::new(start_helper(command, &task).await?))
     }
 
     async fn run_pty(&self, cmd: &CommandSpec, size: WindowSize) -> Result<PtyProcess> {
+        self.network_ready().await?;
         let (ours, theirs) = UnixStream::pair()?;
-        let child = self
-            .enter(cmd, Some(size))?
-            .stdin(Stdio::null())
-            .stdout(OwnedFd::from(theirs))
-            .spawn()?;
+        let (mut command, task) = self.enter(cmd, Some(size))?;
+        command.stdout(OwnedFd::from(theirs));
+        let mut child = start_helper(command, &task).await?;
+        // The terminal is the command's input; the helper's ends here.
+        drop(child.stdin.take());
         // The helper sends the master, or exits (closing its end) on failure.
         let master = tokio::task::spawn_blocking(move || receive_fd(&ours))
             .await
@@ -300,12 +300,12 @@ struct NatRequest {
 }
 
 /// Reads the start helper's reports: init's pid, then ready or failure.
-/// The namespaces exist once init does, so pasta (if asked for) sets up
-/// the network while init builds the tree.
+/// The namespaces exist once init does, so pasta (if asked for) starts
+/// setting up the network then, in the background.
 async fn await_ready(
     starter: &mut Child,
     nat: Option<NatRequest>,
-) -> Result<(i32, PathBuf, u64, Option<Nat>)> {
+) -> Result<(i32, PathBuf, u64, Option<NatHandle>)> {
     let mut out = starter
         .stdout
         .take()
@@ -324,25 +324,18 @@ async fn await_ready(
         let inode = std::fs::metadata(&ns_path)?.ino();
         Ok((link, inode))
     });
-    let ready = async {
-        match crate::frame::read::<Report, _>(&mut out).await? {
-            Some(Report::Ready) => Ok(()),
-            Some(Report::Failed(msg)) => Err(Error::SessionSetup(msg)),
-            _ => Err(lost()),
+    // Dropped (killing pasta) if the session fails to start.
+    let nat = nat
+        .map(|n| NatHandle::start(n.pasta, init_pid, n.user_ns))
+        .transpose();
+    match crate::frame::read::<Report, _>(&mut out).await? {
+        Some(Report::Ready) => {
+            let (link, inode) = ns?;
+            Ok((init_pid, link, inode, nat?))
         }
-    };
-    let network = async {
-        match nat {
-            Some(n) => Nat::start(&n.pasta, init_pid, n.user_ns).await.map(Some),
-            None => Ok(None),
-        }
-    };
-    // Both run to the end: a pasta that started is killed when dropped.
-    let (ready, network) = tokio::join!(ready, network);
-    ready?;
-    let nat = network?;
-    let (link, inode) = ns?;
-    Ok((init_pid, link, inode, nat))
+        Some(Report::Failed(msg)) => Err(Error::SessionSetup(msg)),
+        _ => Err(lost()),
+    }
 }
 
 /// Receives one descriptor sent with SCM_RIGHTS.

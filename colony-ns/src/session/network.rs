@@ -13,12 +13,14 @@
 
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 use crate::{Error, Result};
 
@@ -42,10 +44,97 @@ impl Network {
     }
 }
 
+/// pasta for one session, set up in the background while the session
+/// starts: commands wait for it ([`NatHandle::ready`]), so none runs
+/// before the network is there, and the spawn does not wait for it.
+/// Dropping the handle kills pasta, even one that comes up later.
+#[derive(Debug)]
+pub(crate) struct NatHandle {
+    state: Arc<Mutex<NatState>>,
+    ready: watch::Receiver<Option<std::result::Result<(), String>>>,
+}
+
+#[derive(Debug, Default)]
+struct NatState {
+    stopped: bool,
+    nat: Option<Nat>,
+}
+
+impl NatHandle {
+    /// Starts pasta for `init_pid`'s namespaces (its user namespace too
+    /// when `user_ns`), opened now, while init is known to be ours.
+    pub fn start(pasta: PathBuf, init_pid: i32, user_ns: bool) -> Result<NatHandle> {
+        let open = |kind: &str| -> Result<OwnedFd> {
+            let path = format!("/proc/{init_pid}/ns/{kind}");
+            std::fs::File::open(&path)
+                .map(OwnedFd::from)
+                .map_err(|e| Error::sys(path, errno(&e)))
+        };
+        let namespaces = Namespaces {
+            user: user_ns.then(|| open("user")).transpose()?,
+            net: open("net")?,
+        };
+        let state = Arc::new(Mutex::new(NatState::default()));
+        let (tx, ready) = watch::channel(None);
+        let ours = state.clone();
+        tokio::spawn(async move {
+            let started = Nat::start(&pasta, namespaces).await;
+            let mut st = ours.lock().unwrap_or_else(|p| p.into_inner());
+            let result = match started {
+                // Stopped meanwhile: the Nat is dropped here, killing pasta.
+                Ok(nat) if !st.stopped => {
+                    st.nat = Some(nat);
+                    Ok(())
+                }
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    tracing::error!("session network: {e}");
+                    Err(e.to_string())
+                }
+            };
+            let _ = tx.send(Some(result));
+        });
+        Ok(NatHandle { state, ready })
+    }
+
+    /// Returns once the network is set up, or why it could not be.
+    pub async fn ready(&self) -> Result<()> {
+        let mut ready = self.ready.clone();
+        let done = ready
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| Error::Nat {
+                reason: "pasta's start was abandoned".into(),
+            })?;
+        match &*done {
+            Some(Err(reason)) => Err(Error::Nat {
+                reason: reason.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for NatHandle {
+    fn drop(&mut self) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.stopped = true;
+        st.nat = None;
+    }
+}
+
 /// The pasta process serving one session; killed when dropped.
 #[derive(Debug)]
 pub(crate) struct Nat {
     pid: Pid,
+}
+
+/// A session's namespaces, as pasta joins them.
+#[derive(Debug)]
+struct Namespaces {
+    /// Its user namespace, if it has one.
+    user: Option<OwnedFd>,
+    net: OwnedFd,
 }
 
 /// The descriptors pasta finds the namespaces and its pid file on.
@@ -54,22 +143,15 @@ const NET_FD: i32 = 4;
 const PID_FD: i32 = 5;
 
 impl Nat {
-    /// Runs `pasta` for the namespaces of `init_pid` (its user namespace
-    /// too when `user_ns`), returning once the interface is configured.
-    pub async fn start(pasta: &Path, init_pid: i32, user_ns: bool) -> Result<Nat> {
-        let open = |kind: &str| -> Result<OwnedFd> {
-            let path = format!("/proc/{init_pid}/ns/{kind}");
-            std::fs::File::open(&path)
-                .map(OwnedFd::from)
-                .map_err(|e| Error::sys(path, errno(&e)))
-        };
-        let user = open("user")?;
-        let net = open("net")?;
+    /// Runs `pasta` for `ns`, returning once the interface is configured.
+    async fn start(pasta: &Path, ns: Namespaces) -> Result<Nat> {
         let pid_file = memfd_create(c"colony-pasta-pid", MFdFlags::MFD_CLOEXEC)
             .map_err(|e| Error::sys("memfd_create", e))?;
+        // Without a user namespace of its own, fd 3 is the net one again.
+        let user = ns.user.as_ref().unwrap_or(&ns.net);
         let fds = [
             (user.as_raw_fd(), USER_FD),
-            (net.as_raw_fd(), NET_FD),
+            (ns.net.as_raw_fd(), NET_FD),
             (pid_file.as_raw_fd(), PID_FD),
         ];
         let mut c = tokio::process::Command::new(pasta);
@@ -79,7 +161,7 @@ impl Nat {
             .arg(format!("/proc/self/fd/{NET_FD}"))
             .arg("-P")
             .arg(format!("/proc/self/fd/{PID_FD}"));
-        if user_ns {
+        if ns.user.is_some() {
             c.arg("--userns").arg(format!("/proc/self/fd/{USER_FD}"));
         } else {
             c.arg("--netns-only");

@@ -1,19 +1,16 @@
-//! What the tokio process asks the helper process to do: one postcard
-//! frame the helper reads from descriptor [`TASK_FD`], a sealed memory
-//! file, never from its command line (which every host account can read
-//! in /proc).
+//! What the tokio process asks the helper process to do: one length-
+//! prefixed postcard frame, the first bytes on the helper's standard
+//! input, never its command line (which every host account can read in
+//! /proc). The helper reads exactly that frame; what follows on standard
+//! input is the command's (or, for the start helper, the keep-alive pipe).
 
 use super::confine::Policy;
 use super::spec::{Bind, CommandSpec, WindowSize};
 use crate::{Error, IdRange, Result};
-use nix::sys::memfd::{MFdFlags, memfd_create};
 use serde::{Deserialize, Serialize};
-use std::io::{Read, Seek, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::mem::ManuallyDrop;
+use std::os::fd::FromRawFd;
 use std::path::PathBuf;
-
-/// The descriptor a helper finds its task on.
-pub const TASK_FD: i32 = 3;
 
 /// Build a namespace and become (the parent of) its init.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,32 +67,20 @@ pub enum HelperTask {
 }
 
 impl HelperTask {
-    /// The task in a memory file, positioned at its start, for the helper
-    /// to find on [`TASK_FD`].
-    pub fn to_memfd(&self) -> Result<OwnedFd> {
-        let bytes = postcard::to_allocvec(self).map_err(|e| Error::Frame(e.to_string()))?;
-        let fd = memfd_create(c"colony-task", MFdFlags::MFD_CLOEXEC)
-            .map_err(|e| Error::sys("memfd_create", e))?;
-        let mut file = std::fs::File::from(fd);
-        file.write_all(&bytes)?;
-        file.rewind()?;
-        Ok(file.into())
+    /// The frame to write first on the helper's standard input.
+    pub fn frame(&self) -> Result<Vec<u8>> {
+        crate::frame::encode(self)
     }
 
-    /// Reads the task from [`TASK_FD`] and closes it, so that nothing the
-    /// helper starts inherits it.
-    pub fn from_task_fd() -> Result<Self> {
-        // SAFETY: F_GETFD only asks whether the descriptor is open.
-        if unsafe { nix::libc::fcntl(TASK_FD, nix::libc::F_GETFD) } == -1 {
-            return Err(Error::Frame(format!(
-                "no task on descriptor {TASK_FD} (the helper is run by colony)"
-            )));
-        }
-        // SAFETY: TASK_FD is open (checked above) and nothing else owns it.
-        let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(TASK_FD) });
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        crate::frame::decode(&bytes)
+    /// Reads the task from standard input, byte for byte (unbuffered, so
+    /// nothing after the frame is taken from the command).
+    pub fn from_stdin() -> Result<Self> {
+        // SAFETY: fd 0 is open for the life of the process; ManuallyDrop
+        // keeps this File from closing it.
+        let mut stdin = ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(0) });
+        crate::frame::read_sync(&mut *stdin)?.ok_or_else(|| {
+            Error::Frame("no task on standard input (the helper is run by colony)".into())
+        })
     }
 }
 
