@@ -18,7 +18,7 @@ use crate::data_dir::DataDirArg;
 use crate::seed::{self, SeedSource};
 
 /// The hidden first argument that makes a node binary the session
-/// helper: `colony session-helper`, its task on a descriptor (see
+/// helper: `colony session-helper`, its task on standard input (see
 /// `LinuxConfig::helper_args`).
 pub const SESSION_HELPER: &str = "session-helper";
 
