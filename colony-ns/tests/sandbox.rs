@@ -294,3 +294,37 @@ async fn other_host_accounts_cannot_reach_the_root() {
     );
     sb.session.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn raw_sockets_and_other_environments_see_only_their_own() {
+    let Some(mut a) = sandbox("env-a").await else {
+        return;
+    };
+    let Some(mut b) = sandbox("env-b").await else {
+        return;
+    };
+    // A raw socket (CAP_NET_RAW is kept) sees the session's own network
+    // namespace: its loopback and pasta's interface, none of the host's.
+    let devs = ok(&a.session, "cat /proc/net/dev").await;
+    let names: Vec<&str> = devs
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(str::trim)
+        .collect();
+    assert!(names.contains(&"lo") && names.len() == 2, "{devs}");
+    // Each has its own host range, tree and processes.
+    assert!(!a.ids.overlaps(&b.ids));
+    ok(
+        &a.session,
+        "echo mine > /tmp/secret-a && (sleep 60 >/dev/null 2>&1 &)",
+    )
+    .await;
+    refused(&b.session, "cat /tmp/secret-a").await;
+    let theirs = ok(&a.session, "ps -e -o comm=").await;
+    assert!(theirs.contains("sleep"), "{theirs}");
+    let procs = ok(&b.session, "ps -e -o comm=").await;
+    assert!(!procs.contains("sleep"), "{procs}");
+    a.session.stop().await.unwrap();
+    b.session.stop().await.unwrap();
+}
