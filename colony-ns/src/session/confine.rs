@@ -73,9 +73,10 @@ pub fn refused_calls() -> Vec<(&'static str, i64)> {
     calls
 }
 
-/// The architecture the filter is compiled for; any other (the i386 and
-/// x32 entry points, say) is killed, so no call slips past under another
-/// number.
+/// The architecture the filter is compiled for; calls through any other
+/// entry point (i386's, say) kill the process, so no call slips past under
+/// another number. x32 calls share x86_64's entry point: [`with_x32`]
+/// refuses them by number.
 #[cfg(target_arch = "x86_64")]
 const ARCH: TargetArch = TargetArch::x86_64;
 #[cfg(target_arch = "aarch64")]
@@ -109,11 +110,33 @@ impl Policy {
             // ENOSYS makes the C library fall back to clone, which is checked.
             let enosys = SeccompAction::Errno(libc::ENOSYS as u32);
             let clone3 = BTreeMap::from([(libc::SYS_clone3, Vec::new())]);
-            programs.push(compile(clone3, enosys)?);
+            programs.push(compile(with_x32(clone3), enosys)?);
         }
-        programs.push(compile(rules, eperm)?);
+        programs.push(compile(with_x32(rules), eperm)?);
         Ok(Filters(programs))
     }
+}
+
+/// On x86_64 the same rules again under the x32 ABI's numbers (the x86_64
+/// number with bit 30 set; kexec_load has an x32 number of its own), for
+/// kernels built with that ABI: its calls come through the x86_64 entry
+/// point, which the architecture check lets in.
+#[cfg(target_arch = "x86_64")]
+fn with_x32(mut rules: BTreeMap<i64, Vec<SeccompRule>>) -> BTreeMap<i64, Vec<SeccompRule>> {
+    const X32_BIT: i64 = 0x4000_0000;
+    const X32_KEXEC_LOAD: i64 = 528;
+    let mut x32: Vec<(i64, Vec<SeccompRule>)> = rules
+        .iter()
+        .map(|(nr, r)| (nr | X32_BIT, r.clone()))
+        .collect();
+    x32.push((X32_KEXEC_LOAD | X32_BIT, Vec::new()));
+    rules.extend(x32);
+    rules
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn with_x32(rules: BTreeMap<i64, Vec<SeccompRule>>) -> BTreeMap<i64, Vec<SeccompRule>> {
+    rules
 }
 
 /// A rule matching calls whose argument `arg` has every bit of `flag` set.
