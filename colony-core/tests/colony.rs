@@ -37,7 +37,7 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let tests: [Case; 6] = [
+    let tests: [Case; 7] = [
         ("spawn_write_save_respawn_and_invite", || {
             Box::pin(spawn_write_save_respawn_and_invite())
         }),
@@ -53,6 +53,9 @@ fn main() {
         }),
         ("a_revocation_bites_within_two_seconds", || {
             Box::pin(a_revocation_bites_within_two_seconds())
+        }),
+        ("an_unprivileged_host_account_reaches_nothing", || {
+            Box::pin(an_unprivileged_host_account_reaches_nothing())
         }),
     ];
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -420,5 +423,66 @@ async fn a_revocation_bites_within_two_seconds() {
     let mut bob_grid = GridClient::connect(&cred(&bob), &addr).await.unwrap();
     assert_eq!(bob_grid.status().await.unwrap().len(), 1);
     server.shutdown().await;
+    node.colony.shutdown().await.unwrap();
+}
+
+/// From the host, as `nobody` (uid and gid 65534, no groups): the node's
+/// data, a running environment's mounted root and its processes are all
+/// out of reach. Each probe only reads or asks (`kill -0`).
+async fn an_unprivileged_host_account_reaches_nothing() {
+    let node = Node::new();
+    let alice = user("alice");
+    let info = node.spawn_clean(&alice).await;
+    node.ok(
+        "alice",
+        &info,
+        "echo private > /root/note && (sleep 4325 >/dev/null 2>&1 &)",
+    )
+    .await;
+    let pid = processes(&["sleep", "4325"]);
+    assert_eq!(pid.len(), 1, "{pid:?}");
+    let dir = node.dir.path();
+    let root = dir.join("envs").join("clean.n1.alice.root");
+    assert!(root.join("root/note").exists(), "the probe's target exists");
+    // std drops root's supplementary groups when it sets the uid.
+    let as_nobody = |argv: &[&str]| {
+        use std::os::unix::process::CommandExt;
+        let out = std::process::Command::new(argv[0])
+            .args(&argv[1..])
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let probes = [
+        vec!["/bin/ls".to_string(), dir.display().to_string()],
+        vec![
+            "/bin/cat".into(),
+            dir.join("names.redb").display().to_string(),
+        ],
+        vec![
+            "/bin/cat".into(),
+            root.join("root/note").display().to_string(),
+        ],
+        vec![
+            "/bin/cat".into(),
+            format!("/proc/{}/root/root/note", pid[0]),
+        ],
+        vec!["/bin/cat".into(), format!("/proc/{}/environ", pid[0])],
+        vec!["/bin/kill".into(), "-0".into(), pid[0].to_string()],
+    ];
+    for argv in &probes {
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let (ok, err) = as_nobody(&argv);
+        assert!(!ok, "nobody ran {argv:?}");
+        assert!(
+            err.contains("Permission denied") || err.contains("Operation not permitted"),
+            "{argv:?}: {err}"
+        );
+    }
     node.colony.shutdown().await.unwrap();
 }
