@@ -22,7 +22,7 @@ use support::{config, fuse_sessions_possible, sh};
 
 /// Programs the probes use, besides the usual ones.
 const PROBES: &[&str] = &[
-    "bash", "setpriv", "mknod", "chown", "chmod", "unshare", "mount", "timeout",
+    "bash", "setpriv", "mknod", "chown", "chmod", "unshare", "mount", "timeout", "ping",
 ];
 
 /// A fresh host id range per session, far above any host account.
@@ -271,6 +271,9 @@ async fn the_network_is_private_and_host_loopback_unreachable() {
     }
     listener.set_nonblocking(true).unwrap();
     assert!(listener.accept().is_err(), "the host service was reached");
+    // Root keeps CAP_NET_RAW for its own namespace: ping works there.
+    let out = ok(&sb.session, "ping -c 1 -W 2 127.0.0.1").await;
+    assert!(out.contains("1 received"), "{out}");
     sb.session.stop().await.unwrap();
 }
 
