@@ -305,6 +305,15 @@ impl Error {
         }
     }
 
+    /// Wraps a failed I/O call, by its system error number, with what it
+    /// was doing (often a path).
+    pub(crate) fn sys_io(what: impl std::fmt::Display, e: &std::io::Error) -> Self {
+        Error::sys(
+            what.to_string(),
+            nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+        )
+    }
+
     /// The error an Rerror's text stands for: the file-system variant whose
     /// Plan 9 text it is (the inverse of their Display), else
     /// [`Error::Other`] carrying the text.

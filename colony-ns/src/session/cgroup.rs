@@ -168,7 +168,7 @@ impl Cgroups {
                     std::thread::sleep(Duration::from_millis(2));
                     continue;
                 }
-                Err(e) => return Err(io_err(&g.dir, e)),
+                Err(e) => return Err(Error::sys_io(g.dir.display(), &e)),
             }
             if let Some(parent) = g.dir.parent() {
                 // Other sessions may still use it: ENOTEMPTY/EBUSY are fine.
@@ -184,7 +184,7 @@ impl Cgroups {
         if let Some(parent) = dir.parent() {
             make_dir(parent)?;
         }
-        std::fs::create_dir(&dir).map_err(|e| io_err(&dir, e))?;
+        std::fs::create_dir(&dir).map_err(|e| Error::sys_io(dir.display(), &e))?;
         self.groups.push(Group { dir, version });
         Ok(())
     }
@@ -285,27 +285,21 @@ fn own_path(proc_cgroup: &str, controller: &str) -> Option<String> {
 /// Makes a folder unless it exists.
 fn make_dir(dir: &Path) -> Result<()> {
     match std::fs::create_dir(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(io_err(dir, e)),
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            Err(Error::sys_io(dir.display(), &e))
+        }
         _ => Ok(()),
     }
 }
 
 /// Writes a cgroup control file.
 fn write(path: &Path, value: &str) -> Result<()> {
-    std::fs::write(path, value).map_err(|e| io_err(path, e))
+    std::fs::write(path, value).map_err(|e| Error::sys_io(path.display(), &e))
 }
 
 /// Reads a whole text file.
 fn read(path: &str) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| io_err(Path::new(path), e))
-}
-
-/// An I/O failure on a cgroup path.
-fn io_err(path: &Path, e: std::io::Error) -> Error {
-    Error::sys(
-        path.display().to_string(),
-        nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-    )
+    std::fs::read_to_string(path).map_err(|e| Error::sys_io(path, &e))
 }
 
 #[cfg(test)]

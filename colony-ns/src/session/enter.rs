@@ -99,12 +99,7 @@ fn join(task: &EnterTask) -> Result<Option<PtyMaster>> {
         .iter()
         .map(|(name, _)| {
             let path = format!("/proc/{}/ns/{name}", task.init_pid);
-            std::fs::File::open(&path).map_err(|e| {
-                Error::sys(
-                    path,
-                    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-                )
-            })
+            std::fs::File::open(&path).map_err(|e| Error::sys_io(path, &e))
         })
         .collect::<Result<Vec<_>>>()?;
     let pid_ns = &files[files.len() - 2];
@@ -182,7 +177,7 @@ fn attach_terminal(master: &PtyMaster) -> Result<()> {
         .read(true)
         .write(true)
         .open(&name)
-        .map_err(|e| Error::sys(name.clone(), errno_of(&e)))?
+        .map_err(|e| Error::sys_io(&name, &e))?
         .into();
     // SAFETY: TIOCSCTTY takes an int argument and touches no memory of ours.
     let rc = unsafe { nix::libc::ioctl(slave.as_raw_fd(), nix::libc::TIOCSCTTY, 0) };
@@ -250,9 +245,4 @@ fn forward_until_exit(child: Pid, mask: &SigSet) -> ! {
             }
         }
     }
-}
-
-/// The errno inside an I/O error.
-fn errno_of(e: &std::io::Error) -> nix::errno::Errno {
-    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))
 }

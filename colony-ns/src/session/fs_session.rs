@@ -93,7 +93,7 @@ impl Session for FsSession {
         let dir = config.mountpoint.clone();
         check_private_parent(&dir)?;
         std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::sys(format!("create {}", dir.display()), errno(&e)))?;
+            .map_err(|e| Error::sys_io(format!("create {}", dir.display()), &e))?;
         let options = MountOptions {
             fs_name: format!("colony:{}", spec.name),
             // Programs in the session may run as any user; the kernel still
@@ -187,7 +187,7 @@ fn check_private_parent(dir: &Path) -> Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let md = std::fs::metadata(parent)
-        .map_err(|e| Error::sys(format!("stat {}", parent.display()), errno(&e)))?;
+        .map_err(|e| Error::sys_io(format!("stat {}", parent.display()), &e))?;
     if md.uid() != nix::unistd::geteuid().as_raw() || md.mode() & 0o077 != 0 {
         return Err(Error::MountPointNotPrivate {
             parent: parent.to_path_buf(),
@@ -202,12 +202,8 @@ fn check_private_parent(dir: &Path) -> Result<()> {
 fn remove_mountpoint(dir: &Path) -> Result<()> {
     match std::fs::remove_dir(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(Error::sys(format!("remove {}", dir.display()), errno(&e)))
+            Err(Error::sys_io(format!("remove {}", dir.display()), &e))
         }
         _ => Ok(()),
     }
-}
-
-fn errno(e: &std::io::Error) -> nix::errno::Errno {
-    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))
 }

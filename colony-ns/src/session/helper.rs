@@ -50,10 +50,7 @@ pub(super) fn detach_stdout() {
 pub(super) fn join_cgroups(procs: &[PathBuf]) -> Result<()> {
     let me = getpid().to_string();
     for p in procs {
-        std::fs::write(p, &me).map_err(|e| {
-            let errno = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0));
-            Error::sys(format!("join {}", p.display()), errno)
-        })?;
+        std::fs::write(p, &me).map_err(|e| Error::sys_io(format!("join {}", p.display()), &e))?;
     }
     Ok(())
 }

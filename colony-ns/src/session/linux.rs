@@ -28,9 +28,10 @@ pub struct LinuxConfig {
     /// The helper binary (`colony-session-helper`, or a binary whose `main`
     /// calls [`super::helper_main`]).
     pub helper: PathBuf,
-    /// Arguments put before the task, so that one binary can be its own
+    /// Arguments the helper is run with, so that one binary can be its own
     /// helper (`colony session-helper`: `helper_args` is
-    /// `["session-helper"]`). [`super::helper_main`] takes the last argument.
+    /// `["session-helper"]`); [`super::helper_main`] ignores them (the task
+    /// comes on standard input).
     pub helper_args: Vec<String>,
     /// The `pasta` program sessions with [`Network::Nat`] get their
     /// outbound network from.
@@ -161,12 +162,8 @@ impl Session for LinuxSession {
 
     async fn start(config: &LinuxConfig, spec: &SessionSpec) -> Result<Self> {
         let Root::Dir(root) = &spec.root;
-        let root = std::fs::canonicalize(root).map_err(|e| {
-            Error::sys(
-                format!("root {}", root.display()),
-                nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-            )
-        })?;
+        let root = std::fs::canonicalize(root)
+            .map_err(|e| Error::sys_io(format!("root {}", root.display()), &e))?;
         let mut cgroups = Cgroups::create(&spec.name, &spec.limits)?;
         let task = HelperTask::Start(StartTask {
             name: spec.name.clone(),

@@ -68,7 +68,7 @@ impl NatHandle {
             let path = format!("/proc/{init_pid}/ns/{kind}");
             std::fs::File::open(&path)
                 .map(OwnedFd::from)
-                .map_err(|e| Error::sys(path, errno(&e)))
+                .map_err(|e| Error::sys_io(path, &e))
         };
         let namespaces = Namespaces {
             user: user_ns.then(|| open("user")).transpose()?,
@@ -169,19 +169,22 @@ impl Nat {
         c.stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
-        // SAFETY: dup2 is async-signal-safe; the descriptors stay open in
-        // this process until the command has spawned.
+        // SAFETY: fcntl and dup2 are async-signal-safe; the descriptors
+        // stay open in this process until the command has spawned.
         unsafe {
             c.pre_exec(move || {
-                // Sources first to high numbers, so no target overwrites a
-                // source not yet moved.
-                for (i, (from, _)) in fds.iter().enumerate() {
-                    if nix::libc::dup2(*from, 100 + i as i32) == -1 {
+                // Every source first to a free descriptor above the targets
+                // (F_DUPFD never replaces an open one), so placing a target
+                // cannot close a source not yet placed.
+                let mut moved = [0; 3];
+                for (m, (from, _)) in moved.iter_mut().zip(&fds) {
+                    *m = nix::libc::fcntl(*from, nix::libc::F_DUPFD, PID_FD + 1);
+                    if *m == -1 {
                         return Err(std::io::Error::last_os_error());
                     }
                 }
-                for (i, (_, to)) in fds.iter().enumerate() {
-                    if nix::libc::dup2(100 + i as i32, *to) == -1 {
+                for (m, (_, to)) in moved.iter().zip(&fds) {
+                    if nix::libc::dup2(*m, *to) == -1 {
                         return Err(std::io::Error::last_os_error());
                     }
                 }
@@ -204,7 +207,7 @@ impl Nat {
         let mut text = String::new();
         std::fs::File::from(pid_file)
             .read_to_string(&mut text)
-            .map_err(|e| Error::sys("read pasta's pid", errno(&e)))?;
+            .map_err(|e| Error::sys_io("read pasta's pid", &e))?;
         let pid = text.trim().parse().map_err(|_| Error::Nat {
             reason: format!("pasta wrote no pid ({text:?})"),
         })?;
@@ -222,8 +225,4 @@ impl Drop for Nat {
             let _ = kill(self.pid, Signal::SIGTERM);
         }
     }
-}
-
-fn errno(e: &std::io::Error) -> nix::errno::Errno {
-    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))
 }

@@ -182,7 +182,7 @@ fn build_dev(dev: &Path, ids: Option<&IdRange>) -> Result<()> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        symlink(to, dev.join(link)).map_err(|e| io_err(&dev.join(link), e))?;
+        symlink(to, dev.join(link)).map_err(|e| Error::sys_io(dev.join(link).display(), &e))?;
     }
     Ok(())
 }
@@ -199,7 +199,7 @@ fn check_program(root: &Path, program: &str) -> Result<()> {
         root: root.to_owned(),
         program: program.to_owned(),
     };
-    let dir = fs::File::open(root).map_err(|e| io_err(root, e))?;
+    let dir = fs::File::open(root).map_err(|e| Error::sys_io(root.display(), &e))?;
     let how = OpenHow::new()
         .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_IN_ROOT);
@@ -223,7 +223,7 @@ fn make_mount_point(path: &Path, dir: bool) -> Result<()> {
     } else {
         fs::File::create(path).map(drop)
     };
-    made.map_err(|e| io_err(path, e))
+    made.map_err(|e| Error::sys_io(path.display(), &e))
 }
 
 /// Bind-mounts `source` on `target` (recursively), read-only if asked.
@@ -291,10 +291,4 @@ fn mount_fs(
 ) -> Result<()> {
     mount(Some(source), target, Some(fstype), flags, data)
         .map_err(|e| Error::sys(format!("mount {fstype} on {}", target.display()), e))
-}
-
-/// An I/O failure on `path`, as a session error.
-fn io_err(path: &Path, e: std::io::Error) -> Error {
-    let errno = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0));
-    Error::sys(path.display().to_string(), errno)
 }

@@ -50,12 +50,7 @@ pub fn enter_new(ids: &IdRange) -> Result<()> {
 fn write_maps(pid: Pid, ids: &IdRange) -> Result<()> {
     for map in ["uid_map", "gid_map"] {
         let path = format!("/proc/{pid}/{map}");
-        std::fs::write(&path, ids.map_line()).map_err(|e| {
-            Error::sys(
-                path,
-                nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-            )
-        })?;
+        std::fs::write(&path, ids.map_line()).map_err(|e| Error::sys_io(&path, &e))?;
     }
     Ok(())
 }
