@@ -2,6 +2,9 @@
 //! recovery at every torn offset, corruption detection, a full disk, and
 //! a model test against MemStore.
 
+mod common;
+
+use common::noise;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,19 +28,6 @@ fn cfg_unbuffered() -> ArenaConfig {
         write_buffer: 0,
         ..cfg()
     }
-}
-
-/// Incompressible bytes (xorshift).
-fn noise(seed: u64, n: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 fn arena_path(dir: &Path, n: u32) -> PathBuf {

@@ -2,6 +2,9 @@
 //! in it 0600, whatever the umask allows; a store directory left 0755 by
 //! an earlier version is tightened when opened.
 
+mod common;
+
+use common::noise;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -9,19 +12,6 @@ use colony_venti::{ArenaConfig, ArenaStore, BlockStore, BlockType, DATA_MARKER};
 
 fn assert_private(top: &Path) {
     assert_eq!(colony_venti::private::not_private(top).unwrap(), []);
-}
-
-/// Incompressible bytes, so that a few blocks fill an arena.
-fn noise(seed: u64, n: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 #[test]

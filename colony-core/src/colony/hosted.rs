@@ -10,13 +10,14 @@ use std::sync::{Arc, Mutex};
 use colony_ns::FileSystem;
 use colony_ns::cpu::{self, CpuConfig, CpuHandle};
 use colony_ns::session::{
-    CommandSpec, FsConfig, FsSession, Limits as SessionLimits, LinuxConfig, Network, Process,
-    ProcessInfo, PtyProcess, Root, Session, SessionSpec, WindowSize,
+    CommandSpec, FsConfig, FsSession, LinuxConfig, Process, ProcessInfo, PtyProcess, Root, Session,
+    SessionSpec, WindowSize,
 };
 use tokio::sync::RwLock;
 
 use super::id_ranges::{IdLease, IdRanges};
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 
 /// What [`Hosted::start`] needs.
 pub(crate) struct HostSpec {
@@ -32,10 +33,8 @@ pub(crate) struct HostSpec {
     pub mountpoint: PathBuf,
     /// Where the session's user namespace gets its host ids.
     pub ids: Arc<IdRanges>,
-    /// Memory, processes and CPU the session may use.
-    pub limits: SessionLimits,
-    /// How the session reaches the network.
-    pub network: Network,
+    /// The node's limits: the session's memory, processes, CPU and network.
+    pub limits: Limits,
     /// How to run the session helper.
     pub linux: LinuxConfig,
     /// `host:port` the cpu listener binds.
@@ -67,8 +66,8 @@ impl Hosted {
         let ids = spec.ids.lease(&name)?;
         let mut session_spec = SessionSpec::new(&spec.hostname, Root::Dir(spec.mountpoint));
         session_spec.ids = Some(ids.range());
-        session_spec.limits = spec.limits;
-        session_spec.network = spec.network;
+        session_spec.limits = spec.limits.session();
+        session_spec.network = spec.limits.network;
         let session = Shared::start(&config, &session_spec)
             .await
             .map_err(|e| env_error(&name, "start", e))?;

@@ -26,10 +26,10 @@ pub const ID_RANGES_FILE: &str = "id-ranges";
 /// Ids per environment.
 const SPAN: u32 = IdRange::ENVIRONMENT;
 
-/// Host files naming ids (`name:x:ID:...`) and delegated ranges
+/// Files in `/etc` naming ids (`name:x:ID:...`) and delegated ranges
 /// (`name:START:COUNT`) that environments must not overlap.
-const ACCOUNT_FILES: [&str; 2] = ["/etc/passwd", "/etc/group"];
-const DELEGATION_FILES: [&str; 2] = ["/etc/subuid", "/etc/subgid"];
+const ACCOUNT_FILES: [&str; 2] = ["passwd", "group"];
+const DELEGATION_FILES: [&str; 2] = ["subuid", "subgid"];
 
 /// The node's allocator of environment id ranges.
 #[derive(Debug)]
@@ -123,7 +123,7 @@ impl IdRanges {
     fn host_ranges(&self) -> Vec<IdRange> {
         let mut taken = Vec::new();
         for name in ACCOUNT_FILES {
-            let text = std::fs::read_to_string(self.etc.join(&name[5..])).unwrap_or_default();
+            let text = std::fs::read_to_string(self.etc.join(name)).unwrap_or_default();
             taken.extend(
                 text.lines()
                     .filter_map(|l| l.split(':').nth(2)?.trim().parse().ok())
@@ -131,7 +131,7 @@ impl IdRanges {
             );
         }
         for name in DELEGATION_FILES {
-            let text = std::fs::read_to_string(self.etc.join(&name[5..])).unwrap_or_default();
+            let text = std::fs::read_to_string(self.etc.join(name)).unwrap_or_default();
             taken.extend(text.lines().filter_map(|l| {
                 let mut f = l.split(':').skip(1);
                 Some(IdRange::new(

@@ -1,6 +1,6 @@
 //! Shared pieces of the protocol tests: a server on a real socket, raw
 //! venti sessions, a store whose operations can be held, and a
-//! plan9port-like peer for the client.
+//! plan9port-like peer for the client; incompressible test blocks.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::io::{ErrorKind, Read, Write};
@@ -18,6 +18,19 @@ use colony_venti::proto::{
 use colony_venti::{BlockStore, BlockType, MemStore, Result, Score};
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Incompressible bytes (xorshift).
+pub fn noise(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
 
 pub fn testdata(sub: &str) -> PathBuf {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/venti")).join(sub);
