@@ -150,3 +150,19 @@ fn check_venti_body(version: Version, body: &[u8]) {
         assert_eq!(&frame[version.length_size()..], body);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// An input the fuzzer found: a saved bloom filter whose checksum
+    /// holds but whose size field is out of range.
+    const BLOOM_SIZE_OVERFLOW: &[u8] = &[
+        99, 111, 108, 66, 0, 0, 0, 1, 0, 0, 99, 111, 108, 67, 13, 2, 0, 54, 133, 40, 1, 200, 89,
+        120, 84, 99, 111, 108, 73, 0, 0, 99, 111, 108, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 26,
+        0, 155, 155, 155, 51, 131, 124, 244, 155, 255, 255, 255, 32, 255, 255, 155,
+    ];
+
+    #[test]
+    fn found_by_fuzzing() {
+        super::arena_records(BLOOM_SIZE_OVERFLOW);
+    }
+}

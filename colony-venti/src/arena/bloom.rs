@@ -84,10 +84,12 @@ impl Bloom {
     /// A filter of `2^log_bits` bits from [`Bloom::to_bytes`] output, or
     /// `None` if the length does not fit.
     pub fn from_bytes(log_bits: u32, bytes: &[u8]) -> Option<Bloom> {
-        let bloom = Bloom::new(log_bits);
-        if log_bits < 9 || bytes.len() != bloom.bytes() {
+        // The size comes from a file: checked before anything is allocated
+        // (a damaged one could ask for 2^63 bits, or overflow the shift).
+        if !(9..64).contains(&log_bits) || bytes.len() as u64 != 1u64 << (log_bits - 3) {
             return None;
         }
+        let bloom = Bloom::new(log_bits);
         for (w, b) in bloom.words.iter().zip(bytes.chunks_exact(8)) {
             w.store(
                 u64::from_be_bytes(b.try_into().expect("8 bytes")),
@@ -101,6 +103,22 @@ impl Bloom {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_damaged_size_is_refused_before_anything_is_allocated() {
+        let good = Bloom::new(12);
+        let bytes: Vec<u8> = good
+            .words
+            .iter()
+            .flat_map(|w| w.load(Ordering::Relaxed).to_be_bytes())
+            .collect();
+        assert!(Bloom::from_bytes(12, &bytes).is_some());
+        // Found by fuzzing: a shift past 64 bits, and sizes that would
+        // have been allocated before the length was compared.
+        for log_bits in [0, 8, 13, 40, 63, 64, 200, u32::MAX] {
+            assert!(Bloom::from_bytes(log_bits, &bytes).is_none(), "{log_bits}");
+        }
+    }
 
     #[test]
     fn no_false_negatives_and_few_false_positives() {
