@@ -5,6 +5,7 @@ use colony_venti::Score;
 
 use crate::bytes::{Reader, put_string};
 use crate::error::{Error, Result};
+use crate::extension::{self, Nanos, Special};
 
 /// Whether `name` can name a file inside a directory: not empty, `.` or
 /// `..`, and free of `/` and NUL. The one rule for names the live file
@@ -47,6 +48,21 @@ pub enum Record {
     },
     /// Tag 4: generation (v8 writes it only when non-zero).
     Gen(u32),
+    /// colony's extension ([`crate::extension`]): numeric owner.
+    Uid(u32),
+    /// colony's extension: numeric group.
+    Gid(u32),
+    /// colony's extension: nanoseconds of the times.
+    Nanos(Nanos),
+    /// colony's extension: socket or device.
+    Special(Special),
+    /// colony's extension: one extended attribute.
+    Xattr {
+        /// Its name (`user.x`, `security.capability`, ...).
+        name: Vec<u8>,
+        /// Its value.
+        value: Vec<u8>,
+    },
     /// Any other record (NT, unknown tags, or tags invalid for the version).
     Other {
         /// The tag byte.
@@ -212,6 +228,7 @@ impl DirEntry {
                 }
                 Record::Gen(g) => (tag::GEN, g.to_be_bytes().to_vec()),
                 Record::Other { tag, body } => (*tag, body.clone()),
+                ext => extension::encode_record(ext),
             };
             out.push(t);
             put_string(&mut out, &body, "optional record")?;
@@ -283,7 +300,13 @@ impl DirEntry {
                 (tag::GEN, 4) if version < 9 => {
                     Record::Gen(u32::from_be_bytes(body[..].try_into().expect("4 bytes")))
                 }
-                _ => Record::Other { tag: t, body },
+                (t, _) => match extension::decode_record(t, &body)? {
+                    Some(rec) => {
+                        extension::check_unique(&records, &rec)?;
+                        rec
+                    }
+                    None => Record::Other { tag: t, body },
+                },
             };
             records.push(rec);
         }
@@ -315,6 +338,7 @@ fn record_body_len(r: &Record) -> usize {
         Record::QidSpace { .. } => 16,
         Record::Gen(_) => 4,
         Record::Other { body, .. } => body.len(),
+        ext => extension::body_len(ext),
     }
 }
 
@@ -410,7 +434,8 @@ pub(crate) mod tests {
             prop::option::of((any::<u64>(), any::<u32>())),
             prop::option::of((any::<u64>(), any::<u64>())),
             prop::option::of(any::<u32>()),
-            prop::collection::vec((5u8..=255, prop::collection::vec(any::<u8>(), 0..8)), 0..3),
+            prop::collection::vec((5u8..0x80, prop::collection::vec(any::<u8>(), 0..8)), 0..3),
+            crate::extension::tests::arb_records(),
         );
         (7u16..=9, strs, nums, any::<[u8; 20]>(), recs).prop_map(
             |(
@@ -418,7 +443,7 @@ pub(crate) mod tests {
                 (elem, uid, gid, mid),
                 (entry, g, mg, qid, t),
                 s7,
-                (p9, qs, generation, other),
+                (p9, qs, generation, other, ext),
             )| {
                 let v9 = version >= 9;
                 let mut records = Vec::new();
@@ -436,6 +461,7 @@ pub(crate) mod tests {
                         .into_iter()
                         .map(|(tag, body)| Record::Other { tag, body }),
                 );
+                records.extend(ext);
                 DirEntry {
                     version,
                     elem,

@@ -96,6 +96,16 @@ pub enum Error {
     /// Moving a directory below itself.
     #[error("cannot move a directory into itself")]
     MoveIntoSelf,
+    /// No extended attribute of that name.
+    #[error("no such extended attribute")]
+    NoAttr,
+    /// An extended attribute name that is empty or longer than 255 bytes.
+    #[error("extended attribute name of {0} bytes (1 to 255 allowed)")]
+    BadXattrName(usize),
+    /// A file's extended attributes would pass
+    /// [`crate::extension::XATTR_SPACE`].
+    #[error("no space left for the file's extended attributes")]
+    NoSpace,
     /// I/O on a local file failed.
     #[error("{op} {}: {source}", path.display())]
     Io {

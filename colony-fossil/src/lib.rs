@@ -32,6 +32,7 @@ pub mod dir;
 pub mod dir_entry;
 pub mod entry;
 mod error;
+pub mod extension;
 pub mod fossil;
 pub mod fuzz;
 pub mod local;

@@ -578,11 +578,12 @@ fn operations_and_their_errors() {
     let good = SetMeta {
         name: Some("f2".into()),
         mode: Some(DMAPPEND | 0o600),
-        mtime: Some(77),
-        atime: Some(66),
+        mtime: Some(77.into()),
+        atime: Some(66.into()),
         length: Some(3),
         uid: Some("eve".into()),
         gid: Some("grp".into()),
+        ..Default::default()
     };
     let m = fs.wstat(f, &good, "u").unwrap();
     assert_eq!(
@@ -608,7 +609,7 @@ fn operations_and_their_errors() {
         SetMeta {
             uid: Some("bob".into()),
             gid: Some("g2".into()),
-            atime: Some(5),
+            atime: Some(5.into()),
             name: Some("f3".into()),
             ..Default::default()
         },

@@ -159,6 +159,19 @@ pub enum Error {
     /// See [`es::CROSS_DIR`].
     #[error("{}", es::CROSS_DIR)]
     CrossDir,
+    /// No extended attribute of that name (ENODATA).
+    #[error("no such extended attribute")]
+    NoAttr,
+    /// An extended attribute name that is empty or too long (ERANGE).
+    #[error("extended attribute name of {0} bytes (1 to 255 allowed)")]
+    BadXattrName(usize),
+    /// The file's extended attributes have no room for this one (ENOSPC).
+    #[error("no space left for the file's extended attributes")]
+    NoSpace,
+    /// What this file system cannot do (a 9P2000 tree cannot hold
+    /// extended attributes, fifos or devices): EOPNOTSUPP.
+    #[error("operation not supported by this file system: {0}")]
+    NotSupported(&'static str),
     /// A failure of the storage behind a file system, passed on as its text.
     #[error("{0}")]
     Other(String),

@@ -24,7 +24,9 @@ use std::sync::Arc;
 use colony_fossil::Fossil;
 
 use crate::error::{Error, Result};
-use crate::fs::{DirEntry, FileSystem, Meta, NodeId, SetMeta};
+use crate::fs::{
+    DirEntry, FileSystem, Meta, NewFile, NodeId, RenameMode, SetMeta, XattrMode,
+};
 use crate::ninep::error_strings as es;
 
 /// A [`Fossil`] served as a [`FileSystem`]. It shares the Fossil, so its
@@ -63,6 +65,9 @@ impl From<colony_fossil::Error> for Error {
             F::TooLarge(_) => Error::TooLarge,
             // Plan 9 refuses a move into oneself as a bad path.
             F::MoveIntoSelf => Error::BadName,
+            F::NoAttr => Error::NoAttr,
+            F::BadXattrName(n) => Error::BadXattrName(n),
+            F::NoSpace => Error::NoSpace,
             storage @ (F::Venti(_)
             | F::Format { .. }
             // An archive's entry that cannot name a file: a damaged
@@ -130,8 +135,35 @@ impl FileSystem for FossilFs {
         Ok(self.fossil.readdir(dir, cookie, sink)?)
     }
 
-    fn symlink(&self, dir: NodeId, name: &str, target: &str, user: &str) -> Result<Meta> {
-        Ok(self.fossil.symlink(dir, name, target.as_bytes(), user)?)
+    fn make(&self, dir: NodeId, name: &str, new: &NewFile<'_>) -> Result<Meta> {
+        Ok(self.fossil.make(dir, name, new)?)
+    }
+
+    fn rename_as(
+        &self,
+        node: NodeId,
+        dir: NodeId,
+        name: &str,
+        mode: RenameMode,
+        user: &str,
+    ) -> Result<Meta> {
+        Ok(self.fossil.rename_as(node, dir, name, mode, user)?)
+    }
+
+    fn getxattr(&self, node: NodeId, name: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.fossil.getxattr(node, name)?)
+    }
+
+    fn listxattr(&self, node: NodeId) -> Result<Vec<Vec<u8>>> {
+        Ok(self.fossil.listxattr(node)?)
+    }
+
+    fn setxattr(&self, node: NodeId, name: &[u8], value: &[u8], mode: XattrMode) -> Result<()> {
+        Ok(self.fossil.setxattr(node, name, value, mode)?)
+    }
+
+    fn removexattr(&self, node: NodeId, name: &[u8]) -> Result<()> {
+        Ok(self.fossil.removexattr(node, name)?)
     }
 
     fn readlink(&self, node: NodeId) -> Result<String> {

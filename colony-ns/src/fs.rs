@@ -32,6 +32,24 @@ pub use colony_fossil::fossil::SetMeta;
 /// skipped unless it was itself added or removed meanwhile.
 pub use colony_fossil::fossil::DirItem as DirEntry;
 
+/// What a new file is and whose, for [`FileSystem::make`].
+pub use colony_fossil::fossil::NewFile;
+
+/// What a rename does when the new name is taken
+/// ([`FileSystem::rename_as`]).
+pub use colony_fossil::fossil::RenameMode;
+
+/// A time with nanoseconds, as a [`SetMeta`] carries it.
+pub use colony_fossil::fossil::Time;
+
+/// Sockets and devices ([`Meta::special`]), and the nanoseconds of the
+/// times ([`Meta::nsec`]).
+pub use colony_fossil::extension::{Nanos, Special};
+
+/// Whether setting an extended attribute may create it, replace it, or
+/// either ([`FileSystem::setxattr`]).
+pub use colony_fossil::extension::XattrMode;
+
 /// Checks a name for create and rename: not empty, ".", "..", and without
 /// '/' or NUL.
 pub fn check_name(name: &str) -> Result<()> {
@@ -98,15 +116,79 @@ pub trait FileSystem: Send + Sync + 'static {
         sink: &mut dyn FnMut(DirEntry) -> bool,
     ) -> Result<()>;
 
+    /// Creates `name` in `dir` as `new` says: any kind of file (fifos,
+    /// sockets and devices too), owner and group by name and number.
+    /// The default serves trees that have only 9P2000's notions:
+    /// [`FileSystem::create`] by name (the numbers are dropped), and
+    /// [`Error::NotSupported`] for sockets, fifos and devices.
+    fn make(&self, dir: NodeId, name: &str, new: &NewFile<'_>) -> Result<Meta> {
+        use crate::ninep::{DMDEVICE, DMNAMEDPIPE};
+        if new.special.is_some() || new.perm & (DMDEVICE | DMNAMEDPIPE) != 0 {
+            return Err(Error::NotSupported("fifos, sockets and devices"));
+        }
+        self.create(dir, name, new.perm, new.user)
+    }
+
+    /// Moves `node` to `name` in `dir` as [`FileSystem::rename`] does, but
+    /// when the name is taken does what `mode` says, atomically: no moment
+    /// in which the name is missing. The default does only
+    /// [`RenameMode::NoReplace`]; [`Error::NotSupported`] otherwise (the
+    /// caller may then remove the target and rename, not atomically).
+    fn rename_as(
+        &self,
+        node: NodeId,
+        dir: NodeId,
+        name: &str,
+        mode: RenameMode,
+        user: &str,
+    ) -> Result<Meta> {
+        match mode {
+            RenameMode::NoReplace => self.rename(node, dir, name, user),
+            _ => Err(Error::NotSupported("atomic rename over a name")),
+        }
+    }
+
+    /// The value of `node`'s extended attribute `name`
+    /// ([`Error::NoAttr`] if none).
+    fn getxattr(&self, _node: NodeId, _name: &[u8]) -> Result<Vec<u8>> {
+        Err(Error::NotSupported("extended attributes"))
+    }
+
+    /// The names of `node`'s extended attributes. [`Error::NotSupported`]
+    /// says the file system has none at all (the FUSE adapter then leaves
+    /// POSIX ACLs off).
+    fn listxattr(&self, _node: NodeId) -> Result<Vec<Vec<u8>>> {
+        Err(Error::NotSupported("extended attributes"))
+    }
+
+    /// Sets `node`'s extended attribute `name` to `value`.
+    fn setxattr(&self, _node: NodeId, _name: &[u8], _value: &[u8], _mode: XattrMode) -> Result<()> {
+        Err(Error::NotSupported("extended attributes"))
+    }
+
+    /// Removes `node`'s extended attribute `name` ([`Error::NoAttr`] if
+    /// none).
+    fn removexattr(&self, _node: NodeId, _name: &[u8]) -> Result<()> {
+        Err(Error::NotSupported("extended attributes"))
+    }
+
     /// Makes a node's changes durable (a Twstat with nothing to change).
     fn sync(&self, _node: NodeId) -> Result<()> {
         Ok(())
     }
 
-    /// Creates a symbolic link: a DMSYMLINK file holding the target.
-    fn symlink(&self, dir: NodeId, name: &str, target: &str, user: &str) -> Result<Meta> {
-        let meta = self.create(dir, name, DMSYMLINK | 0o777, user)?;
-        self.write(meta.node(), 0, target.as_bytes(), user)?;
+    /// Creates a symbolic link: a DMSYMLINK file holding the target, made
+    /// as [`FileSystem::make`] makes files, with `owner`'s owner and group
+    /// (its `perm` and `special` are not used: a link's mode is always
+    /// DMSYMLINK | 0777).
+    fn symlink(&self, dir: NodeId, name: &str, target: &str, owner: &NewFile<'_>) -> Result<Meta> {
+        let new = NewFile {
+            perm: DMSYMLINK | 0o777,
+            special: None,
+            ..*owner
+        };
+        let meta = self.make(dir, name, &new)?;
+        self.write(meta.node(), 0, target.as_bytes(), owner.user)?;
         self.stat(meta.node())
     }
 

@@ -2,10 +2,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
-use crate::fs::{DirEntry, FileSystem, Meta, NodeId, SetMeta, check_name};
+use crate::fs::{DirEntry, FileSystem, Meta, Nanos, NodeId, SetMeta, Time, check_name};
 use crate::ninep::{DMAPPEND, DMDIR, Qid};
 
 /// The largest file MemFs holds, so a write at a huge offset fails cleanly
@@ -42,10 +41,8 @@ enum Body {
     },
 }
 
-fn now() -> u32 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+fn now() -> Time {
+    Time::now()
 }
 
 impl MemFs {
@@ -82,7 +79,7 @@ impl MemFs {
             name: "/".into(),
             uid: uid.into(),
             gid: gid.into(),
-            muid: String::new(),
+            ..Meta::default()
         })
     }
 
@@ -185,12 +182,23 @@ impl Tree {
 
 impl Node {
     /// Records a modification: mtime now, qid version bumped, muid if known.
+    /// A change of contents: mtime and ctime.
     fn touch(&mut self, user: Option<&str>) {
-        self.meta.mtime = now();
-        self.meta.qid.version = self.meta.qid.version.wrapping_add(1);
+        let t = now();
+        self.meta.mtime = t.secs;
+        self.meta.nsec.mtime = t.nsec;
         if let Some(user) = user {
             self.meta.muid = user.to_owned();
         }
+        self.changed();
+    }
+
+    /// A change of metadata: ctime and the version.
+    fn changed(&mut self) {
+        let t = now();
+        self.meta.ctime = t.secs;
+        self.meta.nsec.ctime = t.nsec;
+        self.meta.qid.version = self.meta.qid.version.wrapping_add(1);
     }
 
     fn file_mut(&mut self) -> Result<&mut Vec<u8>> {
@@ -285,13 +293,20 @@ impl FileSystem for MemFs {
                 path,
             },
             mode: perm,
-            atime: t,
-            mtime: t,
+            atime: t.secs,
+            mtime: t.secs,
             length: 0,
             name: name.to_owned(),
             uid: user.to_owned(),
             gid,
             muid: user.to_owned(),
+            ctime: t.secs,
+            nsec: Nanos {
+                atime: t.nsec,
+                mtime: t.nsec,
+                ctime: t.nsec,
+            },
+            ..Meta::default()
         };
         let body = if perm & DMDIR != 0 {
             Body::new_dir()
@@ -376,7 +391,8 @@ impl FileSystem for MemFs {
             m.gid = gid.clone();
         }
         if let Some(atime) = change.atime {
-            m.atime = atime;
+            m.atime = atime.secs;
+            m.nsec.atime = atime.nsec;
         }
         if let (Some(len), Body::File(data)) = (change.length, &mut n.body) {
             set_len(data, len)?;
@@ -388,11 +404,12 @@ impl FileSystem for MemFs {
         if change.length.is_some() {
             n.touch(Some(user));
         } else if !change.is_empty() {
-            n.meta.qid.version = n.meta.qid.version.wrapping_add(1);
+            n.changed();
         }
         // An explicit mtime wins over the one the change itself set.
         if let Some(mtime) = change.mtime {
-            n.meta.mtime = mtime;
+            n.meta.mtime = mtime.secs;
+            n.meta.nsec.mtime = mtime.nsec;
         }
         Ok(n.meta.clone())
     }
@@ -508,6 +525,7 @@ mod tests {
             uid: "root".into(),
             gid: "root".into(),
             muid: String::new(),
+            ..Meta::default()
         };
         fs.insert(0, meta.clone(), Vec::new()).unwrap();
         let file = Meta {

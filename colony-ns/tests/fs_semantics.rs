@@ -169,7 +169,7 @@ fn wstat_is_all_or_nothing(fs: &dyn FileSystem) {
         name: Some("c".into()),
         mode: Some(0o600),
         length: Some(4),
-        mtime: Some(77),
+        mtime: Some(77.into()),
         gid: Some("adm".into()),
         ..SetMeta::default()
     };
@@ -193,7 +193,11 @@ fn wstat_is_all_or_nothing(fs: &dyn FileSystem) {
 }
 
 fn symlinks_hold_their_target(fs: &dyn FileSystem) {
-    let l = fs.symlink(0, "l", "/x/y", "glenda").unwrap();
+    let owner = colony_ns::fs::NewFile {
+        user: "glenda",
+        ..Default::default()
+    };
+    let l = fs.symlink(0, "l", "/x/y", &owner).unwrap();
     assert_eq!(l.qid.ty, QTSYMLINK);
     assert_eq!(fs.readlink(l.node()).unwrap(), "/x/y");
     let f = fs.create(0, "f", 0o644, "glenda").unwrap();
@@ -203,7 +207,7 @@ fn symlinks_hold_their_target(fs: &dyn FileSystem) {
 fn only_length_changes_touch_mtime(fs: &dyn FileSystem) {
     let a = fs.create(0, "a", 0o644, "glenda").unwrap();
     let set_mtime = SetMeta {
-        mtime: Some(1000),
+        mtime: Some(1000.into()),
         ..SetMeta::default()
     };
     fs.wstat(a.node(), &set_mtime, "glenda").unwrap();
@@ -213,7 +217,7 @@ fn only_length_changes_touch_mtime(fs: &dyn FileSystem) {
             ..SetMeta::default()
         },
         SetMeta {
-            atime: Some(7),
+            atime: Some(7.into()),
             ..SetMeta::default()
         },
         SetMeta {

@@ -19,4 +19,4 @@ fn fossil() -> Arc<dyn FileSystem> {
     Arc::new(FossilFs::new(Arc::new(fossil)))
 }
 
-program_tests!(fossil);
+program_tests!(@linux fossil);

@@ -39,6 +39,7 @@ fn root_meta() -> Meta {
         uid: "glenda".into(),
         gid: "glenda".into(),
         muid: String::new(),
+        ..Meta::default()
     }
 }
 

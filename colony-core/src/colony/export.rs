@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use colony_ns::ninep::{Fcall, NOTAG, Rerror};
+use colony_ns::fs::{NewFile, RenameMode, XattrMode};
 use colony_ns::{DirEntry, FileSystem, Meta, NodeId, ServerConfig, SetMeta};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
@@ -217,9 +218,46 @@ impl FileSystem for Attached {
         dir: NodeId,
         name: &str,
         target: &str,
+        owner: &NewFile<'_>,
+    ) -> colony_ns::Result<Meta> {
+        self.fs()?.symlink(dir, name, target, owner)
+    }
+
+    fn make(&self, dir: NodeId, name: &str, new: &NewFile<'_>) -> colony_ns::Result<Meta> {
+        self.fs()?.make(dir, name, new)
+    }
+
+    fn rename_as(
+        &self,
+        node: NodeId,
+        dir: NodeId,
+        name: &str,
+        mode: RenameMode,
         user: &str,
     ) -> colony_ns::Result<Meta> {
-        self.fs()?.symlink(dir, name, target, user)
+        self.fs()?.rename_as(node, dir, name, mode, user)
+    }
+
+    fn getxattr(&self, node: NodeId, name: &[u8]) -> colony_ns::Result<Vec<u8>> {
+        self.fs()?.getxattr(node, name)
+    }
+
+    fn listxattr(&self, node: NodeId) -> colony_ns::Result<Vec<Vec<u8>>> {
+        self.fs()?.listxattr(node)
+    }
+
+    fn setxattr(
+        &self,
+        node: NodeId,
+        name: &[u8],
+        value: &[u8],
+        mode: XattrMode,
+    ) -> colony_ns::Result<()> {
+        self.fs()?.setxattr(node, name, value, mode)
+    }
+
+    fn removexattr(&self, node: NodeId, name: &[u8]) -> colony_ns::Result<()> {
+        self.fs()?.removexattr(node, name)
     }
 
     fn readlink(&self, node: NodeId) -> colony_ns::Result<String> {

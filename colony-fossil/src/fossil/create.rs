@@ -8,7 +8,8 @@ use crate::dir::{Child, DirReader};
 use crate::dir_entry::DirEntry;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
-use crate::fossil::meta::{DMDIR, DMSYMLINK, Meta, from_plan9};
+use crate::extension::Nanos;
+use crate::fossil::meta::{DMDIR, DMSYMLINK, Meta, NewFile, from_plan9};
 use crate::fossil::node::{Node, NodeState};
 use crate::fossil::{Fossil, NodeId, ROOT, check_name, now};
 
@@ -17,14 +18,29 @@ impl Fossil {
     /// directory; DMSYMLINK: a symlink), owner `user`, the directory's
     /// group, and the next qid. [`Error::Exists`] if the name is taken.
     pub fn create(&self, dir: NodeId, name: &str, perm: u32, user: &str) -> Result<Meta> {
+        self.make(
+            dir,
+            name,
+            &NewFile {
+                perm,
+                user,
+                ..NewFile::default()
+            },
+        )
+    }
+
+    /// Creates `name` in `dir` as `new` says (any kind of file, any
+    /// owner), with the next qid. [`Error::Exists`] if the name is taken.
+    pub fn make(&self, dir: NodeId, name: &str, new: &NewFile<'_>) -> Result<Meta> {
         check_name(name)?;
         let _g = self.gate.read().unwrap_or_else(|p| p.into_inner());
         let d = self.live(dir)?;
         self.ensure_children(&d)?;
         let qid = self.alloc_qid()?;
-        let is_dir = perm & DMDIR != 0;
+        let is_dir = new.perm & DMDIR != 0;
         let (psize, dsize) = self.geometry();
         let t = now();
+        let user = new.user;
         let node = {
             let mut st = d.write();
             if st.removed {
@@ -34,7 +50,7 @@ impl Fossil {
                 return Err(Error::Exists);
             }
             let slot = st.alloc_slots(is_dir)?;
-            let de = DirEntry {
+            let mut de = DirEntry {
                 version: 8,
                 elem: name.as_bytes().to_vec(),
                 entry: slot,
@@ -44,15 +60,26 @@ impl Fossil {
                 qid,
                 v7_score: None,
                 uid: user.as_bytes().to_vec(),
-                gid: st.de.gid.clone(),
+                gid: new.group.map_or_else(|| st.de.gid.clone(), |g| g.as_bytes().to_vec()),
                 mid: user.as_bytes().to_vec(),
-                mtime: t,
+                mtime: t.secs,
                 mcount: 0,
-                ctime: t,
-                atime: t,
-                mode: from_plan9(perm, 0),
+                ctime: t.secs,
+                atime: t.secs,
+                mode: from_plan9(new.perm, 0),
                 records: Vec::new(),
             };
+            de.set_uid_number(new.uid_number);
+            de.set_gid_number(match new.group {
+                Some(_) => new.gid_number,
+                None => st.de.gid_number(),
+            });
+            de.set_nanos(Nanos {
+                atime: t.nsec,
+                mtime: t.nsec,
+                ctime: t.nsec,
+            });
+            de.set_special(new.special);
             st.write_slot(slot, Some(&Entry::empty(psize, dsize, is_dir)))?;
             if is_dir {
                 st.write_slot(slot + 1, Some(&Entry::empty(psize, dsize, false)))?;
@@ -96,6 +123,12 @@ impl Fossil {
             return Err(Error::RemoveRoot);
         }
         let _g = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        self.remove_held(node)
+    }
+
+    /// [`Fossil::remove`] of a node other than the root, with the gate
+    /// held (shared or alone).
+    pub(crate) fn remove_held(&self, node: NodeId) -> Result<()> {
         let n = self.live(node)?;
         let pid = n.read().parent;
         let p = self.live(pid)?;

@@ -4,6 +4,7 @@
 //! Fossil needs no conversion.
 
 use crate::dir_entry::DirEntry;
+use crate::extension::{Nanos, Special};
 use crate::mode;
 
 /// Plan 9 mode bit: directory.
@@ -80,8 +81,9 @@ impl Qid {
     }
 }
 
-/// A file's metadata with Plan 9 mode bits.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A file's metadata with Plan 9 mode bits, and what Linux adds (kept in
+/// [`crate::extension`] records).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Meta {
     /// The file's qid.
     pub qid: Qid,
@@ -101,6 +103,16 @@ pub struct Meta {
     pub gid: String,
     /// Last modifier.
     pub muid: String,
+    /// Last change of contents or metadata.
+    pub ctime: u32,
+    /// Nanoseconds of atime, mtime and ctime.
+    pub nsec: Nanos,
+    /// The numeric owner, where recorded (else `uid` names it).
+    pub uid_number: Option<u32>,
+    /// The numeric group, where recorded (else `gid` names it).
+    pub gid_number: Option<u32>,
+    /// A socket or device.
+    pub special: Option<Special>,
 }
 
 impl Meta {
@@ -122,6 +134,11 @@ impl Meta {
             uid: text(&de.uid),
             gid: text(&de.gid),
             muid: text(&de.mid),
+            ctime: de.ctime,
+            nsec: de.nanos(),
+            uid_number: de.uid_number(),
+            gid_number: de.gid_number(),
+            special: de.special(),
         }
     }
 
@@ -136,6 +153,45 @@ impl Meta {
     }
 }
 
+/// A point in time as the file system keeps it: seconds since the epoch
+/// (32 bits, as vac stores them) and nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Time {
+    /// Whole seconds.
+    pub secs: u32,
+    /// Nanoseconds, below 10^9.
+    pub nsec: u32,
+}
+
+impl From<u32> for Time {
+    fn from(secs: u32) -> Time {
+        Time { secs, nsec: 0 }
+    }
+}
+
+impl Time {
+    /// Now, clamped to 1970..2106 (vac's 32-bit seconds).
+    pub fn now() -> Time {
+        Time::from_system(std::time::SystemTime::now())
+    }
+
+    /// A system time, clamped to 1970..2106 (as ext4 clamps to its own
+    /// range).
+    pub fn from_system(t: std::time::SystemTime) -> Time {
+        match t.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) if d.as_secs() > u64::from(u32::MAX) => Time {
+                secs: u32::MAX,
+                nsec: 999_999_999,
+            },
+            Ok(d) => Time {
+                secs: d.as_secs() as u32,
+                nsec: d.subsec_nanos(),
+            },
+            Err(_) => Time::default(),
+        }
+    }
+}
+
 /// A metadata change; `None` leaves a field alone. Applied all or nothing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SetMeta {
@@ -144,15 +200,20 @@ pub struct SetMeta {
     /// New Plan 9 mode; DMDIR must not change.
     pub mode: Option<u32>,
     /// New access time.
-    pub atime: Option<u32>,
+    pub atime: Option<Time>,
     /// New modification time.
-    pub mtime: Option<u32>,
+    pub mtime: Option<Time>,
     /// Truncate or extend with zeros; directories only to 0.
     pub length: Option<u64>,
     /// New owner.
     pub uid: Option<String>,
     /// New group.
     pub gid: Option<String>,
+    /// New numeric owner (with `uid`, its name). A new `uid` without a
+    /// number records the name alone (its digits, if it is a number).
+    pub uid_number: Option<u32>,
+    /// New numeric group, as `uid_number`.
+    pub gid_number: Option<u32>,
 }
 
 impl SetMeta {
@@ -160,6 +221,24 @@ impl SetMeta {
     pub fn is_empty(&self) -> bool {
         *self == SetMeta::default()
     }
+}
+
+/// What a new file is and whose, for [`crate::fossil::Fossil::make`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NewFile<'a> {
+    /// Plan 9 mode: permission bits (set-id and sticky included), and
+    /// DMDIR, DMSYMLINK, DMNAMEDPIPE or DMDEVICE for those kinds.
+    pub perm: u32,
+    /// A socket, or a device's kind and number (with DMDEVICE).
+    pub special: Option<Special>,
+    /// The owner's name, also the last modifier.
+    pub user: &'a str,
+    /// The group's name; `None`: the directory's group.
+    pub group: Option<&'a str>,
+    /// The numeric owner, if known.
+    pub uid_number: Option<u32>,
+    /// The numeric group, if known (with `group`).
+    pub gid_number: Option<u32>,
 }
 
 /// One entry from [`crate::fossil::Fossil::readdir`].

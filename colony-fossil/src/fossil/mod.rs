@@ -36,13 +36,14 @@ mod dir;
 mod file;
 mod meta;
 mod node;
+mod rename;
 mod save;
 mod wstat;
+mod xattr;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use colony_venti::{BlockStore, Score};
 
@@ -56,9 +57,10 @@ use crate::mode;
 use crate::root::Root;
 
 pub use cache::{Blocks, CacheStats};
+pub use rename::RenameMode;
 pub use meta::{
     DMAPPEND, DMDEVICE, DMDIR, DMEXCL, DMNAMEDPIPE, DMSETGID, DMSETUID, DMSETVTX, DMSYMLINK,
-    DirItem, Meta, Qid, SetMeta, from_plan9, to_plan9,
+    DirItem, Meta, NewFile, Qid, SetMeta, Time, from_plan9, to_plan9,
 };
 
 use node::{Node, NodeState};
@@ -131,11 +133,9 @@ pub struct Fossil {
     next_qid: Mutex<Option<u64>>,
 }
 
-/// Seconds since the epoch, clamped to 32 bits.
-pub(crate) fn now() -> u32 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs().min(u32::MAX as u64) as u32)
+/// Now, as the file system keeps times.
+pub(crate) fn now() -> Time {
+    Time::now()
 }
 
 fn local_store(options: &FossilOptions) -> Result<Box<dyn LocalStore>> {
@@ -186,7 +186,7 @@ impl Fossil {
                 root_de: None,
             },
         );
-        let de = DirEntry::root(options.owner.as_bytes(), now(), mode::DIR | 0o775);
+        let de = DirEntry::root(options.owner.as_bytes(), now().secs, mode::DIR | 0o775);
         let (psize, dsize) = fs.geometry();
         let mut st = NodeState {
             parent: ROOT,

@@ -6,7 +6,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crate::cow_tree::CowTree;
 use crate::dir_entry::DirEntry;
 use crate::fossil::dir::Children;
-use crate::fossil::meta::Meta;
+use crate::fossil::meta::{Meta, Time};
 use crate::mode;
 
 /// A loaded node. Nodes are loaded on first use and stay in the node
@@ -66,13 +66,26 @@ impl NodeState {
         Meta::of(id, &self.de, self.data.size())
     }
 
-    /// Records a modification by `user` at `now`.
-    pub fn touch(&mut self, user: Option<&str>, now: u32) {
-        self.de.mtime = now;
-        self.de.mcount = self.de.effective_mcount().wrapping_add(1);
+    /// Records a modification of the contents by `user` at `now`: mtime
+    /// and ctime.
+    pub fn touch(&mut self, user: Option<&str>, now: Time) {
+        self.de.mtime = now.secs;
+        let mut n = self.de.nanos();
+        n.mtime = now.nsec;
+        self.de.set_nanos(n);
         if let Some(u) = user {
             self.de.mid = u.as_bytes().to_vec();
         }
+        self.changed(now);
+    }
+
+    /// Records a change of metadata at `now`: ctime, and the change count.
+    pub fn changed(&mut self, now: Time) {
+        self.de.ctime = now.secs;
+        let mut n = self.de.nanos();
+        n.ctime = now.nsec;
+        self.de.set_nanos(n);
+        self.de.mcount = self.de.effective_mcount().wrapping_add(1);
         self.meta_dirty = true;
     }
 }

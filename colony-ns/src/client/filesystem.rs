@@ -6,7 +6,7 @@ use crate::client::listing;
 use crate::client::nodes::Access;
 use crate::client::remote::RemoteFs;
 use crate::error::{Error, Result};
-use crate::fs::{DirEntry, FileSystem, Meta, NodeId, SetMeta};
+use crate::fs::{DirEntry, FileSystem, Meta, NewFile, NodeId, SetMeta};
 use crate::ninep::{
     DMDIR, DMSYMLINK, ORDWR, OREAD, QTDIR, Rcreate, Ropen, Rread, Rwstat, Stat, Tcreate, Topen,
     Tread, Twstat,
@@ -192,8 +192,8 @@ impl FileSystem for RemoteFs {
     /// server masks a new file's permissions with its directory's
     /// (create(5)), but a symlink's are no permissions on Unix and always
     /// show as 0777 there.
-    fn symlink(&self, dir: NodeId, name: &str, target: &str, user: &str) -> Result<Meta> {
-        let mode = DMSYMLINK | 0o777;
+    fn symlink(&self, dir: NodeId, name: &str, target: &str, owner: &NewFile<'_>) -> Result<Meta> {
+        let (mode, user) = (DMSYMLINK | 0o777, owner.user);
         let meta = self.create(dir, name, mode, user)?;
         self.write(meta.node(), 0, target.as_bytes(), user)?;
         let change = SetMeta {

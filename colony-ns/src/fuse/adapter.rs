@@ -8,16 +8,17 @@ use std::time::{Duration, SystemTime};
 use fuser::{
     Errno, FileAttr, FileHandle, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig,
     LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyEmpty, ReplyEntry,
-    ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
+    ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use crate::fs::{FileSystem, Meta, NodeId};
-use crate::fuse::attr::{self, Inodes, dm_perm};
-use crate::fuse::edit::Change;
+use crate::fs::{FileSystem, Meta, NodeId, Special};
+use crate::fuse::attr::{self, Inodes};
+use crate::fuse::edit::{Change, Kind};
 use crate::fuse::ids::IdMap;
-use crate::fuse::names::{NAME_MAX, existing_name, new_name};
+use crate::fuse::names::{NAME_MAX, existing_name};
 use crate::fuse::open_files::OpenFiles;
-use crate::ninep::DMDIR;
+use crate::fuse::xattr::reply_xattr;
+use crate::ninep::{DMDEVICE, DMDIR, DMNAMEDPIPE, DMSYMLINK};
 
 /// How long the kernel may trust what it was told.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +38,13 @@ pub(crate) struct Adapter {
     pub ids: IdMap,
     pub tuning: Tuning,
     pub open: Arc<OpenFiles>,
+    /// POSIX ACLs are on (`FUSE_POSIX_ACL`): keep them in step ([`acl`]).
+    ///
+    /// [`acl`]: crate::fuse::acl
+    pub acls: bool,
+    /// The kernel leaves the umask to the file system (`FUSE_DONT_MASK`),
+    /// so a directory's default ACL can take its place.
+    pub dont_mask: bool,
 }
 
 /// Node ids are never reused, so every inode has generation 0.
@@ -96,6 +104,18 @@ impl Adapter {
     }
 }
 
+/// The error for a node that is gone: ESTALE, not ENOENT. A name looked
+/// up just before another process renamed a new file over it (or removed
+/// it) names a node that no longer exists; on ESTALE the kernel looks the
+/// name up afresh and retries the open or stat once, finding the new
+/// file, as on NFS.
+fn stale(e: crate::error::Error) -> Errno {
+    match Errno::from(e) {
+        Errno::ENOENT => Errno::ESTALE,
+        other => other,
+    }
+}
+
 fn reply_empty(reply: ReplyEmpty, r: Result<(), Errno>) {
     match r {
         Ok(()) => reply.ok(),
@@ -113,7 +133,7 @@ impl fuser::Filesystem for Adapter {
             let _ = config.set_max_readahead(max);
         }
         let _ = config.set_max_background(64);
-        let _ = config.set_time_granularity(Duration::from_secs(1));
+        let _ = config.set_time_granularity(Duration::from_nanos(1));
         // Optional speed-ups, each taken only if this kernel has it.
         for flag in [
             InitFlags::FUSE_PARALLEL_DIROPS,
@@ -123,6 +143,20 @@ impl fuser::Filesystem for Adapter {
             InitFlags::FUSE_CACHE_SYMLINKS,
         ] {
             let _ = config.add_capabilities(flag);
+        }
+        // The kernel enforces POSIX ACLs from the `system.posix_acl_*`
+        // attributes and keeps the mode in step with them (a program
+        // setting an ACL that only restates the mode, as `cp -a` does,
+        // changes the mode). Without it an ACL would be stored but mean
+        // nothing, and such a program would leave the mode as it was.
+        if self.fs.listxattr(self.inodes.node(INodeNo(1))).is_ok() {
+            self.acls = config
+                .add_capabilities(InitFlags::FUSE_POSIX_ACL)
+                .is_ok();
+            self.dont_mask = self.acls
+                && config
+                    .add_capabilities(InitFlags::FUSE_DONT_MASK)
+                    .is_ok();
         }
         Ok(())
     }
@@ -147,7 +181,8 @@ impl fuser::Filesystem for Adapter {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        self.reply_attr(reply, self.fs.stat(self.node(ino)).map_err(Errno::from));
+        let meta = self.fs.stat(self.node(ino)).map_err(stale);
+        self.reply_attr(reply, meta);
     }
 
     fn setattr(
@@ -192,18 +227,25 @@ impl fuser::Filesystem for Adapter {
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
-        _umask: u32,
-        _rdev: u32,
+        umask: u32,
+        rdev: u32,
         reply: ReplyEntry,
     ) {
-        // Only regular files: the trait has no fifos, sockets or devices.
-        let fmt = mode & S_IFMT;
-        let r = if fmt == 0 || fmt == S_IFREG {
-            self.make(req, parent, name, dm_perm(mode))
-        } else {
-            Err(Errno::EPERM)
+        let (bits, special) = match mode & S_IFMT {
+            0 | S_IFREG => (0, None),
+            S_IFIFO => (DMNAMEDPIPE, None),
+            S_IFSOCK => (0, Some(Special::Socket)),
+            S_IFCHR => (DMDEVICE, Some(Special::CharDevice(attr::rdev_from_fuse(rdev)))),
+            S_IFBLK => (DMDEVICE, Some(Special::BlockDevice(attr::rdev_from_fuse(rdev)))),
+            _ => return reply.error(Errno::EINVAL),
         };
-        self.reply_entry(reply, r);
+        let kind = Kind {
+            bits,
+            perm: mode,
+            umask,
+            special,
+        };
+        self.reply_entry(reply, self.make(req, parent, name, kind));
     }
 
     fn mkdir(
@@ -212,10 +254,16 @@ impl fuser::Filesystem for Adapter {
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         reply: ReplyEntry,
     ) {
-        self.reply_entry(reply, self.make(req, parent, name, DMDIR | dm_perm(mode)));
+        let kind = Kind {
+            bits: DMDIR,
+            perm: mode,
+            umask,
+            special: None,
+        };
+        self.reply_entry(reply, self.make(req, parent, name, kind));
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -235,13 +283,18 @@ impl fuser::Filesystem for Adapter {
         reply: ReplyEntry,
     ) {
         let r = (|| {
-            let name = new_name(link_name)?;
             let target = target
                 .to_str()
                 .ok_or(Errno::from_i32(nix::errno::Errno::EILSEQ as i32))?;
-            Ok(self
-                .fs
-                .symlink(self.node(parent), name, target, &self.user(req))?)
+            let kind = Kind {
+                bits: DMSYMLINK,
+                perm: 0o777,
+                umask: 0,
+                special: None,
+            };
+            self.make_with(req, parent, link_name, kind, |dir, name, new| {
+                self.fs.symlink(dir, name, target, new)
+            })
         })();
         self.reply_entry(reply, r);
     }
@@ -280,7 +333,7 @@ impl fuser::Filesystem for Adapter {
                 self.open.opened(node);
                 reply.opened(FileHandle(0), self.open_flags());
             }
-            Err(e) => reply.error(e.into()),
+            Err(e) => reply.error(stale(e)),
         }
     }
 
@@ -390,6 +443,31 @@ impl fuser::Filesystem for Adapter {
         self.list_plus(ino, offset, reply);
     }
 
+    fn setxattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        reply_empty(reply, self.set_xattr(ino, name, value, flags));
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        reply_xattr(reply, size, self.get_xattr(ino, name));
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        reply_xattr(reply, size, self.list_xattr(ino));
+    }
+
+    fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        reply_empty(reply, self.remove_xattr(ino, name));
+    }
+
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         reply.statfs(
             STATFS_BLOCKS,
@@ -409,12 +487,18 @@ impl fuser::Filesystem for Adapter {
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         _flags: i32,
         reply: ReplyCreate,
     ) {
+        let kind = Kind {
+            bits: 0,
+            perm: mode,
+            umask,
+            special: None,
+        };
         match self
-            .make(req, parent, name, dm_perm(mode))
+            .make(req, parent, name, kind)
             .and_then(|m| self.attr(&m))
         {
             Ok(a) => {
@@ -432,6 +516,10 @@ impl fuser::Filesystem for Adapter {
     }
 }
 
-/// The file-type bits of a Unix mode, and the regular-file type.
-const S_IFMT: u32 = 0o170000;
-const S_IFREG: u32 = 0o100000;
+/// The file-type bits of a Unix mode, and the types.
+const S_IFMT: u32 = nix::libc::S_IFMT;
+const S_IFREG: u32 = nix::libc::S_IFREG;
+const S_IFIFO: u32 = nix::libc::S_IFIFO;
+const S_IFSOCK: u32 = nix::libc::S_IFSOCK;
+const S_IFCHR: u32 = nix::libc::S_IFCHR;
+const S_IFBLK: u32 = nix::libc::S_IFBLK;

@@ -4,9 +4,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{Errno, FileAttr, FileType, INodeNo};
 
-use crate::fs::{Meta, NodeId};
+use crate::fs::{Meta, NodeId, Special};
 use crate::fuse::ids::IdMap;
-use crate::ninep::{DMDIR, DMSETGID, DMSETUID, DMSETVTX, DMSYMLINK};
+use crate::ninep::{DMDIR, DMNAMEDPIPE, DMSETGID, DMSETUID, DMSETVTX, DMSYMLINK};
 
 /// `st_blksize`: large, so `cp`, `tar` and stdio move big chunks per call.
 const BLKSIZE: u32 = 128 * 1024;
@@ -67,41 +67,65 @@ pub(crate) const PERM_BITS: u32 = 0o777 | DMSETUID | DMSETGID | DMSETVTX;
 
 const SPECIAL: [(u32, u32); 3] = [(DMSETUID, 0o4000), (DMSETGID, 0o2000), (DMSETVTX, 0o1000)];
 
-/// The kind of file a mode word describes.
-pub(crate) fn kind(mode: u32) -> FileType {
-    if mode & DMDIR != 0 {
-        FileType::Directory
-    } else if mode & DMSYMLINK != 0 {
-        FileType::Symlink
-    } else {
-        FileType::RegularFile
+/// The kind of file a node is.
+pub(crate) fn kind(meta: &Meta) -> FileType {
+    match meta.special {
+        Some(Special::Socket) => FileType::Socket,
+        Some(Special::CharDevice(_)) => FileType::CharDevice,
+        Some(Special::BlockDevice(_)) => FileType::BlockDevice,
+        None if meta.mode & DMDIR != 0 => FileType::Directory,
+        None if meta.mode & DMSYMLINK != 0 => FileType::Symlink,
+        None if meta.mode & DMNAMEDPIPE != 0 => FileType::NamedPipe,
+        None => FileType::RegularFile,
     }
 }
 
-fn time(secs: u32) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(secs.into())
+fn time(secs: u32, nsec: u32) -> SystemTime {
+    UNIX_EPOCH + Duration::new(secs.into(), nsec)
 }
 
-/// What `stat` shows for a node. The file system keeps no change time, so
-/// ctime is mtime. Directories show one link (as btrfs does; tools read it
-/// as "count unknown"): counting subdirectories would cost a directory scan
-/// per stat.
+/// A device number as the file system keeps it (glibc's `dev_t`) from the
+/// kernel's 32-bit FUSE encoding (`new_encode_dev`).
+pub(crate) fn rdev_from_fuse(rdev: u32) -> u64 {
+    let major = (rdev & 0xfff00) >> 8;
+    let minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+    nix::sys::stat::makedev(major.into(), minor.into())
+}
+
+/// A device number in the kernel's 32-bit FUSE encoding; numbers beyond
+/// it (majors over 4095, minors over 2^20) show as 0.
+pub(crate) fn rdev_to_fuse(rdev: u64) -> u32 {
+    let (major, minor) = (nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev));
+    if major > 0xfff || minor > 0xfffff {
+        return 0;
+    }
+    ((minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)) as u32
+}
+
+/// What `stat` shows for a node: the numeric owner where the file system
+/// records one, else the owner's name mapped by `ids`. Directories show
+/// one link (as btrfs does; tools read it as "count unknown"): counting
+/// subdirectories would cost a directory scan per stat.
 pub(crate) fn file_attr(meta: &Meta, inodes: &Inodes, ids: &IdMap) -> Result<FileAttr, Errno> {
-    let mtime = time(meta.mtime);
+    let mtime = time(meta.mtime, meta.nsec.mtime);
+    let rdev = match meta.special {
+        Some(Special::CharDevice(r) | Special::BlockDevice(r)) => rdev_to_fuse(r),
+        _ => 0,
+    };
     Ok(FileAttr {
         ino: inodes.ino(meta.node())?,
         size: meta.length,
         blocks: meta.length.div_ceil(512),
-        atime: time(meta.atime),
+        atime: time(meta.atime, meta.nsec.atime),
         mtime,
-        ctime: mtime,
+        ctime: time(meta.ctime, meta.nsec.ctime),
         crtime: mtime,
-        kind: kind(meta.mode),
+        kind: kind(meta),
         perm: unix_perm(meta.mode),
         nlink: 1,
-        uid: ids.uid(&meta.uid),
-        gid: ids.gid(&meta.gid),
-        rdev: 0,
+        uid: ids.uid_of(meta),
+        gid: ids.gid_of(meta),
+        rdev,
         blksize: BLKSIZE,
         flags: 0,
     })
@@ -125,15 +149,6 @@ pub(crate) fn negative_entry() -> FileAttr {
         rdev: 0,
         blksize: BLKSIZE,
         flags: 0,
-    }
-}
-
-/// Seconds since the epoch as the file system stores them: clamped to
-/// 1970..2106, the range of its 32-bit times (as ext4 clamps to its own).
-pub(crate) fn secs(t: SystemTime) -> u32 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => u32::try_from(d.as_secs()).unwrap_or(u32::MAX),
-        Err(_) => 0,
     }
 }
 
@@ -165,9 +180,14 @@ mod tests {
     }
 
     #[test]
-    fn times_clamp_to_32_bits() {
-        assert_eq!(secs(UNIX_EPOCH + Duration::from_secs(5)), 5);
-        assert_eq!(secs(UNIX_EPOCH - Duration::from_secs(5)), 0);
-        assert_eq!(secs(UNIX_EPOCH + Duration::from_secs(1 << 40)), u32::MAX);
+    fn device_numbers_round_trip_through_the_fuse_encoding() {
+        use nix::sys::stat::makedev;
+        for (major, minor) in [(1, 3), (8, 0), (4095, 0xfffff), (0, 0), (259, 65536)] {
+            let dev = makedev(major, minor);
+            assert_eq!(rdev_from_fuse(rdev_to_fuse(dev)), dev, "{major}:{minor}");
+        }
+        // /dev/null is 1:3, encoded 0x103 by the kernel.
+        assert_eq!(rdev_to_fuse(makedev(1, 3)), 0x103);
+        assert_eq!(rdev_to_fuse(makedev(4096, 0)), 0);
     }
 }

@@ -58,7 +58,7 @@ impl Adapter {
             .inodes
             .ino(meta.node())
         {
-            Ok(i) => reply.add(i, next, kind(meta.mode), name),
+            Ok(i) => reply.add(i, next, kind(meta), name),
             Err(e) => {
                 bad = Some(e);
                 true

@@ -2,14 +2,15 @@
 //! applying setattr.
 
 use std::ffi::OsStr;
-use std::time::SystemTime;
 
 use fuser::{Errno, INodeNo, RenameFlags, Request, TimeOrNow};
 
 use crate::error::Error;
-use crate::fs::{Meta, NodeId, SetMeta};
+use crate::fs::{Meta, NewFile, NodeId, RenameMode, SetMeta, Special, Time, XattrMode};
+use crate::fuse::acl::{self, Acl};
 use crate::fuse::adapter::Adapter;
-use crate::fuse::attr::{PERM_BITS, dm_perm, secs};
+use crate::fuse::attr::{PERM_BITS, dm_perm};
+use crate::ninep::{DMDIR, DMSETGID, DMSYMLINK};
 use crate::fuse::names::new_name;
 
 /// The parts of a setattr the file system can apply.
@@ -22,25 +23,114 @@ pub(crate) struct Change {
     pub mtime: Option<TimeOrNow>,
 }
 
-fn time_secs(t: TimeOrNow) -> u32 {
-    secs(match t {
-        TimeOrNow::SpecificTime(t) => t,
-        TimeOrNow::Now => SystemTime::now(),
-    })
+fn time(t: TimeOrNow) -> Time {
+    match t {
+        TimeOrNow::SpecificTime(t) => Time::from_system(t),
+        TimeOrNow::Now => Time::now(),
+    }
+}
+
+/// What a new file is, from the kernel's request.
+pub(crate) struct Kind {
+    /// Plan 9 type bits (DMDIR, DMSYMLINK, DMNAMEDPIPE, DMDEVICE) or 0.
+    pub bits: u32,
+    /// Unix permission bits, set-id and sticky included.
+    pub perm: u32,
+    /// The caller's umask (applied here when the kernel leaves it to the
+    /// file system).
+    pub umask: u32,
+    /// A socket or device.
+    pub special: Option<Special>,
 }
 
 impl Adapter {
+    /// Creates `name` in `parent`, owned by the caller. The group is the
+    /// caller's, or the directory's where the directory is set-group-id
+    /// (which a new directory inherits), as Linux file systems do. A
+    /// directory's default ACL takes the umask's place, and a new file
+    /// inherits it ([`crate::fuse::acl`]).
     pub(crate) fn make(
         &self,
         req: &Request,
         parent: INodeNo,
         name: &OsStr,
-        perm: u32,
+        kind: Kind,
+    ) -> Result<Meta, Errno> {
+        self.make_with(req, parent, name, kind, |dir, name, new| {
+            self.fs.make(dir, name, new)
+        })
+    }
+
+    /// [`Adapter::make`], with `make` doing the making.
+    pub(crate) fn make_with(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        kind: Kind,
+        make: impl FnOnce(NodeId, &str, &NewFile<'_>) -> crate::error::Result<Meta>,
     ) -> Result<Meta, Errno> {
         let name = new_name(name)?;
+        let dir = self.fs.stat(self.node(parent))?;
+        let user = self.ids.user_name(req.uid());
+        let default_acl = (self.acls && kind.bits & DMSYMLINK == 0)
+            .then(|| self.fs.getxattr(dir.node(), acl::DEFAULT).ok())
+            .flatten()
+            .and_then(|v| Acl::parse(&v));
+        let unix = match &default_acl {
+            Some(d) => d.inherited(kind.perm & 0o777).mode() | (kind.perm & 0o7000),
+            None if self.dont_mask => kind.perm & !kind.umask,
+            None => kind.perm,
+        };
+        let mut perm = kind.bits | dm_perm(unix);
+        let (group, gid_number) = if dir.mode & DMSETGID != 0 {
+            if kind.bits & DMDIR != 0 {
+                perm |= DMSETGID;
+            }
+            (dir.gid.clone(), dir.gid_number)
+        } else {
+            (self.ids.group_name(req.gid()), Some(self.ids.to_inner(req.gid())))
+        };
+        let new = NewFile {
+            perm,
+            special: kind.special,
+            user: &user,
+            group: Some(&group),
+            uid_number: Some(self.ids.to_inner(req.uid())),
+            gid_number,
+        };
+        let meta = make(self.node(parent), name, &new)?;
+        if let Some(d) = default_acl {
+            let access = d.inherited(kind.perm & 0o777);
+            if !access.is_minimal() {
+                self.fs
+                    .setxattr(meta.node(), acl::ACCESS, &access.encode(), XattrMode::Any)?;
+            }
+            if kind.bits & DMDIR != 0 {
+                self.fs
+                    .setxattr(meta.node(), acl::DEFAULT, &d.encode(), XattrMode::Any)?;
+            }
+        }
+        Ok(meta)
+    }
+
+    /// After a chmod, the access ACL (if any) takes the new bits.
+    fn chmod_acl(&self, node: NodeId, perm: u32) -> Result<(), Errno> {
+        if !self.acls {
+            return Ok(());
+        }
+        let Some(mut acl) = self
+            .fs
+            .getxattr(node, acl::ACCESS)
+            .ok()
+            .and_then(|v| Acl::parse(&v))
+        else {
+            return Ok(());
+        };
+        acl.set_mode(perm);
         Ok(self
             .fs
-            .create(self.node(parent), name, perm, &self.user(req))?)
+            .setxattr(node, acl::ACCESS, &acl.encode(), XattrMode::Any)?)
     }
 
     pub(crate) fn setattr_meta(
@@ -52,18 +142,21 @@ impl Adapter {
         let node = self.node(ino);
         let mut set = SetMeta {
             length: change.size,
-            atime: change.atime.map(time_secs),
-            mtime: change.mtime.map(time_secs),
+            atime: change.atime.map(time),
+            mtime: change.mtime.map(time),
             uid: change.uid.map(|u| self.ids.user_name(u)),
+            uid_number: change.uid.map(|u| self.ids.to_inner(u)),
             gid: change.gid.map(|g| self.ids.group_name(g)),
+            gid_number: change.gid.map(|g| self.ids.to_inner(g)),
             ..SetMeta::default()
         };
         if let Some(mode) = change.mode {
             let old = self.fs.stat(node)?.mode;
             set.mode = Some((old & !PERM_BITS) | dm_perm(mode));
+            self.chmod_acl(node, mode & 0o777)?;
         }
         if set.is_empty() {
-            // A ctime-only change (or none): nothing the file system keeps.
+            // A ctime-only change (or none): nothing to apply.
             return Ok(self.fs.stat(node)?);
         }
         Ok(self.fs.wstat(node, &set, &self.user(req))?)
@@ -85,11 +178,12 @@ impl Adapter {
         }
     }
 
-    /// rename(2), within a directory or across directories: the trait's
-    /// rename refuses an existing target, so an existing target is removed
-    /// first (POSIX replaces it), once every check that could make the
-    /// move fail has passed. The two steps are not atomic: a crash between
-    /// them loses the target, never the source.
+    /// rename(2) and renameat2(2)'s NOREPLACE and EXCHANGE: atomic where
+    /// the file system can replace a name in one step
+    /// ([`FileSystem::rename_as`](crate::fs::FileSystem::rename_as)).
+    /// A target still open must outlive its name (POSIX): it is exchanged
+    /// with the source, then hidden as an unlinked open file is; the
+    /// target's name is never missing.
     pub(crate) fn rename_entry(
         &self,
         req: &Request,
@@ -97,28 +191,71 @@ impl Adapter {
         (new_dir, to): (INodeNo, &OsStr),
         flags: RenameFlags,
     ) -> Result<(), Errno> {
-        if flags.contains(RenameFlags::RENAME_EXCHANGE)
-            || flags.contains(RenameFlags::RENAME_WHITEOUT)
-        {
+        if flags.contains(RenameFlags::RENAME_WHITEOUT) {
             return Err(Errno::EINVAL);
         }
+        let mode = if flags.contains(RenameFlags::RENAME_EXCHANGE) {
+            RenameMode::Exchange
+        } else if flags.contains(RenameFlags::RENAME_NOREPLACE) {
+            RenameMode::NoReplace
+        } else {
+            RenameMode::Replace
+        };
         let src = self.lookup_name(dir, from)?;
         let to = new_name(to)?;
         let new_dir = self.node(new_dir);
+        let user = self.user(req);
+        if mode == RenameMode::Replace
+            && let Ok(dst) = self.fs.lookup(new_dir, to)
+            && dst.node() != src.node()
+            && !dst.is_dir()
+            && self.open.is_open(dst.node())
+        {
+            match self
+                .fs
+                .rename_as(src.node(), new_dir, to, RenameMode::Exchange, &user)
+            {
+                Ok(_) => {
+                    let swapped = self.fs.stat(dst.node())?;
+                    return Ok(self.open.unlink(&*self.fs, &swapped, &user)?);
+                }
+                Err(Error::NotSupported(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match self.fs.rename_as(src.node(), new_dir, to, mode, &user) {
+            Ok(_) => Ok(()),
+            Err(Error::NotSupported(_)) if mode == RenameMode::Replace => {
+                self.replace_by_steps(req, (dir, &src), (new_dir, to))
+            }
+            Err(Error::NotSupported(_)) => Err(Errno::EINVAL),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// rename(2) on a file system that cannot replace a name in one step:
+    /// an existing target is removed first, once every check that could
+    /// make the move fail has passed. The two steps are not atomic: a
+    /// crash between them loses the target, never the source.
+    fn replace_by_steps(
+        &self,
+        req: &Request,
+        (dir, src): (INodeNo, &Meta),
+        (new_dir, to): (NodeId, &str),
+    ) -> Result<(), Errno> {
         if src.is_dir() && self.is_within(new_dir, src.node())? {
             // A directory cannot move below itself.
             return Err(Errno::EINVAL);
         }
         match self.fs.lookup(new_dir, to) {
             Ok(dst) if dst.node() == src.node() => return Ok(()),
-            Ok(_) if flags.contains(RenameFlags::RENAME_NOREPLACE) => return Err(Errno::EEXIST),
             Ok(dst) => {
                 match (src.is_dir(), dst.is_dir()) {
                     (true, false) => return Err(Errno::ENOTDIR),
                     (false, true) => return Err(Errno::EISDIR),
                     _ => {}
                 }
-                if self.node(dir) != new_dir && self.probe_move_across(&src, new_dir, to, req)? {
+                if self.node(dir) != new_dir && self.probe_move_across(src, new_dir, to, req)? {
                     return Ok(());
                 }
                 if dst.is_dir() {

@@ -22,6 +22,10 @@ pub(crate) fn errno(e: &Error) -> Errno {
         // readlink(2) of something that is not a link.
         Error::NotSymlink => Errno::EINVAL,
         Error::TooLarge => Errno::EFBIG,
+        Error::NoAttr => Errno::ENODATA,
+        Error::BadXattrName(_) => Errno::ERANGE,
+        Error::NoSpace => Errno::ENOSPC,
+        Error::NotSupported(_) => Errno::EOPNOTSUPP,
         // mv(1) and friends copy and remove instead.
         Error::CrossDir => Errno::EXDEV,
         // What a FUSE mount whose server died gives, too.

@@ -127,6 +127,19 @@ impl IdMap {
         self.to_host(self.groups.id(name))
     }
 
+    /// The host uid `stat` shows for a file: its numeric owner, where
+    /// recorded, else its owner's name mapped.
+    pub fn uid_of(&self, meta: &crate::fs::Meta) -> u32 {
+        meta.uid_number
+            .map_or_else(|| self.uid(&meta.uid), |u| self.to_host(u))
+    }
+
+    /// The host gid `stat` shows for a file, as [`IdMap::uid_of`].
+    pub fn gid_of(&self, meta: &crate::fs::Meta) -> u32 {
+        meta.gid_number
+            .map_or_else(|| self.gid(&meta.gid), |g| self.to_host(g))
+    }
+
     /// The owner stored for a host uid (of a request, or a `chown`).
     pub fn user_name(&self, host_uid: u32) -> String {
         self.users.name(self.to_inner(host_uid))
@@ -137,11 +150,13 @@ impl IdMap {
         self.groups.name(self.to_inner(host_gid))
     }
 
-    fn to_host(&self, id: u32) -> u32 {
+    /// A stored id as the host sees it.
+    pub fn to_host(&self, id: u32) -> u32 {
         self.range.map_or(id, |r| r.to_host(id))
     }
 
-    fn to_inner(&self, id: u32) -> u32 {
+    /// A host id as stored.
+    pub fn to_inner(&self, id: u32) -> u32 {
         self.range.map_or(id, |r| r.to_inner(id))
     }
 }

@@ -166,6 +166,8 @@ pub fn mount(fs: Arc<dyn FileSystem>, dir: &Path, options: &MountOptions) -> Res
             keep_cache: options.keep_cache,
         },
         open: open.clone(),
+        acls: false,
+        dont_mask: false,
     };
     let mut config = Config::default();
     config.mount_options = vec![

@@ -38,6 +38,11 @@ impl OpenFiles {
         self.lock().entry(node).or_default().handles += 1;
     }
 
+    /// Whether `node` has an open handle.
+    pub(crate) fn is_open(&self, node: NodeId) -> bool {
+        self.lock().contains_key(&node)
+    }
+
     /// The nodes open now.
     pub(crate) fn nodes(&self) -> Vec<NodeId> {
         self.lock().keys().copied().collect()

@@ -59,6 +59,10 @@ pub const DMAUTH: u32 = 0x0800_0000;
 pub const DMTMP: u32 = 0x0400_0000;
 /// Mode bit: symbolic link (Unix extension); the file's contents are the target.
 pub const DMSYMLINK: u32 = 0x0200_0000;
+/// Mode bit: device (Unix extension, 9P2000.u's value).
+pub const DMDEVICE: u32 = 0x0080_0000;
+/// Mode bit: named pipe (Unix extension, 9P2000.u's value).
+pub const DMNAMEDPIPE: u32 = 0x0020_0000;
 /// Mode bit: set-user-id (Unix extension, 9P2000.u's value).
 pub const DMSETUID: u32 = 0x0008_0000;
 /// Mode bit: set-group-id (Unix extension, 9P2000.u's value).

@@ -87,6 +87,8 @@ impl Stat {
             uid: self.uid.clone(),
             gid: self.gid.clone(),
             muid: self.muid.clone(),
+            ctime: self.mtime,
+            ..Meta::default()
         }
     }
 
@@ -99,8 +101,8 @@ impl Stat {
         let text = |s: &Option<String>| s.clone().unwrap_or_default();
         Stat {
             mode: change.mode.unwrap_or(dont.mode),
-            atime: change.atime.unwrap_or(dont.atime),
-            mtime: change.mtime.unwrap_or(dont.mtime),
+            atime: change.atime.map_or(dont.atime, |t| t.secs),
+            mtime: change.mtime.map_or(dont.mtime, |t| t.secs),
             length: change.length.unwrap_or(dont.length),
             name: text(&change.name),
             uid: text(&change.uid),
@@ -127,11 +129,12 @@ impl Stat {
         Ok(SetMeta {
             name: text(&self.name),
             mode: int(self.mode),
-            atime: int(self.atime),
-            mtime: int(self.mtime),
+            atime: int(self.atime).map(Into::into),
+            mtime: int(self.mtime).map(Into::into),
             length: (self.length != u64::MAX).then_some(self.length),
             uid: text(&self.uid),
             gid: text(&self.gid),
+            ..SetMeta::default()
         })
     }
 
@@ -294,7 +297,8 @@ pub(crate) mod tests {
             gid in proptest::option::of("[a-z]{1,8}"),
             uid in proptest::option::of("[a-z]{1,8}"),
         ) {
-            let change = SetMeta { name, mode, atime, mtime, length, uid, gid };
+            let (atime, mtime) = (atime.map(Into::into), mtime.map(Into::into));
+            let change = SetMeta { name, mode, atime, mtime, length, uid, gid, ..SetMeta::default() };
             let stat = Stat::of_change(&change);
             let mut buf = Vec::new();
             stat.encode(&mut buf).unwrap();

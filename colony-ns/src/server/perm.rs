@@ -39,6 +39,7 @@ mod tests {
             uid: "ann".into(),
             gid: "dev".into(),
             muid: String::new(),
+            ..Meta::default()
         }
     }
 

@@ -139,6 +139,7 @@ fn meta(path: u64, name: &str, mode: u32, time: u32, owner: &str) -> Meta {
         uid: owner.into(),
         gid: owner.into(),
         muid: String::new(),
+        ..Meta::default()
     }
 }
 

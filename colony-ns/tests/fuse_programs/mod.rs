@@ -8,6 +8,7 @@
 //! so CI cannot silently skip them. The same holds for the programs used.
 #![allow(dead_code)] // each test binary uses part of this module
 
+pub mod linux;
 pub mod programs;
 
 use std::path::Path;
@@ -86,7 +87,13 @@ pub fn run(make: fn() -> Arc<dyn FileSystem>, tools: &[&str], program: fn(&Path)
     let dir = tempfile::tempdir().expect("tempdir");
     let mnt = dir.path().join("mnt");
     std::fs::create_dir(&mnt).unwrap();
-    let handle = mount(make(), &mnt, &MountOptions::default()).expect("mount");
+    // Every user may enter, as in an environment (whose processes run as
+    // many ids); the temporary directory keeps others out of the tree.
+    let options = MountOptions {
+        allow_other: true,
+        ..MountOptions::default()
+    };
+    let handle = mount(make(), &mnt, &options).expect("mount");
     let mnt = handle.mountpoint().to_path_buf();
     assert!(is_mounted(&mnt));
     program(&mnt);
@@ -116,9 +123,21 @@ pub fn sh(cwd: &Path, script: &str) -> String {
 /// One test per program, over file systems made by `$make`
 /// (a `fn() -> Arc<dyn FileSystem>`); `@ninep $make` leaves out the two
 /// that need what 9P2000 cannot do (giving files away, renaming across
-/// directories).
+/// directories); `@linux $make` adds those that need a file system with
+/// every Linux file type, numeric owners, nanosecond times and extended
+/// attributes ([`linux`]).
 #[macro_export]
 macro_rules! program_tests {
+    (@linux $make:expr) => {
+        $crate::program_tests!($make);
+        $crate::program_tests!(@each_in linux, $make;
+            every_file_type: ["mkfifo", "mknod"],
+            owners_are_numbers_and_the_kernel_checks_them: [],
+            times_have_nanoseconds: [],
+            extended_attributes_acls_and_capabilities: ["setfattr", "getfattr", "setfacl", "setcap"],
+            renames_are_atomic_and_have_flags: [],
+        );
+    };
     ($make:expr) => {
         $crate::program_tests!(@ninep $make);
         $crate::program_tests!(@each $make;
@@ -142,11 +161,14 @@ macro_rules! program_tests {
         );
     };
     (@each $make:expr; $($name:ident: [$($tool:literal),*]),* $(,)?) => {
+        $crate::program_tests!(@each_in programs, $make; $($name: [$($tool),*]),*);
+    };
+    (@each_in $module:ident, $make:expr; $($name:ident: [$($tool:literal),*]),* $(,)?) => {
         $(
             #[test]
             fn $name() {
                 $crate::fuse_programs::run($make, &["diff", "cp", $($tool),*],
-                    $crate::fuse_programs::programs::$name);
+                    $crate::fuse_programs::$module::$name);
             }
         )*
     };
