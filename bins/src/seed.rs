@@ -221,8 +221,12 @@ impl Source for SeedSource {
 /// reporting progress on standard output: a bar on a terminal, a line
 /// every few seconds otherwise.
 pub fn import(store: &dyn BlockStore, source: &SeedSource) -> anyhow::Result<Imported> {
+    // An environment is a Linux machine: keep owners by number, set-id
+    // bits, times to the nanosecond, sockets, devices and attributes
+    // (file capabilities: ping).
     let options = VacOptions {
         top: Top::Contents,
+        linux: true,
         ..VacOptions::default()
     };
     let mut meter = Meter::new("seed", Output::Stdout);

@@ -118,7 +118,10 @@ impl Nanos {
             mtime: at(4),
             ctime: at(8),
         };
-        if [n.atime, n.mtime, n.ctime].iter().any(|&x| x >= 1_000_000_000) {
+        if [n.atime, n.mtime, n.ctime]
+            .iter()
+            .any(|&x| x >= 1_000_000_000)
+        {
             return Err(bad("Nanos record with a value of a second or more"));
         }
         Ok(n)
@@ -448,7 +451,10 @@ pub(crate) mod tests {
             Special::decode(&Special::CharDevice(0x0103).encode()).unwrap(),
             Special::CharDevice(0x0103)
         );
-        assert!(Special::decode(&[1, 0, 0, 0, 0, 0, 0, 0, 1]).is_err(), "socket with rdev");
+        assert!(
+            Special::decode(&[1, 0, 0, 0, 0, 0, 0, 0, 1]).is_err(),
+            "socket with rdev"
+        );
         assert!(Special::decode(&[4, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
         assert!(Special::decode(&[2, 0]).is_err());
         assert!(Nanos::decode(&[0; 11]).is_err());

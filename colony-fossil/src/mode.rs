@@ -2,11 +2,11 @@
 
 /// Permission bits, same layout as Unix.
 pub const PERM_MASK: u32 = 0o777;
-/// Sticky bit (vac does not record it).
+/// Sticky bit (plan9port's vac does not record it; colony's does).
 pub const STICKY: u32 = 0x200;
-/// Set-uid (vac does not record it).
+/// Set-uid (plan9port's vac does not record it; colony's does).
 pub const SETUID: u32 = 0x400;
-/// Set-gid (vac does not record it).
+/// Set-gid (plan9port's vac does not record it; colony's does).
 pub const SETGID: u32 = 0x800;
 /// Append-only file.
 pub const APPEND: u32 = 0x1000;
@@ -75,6 +75,15 @@ pub fn from_unix(kind: Kind, perm: u32) -> u32 {
     k | (perm & PERM_MASK)
 }
 
+/// vac's set-uid, set-gid and sticky bits for Unix permission bits (what
+/// [`from_unix`] leaves out, as plan9port does).
+pub fn from_unix_special_bits(perm: u32) -> u32 {
+    [(0o4000, SETUID), (0o2000, SETGID), (0o1000, STICKY)]
+        .iter()
+        .filter(|(unix, _)| perm & unix != 0)
+        .fold(0, |m, (_, vac)| m | vac)
+}
+
 /// Unix permission bits to restore for a vac mode (setuid, setgid and
 /// sticky included, for archives written by tools that keep them).
 pub fn to_unix_perm(mode: u32) -> u32 {
@@ -103,5 +112,7 @@ mod tests {
         assert_eq!(kind(LINK | 0o777), Kind::Symlink);
         assert_eq!(kind(0o644), Kind::File);
         assert_eq!(to_unix_perm(SETUID | STICKY | 0o755), 0o5755);
+        assert_eq!(from_unix_special_bits(0o6755), SETUID | SETGID);
+        assert_eq!(from_unix_special_bits(0o1777), STICKY);
     }
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
+use crate::extension::{Nanos, Special};
 
 /// What kind of file a node is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +25,9 @@ pub enum NodeKind {
     Symlink,
     /// Named pipe; stored empty with the named-pipe mode bit.
     NamedPipe,
+    /// Socket or device ([`Node::special`] says which); stored empty, in
+    /// colony's extension (a device with vac's device bit too).
+    Special,
 }
 
 /// One file and the metadata vac keeps.
@@ -45,6 +49,14 @@ pub struct Node {
     pub atime: u32,
     /// Length in bytes (files and symlink targets).
     pub size: u64,
+    /// Numeric owner and group, where the source has them.
+    pub ids: Option<(u32, u32)>,
+    /// Nanoseconds of atime, mtime and ctime.
+    pub nanos: Nanos,
+    /// Which socket or device a [`NodeKind::Special`] is.
+    pub special: Option<Special>,
+    /// Extended attributes, name and value.
+    pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// A directory's children, in the order import visits them, and the
@@ -53,7 +65,7 @@ pub struct Node {
 pub struct Listing {
     /// Children to archive, in visiting order.
     pub nodes: Vec<Node>,
-    /// Children left out (sockets, devices, unreadable entries) with why.
+    /// Children left out (unreadable entries) with why.
     pub skipped: Vec<(PathBuf, String)>,
 }
 
@@ -145,6 +157,56 @@ impl FsSource {
             .clone()
     }
 
+    /// The extended attributes of `path` (not following a symlink); a file
+    /// system without them has none.
+    fn xattrs(path: &Path) -> std::result::Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+        let fail = |what: &str| format!("{what}: {}", std::io::Error::last_os_error());
+        // Sizes can change between the probe and the read; retry then.
+        let fetch =
+            |call: &dyn Fn(*mut u8, usize) -> isize| -> std::result::Result<Vec<u8>, String> {
+                for _ in 0..4 {
+                    let n = call(std::ptr::null_mut(), 0);
+                    if n < 0 {
+                        return Err(fail("xattr"));
+                    }
+                    let mut buf = vec![0u8; n as usize];
+                    let got = call(buf.as_mut_ptr(), buf.len());
+                    if got >= 0 {
+                        buf.truncate(got as usize);
+                        return Ok(buf);
+                    }
+                    if std::io::Error::last_os_error().raw_os_error() != Some(nix::libc::ERANGE) {
+                        return Err(fail("xattr"));
+                    }
+                }
+                Err("xattr: keeps changing size".into())
+            };
+        // SAFETY: `c` is NUL-terminated; buffers are live and of the length given.
+        let names = match fetch(&|b, n| unsafe { nix::libc::llistxattr(c.as_ptr(), b.cast(), n) }) {
+            Ok(v) => v,
+            Err(_)
+                if matches!(
+                    std::io::Error::last_os_error().raw_os_error(),
+                    Some(nix::libc::ENOTSUP)
+                ) =>
+            {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+            let cname = std::ffi::CString::new(name).map_err(|e| e.to_string())?;
+            // SAFETY: as above.
+            let value = fetch(&|b, n| unsafe {
+                nix::libc::lgetxattr(c.as_ptr(), cname.as_ptr(), b.cast(), n)
+            })?;
+            out.push((name.to_vec(), value));
+        }
+        Ok(out)
+    }
+
     fn node(&self, name: Vec<u8>, md: &fs::Metadata) -> std::result::Result<Node, String> {
         let ft = md.file_type();
         let kind = if ft.is_file() {
@@ -155,16 +217,35 @@ impl FsSource {
             NodeKind::Symlink
         } else if ft.is_fifo() {
             NodeKind::NamedPipe
-        } else if ft.is_socket() {
-            return Err("socket: not archived".into());
         } else {
-            return Err("device: not archived".into());
+            NodeKind::Special
         };
-        let (uid, gid) = match &self.options.owner {
-            Some((u, g)) => (u.clone().into_bytes(), g.clone().into_bytes()),
-            None => (self.name_of(false, md.uid()), self.name_of(true, md.gid())),
+        let special = if ft.is_socket() {
+            Some(Special::Socket)
+        } else if ft.is_char_device() {
+            Some(Special::CharDevice(md.rdev()))
+        } else if ft.is_block_device() {
+            Some(Special::BlockDevice(md.rdev()))
+        } else {
+            None
         };
+        let ((uid, gid), ids) = match &self.options.owner {
+            Some((u, g)) => ((u.clone().into_bytes(), g.clone().into_bytes()), None),
+            None => (
+                (self.name_of(false, md.uid()), self.name_of(true, md.gid())),
+                Some((md.uid(), md.gid())),
+            ),
+        };
+        let nsec = |n: i64| n.clamp(0, 999_999_999) as u32;
         Ok(Node {
+            ids,
+            nanos: Nanos {
+                atime: nsec(md.atime_nsec()),
+                mtime: nsec(md.mtime_nsec()),
+                ctime: nsec(md.ctime_nsec()),
+            },
+            special,
+            xattrs: Vec::new(),
             name,
             kind,
             perm: md.mode() & 0o7777,
@@ -215,7 +296,12 @@ impl Source for FsSource {
             let ent = ent.map_err(|e| Error::io("read directory", &path, e))?;
             let rel = dir.join(ent.file_name());
             match ent.metadata() {
-                Ok(md) => match self.node(ent.file_name().as_bytes().to_vec(), &md) {
+                Ok(md) => match self
+                    .node(ent.file_name().as_bytes().to_vec(), &md)
+                    .and_then(|mut n| {
+                        n.xattrs = Self::xattrs(&ent.path())?;
+                        Ok(n)
+                    }) {
                     Ok(n) => out.nodes.push(n),
                     Err(why) => out.skipped.push((rel, why)),
                 },
@@ -344,6 +430,10 @@ fn mem_node(name: &[u8], kind: NodeKind, m: &Meta, size: u64) -> Node {
         mtime: m.mtime,
         atime: m.atime,
         size,
+        ids: None,
+        nanos: Nanos::default(),
+        special: None,
+        xattrs: Vec::new(),
     }
 }
 

@@ -30,6 +30,7 @@ use crate::data_pool::{DataPool, Geometry, Pending, Written, write_stream};
 use crate::dir_entry::DirEntry;
 use crate::entry::{ENTRY_SIZE, Entry, flags};
 use crate::error::{Error, Result};
+use crate::extension::{Special, XattrMode};
 use crate::meta_block::{MetaBlock, MetaMagic};
 use crate::mode;
 use crate::root::Root;
@@ -72,6 +73,13 @@ pub struct VacOptions {
     pub skip_existing: bool,
     /// Visiting order and owner names for [`import_path`].
     pub fs: FsOptions,
+    /// Keep what Linux has beyond vac, in colony's extension
+    /// ([`crate::extension`]: numeric owners, nanosecond times, sockets
+    /// and devices, extended attributes) and vac's set-uid, set-gid and
+    /// sticky bits, which plan9port's vac drops. plan9port reads such
+    /// archives as it reads its own; off by default, since the output is
+    /// then no longer byte-identical to plan9port's.
+    pub linux: bool,
 }
 
 impl Default for VacOptions {
@@ -83,6 +91,7 @@ impl Default for VacOptions {
             top: Top::Named,
             skip_existing: false,
             fs: FsOptions::default(),
+            linux: false,
         }
     }
 }
@@ -116,7 +125,7 @@ pub fn measure(source: &dyn Source, top: Top) -> Result<Progress> {
             match node.kind {
                 NodeKind::Dir => walk(source, &child, total)?,
                 NodeKind::File | NodeKind::Symlink => total.bytes += node.size,
-                NodeKind::NamedPipe => {}
+                NodeKind::NamedPipe | NodeKind::Special => {}
             }
         }
         Ok(())
@@ -187,6 +196,7 @@ pub fn import<S: BlockStore + ?Sized>(
             bytes: &bytes,
             magic,
             quirks,
+            linux: options.linux,
             ctime,
             qid: 0,
             progress,
@@ -220,7 +230,13 @@ impl<S: BlockStore + ?Sized> Importer<'_, '_, S> {
         let (rdir, rmeta) = self.finish_dir(root)?;
         // Workers may have read more since the last child was reported.
         self.report();
-        let pmeta = self.root_meta()?;
+        // With `linux`, `/` of a tree's contents is that tree's top, as
+        // its owner, group, mode and times say.
+        let root_node = match options.top {
+            Top::Contents if self.linux => Some(self.source.top()?),
+            _ => None,
+        };
+        let pmeta = self.root_meta(root_node.as_ref())?;
         let mut top = Vec::with_capacity(3 * ENTRY_SIZE);
         for e in [rdir, rmeta, pmeta] {
             top.extend_from_slice(&e.encode()?);
@@ -299,6 +315,7 @@ struct Importer<'a, 'p, S: BlockStore + ?Sized> {
     bytes: &'p AtomicU64,
     magic: MetaMagic,
     quirks: bool,
+    linux: bool,
     ctime: u32,
     qid: u64,
     progress: &'p mut dyn FnMut(&Progress),
@@ -327,6 +344,26 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
 
     /// vac's `vac()` for one file: `vacfilecreate`, `vacfilesetdir`, then
     /// the contents.
+    /// `de` with what [`VacOptions::linux`] keeps of `node`: set-id and
+    /// sticky bits, and colony's extension records. Attributes past the
+    /// room a DirEntry has for them are left out, and say so.
+    fn with_linux(&mut self, mut de: DirEntry, node: &Node, rel: &Path) -> DirEntry {
+        de.mode |= mode::from_unix_special_bits(node.perm);
+        if let Some((uid, gid)) = node.ids {
+            de.set_uid_number(Some(uid));
+            de.set_gid_number(Some(gid));
+        }
+        de.set_nanos(node.nanos);
+        de.set_special(node.special);
+        for (name, value) in &node.xattrs {
+            if let Err(e) = de.set_xattr(name, value, XattrMode::Any) {
+                let why = format!("extended attribute {}: {e}", name.escape_ascii());
+                self.out.skipped.push((rel.to_path_buf(), why));
+            }
+        }
+        de
+    }
+
     fn add_child(&mut self, parent: &mut DirState, rel: &Path, node: &Node) -> Result<()> {
         let data = match node.kind {
             NodeKind::File => match self.source.open(rel) {
@@ -352,6 +389,10 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
             NodeKind::Dir => mode::Kind::Dir,
             NodeKind::Symlink => mode::Kind::Symlink,
             NodeKind::NamedPipe => mode::Kind::NamedPipe,
+            NodeKind::Special => match node.special {
+                Some(Special::CharDevice(_) | Special::BlockDevice(_)) => mode::Kind::Device,
+                _ => mode::Kind::File,
+            },
         };
         let de = DirEntry {
             version: 8,
@@ -371,6 +412,11 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
             atime: node.atime,
             mode: mode::from_unix(kind, node.perm),
             records: Vec::new(),
+        };
+        let de = if self.linux {
+            self.with_linux(de, node, rel)
+        } else {
+            de
         };
         if self.quirks {
             // Created with the parent's owner and the run time, then
@@ -411,7 +457,7 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
                 parent.slots[s] = self.finish_data(w);
                 self.out.files += 1;
             }
-            NodeKind::NamedPipe => {
+            NodeKind::NamedPipe | NodeKind::Special => {
                 parent.slots[s] = placeholder;
                 self.out.files += 1;
             }
@@ -530,9 +576,19 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
     }
 
     /// The "parent" meta stream: one MetaBlock holding `/` with its
-    /// QidSpace record.
-    fn root_meta(&mut self) -> Result<Entry> {
-        let mut de = DirEntry::root(b"vac", 0, mode::DIR | 0o777);
+    /// QidSpace record; `/` is vac's (owner "vac", 0777, time 0) unless
+    /// `top` describes it.
+    fn root_meta(&mut self, top: Option<&Node>) -> Result<Entry> {
+        let mut de = match top {
+            Some(t) => {
+                let mut de =
+                    DirEntry::root(&t.uid, t.mtime, mode::from_unix(mode::Kind::Dir, t.perm));
+                de.gid = t.gid.clone();
+                de.atime = t.atime;
+                self.with_linux(de, t, Path::new(""))
+            }
+            None => DirEntry::root(b"vac", 0, mode::DIR | 0o777),
+        };
         let mut mb = MetaBlock::new(
             self.geometry.dsize as usize,
             (self.geometry.dsize / 100) as u16,

@@ -24,9 +24,7 @@ use std::sync::Arc;
 use colony_fossil::Fossil;
 
 use crate::error::{Error, Result};
-use crate::fs::{
-    DirEntry, FileSystem, Meta, NewFile, NodeId, RenameMode, SetMeta, XattrMode,
-};
+use crate::fs::{DirEntry, FileSystem, Meta, NewFile, NodeId, RenameMode, SetMeta, XattrMode};
 use crate::ninep::error_strings as es;
 
 /// A [`Fossil`] served as a [`FileSystem`]. It shares the Fossil, so its

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use colony_ns::ninep::{Fcall, NOTAG, Rerror};
 use colony_ns::fs::{NewFile, RenameMode, XattrMode};
+use colony_ns::ninep::{Fcall, NOTAG, Rerror};
 use colony_ns::{DirEntry, FileSystem, Meta, NodeId, ServerConfig, SetMeta};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;

@@ -60,7 +60,9 @@ impl Fossil {
                 qid,
                 v7_score: None,
                 uid: user.as_bytes().to_vec(),
-                gid: new.group.map_or_else(|| st.de.gid.clone(), |g| g.as_bytes().to_vec()),
+                gid: new
+                    .group
+                    .map_or_else(|| st.de.gid.clone(), |g| g.as_bytes().to_vec()),
                 mid: user.as_bytes().to_vec(),
                 mtime: t.secs,
                 mcount: 0,

@@ -57,11 +57,11 @@ use crate::mode;
 use crate::root::Root;
 
 pub use cache::{Blocks, CacheStats};
-pub use rename::RenameMode;
 pub use meta::{
     DMAPPEND, DMDEVICE, DMDIR, DMEXCL, DMNAMEDPIPE, DMSETGID, DMSETUID, DMSETVTX, DMSYMLINK,
     DirItem, Meta, NewFile, Qid, SetMeta, Time, from_plan9, to_plan9,
 };
+pub use rename::RenameMode;
 
 use node::{Node, NodeState};
 

@@ -124,19 +124,35 @@ mod tests {
 
     #[test]
     fn mode_and_acl_stay_in_step() {
-        let named = acl(&[(USER_OBJ, 6, 0), (0x02, 4, 42), (GROUP_OBJ, 4, 0), (MASK, 6, 0), (OTHER, 4, 0)]);
+        let named = acl(&[
+            (USER_OBJ, 6, 0),
+            (0x02, 4, 42),
+            (GROUP_OBJ, 4, 0),
+            (MASK, 6, 0),
+            (OTHER, 4, 0),
+        ]);
         assert_eq!(Acl::parse(&named.encode()), Some(named.clone()));
         assert_eq!(named.mode(), 0o664, "the mask is the group class");
         assert!(!named.is_minimal());
         let mut chmodded = named.clone();
         chmodded.set_mode(0o640);
         assert_eq!(chmodded.mode(), 0o640);
-        assert_eq!(chmodded.perm(GROUP_OBJ), Some(4), "the owning group keeps its bits");
+        assert_eq!(
+            chmodded.perm(GROUP_OBJ),
+            Some(4),
+            "the owning group keeps its bits"
+        );
         let minimal = acl(&[(USER_OBJ, 7, 0), (GROUP_OBJ, 5, 0), (OTHER, 0, 0)]);
         assert!(minimal.is_minimal());
         assert_eq!(minimal.mode(), 0o750);
         // A file made 0666 under a default of rwx/r-x/r-x gets 0644-ish.
-        let default = acl(&[(USER_OBJ, 7, 0), (0x02, 5, 42), (GROUP_OBJ, 5, 0), (MASK, 5, 0), (OTHER, 5, 0)]);
+        let default = acl(&[
+            (USER_OBJ, 7, 0),
+            (0x02, 5, 42),
+            (GROUP_OBJ, 5, 0),
+            (MASK, 5, 0),
+            (OTHER, 5, 0),
+        ]);
         assert_eq!(default.inherited(0o666).mode(), 0o644);
         assert_eq!(Acl::parse(&[1, 0, 0, 0]), None);
         assert_eq!(Acl::parse(&[2, 0, 0, 0, 1]), None);

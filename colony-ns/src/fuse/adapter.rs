@@ -150,13 +150,9 @@ impl fuser::Filesystem for Adapter {
         // changes the mode). Without it an ACL would be stored but mean
         // nothing, and such a program would leave the mode as it was.
         if self.fs.listxattr(self.inodes.node(INodeNo(1))).is_ok() {
-            self.acls = config
-                .add_capabilities(InitFlags::FUSE_POSIX_ACL)
-                .is_ok();
-            self.dont_mask = self.acls
-                && config
-                    .add_capabilities(InitFlags::FUSE_DONT_MASK)
-                    .is_ok();
+            self.acls = config.add_capabilities(InitFlags::FUSE_POSIX_ACL).is_ok();
+            self.dont_mask =
+                self.acls && config.add_capabilities(InitFlags::FUSE_DONT_MASK).is_ok();
         }
         Ok(())
     }
@@ -235,8 +231,14 @@ impl fuser::Filesystem for Adapter {
             0 | S_IFREG => (0, None),
             S_IFIFO => (DMNAMEDPIPE, None),
             S_IFSOCK => (0, Some(Special::Socket)),
-            S_IFCHR => (DMDEVICE, Some(Special::CharDevice(attr::rdev_from_fuse(rdev)))),
-            S_IFBLK => (DMDEVICE, Some(Special::BlockDevice(attr::rdev_from_fuse(rdev)))),
+            S_IFCHR => (
+                DMDEVICE,
+                Some(Special::CharDevice(attr::rdev_from_fuse(rdev))),
+            ),
+            S_IFBLK => (
+                DMDEVICE,
+                Some(Special::BlockDevice(attr::rdev_from_fuse(rdev))),
+            ),
             _ => return reply.error(Errno::EINVAL),
         };
         let kind = Kind {

@@ -10,8 +10,8 @@ use crate::fs::{Meta, NewFile, NodeId, RenameMode, SetMeta, Special, Time, Xattr
 use crate::fuse::acl::{self, Acl};
 use crate::fuse::adapter::Adapter;
 use crate::fuse::attr::{PERM_BITS, dm_perm};
-use crate::ninep::{DMDIR, DMSETGID, DMSYMLINK};
 use crate::fuse::names::new_name;
+use crate::ninep::{DMDIR, DMSETGID, DMSYMLINK};
 
 /// The parts of a setattr the file system can apply.
 pub(crate) struct Change {
@@ -89,7 +89,10 @@ impl Adapter {
             }
             (dir.gid.clone(), dir.gid_number)
         } else {
-            (self.ids.group_name(req.gid()), Some(self.ids.to_inner(req.gid())))
+            (
+                self.ids.group_name(req.gid()),
+                Some(self.ids.to_inner(req.gid())),
+            )
         };
         let new = NewFile {
             perm,

@@ -183,15 +183,28 @@ mod tests {
         let shown = shift_ids(&ids(), ACL_ACCESS, stored.clone(), Toward::Host);
         assert_eq!(
             shown,
-            acl(&[(0x01, 6, u32::MAX), (ACL_USER, 4, host), (ACL_GROUP, 4, (1 << 20) + 50)])
+            acl(&[
+                (0x01, 6, u32::MAX),
+                (ACL_USER, 4, host),
+                (ACL_GROUP, 4, (1 << 20) + 50)
+            ])
         );
         assert_eq!(shift_ids(&ids(), ACL_ACCESS, shown, Toward::Stored), stored);
         // Other attributes, and values of the wrong shape, are left alone.
-        assert_eq!(shift_ids(&ids(), b"user.acl", stored.clone(), Toward::Host), stored);
+        assert_eq!(
+            shift_ids(&ids(), b"user.acl", stored.clone(), Toward::Host),
+            stored
+        );
         let odd = vec![2, 0, 0, 0, 1];
-        assert_eq!(shift_ids(&ids(), ACL_DEFAULT, odd.clone(), Toward::Host), odd);
+        assert_eq!(
+            shift_ids(&ids(), ACL_DEFAULT, odd.clone(), Toward::Host),
+            odd
+        );
         // Without a range nothing shifts.
-        assert_eq!(shift_ids(&IdMap::default(), ACL_ACCESS, stored.clone(), Toward::Host), stored);
+        assert_eq!(
+            shift_ids(&IdMap::default(), ACL_ACCESS, stored.clone(), Toward::Host),
+            stored
+        );
     }
 
     #[test]
@@ -203,6 +216,9 @@ mod tests {
         assert_eq!(&stored[20..], &0u32.to_le_bytes());
         assert_eq!(shift_ids(&ids(), CAPABILITY, stored, Toward::Host), v3);
         let v2 = vec![0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        assert_eq!(shift_ids(&ids(), CAPABILITY, v2.clone(), Toward::Stored), v2);
+        assert_eq!(
+            shift_ids(&ids(), CAPABILITY, v2.clone(), Toward::Stored),
+            v2
+        );
     }
 }

@@ -90,7 +90,10 @@ pub fn owners_are_numbers_and_the_kernel_checks_them(mnt: &Path) {
     let (ok, _) = sh_as(mnt, 65534, &[], "ls private");
     assert!(!ok, "0700 directory of another user");
     // A supplementary group opens what the group may.
-    sh(mnt, "touch private/g && chgrp 4343 private/g && chmod 060 private/g && chmod 755 private");
+    sh(
+        mnt,
+        "touch private/g && chgrp 4343 private/g && chmod 060 private/g && chmod 755 private",
+    );
     let (ok, err) = sh_as(mnt, 65534, &[4343], "echo w > private/g");
     assert!(ok, "supplementary group: {err}");
     let (ok, _) = sh_as(mnt, 65534, &[], "echo w > private/g");
@@ -194,8 +197,14 @@ pub fn extended_attributes_acls_and_capabilities(mnt: &Path) {
         };
         if r == 0 { 0 } else { E::last_raw() }
     };
-    assert_eq!(set("user.empty", b"x", nix::libc::XATTR_CREATE), E::EEXIST as i32);
-    assert_eq!(set("user.none", b"x", nix::libc::XATTR_REPLACE), E::ENODATA as i32);
+    assert_eq!(
+        set("user.empty", b"x", nix::libc::XATTR_CREATE),
+        E::EEXIST as i32
+    );
+    assert_eq!(
+        set("user.none", b"x", nix::libc::XATTR_REPLACE),
+        E::ENODATA as i32
+    );
     assert_eq!(set("user.big", &[7; 8000], 0), E::ENOSPC as i32);
     assert_eq!(set("user.empty", b"replaced", nix::libc::XATTR_REPLACE), 0);
     let get = Command::new("getfattr")
@@ -232,7 +241,10 @@ pub fn renames_are_atomic_and_have_flags(mnt: &Path) {
     };
     assert_eq!(rename2("a", "d/c", nix::libc::RENAME_EXCHANGE), 0);
     assert_eq!(sh(mnt, "cat a d/c"), "c\na\n");
-    assert_eq!(rename2("a", "nope", nix::libc::RENAME_EXCHANGE), E::ENOENT as i32);
+    assert_eq!(
+        rename2("a", "nope", nix::libc::RENAME_EXCHANGE),
+        E::ENOENT as i32
+    );
     let noreplace = |from: &str, to: &str| rename2(from, to, nix::libc::RENAME_NOREPLACE);
     assert_eq!(noreplace("a", "b"), E::EEXIST as i32);
     assert_eq!(noreplace("a", "fresh"), 0);

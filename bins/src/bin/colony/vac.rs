@@ -27,6 +27,12 @@ pub struct VacArgs {
     /// Block size in bytes (vac's -b).
     #[arg(short = 'b', long, default_value_t = 8192)]
     block_size: u32,
+    /// Keep what Linux has beyond vac: numeric owners, set-id and sticky
+    /// bits, nanosecond times, sockets, devices and extended attributes,
+    /// in colony's extension (plan9port's unvac and vacfs read the
+    /// archive as before, without them).
+    #[arg(long)]
+    linux: bool,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -54,6 +60,7 @@ pub fn vac(args: VacArgs) -> anyhow::Result<ExitCode> {
         } else {
             Flavor::Plan9port
         },
+        linux: args.linux,
         ..VacOptions::default()
     };
     let mut meter = Meter::new("vac", Output::Stderr);
