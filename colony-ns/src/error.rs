@@ -159,6 +159,9 @@ pub enum Error {
     /// See [`es::CROSS_DIR`].
     #[error("{}", es::CROSS_DIR)]
     CrossDir,
+    /// See [`es::PAST_END`].
+    #[error("{}", es::PAST_END)]
+    PastEnd,
     /// A failure of the storage behind a file system, passed on as its text.
     #[error("{0}")]
     Other(String),
@@ -345,6 +348,7 @@ impl Error {
             es::REMOVE_ROOT => Error::RemoveRoot,
             es::NOT_SYMLINK => Error::NotSymlink,
             es::CROSS_DIR => Error::CrossDir,
+            es::PAST_END => Error::PastEnd,
             other => match other.strip_suffix(es::AUTH_NOT_REQUIRED) {
                 Some(service) if service.ends_with(": ") => {
                     Error::AuthNotRequired(service[..service.len() - 2].to_owned())
@@ -391,6 +395,7 @@ mod tests {
             Error::RemoveRoot,
             Error::NotSymlink,
             Error::CrossDir,
+            Error::PastEnd,
             Error::AuthNotRequired("vacfs".into()),
             Error::Other("i/o error: venti: connection reset".into()),
         ];

@@ -37,6 +37,7 @@ mod file;
 mod meta;
 mod node;
 mod save;
+mod sparse;
 mod wstat;
 
 use std::collections::{HashMap, HashSet};
@@ -60,6 +61,7 @@ pub use meta::{
     DMAPPEND, DMDEVICE, DMDIR, DMEXCL, DMNAMEDPIPE, DMSETGID, DMSETUID, DMSETVTX, DMSYMLINK,
     DirItem, Meta, Qid, SetMeta, from_plan9, to_plan9,
 };
+pub use sparse::{Allocate, Seek, Space};
 
 use node::{Node, NodeState};
 

@@ -17,6 +17,9 @@
 //!   EXDEV, with any target left in place, and `mv` copies instead;
 //! * there are no hard links (link(2) fails with EPERM), fifos, sockets or
 //!   devices (mknod(2) of them fails with EPERM), nor extended attributes;
+//! * holes: lseek's SEEK_DATA/SEEK_HOLE and fallocate (allocate, keep
+//!   size, punch a hole, zero a range) go to the trait; statfs reports
+//!   the file system's own use and limit (`space.rs`);
 //! * a file unlinked while open is hidden (`.colony_hidden_<node>`) and
 //!   removed at its last close, so it stays usable meanwhile;
 //! * errors map to errno in one place (`errno.rs`).
@@ -30,6 +33,7 @@ pub mod ids;
 mod mount;
 mod names;
 mod open_files;
+mod space;
 
 pub use mount::{Flusher, MountHandle, MountOptions, mount};
 pub use names::NAME_MAX;
