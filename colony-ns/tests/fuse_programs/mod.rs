@@ -114,9 +114,9 @@ pub fn sh(cwd: &Path, script: &str) -> String {
 }
 
 /// One test per program, over file systems made by `$make`
-/// (a `fn() -> Arc<dyn FileSystem>`); `@ninep $make` leaves out the two
+/// (a `fn() -> Arc<dyn FileSystem>`); `@ninep $make` leaves out the three
 /// that need what 9P2000 cannot do (giving files away, renaming across
-/// directories).
+/// directories, holes).
 #[macro_export]
 macro_rules! program_tests {
     ($make:expr) => {
@@ -124,6 +124,7 @@ macro_rules! program_tests {
         $crate::program_tests!(@each $make;
             stat_agrees_with_changes: [],
             rename_replaces_and_mv_crosses_directories: [],
+            sparse_files_seek_and_allocate: [],
         );
     };
     (@ninep $make:expr) => {
