@@ -382,3 +382,27 @@ async fn an_interactive_shell_works_in_a_fossil_root() {
     assert_eq!(fossil_file(s.fossil(), "root/typed").unwrap(), b"typed\n");
     s.stop().await.unwrap();
 }
+
+/// statfs inside the environment (what `df` shows) is its live Fossil's
+/// local store: the limit as the size, what is not in venti yet as used.
+#[tokio::test]
+async fn statfs_inside_is_the_local_store() {
+    let Some(f) = Fixture::new() else {
+        return;
+    };
+    let fossil = open(&f.store, f.score);
+    let limit = fossil.space().limit;
+    let mut s = start(fossil.clone(), f.scratch.path(), "roomy").await;
+    let (status, out, err) = sh(&s, "stat -f -c '%S %b %f %a' /").await;
+    assert!(status.success(), "{err}");
+    let v: Vec<u64> = out.split_whitespace().map(|n| n.parse().unwrap()).collect();
+    let used = fossil.space().used;
+    assert_eq!(v[..2], [4096, limit / 4096], "{out}");
+    // Free is what is left after what was dirty when stat ran (the FUSE
+    // round trips of the session's start may have dirtied nothing more).
+    assert!(
+        v[2] >= (limit - used) / 4096 - 1 && v[2] == v[3],
+        "{out} {used}"
+    );
+    s.stop().await.unwrap();
+}

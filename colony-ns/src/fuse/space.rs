@@ -13,6 +13,12 @@ use crate::fuse::names::NAME_MAX;
 /// The unit statfs counts blocks in.
 const STATFS_BLOCK: u64 = 4096;
 
+/// What statfs reports of a file system that cannot say (a 9P2000 client:
+/// the protocol has no statfs): 1 TiB, all free, as sshfs reports a server
+/// without its statvfs extension, so programs that check for free space
+/// before writing (apt) still work.
+const UNKNOWN_SIZE: u64 = 1 << 40;
+
 /// fallocate's `mode` as an [`Allocate`]: plain, FALLOC_FL_KEEP_SIZE,
 /// FALLOC_FL_PUNCH_HOLE with FALLOC_FL_KEEP_SIZE, FALLOC_FL_ZERO_RANGE (with
 /// or without it). EOPNOTSUPP for anything else (collapsing, inserting,
@@ -69,17 +75,16 @@ impl Adapter {
             .allocate(self.node(ino), offset, length, how, &user)?)
     }
 
-    /// statfs: the file system's use and limit in 4 KiB blocks. A file
-    /// system that does not know them reports zeros (FUSE's "unknown"). No
-    /// inode counts either way: files cost only the space they use (zero
-    /// inodes, as btrfs reports).
+    /// statfs: the file system's use and limit in 4 KiB blocks
+    /// ([`UNKNOWN_SIZE`] free if it does not know them). No inode counts:
+    /// files cost only the space they use (zero inodes, as btrfs reports).
     pub(crate) fn reply_statfs(&self, reply: ReplyStatfs) {
         let (blocks, free) = match self.fs.space() {
             Some(s) => (
                 s.limit / STATFS_BLOCK,
                 s.limit.saturating_sub(s.used) / STATFS_BLOCK,
             ),
-            None => (0, 0),
+            None => (UNKNOWN_SIZE / STATFS_BLOCK, UNKNOWN_SIZE / STATFS_BLOCK),
         };
         let bsize = STATFS_BLOCK as u32;
         reply.statfs(blocks, free, free, 0, 0, bsize, NAME_MAX as u32, bsize);
