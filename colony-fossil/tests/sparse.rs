@@ -33,14 +33,14 @@ fn a_byte_at_one_gib_costs_a_few_blocks() {
     fs.write(f, GIB, b"x", "ann").unwrap();
     // Locally: the one-byte leaf (stored without its trailing zeros) and
     // the pointer blocks of its path, not 128 Ki leaves.
-    assert_eq!(fs.space().used, 3 * PSIZE + 1);
+    assert_eq!(fs.space().unstored(), 3 * PSIZE + 1);
     let before = store.len();
     let score = fs.save().unwrap();
     // In venti: the leaf, the file's two pointer blocks, and what any
     // change of the one file writes (the root directory's entry and meta
     // blocks, the top block, the root).
     assert_eq!(store.len() - before, 7);
-    assert_eq!(fs.space().used, 0);
+    assert_eq!(fs.space().unstored(), 0);
     let fs = Fossil::open(Arc::new(store), score, FossilOptions::default()).unwrap();
     let f = fs.lookup(fs.root(), "f").unwrap().qid.path;
     assert_eq!(fs.stat(f).unwrap().length, GIB + 1);
@@ -62,7 +62,7 @@ fn a_length_extended_is_a_hole() {
     let (fs, f) = one_file(&store);
     fs.write(f, 0, b"head", "ann").unwrap();
     fs.truncate(f, 10 * GIB, "ann").unwrap();
-    assert!(fs.space().used < 5 * LEAF, "{:?}", fs.space());
+    assert!(fs.space().unstored() < 5 * LEAF, "{:?}", fs.space());
     let before = store.len();
     fs.save().unwrap();
     // The head leaf, three pointer blocks, the four blocks of any change.
@@ -83,7 +83,7 @@ fn zeros_written_are_holes() {
     fs.write(f, 0, &vec![0; 4 * LEAF as usize], "ann").unwrap();
     fs.write(f, 4 * LEAF, b"tail", "ann").unwrap();
     assert_eq!(fs.seek_data(f, 0, Seek::Data).unwrap(), 4 * LEAF);
-    assert!(fs.space().used < 2 * LEAF, "{:?}", fs.space());
+    assert!(fs.space().unstored() < 2 * LEAF, "{:?}", fs.space());
 }
 
 #[test]
@@ -92,7 +92,7 @@ fn allocate_reserves_zeroes_and_punches() {
     let (fs, f) = one_file(&store);
     let data: Vec<u8> = (0..8 * LEAF).map(|i| (i % 251) as u8 + 1).collect();
     fs.write(f, 0, &data, "ann").unwrap();
-    let full = fs.space().used;
+    let full = fs.space().unstored();
     let v0 = fs.stat(f).unwrap().qid.version;
 
     // Punch leaves 2..4 and half of leaf 5: two leaves freed.
@@ -106,7 +106,7 @@ fn allocate_reserves_zeroes_and_punches() {
     assert_eq!(rest, data[(5 * LEAF + LEAF / 2) as usize..][..100]);
     assert_eq!(fs.seek_data(f, 0, Seek::Hole).unwrap(), 2 * LEAF);
     assert_eq!(fs.seek_data(f, 2 * LEAF, Seek::Data).unwrap(), 5 * LEAF);
-    assert!(fs.space().used <= full - 3 * LEAF, "{:?}", fs.space());
+    assert!(fs.space().unstored() <= full - 3 * LEAF, "{:?}", fs.space());
 
     // Punching past the end changes nothing.
     fs.allocate(f, 9 * LEAF, LEAF, Allocate::Punch, "bob")
@@ -221,12 +221,17 @@ fn space_reports_dirty_bytes_and_the_limit() {
     let f = fs.create(fs.root(), "f", 0o644, "ann").unwrap().qid.path;
     let before = fs.space();
     assert_eq!(before.limit, 64 << 20);
-    fs.write(f, 0, &vec![7; 1 << 20], "ann").unwrap();
+    let data: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8 + 1).collect();
+    fs.write(f, 0, &data, "ann").unwrap();
     let after = fs.space();
     assert!(
         after.used >= before.used + (1 << 20),
         "{before:?} {after:?}"
     );
     fs.save().unwrap();
-    assert_eq!(fs.space().used, 0);
+    // Saved: what was written is cached, evictable, available to writes.
+    let saved = fs.space();
+    assert_eq!(saved.unstored(), 0);
+    assert!(saved.cached >= 1 << 20, "{saved:?}");
+    assert_eq!(saved.available(), saved.limit);
 }

@@ -483,6 +483,7 @@ impl FileSystem for MemFs {
             .sum();
         Some(Space {
             used,
+            cached: 0,
             limit: physical_memory()?,
         })
     }

@@ -55,14 +55,30 @@ impl Allocate {
     }
 }
 
-/// The local store's use, for statfs.
+/// A store's use, for statfs: what `status` calls an environment's local
+/// store use, and its limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Space {
-    /// Bytes held that are in no block store yet (dirty blocks). Cached
-    /// copies of stored blocks are not counted: they make way for writes.
+    /// Bytes held: blocks in no block store yet (dirty), and cached copies
+    /// of stored blocks.
     pub used: u64,
-    /// Bytes the local store may hold ([`crate::FossilOptions::local_limit`]).
+    /// Of `used`, the cached copies, which are evicted to make room for
+    /// writes.
+    pub cached: u64,
+    /// Bytes the store may hold ([`crate::FossilOptions::local_limit`]).
     pub limit: u64,
+}
+
+impl Space {
+    /// Bytes held that are in no block store yet.
+    pub fn unstored(&self) -> u64 {
+        self.used.saturating_sub(self.cached)
+    }
+
+    /// Bytes writes may still take: the limit less what cannot be evicted.
+    pub fn available(&self) -> u64 {
+        self.limit.saturating_sub(self.unstored())
+    }
 }
 
 impl Fossil {
@@ -120,8 +136,10 @@ impl Fossil {
 
     /// The local store's use and limit.
     pub fn space(&self) -> Space {
+        let s = self.blocks.stats();
         Space {
-            used: self.blocks.dirty_bytes(),
+            used: s.dirty_bytes + s.clean_bytes,
+            cached: s.clean_bytes,
             limit: self.blocks.limit(),
         }
     }

@@ -75,19 +75,20 @@ impl Adapter {
             .allocate(self.node(ino), offset, length, how, &user)?)
     }
 
-    /// statfs: the file system's use and limit in 4 KiB blocks
-    /// ([`UNKNOWN_SIZE`] free if it does not know them). No inode counts:
-    /// files cost only the space they use (zero inodes, as btrfs reports).
+    /// statfs: the file system's limit, what it holds and what writes may
+    /// still take ([`Space::available`](crate::fs::Space::available): cached copies make way), in 4 KiB
+    /// blocks; [`UNKNOWN_SIZE`] free if it does not know them. So `df`
+    /// shows as used what `status` shows, and as available what can be
+    /// written. No inode counts: files cost only the space they use (zero
+    /// inodes, as btrfs reports).
     pub(crate) fn reply_statfs(&self, reply: ReplyStatfs) {
-        let (blocks, free) = match self.fs.space() {
-            Some(s) => (
-                s.limit / STATFS_BLOCK,
-                s.limit.saturating_sub(s.used) / STATFS_BLOCK,
-            ),
-            None => (UNKNOWN_SIZE / STATFS_BLOCK, UNKNOWN_SIZE / STATFS_BLOCK),
-        };
+        let [blocks, free, avail] = match self.fs.space() {
+            Some(s) => [s.limit, s.limit.saturating_sub(s.used), s.available()],
+            None => [UNKNOWN_SIZE; 3],
+        }
+        .map(|b| b / STATFS_BLOCK);
         let bsize = STATFS_BLOCK as u32;
-        reply.statfs(blocks, free, free, 0, 0, bsize, NAME_MAX as u32, bsize);
+        reply.statfs(blocks, free, avail, 0, 0, bsize, NAME_MAX as u32, bsize);
     }
 }
 
