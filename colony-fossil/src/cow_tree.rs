@@ -305,8 +305,14 @@ impl CowTree {
         Ok(())
     }
 
-    /// Replaces leaf `bn` (which must lie within the stream's size).
+    /// Replaces leaf `bn` (which must lie within the stream's size). A
+    /// leaf of zeros becomes a hole, and a leaf's trailing zeros are not
+    /// stored: zeros cost no local space, as they cost no venti space.
     pub fn put_leaf(&mut self, bn: u64, leaf: &[u8]) -> Result<()> {
+        let leaf = self.leaf_type().truncate(leaf);
+        if leaf.is_empty() {
+            return self.punch_leaf(bn);
+        }
         self.ensure_depth(bn)?;
         if self.depth > 0 {
             let f = self.fan();
@@ -318,6 +324,98 @@ impl CowTree {
                 let key = self.blocks.new_dirty(leaf)?;
                 self.leaves.insert(bn, key);
             }
+        }
+        Ok(())
+    }
+
+    /// Makes leaf `bn` a hole: its dirty copy is dropped and its slot
+    /// names no block.
+    fn punch_leaf(&mut self, bn: u64) -> Result<()> {
+        match self.leaves.remove(&bn) {
+            Some(key) => self.blocks.drop_dirty(key),
+            None if self.leaf_source(bn)? == Ok(Score::EMPTY) => return Ok(()),
+            None => {}
+        }
+        if self.depth == 0 {
+            self.top = Score::EMPTY;
+            return Ok(());
+        }
+        let f = self.fan();
+        self.materialize(1, bn / f)?;
+        let slots = self.ptrs.get_mut(&(1, bn / f)).expect("materialized");
+        slots[(bn % f) as usize] = Score::EMPTY;
+        Ok(())
+    }
+
+    /// Whether leaf `bn` holds data, and the first leaf past it whose state
+    /// may differ: a hole's extent is the whole empty subtree holding it,
+    /// so a search skips a large hole in a few steps.
+    fn extent(&self, bn: u64) -> Result<(bool, u64)> {
+        if self.leaves.contains_key(&bn) {
+            return Ok((true, bn + 1));
+        }
+        if bn >= self.span(self.depth) {
+            return Ok((false, u64::MAX));
+        }
+        let f = self.fan();
+        let mut score = self.top;
+        for h in (1..=self.depth).rev() {
+            let idx = bn / self.span(h);
+            let slot = ((bn / self.span(h - 1)) % f) as usize;
+            // The overlay is closed upwards: below a pointer block not in
+            // it, nothing is dirty, so an empty score is a whole hole.
+            if let Some(slots) = self.ptrs.get(&(h, idx)) {
+                score = slots[slot];
+                continue;
+            }
+            if score.is_special() {
+                return Ok((false, (idx + 1).saturating_mul(self.span(h))));
+            }
+            let block = self.ptr_block(h, &score)?;
+            score = Score::from_slice(&block[slot * Score::SIZE..]);
+        }
+        Ok((!score.is_special(), bn + 1))
+    }
+
+    /// Where the first data (`data`) or hole (`!data`) at or after `offset`
+    /// starts, at leaf granularity; the end of the stream counts as a hole.
+    /// `None` if `offset` is at or past the end, or no data follows it.
+    pub fn seek(&self, offset: u64, data: bool) -> Result<Option<u64>> {
+        if offset >= self.size {
+            return Ok(None);
+        }
+        let d = self.dsize as u64;
+        let n = self.leaf_count();
+        let mut bn = offset / d;
+        while bn < n {
+            let (has, end) = self.extent(bn)?;
+            if has == data {
+                return Ok(Some(offset.max(bn * d)));
+            }
+            bn = end;
+        }
+        Ok((!data).then_some(self.size))
+    }
+
+    /// Makes bytes `offset..offset + len` (within the stream) read as
+    /// zeros, freeing the leaves wholly inside: they become holes.
+    pub fn punch(&mut self, offset: u64, len: u64) -> Result<()> {
+        let end = offset.saturating_add(len).min(self.size);
+        let d = self.dsize as u64;
+        let mut at = offset;
+        while let Some(from) = self.seek(at, true)?.filter(|&f| f < end) {
+            let bn = from / d;
+            let start = bn * d;
+            let to = end.min(start + d);
+            // Bytes past the size are zeros already.
+            if from == start && (to == start + d || to == self.size) {
+                self.punch_leaf(bn)?;
+            } else {
+                let mut leaf = self.read_leaf(bn)?;
+                leaf[(from - start) as usize..(to - start) as usize].fill(0);
+                self.put_leaf(bn, &leaf)?;
+            }
+            at = to;
         }
         Ok(())
     }
@@ -510,6 +608,7 @@ mod tests {
     enum Op {
         Write(u64, Vec<u8>),
         Size(u64),
+        Punch(u64, u64),
         Flush,
     }
 
@@ -517,9 +616,30 @@ mod tests {
         prop_oneof![
             (0u64..20000, prop::collection::vec(1u8..=255, 1..1500))
                 .prop_map(|(o, d)| Op::Write(o, d)),
+            // Zeros, which must become holes where they fill a leaf.
+            (0u64..20000, 1usize..1500).prop_map(|(o, n)| Op::Write(o, vec![0; n])),
             (0u64..22000).prop_map(Op::Size),
+            (0u64..22000, 0u64..5000).prop_map(|(o, n)| Op::Punch(o, n)),
             Just(Op::Flush),
         ]
+    }
+
+    /// What `CowTree::seek` must answer for `model` with 256-byte leaves:
+    /// a leaf holds data exactly when it holds a byte that is not zero.
+    fn model_seek(model: &[u8], offset: u64, data: bool) -> Option<u64> {
+        let len = model.len() as u64;
+        if offset >= len {
+            return None;
+        }
+        let mut bn = offset / 256;
+        while bn * 256 < len {
+            let leaf = &model[(bn * 256) as usize..len.min((bn + 1) * 256) as usize];
+            if leaf.iter().any(|&b| b != 0) == data {
+                return Some(offset.max(bn * 256));
+            }
+            bn += 1;
+        }
+        (!data).then_some(len)
     }
 
     proptest! {
@@ -539,9 +659,18 @@ mod tests {
                         model[o as usize..end].copy_from_slice(&d);
                     }
                     Op::Size(n) => { t.set_size(n).unwrap(); model.resize(n as usize, 0); }
+                    Op::Punch(o, n) => {
+                        t.punch(o, n).unwrap();
+                        let end = model.len().min((o + n) as usize);
+                        if (o as usize) < end { model[o as usize..end].fill(0); }
+                    }
                     Op::Flush => { t.flush().unwrap(); }
                 }
                 prop_assert_eq!(t.read(0, 1 << 20).unwrap(), model.clone());
+                for at in (0..model.len() as u64 + 300).step_by(97) {
+                    prop_assert_eq!(t.seek(at, true).unwrap(), model_seek(&model, at, true));
+                    prop_assert_eq!(t.seek(at, false).unwrap(), model_seek(&model, at, false));
+                }
             }
             let e = t.flush().unwrap();
             prop_assert_eq!(b.dirty_bytes(), 0);

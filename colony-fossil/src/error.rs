@@ -93,6 +93,10 @@ pub enum Error {
     /// Reading a link target of a file that is not a symlink.
     #[error("not a symbolic link")]
     NotSymlink,
+    /// A seek for data or a hole from an offset at or past the end of the
+    /// file, or for data where only holes follow (lseek's ENXIO).
+    #[error("no data or hole at or after the offset")]
+    PastEnd,
     /// Moving a directory below itself.
     #[error("cannot move a directory into itself")]
     MoveIntoSelf,

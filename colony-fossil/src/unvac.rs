@@ -1,16 +1,20 @@
 //! Export: extract a vac archive into a directory (`unvac`).
 //!
 //! Restored: regular files (holes where the archive has zero subtrees),
-//! directories, symlinks, named pipes, permission bits, mtimes and atimes
-//! (whole seconds), and owners when running as root and the names exist.
+//! directories, symlinks, named pipes, permission bits (set-id bits as
+//! root), mtimes and atimes, and owners when running as root (by number
+//! where colony's extension records it, else by name where the name
+//! exists). From colony's extension ([`crate::extension`]) also:
+//! nanoseconds of the times, sockets, devices (as root) and extended
+//! attributes (those this user and file system may set).
 //!
-//! Not restored: devices (skipped and reported, as plan9port unvac skips
-//! them); owners when not root or when a name is unknown here. What vac
-//! itself cannot represent, so no export can bring back: hard links (each
-//! name becomes its own file), extended attributes and ACLs, setuid,
-//! setgid and sticky bits, device numbers, sub-second and pre-1970 or
-//! post-2106 times, numeric uids/gids (names only), and symlink targets
-//! beyond 8 bytes in archives written by plan9port vac.
+//! Not restored, and reported: devices without a number (plan9port's vac
+//! records none) or without the right to make them, attributes that may
+//! not be set here; owners when not root or when a name is unknown here.
+//! What vac itself cannot represent, so no export can bring back: hard
+//! links (each name becomes its own file), pre-1970 or post-2106 times,
+//! and symlink targets beyond 8 bytes in archives written by plan9port
+//! vac.
 //!
 //! A damaged file or directory (missing block, hash mismatch, malformed
 //! record) is reported with its path and the block's score; extraction
@@ -34,6 +38,7 @@ use crate::dir::{Child, DirReader};
 use crate::dir_entry::DirEntry;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
+use crate::extension::Special;
 use crate::mode::{self, Kind};
 use crate::tree::TreeReader;
 
@@ -172,10 +177,34 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
         apath: &str,
     ) -> Result<()> {
         let kind = mode::kind(de.mode);
-        if kind == Kind::Device {
-            self.out
-                .skipped
-                .push((target.to_path_buf(), "device: not restored".into()));
+        // Sockets and devices, from colony's extension; a device without
+        // it (plan9port's vac records no number) cannot be made.
+        let node_type = match (kind, de.special()) {
+            (_, Some(Special::Socket)) => Some((nix::sys::stat::SFlag::S_IFSOCK, 0)),
+            (Kind::Device, Some(Special::CharDevice(r))) => Some((nix::sys::stat::SFlag::S_IFCHR, r)),
+            (Kind::Device, Some(Special::BlockDevice(r))) => Some((nix::sys::stat::SFlag::S_IFBLK, r)),
+            (Kind::Device, _) => {
+                self.out
+                    .skipped
+                    .push((target.to_path_buf(), "device without a number: not restored".into()));
+                return Ok(());
+            }
+            _ => None,
+        };
+        if let Some((ty, rdev)) = node_type {
+            remove_existing(target)?;
+            let perm = nix::sys::stat::Mode::from_bits_truncate(0o600);
+            if let Err(e) = nix::sys::stat::mknod(target, ty, perm, rdev) {
+                // Devices need root (CAP_MKNOD), as tar finds.
+                self.out
+                    .skipped
+                    .push((target.to_path_buf(), format!("mknod: {e}")));
+                return Ok(());
+            }
+            self.out.files += 1;
+            self.finish(de, kind, target)?;
+            self.done.files += 1;
+            (self.progress)(&self.done);
             return Ok(());
         }
         let child = parent.open(de)?;
@@ -257,26 +286,35 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
     }
 
     /// Owner, mode and times, in the order that keeps them all.
+    /// Numeric owners (colony's extension) win over names, which must be
+    /// known here.
     fn finish(&mut self, de: &DirEntry, kind: Kind, target: &Path) -> Result<()> {
         if self.as_root && self.options.owners {
-            let user = nix::unistd::User::from_name(&String::from_utf8_lossy(&de.uid))
-                .ok()
-                .flatten();
-            let group = nix::unistd::Group::from_name(&String::from_utf8_lossy(&de.gid))
-                .ok()
-                .flatten();
+            let user = de.uid_number().map(Into::into).or_else(|| {
+                nix::unistd::User::from_name(&String::from_utf8_lossy(&de.uid))
+                    .ok()
+                    .flatten()
+                    .map(|u| u.uid)
+            });
+            let group = de.gid_number().map(Into::into).or_else(|| {
+                nix::unistd::Group::from_name(&String::from_utf8_lossy(&de.gid))
+                    .ok()
+                    .flatten()
+                    .map(|g| g.gid)
+            });
             if user.is_none() || group.is_none() {
                 self.out.owners_not_restored = true;
             }
             nix::unistd::fchownat(
                 nix::fcntl::AT_FDCWD,
                 target,
-                user.map(|u| u.uid),
-                group.map(|g| g.gid),
+                user,
+                group,
                 nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
             )
             .map_err(|e| Error::io("chown", target, e.into()))?;
         }
+        self.restore_xattrs(de, target)?;
         if kind != Kind::Symlink {
             let mut perm = mode::to_unix_perm(de.mode);
             if !self.as_root {
@@ -286,12 +324,53 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
             set_perm(target, perm)?;
         }
         if self.options.times {
+            let n = de.nanos();
             let (a, m) = (
-                FileTime::from_unix_time(de.atime as i64, 0),
-                FileTime::from_unix_time(de.mtime as i64, 0),
+                FileTime::from_unix_time(de.atime as i64, n.atime),
+                FileTime::from_unix_time(de.mtime as i64, n.mtime),
             );
             filetime::set_symlink_file_times(target, a, m)
                 .map_err(|e| Error::io("utimes", target, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
+    /// Extended attributes (colony's extension). Those this file system or
+    /// this user may not set (`trusted.*` without root, none at all on
+    /// some file systems) are left out, and listed.
+    fn restore_xattrs(&mut self, de: &DirEntry, target: &Path) -> Result<()> {
+        let mut names = de.xattr_names().peekable();
+        if names.peek().is_none() {
+            return Ok(());
+        }
+        let path = std::ffi::CString::new(target.as_os_str().as_bytes())
+            .map_err(|e| Error::io("setxattr", target, std::io::Error::other(e)))?;
+        for name in names {
+            let value = de.xattr(name).unwrap_or_default();
+            let cname = std::ffi::CString::new(name)
+                .map_err(|e| Error::io("setxattr", target, std::io::Error::other(e)))?;
+            // SAFETY: NUL-terminated strings and a live buffer of that length.
+            let r = unsafe {
+                nix::libc::lsetxattr(
+                    path.as_ptr(),
+                    cname.as_ptr(),
+                    value.as_ptr().cast(),
+                    value.len(),
+                    0,
+                )
+            };
+            if r != 0 {
+                let e = std::io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(nix::libc::ENOTSUP | nix::libc::EPERM) => self.out.skipped.push((
+                        target.to_path_buf(),
+                        format!("extended attribute {}: {e}", name.escape_ascii()),
+                    )),
+                    _ => return Err(Error::io("setxattr", target, e)),
+                }
+            }
         }
         Ok(())
     }

@@ -365,6 +365,16 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
     }
 
     fn add_child(&mut self, parent: &mut DirState, rel: &Path, node: &Node) -> Result<()> {
+        if node.kind == NodeKind::Special && !self.linux {
+            // plan9port's vac leaves sockets and devices out.
+            let what = match node.special {
+                Some(Special::Socket) => "socket",
+                _ => "device",
+            };
+            let why = format!("{what}: not archived (only with colony's extension)");
+            self.out.skipped.push((rel.to_path_buf(), why));
+            return Ok(());
+        }
         let data = match node.kind {
             NodeKind::File => match self.source.open(rel) {
                 Ok(r) => Some(r),

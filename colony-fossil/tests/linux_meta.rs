@@ -221,7 +221,7 @@ fn vac_with_linux_keeps_what_linux_has() {
     };
     let imported = colony_fossil::vac::import_path(&*store, &top, &options, &mut |_| {}).unwrap();
     assert!(imported.skipped.is_empty(), "{:?}", imported.skipped);
-    let fs = Fossil::open(store, imported.score, FossilOptions::default()).unwrap();
+    let fs = Fossil::open(store.clone(), imported.score, FossilOptions::default()).unwrap();
     let slash = fs.stat(fs.root()).unwrap();
     assert_eq!(
         slash.mode & (DMSETVTX | 0o777),
@@ -246,5 +246,34 @@ fn vac_with_linux_keeps_what_linux_has() {
     );
     if xattrs {
         assert_eq!(fs.getxattr(m.node(), b"user.note").unwrap(), b"kept");
+    }
+
+    // unvac brings it all back.
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let out = tempfile::tempdir().unwrap();
+    let done = colony_fossil::unvac::export(
+        &*store,
+        &imported.score,
+        out.path(),
+        &Default::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(done.errors.is_empty(), "{:?}", done.errors);
+    let su = std::fs::symlink_metadata(out.path().join("su")).unwrap();
+    assert_eq!((su.mtime(), su.mtime_nsec()), (1_000_000_000, 123_456_789));
+    if root {
+        assert_eq!((su.uid(), su.gid(), su.mode() & 0o7777), (4242, 4343, 0o4755));
+    }
+    assert!(std::fs::symlink_metadata(out.path().join("p")).unwrap().file_type().is_fifo());
+    assert!(std::fs::symlink_metadata(out.path().join("s")).unwrap().file_type().is_socket());
+    if xattrs {
+        let c = std::ffi::CString::new(out.path().join("su").as_os_str().as_encoded_bytes()).unwrap();
+        let mut buf = [0u8; 16];
+        // SAFETY: NUL-terminated strings and a live buffer.
+        let n = unsafe {
+            nix::libc::getxattr(c.as_ptr(), c"user.note".as_ptr(), buf.as_mut_ptr().cast(), 16)
+        };
+        assert_eq!(&buf[..n.max(0) as usize], b"kept");
     }
 }

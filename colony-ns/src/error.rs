@@ -172,6 +172,9 @@ pub enum Error {
     /// extended attributes, fifos or devices): EOPNOTSUPP.
     #[error("operation not supported by this file system: {0}")]
     NotSupported(&'static str),
+    /// See [`es::PAST_END`].
+    #[error("{}", es::PAST_END)]
+    PastEnd,
     /// A failure of the storage behind a file system, passed on as its text.
     #[error("{0}")]
     Other(String),
@@ -358,6 +361,7 @@ impl Error {
             es::REMOVE_ROOT => Error::RemoveRoot,
             es::NOT_SYMLINK => Error::NotSymlink,
             es::CROSS_DIR => Error::CrossDir,
+            es::PAST_END => Error::PastEnd,
             other => match other.strip_suffix(es::AUTH_NOT_REQUIRED) {
                 Some(service) if service.ends_with(": ") => {
                     Error::AuthNotRequired(service[..service.len() - 2].to_owned())
@@ -404,6 +408,7 @@ mod tests {
             Error::RemoveRoot,
             Error::NotSymlink,
             Error::CrossDir,
+            Error::PastEnd,
             Error::AuthNotRequired("vacfs".into()),
             Error::Other("i/o error: venti: connection reset".into()),
         ];

@@ -24,7 +24,10 @@ use std::sync::Arc;
 use colony_fossil::Fossil;
 
 use crate::error::{Error, Result};
-use crate::fs::{DirEntry, FileSystem, Meta, NewFile, NodeId, RenameMode, SetMeta, XattrMode};
+use crate::fs::{
+    Allocate, DirEntry, FileSystem, Meta, NewFile, NodeId, RenameMode, Seek, SetMeta, Space,
+    XattrMode,
+};
 use crate::ninep::error_strings as es;
 
 /// A [`Fossil`] served as a [`FileSystem`]. It shares the Fossil, so its
@@ -60,6 +63,7 @@ impl From<colony_fossil::Error> for Error {
             F::DirLength => Error::DirLength,
             F::RemoveRoot => Error::RemoveRoot,
             F::NotSymlink => Error::NotSymlink,
+            F::PastEnd => Error::PastEnd,
             F::TooLarge(_) => Error::TooLarge,
             // Plan 9 refuses a move into oneself as a bad path.
             F::MoveIntoSelf => Error::BadName,
@@ -167,6 +171,26 @@ impl FileSystem for FossilFs {
     fn readlink(&self, node: NodeId) -> Result<String> {
         String::from_utf8(self.fossil.readlink(node)?).map_err(|_| Error::BadUtf8)
     }
+
+    fn seek_data(&self, node: NodeId, offset: u64, whence: Seek) -> Result<u64> {
+        Ok(self.fossil.seek_data(node, offset, whence)?)
+    }
+
+    fn allocate(
+        &self,
+        node: NodeId,
+        offset: u64,
+        len: u64,
+        how: Allocate,
+        user: &str,
+    ) -> Result<()> {
+        Ok(self.fossil.allocate(node, offset, len, how, user)?)
+    }
+
+    /// The live Fossil's local store: its dirty bytes and its limit.
+    fn space(&self) -> Option<Space> {
+        Some(self.fossil.space())
+    }
 }
 
 #[cfg(test)]
@@ -188,6 +212,7 @@ mod tests {
             (F::DirLength, es::DIR_LENGTH),
             (F::RemoveRoot, es::REMOVE_ROOT),
             (F::NotSymlink, es::NOT_SYMLINK),
+            (F::PastEnd, es::PAST_END),
             (F::TooLarge(1 << 49), es::TOO_LARGE),
             (F::MoveIntoSelf, es::BAD_NAME),
         ];

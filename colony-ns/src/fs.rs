@@ -9,6 +9,15 @@
 use crate::error::{Error, Result};
 use crate::ninep::DMSYMLINK;
 
+/// What [`FileSystem::seek_data`] looks for (SEEK_DATA or SEEK_HOLE).
+pub use colony_fossil::fossil::Seek;
+
+/// What [`FileSystem::allocate`] does to a byte range (fallocate's modes).
+pub use colony_fossil::fossil::Allocate;
+
+/// A store's use and limit, for statfs ([`FileSystem::space`]).
+pub use colony_fossil::fossil::Space;
+
 /// A file's identity: its qid path.
 pub type NodeId = u64;
 
@@ -201,5 +210,72 @@ pub trait FileSystem: Send + Sync + 'static {
         let count = u32::try_from(meta.length).map_err(|_| Error::TooLarge)?;
         let bytes = self.read(node, 0, count)?;
         String::from_utf8(bytes).map_err(|_| Error::BadUtf8)
+    }
+
+    // Sparse files and space: lseek's SEEK_DATA/SEEK_HOLE, fallocate,
+    // statfs. The defaults serve a file system that knows no holes.
+
+    /// Where the first data ([`Seek::Data`]) or hole ([`Seek::Hole`]) at or
+    /// after `offset` in file `node` starts; the end of the file counts as
+    /// a hole. [`Error::PastEnd`] if `offset` is at or past the end, or if
+    /// only holes follow it when seeking data; [`Error::IsDir`] for a
+    /// directory. The default: no holes, data everywhere up to the length.
+    fn seek_data(&self, node: NodeId, offset: u64, whence: Seek) -> Result<u64> {
+        let meta = self.stat(node)?;
+        if meta.is_dir() {
+            return Err(Error::IsDir);
+        }
+        if offset >= meta.length {
+            return Err(Error::PastEnd);
+        }
+        Ok(match whence {
+            Seek::Data => offset,
+            Seek::Hole => meta.length,
+        })
+    }
+
+    /// Applies `how` to bytes `offset..offset + len` of file `node`, for
+    /// `user` (fallocate): what changes the contents or the length is a
+    /// modification. [`Error::TooLarge`] if the range ends past what the
+    /// file system holds; [`Error::IsDir`] for a directory. The default
+    /// writes zeros where the range must read as zeros (a file system with
+    /// holes makes them holes) and sets the length where it must grow.
+    fn allocate(
+        &self,
+        node: NodeId,
+        offset: u64,
+        len: u64,
+        how: Allocate,
+        user: &str,
+    ) -> Result<()> {
+        /// Zeros written per call.
+        const CHUNK: u64 = 1 << 20;
+        let meta = self.stat(node)?;
+        if meta.is_dir() {
+            return Err(Error::IsDir);
+        }
+        let end = offset.checked_add(len).ok_or(Error::TooLarge)?;
+        if how.zeroes() {
+            let zeros = vec![0; CHUNK.min(len) as usize];
+            let mut at = offset;
+            while at < end.min(meta.length) {
+                let n = (end.min(meta.length) - at).min(CHUNK);
+                self.write(node, at, &zeros[..n as usize], user)?;
+                at += n;
+            }
+        }
+        if !how.keeps_size() && end > meta.length {
+            let grow = SetMeta {
+                length: Some(end),
+                ..SetMeta::default()
+            };
+            self.wstat(node, &grow, user)?;
+        }
+        Ok(())
+    }
+
+    /// The store's use and limit, if the file system knows them (statfs).
+    fn space(&self) -> Option<Space> {
+        None
     }
 }

@@ -33,11 +33,12 @@ mod memfs;
 pub mod ninep;
 pub mod server;
 pub mod session;
+mod sparse_bytes;
 
 pub use client::RemoteFs;
 pub use error::{Error, Result};
 pub use fossil_fs::FossilFs;
-pub use fs::{DirEntry, FileSystem, Meta, NodeId, SetMeta};
+pub use fs::{Allocate, DirEntry, FileSystem, Meta, NodeId, Seek, SetMeta, Space};
 pub use fuse::{MountHandle, MountOptions, mount};
 pub use id_range::{IdRange, OVERFLOW_ID};
 pub use memfs::MemFs;

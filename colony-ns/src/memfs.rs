@@ -4,8 +4,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
-use crate::fs::{DirEntry, FileSystem, Meta, Nanos, NodeId, SetMeta, Time, check_name};
+use crate::fs::{
+    DirEntry, FileSystem, Meta, Nanos, NodeId, Seek, SetMeta, Space, Time, check_name,
+};
 use crate::ninep::{DMAPPEND, DMDIR, Qid};
+use crate::sparse_bytes::SparseBytes;
 
 /// The largest file MemFs holds, so a write at a huge offset fails cleanly
 /// instead of exhausting memory.
@@ -13,7 +16,8 @@ pub const MAX_FILE: u64 = 1 << 30;
 
 /// A tree held in memory. Directory entries are listed in the order they
 /// were added (cookies are slot numbers, so they stay valid while entries
-/// come and go); qid paths are handed out in increasing order.
+/// come and go); qid paths are handed out in increasing order. Files have
+/// holes, which hold no memory ([`SparseBytes`]).
 pub struct MemFs {
     tree: Mutex<Tree>,
 }
@@ -31,7 +35,7 @@ struct Node {
 }
 
 enum Body {
-    File(Vec<u8>),
+    File(SparseBytes),
     Dir {
         /// slot -> child, in the order entries were added.
         slots: BTreeMap<u64, NodeId>,
@@ -99,7 +103,7 @@ impl MemFs {
             Body::new_dir()
         } else {
             meta.length = contents.len() as u64;
-            Body::File(contents)
+            Body::File(SparseBytes::from_vec(&contents))
         };
         let name = meta.name.clone();
         tree.link(dir, &name, path)?;
@@ -201,7 +205,14 @@ impl Node {
         self.meta.qid.version = self.meta.qid.version.wrapping_add(1);
     }
 
-    fn file_mut(&mut self) -> Result<&mut Vec<u8>> {
+    fn file(&self) -> Result<&SparseBytes> {
+        match &self.body {
+            Body::File(data) => Ok(data),
+            Body::Dir { .. } => Err(Error::IsDir),
+        }
+    }
+
+    fn file_mut(&mut self) -> Result<&mut SparseBytes> {
         match &mut self.body {
             Body::File(data) => Ok(data),
             Body::Dir { .. } => Err(Error::IsDir),
@@ -209,11 +220,11 @@ impl Node {
     }
 }
 
-fn set_len(data: &mut Vec<u8>, len: u64) -> Result<()> {
+fn set_len(data: &mut SparseBytes, len: u64) -> Result<()> {
     if len > MAX_FILE {
         return Err(Error::TooLarge);
     }
-    data.resize(len as usize, 0);
+    data.set_len(len);
     Ok(())
 }
 
@@ -247,15 +258,7 @@ impl FileSystem for MemFs {
     }
 
     fn read(&self, node: NodeId, offset: u64, count: u32) -> Result<Vec<u8>> {
-        let tree = self.lock();
-        match &tree.node(node)?.body {
-            Body::File(data) => {
-                let start = offset.min(data.len() as u64) as usize;
-                let end = start.saturating_add(count as usize).min(data.len());
-                Ok(data[start..end].to_vec())
-            }
-            Body::Dir { .. } => Err(Error::IsDir),
-        }
+        Ok(self.lock().node(node)?.file()?.read(offset, count))
     }
 
     fn write(&self, node: NodeId, offset: u64, data: &[u8], user: &str) -> Result<u32> {
@@ -264,15 +267,15 @@ impl FileSystem for MemFs {
         let n = tree.node_mut(node)?;
         let append = n.meta.mode & DMAPPEND != 0;
         let file = n.file_mut()?;
-        let start = if append { file.len() as u64 } else { offset };
+        let start = if append { file.len() } else { offset };
         let end = start
             .checked_add(data.len() as u64)
             .ok_or(Error::TooLarge)?;
-        if end > file.len() as u64 {
+        if end > file.len() {
             set_len(file, end)?;
         }
-        file[start as usize..end as usize].copy_from_slice(data);
-        n.meta.length = file.len() as u64;
+        file.write(start, data);
+        n.meta.length = file.len();
         n.touch(Some(user));
         Ok(count)
     }
@@ -311,7 +314,7 @@ impl FileSystem for MemFs {
         let body = if perm & DMDIR != 0 {
             Body::new_dir()
         } else {
-            Body::File(Vec::new())
+            Body::File(SparseBytes::default())
         };
         tree.nodes.insert(
             path,
@@ -479,6 +482,42 @@ impl FileSystem for MemFs {
         }
         Ok(())
     }
+
+    fn seek_data(&self, node: NodeId, offset: u64, whence: Seek) -> Result<u64> {
+        let tree = self.lock();
+        let file = tree.node(node)?.file()?;
+        file.seek(offset, whence == Seek::Data)
+            .ok_or(Error::PastEnd)
+    }
+
+    /// File data held, against the machine's memory, where MemFs keeps it
+    /// (unknown if /proc/meminfo cannot be read).
+    fn space(&self) -> Option<Space> {
+        let used = self
+            .lock()
+            .nodes
+            .values()
+            .filter_map(|n| n.file().ok())
+            .map(SparseBytes::held)
+            .sum();
+        Some(Space {
+            used,
+            cached: 0,
+            limit: physical_memory()?,
+        })
+    }
+}
+
+/// The machine's memory in bytes, from /proc/meminfo.
+fn physical_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib = info.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
+    kib.trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(1024)
 }
 
 #[cfg(test)]

@@ -382,3 +382,28 @@ async fn an_interactive_shell_works_in_a_fossil_root() {
     assert_eq!(fossil_file(s.fossil(), "root/typed").unwrap(), b"typed\n");
     s.stop().await.unwrap();
 }
+
+/// statfs inside the environment (what `df` shows) is its live Fossil's
+/// local store: the limit as the size, what it holds as used, and as
+/// available what writes may take (cached copies make way).
+#[tokio::test]
+async fn statfs_inside_is_the_local_store() {
+    let Some(f) = Fixture::new() else {
+        return;
+    };
+    let fossil = open(&f.store, f.score);
+    let limit = fossil.space().limit;
+    let mut s = start(fossil.clone(), f.scratch.path(), "roomy").await;
+    let (status, out, err) = sh(&s, "stat -f -c '%S %b %f %a' /").await;
+    assert!(status.success(), "{err}");
+    let v: Vec<u64> = out.split_whitespace().map(|n| n.parse().unwrap()).collect();
+    assert_eq!(v[..2], [4096, limit / 4096], "{out}");
+    // Free and available as they were when stat ran: the limit less what
+    // the session's start had read (cached) and written, and no more since.
+    let space = fossil.space();
+    assert!(v[2] >= (limit - space.used) / 4096 - 1, "{out} {space:?}");
+    assert!(v[2] < limit / 4096, "nothing cached? {out}");
+    assert!(v[3] >= space.available() / 4096 - 1, "{out} {space:?}");
+    assert!(v[3] >= v[2], "{out}");
+    s.stop().await.unwrap();
+}

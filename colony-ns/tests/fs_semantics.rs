@@ -6,7 +6,7 @@ use std::sync::Arc;
 use colony_fossil::Fossil;
 use colony_fossil::fossil::{FossilOptions, SetMeta as FossilSetMeta};
 use colony_ns::ninep::{DMAPPEND, DMDIR, QTSYMLINK};
-use colony_ns::{Error, FileSystem, FossilFs, MemFs, NodeId, SetMeta};
+use colony_ns::{Allocate, Error, FileSystem, FossilFs, MemFs, NodeId, Seek, SetMeta};
 use colony_venti::MemStore;
 
 /// An empty tree whose root is owned by glenda, group sys, mode 0775.
@@ -59,6 +59,7 @@ on_every_backend!(
     symlinks_hold_their_target,
     only_length_changes_touch_mtime,
     rename_moves_across_directories,
+    holes_are_found_made_and_free,
 );
 
 fn names(fs: &dyn FileSystem, dir: NodeId, cookie: u64) -> Vec<(String, u64)> {
@@ -304,4 +305,111 @@ fn rename_moves_across_directories(fs: &dyn FileSystem) {
         names(fs, 0, 0).into_iter().map(|e| e.0).collect::<Vec<_>>(),
         ["d2"]
     );
+}
+
+/// A range big enough to be whole blocks on every backend (MemFs pages
+/// are 4 KiB, a new Fossil's leaves 8 KiB).
+const BLOCK: u64 = 8192;
+
+fn holes_are_found_made_and_free(fs: &dyn FileSystem) {
+    let f = fs.create(0, "sparse", 0o644, "glenda").unwrap().node();
+    let d = fs.create(0, "d", DMDIR | 0o755, "glenda").unwrap().node();
+    let before = fs.space().expect("a known space");
+    // Data in blocks 8 and 10 of a file 32 blocks long.
+    let data = vec![0xa5; BLOCK as usize];
+    fs.write(f, 8 * BLOCK, &data, "glenda").unwrap();
+    fs.write(f, 10 * BLOCK, &data, "glenda").unwrap();
+    let grow = SetMeta {
+        length: Some(32 * BLOCK),
+        ..SetMeta::default()
+    };
+    fs.wstat(f, &grow, "glenda").unwrap();
+    let used = fs.space().unwrap().used - before.used;
+    assert!(
+        (2 * BLOCK..8 * BLOCK).contains(&used),
+        "{used} bytes for 2 blocks of data"
+    );
+    let seeks = |fs: &dyn FileSystem| {
+        [0, 8 * BLOCK + 1, 9 * BLOCK, 11 * BLOCK, 31 * BLOCK].map(|at| {
+            (
+                fs.seek_data(f, at, Seek::Data).ok(),
+                fs.seek_data(f, at, Seek::Hole).ok(),
+            )
+        })
+    };
+    assert_eq!(
+        seeks(fs),
+        [
+            (Some(8 * BLOCK), Some(0)),
+            (Some(8 * BLOCK + 1), Some(9 * BLOCK)),
+            (Some(10 * BLOCK), Some(9 * BLOCK)),
+            (None, Some(11 * BLOCK)),
+            (None, Some(31 * BLOCK)),
+        ]
+    );
+    assert!(matches!(
+        fs.seek_data(f, 32 * BLOCK, Seek::Hole),
+        Err(Error::PastEnd)
+    ));
+    assert!(matches!(fs.seek_data(d, 0, Seek::Hole), Err(Error::IsDir)));
+
+    // Punch block 8 and the second half of block 10: one block freed, the
+    // rest of block 10 kept.
+    let v = fs.stat(f).unwrap().qid.version;
+    fs.allocate(f, 8 * BLOCK, BLOCK, Allocate::Punch, "bob")
+        .unwrap();
+    fs.allocate(f, 10 * BLOCK + BLOCK / 2, BLOCK / 2, Allocate::Punch, "bob")
+        .unwrap();
+    let m = fs.stat(f).unwrap();
+    assert_eq!((m.length, m.muid.as_str()), (32 * BLOCK, "bob"));
+    assert!(m.qid.version > v);
+    assert_eq!(fs.seek_data(f, 0, Seek::Data).unwrap(), 10 * BLOCK);
+    let back = fs.read(f, 10 * BLOCK, BLOCK as u32).unwrap();
+    assert!(back[..BLOCK as usize / 2].iter().all(|&b| b == 0xa5));
+    assert!(back[BLOCK as usize / 2..].iter().all(|&b| b == 0));
+    assert!(fs.space().unwrap().used < before.used + used);
+
+    // Zero a range, keeping the size and not; reserve, keeping it and not.
+    fs.allocate(
+        f,
+        10 * BLOCK,
+        BLOCK,
+        Allocate::Zero { keep_size: true },
+        "bob",
+    )
+    .unwrap();
+    assert!(matches!(
+        fs.seek_data(f, 0, Seek::Data),
+        Err(Error::PastEnd)
+    ));
+    fs.allocate(
+        f,
+        30 * BLOCK,
+        4 * BLOCK,
+        Allocate::Zero { keep_size: false },
+        "bob",
+    )
+    .unwrap();
+    assert_eq!(fs.stat(f).unwrap().length, 34 * BLOCK);
+    let keep = Allocate::Reserve { keep_size: true };
+    fs.allocate(f, 0, 40 * BLOCK, keep, "bob").unwrap();
+    assert_eq!(fs.stat(f).unwrap().length, 34 * BLOCK);
+    let grow = Allocate::Reserve { keep_size: false };
+    fs.allocate(f, 0, 40 * BLOCK, grow, "bob").unwrap();
+    assert_eq!(fs.stat(f).unwrap().length, 40 * BLOCK);
+    assert!(
+        fs.read(f, 0, 40 * BLOCK as u32)
+            .unwrap()
+            .iter()
+            .all(|&b| b == 0)
+    );
+
+    assert!(matches!(
+        fs.allocate(f, u64::MAX, 2, Allocate::Punch, "bob"),
+        Err(Error::TooLarge)
+    ));
+    assert!(matches!(
+        fs.allocate(d, 0, 1, Allocate::Punch, "bob"),
+        Err(Error::IsDir)
+    ));
 }

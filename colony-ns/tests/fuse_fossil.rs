@@ -1,22 +1,73 @@
 //! The same real programs in a FUSE mount of a live Fossil over an
-//! in-memory venti store.
+//! in-memory venti store, and `df` on such a mount.
 
 #[macro_use]
 mod fuse_programs;
 
+use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use colony_fossil::{Fossil, FossilOptions};
+use colony_ns::fuse::{MountOptions, mount};
 use colony_ns::{FileSystem, FossilFs};
 use colony_venti::MemStore;
+use fuse_programs::{have, mount_dir, sh};
 
-fn fossil() -> Arc<dyn FileSystem> {
+fn fossil_with(local_limit: u64) -> Arc<dyn FileSystem> {
     let options = FossilOptions {
         owner: "root".into(),
+        local_limit,
         ..FossilOptions::default()
     };
     let fossil = Fossil::create_empty(Arc::new(MemStore::new()), options).expect("empty fossil");
     Arc::new(FossilFs::new(Arc::new(fossil)))
 }
 
+fn fossil() -> Arc<dyn FileSystem> {
+    fossil_with(FossilOptions::default().local_limit)
+}
+
 program_tests!(@linux fossil);
+
+/// `df` on the mount shows the live Fossil's local store: its configured
+/// limit as the size, use that grows with writes but not with holes, and
+/// as available the limit less what is in no block store yet.
+#[test]
+fn df_reports_the_local_store() {
+    let Some((_dir, mnt)) = mount_dir() else {
+        return;
+    };
+    if !have("df") {
+        return;
+    }
+    const MIB: u64 = 1 << 20;
+    let h = mount(fossil_with(256 * MIB), &mnt, &MountOptions::default()).unwrap();
+    let df = || -> [u64; 3] {
+        let out = sh(&mnt, "df -B1 --output=size,used,avail .");
+        let line = out.lines().nth(1).expect("df's line");
+        let v: Vec<u64> = line
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        [v[0], v[1], v[2]]
+    };
+    let [size, used, avail] = df();
+    assert_eq!(size, 256 * MIB);
+    assert!(used + avail >= size, "{used} {avail}");
+    // Still open, so no close has asked for anything to be made durable.
+    let mut f = std::fs::File::create(mnt.join("data")).unwrap();
+    f.write_all(&vec![1; 8 * MIB as usize]).unwrap();
+    let [size2, used2, avail2] = df();
+    assert_eq!(size2, size);
+    assert!(used2 >= used + 8 * MIB, "{used} then {used2}");
+    assert!(avail2 <= avail - 8 * MIB, "{avail} then {avail2}");
+    // A byte at 1 GiB and a length of 10 GiB: a few pointer blocks.
+    let g = std::fs::File::create(mnt.join("sparse")).unwrap();
+    g.write_all_at(b"x", 1 << 30).unwrap();
+    g.set_len(10 << 30).unwrap();
+    let [_, used3, _] = df();
+    assert!(used3 < used2 + MIB, "{used2} then {used3}");
+    drop((f, g));
+    h.unmount().unwrap();
+}

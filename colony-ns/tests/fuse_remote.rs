@@ -168,3 +168,44 @@ fn a_dead_server_fails_calls_and_unmounts() {
     handle.unmount().unwrap();
     assert!(!is_mounted(Path::new(&mnt)));
 }
+
+/// Holes over 9P2000, which cannot ask for them: the client knows of none
+/// (SEEK_HOLE is the end), fallocate zeroes by writing zeros, which the
+/// served MemFs makes holes, and statfs reports a nominal free terabyte.
+#[test]
+fn holes_without_protocol_support() {
+    let Some((_dir, mnt)) = mount_dir() else {
+        return;
+    };
+    use nix::fcntl::{FallocateFlags as F, fallocate};
+    use nix::unistd::{Whence, lseek};
+    use std::os::fd::AsFd;
+    let served = fuse_programs::memfs();
+    let handle = mount(remote_of(served.clone()), &mnt, &MountOptions::default()).unwrap();
+    let f = std::fs::File::create(mnt.join("f")).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &[7; 1 << 16], 0).unwrap();
+    fallocate(
+        f.as_fd(),
+        F::FALLOC_FL_PUNCH_HOLE | F::FALLOC_FL_KEEP_SIZE,
+        0,
+        1 << 15,
+    )
+    .unwrap();
+    fallocate(f.as_fd(), F::empty(), 0, 1 << 17).unwrap();
+    assert_eq!(f.metadata().unwrap().len(), 1 << 17);
+    assert_eq!(lseek(f.as_fd(), 0, Whence::SeekData), Ok(0));
+    assert_eq!(lseek(f.as_fd(), 0, Whence::SeekHole), Ok(1 << 17));
+    let stats = nix::sys::statvfs::fstatvfs(f.as_fd()).unwrap();
+    assert_eq!(stats.blocks() * stats.fragment_size(), 1 << 40);
+    drop(f);
+    handle.unmount().unwrap();
+    let root = served.attach("root", "").unwrap();
+    let node = served.lookup(root, "f").unwrap().node();
+    let data = served.read(node, 0, 1 << 17).unwrap();
+    assert!(data[..1 << 15].iter().all(|&b| b == 0));
+    assert!(data[1 << 15..1 << 16].iter().all(|&b| b == 7));
+    assert!(data[1 << 16..].iter().all(|&b| b == 0));
+    let seek = |at, w| served.seek_data(node, at, w).ok();
+    assert_eq!(seek(0, colony_ns::Seek::Data), Some(1 << 15));
+    assert_eq!(seek(1 << 15, colony_ns::Seek::Hole), Some(1 << 16));
+}

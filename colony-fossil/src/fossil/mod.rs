@@ -38,6 +38,7 @@ mod meta;
 mod node;
 mod rename;
 mod save;
+mod sparse;
 mod wstat;
 mod xattr;
 
@@ -62,6 +63,7 @@ pub use meta::{
     DirItem, Meta, NewFile, Qid, SetMeta, Time, from_plan9, to_plan9,
 };
 pub use rename::RenameMode;
+pub use sparse::{Allocate, Seek, Space};
 
 use node::{Node, NodeState};
 

@@ -8,14 +8,15 @@ use std::time::{Duration, SystemTime};
 use fuser::{
     Errno, FileAttr, FileHandle, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig,
     LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyEmpty, ReplyEntry,
-    ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
+    WriteFlags,
 };
 
 use crate::fs::{FileSystem, Meta, NodeId, Special};
 use crate::fuse::attr::{self, Inodes};
 use crate::fuse::edit::{Change, Kind};
 use crate::fuse::ids::IdMap;
-use crate::fuse::names::{NAME_MAX, existing_name};
+use crate::fuse::names::existing_name;
 use crate::fuse::open_files::OpenFiles;
 use crate::fuse::xattr::reply_xattr;
 use crate::ninep::{DMDEVICE, DMDIR, DMNAMEDPIPE, DMSYMLINK};
@@ -52,11 +53,6 @@ const GENERATION: Generation = Generation(0);
 
 /// The most bytes one FUSE read or write carries (the kernel's ceiling).
 const MAX_IO: u32 = 1 << 20;
-
-/// What `statfs` reports. The trait has no notion of capacity, so this is
-/// a nominal 1 TiB, all free, in 4 KiB blocks, with room for 2^32 files.
-const STATFS_BLOCKS: u64 = (1 << 40) / 4096;
-const STATFS_FILES: u64 = 1 << 32;
 
 impl Adapter {
     pub(crate) fn attr(&self, meta: &Meta) -> Result<FileAttr, Errno> {
@@ -470,17 +466,38 @@ impl fuser::Filesystem for Adapter {
         reply_empty(reply, self.remove_xattr(ino, name));
     }
 
+    // Holes and space (see space.rs).
+
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        reply.statfs(
-            STATFS_BLOCKS,
-            STATFS_BLOCKS,
-            STATFS_BLOCKS,
-            STATFS_FILES,
-            STATFS_FILES,
-            4096,
-            NAME_MAX as u32,
-            4096,
-        );
+        self.reply_statfs(reply);
+    }
+
+    fn lseek(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: i64,
+        whence: i32,
+        reply: ReplyLseek,
+    ) {
+        match self.seek(ino, offset, whence) {
+            Ok(at) => reply.offset(at),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn fallocate(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        reply_empty(reply, self.allocate_range(req, ino, offset, length, mode));
     }
 
     fn create(

@@ -28,6 +28,8 @@ pub(crate) fn errno(e: &Error) -> Errno {
         Error::NotSupported(_) => Errno::EOPNOTSUPP,
         // mv(1) and friends copy and remove instead.
         Error::CrossDir => Errno::EXDEV,
+        // lseek(2) SEEK_DATA/SEEK_HOLE past the end or the last data.
+        Error::PastEnd => Errno::from_i32(nix::errno::Errno::ENXIO as i32),
         // What a FUSE mount whose server died gives, too.
         Error::ConnectionLost(_) => Errno::ENOTCONN,
         // rmdir(2) of a mount point.
@@ -105,6 +107,7 @@ mod tests {
             (Error::WstatField, Errno::EPERM),
             (Error::TooLarge, Errno::EFBIG),
             (Error::CrossDir, Errno::EXDEV),
+            (Error::PastEnd, Errno::from_i32(6)), // ENXIO
             (Error::ConnectionLost("eof".into()), Errno::ENOTCONN),
             (Error::Other("venti: connection reset".into()), Errno::EIO),
             (Error::UnknownFid, Errno::EIO),

@@ -27,6 +27,9 @@
 //!   move across directories (a 9P2000 client's) gives EXDEV, with any
 //!   target left in place, and `mv` copies instead;
 //! * there are no hard links yet (link(2) fails with EPERM);
+//! * holes: lseek's SEEK_DATA/SEEK_HOLE and fallocate (allocate, keep
+//!   size, punch a hole, zero a range) go to the trait; statfs reports
+//!   the file system's own use and limit (`space.rs`);
 //! * a file unlinked while open is hidden (`.colony_hidden_<node>`) and
 //!   removed at its last close, so it stays usable meanwhile;
 //! * errors map to errno in one place (`errno.rs`).
@@ -41,6 +44,7 @@ pub mod ids;
 mod mount;
 mod names;
 mod open_files;
+mod space;
 mod xattr;
 
 pub use mount::{Flusher, MountHandle, MountOptions, mount};

@@ -59,6 +59,9 @@ pub const NOT_SYMLINK: &str = "not a symbolic link";
 /// (a client's answer, never a server's: FUSE turns it into EXDEV so
 /// programs copy instead).
 pub const CROSS_DIR: &str = "cannot rename across directories";
+/// A seek for data or a hole at or past the end of a file, or for data
+/// where only holes follow (a FUSE lseek; 9P2000 has no such request).
+pub const PAST_END: &str = "no data or hole past offset";
 /// Prefixes the text of a failure of the storage behind a file system
 /// (Plan 9 fossil's EIO).
 pub const IO_ERROR: &str = "i/o error";

@@ -121,11 +121,11 @@ pub fn sh(cwd: &Path, script: &str) -> String {
 }
 
 /// One test per program, over file systems made by `$make`
-/// (a `fn() -> Arc<dyn FileSystem>`); `@ninep $make` leaves out the two
+/// (a `fn() -> Arc<dyn FileSystem>`); `@ninep $make` leaves out the three
 /// that need what 9P2000 cannot do (giving files away, renaming across
-/// directories); `@linux $make` adds those that need a file system with
-/// every Linux file type, numeric owners, nanosecond times and extended
-/// attributes ([`linux`]).
+/// directories, holes); `@linux $make` adds those that need a file system
+/// with every Linux file type, numeric owners, nanosecond times and
+/// extended attributes ([`linux`]).
 #[macro_export]
 macro_rules! program_tests {
     (@linux $make:expr) => {
@@ -143,6 +143,7 @@ macro_rules! program_tests {
         $crate::program_tests!(@each $make;
             stat_agrees_with_changes: [],
             rename_replaces_and_mv_crosses_directories: [],
+            sparse_files_seek_and_allocate: [],
         );
     };
     (@ninep $make:expr) => {

@@ -2,7 +2,13 @@
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsFd;
 use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{FallocateFlags, fallocate};
+use nix::sys::statfs::{TMPFS_MAGIC, statfs};
+use nix::unistd::{Whence, lseek};
 
 use super::sh;
 
@@ -389,4 +395,102 @@ pub fn unlinked_open_files_stay_usable(mnt: &Path) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert_eq!(names(), ["tmp"], "hidden files are gone once closed");
+}
+
+const MIB: u64 = 1 << 20;
+/// A range that is whole blocks on every backend and on tmpfs and ext4.
+const BLOCK: u64 = 8192;
+
+/// SEEK_DATA and SEEK_HOLE from each of a few offsets of a 5 MiB file with
+/// data in one block at 1 MiB and one at 3 MiB, made at `path`.
+fn hole_probes(path: &Path) -> Vec<(u64, [Result<i64, Errno>; 2])> {
+    use std::os::unix::fs::FileExt;
+    let f = fs::File::create(path).unwrap();
+    f.write_all_at(&[b'a'; BLOCK as usize], MIB).unwrap();
+    f.write_all_at(&[b'b'; BLOCK as usize], 3 * MIB).unwrap();
+    f.set_len(5 * MIB).unwrap();
+    let at = [0, MIB, MIB + 100, MIB + BLOCK, 3 * MIB, 3 * MIB + BLOCK];
+    at.into_iter()
+        .chain([5 * MIB - 1, 5 * MIB])
+        .map(|o| (o, seeks(&f, o)))
+        .collect()
+}
+
+/// lseek(SEEK_DATA) and lseek(SEEK_HOLE) from `offset`.
+fn seeks(f: &fs::File, offset: u64) -> [Result<i64, Errno>; 2] {
+    [Whence::SeekData, Whence::SeekHole].map(|w| lseek(f.as_fd(), offset as i64, w))
+}
+
+/// Holes through the kernel: SEEK_DATA/SEEK_HOLE answer what tmpfs (and
+/// ext4) answer, checked against tmpfs itself where /dev/shm is one; and
+/// fallocate: allocate, keep size, punch a hole, zero a range, refusals.
+pub fn sparse_files_seek_and_allocate(mnt: &Path) {
+    let (a, b, end) = (MIB as i64, 3 * MIB as i64, 5 * MIB as i64);
+    let blk = BLOCK as i64;
+    let want = vec![
+        (0, [Ok(a), Ok(0)]),
+        (MIB, [Ok(a), Ok(a + blk)]),
+        (MIB + 100, [Ok(a + 100), Ok(a + blk)]),
+        (MIB + BLOCK, [Ok(b), Ok(a + blk)]),
+        (3 * MIB, [Ok(b), Ok(b + blk)]),
+        (3 * MIB + BLOCK, [Err(Errno::ENXIO), Ok(b + blk)]),
+        (5 * MIB - 1, [Err(Errno::ENXIO), Ok(end - 1)]),
+        (5 * MIB, [Err(Errno::ENXIO), Err(Errno::ENXIO)]),
+    ];
+    let shm = Path::new("/dev/shm");
+    if statfs(shm).is_ok_and(|s| s.filesystem_type() == TMPFS_MAGIC) {
+        let dir = tempfile::tempdir_in(shm).unwrap();
+        assert_eq!(hole_probes(&dir.path().join("sparse")), want, "tmpfs");
+    }
+    let path = mnt.join("sparse");
+    assert_eq!(hole_probes(&path), want);
+
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let fd = f.as_fd();
+    let read = |offset: u64, len: usize| {
+        let mut buf = vec![0; len];
+        std::os::unix::fs::FileExt::read_exact_at(&f, &mut buf, offset).unwrap();
+        buf
+    };
+    let keep = FallocateFlags::FALLOC_FL_KEEP_SIZE;
+    let punch = FallocateFlags::FALLOC_FL_PUNCH_HOLE;
+    let zero = FallocateFlags::FALLOC_FL_ZERO_RANGE;
+    // Punch the block at 1 MiB: only the one at 3 MiB holds data.
+    fallocate(fd, punch | keep, a, blk).unwrap();
+    assert_eq!(seeks(&f, 0), [Ok(b), Ok(0)]);
+    assert!(read(MIB, BLOCK as usize).iter().all(|&x| x == 0));
+    // Zero 100 bytes inside the block at 3 MiB, keeping the size.
+    fallocate(fd, zero | keep, b + 100, 100).unwrap();
+    let got = read(3 * MIB, 300);
+    assert!(got[..100].iter().all(|&x| x == b'b'), "{got:?}");
+    assert!(got[100..200].iter().all(|&x| x == 0), "{got:?}");
+    assert!(got[200..].iter().all(|&x| x == b'b'), "{got:?}");
+    assert_eq!(f.metadata().unwrap().len(), 5 * MIB);
+    // Allocating past the end grows the file unless asked not to.
+    fallocate(fd, keep, end, MIB as i64).unwrap();
+    assert_eq!(f.metadata().unwrap().len(), 5 * MIB);
+    fallocate(fd, FallocateFlags::empty(), end, MIB as i64).unwrap();
+    assert_eq!(f.metadata().unwrap().len(), 6 * MIB);
+    fallocate(fd, zero, 6 * MIB as i64, MIB as i64).unwrap();
+    assert_eq!(f.metadata().unwrap().len(), 7 * MIB);
+    assert!(read(5 * MIB, 2 * MIB as usize).iter().all(|&x| x == 0));
+    assert_eq!(read(3 * MIB + 300, 3), b"bbb");
+    // What no file system here does is refused, changing nothing.
+    for mode in [
+        punch,
+        FallocateFlags::FALLOC_FL_COLLAPSE_RANGE,
+        FallocateFlags::FALLOC_FL_INSERT_RANGE,
+    ] {
+        assert_eq!(
+            fallocate(fd, mode, 0, blk),
+            Err(Errno::EOPNOTSUPP),
+            "{mode:?}"
+        );
+    }
+    assert_eq!(f.metadata().unwrap().len(), 7 * MIB);
+    assert_eq!(read(3 * MIB, 3), b"bbb");
 }
