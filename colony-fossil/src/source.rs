@@ -55,9 +55,12 @@ pub struct Node {
     pub nanos: Nanos,
     /// Which socket or device a [`NodeKind::Special`] is.
     pub special: Option<Special>,
-    /// Extended attributes, name and value.
-    pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Extended attributes.
+    pub xattrs: Xattrs,
 }
+
+/// A file's extended attributes: name and value, in the order read.
+pub type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// A directory's children, in the order import visits them, and the
 /// entries that cannot be archived.
@@ -159,7 +162,7 @@ impl FsSource {
 
     /// The extended attributes of `path` (not following a symlink); a file
     /// system without them has none.
-    fn xattrs(path: &Path) -> std::result::Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+    fn xattrs(path: &Path) -> std::result::Result<Xattrs, String> {
         let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
         let fail = |what: &str| format!("{what}: {}", std::io::Error::last_os_error());
         // Sizes can change between the probe and the read; retry then.
