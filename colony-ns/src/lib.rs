@@ -36,7 +36,7 @@ pub mod session;
 
 pub use client::RemoteFs;
 pub use error::{Error, Result};
-pub use fossil_fs::FossilFs;
+pub use fossil_fs::{Checkpoint, FossilFs};
 pub use fs::{DirEntry, FileSystem, Meta, NodeId, SetMeta};
 pub use fuse::{MountHandle, MountOptions, mount};
 pub use id_range::{IdRange, OVERFLOW_ID};
