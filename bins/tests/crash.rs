@@ -1,4 +1,4 @@
-//! Issue 13 item 7, end to end: what programs in an environment fsync is
+//! Issue 13 item 7, end to end: what programs in an environment sync is
 //! there after the node is killed with SIGKILL and started again, in the
 //! same environment (same name, same owner, listed by `status`), for
 //! `spawn` and `spawndisk` alike, on `colony up` and on `colony-sto` +
@@ -17,7 +17,8 @@ use support::split::{CPU, STO, Split};
 use support::*;
 
 /// A seed tree with coreutils' `sync` besides the usual test root: `sync
-/// FILE` is fsync(2), `sync -d FILE` fdatasync(2).
+/// FILE` is fsync(2), `sync -d FILE` fdatasync(2), `sync` sync(2), `sync
+/// -f FILE` syncfs(2).
 fn init(tmp: &Path) -> (PathBuf, PathBuf) {
     let (data, seed) = init_node(tmp, &["alice", "bob"]);
     colony_ns::session::testroot::build(&seed, &["sync"]).expect("adding sync to the seed");
@@ -26,7 +27,8 @@ fn init(tmp: &Path) -> (PathBuf, PathBuf) {
 
 /// In alice's `spawn` and bob's `spawndisk` environment: a file written
 /// and fsynced, one fdatasynced, a directory fsynced after a rename into
-/// it, and then a file written and never synced.
+/// it, files followed by `sync` (sync(2)) and `sync -f` (syncfs(2)), and
+/// then a file written and never synced.
 fn write_and_sync(grid: &Grid) {
     grid.ok("alice", &["spawn", "clean.n1.alice"]);
     grid.ok("bob", &["spawndisk", "clean.n1.bob"]);
@@ -36,6 +38,7 @@ fn write_and_sync(grid: &Grid) {
             "echo synced by {user} > /root/synced && sync /root/synced && \
              echo data synced > /root/datasync && sync -d /root/datasync && \
              mkdir /root/d && echo moved > /tmp/m && mv /tmp/m /root/d/m && sync /root/d && \
+             echo whole > /root/whole && sync && echo fs > /root/fs && sync -f / && \
              echo never synced > /root/unsynced && cat /root/synced"
         );
         assert_eq!(
@@ -60,10 +63,13 @@ fn assert_back(grid: &Grid) {
                 &env,
                 "sh",
                 "-c",
-                "cat /root/synced /root/datasync /root/d/m",
+                "cat /root/synced /root/datasync /root/d/m /root/whole /root/fs",
             ],
         );
-        assert_eq!(read, format!("synced by {user}\ndata synced\nmoved\n"));
+        assert_eq!(
+            read,
+            format!("synced by {user}\ndata synced\nmoved\nwhole\nfs\n")
+        );
         // Writes work again in the resumed environment.
         let wrote = grid.ok(
             user,
