@@ -5,8 +5,9 @@
 //! A checkpoint is a [`Fossil::save`]: it writes only the blocks changed
 //! since the last one (with their pointer paths up to a new root) and syncs
 //! the block store; then the environment's record gets the new root
-//! ([`Records::write`]: its own fsyncs). So a sync costs what changed plus
-//! two rounds of fsync, never the whole tree. Checkpoints and the record's
+//! ([`Records::update`]: one block overwritten in place and
+//! fdatasynced). So a sync costs what changed plus the store's and the
+//! record's data flushes, never the whole tree. Checkpoints and the record's
 //! writes are serialized, so the record only moves forward. The roots are
 //! never named; each records the previous one (or the snapshot spawned
 //! from) as `prev`, as saves do.
@@ -28,6 +29,8 @@ pub(crate) struct EnvCheckpoint {
 
 struct State {
     record: EnvRecord,
+    /// The sequence number of the record file's last write.
+    seq: u64,
     /// Boomed: the record is gone and must not come back.
     forgotten: bool,
 }
@@ -40,6 +43,7 @@ impl EnvCheckpoint {
             fossil,
             state: Mutex::new(State {
                 record,
+                seq: 0,
                 forgotten: false,
             }),
         }
@@ -50,10 +54,12 @@ impl EnvCheckpoint {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Writes the record as it stands (at spawn, before anything is synced).
+    /// Writes the record as it stands as a new file (at spawn, or resumed).
     pub fn record(&self) -> Result<()> {
-        let state = self.lock();
-        self.records.write(&state.record)
+        let mut state = self.lock();
+        self.records.create(&state.record)?;
+        state.seq = 0;
+        Ok(())
     }
 
     /// Saves the fossil (only what changed; the store synced) and records
@@ -67,8 +73,9 @@ impl EnvCheckpoint {
         if root != state.record.root && !state.forgotten {
             let mut next = state.record.clone();
             next.root = root;
-            self.records.write(&next)?;
+            self.records.update(&next, state.seq + 1)?;
             state.record = next;
+            state.seq += 1;
         }
         Ok(root)
     }

@@ -3,7 +3,9 @@
 //! back: the same name, the same owner, holding everything synced.
 //!
 //! One file per environment in the data directory's `running/` (0700),
-//! named for the environment, 0600, a `key value` line per field:
+//! named for the environment, 0600. It holds two slots of [`SLOT`] bytes,
+//! each a record as text, a `key value` line per field, then its sequence
+//! number and a CRC-32C of the lines before, padded with NULs:
 //!
 //! ```text
 //! name work@n1
@@ -12,19 +14,28 @@
 //! from 01d5034ed5ccbdb8a0ec0ed446d0305f8569718e
 //! root 8a2b…
 //! started 1764950400
+//! seq 7
+//! crc 1c2d3e4f
 //! ```
 //!
 //! `from` is the snapshot it was spawned from, `root` the latest root
 //! made durable by a sync (a checkpoint: a vac root like a save's, never
 //! named), `disk` whether it was spawned with `spawndisk` (which decides
-//! its local store and limit; the other limits are the node's). A file is
-//! replaced atomically (a temporary file written and fsynced, renamed over
-//! it, the directory fsynced), and only after the blocks `root` reaches are
-//! synced in the block store, so a record never names a root that is not
-//! whole on disk.
+//! its local store and limit; the other limits are the node's). The valid
+//! slot with the higher `seq` is the record.
+//!
+//! A spawn writes a new file atomically (a temporary file written and
+//! fsynced, renamed into place, the directory fsynced). Each checkpoint
+//! then overwrites the older slot in place and `fdatasync`s it: one flush
+//! of one block and no journal commit, so a sync stays cheap on a busy
+//! disk; a write torn by a crash leaves the other slot, the previous root.
+//! A slot is written only after the blocks its root reaches are synced in
+//! the block store, so a record never names a root that is not whole on
+//! disk.
 
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use colony_venti::Score;
@@ -34,6 +45,9 @@ use crate::user::UserName;
 
 /// The folder of running environments' records in a data directory.
 pub const RUNNING_DIR: &str = "running";
+
+/// Bytes per slot of a record file (a record is under 300).
+pub(crate) const SLOT: usize = 512;
 
 /// One running environment, as recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,16 +67,42 @@ pub(crate) struct EnvRecord {
 }
 
 impl EnvRecord {
-    fn encode(&self) -> String {
-        format!(
-            "name {}\nowner {}\ndisk {}\nfrom {}\nroot {}\nstarted {}\n",
+    /// Slot `seq`'s bytes: the record, its sequence number and checksum,
+    /// padded to [`SLOT`].
+    fn encode(&self, seq: u64) -> Result<Vec<u8>> {
+        let mut text = format!(
+            "name {}\nowner {}\ndisk {}\nfrom {}\nroot {}\nstarted {}\nseq {seq}\n",
             self.name, self.owner, self.disk, self.from, self.root, self.started
-        )
+        );
+        text += &format!("crc {:08x}\n", crc32c::crc32c(text.as_bytes()));
+        let mut bytes = text.into_bytes();
+        if bytes.len() > SLOT {
+            return Err(Error::BadArgument(format!(
+                "environment record of {} is {} bytes, over {SLOT}",
+                self.name,
+                bytes.len()
+            )));
+        }
+        bytes.resize(SLOT, 0);
+        Ok(bytes)
     }
 
-    fn decode(text: &str) -> std::result::Result<EnvRecord, String> {
+    /// A slot's record and sequence number.
+    fn decode(slot: &[u8]) -> std::result::Result<(EnvRecord, u64), String> {
+        let end = slot.iter().position(|&b| b == 0).unwrap_or(slot.len());
+        let text = std::str::from_utf8(&slot[..end]).map_err(|_| "not UTF-8".to_string())?;
+        let body = text
+            .strip_suffix('\n')
+            .and_then(|t| t.rsplit_once('\n'))
+            .and_then(|(body, crc)| Some((body, crc.strip_prefix("crc ")?)))
+            .ok_or("no crc line at the end")?;
+        let (body, crc) = (format!("{}\n", body.0), body.1);
+        let want = format!("{:08x}", crc32c::crc32c(body.as_bytes()));
+        if crc != want {
+            return Err(format!("crc {crc} is not the lines' {want} (torn write?)"));
+        }
         let mut fields = std::collections::BTreeMap::new();
-        for line in text.lines() {
+        for line in body.lines() {
             let (key, value) = line
                 .split_once(' ')
                 .ok_or_else(|| format!("line {line:?} is not `key value`"))?;
@@ -75,6 +115,7 @@ impl EnvRecord {
             v.parse::<Score>()
                 .map_err(|e| format!("{key} {v:?} is not a score: {e}"))
         };
+        let number = |key: &str, v: &str| v.parse::<u64>().map_err(|e| format!("{key}: {e}"));
         let record = EnvRecord {
             name: take("name")?.to_string(),
             owner: UserName::new(take("owner")?).map_err(|e| e.to_string())?,
@@ -85,15 +126,14 @@ impl EnvRecord {
             },
             from: score("from", take("from")?)?,
             root: score("root", take("root")?)?,
-            started: take("started")?
-                .parse()
-                .map_err(|e| format!("started: {e}"))?,
+            started: number("started", take("started")?)?,
         };
+        let seq = number("seq", take("seq")?)?;
         if let Some(key) = fields.keys().next() {
             return Err(format!("unknown field {key}"));
         }
         crate::names::Name::parse(&record.name).map_err(|e| e.to_string())?;
-        Ok(record)
+        Ok((record, seq))
     }
 }
 
@@ -115,22 +155,37 @@ impl Records {
         self.dir.join(name)
     }
 
-    /// Writes `record`, replacing its previous one atomically; durable
-    /// when this returns.
-    pub fn write(&self, record: &EnvRecord) -> Result<()> {
+    /// Writes `record` as a new file (sequence 0, the other slot empty),
+    /// replacing any previous one atomically; durable when this returns.
+    pub fn create(&self, record: &EnvRecord) -> Result<()> {
         let path = self.path(&record.name);
         let tmp = self.dir.join(format!(".{}.tmp", record.name));
+        let mut bytes = record.encode(0)?;
+        bytes.resize(2 * SLOT, 0);
         let mut f = colony_venti::private::private_file()
             .write(true)
             .create(true)
             .truncate(true)
             .open(&tmp)
             .map_err(Error::io("create", &tmp))?;
-        f.write_all(record.encode().as_bytes())
-            .map_err(Error::io("write", &tmp))?;
+        f.write_all(&bytes).map_err(Error::io("write", &tmp))?;
         f.sync_all().map_err(Error::io("fsync", &tmp))?;
         std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))?;
         self.sync_dir()
+    }
+
+    /// Overwrites the slot of `seq` (which must follow the sequence of the
+    /// file's last write) with `record`; durable when this returns.
+    pub fn update(&self, record: &EnvRecord, seq: u64) -> Result<()> {
+        let path = self.path(&record.name);
+        let bytes = record.encode(seq)?;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(Error::io("open", &path))?;
+        f.write_all_at(&bytes, (seq % 2) * SLOT as u64)
+            .map_err(Error::io("write", &path))?;
+        f.sync_data().map_err(Error::io("fdatasync", &path))
     }
 
     /// Removes `name`'s record (a missing one is no error); durable when
@@ -171,14 +226,29 @@ impl Records {
     }
 }
 
-/// The record in `path`, which must be named for its environment.
+/// The record in `path`, which must be named for its environment: the
+/// valid slot with the higher sequence number.
 fn read_record(path: &Path) -> Result<EnvRecord> {
     let bad = |reason: String| Error::BadEnvRecord {
         path: path.to_path_buf(),
         reason,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    let record = EnvRecord::decode(&text).map_err(bad)?;
+    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    if bytes.len() != 2 * SLOT {
+        return Err(bad(format!("{} bytes, not {}", bytes.len(), 2 * SLOT)));
+    }
+    let (a, b) = bytes.split_at(SLOT);
+    let record = match (EnvRecord::decode(a), EnvRecord::decode(b)) {
+        (Ok(x), Ok(y)) => {
+            if x.1 >= y.1 {
+                x.0
+            } else {
+                y.0
+            }
+        }
+        (Ok((r, _)), Err(_)) | (Err(_), Ok((r, _))) => r,
+        (Err(e), Err(_)) => return Err(bad(e)),
+    };
     if path.file_name() != Some(record.name.as_ref()) {
         return Err(bad(format!("it records {}", record.name)));
     }
@@ -200,56 +270,110 @@ mod tests {
         }
     }
 
+    fn loaded(records: &Records) -> Vec<EnvRecord> {
+        records
+            .load()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect()
+    }
+
     #[test]
-    fn records_round_trip_replace_and_go() {
+    fn records_are_created_updated_in_turn_and_removed() {
         let data = tempfile::tempdir().unwrap();
         let records = Records::open(data.path()).unwrap();
         let mut a = record("work@n1");
-        records.write(&a).unwrap();
-        records.write(&record("clean.n1.alice")).unwrap();
-        a.root = Score::of(b"later");
-        records.write(&a).unwrap();
-        let loaded: Vec<EnvRecord> = records.load().unwrap().into_iter().flatten().collect();
-        assert_eq!(loaded, vec![record("clean.n1.alice"), a]);
+        records.create(&a).unwrap();
+        records.create(&record("clean.n1.alice")).unwrap();
+        for seq in 1..=3 {
+            a.root = Score::of(&[seq as u8]);
+            records.update(&a, seq).unwrap();
+            assert_eq!(loaded(&records), vec![record("clean.n1.alice"), a.clone()]);
+        }
         use std::os::unix::fs::PermissionsExt;
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let file = data.path().join("running/work@n1");
         assert_eq!(mode(&data.path().join(RUNNING_DIR)), 0o700);
-        assert_eq!(mode(&data.path().join("running/work@n1")), 0o600);
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), 2 * SLOT as u64);
         records.remove("work@n1").unwrap();
         records.remove("work@n1").unwrap();
         assert_eq!(records.load().unwrap().len(), 1);
     }
 
     #[test]
+    fn a_torn_slot_leaves_the_other() {
+        let data = tempfile::tempdir().unwrap();
+        let records = Records::open(data.path()).unwrap();
+        let mut a = record("work@n1");
+        records.create(&a).unwrap();
+        let first = a.clone();
+        a.root = Score::of(b"second");
+        records.update(&a, 1).unwrap();
+        // The write of seq 2 (slot 0) torn halfway: seq 1 stands.
+        let file = data.path().join("running/work@n1");
+        let mut bytes = std::fs::read(&file).unwrap();
+        let mut next = a.clone();
+        next.root = Score::of(b"third");
+        let slot = next.encode(2).unwrap();
+        bytes[..SLOT / 4].copy_from_slice(&slot[..SLOT / 4]);
+        std::fs::write(&file, &bytes).unwrap();
+        assert_eq!(loaded(&records), vec![a.clone()]);
+        // Slot 1 damaged instead: seq 0 stands.
+        records.create(&first).unwrap();
+        records.update(&a, 1).unwrap();
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[SLOT + 10] ^= 1;
+        std::fs::write(&file, &bytes).unwrap();
+        assert_eq!(loaded(&records), vec![first]);
+    }
+
+    #[test]
     fn bad_records_say_what_is_wrong_and_temporaries_go() {
         let data = tempfile::tempdir().unwrap();
         let records = Records::open(data.path()).unwrap();
-        let good = record("work@n1").encode();
         let dir = data.path().join(RUNNING_DIR);
-        let cases = [
+        let text = |r: &EnvRecord, extra: &str| {
+            let t = format!(
+                "name {}\nowner {}\ndisk true\nfrom {}\nroot {}\nstarted 1\n{extra}seq 0\n",
+                r.name, r.owner, r.from, r.root
+            );
+            t.clone() + &format!("crc {:08x}\n", crc32c::crc32c(t.as_bytes()))
+        };
+        let good = record("work@n1");
+        let slots = |s: &str| {
+            let mut b = s.as_bytes().to_vec();
+            b.resize(2 * SLOT, 0);
+            b
+        };
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            ("a@n1", good.encode(0).unwrap(), "bytes, not 1024"),
+            ("b@n1", slots(&text(&record("b@n1x"), "")), "records b@n1x"),
             (
-                "a@n1",
-                good.replace("name work@n1", "name a@n1x"),
-                "records a@n1x",
+                "c@n1",
+                slots(&text(&record("c@n1"), "extra 1\n")),
+                "unknown field extra",
             ),
             (
-                "b@n1",
-                good.replace("disk true", "disk yes"),
-                "disk \"yes\"",
+                "d@n1",
+                slots(&text(&record("d@n1"), "disk no\n")),
+                "disk given twice",
             ),
-            ("c@n1", good.replace("owner alice\n", ""), "no owner"),
-            ("d@n1", good.replace("root ", "root x"), "root \"x"),
-            ("e@n1", format!("{good}extra 1\n"), "unknown field extra"),
-            ("f@n1", format!("{good}disk true\n"), "disk given twice"),
-            ("g@n1", "garbage".into(), "not `key value`"),
             (
-                "h@n1",
-                good.replace("owner alice", "owner Al!ce"),
-                "bad user",
+                "e@n1",
+                slots(&text(&record("e@n1"), "").replace("crc ", "crc 0")),
+                "torn write",
+            ),
+            ("f@n1", slots("garbage\n"), "no crc line"),
+            (
+                "g@n1",
+                slots(&text(&record("g@n1"), "").replace("name g@n1\n", "")),
+                "crc",
             ),
         ];
-        for (file, text, _) in &cases {
-            std::fs::write(dir.join(file), text).unwrap();
+        for (file, bytes, _) in &cases {
+            std::fs::write(dir.join(file), bytes).unwrap();
         }
         std::fs::write(dir.join(".work@n1.tmp"), "half").unwrap();
         let loaded = records.load().unwrap();

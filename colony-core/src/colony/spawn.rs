@@ -44,7 +44,7 @@ impl<R: EnvRuntime> Colony<R> {
             root: named.score,
             started: now(),
         };
-        let info = self.start(name, record).await?;
+        let info = self.start(name, record, true).await?;
         tracing::info!(env = %info.name, %user, disk, "spawned");
         Ok(info)
     }
@@ -74,7 +74,7 @@ impl<R: EnvRuntime> Colony<R> {
                 continue;
             }
             let started = match Name::parse(&env) {
-                Ok(name) => self.start(name, record).await,
+                Ok(name) => self.start(name, record, false).await,
                 Err(e) => Err(e),
             };
             match started {
@@ -88,9 +88,10 @@ impl<R: EnvRuntime> Colony<R> {
         Ok(resumed)
     }
 
-    /// Starts the environment `record` describes from its root, puts it in
-    /// the table and (re)writes its record.
-    async fn start(&self, name: Name, record: EnvRecord) -> Result<EnvInfo> {
+    /// Starts the environment `record` describes from its root, (re)writes
+    /// its record and puts it in the table. A `fresh` one (a spawn, not a
+    /// resume) that fails to start leaves no record.
+    async fn start(&self, name: Name, record: EnvRecord, fresh: bool) -> Result<EnvInfo> {
         let key = record.name.clone();
         let user = record.owner.clone();
         let disk = record.disk;
@@ -125,42 +126,42 @@ impl<R: EnvRuntime> Colony<R> {
             fossil.clone(),
             record,
         ));
-        let env = self
-            .runtime
-            .start(EnvRequest {
-                name,
-                owner: user.clone(),
-                fossil,
-                checkpoint: checkpoint.clone(),
-                mountpoint: env_path(&envs, &key, "root"),
-                cpu_bind: host_port(&self.config.cpu_host, 0),
-            })
-            .await?;
+        // Recorded before anything can sync in it, and before the spawn is
+        // answered: from here on it comes back after a crash.
+        let recorder = checkpoint.clone();
+        blocking(&key, move || recorder.record()).await?;
+        let request = EnvRequest {
+            name,
+            owner: user.clone(),
+            fossil,
+            checkpoint: checkpoint.clone(),
+            mountpoint: env_path(&envs, &key, "root"),
+            cpu_bind: host_port(&self.config.cpu_host, 0),
+        };
+        let env = match self.runtime.start(request).await {
+            Ok(env) => env,
+            Err(e) => {
+                unrecord(fresh, checkpoint, &key).await;
+                return Err(e);
+            }
+        };
         let cpu_addr = env
             .cpu_addr()
             .map_or_else(String::new, |a| self.config.cpu_address(a.port()));
         let live = Arc::new(Live {
             env,
-            name: key,
+            name: key.clone(),
             owner: user.clone(),
             disk,
             started,
             cpu_addr,
-            checkpoint,
+            checkpoint: checkpoint.clone(),
         });
         if let Err(e) = slot.fill(&live) {
             if let Err(stop) = live.env.stop().await {
                 tracing::warn!(env = %live.name, "stopping a spawn refused at shutdown: {stop}");
             }
-            return Err(e);
-        }
-        // Recorded before the spawn is answered: from here on it comes back
-        // after a crash. (A sync meanwhile may have written it already.)
-        let recorder = live.checkpoint.clone();
-        if let Err(e) = blocking(&live.name, move || recorder.record()).await {
-            if let Err(stop) = self.boom(&user, &live.name).await {
-                tracing::warn!(env = %live.name, "stopping a spawn that was not recorded: {stop}");
-            }
+            unrecord(fresh, checkpoint, &key).await;
             return Err(e);
         }
         // Revoked while it started: the revocation enforcer may have looked
@@ -194,6 +195,14 @@ impl<R: EnvRuntime> Colony<R> {
         live.env.save().await?;
         let checkpoint = live.checkpoint.clone();
         blocking(&live.name, move || checkpoint.sync()).await
+    }
+}
+
+/// Removes the record of a spawn that did not happen; a resumed
+/// environment (`fresh` false) keeps its record for the next start.
+async fn unrecord(fresh: bool, checkpoint: Arc<EnvCheckpoint>, name: &str) {
+    if fresh && let Err(e) = blocking(name, move || checkpoint.forget()).await {
+        tracing::warn!(env = %name, "removing the record of a failed spawn: {e}");
     }
 }
 
