@@ -75,6 +75,8 @@ impl SessionNode {
         let colony = Arc::new(Colony::open(config).unwrap());
         let tree = dir.path().join("seed-tree");
         testroot::build(&tree, testroot::PROGRAMS).unwrap();
+        // coreutils' sync, for `grid_sync`.
+        testroot::build(&tree, &["sync"]).unwrap();
         let score = testroot::import(colony.store().as_ref(), &tree).unwrap();
         colony.store().sync().unwrap();
         colony

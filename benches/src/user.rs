@@ -69,19 +69,32 @@ impl User {
     /// Writes `bytes` to the file `path` in the environment at `target`,
     /// through its cpu listener (`cat > PATH` reading them).
     pub async fn write(&self, target: &Target, path: &str, bytes: Vec<u8>) {
-        let mut stderr = Vec::new();
+        self.sh(target, &format!("cat > {path}"), bytes).await;
+    }
+
+    /// Standard output of `sh -c SCRIPT` in the environment at `target`,
+    /// which must succeed.
+    pub async fn output(&self, target: &Target, script: &str) -> String {
+        String::from_utf8(self.sh(target, script, Vec::new()).await).unwrap()
+    }
+
+    /// Runs `sh -c SCRIPT` with `input` in the environment at `target`
+    /// through its cpu listener; it must succeed. Returns its output.
+    async fn sh(&self, target: &Target, script: &str, input: Vec<u8>) -> Vec<u8> {
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
         let status = run_command(
             target,
-            CommandSpec::new(["sh", "-c", &format!("cat > {path}")]),
-            std::io::Cursor::new(bytes),
-            tokio::io::sink(),
+            CommandSpec::new(["sh", "-c", script]),
+            std::io::Cursor::new(input),
+            &mut stdout,
             &mut stderr,
             false,
         )
         .await
         .unwrap();
         let said = String::from_utf8_lossy(&stderr);
-        assert!(status.success(), "writing {path}: {status:?}: {said}");
+        assert!(status.success(), "{script}: {status:?}: {said}");
+        stdout
     }
 
     /// Saves `env` as `label` and returns how long the save RPC took.

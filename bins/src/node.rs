@@ -108,19 +108,24 @@ impl NodeArgs {
 
     /// Seeds the node if it has no `clean.<node>` yet, gives every user
     /// with a credential their name for it, serves the grid on `--addr`
-    /// and prints how to connect; on SIGTERM or Ctrl-C booms every
-    /// environment, keeps every name and syncs the store.
+    /// and prints how to connect; on SIGTERM or Ctrl-C checkpoints and
+    /// stops every environment (the next start resumes them), keeps every
+    /// name and syncs the store.
     pub async fn serve<R: EnvRuntime>(&self, colony: Arc<Colony<R>>) -> anyhow::Result<()> {
         let dir = &colony.config().data_dir;
         ensure_seed(&colony, dir, self)?;
         for user in users(dir)? {
             colony.grant_seed(&user)?;
         }
+        // What ran when the node last stopped or died, from its last sync.
+        for env in colony.resume().await? {
+            println!("resumed {} for {}", env.name, env.owner);
+        }
         let server = GridServer::bind(&self.addr, colony.clone()).await?;
         let bound = server.local_addr().to_string();
         print_welcome(dir, colony.node(), &self.admin, &bound, &self.addr);
         shutdown_signal().await?;
-        tracing::info!("stopping: booming every environment, syncing the store");
+        tracing::info!("stopping: checkpointing every environment, syncing the store");
         server.shutdown().await;
         colony.shutdown().await?;
         Ok(())

@@ -5,7 +5,7 @@
 //! name; boom leaves no session process, mount or mount point on the cpu;
 //! a user's certificate is refused by the cpu service and by the 9P
 //! export; a restarted `colony-sto` keeps the saved names, and one that
-//! died has the cpu stop what it left there. Needs root and
+//! died has the cpu stop what it left there and resumes it. Needs root and
 //! /dev/fuse; without them the test says so and passes, except under CI
 //! (env `CI` set), where it fails.
 
@@ -78,14 +78,18 @@ fn storage_and_cpu_in_two_processes() {
     );
 
     // A storage node that dies leaves its environments on the cpu; its
-    // next start has the cpu stop them, so the names spawn again.
+    // next start has the cpu stop them, and resumes them (they were
+    // running) from their last checkpoint.
     let mut sto = sto;
     sto.0.kill().unwrap();
     sto.0.wait().unwrap();
-    let (sto, _) = split.start_sto(None);
-    assert_eq!(cpu_running(&split), Vec::<String>::new());
-    grid.ok("alice", &["spawn", "work@n1"]);
+    let (sto, said) = split.start_sto(None);
+    assert!(said.contains("resumed work@n1 for alice\n"), "{said}");
     assert_eq!(cpu_running(&split), ["work@n1"]);
+    assert_eq!(
+        grid.ok("alice", &["attach", "work@n1", "cat", "/root/note"]),
+        "written by alice\n"
+    );
 
     // Stopping the storage node booms its environments on the cpu.
     stop(sto);

@@ -143,6 +143,15 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
+    /// A running environment's record (`running/NAME`) that does not
+    /// parse or names another environment.
+    #[error("environment record {}: {reason}", path.display())]
+    BadEnvRecord {
+        /// The record file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The node's block store failed.
     #[error("block store: {0}")]
     Store(String),

@@ -16,8 +16,11 @@
 //! of an attach is ignored, as vacfs does.
 //!
 //! Saving is the owner's business ([`Fossil::save`], e.g. `colony 9p
-//! serve` on a signal): a Twstat that changes nothing (a client's sync)
-//! does not save, since nobody would learn the new score.
+//! serve` on a signal). A sync (FUSE's fsync and fsyncdir, a 9P client's
+//! Twstat that changes nothing) does what the owner's [`Checkpoint`] does
+//! (a grid node's: save and record the root, so the environment comes back
+//! after a crash); without one it does nothing, since nobody would learn
+//! the new score.
 
 use std::sync::Arc;
 
@@ -35,12 +38,32 @@ use crate::ninep::error_strings as es;
 #[derive(Clone)]
 pub struct FossilFs {
     fossil: Arc<Fossil>,
+    checkpoint: Option<Arc<dyn Checkpoint>>,
+}
+
+/// What a sync of a [`FossilFs`] does: make every change so far durable,
+/// with a root to recover them from, before the sync returns.
+pub trait Checkpoint: Send + Sync {
+    /// Makes the tree's changes so far durable; the error's text is what
+    /// the syncing program is told (as an I/O error).
+    fn checkpoint(&self) -> std::result::Result<(), String>;
 }
 
 impl FossilFs {
-    /// Serves `fossil`.
+    /// Serves `fossil`; a sync does nothing.
     pub fn new(fossil: Arc<Fossil>) -> Self {
-        FossilFs { fossil }
+        FossilFs {
+            fossil,
+            checkpoint: None,
+        }
+    }
+
+    /// Serves `fossil`; a sync calls `checkpoint` and returns when it has.
+    pub fn with_checkpoint(fossil: Arc<Fossil>, checkpoint: Arc<dyn Checkpoint>) -> Self {
+        FossilFs {
+            fossil,
+            checkpoint: Some(checkpoint),
+        }
     }
 
     /// The Fossil served.
@@ -166,6 +189,17 @@ impl FileSystem for FossilFs {
 
     fn removexattr(&self, node: NodeId, name: &[u8]) -> Result<()> {
         Ok(self.fossil.removexattr(node, name)?)
+    }
+
+    fn sync(&self, _node: NodeId) -> Result<()> {
+        // A checkpoint covers the whole tree: the node's changes and the
+        // names that reach it.
+        match &self.checkpoint {
+            Some(c) => c
+                .checkpoint()
+                .map_err(|e| Error::Other(format!("{}: sync: {e}", es::IO_ERROR))),
+            None => Ok(()),
+        }
     }
 
     fn readlink(&self, node: NodeId) -> Result<String> {

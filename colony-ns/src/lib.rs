@@ -37,7 +37,7 @@ mod sparse_bytes;
 
 pub use client::RemoteFs;
 pub use error::{Error, Result};
-pub use fossil_fs::FossilFs;
+pub use fossil_fs::{Checkpoint, FossilFs};
 pub use fs::{Allocate, DirEntry, FileSystem, Meta, NodeId, Seek, SetMeta, Space};
 pub use fuse::{MountHandle, MountOptions, mount};
 pub use id_range::{IdRange, OVERFLOW_ID};

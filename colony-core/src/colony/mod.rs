@@ -15,16 +15,20 @@
 //!   cpu listener; root), [`RemoteRuntime`] (the same on a separate cpu
 //!   service, the fossil exported to it over 9P) or [`BareRuntime`] (the
 //!   live fossil alone).
-//! * `spawn.rs` (spawn, boom), `snapshot.rs` (save, invite), `seed.rs`
-//!   (`clean.<node>` and each user's name for it), `table.rs` (the running
-//!   environments and their slots).
+//! * `spawn.rs` (spawn, boom, resume), `snapshot.rs` (save, invite),
+//!   `seed.rs` (`clean.<node>` and each user's name for it), `table.rs`
+//!   (the running environments and their slots), `record.rs` and
+//!   `checkpoint.rs` (what survives a crash: each running environment's
+//!   record in `running/`, moved forward by every sync inside it).
 
 mod bare;
+mod checkpoint;
 pub mod config;
 mod export;
 pub(crate) mod hosted;
 mod id_ranges;
 mod info;
+mod record;
 mod remote;
 mod revoke;
 mod runtime;
@@ -32,11 +36,11 @@ mod seed;
 mod session;
 mod snapshot;
 mod spawn;
+mod stale;
 mod table;
 #[cfg(test)]
 mod tests;
 
-use std::path::Path;
 use std::sync::Arc;
 
 use colony_fossil::Fossil;
@@ -53,10 +57,13 @@ pub use bare::{BareEnv, BareRuntime};
 pub use config::ColonyConfig;
 pub use id_ranges::{ID_RANGES_FILE, IdLease, IdRanges};
 pub use info::EnvInfo;
+pub use record::RUNNING_DIR;
 pub use remote::{RemoteEnv, RemoteRuntime};
 pub use runtime::{EnvRequest, EnvRuntime, RunningEnv};
 pub use session::{SessionEnv, SessionRuntime};
 
+use record::Records;
+pub(crate) use stale::clear_envs;
 use table::EnvTable;
 
 /// One node's spawning API. `Send + Sync`; share it with an `Arc`.
@@ -71,6 +78,8 @@ pub struct Colony<R: EnvRuntime = SessionRuntime> {
     limits: Limits,
     runtime: R,
     envs: EnvTable<R::Env>,
+    /// The running environments' records.
+    records: Arc<Records>,
     /// The data directory's revocation lists, live.
     revocations: Revocations,
 }
@@ -78,10 +87,11 @@ pub struct Colony<R: EnvRuntime = SessionRuntime> {
 impl<R: EnvRuntime> Colony<R> {
     /// Opens the node initialised in `config.data_dir` (its node id, names
     /// database, limits and block store in `venti/`), running
-    /// environments with `runtime`. Private files left in `envs/` by a
-    /// node that stopped without [`shutdown`](Colony::shutdown) are
-    /// removed. A data directory that group or others may read is
-    /// tightened to 0700 (logged).
+    /// environments with `runtime`. Private files and FUSE mounts left in
+    /// `envs/` by a node that died are removed (the mounts detached). The
+    /// environments recorded in `running/` are not started:
+    /// [`resume`](Colony::resume) does that. A data directory that group
+    /// or others may read is tightened to 0700 (logged).
     pub fn with_runtime(config: ColonyConfig, runtime: R) -> Result<Colony<R>> {
         let dir = &config.data_dir;
         if !dir.join(NODE_ID_FILE).is_file() {
@@ -100,6 +110,7 @@ impl<R: EnvRuntime> Colony<R> {
             .map_err(|e| Error::Store(e.to_string()))?;
         let names = ScoreNames::open(dir)?;
         clear_envs(&config.envs_dir())?;
+        let records = Arc::new(Records::open(dir)?);
         let revocations = Revocations::of(dir)?;
         Ok(Colony {
             config,
@@ -109,6 +120,7 @@ impl<R: EnvRuntime> Colony<R> {
             limits,
             runtime,
             envs: EnvTable::new(),
+            records,
             revocations,
         })
     }
@@ -160,12 +172,30 @@ impl<R: EnvRuntime> Colony<R> {
         Ok(self.envs.get(user, env)?.env.fossil().clone())
     }
 
-    /// Stops every environment (keeping every saved name), refuses later
-    /// spawns and syncs the block store. Reports the first failure after
-    /// trying everything.
+    /// What a sync inside `user`'s running environment `env` does (an
+    /// fsync through its mount, say), for embedders that work on the tree
+    /// in process: checkpoints its fossil and records the root, which is
+    /// returned. After a crash, [`resume`](Colony::resume) brings the
+    /// environment back with everything written before this returned.
+    pub async fn sync_env(&self, user: &UserName, env: &str) -> Result<colony_venti::Score> {
+        let live = self.envs.get(user, env)?;
+        let checkpoint = live.checkpoint.clone();
+        tokio::task::spawn_blocking(move || checkpoint.sync())
+            .await
+            .map_err(|e| hosted::env_error(env, "sync", e))?
+    }
+
+    /// Checkpoints and stops every environment, keeping its record (the
+    /// next start [`resume`](Colony::resume)s it with everything written
+    /// so far) and every saved name; refuses later spawns and syncs the
+    /// block store. Reports the first failure after trying everything.
     pub async fn shutdown(&self) -> Result<()> {
         let mut first = None;
         for live in self.envs.close() {
+            if let Err(e) = self.checkpoint(&live).await {
+                tracing::warn!(env = %live.name, "checkpoint at shutdown: {e}");
+                first.get_or_insert(e);
+            }
             if let Err(e) = live.env.stop().await {
                 tracing::warn!(env = %live.name, "stopping at shutdown: {e}");
                 first.get_or_insert(e);
@@ -195,25 +225,4 @@ impl Colony<SessionRuntime> {
         let runtime = SessionRuntime::new(&config)?;
         Colony::with_runtime(config, runtime)
     }
-}
-
-/// Removes `envs/` leftovers of a node that stopped abruptly: `spawndisk`
-/// local stores and empty mountpoints. A still-mounted mountpoint is left
-/// (and reported), since removing it would fail anyway.
-pub(crate) fn clear_envs(envs: &Path) -> Result<()> {
-    // Mount points go here, mounted so that any id may use them: only a
-    // directory that is ours alone keeps other host accounts out.
-    private_dir(envs)?;
-    for entry in std::fs::read_dir(envs).map_err(Error::io("read", envs))? {
-        let path = entry.map_err(Error::io("read", envs))?.path();
-        let removed = if path.is_dir() {
-            std::fs::remove_dir(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-        if let Err(e) = removed {
-            tracing::warn!(path = %path.display(), "stale environment file: {e}");
-        }
-    }
-    Ok(())
 }

@@ -88,7 +88,10 @@ impl EnvRuntime for RemoteRuntime {
 
     async fn start(&self, request: EnvRequest) -> Result<RemoteEnv> {
         let name = request.name.to_string();
-        let fs = Arc::new(FossilFs::new(request.fossil.clone()));
+        let fs = Arc::new(FossilFs::with_checkpoint(
+            request.fossil.clone(),
+            request.checkpoint,
+        ));
         self.exports.add(&name, fs)?;
         let start = StartEnv {
             env: name.clone(),

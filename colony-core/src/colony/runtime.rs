@@ -24,8 +24,12 @@ pub struct EnvRequest {
     pub name: Name,
     /// The only user let in.
     pub owner: UserName,
-    /// The live file system, opened on the name's root score.
+    /// The live file system, opened on the name's root score (or, for an
+    /// environment resumed after a restart, on its last checkpoint).
     pub fossil: Arc<Fossil>,
+    /// What a sync of the tree does: serve it with
+    /// `FossilFs::with_checkpoint`, so fsync inside is a checkpoint.
+    pub checkpoint: Arc<dyn colony_ns::Checkpoint>,
     /// A private host directory for the mount (created by the runtime,
     /// removed on stop).
     pub mountpoint: PathBuf,

@@ -61,7 +61,10 @@ impl EnvRuntime for SessionRuntime {
             // The label is the hostname inside.
             hostname: request.name.label().to_string(),
             owner: request.owner.to_string(),
-            fs: Arc::new(FossilFs::new(request.fossil.clone())),
+            fs: Arc::new(FossilFs::with_checkpoint(
+                request.fossil.clone(),
+                request.checkpoint,
+            )),
             mountpoint: request.mountpoint,
             ids: self.ids.clone(),
             limits: self.limits,

@@ -1,10 +1,8 @@
 //! `save` and `invite`: snapshots of a running environment under new
 //! names.
 
-use colony_venti::Score;
-
 use super::Colony;
-use super::runtime::{EnvRuntime, RunningEnv};
+use super::runtime::EnvRuntime;
 use crate::error::{Error, Result};
 use crate::identity::user_credential;
 use crate::names::name::MAX_LABEL;
@@ -20,16 +18,17 @@ impl<R: EnvRuntime> Colony<R> {
     /// mints `label@node` for it, owned by `user`. The name is checked
     /// before the snapshot is taken: a bad label is [`Error::BadName`], a
     /// name already written is [`Error::NameExists`]; an environment
-    /// `user` does not run here is [`Error::NotRunning`]. The snapshot's
-    /// blocks are synced before the name is written, so a name always
-    /// points at durable blocks.
+    /// `user` does not run here is [`Error::NotRunning`]. The snapshot is
+    /// a checkpoint (its blocks synced, the environment's record moved to
+    /// it) before the name is written, so a name always points at durable
+    /// blocks.
     pub async fn save(&self, user: &UserName, env: &str, label: &str) -> Result<NameRecord> {
         let live = self.envs.get(user, env)?;
         let name = Name::minted(label, &self.node)?;
         if self.names.get(&name)?.is_some() {
             return Err(Error::NameExists(name.to_string()));
         }
-        let score = self.snapshot(&live.env).await?;
+        let score = self.checkpoint(&live).await?;
         let record = self.names.mint(label, user, score)?;
         tracing::info!(env, name = %record.name, %user, "saved");
         Ok(record)
@@ -59,7 +58,7 @@ impl<R: EnvRuntime> Colony<R> {
             return Err(Error::UnknownUser(invitee.to_string()));
         }
         let source = Name::parse(env)?;
-        let score = self.snapshot(&live.env).await?;
+        let score = self.checkpoint(&live).await?;
         let base = invite_base(source.label(), invitee);
         for n in 1..=INVITE_TRIES {
             let label = match n {
@@ -86,13 +85,6 @@ impl<R: EnvRuntime> Colony<R> {
         Err(Error::BadArgument(format!(
             "invite {invitee} {env}: {INVITE_TRIES} invite names for {base} are taken"
         )))
-    }
-
-    /// Saves `env` and syncs the store.
-    async fn snapshot(&self, env: &R::Env) -> Result<Score> {
-        let score = env.save().await?;
-        self.sync().await?;
-        Ok(score)
     }
 }
 

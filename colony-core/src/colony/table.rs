@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::checkpoint::EnvCheckpoint;
 use super::info::EnvInfo;
 use super::runtime::RunningEnv;
 use crate::error::{Error, Result};
@@ -29,6 +30,8 @@ pub(crate) struct Live<E> {
     pub started: u64,
     /// `host:port` of its cpu listener (empty without one).
     pub cpu_addr: String,
+    /// Its checkpoints and record.
+    pub checkpoint: Arc<EnvCheckpoint>,
 }
 
 impl<E: RunningEnv> Live<E> {

@@ -605,6 +605,7 @@ async fn every_data_file_is_0600_and_every_directory_0700() {
         "revoked-users",
         "venti/index",
         "envs/clean.n1.alice.local",
+        "running/clean.n1.alice",
         colony_venti::DATA_MARKER,
     ] {
         assert!(dir.join(made).exists(), "{made} missing");
@@ -631,4 +632,112 @@ fn a_loose_data_directory_is_tightened_on_open() {
         assert_eq!(mode, 0o700, "{}", tight.display());
     }
     assert_eq!(g.colony.node().as_str(), "n1", "the node still opens");
+}
+
+/// A crash: the node's process ends without `shutdown` (what `kill -9`
+/// leaves of a bare node: its data directory), and a new one opens it.
+fn crash(g: Grid) -> Grid {
+    g.reopen()
+}
+
+#[tokio::test]
+async fn synced_environments_come_back_after_a_crash() {
+    let g = Grid::new(None);
+    let (alice, bob) = (user("alice"), user("bob"));
+    let started = g.spawn_clean(&alice).await.started;
+    let fs = g.colony.env_fossil(&alice, "clean.n1.alice").unwrap();
+    write_file(&fs, "synced", b"before the crash");
+    let root = g.colony.sync_env(&alice, "clean.n1.alice").await.unwrap();
+    write_file(&fs, "unsynced", b"lost");
+    // A sync with nothing new writes nothing and keeps the root.
+    g.colony.spawn(&bob, "clean.n1.bob", true).await.unwrap();
+    let bobs = g.colony.env_fossil(&bob, "clean.n1.bob").unwrap();
+    write_file(&bobs, "disk", b"spawndisk too");
+    g.colony.sync_env(&bob, "clean.n1.bob").await.unwrap();
+    let again = g.colony.sync_env(&bob, "clean.n1.bob").await.unwrap();
+    assert_eq!(
+        g.colony.sync_env(&bob, "clean.n1.bob").await.unwrap(),
+        again
+    );
+    let record = std::fs::read_to_string(g.dir.path().join("running/clean.n1.alice")).unwrap();
+    assert!(record.contains(&format!("root {root}\n")), "{record}");
+    drop((fs, bobs));
+
+    let g = crash(g);
+    assert!(g.colony.status(&alice).unwrap().is_empty());
+    let resumed = g.colony.resume().await.unwrap();
+    assert_eq!(resumed.len(), 2);
+    let status = g.colony.status(&alice).unwrap();
+    assert_eq!(status.len(), 1);
+    assert_eq!(
+        (status[0].name.as_str(), status[0].owner.as_str()),
+        ("clean.n1.alice", "alice")
+    );
+    assert_eq!((status[0].started, status[0].disk), (started, false));
+    let fs = g.colony.env_fossil(&alice, "clean.n1.alice").unwrap();
+    assert_eq!(read_file(&fs, "synced"), b"before the crash");
+    assert_eq!(read_file(&fs, "hello"), b"world");
+    assert!(fs.lookup(fs.root(), "unsynced").is_err());
+    let status = g.colony.status(&bob).unwrap();
+    assert!(status[0].disk, "spawndisk comes back as spawndisk");
+    let bobs = g.colony.env_fossil(&bob, "clean.n1.bob").unwrap();
+    assert_eq!(read_file(&bobs, "disk"), b"spawndisk too");
+    assert!(g.dir.path().join("envs/clean.n1.bob.local").exists());
+    // Nobody else sees them; the names are running, so spawning them again
+    // is refused.
+    assert!(g.colony.status(&user("bobby")).unwrap().is_empty());
+    let e = g.spawn_err(&alice, "clean.n1.alice", false).await;
+    assert!(matches!(e, Error::AlreadyRunning(_)), "{e}");
+}
+
+#[tokio::test]
+async fn boom_forgets_and_shutdown_keeps_everything() {
+    let g = Grid::new(None);
+    let (alice, bob) = (user("alice"), user("bob"));
+    g.spawn_clean(&alice).await;
+    g.spawn_clean(&bob).await;
+    let fs = g.colony.env_fossil(&alice, "clean.n1.alice").unwrap();
+    write_file(&fs, "unsynced", b"kept by a clean stop");
+    g.colony.boom(&bob, "clean.n1.bob").await.unwrap();
+    assert!(!g.dir.path().join("running/clean.n1.bob").exists());
+    drop(fs);
+    g.colony.shutdown().await.unwrap();
+    let g = g.reopen();
+    let resumed = g.colony.resume().await.unwrap();
+    assert_eq!(resumed.len(), 1, "{resumed:?}");
+    let fs = g.colony.env_fossil(&alice, "clean.n1.alice").unwrap();
+    assert_eq!(read_file(&fs, "unsynced"), b"kept by a clean stop");
+    // A save moves the record too.
+    write_file(&fs, "saved", b"by save");
+    g.colony
+        .save(&alice, "clean.n1.alice", "mine")
+        .await
+        .unwrap();
+    drop(fs);
+    let g = crash(g);
+    g.colony.resume().await.unwrap();
+    let fs = g.colony.env_fossil(&alice, "clean.n1.alice").unwrap();
+    assert_eq!(read_file(&fs, "saved"), b"by save");
+}
+
+#[tokio::test]
+async fn a_revoked_user_or_a_bad_record_is_not_resumed() {
+    let g = Grid::new(None);
+    let (alice, bob) = (user("alice"), user("bob"));
+    g.spawn_clean(&alice).await;
+    g.spawn_clean(&bob).await;
+    let running = g.dir.path().join("running");
+    std::fs::write(running.join("x@n1"), "name x@n1\n").unwrap();
+    let g = crash(g);
+    crate::identity::revoked::revoke(g.dir.path(), &bob).unwrap();
+    let g = g.reopen();
+    let resumed = g.colony.resume().await.unwrap();
+    assert_eq!(names_of(&resumed), ["clean.n1.alice"]);
+    assert!(!running.join("clean.n1.bob").exists());
+    // The bad record is left for the operator.
+    assert!(running.join("x@n1").exists());
+}
+
+fn names_of(envs: &[EnvInfo]) -> Vec<&str> {
+    envs.iter().map(|e| e.name.as_str()).collect()
 }

@@ -387,16 +387,20 @@ impl fuser::Filesystem for Adapter {
     fn flush(
         &self,
         _req: &Request,
-        ino: INodeNo,
+        _ino: INodeNo,
         _fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        // Every close: make the file durable, so a close that succeeds means
-        // the data is safe (what programs that never fsync expect).
-        reply_empty(reply, self.fs.sync(self.node(ino)).map_err(Errno::from));
+        // Every close. Writes reach the tree as they are made (the mount has
+        // no write-back cache), so there is nothing to hand over; durability
+        // is fsync's promise, and a close must not pay for one.
+        reply.ok();
     }
 
+    /// fsync and fdatasync: [`FileSystem::sync`] (a live fossil's owner
+    /// makes it a checkpoint). `sync(2)` and `syncfs(2)` send nothing to a
+    /// `/dev/fuse` server (the kernel keeps FUSE_SYNCFS for virtiofs).
     fn fsync(
         &self,
         _req: &Request,

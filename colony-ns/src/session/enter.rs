@@ -1,14 +1,15 @@
 //! The enter helper: joins a running session (cgroups, then its user
 //! namespace, becoming root there, then its ipc, uts, network, pid and
-//! mount namespaces), forks the command into it, confined as the session's
-//! init is, and stays as its parent, forwarding signals to the command's
+//! mount namespaces), traps its sync calls ([`super::sync_calls`]), forks
+//! the command into it, confined as the session's init is, and stays as
+//! its parent, forwarding signals to the command's
 //! process group and exiting as the command did.
 
 use super::confine::{self, Filters};
 use super::pty::set_window_size;
 use super::spec::CommandSpec;
 use super::task::EnterTask;
-use super::{helper, user_ns};
+use super::{helper, sync_calls, user_ns};
 use crate::{Error, Result};
 use nix::fcntl::OFlag;
 use nix::pty::{PtyMaster, grantpt, posix_openpt, ptsname_r, unlockpt};
@@ -37,7 +38,11 @@ const FORWARDED: [Signal; 6] = [
 
 /// Does the enter task; never returns.
 pub fn run(task: &EnterTask) -> ! {
-    let joined = join(task).and_then(|m| Ok((m, task.policy.filters()?)));
+    let joined = sync_calls::fork_supervisor().and_then(|supervisor| {
+        let master = join(task)?;
+        supervisor.trap()?;
+        Ok((master, task.policy.filters()?))
+    });
     let (master, filters) = match joined {
         Ok(j) => j,
         Err(e) => {

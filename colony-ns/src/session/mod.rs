@@ -29,6 +29,7 @@ mod pty;
 mod setup;
 mod spec;
 mod start;
+mod sync_calls;
 mod task;
 pub mod testroot;
 mod user_ns;
