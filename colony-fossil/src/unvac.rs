@@ -181,12 +181,17 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
         // it (plan9port's vac records no number) cannot be made.
         let node_type = match (kind, de.special()) {
             (_, Some(Special::Socket)) => Some((nix::sys::stat::SFlag::S_IFSOCK, 0)),
-            (Kind::Device, Some(Special::CharDevice(r))) => Some((nix::sys::stat::SFlag::S_IFCHR, r)),
-            (Kind::Device, Some(Special::BlockDevice(r))) => Some((nix::sys::stat::SFlag::S_IFBLK, r)),
+            (Kind::Device, Some(Special::CharDevice(r))) => {
+                Some((nix::sys::stat::SFlag::S_IFCHR, r))
+            }
+            (Kind::Device, Some(Special::BlockDevice(r))) => {
+                Some((nix::sys::stat::SFlag::S_IFBLK, r))
+            }
             (Kind::Device, _) => {
-                self.out
-                    .skipped
-                    .push((target.to_path_buf(), "device without a number: not restored".into()));
+                self.out.skipped.push((
+                    target.to_path_buf(),
+                    "device without a number: not restored".into(),
+                ));
                 return Ok(());
             }
             _ => None,

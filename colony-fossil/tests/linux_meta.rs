@@ -263,16 +263,35 @@ fn vac_with_linux_keeps_what_linux_has() {
     let su = std::fs::symlink_metadata(out.path().join("su")).unwrap();
     assert_eq!((su.mtime(), su.mtime_nsec()), (1_000_000_000, 123_456_789));
     if root {
-        assert_eq!((su.uid(), su.gid(), su.mode() & 0o7777), (4242, 4343, 0o4755));
+        assert_eq!(
+            (su.uid(), su.gid(), su.mode() & 0o7777),
+            (4242, 4343, 0o4755)
+        );
     }
-    assert!(std::fs::symlink_metadata(out.path().join("p")).unwrap().file_type().is_fifo());
-    assert!(std::fs::symlink_metadata(out.path().join("s")).unwrap().file_type().is_socket());
+    assert!(
+        std::fs::symlink_metadata(out.path().join("p"))
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    assert!(
+        std::fs::symlink_metadata(out.path().join("s"))
+            .unwrap()
+            .file_type()
+            .is_socket()
+    );
     if xattrs {
-        let c = std::ffi::CString::new(out.path().join("su").as_os_str().as_encoded_bytes()).unwrap();
+        let c =
+            std::ffi::CString::new(out.path().join("su").as_os_str().as_encoded_bytes()).unwrap();
         let mut buf = [0u8; 16];
         // SAFETY: NUL-terminated strings and a live buffer.
         let n = unsafe {
-            nix::libc::getxattr(c.as_ptr(), c"user.note".as_ptr(), buf.as_mut_ptr().cast(), 16)
+            nix::libc::getxattr(
+                c.as_ptr(),
+                c"user.note".as_ptr(),
+                buf.as_mut_ptr().cast(),
+                16,
+            )
         };
         assert_eq!(&buf[..n.max(0) as usize], b"kept");
     }
