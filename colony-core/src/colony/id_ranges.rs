@@ -7,8 +7,10 @@
 //! `/etc/group`) or a range delegated in `/etc/subuid` or `/etc/subgid` is
 //! never given at all. The ranges in use are recorded in the data
 //! directory's `id-ranges` file (`SLOT BASE COUNT ENV` a line, 0600), for
-//! operators and audits; a node starts with no environments, so it starts
-//! the file afresh.
+//! operators and audits. A node starts with no environment running (those
+//! of a previous run died with it; those it resumes lease anew, possibly
+//! another slot: their files' owners are stored relative to the
+//! environment), so it starts the file afresh.
 
 use std::collections::BTreeMap;
 use std::io::Write;

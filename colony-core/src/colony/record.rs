@@ -302,6 +302,36 @@ mod tests {
         assert_eq!(records.load().unwrap().len(), 1);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn slots_round_trip(
+            name in "[a-z][a-z0-9]{0,15}@[a-z0-9]{1,8}",
+            owner in "[a-z][a-z0-9_-]{0,31}",
+            disk: bool,
+            from: [u8; 20],
+            root: [u8; 20],
+            started: u64,
+            seq: u64,
+        ) {
+            let record = EnvRecord {
+                name,
+                owner: UserName::new(&owner).unwrap(),
+                disk,
+                from: Score(from),
+                root: Score(root),
+                started,
+            };
+            let slot = record.encode(seq).unwrap();
+            proptest::prop_assert_eq!(slot.len(), SLOT);
+            proptest::prop_assert_eq!(EnvRecord::decode(&slot).unwrap(), (record, seq));
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..SLOT)) {
+            let _ = EnvRecord::decode(&bytes);
+        }
+    }
+
     #[test]
     fn a_torn_slot_leaves_the_other() {
         let data = tempfile::tempdir().unwrap();
