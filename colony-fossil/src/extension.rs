@@ -214,6 +214,34 @@ pub(crate) fn check_unique(before: &[Record], r: &Record) -> Result<()> {
     Ok(())
 }
 
+/// Whether attribute `name` may be set to `value` on a file whose other
+/// attributes are `others` (name, value length) and which has one of that
+/// name if `exists`: the name's length, `mode`'s rule, and
+/// [`XATTR_SPACE`], counted as the Xattr records would take it. The one
+/// rule for every file system that keeps attributes.
+pub fn check_xattr<'a>(
+    others: impl Iterator<Item = (&'a [u8], usize)>,
+    exists: bool,
+    name: &[u8],
+    value: &[u8],
+    mode: XattrMode,
+) -> Result<()> {
+    if name.is_empty() || name.len() > XATTR_NAME_MAX {
+        return Err(Error::BadXattrName(name.len()));
+    }
+    match (mode, exists) {
+        (XattrMode::Create, true) => return Err(Error::Exists),
+        (XattrMode::Replace, false) => return Err(Error::NoAttr),
+        _ => {}
+    }
+    let record = |n: &[u8], v: usize| 3 + 1 + n.len() + v;
+    let total: usize = others.map(|(n, v)| record(n, v)).sum::<usize>() + record(name, value.len());
+    if total > XATTR_SPACE {
+        return Err(Error::NoSpace);
+    }
+    Ok(())
+}
+
 /// Where the flags of [`DirEntry::set_xattr`] allow the change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum XattrMode {
@@ -309,24 +337,11 @@ impl DirEntry {
     /// Sets the extended attribute `name` to `value`, within [`XATTR_SPACE`]
     /// ([`Error::NoSpace`] beyond, as ext4 gives ENOSPC).
     pub fn set_xattr(&mut self, name: &[u8], value: &[u8], mode: XattrMode) -> Result<()> {
-        if name.is_empty() || name.len() > XATTR_NAME_MAX {
-            return Err(Error::BadXattrName(name.len()));
-        }
-        let exists = self.xattr(name).is_some();
-        match (mode, exists) {
-            (XattrMode::Create, true) => return Err(Error::Exists),
-            (XattrMode::Replace, false) => return Err(Error::NoAttr),
-            _ => {}
-        }
-        let others: usize = self
-            .records
-            .iter()
-            .filter(|r| matches!(r, Record::Xattr { name: n, .. } if n != name))
-            .map(|r| 3 + body_len(r))
-            .sum();
-        if others + 3 + 1 + name.len() + value.len() > XATTR_SPACE {
-            return Err(Error::NoSpace);
-        }
+        let others = self.records.iter().filter_map(|r| match r {
+            Record::Xattr { name: n, value } if n != name => Some((n.as_slice(), value.len())),
+            _ => None,
+        });
+        check_xattr(others, self.xattr(name).is_some(), name, value, mode)?;
         let new = Record::Xattr {
             name: name.to_vec(),
             value: value.to_vec(),

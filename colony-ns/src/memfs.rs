@@ -5,10 +5,12 @@ use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::fs::{
-    DirEntry, FileSystem, Meta, Nanos, NodeId, Seek, SetMeta, Space, Time, check_name,
+    DirEntry, FileSystem, Meta, Nanos, NewFile, NodeId, RenameMode, Seek, SetMeta, Space, Time,
+    XattrMode, check_name,
 };
 use crate::ninep::{DMAPPEND, DMDIR, Qid};
 use crate::sparse_bytes::SparseBytes;
+use colony_fossil::extension::check_xattr;
 
 /// The largest file MemFs holds, so a write at a huge offset fails cleanly
 /// instead of exhausting memory.
@@ -32,6 +34,8 @@ struct Node {
     meta: Meta,
     parent: NodeId,
     body: Body,
+    /// Extended attributes, by name.
+    xattrs: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 enum Body {
@@ -61,6 +65,7 @@ impl MemFs {
             meta: root,
             parent: path,
             body: Body::new_dir(),
+            xattrs: BTreeMap::new(),
         };
         MemFs {
             tree: Mutex::new(Tree {
@@ -113,6 +118,7 @@ impl MemFs {
                 meta,
                 parent: dir,
                 body,
+                xattrs: BTreeMap::new(),
             },
         );
         tree.next_path = tree.next_path.max(path + 1);
@@ -171,6 +177,21 @@ impl Tree {
         Ok(())
     }
 
+    /// [`Error::BadName`] if `dir` is `node` or below it (a directory
+    /// cannot move below itself).
+    fn check_move(&self, node: NodeId, dir: NodeId) -> Result<()> {
+        let mut up = dir;
+        loop {
+            if up == node {
+                return Err(Error::BadName);
+            }
+            if up == self.root {
+                return Ok(());
+            }
+            up = self.node(up)?.parent;
+        }
+    }
+
     /// Removes the entry `name` from `dir`, which changes.
     fn unlink(&mut self, dir: NodeId, name: &str) -> Result<()> {
         let d = self.node_mut(dir)?;
@@ -185,7 +206,6 @@ impl Tree {
 }
 
 impl Node {
-    /// Records a modification: mtime now, qid version bumped, muid if known.
     /// A change of contents: mtime and ctime.
     fn touch(&mut self, user: Option<&str>) {
         let t = now();
@@ -281,37 +301,52 @@ impl FileSystem for MemFs {
     }
 
     fn create(&self, dir: NodeId, name: &str, perm: u32, user: &str) -> Result<Meta> {
+        let new = NewFile {
+            perm,
+            user,
+            ..NewFile::default()
+        };
+        self.make(dir, name, &new)
+    }
+
+    fn make(&self, dir: NodeId, name: &str, new: &NewFile<'_>) -> Result<Meta> {
         check_name(name)?;
         let mut tree = self.lock();
-        let gid = tree.node(dir)?.meta.gid.clone();
+        let d = &tree.node(dir)?.meta;
+        let (gid, gid_number) = match new.group {
+            Some(g) => (g.to_owned(), new.gid_number),
+            None => (d.gid.clone(), d.gid_number),
+        };
         let path = tree.next_path;
         tree.link(dir, name, path)?;
-        tree.node_mut(dir)?.touch(Some(user));
+        tree.node_mut(dir)?.touch(Some(new.user));
         tree.next_path += 1;
         let t = now();
         let meta = Meta {
             qid: Qid {
-                ty: Qid::type_of_mode(perm),
+                ty: Qid::type_of_mode(new.perm),
                 version: 0,
                 path,
             },
-            mode: perm,
+            mode: new.perm,
             atime: t.secs,
             mtime: t.secs,
             length: 0,
             name: name.to_owned(),
-            uid: user.to_owned(),
+            uid: new.user.to_owned(),
             gid,
-            muid: user.to_owned(),
+            muid: new.user.to_owned(),
             ctime: t.secs,
             nsec: Nanos {
                 atime: t.nsec,
                 mtime: t.nsec,
                 ctime: t.nsec,
             },
-            ..Meta::default()
+            uid_number: new.uid_number,
+            gid_number,
+            special: new.special,
         };
-        let body = if perm & DMDIR != 0 {
+        let body = if new.perm & DMDIR != 0 {
             Body::new_dir()
         } else {
             Body::File(SparseBytes::default())
@@ -322,9 +357,100 @@ impl FileSystem for MemFs {
                 meta: meta.clone(),
                 parent: dir,
                 body,
+                xattrs: BTreeMap::new(),
             },
         );
         Ok(meta)
+    }
+
+    fn getxattr(&self, node: NodeId, name: &[u8]) -> Result<Vec<u8>> {
+        let tree = self.lock();
+        tree.node(node)?
+            .xattrs
+            .get(name)
+            .cloned()
+            .ok_or(Error::NoAttr)
+    }
+
+    fn listxattr(&self, node: NodeId) -> Result<Vec<Vec<u8>>> {
+        Ok(self.lock().node(node)?.xattrs.keys().cloned().collect())
+    }
+
+    fn setxattr(&self, node: NodeId, name: &[u8], value: &[u8], mode: XattrMode) -> Result<()> {
+        let mut tree = self.lock();
+        let n = tree.node_mut(node)?;
+        let others = n
+            .xattrs
+            .iter()
+            .filter(|(k, _)| k.as_slice() != name)
+            .map(|(k, v)| (k.as_slice(), v.len()));
+        check_xattr(others, n.xattrs.contains_key(name), name, value, mode)?;
+        n.xattrs.insert(name.to_vec(), value.to_vec());
+        n.changed();
+        Ok(())
+    }
+
+    fn removexattr(&self, node: NodeId, name: &[u8]) -> Result<()> {
+        let mut tree = self.lock();
+        let n = tree.node_mut(node)?;
+        n.xattrs.remove(name).ok_or(Error::NoAttr)?;
+        n.changed();
+        Ok(())
+    }
+
+    /// Replacing and exchanging happen under the tree's one lock, so no
+    /// caller ever sees the name missing.
+    fn rename_as(
+        &self,
+        node: NodeId,
+        dir: NodeId,
+        name: &str,
+        mode: RenameMode,
+        user: &str,
+    ) -> Result<Meta> {
+        check_name(name)?;
+        let mut tree = self.lock();
+        let target = tree.child(dir, name)?;
+        match (mode, target) {
+            (_, Some(t)) if t == node => return Ok(tree.node(node)?.meta.clone()),
+            (RenameMode::Exchange, None) => return Err(Error::NotFound),
+            (RenameMode::NoReplace, Some(_)) => return Err(Error::Exists),
+            (RenameMode::Replace, Some(t)) => {
+                let (src, dst) = (tree.node(node)?, tree.node(t)?);
+                match (src.meta.is_dir(), dst.meta.is_dir()) {
+                    (true, false) => return Err(Error::NotDir),
+                    (false, true) => return Err(Error::IsDir),
+                    _ => {}
+                }
+                if matches!(&dst.body, Body::Dir { slots, .. } if !slots.is_empty()) {
+                    return Err(Error::NotEmpty);
+                }
+                tree.check_move(node, dir)?;
+                tree.unlink(dir, name)?;
+                tree.nodes.remove(&t);
+            }
+            (RenameMode::Exchange, Some(t)) => {
+                let (a, b) = (tree.node(node)?, tree.node(t)?);
+                let (da, na, db, nb) =
+                    (a.parent, a.meta.name.clone(), b.parent, b.meta.name.clone());
+                tree.check_move(node, db)?;
+                tree.check_move(t, da)?;
+                tree.unlink(da, &na)?;
+                tree.unlink(db, &nb)?;
+                tree.link(da, &na, t)?;
+                tree.link(db, &nb, node)?;
+                for (id, parent, new_name) in [(node, db, nb), (t, da, na)] {
+                    let n = tree.node_mut(id)?;
+                    n.parent = parent;
+                    n.meta.name = new_name;
+                    n.changed();
+                }
+                return Ok(tree.node(node)?.meta.clone());
+            }
+            (_, None) => {}
+        }
+        drop(tree);
+        self.rename(node, dir, name, user)
     }
 
     fn remove(&self, node: NodeId) -> Result<()> {
@@ -387,11 +513,18 @@ impl FileSystem for MemFs {
             m.mode = mode;
             m.qid.ty = Qid::type_of_mode(mode);
         }
+        // A name without a number records its digits, if it is a number.
         if let Some(uid) = &change.uid {
             m.uid = uid.clone();
+            m.uid_number = change.uid_number.or_else(|| uid.parse().ok());
+        } else if let Some(n) = change.uid_number {
+            m.uid_number = Some(n);
         }
         if let Some(gid) = &change.gid {
             m.gid = gid.clone();
+            m.gid_number = change.gid_number.or_else(|| gid.parse().ok());
+        } else if let Some(n) = change.gid_number {
+            m.gid_number = Some(n);
         }
         if let Some(atime) = change.atime {
             m.atime = atime.secs;
@@ -438,16 +571,7 @@ impl FileSystem for MemFs {
         // Check everything before changing anything: a directory must not
         // move below itself, the target must be a directory with the name
         // free.
-        let mut up = dir;
-        loop {
-            if up == node {
-                return Err(Error::BadName);
-            }
-            if up == tree.root {
-                break;
-            }
-            up = tree.node(up)?.parent;
-        }
+        tree.check_move(node, dir)?;
         if tree.child(dir, name)?.is_some() {
             return Err(Error::Exists);
         }

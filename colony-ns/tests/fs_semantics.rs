@@ -60,6 +60,9 @@ on_every_backend!(
     only_length_changes_touch_mtime,
     rename_moves_across_directories,
     holes_are_found_made_and_free,
+    made_files_keep_kind_owner_and_nanoseconds,
+    extended_attributes_follow_their_rules,
+    renames_over_a_name_and_exchanges,
 );
 
 fn names(fs: &dyn FileSystem, dir: NodeId, cookie: u64) -> Vec<(String, u64)> {
@@ -412,4 +415,157 @@ fn holes_are_found_made_and_free(fs: &dyn FileSystem) {
         fs.allocate(d, 0, 1, Allocate::Punch, "bob"),
         Err(Error::IsDir)
     ));
+}
+
+fn made_files_keep_kind_owner_and_nanoseconds(fs: &dyn FileSystem) {
+    use colony_ns::fs::{NewFile, Special, Time};
+    use colony_ns::ninep::{DMDEVICE, DMNAMEDPIPE, DMSETUID};
+    let new = |perm, special| NewFile {
+        perm,
+        special,
+        user: "4242",
+        group: Some("4343"),
+        uid_number: Some(4242),
+        gid_number: Some(4343),
+    };
+    let p = fs.make(0, "p", &new(DMNAMEDPIPE | 0o600, None)).unwrap();
+    let s = fs.make(0, "s", &new(0o755, Some(Special::Socket))).unwrap();
+    let c = fs
+        .make(
+            0,
+            "c",
+            &new(DMDEVICE | 0o620, Some(Special::CharDevice(0x0103))),
+        )
+        .unwrap();
+    let su = fs.make(0, "su", &new(DMSETUID | 0o755, None)).unwrap();
+    for (m, mode, special) in [
+        (&p, DMNAMEDPIPE | 0o600, None),
+        (&s, 0o755, Some(Special::Socket)),
+        (&c, DMDEVICE | 0o620, Some(Special::CharDevice(0x0103))),
+        (&su, DMSETUID | 0o755, None),
+    ] {
+        let got = fs.stat(m.node()).unwrap();
+        assert_eq!((got.mode, got.special), (mode, special), "{}", got.name);
+        assert_eq!((got.uid_number, got.gid_number), (Some(4242), Some(4343)));
+        assert_eq!((got.uid.as_str(), got.gid.as_str()), ("4242", "4343"));
+    }
+    // Without a group, the directory's, by name and number.
+    let plain = NewFile {
+        perm: 0o644,
+        user: "bob",
+        ..NewFile::default()
+    };
+    assert_eq!(fs.make(0, "f", &plain).unwrap().gid, "sys");
+    let t = Time {
+        secs: 1_000_000_000,
+        nsec: 123_456_789,
+    };
+    let change = SetMeta {
+        mtime: Some(t),
+        atime: Some(Time { nsec: 1, ..t }),
+        uid: Some("root".into()),
+        uid_number: Some(0),
+        ..SetMeta::default()
+    };
+    let before = fs.stat(su.node()).unwrap();
+    let m = fs.wstat(su.node(), &change, "root").unwrap();
+    assert_eq!(
+        (m.mtime, m.nsec.mtime, m.atime, m.nsec.atime),
+        (t.secs, t.nsec, t.secs, 1)
+    );
+    assert_eq!(
+        (m.uid.as_str(), m.uid_number, m.gid_number),
+        ("root", Some(0), Some(4343))
+    );
+    assert!(
+        (m.ctime, m.nsec.ctime) >= (before.ctime, before.nsec.ctime),
+        "a change moves ctime"
+    );
+    // A name alone: its digits, or no number.
+    let named = SetMeta {
+        uid: Some("glenda".into()),
+        gid: Some("77".into()),
+        ..SetMeta::default()
+    };
+    let m = fs.wstat(su.node(), &named, "root").unwrap();
+    assert_eq!((m.uid_number, m.gid_number), (None, Some(77)));
+}
+
+fn extended_attributes_follow_their_rules(fs: &dyn FileSystem) {
+    use colony_ns::fs::XattrMode;
+    let f = fs.create(0, "f", 0o644, "glenda").unwrap().node();
+    assert!(fs.listxattr(f).unwrap().is_empty());
+    fs.setxattr(f, b"user.a", b"1", XattrMode::Create).unwrap();
+    fs.setxattr(f, b"user.b", b"", XattrMode::Any).unwrap();
+    assert!(matches!(
+        fs.setxattr(f, b"user.a", b"2", XattrMode::Create),
+        Err(Error::Exists)
+    ));
+    assert!(matches!(
+        fs.setxattr(f, b"user.c", b"2", XattrMode::Replace),
+        Err(Error::NoAttr)
+    ));
+    fs.setxattr(f, b"user.a", b"2", XattrMode::Replace).unwrap();
+    assert_eq!(fs.getxattr(f, b"user.a").unwrap(), b"2");
+    let mut names = fs.listxattr(f).unwrap();
+    names.sort();
+    assert_eq!(names, [b"user.a".to_vec(), b"user.b".to_vec()]);
+    assert!(matches!(
+        fs.setxattr(f, b"user.big", &[0; 4000], XattrMode::Any),
+        Err(Error::NoSpace)
+    ));
+    assert!(matches!(
+        fs.setxattr(f, &[b'n'; 256], b"", XattrMode::Any),
+        Err(Error::BadXattrName(256))
+    ));
+    fs.removexattr(f, b"user.a").unwrap();
+    assert!(matches!(fs.getxattr(f, b"user.a"), Err(Error::NoAttr)));
+    assert!(matches!(fs.removexattr(f, b"user.a"), Err(Error::NoAttr)));
+}
+
+fn renames_over_a_name_and_exchanges(fs: &dyn FileSystem) {
+    use colony_ns::fs::RenameMode;
+    let d = fs.create(0, "d", DMDIR | 0o775, "glenda").unwrap().node();
+    let a = fs.create(0, "a", 0o644, "glenda").unwrap().node();
+    let b = fs.create(d, "b", 0o644, "glenda").unwrap().node();
+    let e = fs.create(0, "e", DMDIR | 0o775, "glenda").unwrap().node();
+    assert!(matches!(
+        fs.rename_as(a, d, "b", RenameMode::NoReplace, "glenda"),
+        Err(Error::Exists)
+    ));
+    fs.rename_as(a, d, "b", RenameMode::Exchange, "glenda")
+        .unwrap();
+    assert_eq!(fs.lookup(d, "b").unwrap().node(), a);
+    assert_eq!(fs.lookup(0, "a").unwrap().node(), b);
+    assert_eq!(fs.parent(b).unwrap().node(), 0);
+    assert!(matches!(
+        fs.rename_as(a, 0, "none", RenameMode::Exchange, "glenda"),
+        Err(Error::NotFound)
+    ));
+    // Replacing: a file only a file, a directory only an empty one.
+    assert!(matches!(
+        fs.rename_as(e, 0, "a", RenameMode::Replace, "glenda"),
+        Err(Error::NotDir)
+    ));
+    assert!(matches!(
+        fs.rename_as(b, 0, "d", RenameMode::Replace, "glenda"),
+        Err(Error::IsDir)
+    ));
+    let full = fs
+        .create(0, "full", DMDIR | 0o775, "glenda")
+        .unwrap()
+        .node();
+    fs.create(full, "x", 0o644, "glenda").unwrap();
+    assert!(matches!(
+        fs.rename_as(e, 0, "full", RenameMode::Replace, "glenda"),
+        Err(Error::NotEmpty)
+    ));
+    fs.rename_as(b, d, "b", RenameMode::Replace, "glenda")
+        .unwrap();
+    assert_eq!(fs.lookup(d, "b").unwrap().node(), b);
+    assert!(
+        matches!(fs.stat(a), Err(Error::NotFound)),
+        "the replaced file is gone"
+    );
+    assert!(matches!(fs.lookup(0, "a"), Err(Error::NotFound)));
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use colony_ns::fuse::{MountOptions, mount};
 use fuse_programs::{fuse_ready, is_mounted, memfs, mount_dir};
 
-program_tests!(memfs);
+program_tests!(@linux memfs);
 
 #[test]
 fn unmount_and_drop_leave_no_mount() {
