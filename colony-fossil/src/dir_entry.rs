@@ -63,6 +63,17 @@ pub enum Record {
         /// Its value.
         value: Vec<u8>,
     },
+    /// colony's extension: member of this hard-link group.
+    Link(u64),
+    /// colony's extension (`/` only): where the link table stream is.
+    LinkTable {
+        /// Its top score.
+        score: Score,
+        /// Its length in bytes.
+        size: u64,
+        /// Its pointer-tree depth.
+        depth: u8,
+    },
     /// Any other record (NT, unknown tags, or tags invalid for the version).
     Other {
         /// The tag byte.

@@ -11,8 +11,20 @@
 //! | 0x82 | Nanos | 12 | nanoseconds of atime, mtime, ctime: u32 each, < 10^9 |
 //! | 0x83 | Special | 9 | kind u8 (1 socket, 2 character device, 3 block device), rdev u64 |
 //! | 0x84 | Xattr | 1+n+v | name length n u8 (1..=255), name, value (the rest) |
+//! | 0x85 | Link | 8 | hard-link group id u64 (the shared file's qid) |
+//! | 0x86 | LinkTable | 29 | (on `/` only) the link table stream: score 20 bytes, size u64, depth u8 |
 //!
 //! Each tag appears at most once, except Xattr, once per attribute name.
+//!
+//! Hard links: every name of a linked file is a whole vac entry of its
+//! own (its own VtEntry slot and DirEntry, the same content scores, so
+//! dedup makes the copies free) carrying a Link record; its DirEntry qid is
+//! the group id, so 9P clients see one file, and plan9port sees copies. The
+//! link table lists every group's names as paths from the root
+//! ('/'-joined, no leading '/'), so that a save rewrites every copy even in
+//! directories never visited since the open: its encoding is, per group,
+//! the group id u64, the number of paths u32, and each path as length u32
+//! and bytes.
 //! The uid and gid strings of the DirEntry keep the names, as plan9port
 //! records them (a name where the host has one, else the decimal number);
 //! where a Uid or Gid record is present its number is the owner a Linux
@@ -39,6 +51,10 @@ pub mod tag {
     pub const SPECIAL: u8 = 0x83;
     /// One extended attribute.
     pub const XATTR: u8 = 0x84;
+    /// Member of a hard-link group.
+    pub const LINK: u8 = 0x85;
+    /// Where the link table is (`/`'s DirEntry).
+    pub const LINK_TABLE: u8 = 0x86;
 }
 
 /// The most bytes a file's Xattr records may take, headers included (the
@@ -169,6 +185,13 @@ pub(crate) fn encode_record(r: &Record) -> (u8, Vec<u8>) {
         Record::Nanos(n) => (tag::NANOS, n.encode()),
         Record::Special(s) => (tag::SPECIAL, s.encode()),
         Record::Xattr { name, value } => (tag::XATTR, encode_xattr(name, value)),
+        Record::Link(g) => (tag::LINK, g.to_be_bytes().to_vec()),
+        Record::LinkTable { score, size, depth } => {
+            let mut b = score.0.to_vec();
+            b.extend_from_slice(&size.to_be_bytes());
+            b.push(*depth);
+            (tag::LINK_TABLE, b)
+        }
         other => unreachable!("not an extension record: {other:?}"),
     }
 }
@@ -180,6 +203,8 @@ pub(crate) fn body_len(r: &Record) -> usize {
         Record::Nanos(_) => 12,
         Record::Special(_) => 9,
         Record::Xattr { name, value } => 1 + name.len() + value.len(),
+        Record::Link(_) => 8,
+        Record::LinkTable { .. } => 29,
         other => unreachable!("not an extension record: {other:?}"),
     }
 }
@@ -195,6 +220,25 @@ pub(crate) fn decode_record(t: u8, body: &[u8]) -> Result<Option<Record>> {
         tag::XATTR => {
             let (name, value) = decode_xattr(body)?;
             Record::Xattr { name, value }
+        }
+        tag::LINK => {
+            let b: [u8; 8] = body
+                .try_into()
+                .map_err(|_| bad(format!("Link record of {} bytes, not 8", body.len())))?;
+            Record::Link(u64::from_be_bytes(b))
+        }
+        tag::LINK_TABLE => {
+            if body.len() != 29 {
+                return Err(bad(format!(
+                    "LinkTable record of {} bytes, not 29",
+                    body.len()
+                )));
+            }
+            Record::LinkTable {
+                score: colony_venti::Score(body[..20].try_into().expect("20 bytes")),
+                size: u64::from_be_bytes(body[20..28].try_into().expect("8 bytes")),
+                depth: body[28],
+            }
         }
         _ => return Ok(None),
     }))
@@ -318,6 +362,35 @@ impl DirEntry {
         self.put(|r| matches!(r, Record::Special(_)), s.map(Record::Special));
     }
 
+    /// The hard-link group this name belongs to, if any.
+    pub fn link(&self) -> Option<u64> {
+        self.find(|r| match r {
+            Record::Link(g) => Some(*g),
+            _ => None,
+        })
+    }
+
+    /// Records (or forgets) the hard-link group.
+    pub fn set_link(&mut self, group: Option<u64>) {
+        self.put(|r| matches!(r, Record::Link(_)), group.map(Record::Link));
+    }
+
+    /// Where the link table is (`/`'s DirEntry): score, size, depth.
+    pub fn link_table(&self) -> Option<(colony_venti::Score, u64, u8)> {
+        self.find(|r| match r {
+            Record::LinkTable { score, size, depth } => Some((*score, *size, *depth)),
+            _ => None,
+        })
+    }
+
+    /// Records (or forgets) where the link table is.
+    pub fn set_link_table(&mut self, at: Option<(colony_venti::Score, u64, u8)>) {
+        self.put(
+            |r| matches!(r, Record::LinkTable { .. }),
+            at.map(|(score, size, depth)| Record::LinkTable { score, size, depth }),
+        );
+    }
+
     /// The value of the extended attribute `name`.
     pub fn xattr(&self, name: &[u8]) -> Option<&[u8]> {
         self.records.iter().find_map(|r| match r {
@@ -402,8 +475,10 @@ pub(crate) mod tests {
             prop::option::of(nanos),
             prop::option::of(special),
             xattrs,
+            prop::option::of(any::<u64>()),
+            prop::option::of((any::<[u8; 20]>(), any::<u64>(), 0u8..8)),
         )
-            .prop_map(|(uid, gid, nanos, special, xattrs)| {
+            .prop_map(|(uid, gid, nanos, special, xattrs, link, table)| {
                 let mut v: Vec<Record> = uid.map(Record::Uid).into_iter().collect();
                 v.extend(gid.map(Record::Gid));
                 v.extend(nanos.map(Record::Nanos));
@@ -413,6 +488,12 @@ pub(crate) mod tests {
                         .into_iter()
                         .map(|(name, value)| Record::Xattr { name, value }),
                 );
+                v.extend(link.map(Record::Link));
+                v.extend(table.map(|(s, size, depth)| Record::LinkTable {
+                    score: colony_venti::Score(s),
+                    size,
+                    depth,
+                }));
                 v
             })
     }
@@ -483,5 +564,11 @@ pub(crate) mod tests {
             (b"user.a".to_vec(), vec![])
         );
         assert!(decode_u32(&[0; 5], "Uid").is_err());
+        assert!(decode_record(tag::LINK, &[0; 7]).is_err());
+        assert!(decode_record(tag::LINK_TABLE, &[0; 28]).is_err());
+        assert_eq!(
+            decode_record(tag::LINK, &7u64.to_be_bytes()).unwrap(),
+            Some(Record::Link(7))
+        );
     }
 }

@@ -128,11 +128,28 @@ impl Fossil {
         self.remove_held(node)
     }
 
+    /// Removes name `name` of `dir`: the file itself unless it has other
+    /// names (unlink(2)), or an empty directory.
+    pub fn unlink(&self, dir: NodeId, name: &str) -> Result<()> {
+        let _g = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        let node = self.make_primary(dir, name.as_bytes())?;
+        self.remove_held(node)
+    }
+
     /// [`Fossil::remove`] of a node other than the root, with the gate
-    /// held (shared or alone).
+    /// held (shared or alone): its primary name, and the node with it
+    /// unless it has others.
     pub(crate) fn remove_held(&self, node: NodeId) -> Result<()> {
         let n = self.live(node)?;
-        let pid = n.read().parent;
+        let (pid, linked) = {
+            let st = n.read();
+            (st.parent, st.de.link().is_some())
+        };
+        let path = if linked {
+            Some(self.path_of(node)?)
+        } else {
+            None
+        };
         let p = self.live(pid)?;
         self.ensure_children(&p)?;
         {
@@ -151,7 +168,14 @@ impl Fossil {
             let r = ps.remove_child(&name)?;
             ps.free_slots(&r.de)?;
             ps.touch(None, now());
-            ns.removed = true;
+            ns.removed = !linked;
+        }
+        self.mark_dirty(pid);
+        if let Some(path) = path {
+            if self.unlink_primary(node, &path)? {
+                return Ok(());
+            }
+            n.write().removed = true;
         }
         self.nodes
             .write()
@@ -161,7 +185,6 @@ impl Fossil {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&node);
-        self.mark_dirty(pid);
         Ok(())
     }
 

@@ -113,6 +113,8 @@ pub struct Meta {
     pub gid_number: Option<u32>,
     /// A socket or device.
     pub special: Option<Special>,
+    /// How many names the file has (1 for directories).
+    pub nlink: u32,
 }
 
 impl Meta {
@@ -139,6 +141,7 @@ impl Meta {
             uid_number: de.uid_number(),
             gid_number: de.gid_number(),
             special: de.special(),
+            nlink: 1,
         }
     }
 

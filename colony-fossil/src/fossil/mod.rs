@@ -34,6 +34,7 @@ mod cache;
 mod create;
 mod dir;
 mod file;
+mod links;
 mod meta;
 mod node;
 mod rename;
@@ -133,6 +134,8 @@ pub struct Fossil {
     snap: Mutex<Snapshot>,
     /// The next qid to hand out, once known.
     next_qid: Mutex<Option<u64>>,
+    /// Every name of every file that has more than one.
+    links: Mutex<links::LinkTable>,
 }
 
 /// Now, as the file system keeps times.
@@ -215,6 +218,7 @@ impl Fossil {
             dirty: Mutex::new(HashSet::new()),
             snap: Mutex::new(snap),
             next_qid: Mutex::new(None),
+            links: Mutex::new(links::LinkTable::default()),
         }
     }
 
@@ -306,6 +310,8 @@ impl Fossil {
             s.parent_meta = Some(a.parent_meta);
             s.root_de = Some(a.root_entry.clone());
         }
+        self.load_links(a.root_entry.link_table())
+            .map_err(|e| e.at_path("/"))?;
         if let Some((_, max)) = a.root_entry.qid_space() {
             let mut q = self.qids();
             if q.is_none() {
@@ -396,7 +402,7 @@ impl Fossil {
     pub fn stat(&self, node: NodeId) -> Result<Meta> {
         let n = self.live(node)?;
         let st = n.read();
-        Ok(st.meta(node))
+        Ok(self.meta_named(&st, node))
     }
 
     /// Entry `name` of directory `dir` ("..": the parent, the root's being
@@ -417,7 +423,10 @@ impl Fossil {
             self.child_of(&st, dir, name.as_bytes())?
         };
         let st = child.read();
-        Ok(st.meta(child.id))
+        let mut m = self.meta_named(&st, child.id);
+        // A file of several names is shown by the name looked up.
+        m.name = name.to_string();
+        Ok(m)
     }
 
     /// The directory holding `node` (the root's is the root).
@@ -452,10 +461,9 @@ impl Fossil {
                     .collect();
                 let mut out = Vec::with_capacity(names.len());
                 for (slot, name) in names {
-                    let meta = match self.child_of(&st, dir, &name) {
-                        Ok(n) => n.read().meta(n.id),
-                        Err(e) => return Err(e),
-                    };
+                    let n = self.child_of(&st, dir, &name)?;
+                    let mut meta = self.meta_named(&n.read(), n.id);
+                    meta.name = String::from_utf8_lossy(&name).into_owned();
                     out.push(DirItem {
                         meta,
                         cookie: slot as u64 + 1,

@@ -63,6 +63,10 @@ impl Fossil {
                 Err(Error::NotFound) => None,
                 Err(e) => return Err(e),
             };
+            if target.is_some() {
+                // The target's name in `dir` is the one replaced or swapped.
+                self.make_primary(dir, name.as_bytes())?;
+            }
             let src = self.stat(node)?;
             match (mode, target) {
                 (_, Some(t)) if t.node() == node => {}
@@ -82,6 +86,25 @@ impl Fossil {
             }
         }
         self.stat(node)
+    }
+
+    /// Moves name `from` of directory `from_dir` to `name` in `dir`, as
+    /// [`Fossil::rename_as`] moves a node: for a file of several names,
+    /// this one.
+    pub fn rename_at(
+        &self,
+        from_dir: NodeId,
+        from: &str,
+        dir: NodeId,
+        name: &str,
+        mode: RenameMode,
+        user: &str,
+    ) -> Result<Meta> {
+        let node = {
+            let _g = self.gate.read().unwrap_or_else(|p| p.into_inner());
+            self.make_primary(from_dir, from.as_bytes())?
+        };
+        self.rename_as(node, dir, name, mode, user)
     }
 
     /// [`Error::MoveIntoSelf`] if `dir` is `node` or below it.
@@ -142,6 +165,7 @@ impl Fossil {
         }
         let op = self.live(old_pid)?;
         self.ensure_children(&op)?;
+        let old_path = self.path_if_links(node)?;
         let (mut de, is_dir) = {
             let ns = n.read();
             (ns.de.clone(), ns.is_dir())
@@ -181,6 +205,7 @@ impl Fossil {
             // A move is a change, as a rename by wstat is.
             ns.changed(t);
         }
+        self.links_renamed(old_path, node)?;
         self.mark_dirty(node);
         self.mark_dirty(old_pid);
         self.mark_dirty(dir);

@@ -56,19 +56,25 @@ impl Fossil {
         let mut queued = HashSet::new();
         for id in dirty {
             if id != ROOT && queued.insert(id) {
-                heap.push((self.depth_of(id)?, Reverse(id)));
+                heap.push((self.save_depth(id)?, Reverse(id)));
             }
         }
-        while let Some((depth, Reverse(id))) = heap.pop() {
-            let Some(pid) = self.save_node(id)? else {
-                continue;
-            };
-            if pid != ROOT && queued.insert(pid) {
-                heap.push((depth - 1, Reverse(pid)));
+        // Deepest first: a file of several names counts at its deepest
+        // name, so every directory it is written into (all shallower) is
+        // visited after it.
+        while let Some((_, Reverse(id))) = heap.pop() {
+            for pid in self.save_node(id)? {
+                if pid != ROOT && queued.insert(pid) {
+                    heap.push((self.depth_of(pid)?, Reverse(pid)));
+                }
             }
         }
+        let links = self.save_links()?;
         let (rdir, rmeta, mut rde) = {
             let mut st = root.write();
+            if let Some(at) = links {
+                st.de.set_link_table(at);
+            }
             let d = st.data.flush()?;
             let m = st.meta.as_mut().ok_or(Error::NotDir)?.flush()?;
             st.meta_dirty = false;
@@ -137,16 +143,26 @@ impl Fossil {
         Ok(d)
     }
 
-    /// Flushes one node and records it in its parent. Returns the parent,
-    /// or `None` if the node is gone.
-    fn save_node(&self, id: NodeId) -> Result<Option<NodeId>> {
+    /// The depth `id` is saved at: its deepest name's.
+    fn save_depth(&self, id: NodeId) -> Result<usize> {
+        let names = self.lock_links().paths(id);
+        let deepest = names
+            .iter()
+            .map(|p| p.iter().filter(|&&c| c == b'/').count() + 1)
+            .max();
+        Ok(self.depth_of(id)?.max(deepest.unwrap_or(0)))
+    }
+
+    /// Flushes one node and records it in the directory of each of its
+    /// names. Returns those directories (none if the node is gone).
+    fn save_node(&self, id: NodeId) -> Result<Vec<NodeId>> {
         let Some(n) = self.loaded(id) else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let (pid, entry, mentry, de, meta_dirty) = {
             let mut st = n.write();
             if st.removed {
-                return Ok(None);
+                return Ok(Vec::new());
             }
             let e = st.data.flush()?;
             let m = match st.meta.as_mut() {
@@ -156,6 +172,20 @@ impl Fossil {
             let md = std::mem::replace(&mut st.meta_dirty, false);
             (st.parent, e, m, st.de.clone(), md)
         };
+        let mut parents = vec![pid];
+        for (dir, r) in self.other_names(id)? {
+            let mut e = entry;
+            e.generation = r.de.generation;
+            let d = self.node(dir)?;
+            let mut ds = d.write();
+            ds.write_slot(r.slot, Some(&e))?;
+            if meta_dirty {
+                let mut copy = de.clone();
+                super::links::take_location(&mut copy, &r);
+                ds.update_child(&r.de.elem, copy)?;
+            }
+            parents.push(dir);
+        }
         let p = self.node(pid)?;
         let mut ps = p.write();
         let mut e = entry;
@@ -169,7 +199,7 @@ impl Fossil {
             let name = de.elem.clone();
             ps.update_child(&name, de)?;
         }
-        Ok(Some(pid))
+        Ok(parents)
     }
 
     /// When dirty blocks pass 3/4 of the local limit, writes whole dirty

@@ -102,6 +102,7 @@ impl Fossil {
         let n = self.live(node)?;
         let pid = n.read().parent;
         if change.name.is_some() && node != ROOT {
+            let old_path = self.path_if_links(node)?;
             // Renames edit the parent: lock it first.
             let p = self.live(pid)?;
             self.ensure_children(&p)?;
@@ -124,6 +125,8 @@ impl Fossil {
                     return Err(e);
                 }
                 ps.touch(None, now());
+                drop((ps, ns));
+                self.links_renamed(old_path, node)?;
             }
         } else {
             let mut ns = n.write();

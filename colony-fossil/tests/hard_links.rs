@@ -1,0 +1,226 @@
+//! Hard links in the live file system: several names of one file, kept
+//! across saves and reopens, in directories not visited since the open,
+//! and seen by plan9port's readers as copies.
+
+use std::sync::Arc;
+
+use colony_fossil::Error;
+use colony_fossil::fossil::{DMDIR, Fossil, FossilOptions, NodeId, RenameMode};
+use colony_fossil::unvac::{self, UnvacOptions};
+use colony_venti::{MemStore, Score};
+
+const U: &str = "glenda";
+
+fn new_fs(store: &Arc<MemStore>) -> Fossil {
+    Fossil::create_empty(store.clone(), FossilOptions::default()).unwrap()
+}
+
+fn open(store: &Arc<MemStore>, score: Score) -> Fossil {
+    Fossil::open(store.clone(), score, FossilOptions::default()).unwrap()
+}
+
+fn walk(fs: &Fossil, path: &str) -> NodeId {
+    let mut at = fs.root();
+    for name in path.split('/') {
+        at = fs.lookup(at, name).unwrap().qid.path;
+    }
+    at
+}
+
+fn read_all(fs: &Fossil, path: &str) -> Vec<u8> {
+    let n = walk(fs, path);
+    let len = fs.stat(n).unwrap().length;
+    fs.read(n, 0, len as u32).unwrap()
+}
+
+/// `a/f` holding "one", linked as `b/c/g`.
+fn linked(store: &Arc<MemStore>) -> (Fossil, NodeId) {
+    let fs = new_fs(store);
+    let a = fs.create(fs.root(), "a", DMDIR | 0o755, U).unwrap().node();
+    let b = fs.create(fs.root(), "b", DMDIR | 0o755, U).unwrap().node();
+    let c = fs.create(b, "c", DMDIR | 0o755, U).unwrap().node();
+    let f = fs.create(a, "f", 0o644, U).unwrap().node();
+    fs.write(f, 0, b"one", U).unwrap();
+    let m = fs.link(f, c, "g").unwrap();
+    assert_eq!(m.nlink, 2);
+    (fs, f)
+}
+
+/// The saved tree as plan9port's unvac extracts it.
+fn export(store: &MemStore, score: &Score) -> tempfile::TempDir {
+    let dest = tempfile::tempdir().unwrap();
+    let x = unvac::export(
+        store,
+        score,
+        dest.path(),
+        &UnvacOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(x.errors.is_empty(), "{:?}", x.errors);
+    dest
+}
+
+#[test]
+fn both_names_are_one_file() {
+    let store = Arc::new(MemStore::new());
+    let (fs, f) = linked(&store);
+    let g = fs.lookup(walk(&fs, "b/c"), "g").unwrap();
+    assert_eq!(g.node(), f, "one inode");
+    assert_eq!(g.name, "g");
+    assert_eq!(g.nlink, 2);
+    fs.write(g.node(), 3, b" two", U).unwrap();
+    assert_eq!(read_all(&fs, "a/f"), b"one two");
+    assert!(matches!(
+        fs.link(walk(&fs, "a"), fs.root(), "x"),
+        Err(Error::IsDir)
+    ));
+    assert!(matches!(
+        fs.link(f, walk(&fs, "b"), "c"),
+        Err(Error::Exists)
+    ));
+    let mut seen = Vec::new();
+    fs.readdir(walk(&fs, "b/c"), 0, &mut |e| {
+        seen.push((e.meta.name, e.meta.nlink, e.meta.qid.path));
+        true
+    })
+    .unwrap();
+    assert_eq!(seen, vec![("g".to_string(), 2, f)]);
+}
+
+#[test]
+fn every_name_is_current_after_save_even_unvisited() {
+    let store = Arc::new(MemStore::new());
+    let (fs, _) = linked(&store);
+    let s1 = fs.save().unwrap();
+    // Reopen, write through a/f only: b/c is never loaded.
+    let fs = open(&store, s1);
+    let f = walk(&fs, "a/f");
+    fs.write(f, 0, b"ONE", U).unwrap();
+    let s2 = fs.save().unwrap();
+    let fs = open(&store, s2);
+    assert_eq!(read_all(&fs, "b/c/g"), b"ONE");
+    let g = fs.lookup(walk(&fs, "b/c"), "g").unwrap();
+    assert_eq!(g.nlink, 2);
+    assert_eq!(g.node(), walk(&fs, "a/f"));
+    // plan9port sees two copies with the current contents.
+    let out = export(&store, &s2);
+    assert_eq!(std::fs::read(out.path().join("a/f")).unwrap(), b"ONE");
+    assert_eq!(std::fs::read(out.path().join("b/c/g")).unwrap(), b"ONE");
+}
+
+#[test]
+fn unlinking_one_name_keeps_the_other() {
+    let store = Arc::new(MemStore::new());
+    let (fs, f) = linked(&store);
+    fs.unlink(walk(&fs, "a"), "f").unwrap();
+    assert!(matches!(
+        fs.lookup(walk(&fs, "a"), "f"),
+        Err(Error::NotFound)
+    ));
+    let g = fs.stat(f).unwrap();
+    assert_eq!((g.nlink, g.name.as_str()), (1, "g"));
+    assert_eq!(read_all(&fs, "b/c/g"), b"one");
+    let s = fs.save().unwrap();
+    let fs = open(&store, s);
+    assert_eq!(read_all(&fs, "b/c/g"), b"one");
+    assert_eq!(fs.lookup(walk(&fs, "b/c"), "g").unwrap().nlink, 1);
+    assert!(matches!(
+        fs.lookup(walk(&fs, "a"), "f"),
+        Err(Error::NotFound)
+    ));
+    // The last name removes the file.
+    fs.unlink(walk(&fs, "b/c"), "g").unwrap();
+    let s = fs.save().unwrap();
+    let fs = open(&store, s);
+    assert!(matches!(
+        fs.lookup(walk(&fs, "b/c"), "g"),
+        Err(Error::NotFound)
+    ));
+}
+
+#[test]
+fn unlinking_a_name_not_loaded_first() {
+    let store = Arc::new(MemStore::new());
+    let (fs, _) = linked(&store);
+    fs.link(walk(&fs, "a/f"), fs.root(), "h").unwrap();
+    let s = fs.save().unwrap();
+    let fs = open(&store, s);
+    // Load through h, unlink the name in b/c, write through a/f.
+    let h = walk(&fs, "h");
+    assert_eq!(fs.stat(h).unwrap().nlink, 3);
+    fs.unlink(walk(&fs, "b/c"), "g").unwrap();
+    fs.unlink(fs.root(), "h").unwrap();
+    assert_eq!(fs.stat(h).unwrap().nlink, 1);
+    fs.write(h, 0, b"new", U).unwrap();
+    let s = fs.save().unwrap();
+    let fs = open(&store, s);
+    assert_eq!(read_all(&fs, "a/f"), b"new");
+    assert_eq!(fs.stat(walk(&fs, "a/f")).unwrap().nlink, 1);
+}
+
+#[test]
+fn renames_keep_the_table_current() {
+    let store = Arc::new(MemStore::new());
+    let (fs, f) = linked(&store);
+    let s = fs.save().unwrap();
+    let fs = open(&store, s);
+    // Rename the directory above one name, move the other name.
+    let b = walk(&fs, "b");
+    fs.rename(b, fs.root(), "bb", U).unwrap();
+    let d = fs.create(fs.root(), "d", DMDIR | 0o755, U).unwrap().node();
+    fs.rename(walk(&fs, "bb/c"), d, "cc", U).unwrap();
+    fs.rename_at(walk(&fs, "a"), "f", d, "ff", RenameMode::NoReplace, U)
+        .unwrap();
+    fs.write(walk(&fs, "d/ff"), 0, b"ONE", U).unwrap();
+    let s = fs.save().unwrap();
+    let fs = open(&store, s);
+    assert_eq!(read_all(&fs, "d/cc/g"), b"ONE");
+    assert_eq!(read_all(&fs, "d/ff"), b"ONE");
+    assert_eq!(fs.stat(walk(&fs, "d/ff")).unwrap().nlink, 2);
+    assert_eq!(walk(&fs, "d/ff"), f);
+    // Renaming one name over the other is a no-op, as rename(2).
+    fs.rename_at(d, "ff", walk(&fs, "d/cc"), "g", RenameMode::Replace, U)
+        .unwrap();
+    assert_eq!(fs.stat(f).unwrap().nlink, 2);
+}
+
+#[test]
+fn backup_then_replace_as_dpkg_does() {
+    let store = Arc::new(MemStore::new());
+    let fs = new_fs(&store);
+    let r = fs.root();
+    let status = fs.create(r, "status", 0o644, U).unwrap().node();
+    fs.write(status, 0, b"old", U).unwrap();
+    // link status status-old; write status-new; rename status-new status
+    fs.link(status, r, "status-old").unwrap();
+    let new = fs.create(r, "status-new", 0o644, U).unwrap().node();
+    fs.write(new, 0, b"new", U).unwrap();
+    fs.rename_at(r, "status-new", r, "status", RenameMode::Replace, U)
+        .unwrap();
+    assert_eq!(read_all(&fs, "status"), b"new");
+    assert_eq!(read_all(&fs, "status-old"), b"old");
+    assert_eq!(fs.stat(walk(&fs, "status-old")).unwrap().nlink, 1);
+    let s = fs.save().unwrap();
+    let fs = open(&store, s);
+    assert_eq!(read_all(&fs, "status"), b"new");
+    assert_eq!(read_all(&fs, "status-old"), b"old");
+    assert_eq!(fs.stat(walk(&fs, "status-old")).unwrap().nlink, 1);
+}
+
+#[test]
+fn metadata_is_shared_and_saved_into_every_name() {
+    let store = Arc::new(MemStore::new());
+    let (fs, f) = linked(&store);
+    let change = colony_fossil::fossil::SetMeta {
+        mode: Some(0o600),
+        ..Default::default()
+    };
+    fs.wstat(walk(&fs, "b/c/g"), &change, U).unwrap();
+    assert_eq!(fs.stat(f).unwrap().mode & 0o777, 0o600);
+    let s = fs.save().unwrap();
+    let fs = open(&store, s);
+    assert_eq!(fs.stat(walk(&fs, "b/c/g")).unwrap().mode & 0o777, 0o600);
+    let fs = open(&store, s);
+    assert_eq!(fs.stat(walk(&fs, "a/f")).unwrap().mode & 0o777, 0o600);
+}
