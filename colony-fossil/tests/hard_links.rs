@@ -170,7 +170,7 @@ fn renames_keep_the_table_current() {
     fs.rename(b, fs.root(), "bb", U).unwrap();
     let d = fs.create(fs.root(), "d", DMDIR | 0o755, U).unwrap().node();
     fs.rename(walk(&fs, "bb/c"), d, "cc", U).unwrap();
-    fs.rename_at(walk(&fs, "a"), "f", d, "ff", RenameMode::NoReplace, U)
+    fs.rename_at((walk(&fs, "a"), "f"), (d, "ff"), RenameMode::NoReplace, U)
         .unwrap();
     fs.write(walk(&fs, "d/ff"), 0, b"ONE", U).unwrap();
     let s = fs.save().unwrap();
@@ -180,7 +180,7 @@ fn renames_keep_the_table_current() {
     assert_eq!(fs.stat(walk(&fs, "d/ff")).unwrap().nlink, 2);
     assert_eq!(walk(&fs, "d/ff"), f);
     // Renaming one name over the other is a no-op, as rename(2).
-    fs.rename_at(d, "ff", walk(&fs, "d/cc"), "g", RenameMode::Replace, U)
+    fs.rename_at((d, "ff"), (walk(&fs, "d/cc"), "g"), RenameMode::Replace, U)
         .unwrap();
     assert_eq!(fs.stat(f).unwrap().nlink, 2);
 }
@@ -196,7 +196,7 @@ fn backup_then_replace_as_dpkg_does() {
     fs.link(status, r, "status-old").unwrap();
     let new = fs.create(r, "status-new", 0o644, U).unwrap().node();
     fs.write(new, 0, b"new", U).unwrap();
-    fs.rename_at(r, "status-new", r, "status", RenameMode::Replace, U)
+    fs.rename_at((r, "status-new"), (r, "status"), RenameMode::Replace, U)
         .unwrap();
     assert_eq!(read_all(&fs, "status"), b"new");
     assert_eq!(read_all(&fs, "status-old"), b"old");

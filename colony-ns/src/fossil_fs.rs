@@ -175,6 +175,24 @@ impl FileSystem for FossilFs {
         Ok(self.fossil.rename_as(node, dir, name, mode, user)?)
     }
 
+    fn link(&self, node: NodeId, dir: NodeId, name: &str) -> Result<Meta> {
+        Ok(self.fossil.link(node, dir, name)?)
+    }
+
+    fn unlink(&self, dir: NodeId, name: &str) -> Result<()> {
+        Ok(self.fossil.unlink(dir, name)?)
+    }
+
+    fn rename_at(
+        &self,
+        from: (NodeId, &str),
+        to: (NodeId, &str),
+        mode: RenameMode,
+        user: &str,
+    ) -> Result<Meta> {
+        Ok(self.fossil.rename_at(from, to, mode, user)?)
+    }
+
     fn getxattr(&self, node: NodeId, name: &[u8]) -> Result<Vec<u8>> {
         Ok(self.fossil.getxattr(node, name)?)
     }

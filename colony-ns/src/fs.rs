@@ -157,6 +157,36 @@ pub trait FileSystem: Send + Sync + 'static {
         }
     }
 
+    /// Gives file `node` the further name `name` in `dir` (link(2)): one
+    /// file, one node id, `nlink` names. [`Error::IsDir`] for a directory,
+    /// [`Error::Exists`] if the name is taken. The default: no hard links
+    /// ([`Error::NotSupported`]).
+    fn link(&self, _node: NodeId, _dir: NodeId, _name: &str) -> Result<Meta> {
+        Err(Error::NotSupported("hard links"))
+    }
+
+    /// Removes the name `name` of `dir` (unlink(2), rmdir(2)): the file
+    /// with it unless it has other names. The default serves trees of one
+    /// name per file: [`FileSystem::remove`] of the node.
+    fn unlink(&self, dir: NodeId, name: &str) -> Result<()> {
+        let meta = self.lookup(dir, name)?;
+        self.remove(meta.node())
+    }
+
+    /// Moves the name `from` of `from_dir` as [`FileSystem::rename_as`]
+    /// moves a node: of a file of several names, this name. The default
+    /// serves trees of one name per file: `rename_as` of the node.
+    fn rename_at(
+        &self,
+        (from_dir, from): (NodeId, &str),
+        (dir, name): (NodeId, &str),
+        mode: RenameMode,
+        user: &str,
+    ) -> Result<Meta> {
+        let meta = self.lookup(from_dir, from)?;
+        self.rename_as(meta.node(), dir, name, mode, user)
+    }
+
     /// The value of `node`'s extended attribute `name`
     /// ([`Error::NoAttr`] if none).
     fn getxattr(&self, _node: NodeId, _name: &[u8]) -> Result<Vec<u8>> {

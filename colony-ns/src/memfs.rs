@@ -36,6 +36,8 @@ struct Node {
     body: Body,
     /// Extended attributes, by name.
     xattrs: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// A file's names other than `parent`/`meta.name` (hard links).
+    others: Vec<(NodeId, String)>,
 }
 
 enum Body {
@@ -60,12 +62,14 @@ impl MemFs {
         root.mode |= DMDIR;
         root.qid.ty = Qid::type_of_mode(root.mode);
         root.length = 0;
+        root.nlink = 1;
         let path = root.qid.path;
         let node = Node {
             meta: root,
             parent: path,
             body: Body::new_dir(),
             xattrs: BTreeMap::new(),
+            others: Vec::new(),
         };
         MemFs {
             tree: Mutex::new(Tree {
@@ -111,6 +115,7 @@ impl MemFs {
             Body::File(SparseBytes::from_vec(&contents))
         };
         let name = meta.name.clone();
+        meta.nlink = 1;
         tree.link(dir, &name, path)?;
         tree.nodes.insert(
             path,
@@ -119,6 +124,7 @@ impl MemFs {
                 parent: dir,
                 body,
                 xattrs: BTreeMap::new(),
+                others: Vec::new(),
             },
         );
         tree.next_path = tree.next_path.max(path + 1);
@@ -190,6 +196,42 @@ impl Tree {
             }
             up = self.node(up)?.parent;
         }
+    }
+
+    /// Makes name `name` of `dir` its file's primary one (`parent`,
+    /// `meta.name`), so that node operations act on it. Returns the node.
+    fn make_primary(&mut self, dir: NodeId, name: &str) -> Result<NodeId> {
+        let id = self.child(dir, name)?.ok_or(Error::NotFound)?;
+        let n = self.node_mut(id)?;
+        if let Some(i) = n.others.iter().position(|(d, m)| *d == dir && m == name) {
+            let primary = (
+                n.parent,
+                std::mem::replace(&mut n.meta.name, name.to_owned()),
+            );
+            n.others[i] = primary;
+            n.parent = dir;
+        }
+        Ok(id)
+    }
+
+    /// Removes `node`'s primary name, and the node unless it has others.
+    fn drop_primary(&mut self, node: NodeId) -> Result<()> {
+        let n = self.node(node)?;
+        let (parent, name) = (n.parent, n.meta.name.clone());
+        self.unlink(parent, &name)?;
+        let n = self.node_mut(node)?;
+        match n.others.pop() {
+            Some((dir, name)) => {
+                n.parent = dir;
+                n.meta.name = name;
+                n.meta.nlink -= 1;
+                n.changed();
+            }
+            None => {
+                self.nodes.remove(&node);
+            }
+        }
+        Ok(())
     }
 
     /// Removes the entry `name` from `dir`, which changes.
@@ -268,7 +310,12 @@ impl FileSystem for MemFs {
         } else {
             tree.child(dir, name)?.ok_or(Error::NotFound)?
         };
-        Ok(tree.node(id)?.meta.clone())
+        let mut meta = tree.node(id)?.meta.clone();
+        if name != ".." {
+            // A file of several names is shown by the name looked up.
+            meta.name = name.to_owned();
+        }
+        Ok(meta)
     }
 
     fn parent(&self, node: NodeId) -> Result<Meta> {
@@ -345,6 +392,7 @@ impl FileSystem for MemFs {
             uid_number: new.uid_number,
             gid_number,
             special: new.special,
+            nlink: 1,
         };
         let body = if new.perm & DMDIR != 0 {
             Body::new_dir()
@@ -358,6 +406,7 @@ impl FileSystem for MemFs {
                 parent: dir,
                 body,
                 xattrs: BTreeMap::new(),
+                others: Vec::new(),
             },
         );
         Ok(meta)
@@ -426,10 +475,11 @@ impl FileSystem for MemFs {
                     return Err(Error::NotEmpty);
                 }
                 tree.check_move(node, dir)?;
-                tree.unlink(dir, name)?;
-                tree.nodes.remove(&t);
+                tree.make_primary(dir, name)?;
+                tree.drop_primary(t)?;
             }
             (RenameMode::Exchange, Some(t)) => {
+                tree.make_primary(dir, name)?;
                 let (a, b) = (tree.node(node)?, tree.node(t)?);
                 let (da, na, db, nb) =
                     (a.parent, a.meta.name.clone(), b.parent, b.meta.name.clone());
@@ -464,10 +514,38 @@ impl FileSystem for MemFs {
         {
             return Err(Error::NotEmpty);
         }
-        let (parent, name) = (n.parent, n.meta.name.clone());
-        tree.unlink(parent, &name)?;
-        tree.nodes.remove(&node);
-        Ok(())
+        tree.drop_primary(node)
+    }
+
+    fn link(&self, node: NodeId, dir: NodeId, name: &str) -> Result<Meta> {
+        check_name(name)?;
+        let mut tree = self.lock();
+        if tree.node(node)?.meta.is_dir() {
+            return Err(Error::IsDir);
+        }
+        tree.link(dir, name, node)?;
+        tree.node_mut(dir)?.touch(None);
+        let n = tree.node_mut(node)?;
+        n.others.push((dir, name.to_owned()));
+        n.meta.nlink += 1;
+        n.changed();
+        Ok(n.meta.clone())
+    }
+
+    fn unlink(&self, dir: NodeId, name: &str) -> Result<()> {
+        let node = self.lock().make_primary(dir, name)?;
+        self.remove(node)
+    }
+
+    fn rename_at(
+        &self,
+        (from_dir, from): (NodeId, &str),
+        to: (NodeId, &str),
+        mode: RenameMode,
+        user: &str,
+    ) -> Result<Meta> {
+        let node = self.lock().make_primary(from_dir, from)?;
+        self.rename_as(node, to.0, to.1, mode, user)
     }
 
     fn wstat(&self, node: NodeId, change: &SetMeta, user: &str) -> Result<Meta> {
@@ -592,12 +670,19 @@ impl FileSystem for MemFs {
         sink: &mut dyn FnMut(DirEntry) -> bool,
     ) -> Result<()> {
         let tree = self.lock();
-        let Body::Dir { slots, .. } = &tree.node(dir)?.body else {
+        let Body::Dir { slots, names, .. } = &tree.node(dir)?.body else {
             return Err(Error::NotDir);
         };
         for (&slot, child) in slots.range(cookie..) {
+            let n = tree.node(*child)?;
+            let mut meta = n.meta.clone();
+            if !n.others.is_empty() {
+                // Shown by the name in this slot, which may not be primary.
+                let name = names.iter().find(|(_, s)| **s == slot);
+                meta.name = name.map_or(meta.name, |(name, _)| name.clone());
+            }
             let entry = DirEntry {
-                meta: tree.node(*child)?.meta.clone(),
+                meta,
                 cookie: slot + 1,
             };
             if !sink(entry) {

@@ -63,6 +63,7 @@ on_every_backend!(
     made_files_keep_kind_owner_and_nanoseconds,
     extended_attributes_follow_their_rules,
     renames_over_a_name_and_exchanges,
+    hard_links_share_one_file,
 );
 
 fn names(fs: &dyn FileSystem, dir: NodeId, cookie: u64) -> Vec<(String, u64)> {
@@ -568,4 +569,55 @@ fn renames_over_a_name_and_exchanges(fs: &dyn FileSystem) {
         "the replaced file is gone"
     );
     assert!(matches!(fs.lookup(0, "a"), Err(Error::NotFound)));
+}
+
+fn hard_links_share_one_file(fs: &dyn FileSystem) {
+    use colony_ns::fs::RenameMode;
+    let root = fs.attach("glenda", "").unwrap();
+    let d = fs
+        .create(root, "d", DMDIR | 0o755, "glenda")
+        .unwrap()
+        .node();
+    let f = fs.create(root, "f", 0o644, "glenda").unwrap().node();
+    fs.write(f, 0, b"one", "glenda").unwrap();
+    assert_eq!(fs.stat(f).unwrap().nlink, 1);
+    let g = fs.link(f, d, "g").unwrap();
+    assert_eq!((g.node(), g.nlink), (f, 2));
+    assert!(matches!(fs.link(d, root, "d2"), Err(Error::IsDir)));
+    assert!(matches!(fs.link(f, root, "d"), Err(Error::Exists)));
+    // One file: a write through one name shows through the other.
+    fs.write(fs.lookup(d, "g").unwrap().node(), 3, b" two", "glenda")
+        .unwrap();
+    assert_eq!(fs.read(f, 0, 100).unwrap(), b"one two");
+    let g = fs.lookup(d, "g").unwrap();
+    assert_eq!((g.name.as_str(), g.nlink), ("g", 2));
+    assert_eq!(names(fs, d, 0).first().map(|n| n.0.as_str()), Some("g"));
+    // A name moves alone; renaming one name over another is a no-op.
+    fs.rename_at((d, "g"), (d, "h"), RenameMode::NoReplace, "glenda")
+        .unwrap();
+    assert_eq!(fs.lookup(root, "f").unwrap().node(), f);
+    assert_eq!(fs.lookup(d, "h").unwrap().node(), f);
+    fs.rename_at((root, "f"), (d, "h"), RenameMode::Replace, "glenda")
+        .unwrap();
+    assert_eq!(fs.stat(f).unwrap().nlink, 2);
+    // Unlinking one name keeps the file; the last name removes it.
+    fs.unlink(root, "f").unwrap();
+    assert!(matches!(fs.lookup(root, "f"), Err(Error::NotFound)));
+    let h = fs.lookup(d, "h").unwrap();
+    assert_eq!((h.node(), h.nlink, h.name.as_str()), (f, 1, "h"));
+    assert_eq!(fs.read(f, 0, 100).unwrap(), b"one two");
+    // A dpkg backup: link the old file aside, rename a new one over it.
+    fs.link(f, d, "h-old").unwrap();
+    let new = fs.create(d, "h-new", 0o644, "glenda").unwrap().node();
+    fs.write(new, 0, b"new", "glenda").unwrap();
+    fs.rename_at((d, "h-new"), (d, "h"), RenameMode::Replace, "glenda")
+        .unwrap();
+    assert_eq!(
+        fs.read(fs.lookup(d, "h").unwrap().node(), 0, 9).unwrap(),
+        b"new"
+    );
+    let old = fs.lookup(d, "h-old").unwrap();
+    assert_eq!((old.node(), old.nlink), (f, 1));
+    fs.unlink(d, "h-old").unwrap();
+    assert!(matches!(fs.stat(f), Err(Error::NotFound)));
 }

@@ -88,15 +88,14 @@ impl Fossil {
         self.stat(node)
     }
 
-    /// Moves name `from` of directory `from_dir` to `name` in `dir`, as
+    /// Moves name `from` of directory `from_dir` to `name` in `dir` (the
+    /// pairs are directory and name), as
     /// [`Fossil::rename_as`] moves a node: for a file of several names,
     /// this one.
     pub fn rename_at(
         &self,
-        from_dir: NodeId,
-        from: &str,
-        dir: NodeId,
-        name: &str,
+        (from_dir, from): (NodeId, &str),
+        (dir, name): (NodeId, &str),
         mode: RenameMode,
         user: &str,
     ) -> Result<Meta> {

@@ -313,14 +313,13 @@ impl fuser::Filesystem for Adapter {
     fn link(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        _newparent: INodeNo,
-        _newname: &OsStr,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        // The trait has one name per node: no hard links, to files or
-        // directories.
-        reply.error(Errno::EPERM);
+        let r = self.link_entry(ino, newparent, newname);
+        self.reply_entry(reply, r);
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {

@@ -122,7 +122,7 @@ pub(crate) fn file_attr(meta: &Meta, inodes: &Inodes, ids: &IdMap) -> Result<Fil
         crtime: mtime,
         kind: kind(meta),
         perm: unix_perm(meta.mode),
-        nlink: 1,
+        nlink: meta.nlink.max(1),
         uid: ids.uid_of(meta),
         gid: ids.gid_of(meta),
         rdev,

@@ -10,7 +10,7 @@ use crate::fs::{Meta, NewFile, NodeId, RenameMode, SetMeta, Special, Time, Xattr
 use crate::fuse::acl::{self, Acl};
 use crate::fuse::adapter::Adapter;
 use crate::fuse::attr::{PERM_BITS, dm_perm};
-use crate::fuse::names::new_name;
+use crate::fuse::names::{existing_name, new_name};
 use crate::ninep::{DMDIR, DMSETGID, DMSYMLINK};
 
 /// The parts of a setattr the file system can apply.
@@ -173,11 +173,31 @@ impl Adapter {
         want_dir: bool,
     ) -> Result<(), Errno> {
         let meta = self.lookup_name(parent, name)?;
+        let at = (self.node(parent), existing_name(name)?);
         match (meta.is_dir(), want_dir) {
             (true, false) => Err(Errno::EISDIR),
             (false, true) => Err(Errno::ENOTDIR),
-            (true, true) => Ok(self.fs.remove(meta.node())?),
-            (false, false) => Ok(self.open.unlink(&*self.fs, &meta, &self.user(req))?),
+            (true, true) => Ok(self.fs.unlink(at.0, at.1)?),
+            (false, false) => Ok(self.open.unlink(&*self.fs, at, &meta, &self.user(req))?),
+        }
+    }
+
+    /// link(2): EPERM for a directory and where the file system has no
+    /// hard links, as Linux's file systems answer.
+    pub(crate) fn link_entry(
+        &self,
+        ino: INodeNo,
+        new_dir: INodeNo,
+        name: &OsStr,
+    ) -> Result<Meta, Errno> {
+        let name = new_name(name)?;
+        let node = self.node(ino);
+        if self.fs.stat(node)?.is_dir() {
+            return Err(Errno::EPERM);
+        }
+        match self.fs.link(node, self.node(new_dir), name) {
+            Err(Error::NotSupported(_) | Error::IsDir) => Err(Errno::EPERM),
+            r => Ok(r?),
         }
     }
 
@@ -214,19 +234,21 @@ impl Adapter {
             && !dst.is_dir()
             && self.open.is_open(dst.node())
         {
+            let from_at = (self.node(dir), existing_name(from)?);
             match self
                 .fs
-                .rename_as(src.node(), new_dir, to, RenameMode::Exchange, &user)
+                .rename_at(from_at, (new_dir, to), RenameMode::Exchange, &user)
             {
                 Ok(_) => {
-                    let swapped = self.fs.stat(dst.node())?;
-                    return Ok(self.open.unlink(&*self.fs, &swapped, &user)?);
+                    let swapped = self.fs.lookup(from_at.0, from_at.1)?;
+                    return Ok(self.open.unlink(&*self.fs, from_at, &swapped, &user)?);
                 }
                 Err(Error::NotSupported(_)) => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        match self.fs.rename_as(src.node(), new_dir, to, mode, &user) {
+        let from_at = (self.node(dir), existing_name(from)?);
+        match self.fs.rename_at(from_at, (new_dir, to), mode, &user) {
             Ok(_) => Ok(()),
             Err(Error::NotSupported(_)) if mode == RenameMode::Replace => {
                 self.replace_by_steps(req, (dir, &src), (new_dir, to))
@@ -262,9 +284,10 @@ impl Adapter {
                     return Ok(());
                 }
                 if dst.is_dir() {
-                    self.fs.remove(dst.node())?;
+                    self.fs.unlink(new_dir, to)?;
                 } else {
-                    self.open.unlink(&*self.fs, &dst, &self.user(req))?;
+                    self.open
+                        .unlink(&*self.fs, (new_dir, to), &dst, &self.user(req))?;
                 }
             }
             Err(Error::NotFound) => {}

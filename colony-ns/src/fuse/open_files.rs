@@ -1,8 +1,9 @@
 //! Files unlinked while open stay usable until closed, as POSIX requires.
 //!
-//! The trait's remove deletes a node at once, so a file still open is
-//! renamed to a hidden name in its directory instead (what libfuse's
-//! high-level API does) and removed at its last release. A directory
+//! The trait's unlink deletes a file's last name and the file at once, so
+//! a file still open whose last name goes is renamed to a hidden name in
+//! its directory instead (what libfuse's high-level API does) and removed
+//! at its last release. A directory
 //! holding such a file cannot be removed until the file is closed.
 
 use std::collections::HashMap;
@@ -67,12 +68,19 @@ impl OpenFiles {
         Ok(())
     }
 
-    /// Unlinks a file: removes it, or hides it if it is open. The table
-    /// stays locked throughout so no open slips in between.
-    pub(crate) fn unlink(&self, fs: &dyn FileSystem, file: &Meta, user: &str) -> Result<()> {
+    /// Unlinks `file`'s name `at` (directory, name): removes the name, or
+    /// hides it if it is the open file's last. The table stays locked
+    /// throughout so no open slips in between.
+    pub(crate) fn unlink(
+        &self,
+        fs: &dyn FileSystem,
+        at: (NodeId, &str),
+        file: &Meta,
+        user: &str,
+    ) -> Result<()> {
         let mut nodes = self.lock();
         match nodes.get_mut(&file.node()) {
-            Some(open) if !open.hidden => {
+            Some(open) if !open.hidden && file.nlink <= 1 => {
                 let hide = SetMeta {
                     name: Some(hidden_name(file.node())),
                     ..SetMeta::default()
@@ -81,7 +89,7 @@ impl OpenFiles {
                 open.hidden = true;
                 Ok(())
             }
-            _ => fs.remove(file.node()),
+            _ => fs.unlink(at.0, at.1),
         }
     }
 }
