@@ -42,6 +42,13 @@ fn remote_memfs() -> Arc<dyn FileSystem> {
 
 program_tests!(@ninep remote_memfs);
 
+/// What 9P2000 cannot do, refused as Linux refuses it.
+mod refused {
+    program_tests!(@each super::remote_memfs;
+        hard_links_are_refused: [],
+    );
+}
+
 /// A RemoteFs to a server of a fresh live Fossil (in-memory venti).
 fn remote_fossil() -> Arc<dyn FileSystem> {
     let options = colony_fossil::FossilOptions {

@@ -293,3 +293,39 @@ pub fn renames_are_atomic_and_have_flags(mnt: &Path) {
         0o644
     );
 }
+
+/// Hard links: one inode of several names across directories, a true
+/// link count, the file kept while a name remains; what dpkg does to keep
+/// a backup (link the old file aside, rename the new one over it); git's
+/// object store; EPERM for a directory.
+pub fn hard_links(mnt: &Path) {
+    let out = sh(
+        mnt,
+        "mkdir a b && echo one > a/f && ln a/f b/g && ln b/g h
+         stat -c '%h' a/f b/g h
+         test \"$(stat -c %i a/f)\" = \"$(stat -c %i b/g)\" && echo same inode
+         echo two >> b/g && cat a/f
+         rm a/f && stat -c '%h' b/g h && cat h
+         mv h b/h && stat -c '%h %n' b/h
+         echo status > status && ln status status-old
+         echo new > status-new && mv status-new status
+         cat status status-old && stat -c '%h' status status-old",
+    );
+    assert_eq!(
+        out,
+        "3\n3\n3\nsame inode\none\ntwo\n2\n2\none\ntwo\n2 b/h\nnew\nstatus\n1\n1\n"
+    );
+    assert_eq!(
+        errno(fs::hard_link(mnt.join("a"), mnt.join("a2"))),
+        nix::libc::EPERM
+    );
+    // git writes objects by linking a temporary file to its name.
+    sh(
+        mnt,
+        "export HOME=\"$PWD\" GIT_CONFIG_NOSYSTEM=1
+         git init -q repo && cd repo
+         git config core.createObject link
+         echo x > x && git add x && git -c user.name=T -c user.email=t@e.invalid commit -qm x
+         git fsck --strict",
+    );
+}

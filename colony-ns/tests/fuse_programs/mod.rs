@@ -136,6 +136,7 @@ macro_rules! program_tests {
             times_have_nanoseconds: [],
             extended_attributes_acls_and_capabilities: ["setfattr", "getfattr", "setfacl", "setcap"],
             renames_are_atomic_and_have_flags: [],
+            hard_links: ["ln", "git"],
         );
     };
     ($make:expr) => {

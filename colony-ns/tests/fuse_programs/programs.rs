@@ -222,11 +222,6 @@ pub fn errors_have_the_right_errno(mnt: &Path) {
             E::ENOENT,
         ),
         (
-            "hard link",
-            errno(fs::hard_link(&f, mnt.join("f2"))),
-            E::EPERM,
-        ),
-        (
             "directory over file",
             errno(fs::rename(mnt.join("e"), &f)),
             E::ENOTDIR,
@@ -493,4 +488,14 @@ pub fn sparse_files_seek_and_allocate(mnt: &Path) {
     }
     assert_eq!(f.metadata().unwrap().len(), 7 * MIB);
     assert_eq!(read(3 * MIB, 3), b"bbb");
+}
+
+/// A file system without hard links refuses them as Linux's do: EPERM.
+pub fn hard_links_are_refused(mnt: &Path) {
+    let f = mnt.join("f");
+    fs::write(&f, b"x").unwrap();
+    assert_eq!(
+        errno(fs::hard_link(&f, mnt.join("f2"))),
+        Errno::EPERM as i32
+    );
 }
