@@ -796,6 +796,8 @@ mod tests {
                     version: 0,
                     path: 9
                 },
+                // One name, whatever the fixture said.
+                nlink: 1,
                 ..meta
             }
         );
