@@ -71,3 +71,55 @@ fn df_reports_the_local_store() {
     drop((f, g));
     h.unmount().unwrap();
 }
+
+/// Hard links made through a mount survive a save and a reopen: one inode,
+/// its link count, every name current, in a directory not visited since.
+#[test]
+fn hard_links_survive_save_and_reopen() {
+    let Some((_dir, mnt)) = mount_dir() else {
+        return;
+    };
+    let store = Arc::new(MemStore::new());
+    let options = FossilOptions {
+        owner: "root".into(),
+        ..FossilOptions::default()
+    };
+    let fossil = Arc::new(Fossil::create_empty(store.clone(), options.clone()).unwrap());
+    let h = mount(
+        Arc::new(FossilFs::new(fossil.clone())),
+        &mnt,
+        &MountOptions::default(),
+    )
+    .unwrap();
+    sh(
+        &mnt,
+        "mkdir -p a b/c && echo one > a/f && ln a/f b/c/g && ln a/f h",
+    );
+    h.unmount().unwrap();
+    let score = fossil.save().unwrap();
+    // Reopened: write through one name only, save, reopen again.
+    let fossil = Arc::new(Fossil::open(store.clone(), score, options.clone()).unwrap());
+    let h = mount(
+        Arc::new(FossilFs::new(fossil.clone())),
+        &mnt,
+        &MountOptions::default(),
+    )
+    .unwrap();
+    sh(&mnt, "echo two >> h && rm a/f");
+    h.unmount().unwrap();
+    let score = fossil.save().unwrap();
+    let fossil = Arc::new(Fossil::open(store, score, options).unwrap());
+    let h = mount(
+        Arc::new(FossilFs::new(fossil)),
+        &mnt,
+        &MountOptions::default(),
+    )
+    .unwrap();
+    let out = sh(
+        &mnt,
+        "cat b/c/g && stat -c '%h' b/c/g h && test ! -e a/f
+         test \"$(stat -c %i b/c/g)\" = \"$(stat -c %i h)\" && echo same inode",
+    );
+    assert_eq!(out, "one\ntwo\n2\n2\nsame inode\n");
+    h.unmount().unwrap();
+}
