@@ -57,6 +57,9 @@ pub struct Node {
     pub special: Option<Special>,
     /// Extended attributes.
     pub xattrs: Xattrs,
+    /// Device and inode number of a file (not a directory) that has more
+    /// than one name, so that import can keep its hard links.
+    pub inode: Option<(u64, u64)>,
 }
 
 /// A file's extended attributes: name and value, in the order read.
@@ -249,6 +252,7 @@ impl FsSource {
             },
             special,
             xattrs: Vec::new(),
+            inode: (md.nlink() > 1 && !ft.is_dir()).then(|| (md.dev(), md.ino())),
             name,
             kind,
             perm: md.mode() & 0o7777,
@@ -437,6 +441,7 @@ fn mem_node(name: &[u8], kind: NodeKind, m: &Meta, size: u64) -> Node {
         nanos: Nanos::default(),
         special: None,
         xattrs: Vec::new(),
+        inode: None,
     }
 }
 

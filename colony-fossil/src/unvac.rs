@@ -5,14 +5,16 @@
 //! root), mtimes and atimes, and owners when running as root (by number
 //! where colony's extension records it, else by name where the name
 //! exists). From colony's extension ([`crate::extension`]) also:
-//! nanoseconds of the times, sockets, devices (as root) and extended
-//! attributes (those this user and file system may set).
+//! nanoseconds of the times, sockets, devices (as root), extended
+//! attributes (those this user and file system may set) and hard links
+//! (the first name of a group is extracted, the others linked to it).
 //!
 //! Not restored, and reported: devices without a number (plan9port's vac
 //! records none) or without the right to make them, attributes that may
 //! not be set here; owners when not root or when a name is unknown here.
 //! What vac itself cannot represent, so no export can bring back: hard
-//! links (each name becomes its own file), pre-1970 or post-2106 times,
+//! links of archives without colony's extension (each name becomes its
+//! own file), pre-1970 or post-2106 times,
 //! and symlink targets beyond 8 bytes in archives written by plan9port
 //! vac.
 //!
@@ -23,6 +25,7 @@
 //! directory ([`Error::BadEntryName`]): none of its entries is extracted,
 //! so nothing is ever written outside the destination.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
@@ -131,6 +134,7 @@ pub fn export<S: BlockStore + ?Sized>(
         progress,
         done: Progress::default(),
         out: Exported::default(),
+        linked: HashMap::new(),
     };
     x.out.owners_not_restored = !(x.as_root && options.owners);
     let root = archive.root_dir(store);
@@ -145,6 +149,8 @@ struct Exporter<'a, 'p, S: BlockStore + ?Sized> {
     progress: &'p mut dyn FnMut(&Progress),
     done: Progress,
     out: Exported,
+    /// The first name extracted of each hard-link group.
+    linked: HashMap<u64, PathBuf>,
 }
 
 impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
@@ -163,8 +169,16 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
             // `list` refused the directory if any name could leave `dest`
             // (empty, ".", "..", '/' or NUL): Error::BadEntryName.
             let target = dest.join(OsStr::from_bytes(&de.elem));
-            if let Err(e) = self.extract(dir, &de, &target, &child_apath) {
-                self.out.errors.push((target, e.at_path(&child_apath)));
+            match self.extract(dir, &de, &target, &child_apath) {
+                Err(e) => self.out.errors.push((target, e.at_path(&child_apath))),
+                // The first name of a group extracted: the others link to it.
+                Ok(()) => {
+                    if let Some(g) = de.link()
+                        && fs::symlink_metadata(&target).is_ok()
+                    {
+                        self.linked.entry(g).or_insert(target);
+                    }
+                }
             }
         }
     }
@@ -177,6 +191,16 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
         apath: &str,
     ) -> Result<()> {
         let kind = mode::kind(de.mode);
+        if let Some(g) = de.link().filter(|_| kind != Kind::Dir) {
+            if let Some(first) = self.linked.get(&g) {
+                remove_existing(target)?;
+                fs::hard_link(first, target).map_err(|e| Error::io("link", target, e))?;
+                self.out.files += 1;
+                self.done.files += 1;
+                (self.progress)(&self.done);
+                return Ok(());
+            }
+        }
         // Sockets and devices, from colony's extension; a device without
         // it (plan9port's vac records no number) cannot be made.
         let node_type = match (kind, de.special()) {

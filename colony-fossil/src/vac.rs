@@ -17,7 +17,7 @@
 //! reachable from the root and are not written here.
 
 use std::cell::Cell;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -31,6 +31,7 @@ use crate::dir_entry::DirEntry;
 use crate::entry::{ENTRY_SIZE, Entry, flags};
 use crate::error::{Error, Result};
 use crate::extension::{Special, XattrMode};
+use crate::fossil::links::{LinkTable, join};
 use crate::meta_block::{MetaBlock, MetaMagic};
 use crate::mode;
 use crate::root::Root;
@@ -210,6 +211,8 @@ pub fn import<S: BlockStore + ?Sized>(
                 stats: WriteStats::default(),
             },
             unfinished: VecDeque::new(),
+            links: HashMap::new(),
+            prefix: None,
         };
         imp.run(options)
     })
@@ -222,6 +225,7 @@ impl<S: BlockStore + ?Sized> Importer<'_, '_, S> {
         match options.top {
             Top::Named => {
                 let top = self.source.top()?;
+                self.prefix = Some(top.name.clone());
                 self.add_child(&mut root, Path::new(""), &top)?;
             }
             Top::Contents => self.add_children(&mut root, Path::new(""))?,
@@ -306,6 +310,9 @@ impl DirState {
     }
 }
 
+/// A hard-link group being archived: its id and its names' paths.
+type LinkGroup = (u64, Vec<Vec<u8>>);
+
 struct Importer<'a, 'p, S: BlockStore + ?Sized> {
     store: &'a S,
     source: &'a dyn Source,
@@ -324,6 +331,11 @@ struct Importer<'a, 'p, S: BlockStore + ?Sized> {
     /// Walked directories not yet finished, oldest first; each is
     /// finished after its subdirectories, which were walked before it.
     unfinished: VecDeque<(DirState, Finished)>,
+    /// With `linux`, files of several names by (device, inode): the group
+    /// id (the first name's qid) and the archive paths of the names.
+    links: HashMap<(u64, u64), LinkGroup>,
+    /// What archive paths start with: the top's name, if it is archived.
+    prefix: Option<Vec<u8>>,
 }
 
 impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
@@ -387,6 +399,17 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
             _ => None,
         };
         self.qid += 1;
+        // Each name of a file of several is a whole entry (its contents
+        // read again: dedup stores them once) in the group of the first.
+        let group = match (self.linux, node.inode) {
+            (true, Some(key)) => {
+                let path = self.archive_path(rel);
+                let (g, paths) = self.links.entry(key).or_insert((self.qid, Vec::new()));
+                paths.push(path);
+                Some(*g)
+            }
+            _ => None,
+        };
         let slot = parent.slots.len() as u32;
         let is_dir = node.kind == NodeKind::Dir;
         let placeholder = Entry::empty(self.geometry.psize, self.geometry.dsize, false);
@@ -411,7 +434,7 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
             generation: 0,
             mentry: slot + 1,
             mgen: 0,
-            qid: self.qid,
+            qid: group.unwrap_or(self.qid),
             v7_score: None,
             uid: node.uid.clone(),
             gid: node.gid.clone(),
@@ -423,11 +446,12 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
             mode: mode::from_unix(kind, node.perm),
             records: Vec::new(),
         };
-        let de = if self.linux {
+        let mut de = if self.linux {
             self.with_linux(de, node, rel)
         } else {
             de
         };
+        de.set_link(group);
         if self.quirks {
             // Created with the parent's owner and the run time, then
             // rewritten in place: the source of vac's stale `free` counts.
@@ -495,6 +519,34 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
             finished.set(Some(self.finish_dir(dir)?));
         }
         Ok(())
+    }
+
+    /// The archive path of source path `rel`.
+    fn archive_path(&self, rel: &Path) -> Vec<u8> {
+        let r = rel.as_os_str().as_bytes();
+        match &self.prefix {
+            Some(p) if r.is_empty() => p.clone(),
+            Some(p) => join(p, r),
+            None => r.to_vec(),
+        }
+    }
+
+    /// Writes the link table of the files of several names, if any.
+    fn write_links(&mut self) -> Result<Option<(Score, u64, u8)>> {
+        let table = LinkTable::of_groups(std::mem::take(&mut self.links).into_values());
+        if table.is_empty() {
+            return Ok(None);
+        }
+        let bytes = table.encode();
+        let w = write_stream(
+            self.store,
+            self.geometry,
+            &mut &bytes[..],
+            Path::new("/"),
+            &AtomicU64::new(0),
+        )?;
+        self.add_stats(w.stats);
+        Ok(Some((w.entry.score, w.entry.size, w.entry.depth)))
     }
 
     fn report(&mut self) {
@@ -599,6 +651,8 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
             }
             None => DirEntry::root(b"vac", 0, mode::DIR | 0o777),
         };
+        let links = self.write_links()?;
+        de.set_link_table(links);
         let mut mb = MetaBlock::new(
             self.geometry.dsize as usize,
             (self.geometry.dsize / 100) as u16,

@@ -224,3 +224,78 @@ fn metadata_is_shared_and_saved_into_every_name() {
     let fs = open(&store, s);
     assert_eq!(fs.stat(walk(&fs, "a/f")).unwrap().mode & 0o777, 0o600);
 }
+
+/// `vac` with `linux` keeps a tree's hard links (a group per inode, both
+/// Top kinds), a Fossil opened on the archive sees one file of several
+/// names, and `unvac` makes the links again; without `linux` (plan9port's
+/// archive) each name is a copy.
+#[test]
+fn vac_and_unvac_keep_hard_links() {
+    use colony_fossil::vac::{self, Top, VacOptions};
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let top = dir.path().join("top");
+    std::fs::create_dir_all(top.join("a/deep")).unwrap();
+    std::fs::write(top.join("a/f"), b"shared").unwrap();
+    std::fs::hard_link(top.join("a/f"), top.join("a/deep/g")).unwrap();
+    std::fs::hard_link(top.join("a/f"), top.join("h")).unwrap();
+    std::fs::write(top.join("lone"), b"one name").unwrap();
+    // A name whose other name is outside the tree is a file of one name.
+    std::fs::write(dir.path().join("outside"), b"x").unwrap();
+    std::fs::hard_link(dir.path().join("outside"), top.join("half")).unwrap();
+    for (t, prefix) in [(Top::Contents, ""), (Top::Named, "top/")] {
+        let store = Arc::new(MemStore::new());
+        let options = VacOptions {
+            top: t,
+            linux: true,
+            ..Default::default()
+        };
+        let imported = vac::import_path(&*store, &top, &options, &mut |_| {}).unwrap();
+        let fs = open(&store, imported.score);
+        let f = walk(&fs, &format!("{prefix}a/f"));
+        assert_eq!(walk(&fs, &format!("{prefix}a/deep/g")), f);
+        assert_eq!(walk(&fs, &format!("{prefix}h")), f);
+        assert_eq!(fs.stat(f).unwrap().nlink, 3);
+        assert_eq!(
+            fs.stat(walk(&fs, &format!("{prefix}half"))).unwrap().nlink,
+            1
+        );
+        // Written through one name after the open, saved: all agree.
+        fs.write(f, 0, b"SHARED", U).unwrap();
+        let saved = fs.save().unwrap();
+        let fs = open(&store, saved);
+        assert_eq!(read_all(&fs, &format!("{prefix}h")), b"SHARED");
+
+        let out = tempfile::tempdir().unwrap();
+        let x = unvac::export(
+            &*store,
+            &saved,
+            out.path(),
+            &UnvacOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert!(x.errors.is_empty(), "{:?}", x.errors);
+        let md = |p: &str| std::fs::metadata(out.path().join(prefix).join(p)).unwrap();
+        assert_eq!(md("a/f").nlink(), 3);
+        assert_eq!(md("a/f").ino(), md("a/deep/g").ino());
+        assert_eq!(md("a/f").ino(), md("h").ino());
+        assert_eq!(md("lone").nlink(), 1);
+        assert_eq!(md("half").nlink(), 1);
+        assert_eq!(
+            std::fs::read(out.path().join(prefix).join("a/deep/g")).unwrap(),
+            b"SHARED"
+        );
+    }
+    // plan9port's archive: copies.
+    let store = Arc::new(MemStore::new());
+    let options = VacOptions {
+        top: Top::Contents,
+        ..Default::default()
+    };
+    let imported = vac::import_path(&*store, &top, &options, &mut |_| {}).unwrap();
+    let out = export(&store, &imported.score);
+    let md = |p: &str| std::fs::metadata(out.path().join(p)).unwrap();
+    assert_ne!(md("a/f").ino(), md("h").ino());
+    assert_eq!(std::fs::read(out.path().join("h")).unwrap(), b"shared");
+}

@@ -26,6 +26,15 @@ pub(crate) struct LinkTable {
 }
 
 impl LinkTable {
+    /// The table of these groups (group id, paths), leaving out those of
+    /// fewer than two names.
+    pub fn of_groups(groups: impl IntoIterator<Item = (u64, Vec<Vec<u8>>)>) -> LinkTable {
+        LinkTable {
+            groups: groups.into_iter().filter(|(_, p)| p.len() > 1).collect(),
+            changed: true,
+        }
+    }
+
     /// The table's stream encoding (see [`crate::extension`]).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();

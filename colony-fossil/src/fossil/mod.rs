@@ -34,7 +34,7 @@ mod cache;
 mod create;
 mod dir;
 mod file;
-mod links;
+pub(crate) mod links;
 mod meta;
 mod node;
 mod rename;
