@@ -299,3 +299,64 @@ fn vac_and_unvac_keep_hard_links() {
     assert_ne!(md("a/f").ino(), md("h").ino());
     assert_eq!(std::fs::read(out.path().join("h")).unwrap(), b"shared");
 }
+
+/// Links, unlinks and renames of the directories above linked names from
+/// several threads, with saves between: every save succeeds, and the last
+/// one reopens with each file's names all reading its contents.
+#[test]
+fn concurrent_links_renames_and_saves() {
+    const THREADS: usize = 4;
+    const ROUNDS: usize = 40;
+    let store = Arc::new(MemStore::new());
+    let fs = Arc::new(new_fs(&store));
+    let shared = fs.create(fs.root(), "s", DMDIR | 0o755, U).unwrap().node();
+    let workers: Vec<_> = (0..THREADS)
+        .map(|i| {
+            let fs = fs.clone();
+            std::thread::spawn(move || {
+                let d = fs
+                    .create(fs.root(), &format!("t{i}"), DMDIR | 0o755, U)
+                    .unwrap()
+                    .node();
+                let f = fs.create(d, "f", 0o644, U).unwrap().node();
+                for k in 0..ROUNDS {
+                    fs.write(f, 0, format!("{i}-{k}").as_bytes(), U).unwrap();
+                    fs.link(f, shared, &format!("{i}-{k}")).unwrap();
+                    if k % 2 == 1 {
+                        fs.unlink(shared, &format!("{i}-{}", k - 1)).unwrap();
+                    }
+                    let (from, to) = if k % 2 == 0 { ("t", "u") } else { ("u", "t") };
+                    fs.rename_at(
+                        (fs.root(), &format!("{from}{i}")),
+                        (fs.root(), &format!("{to}{i}")),
+                        RenameMode::NoReplace,
+                        U,
+                    )
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    while !workers.iter().all(|w| w.is_finished()) {
+        fs.save().unwrap();
+    }
+    for w in workers {
+        w.join().unwrap();
+    }
+    let fs = open(&store, fs.save().unwrap());
+    for i in 0..THREADS {
+        // ROUNDS is even: the last rename went back to "t".
+        let want = format!("{i}-{}", ROUNDS - 1).into_bytes();
+        assert_eq!(read_all(&fs, &format!("t{i}/f")), want);
+        let names: Vec<String> = (0..ROUNDS)
+            .map(|k| format!("{i}-{k}"))
+            .filter(|n| fs.lookup(walk(&fs, "s"), n).is_ok())
+            .collect();
+        assert_eq!(names.len(), ROUNDS / 2, "{names:?}");
+        for n in &names {
+            assert_eq!(read_all(&fs, &format!("s/{n}")), want);
+        }
+        let nlink = fs.stat(walk(&fs, &format!("t{i}/f"))).unwrap().nlink;
+        assert_eq!(nlink as usize, 1 + ROUNDS / 2);
+    }
+}

@@ -9,6 +9,7 @@
 //! the paths below it). A group that falls to one name leaves the table.
 
 use std::collections::BTreeMap;
+use std::sync::{RwLockReadGuard, RwLockWriteGuard};
 
 use crate::cow_tree::CowTree;
 use crate::entry::Entry;
@@ -140,6 +141,14 @@ impl LinkTable {
     }
 }
 
+/// The gate as a change of names holds it ([`Fossil::names_gate`]).
+pub(crate) enum NamesGate<'a> {
+    /// Shared with other changes.
+    Shared(RwLockReadGuard<'a, ()>),
+    /// Alone.
+    Alone(RwLockWriteGuard<'a, ()>),
+}
+
 /// `dir`'s path joined with `name`.
 pub(crate) fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
     if dir.is_empty() {
@@ -154,6 +163,20 @@ pub(crate) fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
 impl Fossil {
     pub(crate) fn lock_links(&self) -> std::sync::MutexGuard<'_, LinkTable> {
         self.links.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The gate for a change that may rename or remove names: shared
+    /// while no file has several names, else alone, since such a change
+    /// reads paths the table keeps and another rename could change them
+    /// meanwhile. (Only link, which holds the gate alone, adds to an empty
+    /// table, so the check made under the shared gate stays true.)
+    pub(crate) fn names_gate(&self) -> NamesGate<'_> {
+        let shared = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        if self.lock_links().is_empty() {
+            return NamesGate::Shared(shared);
+        }
+        drop(shared);
+        NamesGate::Alone(self.gate.write().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Reads the link table `/`'s DirEntry points at.
@@ -284,7 +307,8 @@ impl Fossil {
     /// (Linux's EPERM), [`Error::Exists`] if the name is taken.
     pub fn link(&self, node: NodeId, dir: NodeId, name: &str) -> Result<Meta> {
         check_name(name)?;
-        let _g = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        // Alone: the paths read here must not change before they are kept.
+        let _g = self.gate.write().unwrap_or_else(|p| p.into_inner());
         let n = self.live(node)?;
         if n.read().is_dir() {
             return Err(Error::IsDir);

@@ -3,6 +3,7 @@
 
 use crate::entry::Entry;
 use crate::error::{Error, Result};
+use crate::fossil::links::NamesGate;
 use crate::fossil::meta::{Meta, SetMeta};
 use crate::fossil::{Fossil, NodeId, ROOT, check_name, now};
 
@@ -57,35 +58,48 @@ impl Fossil {
             // Moves take the gate alone: no other change runs meanwhile,
             // so the nodes can be locked one at a time.
             let _g = self.gate.write().unwrap_or_else(|p| p.into_inner());
-            self.check_not_within(dir, node)?;
-            let target = match self.lookup(dir, name) {
-                Ok(m) => Some(m),
-                Err(Error::NotFound) => None,
-                Err(e) => return Err(e),
-            };
-            if target.is_some() {
-                // The target's name in `dir` is the one replaced or swapped.
-                self.make_primary(dir, name.as_bytes())?;
-            }
-            let src = self.stat(node)?;
-            match (mode, target) {
-                (_, Some(t)) if t.node() == node => {}
-                (RenameMode::Exchange, None) => return Err(Error::NotFound),
-                (RenameMode::NoReplace, Some(_)) => return Err(Error::Exists),
-                (RenameMode::Exchange, Some(t)) => self.exchange_held(&src, &t, user)?,
-                (RenameMode::Replace, Some(t)) => {
-                    match (src.is_dir(), t.is_dir()) {
-                        (true, false) => return Err(Error::NotDir),
-                        (false, true) => return Err(Error::IsDir),
-                        _ => {}
-                    }
-                    self.remove_held(t.node())?;
-                    self.move_held(node, dir, name, user)?;
-                }
-                (_, None) => self.move_held(node, dir, name, user)?,
-            }
+            self.rename_held(node, dir, name, mode, user)?;
         }
         self.stat(node)
+    }
+
+    /// [`Fossil::rename_as`] after its checks, with the gate held alone.
+    fn rename_held(
+        &self,
+        node: NodeId,
+        dir: NodeId,
+        name: &str,
+        mode: RenameMode,
+        user: &str,
+    ) -> Result<()> {
+        self.check_not_within(dir, node)?;
+        let target = match self.lookup(dir, name) {
+            Ok(m) => Some(m),
+            Err(Error::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        if target.is_some() {
+            // The target's name in `dir` is the one replaced or swapped.
+            self.make_primary(dir, name.as_bytes())?;
+        }
+        let src = self.stat(node)?;
+        match (mode, target) {
+            (_, Some(t)) if t.node() == node => {}
+            (RenameMode::Exchange, None) => return Err(Error::NotFound),
+            (RenameMode::NoReplace, Some(_)) => return Err(Error::Exists),
+            (RenameMode::Exchange, Some(t)) => self.exchange_held(&src, &t, user)?,
+            (RenameMode::Replace, Some(t)) => {
+                match (src.is_dir(), t.is_dir()) {
+                    (true, false) => return Err(Error::NotDir),
+                    (false, true) => return Err(Error::IsDir),
+                    _ => {}
+                }
+                self.remove_held(t.node())?;
+                self.move_held(node, dir, name, user)?;
+            }
+            (_, None) => self.move_held(node, dir, name, user)?,
+        }
+        Ok(())
     }
 
     /// Moves name `from` of directory `from_dir` to `name` in `dir` (the
@@ -99,9 +113,15 @@ impl Fossil {
         mode: RenameMode,
         user: &str,
     ) -> Result<Meta> {
-        let node = {
-            let _g = self.gate.read().unwrap_or_else(|p| p.into_inner());
-            self.make_primary(from_dir, from.as_bytes())?
+        check_name(name)?;
+        let node = match self.names_gate() {
+            // No file has several names: a name is its node's only one.
+            NamesGate::Shared(_g) => self.make_primary(from_dir, from.as_bytes())?,
+            NamesGate::Alone(_g) => {
+                let node = self.make_primary(from_dir, from.as_bytes())?;
+                self.rename_held(node, dir, name, mode, user)?;
+                return self.stat(node);
+            }
         };
         self.rename_as(node, dir, name, mode, user)
     }

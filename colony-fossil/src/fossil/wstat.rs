@@ -1,6 +1,7 @@
 //! Metadata changes (all or nothing) and renames.
 
 use crate::error::{Error, Result};
+use crate::fossil::links::NamesGate;
 use crate::fossil::meta::{DMDIR, Meta, SetMeta, from_plan9};
 use crate::fossil::node::NodeState;
 use crate::fossil::{Fossil, NodeId, ROOT, check_name, now};
@@ -90,7 +91,10 @@ impl Fossil {
             return self.stat(node);
         }
         {
-            let _g = self.gate.read().unwrap_or_else(|p| p.into_inner());
+            let _g = match change.name {
+                Some(_) => self.names_gate(),
+                None => NamesGate::Shared(self.gate.read().unwrap_or_else(|p| p.into_inner())),
+            };
             self.wstat_held(node, change, user)?;
             self.relieve_pressure()?;
         }
