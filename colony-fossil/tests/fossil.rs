@@ -12,9 +12,9 @@ use colony_fossil::fossil::{
     DMAPPEND, DMDIR, DMSETVTX, DMSYMLINK, Fossil, FossilOptions, LocalKind, NodeId, SetMeta,
 };
 use colony_fossil::source::{MemSource, Meta};
-use colony_fossil::unvac::{self, UnvacOptions};
 use colony_fossil::vac::{self, VacOptions};
 use colony_venti::{BlockStore, BlockType, MemStore, Score};
+use common::export;
 
 /// Counts reads and writes that reach the store.
 struct Counting {
@@ -117,20 +117,6 @@ fn names(fs: &Fossil, dir: NodeId) -> Vec<String> {
     })
     .unwrap();
     out
-}
-
-fn export(store: &MemStore, score: &Score) -> tempfile::TempDir {
-    let dest = tempfile::tempdir().unwrap();
-    let x = unvac::export(
-        store,
-        score,
-        dest.path(),
-        &UnvacOptions::default(),
-        &mut |_| {},
-    )
-    .unwrap();
-    assert!(x.errors.is_empty(), "{:?}", x.errors);
-    dest
 }
 
 #[test]

@@ -2,11 +2,14 @@
 //! across saves and reopens, in directories not visited since the open,
 //! and seen by plan9port's readers as copies.
 
+mod common;
+
 use std::sync::Arc;
+
+use common::export;
 
 use colony_fossil::Error;
 use colony_fossil::fossil::{DMDIR, Fossil, FossilOptions, NodeId, RenameMode};
-use colony_fossil::unvac::{self, UnvacOptions};
 use colony_venti::{MemStore, Score};
 
 const U: &str = "glenda";
@@ -44,21 +47,6 @@ fn linked(store: &Arc<MemStore>) -> (Fossil, NodeId) {
     let m = fs.link(f, c, "g").unwrap();
     assert_eq!(m.nlink, 2);
     (fs, f)
-}
-
-/// The saved tree as plan9port's unvac extracts it.
-fn export(store: &MemStore, score: &Score) -> tempfile::TempDir {
-    let dest = tempfile::tempdir().unwrap();
-    let x = unvac::export(
-        store,
-        score,
-        dest.path(),
-        &UnvacOptions::default(),
-        &mut |_| {},
-    )
-    .unwrap();
-    assert!(x.errors.is_empty(), "{:?}", x.errors);
-    dest
 }
 
 #[test]
@@ -266,16 +254,7 @@ fn vac_and_unvac_keep_hard_links() {
         let fs = open(&store, saved);
         assert_eq!(read_all(&fs, &format!("{prefix}h")), b"SHARED");
 
-        let out = tempfile::tempdir().unwrap();
-        let x = unvac::export(
-            &*store,
-            &saved,
-            out.path(),
-            &UnvacOptions::default(),
-            &mut |_| {},
-        )
-        .unwrap();
-        assert!(x.errors.is_empty(), "{:?}", x.errors);
+        let out = export(&store, &saved);
         let md = |p: &str| std::fs::metadata(out.path().join(prefix).join(p)).unwrap();
         assert_eq!(md("a/f").nlink(), 3);
         assert_eq!(md("a/f").ino(), md("a/deep/g").ino());

@@ -126,6 +126,15 @@ impl NodeState {
         self.children.as_ref().ok_or(Error::NotDir)
     }
 
+    /// Where child `name` is recorded ([`Error::NotFound`] if nowhere).
+    pub fn child_ref(&self, name: &[u8]) -> Result<ChildRef> {
+        self.children()?
+            .by_name
+            .get(name)
+            .cloned()
+            .ok_or(Error::NotFound)
+    }
+
     fn children_mut(&mut self) -> Result<&mut Children> {
         self.children.as_mut().ok_or(Error::NotDir)
     }
@@ -283,12 +292,7 @@ impl NodeState {
 
     /// Removes child `name`'s DirEntry (its slots are freed separately).
     pub fn remove_child(&mut self, name: &[u8]) -> Result<ChildRef> {
-        let r = self
-            .children()?
-            .by_name
-            .get(name)
-            .cloned()
-            .ok_or(Error::NotFound)?;
+        let r = self.child_ref(name)?;
         let mut mb = self.meta_block(r.block)?;
         mb.remove(name);
         self.put_meta_block(r.block, &mb)?;
@@ -301,12 +305,7 @@ impl NodeState {
     /// Rewrites child `old_name`'s DirEntry as `de` (which may carry a new
     /// name), in place when it fits.
     pub fn update_child(&mut self, old_name: &[u8], de: DirEntry) -> Result<()> {
-        let r = self
-            .children()?
-            .by_name
-            .get(old_name)
-            .cloned()
-            .ok_or(Error::NotFound)?;
+        let r = self.child_ref(old_name)?;
         if old_name == de.elem.as_slice() {
             let mut mb = self.meta_block(r.block)?;
             if mb.update(&de)? {

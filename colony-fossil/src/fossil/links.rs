@@ -249,13 +249,7 @@ impl Fossil {
         }
         let d = self.live(dir)?;
         self.ensure_children(&d)?;
-        let r = d
-            .read()
-            .children()?
-            .by_name
-            .get(last)
-            .cloned()
-            .ok_or(Error::NotFound)?;
+        let r = d.read().child_ref(last)?;
         Ok((dir, r))
     }
 
@@ -361,12 +355,7 @@ impl Fossil {
         self.ensure_children(&d)?;
         let (r, n) = {
             let st = d.read();
-            let r = st
-                .children()?
-                .by_name
-                .get(name)
-                .cloned()
-                .ok_or(Error::NotFound)?;
+            let r = st.child_ref(name)?;
             (r, self.child_of(&st, dir, name)?)
         };
         let mut st = n.write();

@@ -15,7 +15,8 @@
 //! For colony-ns's `FileSystem` adapter the methods map one to one:
 //! `attach` → [`Fossil::root`], and `stat`, `lookup`, `parent`, `read`,
 //! `write`, `create`, `remove`, `wstat`, `rename`, `readdir`, `symlink`,
-//! `readlink` have the same names and semantics, and [`Meta`], [`SetMeta`],
+//! `readlink`, `link`, `unlink` and `rename_at` (hard links: see `links.rs`)
+//! have the same names and semantics, and [`Meta`], [`SetMeta`],
 //! [`Qid`] and [`DirItem`] are the trait's own types (Plan 9 mode bits,
 //! u32 times, qid path/version/type). Errors map by variant: [`Error::NotFound`],
 //! [`Error::Exists`], [`Error::NotDir`], [`Error::IsDir`],
@@ -347,12 +348,7 @@ impl Fossil {
     /// The child of `dir` (children loaded, state `st`) named `name`,
     /// loading its node on first use.
     fn child_of(&self, st: &NodeState, dir: NodeId, name: &[u8]) -> Result<Arc<Node>> {
-        let r = st
-            .children()?
-            .by_name
-            .get(name)
-            .cloned()
-            .ok_or(Error::NotFound)?;
+        let r = st.child_ref(name)?;
         if let Some(n) = self.loaded(r.qid) {
             return Ok(n);
         }

@@ -83,3 +83,19 @@ pub fn date(t: u32) -> String {
         secs % 3600 / 60
     )
 }
+
+/// The archive `score` extracted by unvac into a new temporary directory;
+/// panics on any error.
+pub fn export(store: &MemStore, score: &colony_venti::Score) -> tempfile::TempDir {
+    let dest = tempfile::tempdir().unwrap();
+    let x = colony_fossil::unvac::export(
+        store,
+        score,
+        dest.path(),
+        &colony_fossil::unvac::UnvacOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(x.errors.is_empty(), "{:?}", x.errors);
+    dest
+}
