@@ -238,6 +238,24 @@ impl FileSystem for Attached {
         self.fs()?.rename_as(node, dir, name, mode, user)
     }
 
+    fn link(&self, node: NodeId, dir: NodeId, name: &str) -> colony_ns::Result<Meta> {
+        self.fs()?.link(node, dir, name)
+    }
+
+    fn unlink(&self, dir: NodeId, name: &str) -> colony_ns::Result<()> {
+        self.fs()?.unlink(dir, name)
+    }
+
+    fn rename_at(
+        &self,
+        from: (NodeId, &str),
+        to: (NodeId, &str),
+        mode: RenameMode,
+        user: &str,
+    ) -> colony_ns::Result<Meta> {
+        self.fs()?.rename_at(from, to, mode, user)
+    }
+
     fn getxattr(&self, node: NodeId, name: &[u8]) -> colony_ns::Result<Vec<u8>> {
         self.fs()?.getxattr(node, name)
     }
