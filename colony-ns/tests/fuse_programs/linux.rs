@@ -329,3 +329,30 @@ pub fn hard_links(mnt: &Path) {
          git fsck --strict",
     );
 }
+
+/// What needed hard links in an environment: dpkg installs a package (it
+/// links status to status-old before replacing it) and useradd adds a
+/// user (it locks /etc/passwd by linking a lock file).
+pub fn dpkg_installs_and_useradd_adds(mnt: &Path) {
+    let out = sh(
+        mnt,
+        "mkdir -p root/var/lib/dpkg/info root/var/lib/dpkg/updates root/etc
+         touch root/var/lib/dpkg/status root/var/lib/dpkg/available
+         mkdir -p pkg/DEBIAN pkg/usr/share/hello && echo hi > pkg/usr/share/hello/hi
+         printf 'Package: hello\\nVersion: 1.0\\nArchitecture: all\\nMaintainer: t <t@e.invalid>\\nDescription: test\\n' > pkg/DEBIAN/control
+         dpkg-deb -Zgzip --build pkg hello.deb >/dev/null
+         dpkg --root=\"$PWD/root\" --log=/dev/null -i hello.deb >/dev/null
+         dpkg --root=\"$PWD/root\" -s hello | grep Status
+         cat root/usr/share/hello/hi && test -e root/var/lib/dpkg/status-old
+         echo 'root:x:0:0:root:/root:/bin/sh' > root/etc/passwd
+         echo 'root:x:0:' > root/etc/group
+         echo 'root:*::0:99999:7:::' > root/etc/shadow
+         echo 'root:*::' > root/etc/gshadow
+         useradd --prefix \"$PWD/root\" -M -u 4242 tester
+         cut -d: -f1,3 root/etc/passwd",
+    );
+    assert_eq!(
+        out,
+        "Status: install ok installed\nhi\nroot:0\ntester:4242\n"
+    );
+}

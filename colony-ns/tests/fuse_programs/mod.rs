@@ -137,6 +137,7 @@ macro_rules! program_tests {
             extended_attributes_acls_and_capabilities: ["setfattr", "getfattr", "setfacl", "setcap"],
             renames_are_atomic_and_have_flags: [],
             hard_links: ["ln", "git"],
+            dpkg_installs_and_useradd_adds: ["dpkg", "dpkg-deb", "useradd"],
         );
     };
     ($make:expr) => {
