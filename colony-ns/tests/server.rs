@@ -97,6 +97,7 @@ on_every_backend!(
     exclusive_use_append_only_and_rclose,
     directory_reads,
     remove_and_wstat,
+    remove_takes_the_walked_name_of_a_linked_file,
 );
 
 /// Connects, negotiates 9P2000 with msize 8192, attaches fid 0 as `user`.
@@ -891,4 +892,28 @@ async fn remove_and_wstat(backend: Backend) {
         error_strings::REMOVE_ROOT
     );
     h.shutdown().await.unwrap();
+}
+
+/// A file of several names (made through the trait: 9P2000 has no links)
+/// loses the name a client walked to and removed, not another.
+async fn remove_takes_the_walked_name_of_a_linked_file(backend: Backend) {
+    let fs = empty_fs(backend);
+    let root = fs.attach("glenda", "").unwrap();
+    let d = fs
+        .create(root, "d", DMDIR | 0o775, "glenda")
+        .unwrap()
+        .node();
+    let f = fs.create(root, "f", 0o664, "glenda").unwrap().node();
+    fs.link(f, d, "g").unwrap();
+    let server = Server::new(fs.clone(), ServerConfig::default());
+    let handle = server.bind_tcp("127.0.0.1:0").await.unwrap();
+    let ListenAddr::Tcp(addr) = *handle.local_addr() else {
+        unreachable!()
+    };
+    let mut c = session(addr, "glenda").await;
+    c.walk(0, 1, &["d", "g"]).await;
+    assert_eq!(c.rpc(1, Tremove { fid: 1 }).await, Rremove {}.into());
+    assert_eq!(fs.lookup(root, "f").unwrap().node(), f);
+    assert!(fs.lookup(d, "g").is_err());
+    assert_eq!(fs.stat(f).unwrap().nlink, 1);
 }

@@ -37,6 +37,9 @@ pub(crate) struct Fid {
     pub uname: Arc<str>,
     /// Set once opened.
     pub open: Option<Open>,
+    /// The directory and name a walk or create reached it by, so that a
+    /// file of several names (hard links) is removed by that name.
+    pub named: Option<(NodeId, String)>,
 }
 
 /// A fid shared between the requests that use it.

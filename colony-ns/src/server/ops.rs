@@ -92,6 +92,7 @@ impl Ops<'_> {
                 node,
                 uname: m.uname.into(),
                 open: None,
+                named: None,
             },
         )?;
         Ok(Rattach { qid })
@@ -109,11 +110,13 @@ impl Ops<'_> {
             self.fids.check_room()?;
         }
         let mut cur = self.fs().stat(from.node)?;
+        let mut named = from.named;
         let mut wqids = Vec::with_capacity(m.wnames.len());
         for (i, name) in m.wnames.iter().enumerate() {
             match self.step(&cur, name, &from.uname) {
                 Ok(next) => {
                     wqids.push(next.qid);
+                    named = (name != "..").then(|| (cur.node(), name.clone()));
                     cur = next;
                 }
                 // The first element failing is an error; a later one ends
@@ -126,6 +129,7 @@ impl Ops<'_> {
             node: cur.node(),
             uname: from.uname,
             open: None,
+            named,
         };
         if m.newfid == m.fid {
             self.fids.replace(m.fid, walked);
@@ -256,6 +260,7 @@ impl Ops<'_> {
             // A brand-new node: nobody else can hold its lock.
             self.shared.lock_excl(meta.node());
         }
+        f.named = Some((f.node, m.name.clone()));
         f.node = meta.node();
         f.open = Some(Open {
             access: m.mode & 3,
@@ -347,22 +352,32 @@ impl Ops<'_> {
     fn remove(&self, fid: u32) -> Result<Rremove> {
         // The fid is gone whatever happens to the file.
         let fid = self.fids.remove(fid)?;
-        let (node, uname, open) = {
+        let (node, uname, open, named) = {
             let f = lock(&fid);
-            (f.node, f.uname.clone(), f.open)
+            (f.node, f.uname.clone(), f.open, f.named.clone())
         };
         if let Some(open) = open {
             self.unlock_excl(&open, node);
         }
         let meta = self.fs().stat(node)?;
-        let parent = self.parent_of(&meta)?;
+        // The name the fid reached the file by, while it still names it.
+        let named = named.filter(|(dir, name)| {
+            meta.nlink > 1 && self.fs().lookup(*dir, name).is_ok_and(|m| m.node() == node)
+        });
+        let parent = match &named {
+            Some((dir, _)) => self.fs().stat(*dir)?,
+            None => self.parent_of(&meta)?,
+        };
         if parent.node() == node {
             return Err(Error::RemoveRoot);
         }
         if !allowed(&parent, &uname, WRITE) {
             return Err(Error::PermissionDenied);
         }
-        self.fs().remove(node)?;
+        match named {
+            Some((dir, name)) => self.fs().unlink(dir, &name)?,
+            None => self.fs().remove(node)?,
+        }
         Ok(Rremove {})
     }
 
