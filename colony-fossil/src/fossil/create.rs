@@ -124,14 +124,14 @@ impl Fossil {
         if node == ROOT {
             return Err(Error::RemoveRoot);
         }
-        let _g = self.names_gate();
+        let _g = self.names_gate(|| self.node_touches_links(node, false))?;
         self.remove_held(node)
     }
 
     /// Removes name `name` of `dir`: the file itself unless it has other
     /// names (unlink(2)), or an empty directory.
     pub fn unlink(&self, dir: NodeId, name: &str) -> Result<()> {
-        let _g = self.names_gate();
+        let _g = self.names_gate(|| self.name_touches_links(dir, name, false))?;
         let node = self.make_primary(dir, name.as_bytes())?;
         self.remove_held(node)
     }

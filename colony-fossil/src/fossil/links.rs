@@ -165,18 +165,49 @@ impl Fossil {
         self.links.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The gate for a change that may rename or remove names: shared
-    /// while no file has several names, else alone, since such a change
-    /// reads paths the table keeps and another rename could change them
-    /// meanwhile. (Only link, which holds the gate alone, adds to an empty
-    /// table, so the check made under the shared gate stays true.)
-    pub(crate) fn names_gate(&self) -> NamesGate<'_> {
+    /// The gate for a change of names: alone if `touches` (asked under
+    /// the shared gate, and only while some file has several names) says
+    /// the change reads or rewrites paths the link table keeps, since
+    /// another such change could alter them meanwhile; else shared. (Only
+    /// link, which holds the gate alone, makes a file linked, so what
+    /// `touches` finds under the shared gate stays true.)
+    pub(crate) fn names_gate(
+        &self,
+        touches: impl FnOnce() -> Result<bool>,
+    ) -> Result<NamesGate<'_>> {
         let shared = self.gate.read().unwrap_or_else(|p| p.into_inner());
-        if self.lock_links().is_empty() {
-            return NamesGate::Shared(shared);
+        if self.lock_links().is_empty() || !touches()? {
+            return Ok(NamesGate::Shared(shared));
         }
         drop(shared);
-        NamesGate::Alone(self.gate.write().unwrap_or_else(|p| p.into_inner()))
+        Ok(NamesGate::Alone(
+            self.gate.write().unwrap_or_else(|p| p.into_inner()),
+        ))
+    }
+
+    /// Whether node `node` has several names, or (with `dirs`) is a
+    /// directory, whose renames rewrite the paths below it.
+    pub(crate) fn node_touches_links(&self, node: NodeId, dirs: bool) -> Result<bool> {
+        let n = self.live(node)?;
+        let st = n.read();
+        Ok(st.de.link().is_some() || dirs && st.is_dir())
+    }
+
+    /// [`Fossil::node_touches_links`] of the file `name` in `dir` (false
+    /// if there is none).
+    pub(crate) fn name_touches_links(&self, dir: NodeId, name: &str, dirs: bool) -> Result<bool> {
+        let d = self.live(dir)?;
+        self.ensure_children(&d)?;
+        let r = match d.read().child_ref(name.as_bytes()) {
+            Ok(r) => r,
+            Err(Error::NotFound) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        // A node not loaded is as its directory records it.
+        match self.loaded(r.qid) {
+            Some(_) => self.node_touches_links(r.qid, dirs),
+            None => Ok(r.de.link().is_some() || dirs && r.de.mode & crate::mode::DIR != 0),
+        }
     }
 
     /// Reads the link table `/`'s DirEntry points at.

@@ -114,8 +114,13 @@ impl Fossil {
         user: &str,
     ) -> Result<Meta> {
         check_name(name)?;
-        let node = match self.names_gate() {
-            // No file has several names: a name is its node's only one.
+        // The target too: replacing a linked file removes one of its names.
+        let touches = || {
+            Ok(self.name_touches_links(from_dir, from, true)?
+                || self.name_touches_links(dir, name, false)?)
+        };
+        let node = match self.names_gate(touches)? {
+            // Neither name is of a file of several: each is its node's.
             NamesGate::Shared(_g) => self.make_primary(from_dir, from.as_bytes())?,
             NamesGate::Alone(_g) => {
                 let node = self.make_primary(from_dir, from.as_bytes())?;

@@ -92,7 +92,7 @@ impl Fossil {
         }
         {
             let _g = match change.name {
-                Some(_) => self.names_gate(),
+                Some(_) => self.names_gate(|| self.node_touches_links(node, true))?,
                 None => NamesGate::Shared(self.gate.read().unwrap_or_else(|p| p.into_inner())),
             };
             self.wstat_held(node, change, user)?;
