@@ -198,6 +198,36 @@ impl Tree {
         }
     }
 
+    /// Renames `node` to the free name `name` in its own directory,
+    /// keeping its slot (the caller records the change of `node`).
+    fn rename_within(&mut self, node: NodeId, name: &str) -> Result<()> {
+        let n = self.node(node)?;
+        let (parent, old) = (n.parent, n.meta.name.clone());
+        let p = self.node_mut(parent)?;
+        if let Body::Dir { names, .. } = &mut p.body
+            && let Some(slot) = names.remove(&old)
+        {
+            names.insert(name.to_owned(), slot);
+        }
+        p.touch(None);
+        self.node_mut(node)?.meta.name = name.to_owned();
+        Ok(())
+    }
+
+    /// Moves `node` to the free name `name` of another directory `dir`.
+    fn move_across(&mut self, node: NodeId, dir: NodeId, name: &str, user: &str) -> Result<Meta> {
+        let n = self.node(node)?;
+        let (parent, old) = (n.parent, n.meta.name.clone());
+        self.unlink(parent, &old)?;
+        self.link(dir, name, node)?;
+        self.node_mut(dir)?.touch(Some(user));
+        let n = self.node_mut(node)?;
+        n.parent = dir;
+        n.meta.name = name.to_owned();
+        n.meta.qid.version = n.meta.qid.version.wrapping_add(1);
+        Ok(n.meta.clone())
+    }
+
     /// Makes name `name` of `dir` its file's primary one (`parent`,
     /// `meta.name`), so that node operations act on it. Returns the node.
     fn make_primary(&mut self, dir: NodeId, name: &str) -> Result<NodeId> {
@@ -477,6 +507,14 @@ impl FileSystem for MemFs {
                 tree.check_move(node, dir)?;
                 tree.make_primary(dir, name)?;
                 tree.drop_primary(t)?;
+                // Under the same lock: the name is never missing.
+                if tree.node(node)?.parent == dir {
+                    tree.rename_within(node, name)?;
+                    let n = tree.node_mut(node)?;
+                    n.changed();
+                    return Ok(n.meta.clone());
+                }
+                return tree.move_across(node, dir, name, user);
             }
             (RenameMode::Exchange, Some(t)) => {
                 tree.make_primary(dir, name)?;
@@ -574,19 +612,10 @@ impl FileSystem for MemFs {
             }
         }
         if let Some(new) = rename {
-            let p = tree.node_mut(parent)?;
-            if let Body::Dir { names, .. } = &mut p.body
-                && let Some(slot) = names.remove(&old_name)
-            {
-                names.insert(new.clone(), slot);
-            }
-            p.touch(None);
+            tree.rename_within(node, new)?;
         }
         let n = tree.node_mut(node)?;
         let m = &mut n.meta;
-        if let Some(new) = rename {
-            m.name = new.clone();
-        }
         if let Some(mode) = change.mode {
             m.mode = mode;
             m.qid.ty = Qid::type_of_mode(mode);
@@ -634,11 +663,7 @@ impl FileSystem for MemFs {
         if node == tree.root {
             return Err(Error::RemoveRoot);
         }
-        let (parent, old_name) = {
-            let n = tree.node(node)?;
-            (n.parent, n.meta.name.clone())
-        };
-        if parent == dir {
+        if tree.node(node)?.parent == dir {
             drop(tree);
             let change = SetMeta {
                 name: Some(name.to_owned()),
@@ -653,14 +678,7 @@ impl FileSystem for MemFs {
         if tree.child(dir, name)?.is_some() {
             return Err(Error::Exists);
         }
-        tree.unlink(parent, &old_name)?;
-        tree.link(dir, name, node)?;
-        tree.node_mut(dir)?.touch(Some(user));
-        let n = tree.node_mut(node)?;
-        n.parent = dir;
-        n.meta.name = name.to_owned();
-        n.meta.qid.version = n.meta.qid.version.wrapping_add(1);
-        Ok(n.meta.clone())
+        tree.move_across(node, dir, name, user)
     }
 
     fn readdir(
