@@ -202,6 +202,15 @@ impl FileSystem for FossilFs {
         }
     }
 
+    fn keep_removed(&self) -> bool {
+        self.fossil.keep_removed();
+        true
+    }
+
+    fn forget(&self, node: NodeId) {
+        self.fossil.forget(node);
+    }
+
     fn readlink(&self, node: NodeId) -> Result<String> {
         String::from_utf8(self.fossil.readlink(node)?).map_err(|_| Error::BadUtf8)
     }

@@ -133,6 +133,9 @@ pub struct Fossil {
     snap: Mutex<Snapshot>,
     /// The next qid to hand out, once known.
     next_qid: Mutex<Option<u64>>,
+    /// Removed nodes stay readable and writable by id until
+    /// [`Fossil::forget`] (see [`Fossil::keep_removed`]).
+    keep_removed: std::sync::atomic::AtomicBool,
 }
 
 /// Now, as the file system keeps times.
@@ -215,6 +218,7 @@ impl Fossil {
             dirty: Mutex::new(HashSet::new()),
             snap: Mutex::new(snap),
             next_qid: Mutex::new(None),
+            keep_removed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -315,6 +319,26 @@ impl Fossil {
         Ok(self.insert_node(Node::new(ROOT, st)))
     }
 
+    /// From now on, a removed file stays readable and writable by its
+    /// node id (its data going nowhere) until [`Fossil::forget`], as an
+    /// unlinked inode does while a kernel holds it: what a FUSE mount
+    /// needs (the kernel may open a file it looked up just before another
+    /// process removed or renamed over it, and reads and writes files
+    /// unlinked while open). Others would only accumulate removed nodes.
+    pub fn keep_removed(&self) {
+        self.keep_removed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Drops a removed node kept by [`Fossil::keep_removed`]; nothing
+    /// for a node that is not removed.
+    pub fn forget(&self, node: NodeId) {
+        let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
+        if nodes.get(&node).is_some_and(|n| n.read().removed) {
+            nodes.remove(&node);
+        }
+    }
+
     /// A live (not removed) node.
     fn live(&self, id: NodeId) -> Result<Arc<Node>> {
         let n = self.node(id)?;
@@ -394,7 +418,7 @@ impl Fossil {
 
     /// A node's metadata.
     pub fn stat(&self, node: NodeId) -> Result<Meta> {
-        let n = self.live(node)?;
+        let n = self.node(node)?;
         let st = n.read();
         Ok(st.meta(node))
     }
@@ -481,7 +505,7 @@ impl Fossil {
 
     /// Up to `count` bytes of file `node` at `offset`.
     pub fn read(&self, node: NodeId, offset: u64, count: u32) -> Result<Vec<u8>> {
-        let n = self.live(node)?;
+        let n = self.node(node)?;
         let st = n.read();
         if st.is_dir() {
             return Err(Error::IsDir);

@@ -99,7 +99,7 @@ impl Fossil {
 
     /// [`Fossil::wstat`] with the gate held (shared or alone).
     pub(crate) fn wstat_held(&self, node: NodeId, change: &SetMeta, user: &str) -> Result<()> {
-        let n = self.live(node)?;
+        let n = self.node(node)?;
         let pid = n.read().parent;
         if change.name.is_some() && node != ROOT {
             // Renames edit the parent: lock it first.
@@ -126,10 +126,8 @@ impl Fossil {
                 ps.touch(None, now());
             }
         } else {
+            // A removed node kept for its holders takes changes too.
             let mut ns = n.write();
-            if ns.removed {
-                return Err(Error::NotFound);
-            }
             validate(node, &ns, change)?;
             apply(&mut ns, change, user)?;
         }

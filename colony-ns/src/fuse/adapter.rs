@@ -167,8 +167,11 @@ impl fuser::Filesystem for Adapter {
         }
     }
 
-    fn forget(&self, _req: &Request, _ino: INodeNo, _nlookup: u64) {
-        // Inode numbers are computed from node ids (see `Inodes`): no state.
+    fn forget(&self, _req: &Request, ino: INodeNo, _nlookup: u64) {
+        // The kernel forgets an inode once, when it drops it, with all its
+        // lookups. Inode numbers are computed from node ids (see `Inodes`):
+        // only a removed file kept for the kernel goes now.
+        self.fs.forget(self.node(ino));
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {

@@ -212,7 +212,7 @@ impl Adapter {
             && let Ok(dst) = self.fs.lookup(new_dir, to)
             && dst.node() != src.node()
             && !dst.is_dir()
-            && self.open.is_open(dst.node())
+            && self.open.must_hide(dst.node())
         {
             match self
                 .fs

@@ -149,7 +149,7 @@ pub fn mount(fs: Arc<dyn FileSystem>, dir: &Path, options: &MountOptions) -> Res
     };
     let me = ids.users.name(nix::unistd::geteuid().as_raw());
     let root = fs.attach(&me, &options.aname)?;
-    let open = Arc::new(OpenFiles::default());
+    let open = Arc::new(OpenFiles::new(fs.keep_removed()));
     let flusher = Flusher {
         dir: dir.clone(),
         fs: fs.clone(),

@@ -187,8 +187,14 @@ pub fn extended_attributes_acls_and_capabilities(mnt: &Path) {
         "chmod 600 a && getfacl -cn a | grep -e mask -e 4343
          touch dd/new && getfacl -cn dd/new | grep user:",
     );
-    assert_eq!(out, "group:4343:rw-\t#effective:---\nmask::---\nuser::rw-\nuser:4242:r-x\t#effective:r--\n");
-    assert!(!sh_as(mnt, 4242, &[], "cat a").0, "the mask took the read away");
+    assert_eq!(
+        out,
+        "group:4343:rw-\t#effective:---\nmask::---\nuser::rw-\nuser:4242:r-x\t#effective:r--\n"
+    );
+    assert!(
+        !sh_as(mnt, 4242, &[], "cat a").0,
+        "the mask took the read away"
+    );
     assert!(sh_as(mnt, 4242, &[], "cat dd/new").0, "inherited entry");
     // The kernel's flag rules and error numbers.
     let f = mnt.join("f");
