@@ -40,6 +40,9 @@ const INCLUDE: &str =
 /// Marks a finished root (a build that died half way has none).
 const DONE: &str = ".colony-debian-root";
 
+/// How long debootstrap may take (it takes about 2 minutes here).
+const DEADLINE: &str = "900";
+
 /// The cached root, built first if [`BUILD_VAR`] allows; `None` (with a
 /// message) when there is none to run on and that is allowed here.
 pub fn root() -> Option<PathBuf> {
@@ -72,11 +75,19 @@ pub fn root() -> Option<PathBuf> {
 fn build(root: &Path) -> Result<(), String> {
     let cache = root.parent().unwrap();
     std::fs::create_dir_all(cache).map_err(|e| format!("{}: {e}", cache.display()))?;
-    let scratch = cache.join(format!("{VERSION}.building.{}", std::process::id()));
+    discard_abandoned_builds(cache);
+    let scratch = cache.join(format!("{}{}", scratch_prefix(), std::process::id()));
     let started = Instant::now();
     eprintln!("building the Debian root {} (debootstrap)", root.display());
-    let out = Command::new("debootstrap")
-        .args(["--variant=minbase", &format!("--include={INCLUDE}"), SUITE])
+    // A mirror that stops answering must not hold CI until its end.
+    let out = Command::new("timeout")
+        .args([
+            "--kill-after=30",
+            DEADLINE,
+            "debootstrap",
+            "--variant=minbase",
+        ])
+        .args([&format!("--include={INCLUDE}"), SUITE])
         .arg(&scratch)
         .arg(MIRROR)
         .output()
@@ -102,7 +113,7 @@ fn build(root: &Path) -> Result<(), String> {
         Err(e) => Err(format!("placing {}: {e}", root.display())),
     });
     if scratch.exists() {
-        let _ = std::fs::remove_dir_all(&scratch);
+        discard(&scratch);
     }
     placed?;
     eprintln!(
@@ -122,4 +133,45 @@ fn clean_package_cache(root: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// How a build's scratch directory is named, before the builder's pid.
+fn scratch_prefix() -> String {
+    format!("{VERSION}.building.")
+}
+
+/// Removes the scratch directories of builds whose process is gone (a
+/// test killed half way): half a gigabyte each.
+fn discard_abandoned_builds(cache: &Path) {
+    let Ok(entries) = std::fs::read_dir(cache) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix(&scratch_prefix())
+            && !Path::new("/proc").join(pid).exists()
+        {
+            discard(&entry.path());
+        }
+    }
+}
+
+/// Removes a scratch root, first detaching what debootstrap had mounted in
+/// it (`/proc`, `/sys`) if it was killed before unmounting them, so that
+/// the removal never reaches into the kernel's file systems.
+fn discard(dir: &Path) {
+    let mounts = || -> Vec<String> {
+        super::grid::mounts_below(dir)
+            .into_iter()
+            .filter(|m| Path::new(m).starts_with(dir))
+            .collect()
+    };
+    for mount in mounts().iter().rev() {
+        let _ = Command::new("umount").args(["--lazy", mount]).status();
+    }
+    if mounts().is_empty() {
+        let _ = std::fs::remove_dir_all(dir);
+    } else {
+        eprintln!("leaving {}: mounts below it remain", dir.display());
+    }
 }
