@@ -213,13 +213,18 @@ Maintainer: colony <colony@example.org>\\nDescription: a test package\\n' \
         gap: None,
     },
     Program {
-        name: "sqlite3 with WAL",
-        run: "sqlite3 /root/db 'PRAGMA journal_mode=WAL; CREATE TABLE t(x); \
-              INSERT INTO t VALUES (1), (2), (3); SELECT sum(x) FROM t;'",
-        prints: "wal\n6\n",
+        name: "sqlite3 with WAL, two writers and a reader at once",
+        run: "sqlite3 /root/db 'PRAGMA journal_mode=WAL; CREATE TABLE t(x);' && \
+              for w in 1 2; do { for i in $(seq 1 10); do \
+                sqlite3 -cmd '.timeout 10000' /root/db \"INSERT INTO t VALUES ($i)\"; \
+              done & }; done && \
+              for i in $(seq 1 10); do sqlite3 -cmd '.timeout 10000' /root/db \
+                'SELECT count(*) FROM t' >/dev/null; done && \
+              wait && sqlite3 /root/db 'SELECT count(*), sum(x) FROM t;'",
+        prints: "wal\n20|110\n",
         check: "sqlite3 /root/db 'PRAGMA journal_mode; PRAGMA integrity_check; \
-                SELECT sum(x) FROM t;'",
-        survives: "wal\nok\n6\n",
+                SELECT count(*), sum(x) FROM t;'",
+        survives: "wal\nok\n20|110\n",
         gap: None,
     },
     Program {

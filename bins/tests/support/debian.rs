@@ -37,9 +37,6 @@ const MIRROR: &str = "http://deb.debian.org/debian";
 const INCLUDE: &str =
     "passwd,login,iputils-ping,libcap2-bin,sqlite3,git,gcc,libc6-dev,netcat-openbsd";
 
-/// Marks a finished root (a build that died half way has none).
-const DONE: &str = ".colony-debian-root";
-
 /// How long debootstrap may take (it takes about 2 minutes here).
 const DEADLINE: &str = "900";
 
@@ -47,7 +44,8 @@ const DEADLINE: &str = "900";
 /// message) when there is none to run on and that is allowed here.
 pub fn root() -> Option<PathBuf> {
     let root = Path::new(CACHE).join(VERSION);
-    if root.join(DONE).exists() {
+    // Only a finished build is renamed to this name.
+    if root.is_dir() {
         return Some(root);
     }
     if std::env::var_os(BUILD_VAR).is_none() {
@@ -93,9 +91,7 @@ fn build(root: &Path) -> Result<(), String> {
         .output()
         .map_err(|e| format!("running debootstrap: {e}"))?;
     let built = if out.status.success() {
-        clean_package_cache(&scratch)
-            .and_then(|()| std::fs::write(scratch.join(DONE), format!("{VERSION}\n")))
-            .map_err(|e| format!("finishing {}: {e}", scratch.display()))
+        clean_package_cache(&scratch).map_err(|e| format!("finishing {}: {e}", scratch.display()))
     } else {
         let log = String::from_utf8_lossy(&out.stdout);
         let tail: Vec<&str> = log.lines().rev().take(10).collect();
@@ -109,7 +105,7 @@ fn build(root: &Path) -> Result<(), String> {
     let placed = built.and_then(|()| match std::fs::rename(&scratch, root) {
         Ok(()) => Ok(()),
         // Another test process finished first: use its root.
-        Err(_) if root.join(DONE).exists() => Ok(()),
+        Err(_) if root.is_dir() => Ok(()),
         Err(e) => Err(format!("placing {}: {e}", root.display())),
     });
     if scratch.exists() {
