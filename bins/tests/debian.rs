@@ -48,14 +48,17 @@ struct Program {
 /// The missing feature that the hard-link entries wait for.
 const HARD_LINKS: &str = "hard links (link(2) is EPERM: issue 13 item 1)";
 
-/// `tester` (uid 1000), written into the account files by hand, as `vipw`
-/// would, so that `su` and `passwd` have a user while `useradd` cannot
-/// make one (its lock file is a hard link).
-const TESTER: &str = "grep -q ^tester: /etc/passwd || { \
-    echo 'tester:x:1000:1000:Tester:/root/tester:/bin/sh' >> /etc/passwd && \
-    echo 'tester:!:20000:0:99999:7:::' >> /etc/shadow && \
-    echo 'tester:x:1000:' >> /etc/group && mkdir -p /root/tester && \
-    chown tester:tester /root/tester; }";
+/// Makes `tester` (uid 1000) by writing the account files by hand, as
+/// `vipw` would, so that `su` and `passwd` have a user while `useradd`
+/// cannot make one (its lock file is a hard link).
+macro_rules! make_tester {
+    () => {
+        "echo 'tester:x:1000:1000:Tester:/home/tester:/bin/sh' >> /etc/passwd && \
+         echo 'tester:!:20000:0:99999:7:::' >> /etc/shadow && \
+         echo 'tester:x:1000:' >> /etc/group && mkdir /home/tester && \
+         chown tester:tester /home/tester"
+    };
+}
 
 /// `$cmd` run as `tester` (uid and gid 1000, no other groups).
 macro_rules! as_tester {
@@ -123,10 +126,13 @@ Maintainer: colony <colony@example.org>\\nDescription: a test package\\n' \
     },
     Program {
         name: "su to a user",
-        run: TESTER,
-        prints: "",
-        check: "su tester -c 'id -un; echo $HOME' 2>&1",
-        survives: "tester\n/root/tester\n",
+        run: concat!(
+            make_tester!(),
+            " && su tester -c 'id -un; cd && pwd && touch mine && stat -c %U mine' 2>&1"
+        ),
+        prints: "tester\n/home/tester\ntester\n",
+        check: "su tester -c 'id -un; cd && pwd && stat -c %U mine' 2>&1",
+        survives: "tester\n/home/tester\ntester\n",
         gap: None,
     },
     Program {
