@@ -20,3 +20,11 @@ fn fossil() -> Arc<dyn FileSystem> {
 }
 
 program_tests!(fossil);
+
+/// The same programs with the options an environment's root is mounted
+/// with: the kernel's write-back cache and long-lived names and attributes.
+mod sole_writer {
+    use super::*;
+
+    program_tests!(fossil, colony_ns::fuse::MountOptions::sole_writer);
+}

@@ -128,6 +128,14 @@ pub(crate) fn negative_entry() -> FileAttr {
     }
 }
 
+/// The attributes of inode `ino` once its node is gone: no links left.
+pub(crate) fn gone(ino: INodeNo) -> FileAttr {
+    FileAttr {
+        ino,
+        ..negative_entry()
+    }
+}
+
 /// Seconds since the epoch as the file system stores them: clamped to
 /// 1970..2106, the range of its 32-bit times (as ext4 clamps to its own).
 pub(crate) fn secs(t: SystemTime) -> u32 {

@@ -22,6 +22,19 @@ pub(crate) struct Change {
     pub mtime: Option<TimeOrNow>,
 }
 
+impl Change {
+    /// Sets the modification time and nothing else the file system keeps
+    /// (what the kernel sends when it writes back times it keeps).
+    pub(crate) fn is_times_only(&self) -> bool {
+        self.mtime.is_some()
+            && self.mode.is_none()
+            && self.uid.is_none()
+            && self.gid.is_none()
+            && self.size.is_none()
+            && self.atime.is_none()
+    }
+}
+
 fn time_secs(t: TimeOrNow) -> u32 {
     secs(match t {
         TimeOrNow::SpecificTime(t) => t,

@@ -77,16 +77,22 @@ pub fn is_mounted(path: &Path) -> bool {
         .any(|l| l.split(' ').nth(4) == Some(escaped.as_str()))
 }
 
-/// Mounts a fresh file system from `make` on a temporary directory, runs
-/// `program` in it, unmounts and checks that no mount is left.
-pub fn run(make: fn() -> Arc<dyn FileSystem>, tools: &[&str], program: fn(&Path)) {
+/// Mounts a fresh file system from `make` with `options` on a temporary
+/// directory, runs `program` in it, unmounts and checks that no mount is
+/// left.
+pub fn run(
+    make: fn() -> Arc<dyn FileSystem>,
+    options: fn() -> MountOptions,
+    tools: &[&str],
+    program: fn(&Path),
+) {
     if !fuse_ready() || !tools.iter().all(|t| have(t)) {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let mnt = dir.path().join("mnt");
     std::fs::create_dir(&mnt).unwrap();
-    let handle = mount(make(), &mnt, &MountOptions::default()).expect("mount");
+    let handle = mount(make(), &mnt, &options()).expect("mount");
     let mnt = handle.mountpoint().to_path_buf();
     assert!(is_mounted(&mnt));
     program(&mnt);
@@ -114,20 +120,27 @@ pub fn sh(cwd: &Path, script: &str) -> String {
 }
 
 /// One test per program, over file systems made by `$make`
-/// (a `fn() -> Arc<dyn FileSystem>`); `@ninep $make` leaves out the two
-/// that need what 9P2000 cannot do (giving files away, renaming across
-/// directories).
+/// (a `fn() -> Arc<dyn FileSystem>`) mounted with the default options, or
+/// with those `$options` (a `fn() -> MountOptions`) gives; `@ninep $make`
+/// leaves out the two that need what 9P2000 cannot do (giving files away,
+/// renaming across directories).
 #[macro_export]
 macro_rules! program_tests {
     ($make:expr) => {
-        $crate::program_tests!(@ninep $make);
-        $crate::program_tests!(@each $make;
+        $crate::program_tests!($make, colony_ns::fuse::MountOptions::default);
+    };
+    ($make:expr, $options:expr) => {
+        $crate::program_tests!(@ninep $make, $options);
+        $crate::program_tests!(@each $make, $options;
             stat_agrees_with_changes: [],
             rename_replaces_and_mv_crosses_directories: [],
         );
     };
     (@ninep $make:expr) => {
-        $crate::program_tests!(@each $make;
+        $crate::program_tests!(@ninep $make, colony_ns::fuse::MountOptions::default);
+    };
+    (@ninep $make:expr, $options:expr) => {
+        $crate::program_tests!(@each $make, $options;
             cp_a_tree_in_and_out: [],
             tar_in_and_out: ["tar"],
             git_init_add_commit_log: ["git"],
@@ -139,13 +152,14 @@ macro_rules! program_tests {
             large_file_offsets: [],
             many_files_in_one_directory: [],
             unlinked_open_files_stay_usable: [],
+            syncfs_after_unlink_and_rename: [],
         );
     };
-    (@each $make:expr; $($name:ident: [$($tool:literal),*]),* $(,)?) => {
+    (@each $make:expr, $options:expr; $($name:ident: [$($tool:literal),*]),* $(,)?) => {
         $(
             #[test]
             fn $name() {
-                $crate::fuse_programs::run($make, &["diff", "cp", $($tool),*],
+                $crate::fuse_programs::run($make, $options, &["diff", "cp", $($tool),*],
                     $crate::fuse_programs::programs::$name);
             }
         )*
