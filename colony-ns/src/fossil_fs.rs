@@ -35,8 +35,14 @@ pub struct FossilFs {
 }
 
 impl FossilFs {
-    /// Serves `fossil`.
+    /// Serves `fossil`, with a thread that writes dirty blocks to venti
+    /// early so that writes do not wait for it
+    /// ([`Fossil::relieve_in_background`]; it ends with the fossil).
     pub fn new(fossil: Arc<Fossil>) -> Self {
+        if let Err(e) = Fossil::relieve_in_background(&fossil) {
+            // Writers then do it themselves, as they wait.
+            tracing::warn!("no relief thread for a fossil: {e}");
+        }
         FossilFs { fossil }
     }
 

@@ -36,6 +36,7 @@ mod dir;
 mod file;
 mod meta;
 mod node;
+mod relief;
 mod save;
 mod wstat;
 
@@ -129,6 +130,8 @@ pub struct Fossil {
     snap: Mutex<Snapshot>,
     /// The next qid to hand out, once known.
     next_qid: Mutex<Option<u64>>,
+    /// The relief thread's mailbox (see [`Fossil::relieve_in_background`]).
+    relief: Arc<relief::Relief>,
 }
 
 /// Seconds since the epoch, clamped to 32 bits.
@@ -213,6 +216,7 @@ impl Fossil {
             dirty: Mutex::new(HashSet::new()),
             snap: Mutex::new(snap),
             next_qid: Mutex::new(None),
+            relief: Arc::default(),
         }
     }
 

@@ -116,7 +116,7 @@ impl Fossil {
             }
             self.mark_dirty(node);
             self.mark_dirty(pid);
-            self.relieve_pressure()?;
+            self.after_change()?;
         }
         self.stat(node)
     }
