@@ -212,26 +212,20 @@ fn throughput(c: &mut Criterion) {
     }
     g.finish();
 
-    let mut g = c.benchmark_group("fuse_create_10000_files");
-    g.sample_size(10);
-    g.throughput(Throughput::Elements(FILES as u64));
-    for (name, dir) in targets.each() {
-        let sub = dir.join("many");
-        g.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| {
-                        let t = create_files(&sub);
-                        remove_files(&sub);
-                        t
-                    })
-                    .sum()
-            })
-        });
-    }
-    g.finish();
+    files_group(c, &targets, "fuse_create_10000_files", Step::Create);
+    files_group(c, &targets, "fuse_remove_10000_files", Step::Remove);
+}
 
-    let mut g = c.benchmark_group("fuse_remove_10000_files");
+/// Which half of making and removing the files a group times.
+#[derive(Clone, Copy, PartialEq)]
+enum Step {
+    Create,
+    Remove,
+}
+
+/// A group timing `step` on each target; each iteration does both.
+fn files_group(c: &mut Criterion, targets: &Targets, group: &str, step: Step) {
+    let mut g = c.benchmark_group(group);
     g.sample_size(10);
     g.throughput(Throughput::Elements(FILES as u64));
     for (name, dir) in targets.each() {
@@ -240,8 +234,13 @@ fn throughput(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 (0..iters)
                     .map(|_| {
-                        create_files(&sub);
-                        remove_files(&sub)
+                        let created = create_files(&sub);
+                        let removed = remove_files(&sub);
+                        if step == Step::Create {
+                            created
+                        } else {
+                            removed
+                        }
                     })
                     .sum()
             })
