@@ -71,3 +71,11 @@ fn df_reports_the_local_store() {
     drop((f, g));
     h.unmount().unwrap();
 }
+
+/// The same programs with the options an environment's root is mounted
+/// with: the kernel's write-back cache and long-lived names and attributes.
+mod sole_writer {
+    use super::*;
+
+    program_tests!(@linux fossil, colony_ns::fuse::MountOptions::sole_writer);
+}

@@ -30,7 +30,7 @@ impl Fossil {
             st.touch(Some(user), now());
             drop(st);
             self.mark_dirty(node);
-            self.relieve_pressure()?;
+            self.after_change()?;
         }
         Ok(count)
     }

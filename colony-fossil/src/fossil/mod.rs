@@ -36,6 +36,7 @@ mod dir;
 mod file;
 mod meta;
 mod node;
+mod relief;
 mod rename;
 mod save;
 mod sparse;
@@ -136,6 +137,8 @@ pub struct Fossil {
     /// Removed nodes stay readable and writable by id until
     /// [`Fossil::forget`] (see [`Fossil::keep_removed`]).
     keep_removed: std::sync::atomic::AtomicBool,
+    /// The relief thread's mailbox (see [`Fossil::relieve_in_background`]).
+    relief: Arc<relief::Relief>,
 }
 
 /// Now, as the file system keeps times.
@@ -219,6 +222,7 @@ impl Fossil {
             snap: Mutex::new(snap),
             next_qid: Mutex::new(None),
             keep_removed: std::sync::atomic::AtomicBool::new(false),
+            relief: Arc::default(),
         }
     }
 

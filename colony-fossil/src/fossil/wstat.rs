@@ -92,7 +92,7 @@ impl Fossil {
         {
             let _g = self.gate.read().unwrap_or_else(|p| p.into_inner());
             self.wstat_held(node, change, user)?;
-            self.relieve_pressure()?;
+            self.after_change()?;
         }
         self.stat(node)
     }
