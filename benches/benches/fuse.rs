@@ -1,15 +1,18 @@
 //! FUSE throughput: colony's adapter over a MemFs and over a live Fossil,
 //! against a tmpfs mounted by the bench, doing the same work: sequential
 //! write and read of a 256 MiB file in 128 KiB calls (as `dd bs=128k`), and
-//! creating 10,000 small files. Needs root and /dev/fuse; says so and
-//! measures nothing otherwise.
+//! creating and removing 10,000 small files. Needs root and /dev/fuse;
+//! says so and measures nothing otherwise.
 //!
 //! The Fossil is what `colony mount --data DIR` serves: a new tree over an
 //! arena store in a temporary directory, with the default 100 MiB local
 //! store, so a 256 MiB file spills dirty blocks to the arenas while it is
-//! written. Every pass writes different bytes (random, stamped with the
-//! pass number every 8 KiB), so no block is deduplicated against an
-//! earlier pass and nothing compresses.
+//! written. It is mounted twice: with the default options, as `colony
+//! mount` does, and as an environment's root is (`colony_fossil_env`:
+//! [`MountOptions::sole_writer`], the kernel's write-back cache). Every
+//! pass writes different bytes (random, stamped with the pass number every
+//! 8 KiB), so no block is deduplicated against an earlier pass and nothing
+//! compresses.
 //!
 //! Reads of a FUSE file start cold: the page cache of the file is dropped
 //! (posix_fadvise DONTNEED) before each pass, so every byte crosses FUSE.
@@ -66,22 +69,34 @@ impl Targets {
         )
         .expect("mount tmpfs");
         let memfs = MemFs::with_root("root", "root", 0o755);
-        let store = ArenaStore::open(dir.path().join("venti"), ArenaConfig::default()).unwrap();
         let options = FossilOptions {
             owner: "root".into(),
             ..FossilOptions::default()
         };
-        let fossil = Fossil::create_empty(Arc::new(store), options).unwrap();
-        let trees: [(&str, Arc<dyn FileSystem>); 2] = [
-            ("colony_memfs", Arc::new(memfs)),
-            ("colony_fossil", Arc::new(FossilFs::new(Arc::new(fossil)))),
+        // Each over a store of its own.
+        let fossil = |store: &str| {
+            let store = ArenaStore::open(dir.path().join(store), ArenaConfig::default()).unwrap();
+            Fossil::create_empty(Arc::new(store), options.clone()).unwrap()
+        };
+        let trees: [(&str, Arc<dyn FileSystem>, MountOptions); 3] = [
+            ("colony_memfs", Arc::new(memfs), MountOptions::default()),
+            (
+                "colony_fossil",
+                Arc::new(FossilFs::new(Arc::new(fossil("venti")))),
+                MountOptions::default(),
+            ),
+            (
+                "colony_fossil_env",
+                Arc::new(FossilFs::new(Arc::new(fossil("venti-env")))),
+                MountOptions::sole_writer(),
+            ),
         ];
         let fuse = trees
             .into_iter()
-            .map(|(name, fs)| {
+            .map(|(name, fs, options)| {
                 let at = dir.path().join(name);
                 fs::create_dir(&at).unwrap();
-                (name, mount(fs, &at, &MountOptions::default()).unwrap())
+                (name, mount(fs, &at, &options).unwrap())
             })
             .collect();
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
@@ -156,14 +171,25 @@ fn read_file(path: &Path) -> Duration {
     start.elapsed()
 }
 
+/// Makes directory `dir` with [`FILES`] small files; returns the time the
+/// files took.
 fn create_files(dir: &Path) -> Duration {
     fs::create_dir(dir).unwrap();
     let start = Instant::now();
     for i in 0..FILES {
         fs::write(dir.join(format!("f{i}")), b"small file contents\n").unwrap();
     }
+    start.elapsed()
+}
+
+/// Removes what [`create_files`] made; returns the time the files took.
+fn remove_files(dir: &Path) -> Duration {
+    let start = Instant::now();
+    for i in 0..FILES {
+        fs::remove_file(dir.join(format!("f{i}"))).unwrap();
+    }
     let t = start.elapsed();
-    fs::remove_dir_all(dir).unwrap();
+    fs::remove_dir(dir).unwrap();
     t
 }
 
@@ -186,13 +212,38 @@ fn throughput(c: &mut Criterion) {
     }
     g.finish();
 
-    let mut g = c.benchmark_group("fuse_create_10000_files");
+    files_group(c, &targets, "fuse_create_10000_files", Step::Create);
+    files_group(c, &targets, "fuse_remove_10000_files", Step::Remove);
+}
+
+/// Which half of making and removing the files a group times.
+#[derive(Clone, Copy, PartialEq)]
+enum Step {
+    Create,
+    Remove,
+}
+
+/// A group timing `step` on each target; each iteration does both.
+fn files_group(c: &mut Criterion, targets: &Targets, group: &str, step: Step) {
+    let mut g = c.benchmark_group(group);
     g.sample_size(10);
     g.throughput(Throughput::Elements(FILES as u64));
     for (name, dir) in targets.each() {
         let sub = dir.join("many");
         g.bench_function(name, |b| {
-            b.iter_custom(|iters| (0..iters).map(|_| create_files(&sub)).sum())
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        let created = create_files(&sub);
+                        let removed = remove_files(&sub);
+                        if step == Step::Create {
+                            created
+                        } else {
+                            removed
+                        }
+                    })
+                    .sum()
+            })
         });
     }
     g.finish();

@@ -2,6 +2,7 @@
 //! `benches/`; this library holds what they share.
 
 pub mod figures;
+pub mod file_tree;
 pub mod node;
 pub mod user;
 

@@ -38,6 +38,11 @@ pub struct CowTree {
     memo: Mutex<Vec<Option<Memo>>>,
     /// Sequential-read detection and the prefetch window.
     ahead: Mutex<ReadAhead>,
+    /// Known: past `size`, the last leaf holds zeros and no leaf or
+    /// pointer slot is set. True for a new stream and after any
+    /// [`CowTree::set_size`] (which clears what lies past the end); an
+    /// opened stream's last blocks are not trusted until then.
+    zero_past_end: bool,
 }
 
 /// Leaves prefetched when a sequential read starts; the window doubles on
@@ -86,12 +91,15 @@ impl CowTree {
             ptrs: HashMap::new(),
             memo: Mutex::new(vec![None; 8]),
             ahead: Mutex::new(ReadAhead::default()),
+            zero_past_end: false,
         })
     }
 
     /// A new empty stream.
     pub fn empty(blocks: Arc<Blocks>, psize: u32, dsize: u32, dir: bool) -> Result<CowTree> {
-        CowTree::open(blocks, Entry::empty(psize, dsize, dir))
+        let mut t = CowTree::open(blocks, Entry::empty(psize, dsize, dir))?;
+        t.zero_past_end = true;
+        Ok(t)
     }
 
     /// Logical length in bytes.
@@ -462,6 +470,15 @@ impl CowTree {
         if new > crate::entry::MAX_SIZE {
             return Err(Error::TooLarge(new));
         }
+        if new >= self.size && self.zero_past_end {
+            // Growing a stream known to hold nothing past its end (every
+            // append): no leaf or pointer needs clearing.
+            self.size = new;
+            if new > 0 {
+                self.ensure_depth(leaves(new, self.dsize) - 1)?;
+            }
+            return Ok(());
+        }
         let keep = self.size.min(new);
         let d = self.dsize as u64;
         // Bytes past the kept length in its last leaf must read as zeros
@@ -480,6 +497,7 @@ impl CowTree {
         if new > 0 {
             self.ensure_depth(leaves(new, self.dsize) - 1)?;
         }
+        self.zero_past_end = true;
         Ok(())
     }
 

@@ -210,7 +210,14 @@ fn one_byte_change_in_a_10000_file_directory_saves_a_few_blocks() {
     );
 }
 
-fn write_big(kind: LocalKind) {
+/// Writes 64 MiB through a 1 MiB local store and checks what a save
+/// keeps; returns the fossil.
+fn write_big(kind: LocalKind) -> Arc<Fossil> {
+    write_big_with(kind, |_| {})
+}
+
+/// [`write_big`], calling `start` on the fossil before the first write.
+fn write_big_with(kind: LocalKind, start: impl FnOnce(&Arc<Fossil>)) -> Arc<Fossil> {
     const LIMIT: u64 = 1 << 20;
     const TOTAL: usize = 64 << 20;
     let mem = MemStore::new();
@@ -219,7 +226,8 @@ fn write_big(kind: LocalKind) {
         local: kind,
         ..FossilOptions::default()
     };
-    let fs = Fossil::create_empty(Arc::new(mem.clone()), opts).unwrap();
+    let fs = Arc::new(Fossil::create_empty(Arc::new(mem.clone()), opts).unwrap());
+    start(&fs);
     let a = fs.create(fs.root(), "a", 0o644, "glenda").unwrap().qid.path;
     let d = fs
         .create(fs.root(), "d", DMDIR | 0o755, "glenda")
@@ -254,11 +262,28 @@ fn write_big(kind: LocalKind) {
     assert_eq!(gb.len(), (TOTAL / chunk - 16) * 1000 + 1000);
     assert_eq!(&gb[..1000], &content(0, 1000)[..]);
     assert_eq!(&gb[16_000..17_000], &content(16, 1000)[..]);
+    fs
 }
 
 #[test]
 fn writes_ten_times_the_local_limit_in_memory() {
     write_big(LocalKind::Memory);
+}
+
+#[test]
+fn writes_ten_times_the_local_limit_with_a_relief_thread() {
+    let mut relief = None;
+    let fs = write_big_with(LocalKind::Memory, |fs| {
+        relief = Fossil::relieve_in_background(fs).unwrap();
+        let again = Fossil::relieve_in_background(fs).unwrap();
+        assert!(again.is_none(), "one relief thread per fossil");
+    });
+    let relief = relief.expect("a relief thread");
+    assert!(!relief.is_finished());
+    drop(fs);
+    relief
+        .join()
+        .expect("the relief thread ends with the fossil");
 }
 
 #[test]

@@ -296,3 +296,33 @@ fn vac_with_linux_keeps_what_linux_has() {
         assert_eq!(&buf[..n.max(0) as usize], b"kept");
     }
 }
+
+/// Files removed while held (`keep_removed`, as a FUSE mount asks) take
+/// writes and changes, and a save goes on past them and past the removed
+/// directories they were in, even once those are forgotten.
+#[test]
+fn a_kept_removed_file_never_stops_a_save() {
+    let (store, fs) = empty();
+    fs.keep_removed();
+    let d = fs
+        .create(fs.root(), "d", DMDIR | 0o755, "u")
+        .unwrap()
+        .node();
+    let f = fs.create(d, "f", 0o644, "u").unwrap().node();
+    fs.write(f, 0, b"held", "u").unwrap();
+    fs.remove(f).unwrap();
+    fs.remove(d).unwrap();
+    fs.forget(d);
+    fs.write(f, 4, b" on", "u").unwrap();
+    let later = SetMeta {
+        mtime: Some(Time::from(7)),
+        ..SetMeta::default()
+    };
+    fs.wstat(f, &later, "u").unwrap();
+    assert_eq!(fs.read(f, 0, 10).unwrap(), b"held on");
+    let score = fs.save().unwrap();
+    let again = Fossil::open(store, score, FossilOptions::default()).unwrap();
+    assert!(again.lookup(again.root(), "d").is_err());
+    fs.forget(f);
+    assert!(matches!(fs.stat(f), Err(Error::NotFound)));
+}

@@ -52,18 +52,23 @@ pub trait Checkpoint: Send + Sync {
 impl FossilFs {
     /// Serves `fossil`; a sync does nothing.
     pub fn new(fossil: Arc<Fossil>) -> Self {
-        FossilFs {
-            fossil,
-            checkpoint: None,
-        }
+        FossilFs::serving(fossil, None)
     }
 
     /// Serves `fossil`; a sync calls `checkpoint` and returns when it has.
     pub fn with_checkpoint(fossil: Arc<Fossil>, checkpoint: Arc<dyn Checkpoint>) -> Self {
-        FossilFs {
-            fossil,
-            checkpoint: Some(checkpoint),
+        FossilFs::serving(fossil, Some(checkpoint))
+    }
+
+    /// Both, with a thread that writes dirty blocks to venti early so that
+    /// writes do not wait for it ([`Fossil::relieve_in_background`]; it
+    /// ends with the fossil).
+    fn serving(fossil: Arc<Fossil>, checkpoint: Option<Arc<dyn Checkpoint>>) -> Self {
+        if let Err(e) = Fossil::relieve_in_background(&fossil) {
+            // Writers then do it themselves, as they wait.
+            tracing::warn!("no relief thread for a fossil: {e}");
         }
+        FossilFs { fossil, checkpoint }
     }
 
     /// The Fossil served.
@@ -218,6 +223,15 @@ impl FileSystem for FossilFs {
                 .map_err(|e| Error::Other(format!("{}: sync: {e}", es::IO_ERROR))),
             None => Ok(()),
         }
+    }
+
+    fn keep_removed(&self) -> bool {
+        self.fossil.keep_removed();
+        true
+    }
+
+    fn forget(&self, node: NodeId) {
+        self.fossil.forget(node);
     }
 
     fn readlink(&self, node: NodeId) -> Result<String> {

@@ -211,6 +211,19 @@ pub trait FileSystem: Send + Sync + 'static {
         Err(Error::NotSupported("extended attributes"))
     }
 
+    /// Asks the file system to keep removed files readable and writable
+    /// by node id until [`FileSystem::forget`], as a kernel keeps an
+    /// unlinked inode while it is held: true if it will (a FUSE mount asks;
+    /// then nothing need hide a file unlinked while open). The default
+    /// cannot.
+    fn keep_removed(&self) -> bool {
+        false
+    }
+
+    /// The kernel holds `node` no more (FUSE's FORGET): a removed node
+    /// kept by [`FileSystem::keep_removed`] may go.
+    fn forget(&self, _node: NodeId) {}
+
     /// Makes a node's changes durable (a Twstat with nothing to change).
     fn sync(&self, _node: NodeId) -> Result<()> {
         Ok(())

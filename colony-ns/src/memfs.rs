@@ -28,6 +28,9 @@ struct Tree {
     nodes: HashMap<NodeId, Node>,
     root: NodeId,
     next_path: u64,
+    /// Removed nodes kept for their holders until forgotten, once
+    /// [`FileSystem::keep_removed`] asked for it (`None` before).
+    kept: Option<HashMap<NodeId, Node>>,
 }
 
 struct Node {
@@ -76,6 +79,7 @@ impl MemFs {
                 nodes: HashMap::from([(path, node)]),
                 root: path,
                 next_path: path + 1,
+                kept: None,
             }),
         }
     }
@@ -149,12 +153,40 @@ impl Body {
 }
 
 impl Tree {
+    /// A node in the tree, or removed and kept for its holders.
     fn node(&self, id: NodeId) -> Result<&Node> {
-        self.nodes.get(&id).ok_or(Error::NotFound)
+        self.nodes
+            .get(&id)
+            .or_else(|| self.kept.as_ref()?.get(&id))
+            .ok_or(Error::NotFound)
     }
 
     fn node_mut(&mut self, id: NodeId) -> Result<&mut Node> {
-        self.nodes.get_mut(&id).ok_or(Error::NotFound)
+        match self.nodes.get_mut(&id) {
+            Some(n) => Ok(n),
+            None => self
+                .kept
+                .as_mut()
+                .and_then(|k| k.get_mut(&id))
+                .ok_or(Error::NotFound),
+        }
+    }
+
+    /// [`Error::NotFound`] unless `id` is in the tree (not removed): what
+    /// naming operations need.
+    fn linked(&self, id: NodeId) -> Result<()> {
+        if self.nodes.contains_key(&id) {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+
+    /// Takes a removed node out of the tree (keeping it, if asked to).
+    fn drop_node(&mut self, id: NodeId) {
+        if let (Some(n), Some(kept)) = (self.nodes.remove(&id), self.kept.as_mut()) {
+            kept.insert(id, n);
+        }
     }
 
     fn child(&self, dir: NodeId, name: &str) -> Result<Option<NodeId>> {
@@ -257,9 +289,7 @@ impl Tree {
                 n.meta.nlink -= 1;
                 n.changed();
             }
-            None => {
-                self.nodes.remove(&node);
-            }
+            None => self.drop_node(node),
         }
         Ok(())
     }
@@ -389,6 +419,7 @@ impl FileSystem for MemFs {
     fn make(&self, dir: NodeId, name: &str, new: &NewFile<'_>) -> Result<Meta> {
         check_name(name)?;
         let mut tree = self.lock();
+        tree.linked(dir)?;
         let d = &tree.node(dir)?.meta;
         let (gid, gid_number) = match new.group {
             Some(g) => (g.to_owned(), new.gid_number),
@@ -442,6 +473,17 @@ impl FileSystem for MemFs {
         Ok(meta)
     }
 
+    fn keep_removed(&self) -> bool {
+        self.lock().kept.get_or_insert_with(HashMap::new);
+        true
+    }
+
+    fn forget(&self, node: NodeId) {
+        if let Some(kept) = self.lock().kept.as_mut() {
+            kept.remove(&node);
+        }
+    }
+
     fn getxattr(&self, node: NodeId, name: &[u8]) -> Result<Vec<u8>> {
         let tree = self.lock();
         tree.node(node)?
@@ -489,6 +531,8 @@ impl FileSystem for MemFs {
     ) -> Result<Meta> {
         check_name(name)?;
         let mut tree = self.lock();
+        tree.linked(node)?;
+        tree.linked(dir)?;
         let target = tree.child(dir, name)?;
         match (mode, target) {
             (_, Some(t)) if t == node => return Ok(tree.node(node)?.meta.clone()),
@@ -546,6 +590,7 @@ impl FileSystem for MemFs {
         if node == tree.root {
             return Err(Error::RemoveRoot);
         }
+        tree.linked(node)?;
         let n = tree.node(node)?;
         if let Body::Dir { slots, .. } = &n.body
             && !slots.is_empty()
@@ -558,6 +603,8 @@ impl FileSystem for MemFs {
     fn link(&self, node: NodeId, dir: NodeId, name: &str) -> Result<Meta> {
         check_name(name)?;
         let mut tree = self.lock();
+        tree.linked(node)?;
+        tree.linked(dir)?;
         if tree.node(node)?.meta.is_dir() {
             return Err(Error::IsDir);
         }
@@ -603,6 +650,7 @@ impl FileSystem for MemFs {
         }
         let rename = change.name.as_ref().filter(|new| **new != old_name);
         if let Some(new) = rename {
+            tree.linked(node)?;
             check_name(new)?;
             if node == tree.root {
                 return Err(Error::PermissionDenied);
@@ -663,6 +711,8 @@ impl FileSystem for MemFs {
         if node == tree.root {
             return Err(Error::RemoveRoot);
         }
+        tree.linked(node)?;
+        tree.linked(dir)?;
         if tree.node(node)?.parent == dir {
             drop(tree);
             let change = SetMeta {

@@ -64,6 +64,7 @@ on_every_backend!(
     extended_attributes_follow_their_rules,
     renames_over_a_name_and_exchanges,
     hard_links_share_one_file,
+    removed_files_are_kept_for_their_holders,
 );
 
 fn names(fs: &dyn FileSystem, dir: NodeId, cookie: u64) -> Vec<(String, u64)> {
@@ -619,5 +620,44 @@ fn hard_links_share_one_file(fs: &dyn FileSystem) {
     let old = fs.lookup(d, "h-old").unwrap();
     assert_eq!((old.node(), old.nlink), (f, 1));
     fs.unlink(d, "h-old").unwrap();
+    assert!(matches!(fs.stat(f), Err(Error::NotFound)));
+}
+
+fn removed_files_are_kept_for_their_holders(fs: &dyn FileSystem) {
+    assert!(fs.keep_removed());
+    let f = fs.create(0, "f", 0o644, "glenda").unwrap().node();
+    fs.write(f, 0, b"still here", "glenda").unwrap();
+    fs.remove(f).unwrap();
+    assert!(matches!(fs.lookup(0, "f"), Err(Error::NotFound)));
+    // By id it reads, writes and changes, as an unlinked open file does;
+    // it cannot be named again or removed twice.
+    assert_eq!(fs.read(f, 0, 100).unwrap(), b"still here");
+    fs.write(f, 0, b"S", "glenda").unwrap();
+    assert_eq!(fs.stat(f).unwrap().length, 10);
+    let grow = SetMeta {
+        length: Some(20),
+        ..SetMeta::default()
+    };
+    assert_eq!(fs.wstat(f, &grow, "glenda").unwrap().length, 20);
+    let rename = SetMeta {
+        name: Some("back".into()),
+        ..SetMeta::default()
+    };
+    assert!(matches!(
+        fs.wstat(f, &rename, "glenda"),
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        fs.rename(f, 0, "back", "glenda"),
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(fs.remove(f), Err(Error::NotFound)));
+    assert!(matches!(fs.lookup(0, "back"), Err(Error::NotFound)));
+    // A name taken again is another file.
+    let g = fs.create(0, "f", 0o644, "glenda").unwrap().node();
+    assert_ne!(g, f);
+    fs.forget(g);
+    assert!(fs.stat(g).is_ok(), "forgetting a live file changes nothing");
+    fs.forget(f);
     assert!(matches!(fs.stat(f), Err(Error::NotFound)));
 }

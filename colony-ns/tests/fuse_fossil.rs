@@ -123,3 +123,11 @@ fn hard_links_survive_save_and_reopen() {
     assert_eq!(out, "one\ntwo\n2\n2\nsame inode\n");
     h.unmount().unwrap();
 }
+
+/// The same programs with the options an environment's root is mounted
+/// with: the kernel's write-back cache and long-lived names and attributes.
+mod sole_writer {
+    use super::*;
+
+    program_tests!(@linux fossil, colony_ns::fuse::MountOptions::sole_writer);
+}

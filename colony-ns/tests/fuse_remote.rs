@@ -44,7 +44,7 @@ program_tests!(@ninep remote_memfs);
 
 /// What 9P2000 cannot do, refused as Linux refuses it.
 mod refused {
-    program_tests!(@each super::remote_memfs;
+    program_tests!(@each_in programs, super::remote_memfs, colony_ns::fuse::MountOptions::default;
         hard_links_are_refused: [],
     );
 }
@@ -62,11 +62,23 @@ fn remote_fossil() -> Arc<dyn FileSystem> {
 
 /// A few of the programs again with a Fossil behind the server.
 mod fossil {
-    program_tests!(@each super::remote_fossil;
+    program_tests!(@each_in programs, super::remote_fossil, colony_ns::fuse::MountOptions::default;
         cp_a_tree_in_and_out: [],
         git_init_add_commit_log: ["git"],
         rm_rf_deep_tree: [],
         unlinked_open_files_stay_usable: [],
+    );
+}
+
+/// Those again mounted as a split node's environment mounts its remote
+/// root: the kernel's write-back cache, long-lived names and attributes.
+mod fossil_sole_writer {
+    program_tests!(@each_in programs, super::remote_fossil, colony_ns::fuse::MountOptions::sole_writer;
+        cp_a_tree_in_and_out: [],
+        git_init_add_commit_log: ["git"],
+        rm_rf_deep_tree: [],
+        unlinked_open_files_stay_usable: [],
+        syncfs_after_unlink_and_rename: [],
     );
 }
 

@@ -3,6 +3,7 @@
 // Each test file uses its own subset of these.
 #![allow(dead_code)]
 
+pub mod debian;
 pub mod grid;
 pub mod split;
 

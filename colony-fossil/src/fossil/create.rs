@@ -177,10 +177,12 @@ impl Fossil {
             }
             n.write().removed = true;
         }
-        self.nodes
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&node);
+        if !self.keep_removed.load(std::sync::atomic::Ordering::Relaxed) {
+            self.nodes
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&node);
+        }
         self.dirty
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -14,11 +14,10 @@ impl Fossil {
             .map_err(|_| Error::Unrepresentable(format!("write of {} bytes", data.len())))?;
         {
             let _g = self.gate.read().unwrap_or_else(|p| p.into_inner());
-            let n = self.live(node)?;
+            // A removed node here is one kept for its holders
+            // (`keep_removed`): writable, its data saved nowhere.
+            let n = self.node(node)?;
             let mut st = n.write();
-            if st.removed {
-                return Err(Error::NotFound);
-            }
             if st.is_dir() {
                 return Err(Error::IsDir);
             }
@@ -31,7 +30,7 @@ impl Fossil {
             st.touch(Some(user), now());
             drop(st);
             self.mark_dirty(node);
-            self.relieve_pressure()?;
+            self.after_change()?;
         }
         Ok(count)
     }

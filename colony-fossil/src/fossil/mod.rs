@@ -38,6 +38,7 @@ mod file;
 pub(crate) mod links;
 mod meta;
 mod node;
+mod relief;
 mod rename;
 mod save;
 mod sparse;
@@ -137,6 +138,11 @@ pub struct Fossil {
     next_qid: Mutex<Option<u64>>,
     /// Every name of every file that has more than one.
     links: Mutex<links::LinkTable>,
+    /// Removed nodes stay readable and writable by id until
+    /// [`Fossil::forget`] (see [`Fossil::keep_removed`]).
+    keep_removed: std::sync::atomic::AtomicBool,
+    /// The relief thread's mailbox (see [`Fossil::relieve_in_background`]).
+    relief: Arc<relief::Relief>,
 }
 
 /// Now, as the file system keeps times.
@@ -220,6 +226,8 @@ impl Fossil {
             snap: Mutex::new(snap),
             next_qid: Mutex::new(None),
             links: Mutex::new(links::LinkTable::default()),
+            keep_removed: std::sync::atomic::AtomicBool::new(false),
+            relief: Arc::default(),
         }
     }
 
@@ -322,6 +330,26 @@ impl Fossil {
         Ok(self.insert_node(Node::new(ROOT, st)))
     }
 
+    /// From now on, a removed file stays readable and writable by its
+    /// node id (its data going nowhere) until [`Fossil::forget`], as an
+    /// unlinked inode does while a kernel holds it: what a FUSE mount
+    /// needs (the kernel may open a file it looked up just before another
+    /// process removed or renamed over it, and reads and writes files
+    /// unlinked while open). Others would only accumulate removed nodes.
+    pub fn keep_removed(&self) {
+        self.keep_removed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Drops a removed node kept by [`Fossil::keep_removed`]; nothing
+    /// for a node that is not removed.
+    pub fn forget(&self, node: NodeId) {
+        let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
+        if nodes.get(&node).is_some_and(|n| n.read().removed) {
+            nodes.remove(&node);
+        }
+    }
+
     /// A live (not removed) node.
     fn live(&self, id: NodeId) -> Result<Arc<Node>> {
         let n = self.node(id)?;
@@ -396,7 +424,7 @@ impl Fossil {
 
     /// A node's metadata.
     pub fn stat(&self, node: NodeId) -> Result<Meta> {
-        let n = self.live(node)?;
+        let n = self.node(node)?;
         let st = n.read();
         Ok(self.meta_named(&st, node))
     }
@@ -485,7 +513,7 @@ impl Fossil {
 
     /// Up to `count` bytes of file `node` at `offset`.
     pub fn read(&self, node: NodeId, offset: u64, count: u32) -> Result<Vec<u8>> {
-        let n = self.live(node)?;
+        let n = self.node(node)?;
         let st = n.read();
         if st.is_dir() {
             return Err(Error::IsDir);

@@ -55,7 +55,11 @@ impl Fossil {
         let mut heap: BinaryHeap<(usize, Reverse<NodeId>)> = BinaryHeap::new();
         let mut queued = HashSet::new();
         for id in dirty {
-            if id != ROOT && queued.insert(id) {
+            // A removed node (kept for its holders, or already forgotten)
+            // and the directory it left, if that is gone too, are nowhere
+            // to save to.
+            let gone = self.loaded(id).is_none_or(|n| n.read().removed);
+            if id != ROOT && !gone && queued.insert(id) {
                 heap.push((self.save_depth(id)?, Reverse(id)));
             }
         }

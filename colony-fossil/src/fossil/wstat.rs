@@ -96,14 +96,14 @@ impl Fossil {
                 None => NamesGate::Shared(self.gate.read().unwrap_or_else(|p| p.into_inner())),
             };
             self.wstat_held(node, change, user)?;
-            self.relieve_pressure()?;
+            self.after_change()?;
         }
         self.stat(node)
     }
 
     /// [`Fossil::wstat`] with the gate held (shared or alone).
     pub(crate) fn wstat_held(&self, node: NodeId, change: &SetMeta, user: &str) -> Result<()> {
-        let n = self.live(node)?;
+        let n = self.node(node)?;
         let pid = n.read().parent;
         if change.name.is_some() && node != ROOT {
             let old_path = self.path_if_links(node)?;
@@ -133,10 +133,8 @@ impl Fossil {
                 self.links_renamed(old_path, node)?;
             }
         } else {
+            // A removed node kept for its holders takes changes too.
             let mut ns = n.write();
-            if ns.removed {
-                return Err(Error::NotFound);
-            }
             validate(node, &ns, change)?;
             apply(&mut ns, change, user)?;
         }

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use fuser::{
-    Errno, FileAttr, FileHandle, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig,
-    LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyEmpty, ReplyEntry,
-    ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    Errno, FileAttr, FileHandle, FopenFlags, Generation, INodeNo, InitFlags, IoctlFlags,
+    KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyEmpty,
+    ReplyEntry, ReplyIoctl, ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request,
+    TimeOrNow, WriteFlags,
 };
 
 use crate::fs::{FileSystem, Meta, NodeId, Special};
@@ -29,6 +30,8 @@ pub(crate) struct Tuning {
     pub entry_ttl: Duration,
     /// Keep a file's cached pages across opens.
     pub keep_cache: bool,
+    /// Ask for the kernel's write-back cache.
+    pub writeback_cache: bool,
 }
 
 /// A [`FileSystem`] as a `fuser` file system.
@@ -149,6 +152,9 @@ impl fuser::Filesystem for Adapter {
             self.dont_mask =
                 self.acls && config.add_capabilities(InitFlags::FUSE_DONT_MASK).is_ok();
         }
+        if self.tuning.writeback_cache {
+            let _ = config.add_capabilities(InitFlags::FUSE_WRITEBACK_CACHE);
+        }
         Ok(())
     }
 
@@ -167,8 +173,11 @@ impl fuser::Filesystem for Adapter {
         }
     }
 
-    fn forget(&self, _req: &Request, _ino: INodeNo, _nlookup: u64) {
-        // Inode numbers are computed from node ids (see `Inodes`): no state.
+    fn forget(&self, _req: &Request, ino: INodeNo, _nlookup: u64) {
+        // The kernel forgets an inode once, when it drops it, with all its
+        // lookups. Inode numbers are computed from node ids (see `Inodes`):
+        // only a removed file kept for the kernel goes now.
+        self.fs.forget(self.node(ino));
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
@@ -202,7 +211,14 @@ impl fuser::Filesystem for Adapter {
             atime,
             mtime,
         };
-        self.reply_attr(reply, self.setattr_meta(req, ino, change));
+        let times_only = change.is_times_only();
+        match self.setattr_meta(req, ino, change) {
+            // With the write-back cache the kernel keeps a file's times and
+            // sends them after each unlink, even of the file's last name:
+            // a file gone has no times to keep.
+            Err(Errno::ENOENT) if times_only => reply.attr(&Duration::ZERO, &attr::gone(ino)),
+            r => self.reply_attr(reply, r),
+        }
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
@@ -390,10 +406,12 @@ impl fuser::Filesystem for Adapter {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        // Every close. Writes reach the tree as they are made (the mount has
-        // no write-back cache), so there is nothing to hand over; durability
-        // is fsync's promise, and a close must not pay for one.
-        reply.ok();
+        // Sent at every close, after the kernel has written the file's
+        // dirty pages back (and reported any error doing so). Closing is
+        // not a sync (fsync is), and there are no locks to drop here:
+        // ENOSYS tells the kernel never to send FLUSH again, sparing every
+        // close a round trip.
+        reply.error(Errno::ENOSYS);
     }
 
     /// fsync and fdatasync: [`FileSystem::sync`] (a live fossil's owner
@@ -534,6 +552,23 @@ impl fuser::Filesystem for Adapter {
             }
             Err(e) => reply.error(e),
         }
+    }
+
+    /// No file here has ioctls: ENOTTY, as a Linux file system answers for
+    /// an ioctl it does not know (fuser's default logs a warning at every
+    /// `isatty` on a file and answers ENOSYS).
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: IoctlFlags,
+        _cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: ReplyIoctl,
+    ) {
+        reply.error(Errno::ENOTTY);
     }
 }
 

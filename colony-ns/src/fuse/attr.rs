@@ -152,6 +152,14 @@ pub(crate) fn negative_entry() -> FileAttr {
     }
 }
 
+/// The attributes of inode `ino` once its node is gone: no links left.
+pub(crate) fn gone(ino: INodeNo) -> FileAttr {
+    FileAttr {
+        ino,
+        ..negative_entry()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

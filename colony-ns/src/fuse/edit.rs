@@ -43,6 +43,19 @@ pub(crate) struct Kind {
     pub special: Option<Special>,
 }
 
+impl Change {
+    /// Sets the modification time and nothing else the file system keeps
+    /// (what the kernel sends when it writes back times it keeps).
+    pub(crate) fn is_times_only(&self) -> bool {
+        self.mtime.is_some()
+            && self.mode.is_none()
+            && self.uid.is_none()
+            && self.gid.is_none()
+            && self.size.is_none()
+            && self.atime.is_none()
+    }
+}
+
 impl Adapter {
     /// Creates `name` in `parent`, owned by the caller. The group is the
     /// caller's, or the directory's where the directory is set-group-id
@@ -232,7 +245,7 @@ impl Adapter {
             && let Ok(dst) = self.fs.lookup(new_dir, to)
             && dst.node() != src.node()
             && !dst.is_dir()
-            && self.open.is_open(dst.node())
+            && self.open.must_hide(dst.node())
         {
             let from_at = (self.node(dir), existing_name(from)?);
             match self

@@ -30,8 +30,13 @@
 //! * holes: lseek's SEEK_DATA/SEEK_HOLE and fallocate (allocate, keep
 //!   size, punch a hole, zero a range) go to the trait; statfs reports
 //!   the file system's own use and limit (`space.rs`);
-//! * a file unlinked while open is hidden (`.colony_hidden_<node>`) and
-//!   removed at its last close, so it stays usable meanwhile;
+//! * a removed file stays usable by whoever holds it (open, or looked up
+//!   just before another process renamed over it) until the kernel's
+//!   FORGET, where the file system keeps removed nodes
+//!   ([`FileSystem::keep_removed`](crate::FileSystem::keep_removed): a
+//!   Fossil, a MemFs); elsewhere (a 9P2000 client) a file unlinked while
+//!   open is hidden (`.colony_hidden_<node>`) and removed at its last
+//!   close;
 //! * errors map to errno in one place (`errno.rs`).
 
 mod acl;

@@ -45,6 +45,13 @@ pub struct MountOptions {
     /// changed another way (say, served over 9P at the same time), else
     /// readers here may see stale data until the attributes expire.
     pub keep_cache: bool,
+    /// Use the kernel's write-back cache: `write(2)` fills the page cache
+    /// and the kernel writes dirty pages back in large requests (at the
+    /// latest when the file is closed or fsynced), keeping a file's size
+    /// and times itself meanwhile. Only for a mount that is the only
+    /// writer of the tree: the kernel then ignores sizes and times the
+    /// file system reports for files it has cached.
+    pub writeback_cache: bool,
 }
 
 impl Default for MountOptions {
@@ -58,10 +65,34 @@ impl Default for MountOptions {
             attr_ttl: Duration::from_secs(1),
             entry_ttl: Duration::from_secs(1),
             keep_cache: true,
+            writeback_cache: false,
             ids: None,
         }
     }
 }
+
+impl MountOptions {
+    /// The options for a tree that nothing but this mount changes (an
+    /// environment's root): the kernel trusts what it caches (names,
+    /// attributes, pages) until it changes them itself, and writes back
+    /// through its write-back cache. Everything a program changes goes
+    /// through the kernel, which updates or drops its own cache as it does;
+    /// only changes made to the tree another way would go unseen.
+    pub fn sole_writer() -> MountOptions {
+        MountOptions {
+            attr_ttl: SOLE_WRITER_TTL,
+            entry_ttl: SOLE_WRITER_TTL,
+            keep_cache: true,
+            writeback_cache: true,
+            ..MountOptions::default()
+        }
+    }
+}
+
+/// How long a sole writer's kernel trusts names and attributes: long
+/// enough that a session never asks twice (the kernel still drops what it
+/// changes, and entries under memory pressure).
+const SOLE_WRITER_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// A mounted file system. [`MountHandle::unmount`] (or dropping the handle)
 /// unmounts it; no mount is left behind either way.
@@ -91,13 +122,15 @@ impl std::fmt::Debug for Flusher {
 }
 
 impl Flusher {
-    /// Returns once every page changed before the call through a shared
-    /// mapping has reached the file system. (`write(2)` needs no flushing:
-    /// the mount does not use the kernel's write-back cache.)
+    /// Returns once every page changed before the call, through a shared
+    /// mapping or (with the write-back cache) by `write(2)`, has reached
+    /// the file system.
     ///
-    /// `syncfs` alone is not enough: FUSE ends a page's writeback when it
-    /// has queued the WRITE, before the server has it, and only `fsync` of
-    /// the file waits for those. Every file with a live mapping is open, so
+    /// Closed files need nothing: closing a file writes its dirty pages
+    /// back before `close` returns. `syncfs` alone is not enough for open
+    /// ones: FUSE ends a page's writeback when it has queued the WRITE,
+    /// before the server has it, and only `fsync` of the file waits for
+    /// those. Every file with dirty pages or a live mapping is open, so
     /// each open file is `fsync`ed through its path; files removed or
     /// renamed meanwhile are skipped (their data is no longer at a path).
     pub fn flush(&self) -> Result<()> {
@@ -149,7 +182,7 @@ pub fn mount(fs: Arc<dyn FileSystem>, dir: &Path, options: &MountOptions) -> Res
     };
     let me = ids.users.name(nix::unistd::geteuid().as_raw());
     let root = fs.attach(&me, &options.aname)?;
-    let open = Arc::new(OpenFiles::default());
+    let open = Arc::new(OpenFiles::new(fs.keep_removed()));
     let flusher = Flusher {
         dir: dir.clone(),
         fs: fs.clone(),
@@ -164,6 +197,7 @@ pub fn mount(fs: Arc<dyn FileSystem>, dir: &Path, options: &MountOptions) -> Res
             attr_ttl: options.attr_ttl,
             entry_ttl: options.entry_ttl,
             keep_cache: options.keep_cache,
+            writeback_cache: options.writeback_cache,
         },
         open: open.clone(),
         acls: false,

@@ -1,10 +1,12 @@
 //! Files unlinked while open stay usable until closed, as POSIX requires.
 //!
-//! The trait's unlink deletes a file's last name and the file at once, so
-//! a file still open whose last name goes is renamed to a hidden name in
-//! its directory instead (what libfuse's high-level API does) and removed
-//! at its last release. A directory
-//! holding such a file cannot be removed until the file is closed.
+//! A file system that keeps removed files for their holders (a Fossil:
+//! [`FileSystem::keep_removed`], until the kernel's FORGET) needs nothing
+//! more. Elsewhere the trait's unlink deletes a file's last name and the
+//! file at once, so a file still open whose last name goes is renamed to a
+//! hidden name in its directory instead (what libfuse's high-level API
+//! does) and removed at its last release; a directory holding such a file
+//! cannot be removed until it is closed.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -27,6 +29,9 @@ struct Open {
 #[derive(Default)]
 pub(crate) struct OpenFiles {
     nodes: Mutex<HashMap<NodeId, Open>>,
+    /// The file system keeps removed files for their holders
+    /// ([`FileSystem::keep_removed`]): nothing is hidden.
+    removed_kept: bool,
 }
 
 impl OpenFiles {
@@ -39,9 +44,19 @@ impl OpenFiles {
         self.lock().entry(node).or_default().handles += 1;
     }
 
-    /// Whether `node` has an open handle.
-    pub(crate) fn is_open(&self, node: NodeId) -> bool {
-        self.lock().contains_key(&node)
+    /// The table for a file system that keeps removed files for their
+    /// holders (`removed_kept`), or not.
+    pub(crate) fn new(removed_kept: bool) -> Self {
+        OpenFiles {
+            removed_kept,
+            ..OpenFiles::default()
+        }
+    }
+
+    /// Whether removing `node` now would take it from a holder: it is open
+    /// and the file system does not keep removed files.
+    pub(crate) fn must_hide(&self, node: NodeId) -> bool {
+        !self.removed_kept && self.lock().contains_key(&node)
     }
 
     /// The nodes open now.
@@ -69,8 +84,9 @@ impl OpenFiles {
     }
 
     /// Unlinks `file`'s name `at` (directory, name): removes the name, or
-    /// hides it if it is the open file's last. The table stays locked
-    /// throughout so no open slips in between.
+    /// hides it if it is the open file's last (and the file system would
+    /// not keep it). The table stays locked throughout so no open slips in
+    /// between.
     pub(crate) fn unlink(
         &self,
         fs: &dyn FileSystem,
@@ -78,6 +94,9 @@ impl OpenFiles {
         file: &Meta,
         user: &str,
     ) -> Result<()> {
+        if self.removed_kept {
+            return fs.unlink(at.0, at.1);
+        }
         let mut nodes = self.lock();
         match nodes.get_mut(&file.node()) {
             Some(open) if !open.hidden && file.nlink <= 1 => {

@@ -57,12 +57,9 @@ impl FsSession {
     }
 
     /// Returns once everything processes wrote through the mount has
-    /// reached the file system.
-    ///
-    /// The mount does not use the kernel's write-back cache, so every
-    /// `write(2)` that returned is there already; pages changed through
-    /// shared `mmap` may still be in the kernel, and are written back
-    /// ([`crate::fuse::Flusher::flush`]).
+    /// reached the file system: pages the kernel still holds dirty (the
+    /// mount uses its write-back cache; shared `mmap`s too) are written
+    /// back ([`crate::fuse::Flusher::flush`]).
     pub async fn flush(&self) -> Result<()> {
         let flusher = self.mount.as_ref().ok_or(Error::Stopped)?.flusher();
         tokio::task::spawn_blocking(move || flusher.flush())
@@ -94,6 +91,8 @@ impl Session for FsSession {
         check_private_parent(&dir)?;
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::sys_io(format!("create {}", dir.display()), &e))?;
+        // The session is the only writer of its tree: the kernel may cache
+        // and write back as for a local file system.
         let options = MountOptions {
             fs_name: format!("colony:{}", spec.name),
             // Programs in the session may run as any user; the kernel still
@@ -101,7 +100,7 @@ impl Session for FsSession {
             // accounts cannot reach it: the mount point's parent is private.
             allow_other: true,
             ids: spec.ids,
-            ..MountOptions::default()
+            ..MountOptions::sole_writer()
         };
         let fs = config.fs.clone();
         let at = dir.clone();

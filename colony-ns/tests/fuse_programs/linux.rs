@@ -180,6 +180,22 @@ pub fn extended_attributes_acls_and_capabilities(mnt: &Path) {
     let (ok, err) = sh_as(mnt, 4242, &[], "cat a");
     assert!(ok, "{err}");
     assert!(!sh_as(mnt, 4242, &[], "echo x > a").0);
+    // chmod rewrites the ACL's mask, and the kernel sees it at once; a
+    // file made in a directory with a default ACL inherits it.
+    let out = sh(
+        mnt,
+        "chmod 600 a && getfacl -cn a | grep -e mask -e 4343
+         touch dd/new && getfacl -cn dd/new | grep user:",
+    );
+    assert_eq!(
+        out,
+        "group:4343:rw-\t#effective:---\nmask::---\nuser::rw-\nuser:4242:r-x\t#effective:r--\n"
+    );
+    assert!(
+        !sh_as(mnt, 4242, &[], "cat a").0,
+        "the mask took the read away"
+    );
+    assert!(sh_as(mnt, 4242, &[], "cat dd/new").0, "inherited entry");
     // The kernel's flag rules and error numbers.
     let f = mnt.join("f");
     let set = |name: &str, value: &[u8], flags: i32| -> i32 {

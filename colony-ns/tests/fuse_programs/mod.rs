@@ -78,9 +78,15 @@ pub fn is_mounted(path: &Path) -> bool {
         .any(|l| l.split(' ').nth(4) == Some(escaped.as_str()))
 }
 
-/// Mounts a fresh file system from `make` on a temporary directory, runs
-/// `program` in it, unmounts and checks that no mount is left.
-pub fn run(make: fn() -> Arc<dyn FileSystem>, tools: &[&str], program: fn(&Path)) {
+/// Mounts a fresh file system from `make` with `options` on a temporary
+/// directory, runs `program` in it, unmounts and checks that no mount is
+/// left.
+pub fn run(
+    make: fn() -> Arc<dyn FileSystem>,
+    options: fn() -> MountOptions,
+    tools: &[&str],
+    program: fn(&Path),
+) {
     if !fuse_ready() || !tools.iter().all(|t| have(t)) {
         return;
     }
@@ -91,7 +97,7 @@ pub fn run(make: fn() -> Arc<dyn FileSystem>, tools: &[&str], program: fn(&Path)
     // many ids); the temporary directory keeps others out of the tree.
     let options = MountOptions {
         allow_other: true,
-        ..MountOptions::default()
+        ..options()
     };
     let handle = mount(make(), &mnt, &options).expect("mount");
     let mnt = handle.mountpoint().to_path_buf();
@@ -121,16 +127,20 @@ pub fn sh(cwd: &Path, script: &str) -> String {
 }
 
 /// One test per program, over file systems made by `$make`
-/// (a `fn() -> Arc<dyn FileSystem>`); `@ninep $make` leaves out the three
-/// that need what 9P2000 cannot do (giving files away, renaming across
-/// directories, holes); `@linux $make` adds those that need a file system
-/// with every Linux file type, numeric owners, nanosecond times and
-/// extended attributes ([`linux`]).
+/// (a `fn() -> Arc<dyn FileSystem>`) mounted with the default options, or
+/// with those `$options` (a `fn() -> MountOptions`) gives; `@ninep $make`
+/// leaves out the three that need what 9P2000 cannot do (giving files
+/// away, renaming across directories, holes); `@linux $make` adds those
+/// that need a file system with every Linux file type, numeric owners,
+/// nanosecond times and extended attributes ([`linux`]).
 #[macro_export]
 macro_rules! program_tests {
     (@linux $make:expr) => {
-        $crate::program_tests!($make);
-        $crate::program_tests!(@each_in linux, $make;
+        $crate::program_tests!(@linux $make, colony_ns::fuse::MountOptions::default);
+    };
+    (@linux $make:expr, $options:expr) => {
+        $crate::program_tests!($make, $options);
+        $crate::program_tests!(@each_in linux, $make, $options;
             every_file_type: ["mkfifo", "mknod"],
             owners_are_numbers_and_the_kernel_checks_them: [],
             times_have_nanoseconds: [],
@@ -140,16 +150,11 @@ macro_rules! program_tests {
             dpkg_installs_and_useradd_adds: ["dpkg", "dpkg-deb", "useradd"],
         );
     };
-    ($make:expr) => {
-        $crate::program_tests!(@ninep $make);
-        $crate::program_tests!(@each $make;
-            stat_agrees_with_changes: [],
-            rename_replaces_and_mv_crosses_directories: [],
-            sparse_files_seek_and_allocate: [],
-        );
-    };
     (@ninep $make:expr) => {
-        $crate::program_tests!(@each $make;
+        $crate::program_tests!(@ninep $make, colony_ns::fuse::MountOptions::default);
+    };
+    (@ninep $make:expr, $options:expr) => {
+        $crate::program_tests!(@each_in programs, $make, $options;
             cp_a_tree_in_and_out: [],
             tar_in_and_out: ["tar"],
             git_init_add_commit_log: ["git"],
@@ -161,18 +166,27 @@ macro_rules! program_tests {
             large_file_offsets: [],
             many_files_in_one_directory: [],
             unlinked_open_files_stay_usable: [],
+            syncfs_after_unlink_and_rename: [],
         );
     };
-    (@each $make:expr; $($name:ident: [$($tool:literal),*]),* $(,)?) => {
-        $crate::program_tests!(@each_in programs, $make; $($name: [$($tool),*]),*);
-    };
-    (@each_in $module:ident, $make:expr; $($name:ident: [$($tool:literal),*]),* $(,)?) => {
+    (@each_in $module:ident, $make:expr, $options:expr; $($name:ident: [$($tool:literal),*]),* $(,)?) => {
         $(
             #[test]
             fn $name() {
-                $crate::fuse_programs::run($make, &["diff", "cp", $($tool),*],
+                $crate::fuse_programs::run($make, $options, &["diff", "cp", $($tool),*],
                     $crate::fuse_programs::$module::$name);
             }
         )*
+    };
+    ($make:expr) => {
+        $crate::program_tests!($make, colony_ns::fuse::MountOptions::default);
+    };
+    ($make:expr, $options:expr) => {
+        $crate::program_tests!(@ninep $make, $options);
+        $crate::program_tests!(@each_in programs, $make, $options;
+            stat_agrees_with_changes: [],
+            rename_replaces_and_mv_crosses_directories: [],
+            sparse_files_seek_and_allocate: [],
+        );
     };
 }

@@ -499,3 +499,17 @@ pub fn hard_links_are_refused(mnt: &Path) {
         Errno::EPERM as i32
     );
 }
+
+/// Unlinking and replacing files leaves no error for `syncfs` to report.
+/// (With the write-back cache the kernel keeps files' times and sends
+/// them after every unlink and rename, also of a file just removed.)
+pub fn syncfs_after_unlink_and_rename(mnt: &Path) {
+    sh(
+        mnt,
+        "echo a > a && echo b > b && mv a b && rm b && echo c > c && mv c d",
+    );
+    let root = std::fs::File::open(mnt).unwrap();
+    nix::unistd::syncfs(&root).expect("syncfs reports no error");
+    assert_eq!(std::fs::read(mnt.join("d")).unwrap(), b"c\n");
+    assert!(!mnt.join("b").exists());
+}
