@@ -100,7 +100,7 @@ Maintainer: colony <colony@example.org>\\nDescription: a test package\\n' \
               printf '#!/bin/sh\\necho hello from a package\\n' > /root/deb/usr/bin/colony-hello && \
               chmod 755 /root/deb/usr/bin/colony-hello && \
               dpkg-deb --build /root/deb /root/colony-hello.deb >/dev/null && \
-              dpkg -i /root/colony-hello.deb 2>&1 && colony-hello",
+              dpkg -i /root/colony-hello.deb 2>&1 >/dev/null && colony-hello",
         prints: "hello from a package\n",
         check: "colony-hello && dpkg-query -W -f '${Status}\\n' colony-hello",
         survives: "hello from a package\ninstall ok installed\n",
@@ -108,7 +108,8 @@ Maintainer: colony <colony@example.org>\\nDescription: a test package\\n' \
     },
     Program {
         name: "useradd",
-        run: "useradd -m -s /bin/sh newuser 2>&1 && id -un newuser",
+        // Not uid 1000, the first free one, which `tester` below takes.
+        run: "useradd -m -u 1500 -s /bin/sh newuser 2>&1 && id -un newuser",
         prints: "newuser\n",
         check: "id -un newuser && stat -c %U /home/newuser",
         survives: "newuser\nnewuser\n",

@@ -57,6 +57,10 @@ pub mod tag {
     pub const LINK_TABLE: u8 = 0x86;
 }
 
+/// Where a stream is, as the LinkTable record says: top score, length in
+/// bytes, pointer-tree depth.
+pub type TableAt = (colony_venti::Score, u64, u8);
+
 /// The most bytes a file's Xattr records may take, headers included (the
 /// space ext4 gives a file's attributes with 4 KiB blocks).
 pub const XATTR_SPACE: usize = 4000;
@@ -376,7 +380,7 @@ impl DirEntry {
     }
 
     /// Where the link table is (`/`'s DirEntry): score, size, depth.
-    pub fn link_table(&self) -> Option<(colony_venti::Score, u64, u8)> {
+    pub fn link_table(&self) -> Option<TableAt> {
         self.find(|r| match r {
             Record::LinkTable { score, size, depth } => Some((*score, *size, *depth)),
             _ => None,
@@ -384,7 +388,7 @@ impl DirEntry {
     }
 
     /// Records (or forgets) where the link table is.
-    pub fn set_link_table(&mut self, at: Option<(colony_venti::Score, u64, u8)>) {
+    pub fn set_link_table(&mut self, at: Option<TableAt>) {
         self.put(
             |r| matches!(r, Record::LinkTable { .. }),
             at.map(|(score, size, depth)| Record::LinkTable { score, size, depth }),

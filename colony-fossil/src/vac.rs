@@ -532,7 +532,7 @@ impl<'a, S: BlockStore + ?Sized> Importer<'a, '_, S> {
     }
 
     /// Writes the link table of the files of several names, if any.
-    fn write_links(&mut self) -> Result<Option<(Score, u64, u8)>> {
+    fn write_links(&mut self) -> Result<Option<crate::extension::TableAt>> {
         let table = LinkTable::of_groups(std::mem::take(&mut self.links).into_values());
         if table.is_empty() {
             return Ok(None);

@@ -14,6 +14,7 @@ use std::sync::{RwLockReadGuard, RwLockWriteGuard};
 use crate::cow_tree::CowTree;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
+use crate::extension::TableAt;
 use crate::fossil::dir::ChildRef;
 use crate::fossil::meta::Meta;
 use crate::fossil::{Fossil, NodeId, ROOT, check_name, now};
@@ -211,7 +212,7 @@ impl Fossil {
     }
 
     /// Reads the link table `/`'s DirEntry points at.
-    pub(crate) fn load_links(&self, at: Option<(colony_venti::Score, u64, u8)>) -> Result<()> {
+    pub(crate) fn load_links(&self, at: Option<TableAt>) -> Result<()> {
         let Some((score, size, depth)) = at else {
             return Ok(());
         };
@@ -229,22 +230,25 @@ impl Fossil {
         Ok(())
     }
 
-    /// Writes the link table if it changed; returns where it is now
-    /// (`None`: empty) or `Err` of nothing to change.
-    pub(crate) fn save_links(&self) -> Result<Option<Option<(colony_venti::Score, u64, u8)>>> {
+    /// Writes the link table if it changed since the last save: returns
+    /// where it is now (`Some(None)`: nowhere, it is empty), or `None` if
+    /// `/` keeps the record it has.
+    pub(crate) fn save_links(&self) -> Result<Option<Option<TableAt>>> {
         let mut t = self.lock_links();
         if !t.changed {
             return Ok(None);
         }
+        let at = if t.is_empty() {
+            None
+        } else {
+            let (psize, dsize) = self.geometry();
+            let mut tree = CowTree::empty(self.blocks.clone(), psize, dsize, false)?;
+            tree.write(0, &t.encode())?;
+            let e = tree.flush()?;
+            Some((e.score, e.size, e.depth))
+        };
         t.changed = false;
-        if t.is_empty() {
-            return Ok(Some(None));
-        }
-        let (psize, dsize) = self.geometry();
-        let mut tree = CowTree::empty(self.blocks.clone(), psize, dsize, false)?;
-        tree.write(0, &t.encode())?;
-        let e = tree.flush()?;
-        Ok(Some(Some((e.score, e.size, e.depth))))
+        Ok(Some(at))
     }
 
     /// The path of directory (or primary name of) `node` from the root.
@@ -430,4 +434,74 @@ pub(crate) fn take_location(de: &mut crate::DirEntry, r: &ChildRef) {
     de.mentry = r.de.mentry;
     de.generation = r.de.generation;
     de.mgen = r.de.mgen;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn path() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(prop::collection::vec(1u8..=255, 1..6), 1..4).prop_map(|elems| {
+            elems
+                .into_iter()
+                .map(|e| {
+                    e.into_iter()
+                        .map(|c| if c == b'/' { b'x' } else { c })
+                        .collect()
+                })
+                .collect::<Vec<Vec<u8>>>()
+                .join(&b'/')
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn tables_round_trip(groups in prop::collection::btree_map(
+            any::<u64>(), prop::collection::vec(path(), 2..5), 0..6)) {
+            let t = LinkTable::of_groups(groups.clone());
+            let back = LinkTable::decode(&t.encode()).unwrap();
+            prop_assert_eq!(back.groups, groups);
+        }
+
+        #[test]
+        fn any_bytes_decode_or_fail_cleanly(b in prop::collection::vec(any::<u8>(), 0..64)) {
+            let _ = LinkTable::decode(&b);
+        }
+    }
+
+    #[test]
+    fn malformed_tables_are_refused() {
+        let t = LinkTable::of_groups([(7, vec![b"a".to_vec(), b"b/c".to_vec()])]);
+        let good = t.encode();
+        let fails = |b: &[u8], why: &str| {
+            let e = LinkTable::decode(b).err().expect(why).to_string();
+            assert!(e.contains(why), "{e} lacks {why}");
+        };
+        fails(&good[..good.len() - 1], "truncated");
+        let mut one = 7u64.to_be_bytes().to_vec();
+        one.extend_from_slice(&1u32.to_be_bytes());
+        one.extend_from_slice(&1u32.to_be_bytes());
+        one.push(b'a');
+        fails(&one, "group 7 of 1 names");
+        let twice = [good.clone(), good.clone()].concat();
+        fails(&twice, "group 7 twice");
+        let mut empty_elem = good.clone();
+        let at = empty_elem.len() - 3; // "b/c" -> "b//"
+        empty_elem[at + 2] = b'/';
+        fails(&empty_elem, "empty path element");
+    }
+
+    #[test]
+    fn renames_rewrite_paths_and_those_below() {
+        let mut t = LinkTable::of_groups([
+            (1, vec![b"a/f".to_vec(), b"ab/g".to_vec()]),
+            (2, vec![b"a".to_vec(), b"x/a/b/h".to_vec()]),
+        ]);
+        t.renamed(b"a", b"z");
+        assert_eq!(t.paths(1), vec![b"z/f".to_vec(), b"ab/g".to_vec()]);
+        assert_eq!(t.paths(2), vec![b"z".to_vec(), b"x/a/b/h".to_vec()]);
+        assert_eq!(t.remove(1, b"z/f"), 1);
+        assert_eq!(t.count(1), 1, "a group of one name leaves the table");
+    }
 }
