@@ -66,10 +66,14 @@ impl Fossil {
         // Deepest first: a file of several names counts at its deepest
         // name, so every directory it is written into (all shallower) is
         // visited after it.
-        while let Some((_, Reverse(id))) = heap.pop() {
-            for pid in self.save_node(id)? {
+        while let Some((depth, Reverse(id))) = heap.pop() {
+            let parents = self.save_node(id)?;
+            let one = parents.len() == 1;
+            for pid in parents {
                 if pid != ROOT && queued.insert(pid) {
-                    heap.push((self.depth_of(pid)?, Reverse(pid)));
+                    // A node of one name is one level below its directory.
+                    let d = if one { depth - 1 } else { self.depth_of(pid)? };
+                    heap.push((d, Reverse(pid)));
                 }
             }
         }
