@@ -28,9 +28,9 @@ pub struct VacArgs {
     #[arg(short = 'b', long, default_value_t = 8192)]
     block_size: u32,
     /// Keep what Linux has beyond vac: numeric owners, set-id and sticky
-    /// bits, nanosecond times, sockets, devices and extended attributes,
-    /// in colony's extension (plan9port's unvac and vacfs read the
-    /// archive as before, without them).
+    /// bits, nanosecond times, sockets, devices, extended attributes and
+    /// hard links, in colony's extension (plan9port's unvac and vacfs read
+    /// the archive as before, without them: a hard link as a copy).
     #[arg(long)]
     linux: bool,
     #[command(flatten)]
