@@ -339,3 +339,27 @@ fn concurrent_links_renames_and_saves() {
         assert_eq!(nlink as usize, 1 + ROUNDS / 2);
     }
 }
+
+/// RENAME_EXCHANGE of a linked name (not the one first loaded) with
+/// another file swaps just those two names, kept across save and reopen.
+#[test]
+fn exchanging_a_linked_name() {
+    let store = Arc::new(MemStore::new());
+    let (fs, f) = linked(&store);
+    let c = walk(&fs, "b/c");
+    let other = fs.create(fs.root(), "o", 0o644, U).unwrap().node();
+    fs.write(other, 0, b"other", U).unwrap();
+    fs.rename_at((c, "g"), (fs.root(), "o"), RenameMode::Exchange, U)
+        .unwrap();
+    assert_eq!(fs.lookup(fs.root(), "o").unwrap().node(), f);
+    assert_eq!(fs.lookup(c, "g").unwrap().node(), other);
+    assert_eq!(walk(&fs, "a/f"), f);
+    assert_eq!(fs.stat(f).unwrap().nlink, 2);
+    fs.write(f, 0, b"ONE", U).unwrap();
+    let fs = open(&store, fs.save().unwrap());
+    assert_eq!(read_all(&fs, "o"), b"ONE");
+    assert_eq!(read_all(&fs, "a/f"), b"ONE");
+    assert_eq!(read_all(&fs, "b/c/g"), b"other");
+    assert_eq!(fs.stat(walk(&fs, "o")).unwrap().nlink, 2);
+    assert_eq!(fs.stat(walk(&fs, "b/c/g")).unwrap().nlink, 1);
+}
