@@ -97,7 +97,7 @@ on_every_backend!(
     exclusive_use_append_only_and_rclose,
     directory_reads,
     remove_and_wstat,
-    remove_takes_the_walked_name_of_a_linked_file,
+    a_linked_file_is_changed_by_the_walked_name,
 );
 
 /// Connects, negotiates 9P2000 with msize 8192, attaches fid 0 as `user`.
@@ -895,8 +895,8 @@ async fn remove_and_wstat(backend: Backend) {
 }
 
 /// A file of several names (made through the trait: 9P2000 has no links)
-/// loses the name a client walked to and removed, not another.
-async fn remove_takes_the_walked_name_of_a_linked_file(backend: Backend) {
+/// is renamed and removed by the name a client walked to, not another.
+async fn a_linked_file_is_changed_by_the_walked_name(backend: Backend) {
     let fs = empty_fs(backend);
     let root = fs.attach("glenda", "").unwrap();
     let d = fs
@@ -912,8 +912,24 @@ async fn remove_takes_the_walked_name_of_a_linked_file(backend: Backend) {
     };
     let mut c = session(addr, "glenda").await;
     c.walk(0, 1, &["d", "g"]).await;
+    // A rename (with a mode) takes the walked name too.
+    let rename = Stat {
+        name: "g2".into(),
+        mode: 0o600,
+        ..Stat::dont_touch()
+    };
+    assert_eq!(wstat(&mut c, 1, rename).await, Rwstat {}.into());
+    assert_eq!(fs.lookup(d, "g2").unwrap().node(), f);
+    assert_eq!(fs.lookup(root, "f").unwrap().node(), f);
+    assert_eq!(fs.stat(f).unwrap().mode & 0o777, 0o600);
+    let taken = Stat {
+        name: "f".into(),
+        ..Stat::dont_touch()
+    };
+    fs.create(d, "f", 0o644, "glenda").unwrap();
+    assert_eq!(ename(wstat(&mut c, 1, taken).await), error_strings::EXISTS);
     assert_eq!(c.rpc(1, Tremove { fid: 1 }).await, Rremove {}.into());
     assert_eq!(fs.lookup(root, "f").unwrap().node(), f);
-    assert!(fs.lookup(d, "g").is_err());
+    assert!(fs.lookup(d, "g2").is_err());
     assert_eq!(fs.stat(f).unwrap().nlink, 1);
 }

@@ -2,7 +2,7 @@
 //! fid rules and permission checks the protocol asks of a server.
 
 use crate::error::{Error, Result};
-use crate::fs::{Meta, NodeId, SetMeta, check_name};
+use crate::fs::{Meta, NodeId, RenameMode, SetMeta, check_name};
 use crate::ninep::{
     DMAPPEND, DMDIR, DMEXCL, IOHDRSZ, Message, NOFID, ORCLOSE, ORDWR, OREAD, OTRUNC, OWRITE,
     Rattach, Rclunk, Rcreate, Ropen, Rread, Rremove, Rstat, Rwalk, Rwrite, Rwstat, Stat, Tattach,
@@ -360,14 +360,8 @@ impl Ops<'_> {
             self.unlock_excl(&open, node);
         }
         let meta = self.fs().stat(node)?;
-        // The name the fid reached the file by, while it still names it.
-        let named = named.filter(|(dir, name)| {
-            meta.nlink > 1 && self.fs().lookup(*dir, name).is_ok_and(|m| m.node() == node)
-        });
-        let parent = match &named {
-            Some((dir, _)) => self.fs().stat(*dir)?,
-            None => self.parent_of(&meta)?,
-        };
+        let named = self.walked_name(&meta, named);
+        let parent = self.parent_by(&meta, named.as_ref())?;
         if parent.node() == node {
             return Err(Error::RemoveRoot);
         }
@@ -383,34 +377,86 @@ impl Ops<'_> {
 
     fn wstat(&self, m: Twstat) -> Result<Rwstat> {
         let fid = self.fids.get(m.fid)?;
-        let (node, user) = {
+        let (node, user, named) = {
             let f = lock(&fid);
-            (f.node, f.uname.clone())
+            (f.node, f.uname.clone(), f.named.clone())
         };
         let mut change = m.stat.wstat_change()?;
         let meta = self.fs().stat(node)?;
+        let named = self.walked_name(&meta, named);
         // Setting a field to what it already is changes nothing.
         if change.uid.as_ref() == Some(&meta.uid) {
             change.uid = None;
         }
-        if change.name.as_ref() == Some(&meta.name) {
+        let name = named.as_ref().map_or(&meta.name, |(_, n)| n);
+        if change.name.as_ref() == Some(name) {
             change.name = None;
         }
         if change.is_empty() {
             self.fs().sync(node)?;
             return Ok(Rwstat {});
         }
-        self.check_wstat(&meta, &change, &user)?;
-        self.fs().wstat(node, &change, &user)?;
+        self.check_wstat(&meta, named.as_ref(), &change, &user)?;
+        match (named, change.name.take()) {
+            // A file of several names: the name walked is the one renamed,
+            // after the rest of the change (a taken name refused first).
+            (Some((dir, old)), Some(new)) => {
+                if self.fs().lookup(dir, &new).is_ok() {
+                    return Err(Error::Exists);
+                }
+                if !change.is_empty() {
+                    self.fs().wstat(node, &change, &user)?;
+                }
+                let to = (dir, new.as_str());
+                self.fs()
+                    .rename_at((dir, &old), to, RenameMode::NoReplace, &user)?;
+                lock(&fid).named = Some((dir, new));
+            }
+            (_, name) => {
+                change.name = name;
+                self.fs().wstat(node, &change, &user)?;
+            }
+        }
         Ok(Rwstat {})
+    }
+
+    /// The directory and name the fid reached `meta`'s file by, if it has
+    /// several names and that one still names it.
+    fn walked_name(
+        &self,
+        meta: &Meta,
+        named: Option<(NodeId, String)>,
+    ) -> Option<(NodeId, String)> {
+        named.filter(|(dir, name)| {
+            meta.nlink > 1
+                && self
+                    .fs()
+                    .lookup(*dir, name)
+                    .is_ok_and(|m| m.node() == meta.node())
+        })
+    }
+
+    /// The directory of the file's name `named` ([`Self::walked_name`]),
+    /// else of its one name.
+    fn parent_by(&self, meta: &Meta, named: Option<&(NodeId, String)>) -> Result<Meta> {
+        match named {
+            Some((dir, _)) => self.fs().stat(*dir),
+            None => self.parent_of(meta),
+        }
     }
 
     /// Who may change what (stat(5)); the whole change is refused if any
     /// part of it is.
-    fn check_wstat(&self, meta: &Meta, change: &SetMeta, user: &str) -> Result<()> {
+    fn check_wstat(
+        &self,
+        meta: &Meta,
+        named: Option<&(NodeId, String)>,
+        change: &SetMeta,
+        user: &str,
+    ) -> Result<()> {
         if let Some(name) = &change.name {
             check_name(name)?;
-            let parent = self.parent_of(meta)?;
+            let parent = self.parent_by(meta, named)?;
             if parent.node() == meta.node() || !allowed(&parent, user, WRITE) {
                 return Err(Error::PermissionDenied);
             }
