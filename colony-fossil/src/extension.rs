@@ -24,7 +24,10 @@
 //! ('/'-joined, no leading '/'), so that a save rewrites every copy even in
 //! directories never visited since the open: its encoding is, per group,
 //! the group id u64, the number of paths u32, and each path as length u32
-//! and bytes.
+//! and bytes. A Link record whose group is not in the table (`colony vac`
+//! of a file whose other names are outside the tree) is a file of one
+//! name.
+//!
 //! The uid and gid strings of the DirEntry keep the names, as plan9port
 //! records them (a name where the host has one, else the decimal number);
 //! where a Uid or Gid record is present its number is the owner a Linux

@@ -7,6 +7,8 @@
 //! every copy, even in directories not loaded since the open, and it is
 //! kept current by link, unlink and every rename (a directory's rewrites
 //! the paths below it). A group that falls to one name leaves the table.
+//! Changes that read or rewrite those paths hold the gate alone
+//! ([`Fossil::names_gate`]), so that no other rename moves them meanwhile.
 
 use std::collections::BTreeMap;
 use std::sync::{RwLockReadGuard, RwLockWriteGuard};
