@@ -14,7 +14,11 @@ pub(crate) const DEFAULT: &[u8] = b"system.posix_acl_default";
 
 const VERSION: u32 = 2;
 const USER_OBJ: u16 = 0x01;
+/// The tag of a named user's entry, whose id is that user's.
+pub(crate) const USER: u16 = 0x02;
 const GROUP_OBJ: u16 = 0x04;
+/// The tag of a named group's entry, whose id is that group's.
+pub(crate) const GROUP: u16 = 0x08;
 const MASK: u16 = 0x10;
 const OTHER: u16 = 0x20;
 
@@ -72,6 +76,16 @@ impl Acl {
         }
     }
 
+    /// Maps the ids of the named user and group entries (the only ones
+    /// that carry an id) through `f`.
+    pub(crate) fn map_ids(&mut self, f: impl Fn(u32) -> u32) {
+        for e in &mut self.entries {
+            if matches!(e.0, USER | GROUP) {
+                e.2 = f(e.2);
+            }
+        }
+    }
+
     /// The permission bits (0o777) the ACL implies.
     pub(crate) fn mode(&self) -> u32 {
         let p = |tag| self.perm(tag).unwrap_or(0);
@@ -126,7 +140,7 @@ mod tests {
     fn mode_and_acl_stay_in_step() {
         let named = acl(&[
             (USER_OBJ, 6, 0),
-            (0x02, 4, 42),
+            (USER, 4, 42),
             (GROUP_OBJ, 4, 0),
             (MASK, 6, 0),
             (OTHER, 4, 0),
@@ -148,7 +162,7 @@ mod tests {
         // A file made 0666 under a default of rwx/r-x/r-x gets 0644-ish.
         let default = acl(&[
             (USER_OBJ, 7, 0),
-            (0x02, 5, 42),
+            (USER, 5, 42),
             (GROUP_OBJ, 5, 0),
             (MASK, 5, 0),
             (OTHER, 5, 0),

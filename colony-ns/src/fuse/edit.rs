@@ -238,6 +238,7 @@ impl Adapter {
             RenameMode::Replace
         };
         let src = self.lookup_name(dir, from)?;
+        let from_at = (self.node(dir), existing_name(from)?);
         let to = new_name(to)?;
         let new_dir = self.node(new_dir);
         let user = self.user(req);
@@ -247,7 +248,6 @@ impl Adapter {
             && !dst.is_dir()
             && self.open.must_hide(dst.node())
         {
-            let from_at = (self.node(dir), existing_name(from)?);
             match self
                 .fs
                 .rename_at(from_at, (new_dir, to), RenameMode::Exchange, &user)
@@ -260,7 +260,6 @@ impl Adapter {
                 Err(e) => return Err(e.into()),
             }
         }
-        let from_at = (self.node(dir), existing_name(from)?);
         match self.fs.rename_at(from_at, (new_dir, to), mode, &user) {
             Ok(_) => Ok(()),
             Err(Error::NotSupported(_)) if mode == RenameMode::Replace => {

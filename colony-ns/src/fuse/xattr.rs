@@ -22,13 +22,6 @@ use crate::fuse::ids::IdMap;
 use acl::{ACCESS as ACL_ACCESS, DEFAULT as ACL_DEFAULT};
 const CAPABILITY: &[u8] = b"security.capability";
 
-/// `posix_acl_xattr_header`: a version word, then 8-byte entries.
-const ACL_HEADER: usize = 4;
-const ACL_ENTRY: usize = 8;
-/// Entry tags that carry an id.
-const ACL_USER: u16 = 0x02;
-const ACL_GROUP: u16 = 0x08;
-
 /// `vfs_ns_cap_data`: revision 3, 24 bytes, the root id last.
 const CAP_REVISION_3: u32 = 0x0300_0000;
 const CAP_REVISION_MASK: u32 = 0xff00_0000;
@@ -52,26 +45,19 @@ fn shift_ids(ids: &IdMap, name: &[u8], mut value: Vec<u8>, toward: Toward) -> Ve
         Toward::Host => ids.to_host(id),
         Toward::Stored => ids.to_inner(id),
     };
-    let shift_at = |v: &mut [u8], at: usize| {
-        let id = u32::from_le_bytes(v[at..at + 4].try_into().expect("4 bytes"));
-        v[at..at + 4].copy_from_slice(&shift(id).to_le_bytes());
-    };
-    if (name == ACL_ACCESS || name == ACL_DEFAULT)
-        && value.len() >= ACL_HEADER
-        && (value.len() - ACL_HEADER) % ACL_ENTRY == 0
-    {
-        for at in (ACL_HEADER..value.len()).step_by(ACL_ENTRY) {
-            let tag = u16::from_le_bytes([value[at], value[at + 1]]);
-            if tag == ACL_USER || tag == ACL_GROUP {
-                shift_at(&mut value, at + 4);
-            }
+    if name == ACL_ACCESS || name == ACL_DEFAULT {
+        if let Some(mut acl) = Acl::parse(&value) {
+            acl.map_ids(shift);
+            value = acl.encode();
         }
     } else if name == CAPABILITY
         && value.len() == CAP_V3_SIZE
         && u32::from_le_bytes(value[..4].try_into().expect("4 bytes")) & CAP_REVISION_MASK
             == CAP_REVISION_3
     {
-        shift_at(&mut value, CAP_V3_SIZE - 4);
+        let root = CAP_V3_SIZE - 4;
+        let id = u32::from_le_bytes(value[root..].try_into().expect("4 bytes"));
+        value[root..].copy_from_slice(&shift(id).to_le_bytes());
     }
     value
 }
@@ -158,6 +144,7 @@ impl Adapter {
 mod tests {
     use super::*;
     use crate::IdRange;
+    use crate::fuse::acl::{GROUP as ACL_GROUP, USER as ACL_USER};
 
     fn ids() -> IdMap {
         IdMap {
