@@ -668,18 +668,17 @@ impl FileSystem for MemFs {
             m.mode = mode;
             m.qid.ty = Qid::type_of_mode(mode);
         }
-        // A name without a number records its digits, if it is a number.
         if let Some(uid) = &change.uid {
             m.uid = uid.clone();
-            m.uid_number = change.uid_number.or_else(|| uid.parse().ok());
-        } else if let Some(n) = change.uid_number {
-            m.uid_number = Some(n);
+        }
+        if let Some(n) = change.new_uid_number() {
+            m.uid_number = n;
         }
         if let Some(gid) = &change.gid {
             m.gid = gid.clone();
-            m.gid_number = change.gid_number.or_else(|| gid.parse().ok());
-        } else if let Some(n) = change.gid_number {
-            m.gid_number = Some(n);
+        }
+        if let Some(n) = change.new_gid_number() {
+            m.gid_number = n;
         }
         if let Some(atime) = change.atime {
             m.atime = atime.secs;

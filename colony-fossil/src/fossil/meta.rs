@@ -224,6 +224,26 @@ impl SetMeta {
     pub fn is_empty(&self) -> bool {
         *self == SetMeta::default()
     }
+
+    /// The numeric owner this change records, if it changes it (`None`
+    /// leaves it alone): the number given; else, with a new name, the
+    /// name's digits if it is a number, or no number at all. The one rule
+    /// for every file system that keeps numbers.
+    pub fn new_uid_number(&self) -> Option<Option<u32>> {
+        new_number(&self.uid, self.uid_number)
+    }
+
+    /// The numeric group this change records, as [`SetMeta::new_uid_number`].
+    pub fn new_gid_number(&self) -> Option<Option<u32>> {
+        new_number(&self.gid, self.gid_number)
+    }
+}
+
+fn new_number(name: &Option<String>, number: Option<u32>) -> Option<Option<u32>> {
+    match name {
+        Some(n) => Some(number.or_else(|| n.parse().ok())),
+        None => number.map(Some),
+    }
 }
 
 /// What a new file is and whose, for [`crate::fossil::Fossil::make`].

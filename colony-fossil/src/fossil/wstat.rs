@@ -46,17 +46,15 @@ fn apply(st: &mut NodeState, change: &SetMeta, user: &str) -> Result<Vec<u8>> {
     }
     if let Some(u) = &change.uid {
         st.de.uid = u.as_bytes().to_vec();
-        st.de
-            .set_uid_number(change.uid_number.or_else(|| u.parse().ok()));
-    } else if let Some(n) = change.uid_number {
-        st.de.set_uid_number(Some(n));
+    }
+    if let Some(n) = change.new_uid_number() {
+        st.de.set_uid_number(n);
     }
     if let Some(g) = &change.gid {
         st.de.gid = g.as_bytes().to_vec();
-        st.de
-            .set_gid_number(change.gid_number.or_else(|| g.parse().ok()));
-    } else if let Some(n) = change.gid_number {
-        st.de.set_gid_number(Some(n));
+    }
+    if let Some(n) = change.new_gid_number() {
+        st.de.set_gid_number(n);
     }
     let t = now();
     // Only a new length modifies the contents (mtime, mid); chmod, chown,
