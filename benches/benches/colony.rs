@@ -103,7 +103,7 @@ fn colony(c: &mut Criterion) {
                 // store already has).
                 let bytes = random_block(n, CHANGED);
                 let file = fs
-                    .create(fs.root(), &format!("f{n}"), 0o644, "alice")
+                    .create(fs.root(), format!("f{n}").as_bytes(), 0o644, "alice")
                     .unwrap();
                 fs.write(file.qid.path, 0, &bytes, "alice").unwrap();
                 let start = Instant::now();

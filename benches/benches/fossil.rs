@@ -19,7 +19,7 @@ const CHUNK: usize = 64 << 10;
 fn snapshot(store: &MemStore) -> Score {
     let fs = Fossil::create_empty(Arc::new(store.clone()), FossilOptions::default()).unwrap();
     let f = fs
-        .create(fs.root(), "big", 0o644, "bench")
+        .create(fs.root(), b"big", 0o644, "bench")
         .unwrap()
         .qid
         .path;
@@ -33,7 +33,7 @@ fn snapshot(store: &MemStore) -> Score {
 /// Opens the snapshot cold over `store` and reads `/big` in order.
 fn read_all(store: Arc<dyn BlockStore>, score: Score) {
     let fs = Fossil::open(store, score, FossilOptions::default()).unwrap();
-    let f = fs.lookup(fs.root(), "big").unwrap().qid.path;
+    let f = fs.lookup(fs.root(), b"big").unwrap().qid.path;
     let mut total = 0;
     loop {
         let got = fs.read(f, total as u64, CHUNK as u32).unwrap();
@@ -80,7 +80,7 @@ fn fossil(c: &mut Criterion) {
             let fresh = MemStore::new();
             let fs = Fossil::create_empty(Arc::new(fresh), FossilOptions::default()).unwrap();
             let f = fs
-                .create(fs.root(), "out", 0o644, "bench")
+                .create(fs.root(), b"out", 0o644, "bench")
                 .unwrap()
                 .qid
                 .path;

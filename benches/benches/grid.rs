@@ -97,7 +97,7 @@ fn grid(c: &mut Criterion) {
     rt.block_on(n.client.spawn(env, false)).unwrap();
     let fs = n.colony.env_fossil(&alice, env).unwrap();
     let file = fs
-        .create(fs.root(), "data", 0o644, "alice")
+        .create(fs.root(), b"data", 0o644, "alice")
         .unwrap()
         .qid
         .path;

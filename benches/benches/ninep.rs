@@ -53,7 +53,7 @@ const SIZE: usize = 4 << 20;
 /// A MemFs holding `/big`, 4 MiB.
 fn memfs() -> Arc<dyn FileSystem> {
     let fs = MemFs::with_root("bench", "bench", 0o777);
-    let f = fs.create(0, "big", 0o644, "bench").unwrap();
+    let f = fs.create(0, b"big", 0o644, "bench").unwrap();
     fs.write(f.node(), 0, &random_block(2, SIZE), "bench")
         .unwrap();
     Arc::new(fs)
@@ -68,7 +68,7 @@ fn fossil() -> Arc<dyn FileSystem> {
         ..FossilOptions::default()
     };
     let new = Fossil::create_empty(store.clone(), options.clone()).unwrap();
-    let f = new.create(new.root(), "big", 0o644, "bench").unwrap();
+    let f = new.create(new.root(), b"big", 0o644, "bench").unwrap();
     new.write(f.qid.path, 0, &random_block(2, SIZE), "bench")
         .unwrap();
     let score = new.save().unwrap();

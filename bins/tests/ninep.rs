@@ -211,7 +211,7 @@ fn serve_on_a_unix_socket() {
     let Message::Rstat(st) = c.rpc(1, Tstat { fid: 1 }) else {
         panic!()
     };
-    assert_eq!((st.stat.name.as_str(), st.stat.length), ("f", 1));
+    assert_eq!((st.stat.name.as_slice(), st.stat.length), (&b"f"[..], 1));
     drop(c);
     signal(&served.0, "-TERM");
     let mut served = served;

@@ -78,12 +78,14 @@ fn open(dir: &Path) -> Colony<BareRuntime> {
 }
 
 fn write_file(fs: &Fossil, name: &str, data: &[u8]) {
-    let meta = fs.create(fs.root(), name, 0o644, "glenda").unwrap();
+    let meta = fs
+        .create(fs.root(), name.as_bytes(), 0o644, "glenda")
+        .unwrap();
     fs.write(meta.qid.path, 0, data, "glenda").unwrap();
 }
 
 fn read_file(fs: &Fossil, name: &str) -> Vec<u8> {
-    let meta = fs.lookup(fs.root(), name).unwrap();
+    let meta = fs.lookup(fs.root(), name.as_bytes()).unwrap();
     fs.read(meta.qid.path, 0, 1 << 20).unwrap()
 }
 

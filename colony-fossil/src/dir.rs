@@ -4,11 +4,12 @@
 
 use colony_venti::BlockStore;
 
-use crate::dir_entry::{DirEntry, is_file_name};
+use crate::dir_entry::DirEntry;
 use crate::entry::{ENTRY_SIZE, Entry};
 use crate::error::{Error, Result};
 use crate::meta_block::MetaBlock;
 use crate::mode;
+use crate::name;
 use crate::tree::TreeReader;
 
 /// The entries of `mb`, one block of a directory's meta stream, refusing
@@ -23,10 +24,12 @@ pub fn child_entries(mb: &MetaBlock) -> Result<Vec<DirEntry>> {
 }
 
 fn checked_child(de: DirEntry) -> Result<DirEntry> {
-    if is_file_name(&de.elem) {
-        Ok(de)
-    } else {
-        Err(Error::BadEntryName { name: de.elem })
+    match name::check_form(&de.elem) {
+        Ok(()) => Ok(de),
+        Err(fault) => Err(Error::BadEntryName {
+            name: de.elem,
+            fault,
+        }),
     }
 }
 

@@ -7,13 +7,6 @@ use crate::bytes::{Reader, put_string};
 use crate::error::{Error, Result};
 use crate::extension::{self, Nanos, Special};
 
-/// Whether `name` can name a file inside a directory: not empty, `.` or
-/// `..`, and free of `/` and NUL. The one rule for names the live file
-/// system accepts and names read from an archive's directories.
-pub fn is_file_name(name: &[u8]) -> bool {
-    !(name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0))
-}
-
 /// Magic number that starts every record.
 pub const DIR_MAGIC: u32 = 0x1c4d9072;
 

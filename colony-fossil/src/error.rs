@@ -67,19 +67,28 @@ pub enum Error {
     /// Removing a directory that has entries.
     #[error("directory not empty")]
     NotEmpty,
-    /// A name that is empty, ".", "..", or holds '/' or NUL.
-    #[error("bad file name {0:?}")]
-    BadName(String),
+    /// A name a file may not be given ([`crate::name::check`]).
+    #[error("bad file name \"{}\": {fault}", crate::name::show(.name))]
+    BadName {
+        /// The name.
+        name: Vec<u8>,
+        /// What is wrong with it.
+        #[source]
+        fault: crate::name::NameFault,
+    },
     /// A directory of an archive holds an entry whose name cannot name a
     /// file: empty, `.`, `..`, or holding `/` or NUL. Only a hostile or
     /// damaged archive has one; the directory is refused wherever its
     /// entries are decoded ([`crate::dir::child_entries`]), so no
     /// extraction writes outside its destination through it and no mount
     /// shows it. The directory is named by an enclosing [`Error::AtPath`].
-    #[error("directory entry \"{}\" is not a file name (empty, \".\", \"..\", or holding '/' or NUL)", .name.escape_ascii())]
+    #[error("directory entry \"{}\" is not a file name: {fault}", crate::name::show(.name))]
     BadEntryName {
         /// The entry's name as stored.
         name: Vec<u8>,
+        /// What is wrong with it ([`crate::name::check_form`]).
+        #[source]
+        fault: crate::name::NameFault,
     },
     /// A metadata change that would turn a file into a directory or back.
     #[error("cannot change the directory bit")]

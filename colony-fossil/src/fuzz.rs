@@ -87,7 +87,7 @@ pub fn fossil_live(data: &[u8]) {
     };
     let mut budget = 64;
     walk(&fs, fs.root(), 0, &mut budget);
-    let _ = fs.create(fs.root(), "new", 0o644, "f");
+    let _ = fs.create(fs.root(), b"new", 0o644, "f");
     let _ = fs.save();
 }
 
@@ -97,9 +97,9 @@ fn walk(fs: &Fossil, dir: NodeId, depth: usize, budget: &mut usize) {
     let mut kids = Vec::new();
     let _ = fs.readdir(dir, 0, &mut |e| {
         assert!(
-            crate::dir_entry::is_file_name(e.meta.name.as_bytes()),
+            crate::name::check_form(&e.meta.name).is_ok(),
             "listed {:?}",
-            e.meta.name
+            crate::name::show(&e.meta.name)
         );
         kids.push(e.meta);
         kids.len() < 32

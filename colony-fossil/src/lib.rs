@@ -38,6 +38,7 @@ pub mod fuzz;
 pub mod local;
 pub mod meta_block;
 pub mod mode;
+pub mod name;
 mod progress;
 pub mod root;
 pub mod source;

@@ -101,7 +101,7 @@ pub fn measure<S: BlockStore + ?Sized>(store: &S, score: &Score) -> Result<Progr
             total.files += 1;
             match dir.open(&de)? {
                 Child::Dir { dir, meta } => {
-                    let sub = format!("{path}/{}", String::from_utf8_lossy(&de.elem));
+                    let sub = format!("{path}/{}", crate::name::show(&de.elem));
                     walk(store, &DirReader::new(store, dir, meta), &sub, total)?
                 }
                 Child::File(e) if mode::kind(de.mode) == Kind::File => total.bytes += e.size,
@@ -165,7 +165,7 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
             }
         };
         for de in list {
-            let child_apath = format!("{apath}/{}", String::from_utf8_lossy(&de.elem));
+            let child_apath = format!("{apath}/{}", crate::name::show(&de.elem));
             // `list` refused the directory if any name could leave `dest`
             // (empty, ".", "..", '/' or NUL): Error::BadEntryName.
             let target = dest.join(OsStr::from_bytes(&de.elem));

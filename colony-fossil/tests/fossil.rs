@@ -99,7 +99,7 @@ fn big_tree(store: &MemStore, dirs: usize, files: usize) -> Score {
 fn walk(fs: &Fossil, path: &str) -> NodeId {
     let mut at = fs.root();
     for name in path.split('/').filter(|n| !n.is_empty()) {
-        at = fs.lookup(at, name).unwrap().qid.path;
+        at = fs.lookup(at, name.as_bytes()).unwrap().qid.path;
     }
     at
 }
@@ -109,7 +109,7 @@ fn read_all(fs: &Fossil, node: NodeId) -> Vec<u8> {
     fs.read(node, 0, len as u32).unwrap()
 }
 
-fn names(fs: &Fossil, dir: NodeId) -> Vec<String> {
+fn names(fs: &Fossil, dir: NodeId) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     fs.readdir(dir, 0, &mut |e| {
         out.push(e.meta.name);
@@ -228,13 +228,17 @@ fn write_big_with(kind: LocalKind, start: impl FnOnce(&Arc<Fossil>)) -> Arc<Foss
     };
     let fs = Arc::new(Fossil::create_empty(Arc::new(mem.clone()), opts).unwrap());
     start(&fs);
-    let a = fs.create(fs.root(), "a", 0o644, "glenda").unwrap().qid.path;
-    let d = fs
-        .create(fs.root(), "d", DMDIR | 0o755, "glenda")
+    let a = fs
+        .create(fs.root(), b"a", 0o644, "glenda")
         .unwrap()
         .qid
         .path;
-    let b = fs.create(d, "b", 0o600, "glenda").unwrap().qid.path;
+    let d = fs
+        .create(fs.root(), b"d", DMDIR | 0o755, "glenda")
+        .unwrap()
+        .qid
+        .path;
+    let b = fs.create(d, b"b", 0o600, "glenda").unwrap().qid.path;
     let chunk = 64 << 10;
     let mut hash_a = Vec::new();
     for i in 0..TOTAL / chunk {
@@ -299,11 +303,14 @@ fn plan9port_tiny_archive_reads_writes_and_saves() {
     let store = common::tiny_store();
     let score = Score::from_hex(common::TINY_SCORE).unwrap();
     let fs = Fossil::open(Arc::new(store.clone()), score, FossilOptions::default()).unwrap();
-    assert_eq!(names(&fs, fs.root()), ["tiny"]);
+    assert_eq!(names(&fs, fs.root()), [b"tiny"]);
     let tiny = walk(&fs, "tiny");
     let mut listed = names(&fs, tiny);
     listed.sort();
-    assert_eq!(listed, ["empty.txt", "hello.txt", "pattern.bin", "sub"]);
+    assert_eq!(
+        listed,
+        [&b"empty.txt"[..], b"hello.txt", b"pattern.bin", b"sub"]
+    );
     let hello = walk(&fs, "tiny/hello.txt");
     assert_eq!(read_all(&fs, hello), b"hello, world\n");
     assert_eq!(
@@ -315,10 +322,10 @@ fn plan9port_tiny_archive_reads_writes_and_saves() {
         (m.mode, m.uid.as_str(), m.mtime),
         (0o644, "root", common::TINY_TIME)
     );
-    assert_eq!(fs.lookup(tiny, "..").unwrap().qid.path, fs.root());
+    assert_eq!(fs.lookup(tiny, b"..").unwrap().qid.path, fs.root());
     assert_eq!(fs.parent(hello).unwrap().qid.path, tiny);
     // Qids continue after the archive's QidSpace max.
-    let new = fs.create(tiny, "new.txt", 0o640, "glenda").unwrap();
+    let new = fs.create(tiny, b"new.txt", 0o640, "glenda").unwrap();
     assert!(new.qid.path >= 7, "{:?}", new.qid);
     fs.write(new.qid.path, 0, b"fresh\n", "glenda").unwrap();
     fs.write(hello, 7, b"fossil!\n", "glenda").unwrap();
@@ -377,7 +384,10 @@ fn two_fossils_on_one_score_are_independent() {
         b"HELLO, world\n"
     );
     let tiny = walk(&fb, "tiny");
-    assert!(matches!(fb.lookup(tiny, "hello.txt"), Err(Error::NotFound)));
+    assert!(matches!(
+        fb.lookup(tiny, b"hello.txt"),
+        Err(Error::NotFound)
+    ));
 }
 
 #[test]
@@ -419,8 +429,8 @@ fn damaged_blocks_fail_only_what_needs_them() {
     assert_eq!(fs.read(a, 0, 8192).unwrap(), content(1, 8192));
     assert_eq!(read_all(&fs, walk(&fs, "top/b")), content(2, 300));
     let topn = walk(&fs, "top");
-    let d = fs.lookup(topn, "d").unwrap().qid.path;
-    let err = fs.lookup(d, "c").unwrap_err();
+    let d = fs.lookup(topn, b"d").unwrap().qid.path;
+    let err = fs.lookup(d, b"c").unwrap_err();
     assert!(
         matches!(err, Error::HashMismatch { score, .. } if score == d_meta.score),
         "{err}"
@@ -436,12 +446,12 @@ fn malformed_meta_block_names_its_score() {
     let mem = MemStore::new();
     let fs = Fossil::create_empty(Arc::new(mem.clone()), FossilOptions::default()).unwrap();
     let d = fs
-        .create(fs.root(), "d", DMDIR | 0o755, "u")
+        .create(fs.root(), b"d", DMDIR | 0o755, "u")
         .unwrap()
         .qid
         .path;
-    fs.create(d, "x", 0o644, "u").unwrap();
-    fs.create(fs.root(), "ok", 0o644, "u").unwrap();
+    fs.create(d, b"x", 0o644, "u").unwrap();
+    fs.create(fs.root(), b"ok", 0o644, "u").unwrap();
     let score = fs.save().unwrap();
     // Overwrite nothing: instead store a damaged copy of d's MetaBlock and
     // a root that points at it, built by hand from the saved archive.
@@ -475,11 +485,11 @@ fn malformed_meta_block_names_its_score() {
     let r = colony_fossil::Root::vac(top, 8192).encode().unwrap();
     let damaged = mem.write(BlockType::ROOT, &r).unwrap();
     let fs = Fossil::open(Arc::new(mem), damaged, FossilOptions::default()).unwrap();
-    let d = fs.lookup(fs.root(), "d").unwrap().qid.path;
-    let err = fs.lookup(d, "x").unwrap_err();
+    let d = fs.lookup(fs.root(), b"d").unwrap().qid.path;
+    let err = fs.lookup(d, b"x").unwrap_err();
     assert!(err.to_string().contains(&bad.to_string()), "{err}");
-    assert!(fs.lookup(fs.root(), "ok").is_ok());
-    assert!(fs.create(fs.root(), "more", 0o644, "u").is_ok());
+    assert!(fs.lookup(fs.root(), b"ok").is_ok());
+    assert!(fs.create(fs.root(), b"more", 0o644, "u").is_ok());
 }
 
 #[test]
@@ -487,7 +497,8 @@ fn readdir_cookies_survive_changes() {
     let fs = Fossil::create_empty(Arc::new(MemStore::new()), FossilOptions::default()).unwrap();
     let root = fs.root();
     for i in 0..300 {
-        fs.create(root, &format!("f{i:03}"), 0o644, "u").unwrap();
+        fs.create(root, format!("f{i:03}").as_bytes(), 0o644, "u")
+            .unwrap();
     }
     let mut seen = Vec::new();
     let mut cookie = 0;
@@ -505,20 +516,21 @@ fn readdir_cookies_survive_changes() {
     for i in [160, 260] {
         let n = walk(&fs, &format!("f{i:03}"));
         let change = SetMeta {
-            name: Some(format!("renamed{i}")),
+            name: Some(format!("renamed{i}").into_bytes()),
             ..Default::default()
         };
         fs.wstat(n, &change, "u").unwrap();
     }
     for i in 0..10 {
-        fs.create(root, &format!("new{i}"), 0o644, "u").unwrap();
+        fs.create(root, format!("new{i}").as_bytes(), 0o644, "u")
+            .unwrap();
     }
     fs.readdir(root, cookie, &mut |e| {
         seen.push(e.meta.name);
         true
     })
     .unwrap();
-    let set: HashSet<&String> = seen.iter().collect();
+    let set: HashSet<&Vec<u8>> = seen.iter().collect();
     assert_eq!(set.len(), seen.len(), "an entry came twice");
     for i in 100..300 {
         let name = match i {
@@ -526,7 +538,7 @@ fn readdir_cookies_survive_changes() {
             160 | 260 => format!("renamed{i}"),
             _ => format!("f{i:03}"),
         };
-        assert!(set.contains(&name), "{name} skipped");
+        assert!(set.contains(&name.clone().into_bytes()), "{name} skipped");
     }
 }
 
@@ -535,20 +547,23 @@ fn operations_and_their_errors() {
     let mem = MemStore::new();
     let fs = Fossil::create_empty(Arc::new(mem.clone()), FossilOptions::default()).unwrap();
     let root = fs.root();
-    let d = fs.create(root, "d", DMDIR | 0o750, "ann").unwrap();
+    let d = fs.create(root, b"d", DMDIR | 0o750, "ann").unwrap();
     assert!(d.is_dir() && d.length == 0 && d.qid.ty == 0x80);
     let d = d.qid.path;
-    let f = fs.create(d, "f", 0o640, "bob").unwrap().qid.path;
+    let f = fs.create(d, b"f", 0o640, "bob").unwrap().qid.path;
     assert!(matches!(
-        fs.create(d, "f", 0o640, "bob"),
+        fs.create(d, b"f", 0o640, "bob"),
         Err(Error::Exists)
     ));
     assert!(matches!(
-        fs.create(d, "a/b", 0o640, "bob"),
-        Err(Error::BadName(_))
+        fs.create(d, b"a/b", 0o640, "bob"),
+        Err(Error::BadName {
+            fault: colony_fossil::name::NameFault::Slash,
+            ..
+        })
     ));
     assert!(matches!(
-        fs.create(f, "x", 0o640, "bob"),
+        fs.create(f, b"x", 0o640, "bob"),
         Err(Error::NotDir)
     ));
     assert!(matches!(fs.remove(d), Err(Error::NotEmpty)));
@@ -578,7 +593,7 @@ fn operations_and_their_errors() {
         ..Default::default()
     };
     assert!(matches!(fs.wstat(d, &bad, "u"), Err(Error::DirLength)));
-    let g = fs.create(d, "g", 0o600, "bob").unwrap().qid.path;
+    let g = fs.create(d, b"g", 0o600, "bob").unwrap().qid.path;
     let clash = SetMeta {
         name: Some("g".into()),
         mode: Some(0o777),
@@ -599,7 +614,7 @@ fn operations_and_their_errors() {
     let m = fs.wstat(f, &good, "u").unwrap();
     assert_eq!(
         (
-            m.name.as_str(),
+            m.name.as_slice(),
             m.mode,
             m.mtime,
             m.atime,
@@ -607,7 +622,7 @@ fn operations_and_their_errors() {
             m.uid.as_str(),
             m.gid.as_str()
         ),
-        ("f2", DMAPPEND | 0o600, 77, 66, 3, "eve", "grp")
+        (&b"f2"[..], DMAPPEND | 0o600, 77, 66, 3, "eve", "grp")
     );
     assert_eq!(fs.read(f, 0, 100).unwrap(), vec![0, 0, 0]);
     // Only a new length touches mtime and muid: chmod, chown, rename and
@@ -647,25 +662,25 @@ fn operations_and_their_errors() {
     fs.write(f, 0, b"xy", "u").unwrap();
     assert_eq!(fs.read(f, 0, 100).unwrap(), vec![0, 0, 0, b'x', b'y']);
     // Symlinks.
-    let l = fs.symlink(root, "link", b"d/f2", "u").unwrap();
+    let l = fs.symlink(root, b"link", b"d/f2", "u").unwrap();
     assert_eq!(l.mode, DMSYMLINK | 0o777);
     assert_eq!(fs.readlink(l.qid.path).unwrap(), b"d/f2");
     assert!(matches!(fs.readlink(f), Err(Error::NotSymlink)));
     // Moves across directories.
-    let e = fs.create(root, "e", DMDIR | 0o755, "u").unwrap().qid.path;
+    let e = fs.create(root, b"e", DMDIR | 0o755, "u").unwrap().qid.path;
     assert!(matches!(
-        fs.rename(d, d, "x", "u"),
+        fs.rename(d, d, b"x", "u"),
         Err(Error::MoveIntoSelf)
     ));
-    let sub = fs.create(d, "sub", DMDIR | 0o755, "u").unwrap().qid.path;
+    let sub = fs.create(d, b"sub", DMDIR | 0o755, "u").unwrap().qid.path;
     assert!(matches!(
-        fs.rename(d, sub, "x", "u"),
+        fs.rename(d, sub, b"x", "u"),
         Err(Error::MoveIntoSelf)
     ));
-    fs.rename(sub, e, "moved", "u").unwrap();
-    fs.rename(g, e, "g", "u").unwrap();
+    fs.rename(sub, e, b"moved", "u").unwrap();
+    fs.rename(g, e, b"g", "u").unwrap();
     assert_eq!(fs.parent(g).unwrap().qid.path, e);
-    assert!(matches!(fs.rename(f, e, "g", "u"), Err(Error::Exists)));
+    assert!(matches!(fs.rename(f, e, b"g", "u"), Err(Error::Exists)));
     fs.write(g, 0, b"gee", "u").unwrap();
     assert!(matches!(fs.stat(9999), Err(Error::NotFound)));
     let score = fs.save().unwrap();
@@ -706,16 +721,24 @@ fn many_threads_read_and_write() {
     for t in 0..8usize {
         let fs = fs.clone();
         handles.push(std::thread::spawn(move || {
-            let dir = fs.lookup(top, &format!("d{}", t % 4)).unwrap().qid.path;
+            let dir = fs
+                .lookup(top, format!("d{}", t % 4).as_bytes())
+                .unwrap()
+                .qid
+                .path;
             let mine = fs
-                .create(dir, &format!("t{t}"), 0o644, "u")
+                .create(dir, format!("t{t}").as_bytes(), 0o644, "u")
                 .unwrap()
                 .qid
                 .path;
             for i in 0..200usize {
                 fs.write(mine, (i * 1000) as u64, &content(t + i, 1000), "u")
                     .unwrap();
-                let f = fs.lookup(dir, &format!("f{}", i % 50)).unwrap().qid.path;
+                let f = fs
+                    .lookup(dir, format!("f{}", i % 50).as_bytes())
+                    .unwrap()
+                    .qid
+                    .path;
                 assert_eq!(
                     fs.read(f, 0, 100).unwrap(),
                     content((t % 4) * 50 + i % 50, 100)
@@ -781,7 +804,7 @@ fn fossil_layout_archives_open_and_save_in_vac_layout() {
 #[test]
 fn lengths_past_vacs_limit_are_too_large() {
     let fs = Fossil::create_empty(Arc::new(MemStore::new()), FossilOptions::default()).unwrap();
-    let f = fs.create(fs.root(), "f", 0o644, "u").unwrap().qid.path;
+    let f = fs.create(fs.root(), b"f", 0o644, "u").unwrap().qid.path;
     let limit = (1u64 << 48) - 1;
     assert!(matches!(
         fs.write(f, limit, b"x", "u"),

@@ -96,7 +96,7 @@ fn pick(model: &Model, i: usize, want: impl Fn(&MFile) -> bool) -> Option<String
 fn walk(fs: &Fossil, path: &str) -> NodeId {
     let mut at = fs.root();
     for n in path.split('/').filter(|n| !n.is_empty()) {
-        at = fs.lookup(at, n).unwrap().qid.path;
+        at = fs.lookup(at, n.as_bytes()).unwrap().qid.path;
     }
     at
 }
@@ -111,7 +111,7 @@ fn snapshot(fs: &Fossil) -> Model {
         })
         .unwrap();
         for m in kids {
-            let p = child(path, &m.name);
+            let p = child(path, std::str::from_utf8(&m.name).unwrap());
             let dir = m.is_dir();
             let data = if dir {
                 Vec::new()
@@ -176,7 +176,7 @@ fn apply(fs: &Fossil, model: &mut Model, op: &Op) {
             let name = format!("n{name}");
             let path = child(&p, &name);
             let perm = if dir { DMDIR | 0o755 } else { 0o644 };
-            let got = fs.create(walk(fs, &p), &name, perm, "u");
+            let got = fs.create(walk(fs, &p), name.as_bytes(), perm, "u");
             match model.entry(path) {
                 std::collections::btree_map::Entry::Occupied(_) => {
                     assert!(matches!(got, Err(Error::Exists)), "{got:?}");
@@ -241,7 +241,7 @@ fn apply(fs: &Fossil, model: &mut Model, op: &Op) {
             };
             let name = format!("n{name}");
             let to = child(&np, &name);
-            let got = fs.rename(walk(fs, &p), walk(fs, &np), &name, "r");
+            let got = fs.rename(walk(fs, &p), walk(fs, &np), name.as_bytes(), "r");
             let prefix = format!("{p}/");
             if p.is_empty() {
                 assert!(matches!(got, Err(Error::RemoveRoot)), "{got:?}");

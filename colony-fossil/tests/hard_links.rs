@@ -25,7 +25,7 @@ fn open(store: &Arc<MemStore>, score: Score) -> Fossil {
 fn walk(fs: &Fossil, path: &str) -> NodeId {
     let mut at = fs.root();
     for name in path.split('/') {
-        at = fs.lookup(at, name).unwrap().qid.path;
+        at = fs.lookup(at, name.as_bytes()).unwrap().qid.path;
     }
     at
 }
@@ -39,12 +39,12 @@ fn read_all(fs: &Fossil, path: &str) -> Vec<u8> {
 /// `a/f` holding "one", linked as `b/c/g`.
 fn linked(store: &Arc<MemStore>) -> (Fossil, NodeId) {
     let fs = new_fs(store);
-    let a = fs.create(fs.root(), "a", DMDIR | 0o755, U).unwrap().node();
-    let b = fs.create(fs.root(), "b", DMDIR | 0o755, U).unwrap().node();
-    let c = fs.create(b, "c", DMDIR | 0o755, U).unwrap().node();
-    let f = fs.create(a, "f", 0o644, U).unwrap().node();
+    let a = fs.create(fs.root(), b"a", DMDIR | 0o755, U).unwrap().node();
+    let b = fs.create(fs.root(), b"b", DMDIR | 0o755, U).unwrap().node();
+    let c = fs.create(b, b"c", DMDIR | 0o755, U).unwrap().node();
+    let f = fs.create(a, b"f", 0o644, U).unwrap().node();
     fs.write(f, 0, b"one", U).unwrap();
-    let m = fs.link(f, c, "g").unwrap();
+    let m = fs.link(f, c, b"g").unwrap();
     assert_eq!(m.nlink, 2);
     (fs, f)
 }
@@ -53,18 +53,18 @@ fn linked(store: &Arc<MemStore>) -> (Fossil, NodeId) {
 fn both_names_are_one_file() {
     let store = Arc::new(MemStore::new());
     let (fs, f) = linked(&store);
-    let g = fs.lookup(walk(&fs, "b/c"), "g").unwrap();
+    let g = fs.lookup(walk(&fs, "b/c"), b"g").unwrap();
     assert_eq!(g.node(), f, "one inode");
-    assert_eq!(g.name, "g");
+    assert_eq!(g.name, b"g");
     assert_eq!(g.nlink, 2);
     fs.write(g.node(), 3, b" two", U).unwrap();
     assert_eq!(read_all(&fs, "a/f"), b"one two");
     assert!(matches!(
-        fs.link(walk(&fs, "a"), fs.root(), "x"),
+        fs.link(walk(&fs, "a"), fs.root(), b"x"),
         Err(Error::IsDir)
     ));
     assert!(matches!(
-        fs.link(f, walk(&fs, "b"), "c"),
+        fs.link(f, walk(&fs, "b"), b"c"),
         Err(Error::Exists)
     ));
     let mut seen = Vec::new();
@@ -73,7 +73,7 @@ fn both_names_are_one_file() {
         true
     })
     .unwrap();
-    assert_eq!(seen, vec![("g".to_string(), 2, f)]);
+    assert_eq!(seen, vec![(b"g".to_vec(), 2, f)]);
 }
 
 #[test]
@@ -88,7 +88,7 @@ fn every_name_is_current_after_save_even_unvisited() {
     let s2 = fs.save().unwrap();
     let fs = open(&store, s2);
     assert_eq!(read_all(&fs, "b/c/g"), b"ONE");
-    let g = fs.lookup(walk(&fs, "b/c"), "g").unwrap();
+    let g = fs.lookup(walk(&fs, "b/c"), b"g").unwrap();
     assert_eq!(g.nlink, 2);
     assert_eq!(g.node(), walk(&fs, "a/f"));
     // plan9port sees two copies with the current contents.
@@ -101,28 +101,28 @@ fn every_name_is_current_after_save_even_unvisited() {
 fn unlinking_one_name_keeps_the_other() {
     let store = Arc::new(MemStore::new());
     let (fs, f) = linked(&store);
-    fs.unlink(walk(&fs, "a"), "f").unwrap();
+    fs.unlink(walk(&fs, "a"), b"f").unwrap();
     assert!(matches!(
-        fs.lookup(walk(&fs, "a"), "f"),
+        fs.lookup(walk(&fs, "a"), b"f"),
         Err(Error::NotFound)
     ));
     let g = fs.stat(f).unwrap();
-    assert_eq!((g.nlink, g.name.as_str()), (1, "g"));
+    assert_eq!((g.nlink, g.name.as_slice()), (1, &b"g"[..]));
     assert_eq!(read_all(&fs, "b/c/g"), b"one");
     let s = fs.save().unwrap();
     let fs = open(&store, s);
     assert_eq!(read_all(&fs, "b/c/g"), b"one");
-    assert_eq!(fs.lookup(walk(&fs, "b/c"), "g").unwrap().nlink, 1);
+    assert_eq!(fs.lookup(walk(&fs, "b/c"), b"g").unwrap().nlink, 1);
     assert!(matches!(
-        fs.lookup(walk(&fs, "a"), "f"),
+        fs.lookup(walk(&fs, "a"), b"f"),
         Err(Error::NotFound)
     ));
     // The last name removes the file.
-    fs.unlink(walk(&fs, "b/c"), "g").unwrap();
+    fs.unlink(walk(&fs, "b/c"), b"g").unwrap();
     let s = fs.save().unwrap();
     let fs = open(&store, s);
     assert!(matches!(
-        fs.lookup(walk(&fs, "b/c"), "g"),
+        fs.lookup(walk(&fs, "b/c"), b"g"),
         Err(Error::NotFound)
     ));
 }
@@ -131,14 +131,14 @@ fn unlinking_one_name_keeps_the_other() {
 fn unlinking_a_name_not_loaded_first() {
     let store = Arc::new(MemStore::new());
     let (fs, _) = linked(&store);
-    fs.link(walk(&fs, "a/f"), fs.root(), "h").unwrap();
+    fs.link(walk(&fs, "a/f"), fs.root(), b"h").unwrap();
     let s = fs.save().unwrap();
     let fs = open(&store, s);
     // Load through h, unlink the name in b/c, write through a/f.
     let h = walk(&fs, "h");
     assert_eq!(fs.stat(h).unwrap().nlink, 3);
-    fs.unlink(walk(&fs, "b/c"), "g").unwrap();
-    fs.unlink(fs.root(), "h").unwrap();
+    fs.unlink(walk(&fs, "b/c"), b"g").unwrap();
+    fs.unlink(fs.root(), b"h").unwrap();
     assert_eq!(fs.stat(h).unwrap().nlink, 1);
     fs.write(h, 0, b"new", U).unwrap();
     let s = fs.save().unwrap();
@@ -155,10 +155,10 @@ fn renames_keep_the_table_current() {
     let fs = open(&store, s);
     // Rename the directory above one name, move the other name.
     let b = walk(&fs, "b");
-    fs.rename(b, fs.root(), "bb", U).unwrap();
-    let d = fs.create(fs.root(), "d", DMDIR | 0o755, U).unwrap().node();
-    fs.rename(walk(&fs, "bb/c"), d, "cc", U).unwrap();
-    fs.rename_at((walk(&fs, "a"), "f"), (d, "ff"), RenameMode::NoReplace, U)
+    fs.rename(b, fs.root(), b"bb", U).unwrap();
+    let d = fs.create(fs.root(), b"d", DMDIR | 0o755, U).unwrap().node();
+    fs.rename(walk(&fs, "bb/c"), d, b"cc", U).unwrap();
+    fs.rename_at((walk(&fs, "a"), b"f"), (d, b"ff"), RenameMode::NoReplace, U)
         .unwrap();
     fs.write(walk(&fs, "d/ff"), 0, b"ONE", U).unwrap();
     let s = fs.save().unwrap();
@@ -168,8 +168,13 @@ fn renames_keep_the_table_current() {
     assert_eq!(fs.stat(walk(&fs, "d/ff")).unwrap().nlink, 2);
     assert_eq!(walk(&fs, "d/ff"), f);
     // Renaming one name over the other is a no-op, as rename(2).
-    fs.rename_at((d, "ff"), (walk(&fs, "d/cc"), "g"), RenameMode::Replace, U)
-        .unwrap();
+    fs.rename_at(
+        (d, b"ff"),
+        (walk(&fs, "d/cc"), b"g"),
+        RenameMode::Replace,
+        U,
+    )
+    .unwrap();
     assert_eq!(fs.stat(f).unwrap().nlink, 2);
 }
 
@@ -178,13 +183,13 @@ fn backup_then_replace_as_dpkg_does() {
     let store = Arc::new(MemStore::new());
     let fs = new_fs(&store);
     let r = fs.root();
-    let status = fs.create(r, "status", 0o644, U).unwrap().node();
+    let status = fs.create(r, b"status", 0o644, U).unwrap().node();
     fs.write(status, 0, b"old", U).unwrap();
     // link status status-old; write status-new; rename status-new status
-    fs.link(status, r, "status-old").unwrap();
-    let new = fs.create(r, "status-new", 0o644, U).unwrap().node();
+    fs.link(status, r, b"status-old").unwrap();
+    let new = fs.create(r, b"status-new", 0o644, U).unwrap().node();
     fs.write(new, 0, b"new", U).unwrap();
-    fs.rename_at((r, "status-new"), (r, "status"), RenameMode::Replace, U)
+    fs.rename_at((r, b"status-new"), (r, b"status"), RenameMode::Replace, U)
         .unwrap();
     assert_eq!(read_all(&fs, "status"), b"new");
     assert_eq!(read_all(&fs, "status-old"), b"old");
@@ -288,26 +293,27 @@ fn concurrent_links_renames_and_saves() {
     const ROUNDS: usize = 40;
     let store = Arc::new(MemStore::new());
     let fs = Arc::new(new_fs(&store));
-    let shared = fs.create(fs.root(), "s", DMDIR | 0o755, U).unwrap().node();
+    let shared = fs.create(fs.root(), b"s", DMDIR | 0o755, U).unwrap().node();
     let workers: Vec<_> = (0..THREADS)
         .map(|i| {
             let fs = fs.clone();
             std::thread::spawn(move || {
                 let d = fs
-                    .create(fs.root(), &format!("t{i}"), DMDIR | 0o755, U)
+                    .create(fs.root(), format!("t{i}").as_bytes(), DMDIR | 0o755, U)
                     .unwrap()
                     .node();
-                let f = fs.create(d, "f", 0o644, U).unwrap().node();
+                let f = fs.create(d, b"f", 0o644, U).unwrap().node();
                 for k in 0..ROUNDS {
                     fs.write(f, 0, format!("{i}-{k}").as_bytes(), U).unwrap();
-                    fs.link(f, shared, &format!("{i}-{k}")).unwrap();
+                    fs.link(f, shared, format!("{i}-{k}").as_bytes()).unwrap();
                     if k % 2 == 1 {
-                        fs.unlink(shared, &format!("{i}-{}", k - 1)).unwrap();
+                        fs.unlink(shared, format!("{i}-{}", k - 1).as_bytes())
+                            .unwrap();
                     }
                     let (from, to) = if k % 2 == 0 { ("t", "u") } else { ("u", "t") };
                     fs.rename_at(
-                        (fs.root(), &format!("{from}{i}")),
-                        (fs.root(), &format!("{to}{i}")),
+                        (fs.root(), format!("{from}{i}").as_bytes()),
+                        (fs.root(), format!("{to}{i}").as_bytes()),
                         RenameMode::NoReplace,
                         U,
                     )
@@ -329,7 +335,7 @@ fn concurrent_links_renames_and_saves() {
         assert_eq!(read_all(&fs, &format!("t{i}/f")), want);
         let names: Vec<String> = (0..ROUNDS)
             .map(|k| format!("{i}-{k}"))
-            .filter(|n| fs.lookup(walk(&fs, "s"), n).is_ok())
+            .filter(|n| fs.lookup(walk(&fs, "s"), n.as_bytes()).is_ok())
             .collect();
         assert_eq!(names.len(), ROUNDS / 2, "{names:?}");
         for n in &names {
@@ -347,12 +353,12 @@ fn exchanging_a_linked_name() {
     let store = Arc::new(MemStore::new());
     let (fs, f) = linked(&store);
     let c = walk(&fs, "b/c");
-    let other = fs.create(fs.root(), "o", 0o644, U).unwrap().node();
+    let other = fs.create(fs.root(), b"o", 0o644, U).unwrap().node();
     fs.write(other, 0, b"other", U).unwrap();
-    fs.rename_at((c, "g"), (fs.root(), "o"), RenameMode::Exchange, U)
+    fs.rename_at((c, b"g"), (fs.root(), b"o"), RenameMode::Exchange, U)
         .unwrap();
-    assert_eq!(fs.lookup(fs.root(), "o").unwrap().node(), f);
-    assert_eq!(fs.lookup(c, "g").unwrap().node(), other);
+    assert_eq!(fs.lookup(fs.root(), b"o").unwrap().node(), f);
+    assert_eq!(fs.lookup(c, b"g").unwrap().node(), other);
     assert_eq!(walk(&fs, "a/f"), f);
     assert_eq!(fs.stat(f).unwrap().nlink, 2);
     fs.write(f, 0, b"ONE", U).unwrap();

@@ -21,7 +21,7 @@ fn empty() -> (Arc<MemStore>, Fossil) {
 
 fn lookup(fs: &Fossil, path: &str) -> u64 {
     path.split('/')
-        .fold(fs.root(), |d, n| fs.lookup(d, n).unwrap().node())
+        .fold(fs.root(), |d, n| fs.lookup(d, n.as_bytes()).unwrap().node())
 }
 
 #[test]
@@ -37,20 +37,24 @@ fn every_extension_survives_save_and_reopen() {
     };
     let root = fs.root();
     let dir = fs
-        .make(root, "d", &owner(DMDIR | DMSETGID | DMSETVTX | 0o775, None))
+        .make(
+            root,
+            b"d",
+            &owner(DMDIR | DMSETGID | DMSETVTX | 0o775, None),
+        )
         .unwrap();
-    fs.make(root, "p", &owner(DMNAMEDPIPE | 0o600, None))
+    fs.make(root, b"p", &owner(DMNAMEDPIPE | 0o600, None))
         .unwrap();
-    fs.make(root, "s", &owner(0o755, Some(Special::Socket)))
+    fs.make(root, b"s", &owner(0o755, Some(Special::Socket)))
         .unwrap();
     let null = Special::CharDevice(nix_makedev(1, 3));
     let disk = Special::BlockDevice(nix_makedev(259, 65536));
-    fs.make(root, "c", &owner(DMDEVICE | 0o666, Some(null)))
+    fs.make(root, b"c", &owner(DMDEVICE | 0o666, Some(null)))
         .unwrap();
-    fs.make(dir.node(), "b", &owner(DMDEVICE | 0o660, Some(disk)))
+    fs.make(dir.node(), b"b", &owner(DMDEVICE | 0o660, Some(disk)))
         .unwrap();
     let su = fs
-        .make(root, "su", &owner(DMSETUID | 0o4755, None))
+        .make(root, b"su", &owner(DMSETUID | 0o4755, None))
         .unwrap();
     fs.write(su.node(), 0, b"#!/bin/sh\n", "4242").unwrap();
     let t = Time {
@@ -125,37 +129,37 @@ fn nix_makedev(major: u64, minor: u64) -> u64 {
 fn renames_over_a_name_are_whole_in_every_snapshot() {
     let (store, fs) = empty();
     let root = fs.root();
-    let old = fs.create(root, "target", 0o644, "u").unwrap();
+    let old = fs.create(root, b"target", 0o644, "u").unwrap();
     fs.write(old.node(), 0, b"old", "u").unwrap();
-    let new = fs.create(root, "tmp", 0o644, "u").unwrap();
+    let new = fs.create(root, b"tmp", 0o644, "u").unwrap();
     fs.write(new.node(), 0, b"new", "u").unwrap();
-    let d = fs.create(root, "d", DMDIR | 0o755, "u").unwrap();
-    let other = fs.create(d.node(), "other", 0o644, "u").unwrap();
+    let d = fs.create(root, b"d", DMDIR | 0o755, "u").unwrap();
+    let other = fs.create(d.node(), b"other", 0o644, "u").unwrap();
     fs.write(other.node(), 0, b"other", "u").unwrap();
     fs.save().unwrap();
 
     assert!(matches!(
-        fs.rename_as(new.node(), root, "target", RenameMode::NoReplace, "u"),
+        fs.rename_as(new.node(), root, b"target", RenameMode::NoReplace, "u"),
         Err(Error::Exists)
     ));
-    fs.rename_as(new.node(), root, "target", RenameMode::Replace, "u")
+    fs.rename_as(new.node(), root, b"target", RenameMode::Replace, "u")
         .unwrap();
     let s1 = fs.save().unwrap();
-    fs.rename_as(other.node(), root, "target", RenameMode::Exchange, "u")
+    fs.rename_as(other.node(), root, b"target", RenameMode::Exchange, "u")
         .unwrap();
     let s2 = fs.save().unwrap();
     assert!(matches!(
-        fs.rename_as(other.node(), root, "absent", RenameMode::Exchange, "u"),
+        fs.rename_as(other.node(), root, b"absent", RenameMode::Exchange, "u"),
         Err(Error::NotFound)
     ));
     // A directory replaces only an empty directory, a file only a file.
-    let e = fs.create(root, "e", DMDIR | 0o755, "u").unwrap();
+    let e = fs.create(root, b"e", DMDIR | 0o755, "u").unwrap();
     assert!(matches!(
-        fs.rename_as(e.node(), root, "d", RenameMode::Replace, "u"),
+        fs.rename_as(e.node(), root, b"d", RenameMode::Replace, "u"),
         Err(Error::NotEmpty)
     ));
     assert!(matches!(
-        fs.rename_as(e.node(), root, "target", RenameMode::Replace, "u"),
+        fs.rename_as(e.node(), root, b"target", RenameMode::Replace, "u"),
         Err(Error::NotDir)
     ));
 
@@ -168,7 +172,7 @@ fn renames_over_a_name_are_whole_in_every_snapshot() {
     assert!(
         Fossil::open(store.clone(), s1, FossilOptions::default())
             .unwrap()
-            .lookup(0, "tmp")
+            .lookup(0, b"tmp")
             .is_err()
     );
     assert_eq!(read(s2, "target"), b"other");
@@ -305,10 +309,10 @@ fn a_kept_removed_file_never_stops_a_save() {
     let (store, fs) = empty();
     fs.keep_removed();
     let d = fs
-        .create(fs.root(), "d", DMDIR | 0o755, "u")
+        .create(fs.root(), b"d", DMDIR | 0o755, "u")
         .unwrap()
         .node();
-    let f = fs.create(d, "f", 0o644, "u").unwrap().node();
+    let f = fs.create(d, b"f", 0o644, "u").unwrap().node();
     fs.write(f, 0, b"held", "u").unwrap();
     fs.remove(f).unwrap();
     fs.remove(d).unwrap();
@@ -322,7 +326,7 @@ fn a_kept_removed_file_never_stops_a_save() {
     assert_eq!(fs.read(f, 0, 10).unwrap(), b"held on");
     let score = fs.save().unwrap();
     let again = Fossil::open(store, score, FossilOptions::default()).unwrap();
-    assert!(again.lookup(again.root(), "d").is_err());
+    assert!(again.lookup(again.root(), b"d").is_err());
     fs.forget(f);
     assert!(matches!(fs.stat(f), Err(Error::NotFound)));
 }

@@ -58,7 +58,11 @@ fn content() -> Vec<u8> {
 fn cold_file() -> (Arc<Recording>, Fossil, NodeId) {
     let mem = MemStore::new();
     let fs = Fossil::create_empty(Arc::new(mem.clone()), FossilOptions::default()).unwrap();
-    let f = fs.create(fs.root(), "f", 0o644, "glenda").unwrap().qid.path;
+    let f = fs
+        .create(fs.root(), b"f", 0o644, "glenda")
+        .unwrap()
+        .qid
+        .path;
     fs.write(f, 0, &content(), "glenda").unwrap();
     let root = fs.save().unwrap();
     drop(fs);
@@ -69,7 +73,7 @@ fn cold_file() -> (Arc<Recording>, Fossil, NodeId) {
         batches: Mutex::new(Vec::new()),
     });
     let fs = Fossil::open(store.clone(), root, FossilOptions::default()).unwrap();
-    let f = fs.lookup(fs.root(), "f").unwrap().qid.path;
+    let f = fs.lookup(fs.root(), b"f").unwrap().qid.path;
     (store, fs, f)
 }
 

@@ -16,7 +16,7 @@ const PSIZE: u64 = 8180;
 /// A new tree holding one empty file, saved; the file's node.
 fn one_file(store: &MemStore) -> (Fossil, NodeId) {
     let fs = Fossil::create_empty(Arc::new(store.clone()), FossilOptions::default()).unwrap();
-    let f = fs.create(fs.root(), "f", 0o644, "ann").unwrap().qid.path;
+    let f = fs.create(fs.root(), b"f", 0o644, "ann").unwrap().qid.path;
     fs.save().unwrap();
     (fs, f)
 }
@@ -42,7 +42,7 @@ fn a_byte_at_one_gib_costs_a_few_blocks() {
     assert_eq!(store.len() - before, 7);
     assert_eq!(fs.space().unstored(), 0);
     let fs = Fossil::open(Arc::new(store), score, FossilOptions::default()).unwrap();
-    let f = fs.lookup(fs.root(), "f").unwrap().qid.path;
+    let f = fs.lookup(fs.root(), b"f").unwrap().qid.path;
     assert_eq!(fs.stat(f).unwrap().length, GIB + 1);
     assert!(all_zero(&fs, f, 0, 1 << 20));
     assert!(all_zero(&fs, f, GIB / 2 - 5, 1 << 20));
@@ -170,7 +170,7 @@ fn allocate_reserves_zeroes_and_punches() {
     // What survives a save and a reopen.
     let score = fs.save().unwrap();
     let fs = Fossil::open(Arc::new(store), score, FossilOptions::default()).unwrap();
-    let f = fs.lookup(fs.root(), "f").unwrap().qid.path;
+    let f = fs.lookup(fs.root(), b"f").unwrap().qid.path;
     assert_eq!(fs.stat(f).unwrap().length, 12 * LEAF);
     assert_eq!(fs.seek_data(f, 0, Seek::Hole).unwrap(), 2 * LEAF);
     assert_eq!(fs.seek_data(f, 2 * LEAF, Seek::Data).unwrap(), 5 * LEAF);
@@ -182,7 +182,7 @@ fn bad_ranges_and_directories_are_refused() {
     let store = MemStore::new();
     let (fs, f) = one_file(&store);
     let d = fs
-        .create(fs.root(), "d", DMDIR | 0o755, "ann")
+        .create(fs.root(), b"d", DMDIR | 0o755, "ann")
         .unwrap()
         .qid
         .path;
@@ -218,7 +218,7 @@ fn space_reports_dirty_bytes_and_the_limit() {
         ..FossilOptions::default()
     };
     let fs = Fossil::create_empty(Arc::new(store), options).unwrap();
-    let f = fs.create(fs.root(), "f", 0o644, "ann").unwrap().qid.path;
+    let f = fs.create(fs.root(), b"f", 0o644, "ann").unwrap().qid.path;
     let before = fs.space();
     assert_eq!(before.limit, 64 << 20);
     let data: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8 + 1).collect();

@@ -126,6 +126,9 @@ pub enum Error {
     /// See [`es::BAD_NAME`].
     #[error("{}", es::BAD_NAME)]
     BadName,
+    /// See [`es::FILE_NAME_TOO_LONG`].
+    #[error("{}", es::FILE_NAME_TOO_LONG)]
+    FileNameTooLong,
     /// See [`es::DIR_BIT`].
     #[error("{}", es::DIR_BIT)]
     DirBit,
@@ -350,6 +353,7 @@ impl Error {
             es::BAD_DIR_OFFSET => Error::BadDirOffset,
             es::DIR_ENTRY_TOO_BIG => Error::DirEntryTooBig,
             es::BAD_NAME => Error::BadName,
+            es::FILE_NAME_TOO_LONG => Error::FileNameTooLong,
             es::DIR_BIT => Error::DirBit,
             es::DIR_LENGTH => Error::DirLength,
             es::WSTAT_FIELD => Error::WstatField,
@@ -397,6 +401,7 @@ mod tests {
             Error::BadDirOffset,
             Error::DirEntryTooBig,
             Error::BadName,
+            Error::FileNameTooLong,
             Error::DirBit,
             Error::DirLength,
             Error::WstatField,

@@ -86,7 +86,11 @@ impl From<colony_fossil::Error> for Error {
             F::NotDir => Error::NotDir,
             F::IsDir => Error::IsDir,
             F::NotEmpty => Error::NotEmpty,
-            F::BadName(_) => Error::BadName,
+            F::BadName {
+                fault: colony_fossil::name::NameFault::TooLong(_),
+                ..
+            } => Error::FileNameTooLong,
+            F::BadName { .. } => Error::BadName,
             F::DirBit => Error::DirBit,
             F::DirLength => Error::DirLength,
             F::RemoveRoot => Error::RemoveRoot,
@@ -124,7 +128,7 @@ impl FileSystem for FossilFs {
         Ok(self.fossil.stat(node)?)
     }
 
-    fn lookup(&self, dir: NodeId, name: &str) -> Result<Meta> {
+    fn lookup(&self, dir: NodeId, name: &[u8]) -> Result<Meta> {
         Ok(self.fossil.lookup(dir, name)?)
     }
 
@@ -140,7 +144,7 @@ impl FileSystem for FossilFs {
         Ok(self.fossil.write(node, offset, data, user)?)
     }
 
-    fn create(&self, dir: NodeId, name: &str, perm: u32, user: &str) -> Result<Meta> {
+    fn create(&self, dir: NodeId, name: &[u8], perm: u32, user: &str) -> Result<Meta> {
         Ok(self.fossil.create(dir, name, perm, user)?)
     }
 
@@ -152,7 +156,7 @@ impl FileSystem for FossilFs {
         Ok(self.fossil.wstat(node, change, user)?)
     }
 
-    fn rename(&self, node: NodeId, dir: NodeId, name: &str, user: &str) -> Result<Meta> {
+    fn rename(&self, node: NodeId, dir: NodeId, name: &[u8], user: &str) -> Result<Meta> {
         Ok(self.fossil.rename(node, dir, name, user)?)
     }
 
@@ -165,7 +169,7 @@ impl FileSystem for FossilFs {
         Ok(self.fossil.readdir(dir, cookie, sink)?)
     }
 
-    fn make(&self, dir: NodeId, name: &str, new: &NewFile<'_>) -> Result<Meta> {
+    fn make(&self, dir: NodeId, name: &[u8], new: &NewFile<'_>) -> Result<Meta> {
         Ok(self.fossil.make(dir, name, new)?)
     }
 
@@ -173,25 +177,25 @@ impl FileSystem for FossilFs {
         &self,
         node: NodeId,
         dir: NodeId,
-        name: &str,
+        name: &[u8],
         mode: RenameMode,
         user: &str,
     ) -> Result<Meta> {
         Ok(self.fossil.rename_as(node, dir, name, mode, user)?)
     }
 
-    fn link(&self, node: NodeId, dir: NodeId, name: &str) -> Result<Meta> {
+    fn link(&self, node: NodeId, dir: NodeId, name: &[u8]) -> Result<Meta> {
         Ok(self.fossil.link(node, dir, name)?)
     }
 
-    fn unlink(&self, dir: NodeId, name: &str) -> Result<()> {
+    fn unlink(&self, dir: NodeId, name: &[u8]) -> Result<()> {
         Ok(self.fossil.unlink(dir, name)?)
     }
 
     fn rename_at(
         &self,
-        from: (NodeId, &str),
-        to: (NodeId, &str),
+        from: (NodeId, &[u8]),
+        to: (NodeId, &[u8]),
         mode: RenameMode,
         user: &str,
     ) -> Result<Meta> {
@@ -234,8 +238,8 @@ impl FileSystem for FossilFs {
         self.fossil.forget(node);
     }
 
-    fn readlink(&self, node: NodeId) -> Result<String> {
-        String::from_utf8(self.fossil.readlink(node)?).map_err(|_| Error::BadUtf8)
+    fn readlink(&self, node: NodeId) -> Result<Vec<u8>> {
+        Ok(self.fossil.readlink(node)?)
     }
 
     fn seek_data(&self, node: NodeId, offset: u64, whence: Seek) -> Result<u64> {
@@ -263,6 +267,7 @@ impl FileSystem for FossilFs {
 mod tests {
     use super::*;
     use colony_fossil::Error as F;
+    use colony_fossil::name::NameFault;
     use colony_venti::{BlockType, Score};
 
     #[test]
@@ -273,7 +278,20 @@ mod tests {
             (F::NotDir, es::NOT_DIR),
             (F::IsDir, es::IS_DIR),
             (F::NotEmpty, es::NOT_EMPTY),
-            (F::BadName("a/b".into()), es::BAD_NAME),
+            (
+                F::BadName {
+                    name: b"a/b".to_vec(),
+                    fault: NameFault::Slash,
+                },
+                es::BAD_NAME,
+            ),
+            (
+                F::BadName {
+                    name: vec![b'x'; 256],
+                    fault: NameFault::TooLong(256),
+                },
+                es::FILE_NAME_TOO_LONG,
+            ),
             (F::DirBit, es::DIR_BIT),
             (F::DirLength, es::DIR_LENGTH),
             (F::RemoveRoot, es::REMOVE_ROOT),
@@ -310,6 +328,7 @@ mod tests {
     fn a_hostile_entry_name_is_an_io_error_naming_entry_and_directory() {
         let e = F::BadEntryName {
             name: b"../x".to_vec(),
+            fault: NameFault::Slash,
         }
         .at_path("d");
         let text = Error::from(e).to_string();

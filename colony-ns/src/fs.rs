@@ -8,6 +8,11 @@
 
 use crate::error::{Error, Result};
 use crate::ninep::DMSYMLINK;
+use colony_fossil::name::NameFault;
+
+/// The longest file name (Linux's NAME_MAX): names are bytes, as Linux
+/// has them ([`colony_fossil::name`]).
+pub use colony_fossil::name::NAME_MAX;
 
 /// What [`FileSystem::seek_data`] looks for (SEEK_DATA or SEEK_HOLE).
 pub use colony_fossil::fossil::Seek;
@@ -59,10 +64,15 @@ pub use colony_fossil::extension::{Nanos, Special};
 /// either ([`FileSystem::setxattr`]).
 pub use colony_fossil::extension::XattrMode;
 
-/// Checks a name for create and rename: not empty, ".", "..", and without
-/// '/' or NUL.
-pub fn check_name(name: &str) -> Result<()> {
-    colony_fossil::fossil::check_name(name).map_err(|_| Error::BadName)
+/// Checks a name for create and rename ([`colony_fossil::name::check`]):
+/// bytes, not empty, "." or "..", without '/' or NUL
+/// ([`Error::BadName`]), at most [`NAME_MAX`] bytes
+/// ([`Error::FileNameTooLong`]).
+pub fn check_name(name: &[u8]) -> Result<()> {
+    colony_fossil::name::check(name).map_err(|fault| match fault {
+        NameFault::TooLong(_) => Error::FileNameTooLong,
+        _ => Error::BadName,
+    })
 }
 
 /// A tree of files served by 9P (and FUSE). Errors are this crate's
@@ -78,7 +88,7 @@ pub trait FileSystem: Send + Sync + 'static {
 
     /// The entry `name` of directory `dir` ("..": the parent; the root's
     /// parent is the root). [`Error::NotDir`] if `dir` is not a directory.
-    fn lookup(&self, dir: NodeId, name: &str) -> Result<Meta>;
+    fn lookup(&self, dir: NodeId, name: &[u8]) -> Result<Meta>;
 
     /// The directory holding `node` (the root is its own parent).
     fn parent(&self, node: NodeId) -> Result<Meta>;
@@ -95,7 +105,7 @@ pub trait FileSystem: Send + Sync + 'static {
     /// Creates `name` in `dir` with exactly `perm` (DMDIR: a directory;
     /// DMSYMLINK: a symlink whose contents are the target), owner `user`,
     /// group the directory's group. [`Error::Exists`] if the name is taken.
-    fn create(&self, dir: NodeId, name: &str, perm: u32, user: &str) -> Result<Meta>;
+    fn create(&self, dir: NodeId, name: &[u8], perm: u32, user: &str) -> Result<Meta>;
 
     /// Removes a file or an empty directory ([`Error::NotEmpty`] otherwise).
     fn remove(&self, node: NodeId) -> Result<()>;
@@ -113,7 +123,7 @@ pub trait FileSystem: Send + Sync + 'static {
     /// [`Error::CrossDir`], with nothing changed, from a file system that
     /// can rename only within a directory (a 9P2000 client's). The node
     /// keeps its id, contents and metadata. Returns the new metadata.
-    fn rename(&self, node: NodeId, dir: NodeId, name: &str, user: &str) -> Result<Meta>;
+    fn rename(&self, node: NodeId, dir: NodeId, name: &[u8], user: &str) -> Result<Meta>;
 
     /// Calls `sink` with the entries of `dir` after `cookie` (0: from the
     /// start), in a stable order, until `sink` returns false or the entries
@@ -130,7 +140,7 @@ pub trait FileSystem: Send + Sync + 'static {
     /// The default serves trees that have only 9P2000's notions:
     /// [`FileSystem::create`] by name (the numbers are dropped), and
     /// [`Error::NotSupported`] for sockets, fifos and devices.
-    fn make(&self, dir: NodeId, name: &str, new: &NewFile<'_>) -> Result<Meta> {
+    fn make(&self, dir: NodeId, name: &[u8], new: &NewFile<'_>) -> Result<Meta> {
         use crate::ninep::{DMDEVICE, DMNAMEDPIPE};
         if new.special.is_some() || new.perm & (DMDEVICE | DMNAMEDPIPE) != 0 {
             return Err(Error::NotSupported("fifos, sockets and devices"));
@@ -147,7 +157,7 @@ pub trait FileSystem: Send + Sync + 'static {
         &self,
         node: NodeId,
         dir: NodeId,
-        name: &str,
+        name: &[u8],
         mode: RenameMode,
         user: &str,
     ) -> Result<Meta> {
@@ -161,14 +171,14 @@ pub trait FileSystem: Send + Sync + 'static {
     /// file, one node id, `nlink` names. [`Error::IsDir`] for a directory,
     /// [`Error::Exists`] if the name is taken. The default: no hard links
     /// ([`Error::NotSupported`]).
-    fn link(&self, _node: NodeId, _dir: NodeId, _name: &str) -> Result<Meta> {
+    fn link(&self, _node: NodeId, _dir: NodeId, _name: &[u8]) -> Result<Meta> {
         Err(Error::NotSupported("hard links"))
     }
 
     /// Removes the name `name` of `dir` (unlink(2), rmdir(2)): the file
     /// with it unless it has other names. The default serves trees of one
     /// name per file: [`FileSystem::remove`] of the node.
-    fn unlink(&self, dir: NodeId, name: &str) -> Result<()> {
+    fn unlink(&self, dir: NodeId, name: &[u8]) -> Result<()> {
         let meta = self.lookup(dir, name)?;
         self.remove(meta.node())
     }
@@ -178,8 +188,8 @@ pub trait FileSystem: Send + Sync + 'static {
     /// serves trees of one name per file: `rename_as` of the node.
     fn rename_at(
         &self,
-        (from_dir, from): (NodeId, &str),
-        (dir, name): (NodeId, &str),
+        (from_dir, from): (NodeId, &[u8]),
+        (dir, name): (NodeId, &[u8]),
         mode: RenameMode,
         user: &str,
     ) -> Result<Meta> {
@@ -233,26 +243,31 @@ pub trait FileSystem: Send + Sync + 'static {
     /// as [`FileSystem::make`] makes files, with `owner`'s owner and group
     /// (its `perm` and `special` are not used: a link's mode is always
     /// DMSYMLINK | 0777).
-    fn symlink(&self, dir: NodeId, name: &str, target: &str, owner: &NewFile<'_>) -> Result<Meta> {
+    fn symlink(
+        &self,
+        dir: NodeId,
+        name: &[u8],
+        target: &[u8],
+        owner: &NewFile<'_>,
+    ) -> Result<Meta> {
         let new = NewFile {
             perm: DMSYMLINK | 0o777,
             special: None,
             ..*owner
         };
         let meta = self.make(dir, name, &new)?;
-        self.write(meta.node(), 0, target.as_bytes(), owner.user)?;
+        self.write(meta.node(), 0, target, owner.user)?;
         self.stat(meta.node())
     }
 
-    /// A symbolic link's target.
-    fn readlink(&self, node: NodeId) -> Result<String> {
+    /// A symbolic link's target: bytes, as Linux has them.
+    fn readlink(&self, node: NodeId) -> Result<Vec<u8>> {
         let meta = self.stat(node)?;
         if meta.mode & DMSYMLINK == 0 {
             return Err(Error::NotSymlink);
         }
         let count = u32::try_from(meta.length).map_err(|_| Error::TooLarge)?;
-        let bytes = self.read(node, 0, count)?;
-        String::from_utf8(bytes).map_err(|_| Error::BadUtf8)
+        self.read(node, 0, count)
     }
 
     // Sparse files and space: lseek's SEEK_DATA/SEEK_HOLE, fallocate,

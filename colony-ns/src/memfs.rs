@@ -40,7 +40,7 @@ struct Node {
     /// Extended attributes, by name.
     xattrs: BTreeMap<Vec<u8>, Vec<u8>>,
     /// A file's names other than `parent`/`meta.name` (hard links).
-    others: Vec<(NodeId, String)>,
+    others: Vec<(NodeId, Vec<u8>)>,
 }
 
 enum Body {
@@ -49,7 +49,7 @@ enum Body {
         /// slot -> child, in the order entries were added.
         slots: BTreeMap<u64, NodeId>,
         /// name -> slot.
-        names: HashMap<String, u64>,
+        names: HashMap<Vec<u8>, u64>,
         next_slot: u64,
     },
 }
@@ -189,7 +189,7 @@ impl Tree {
         }
     }
 
-    fn child(&self, dir: NodeId, name: &str) -> Result<Option<NodeId>> {
+    fn child(&self, dir: NodeId, name: &[u8]) -> Result<Option<NodeId>> {
         match &self.node(dir)?.body {
             Body::Dir { slots, names, .. } => Ok(names.get(name).map(|s| slots[s])),
             Body::File(_) => Err(Error::NotDir),
@@ -197,7 +197,7 @@ impl Tree {
     }
 
     /// Enters `child` under `name` in `dir` (callers record the change).
-    fn link(&mut self, dir: NodeId, name: &str, child: NodeId) -> Result<()> {
+    fn link(&mut self, dir: NodeId, name: &[u8], child: NodeId) -> Result<()> {
         if self.child(dir, name)?.is_some() {
             return Err(Error::Exists);
         }
@@ -209,7 +209,7 @@ impl Tree {
         } = &mut d.body
         {
             slots.insert(*next_slot, child);
-            names.insert(name.to_owned(), *next_slot);
+            names.insert(name.to_vec(), *next_slot);
             *next_slot += 1;
         }
         Ok(())
@@ -232,22 +232,22 @@ impl Tree {
 
     /// Renames `node` to the free name `name` in its own directory,
     /// keeping its slot (the caller records the change of `node`).
-    fn rename_within(&mut self, node: NodeId, name: &str) -> Result<()> {
+    fn rename_within(&mut self, node: NodeId, name: &[u8]) -> Result<()> {
         let n = self.node(node)?;
         let (parent, old) = (n.parent, n.meta.name.clone());
         let p = self.node_mut(parent)?;
         if let Body::Dir { names, .. } = &mut p.body
             && let Some(slot) = names.remove(&old)
         {
-            names.insert(name.to_owned(), slot);
+            names.insert(name.to_vec(), slot);
         }
         p.touch(None);
-        self.node_mut(node)?.meta.name = name.to_owned();
+        self.node_mut(node)?.meta.name = name.to_vec();
         Ok(())
     }
 
     /// Moves `node` to the free name `name` of another directory `dir`.
-    fn move_across(&mut self, node: NodeId, dir: NodeId, name: &str, user: &str) -> Result<Meta> {
+    fn move_across(&mut self, node: NodeId, dir: NodeId, name: &[u8], user: &str) -> Result<Meta> {
         let n = self.node(node)?;
         let (parent, old) = (n.parent, n.meta.name.clone());
         self.unlink(parent, &old)?;
@@ -255,21 +255,18 @@ impl Tree {
         self.node_mut(dir)?.touch(Some(user));
         let n = self.node_mut(node)?;
         n.parent = dir;
-        n.meta.name = name.to_owned();
+        n.meta.name = name.to_vec();
         n.meta.qid.version = n.meta.qid.version.wrapping_add(1);
         Ok(n.meta.clone())
     }
 
     /// Makes name `name` of `dir` its file's primary one (`parent`,
     /// `meta.name`), so that node operations act on it. Returns the node.
-    fn make_primary(&mut self, dir: NodeId, name: &str) -> Result<NodeId> {
+    fn make_primary(&mut self, dir: NodeId, name: &[u8]) -> Result<NodeId> {
         let id = self.child(dir, name)?.ok_or(Error::NotFound)?;
         let n = self.node_mut(id)?;
         if let Some(i) = n.others.iter().position(|(d, m)| *d == dir && m == name) {
-            let primary = (
-                n.parent,
-                std::mem::replace(&mut n.meta.name, name.to_owned()),
-            );
+            let primary = (n.parent, std::mem::replace(&mut n.meta.name, name.to_vec()));
             n.others[i] = primary;
             n.parent = dir;
         }
@@ -295,7 +292,7 @@ impl Tree {
     }
 
     /// Removes the entry `name` from `dir`, which changes.
-    fn unlink(&mut self, dir: NodeId, name: &str) -> Result<()> {
+    fn unlink(&mut self, dir: NodeId, name: &[u8]) -> Result<()> {
         let d = self.node_mut(dir)?;
         if let Body::Dir { slots, names, .. } = &mut d.body
             && let Some(slot) = names.remove(name)
@@ -359,21 +356,21 @@ impl FileSystem for MemFs {
         Ok(self.lock().node(node)?.meta.clone())
     }
 
-    fn lookup(&self, dir: NodeId, name: &str) -> Result<Meta> {
+    fn lookup(&self, dir: NodeId, name: &[u8]) -> Result<Meta> {
         let tree = self.lock();
         let d = tree.node(dir)?;
         if !d.meta.is_dir() {
             return Err(Error::NotDir);
         }
-        let id = if name == ".." {
+        let id = if name == b".." {
             d.parent
         } else {
             tree.child(dir, name)?.ok_or(Error::NotFound)?
         };
         let mut meta = tree.node(id)?.meta.clone();
-        if name != ".." {
+        if name != b".." {
             // A file of several names is shown by the name looked up.
-            meta.name = name.to_owned();
+            meta.name = name.to_vec();
         }
         Ok(meta)
     }
@@ -407,7 +404,7 @@ impl FileSystem for MemFs {
         Ok(count)
     }
 
-    fn create(&self, dir: NodeId, name: &str, perm: u32, user: &str) -> Result<Meta> {
+    fn create(&self, dir: NodeId, name: &[u8], perm: u32, user: &str) -> Result<Meta> {
         let new = NewFile {
             perm,
             user,
@@ -416,7 +413,7 @@ impl FileSystem for MemFs {
         self.make(dir, name, &new)
     }
 
-    fn make(&self, dir: NodeId, name: &str, new: &NewFile<'_>) -> Result<Meta> {
+    fn make(&self, dir: NodeId, name: &[u8], new: &NewFile<'_>) -> Result<Meta> {
         check_name(name)?;
         let mut tree = self.lock();
         tree.linked(dir)?;
@@ -440,7 +437,7 @@ impl FileSystem for MemFs {
             atime: t.secs,
             mtime: t.secs,
             length: 0,
-            name: name.to_owned(),
+            name: name.to_vec(),
             uid: new.user.to_owned(),
             gid,
             muid: new.user.to_owned(),
@@ -525,7 +522,7 @@ impl FileSystem for MemFs {
         &self,
         node: NodeId,
         dir: NodeId,
-        name: &str,
+        name: &[u8],
         mode: RenameMode,
         user: &str,
     ) -> Result<Meta> {
@@ -600,7 +597,7 @@ impl FileSystem for MemFs {
         tree.drop_primary(node)
     }
 
-    fn link(&self, node: NodeId, dir: NodeId, name: &str) -> Result<Meta> {
+    fn link(&self, node: NodeId, dir: NodeId, name: &[u8]) -> Result<Meta> {
         check_name(name)?;
         let mut tree = self.lock();
         tree.linked(node)?;
@@ -611,21 +608,21 @@ impl FileSystem for MemFs {
         tree.link(dir, name, node)?;
         tree.node_mut(dir)?.touch(None);
         let n = tree.node_mut(node)?;
-        n.others.push((dir, name.to_owned()));
+        n.others.push((dir, name.to_vec()));
         n.meta.nlink += 1;
         n.changed();
         Ok(n.meta.clone())
     }
 
-    fn unlink(&self, dir: NodeId, name: &str) -> Result<()> {
+    fn unlink(&self, dir: NodeId, name: &[u8]) -> Result<()> {
         let node = self.lock().make_primary(dir, name)?;
         self.remove(node)
     }
 
     fn rename_at(
         &self,
-        (from_dir, from): (NodeId, &str),
-        to: (NodeId, &str),
+        (from_dir, from): (NodeId, &[u8]),
+        to: (NodeId, &[u8]),
         mode: RenameMode,
         user: &str,
     ) -> Result<Meta> {
@@ -704,7 +701,7 @@ impl FileSystem for MemFs {
         Ok(n.meta.clone())
     }
 
-    fn rename(&self, node: NodeId, dir: NodeId, name: &str, user: &str) -> Result<Meta> {
+    fn rename(&self, node: NodeId, dir: NodeId, name: &[u8], user: &str) -> Result<Meta> {
         check_name(name)?;
         let mut tree = self.lock();
         if node == tree.root {
@@ -715,7 +712,7 @@ impl FileSystem for MemFs {
         if tree.node(node)?.parent == dir {
             drop(tree);
             let change = SetMeta {
-                name: Some(name.to_owned()),
+                name: Some(name.to_vec()),
                 ..SetMeta::default()
             };
             return self.wstat(node, &change, user);
@@ -807,7 +804,7 @@ mod tests {
     #[test]
     fn files_are_limited_to_max_file() {
         let fs = fs();
-        let f = fs.create(0, "a", 0o644, "glenda").unwrap();
+        let f = fs.create(0, b"a", 0o644, "glenda").unwrap();
         assert!(matches!(
             fs.write(f.node(), MAX_FILE, b"x", "bob"),
             Err(Error::TooLarge)
@@ -869,7 +866,7 @@ mod tests {
             }
         );
         assert_eq!(fs.stat(10).unwrap().length, 3);
-        assert_eq!(fs.create(0, "next", 0o644, "x").unwrap().qid.path, 11);
+        assert_eq!(fs.create(0, b"next", 0o644, "x").unwrap().qid.path, 11);
         assert!(matches!(
             fs.insert(0, fs.stat(10).unwrap(), vec![]),
             Err(Error::Exists)

@@ -265,7 +265,7 @@ async fn saves_during_writes_are_consistent_snapshots() {
                 c.walk(0, 1, &["tiny"]).await;
                 let create = Tcreate {
                     fid: 1,
-                    name: format!("c{client}-f{f}"),
+                    name: format!("c{client}-f{f}").into_bytes(),
                     perm: 0o644,
                     mode: OWRITE,
                 };

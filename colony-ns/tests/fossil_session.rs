@@ -64,7 +64,7 @@ fn root_unused() -> colony_ns::session::Root {
 fn fossil_file(fossil: &Fossil, path: &str) -> Option<Vec<u8>> {
     let mut node = fossil.root();
     for name in path.split('/').filter(|n| !n.is_empty()) {
-        node = fossil.lookup(node, name).ok()?.qid.path;
+        node = fossil.lookup(node, name.as_bytes()).ok()?.qid.path;
     }
     let len = fossil.stat(node).ok()?.length;
     Some(fossil.read(node, 0, len as u32).unwrap())

@@ -62,7 +62,7 @@ fn busy_mount_is_detached() {
     std::io::Write::write_all(&mut open, b"still here").unwrap();
     drop(open);
     let root = fs.attach("root", "").unwrap();
-    let held = fs.lookup(root, "held").unwrap();
+    let held = fs.lookup(root, b"held").unwrap();
     assert_eq!(fs.read(held.node(), 0, 100).unwrap(), b"still here");
 }
 
@@ -75,7 +75,7 @@ fn owners_map_through_passwd() {
     let h = mount(Arc::clone(&fs), &mnt, &MountOptions::default()).unwrap();
     std::fs::write(mnt.join("f"), b"x").unwrap();
     let root = fs.attach("root", "").unwrap();
-    let f = fs.lookup(root, "f").unwrap();
+    let f = fs.lookup(root, b"f").unwrap();
     assert_eq!((f.uid.as_str(), f.muid.as_str()), ("root", "root"));
     // A Plan 9 name unknown to passwd shows as nobody (65534 here unless
     // passwd says otherwise); numbers without names round-trip.
@@ -95,7 +95,7 @@ fn owners_map_through_passwd() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
     assert_eq!(std::fs::metadata(mnt.join("f")).unwrap().uid(), nobody);
     std::os::unix::fs::chown(mnt.join("f"), Some(4321), Some(8765)).unwrap();
-    let f = fs.lookup(root, "f").unwrap();
+    let f = fs.lookup(root, b"f").unwrap();
     assert_eq!((f.uid.as_str(), f.gid.as_str()), ("4321", "8765"));
     h.unmount().unwrap();
 }
@@ -228,7 +228,7 @@ fn outside_changes_appear_after_the_entry_ttl() {
     let path = mnt.join("late");
     assert!(!path.exists());
     let root = fs.attach("root", "").unwrap();
-    let f = fs.create(root, "late", 0o644, "root").unwrap();
+    let f = fs.create(root, b"late", 0o644, "root").unwrap();
     fs.write(f.node(), 0, b"from outside", "root").unwrap();
     std::thread::sleep(options.entry_ttl + std::time::Duration::from_millis(200));
     assert_eq!(std::fs::read(&path).unwrap(), b"from outside");

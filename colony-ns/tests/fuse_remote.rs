@@ -86,7 +86,7 @@ mod fossil_sole_writer {
 fn served_bytes(fs: &dyn FileSystem, path: &str) -> Vec<u8> {
     let mut node = fs.attach("root", "").unwrap();
     for name in path.split('/') {
-        node = fs.lookup(node, name).unwrap().node();
+        node = fs.lookup(node, name.as_bytes()).unwrap().node();
     }
     let len = fs.stat(node).unwrap().length;
     fs.read(node, 0, len as u32).unwrap()
@@ -95,7 +95,7 @@ fn served_bytes(fs: &dyn FileSystem, path: &str) -> Vec<u8> {
 fn exists(fs: &dyn FileSystem, path: &str) -> bool {
     let mut node = fs.attach("root", "").unwrap();
     for name in path.split('/') {
-        match fs.lookup(node, name) {
+        match fs.lookup(node, name.as_bytes()) {
             Ok(m) => node = m.node(),
             Err(_) => return false,
         }
@@ -219,7 +219,7 @@ fn holes_without_protocol_support() {
     drop(f);
     handle.unmount().unwrap();
     let root = served.attach("root", "").unwrap();
-    let node = served.lookup(root, "f").unwrap().node();
+    let node = served.lookup(root, b"f").unwrap().node();
     let data = served.read(node, 0, 1 << 17).unwrap();
     assert!(data[..1 << 15].iter().all(|&b| b == 0));
     assert!(data[1 << 15..1 << 16].iter().all(|&b| b == 7));

@@ -37,7 +37,7 @@ fn fossil() -> Arc<dyn FileSystem> {
 fn names(fs: &dyn FileSystem, dir: u64) -> Vec<String> {
     let mut out = Vec::new();
     fs.readdir(dir, 0, &mut |e| {
-        out.push(e.meta.name);
+        out.push(String::from_utf8(e.meta.name).unwrap());
         true
     })
     .unwrap();
@@ -59,23 +59,23 @@ fn every_method(served: Arc<dyn FileSystem>) {
     assert_eq!(fs.stat(root).unwrap(), carried(served.stat(sroot).unwrap()));
     assert_eq!(fs.parent(root).unwrap().node(), root);
 
-    let f = fs.create(root, "f", 0o644, USER).unwrap();
-    assert_eq!((f.name.as_str(), f.mode, f.length), ("f", 0o644, 0));
+    let f = fs.create(root, b"f", 0o644, USER).unwrap();
+    assert_eq!((f.name.as_slice(), f.mode, f.length), (&b"f"[..], 0o644, 0));
     assert_eq!(fs.write(f.node(), 0, b"hello world", USER).unwrap(), 11);
     assert_eq!(fs.read(f.node(), 6, 100).unwrap(), b"world");
     assert_eq!(fs.read(f.node(), 11, 100).unwrap(), b"");
     assert_eq!(served.read(f.node(), 0, 100).unwrap(), b"hello world");
     assert_eq!(fs.stat(f.node()).unwrap().length, 11);
     assert_eq!(
-        fs.lookup(root, "f").unwrap(),
+        fs.lookup(root, b"f").unwrap(),
         carried(served.stat(f.node()).unwrap())
     );
     assert_eq!(fs.parent(f.node()).unwrap().node(), root);
 
-    let d = fs.create(root, "d", DMDIR | 0o755, USER).unwrap();
+    let d = fs.create(root, b"d", DMDIR | 0o755, USER).unwrap();
     assert!(d.is_dir());
-    let g = fs.create(d.node(), "g", 0o600, USER).unwrap();
-    assert_eq!(fs.lookup(d.node(), "..").unwrap().node(), root);
+    let g = fs.create(d.node(), b"g", 0o600, USER).unwrap();
+    assert_eq!(fs.lookup(d.node(), b"..").unwrap().node(), root);
     assert_eq!(fs.parent(g.node()).unwrap().node(), d.node());
     assert_eq!(fs.parent(d.node()).unwrap().node(), root);
     assert_eq!(names(&fs, root), ["d", "f"]);
@@ -101,21 +101,24 @@ fn every_method(served: Arc<dyn FileSystem>) {
     // A reopened view agrees: the open fid kept for writing still reads.
     assert_eq!(fs.read(f.node(), 0, 100).unwrap(), b"hello");
 
-    let renamed = fs.rename(f.node(), root, "f2", USER).unwrap();
-    assert_eq!((renamed.name.as_str(), renamed.node()), ("f2", f.node()));
-    assert_eq!(served.lookup(sroot, "f2").unwrap().node(), f.node());
+    let renamed = fs.rename(f.node(), root, b"f2", USER).unwrap();
+    assert_eq!(
+        (renamed.name.as_slice(), renamed.node()),
+        (&b"f2"[..], f.node())
+    );
+    assert_eq!(served.lookup(sroot, b"f2").unwrap().node(), f.node());
     // The node is still reachable by id after its rename.
-    assert_eq!(fs.stat(f.node()).unwrap().name, "f2");
+    assert_eq!(fs.stat(f.node()).unwrap().name, b"f2");
     fs.sync(f.node()).unwrap();
 
     let owner = colony_ns::fs::NewFile {
         user: USER,
         ..Default::default()
     };
-    let l = fs.symlink(d.node(), "l", "../f2", &owner).unwrap();
+    let l = fs.symlink(d.node(), b"l", b"../f2", &owner).unwrap();
     assert_eq!(l.mode, DMSYMLINK | 0o777, "not masked by d's 0755");
-    assert_eq!(fs.readlink(l.node()).unwrap(), "../f2");
-    assert_eq!(served.readlink(l.node()).unwrap(), "../f2");
+    assert_eq!(fs.readlink(l.node()).unwrap(), b"../f2");
+    assert_eq!(served.readlink(l.node()).unwrap(), b"../f2");
 
     fs.remove(g.node()).unwrap();
     fs.remove(l.node()).unwrap();
@@ -124,7 +127,7 @@ fn every_method(served: Arc<dyn FileSystem>) {
     assert!(matches!(served.stat(d.node()), Err(Error::NotFound)));
     assert_eq!(names(&fs, root), ["f2"]);
     // A name freed by a remove can be made again, as a new node.
-    let again = fs.create(root, "d", 0o644, USER).unwrap();
+    let again = fs.create(root, b"d", 0o644, USER).unwrap();
     assert_ne!(again.node(), d.node());
 }
 
@@ -133,39 +136,39 @@ fn errors(served: Arc<dyn FileSystem>) {
     let rt = runtime();
     let fs = connect(&rt, served.clone(), ServerConfig::default(), USER);
     let root = fs.attach(USER, "").unwrap();
-    let d = fs.create(root, "d", DMDIR | 0o755, USER).unwrap();
-    let e = fs.create(root, "e", DMDIR | 0o755, USER).unwrap();
-    let x = fs.create(d.node(), "x", 0o644, USER).unwrap();
-    let f = fs.create(root, "f", 0o644, USER).unwrap();
+    let d = fs.create(root, b"d", DMDIR | 0o755, USER).unwrap();
+    let e = fs.create(root, b"e", DMDIR | 0o755, USER).unwrap();
+    let x = fs.create(d.node(), b"x", 0o644, USER).unwrap();
+    let f = fs.create(root, b"f", 0o644, USER).unwrap();
     fs.write(x.node(), 0, b"x", USER).unwrap();
 
     let err = |r: Result<Meta, Error>| r.expect_err("should fail");
-    assert!(matches!(err(fs.lookup(root, "nope")), Error::NotFound));
-    assert!(matches!(err(fs.lookup(f.node(), "a")), Error::NotDir));
+    assert!(matches!(err(fs.lookup(root, b"nope")), Error::NotFound));
+    assert!(matches!(err(fs.lookup(f.node(), b"a")), Error::NotDir));
     assert!(matches!(
-        err(fs.create(root, "d", 0o644, USER)),
+        err(fs.create(root, b"d", 0o644, USER)),
         Error::Exists
     ));
     assert!(matches!(
-        err(fs.create(f.node(), "a", 0o644, USER)),
+        err(fs.create(f.node(), b"a", 0o644, USER)),
         Error::NotDir
     ));
     assert!(matches!(
-        err(fs.create(root, "a/b", 0o644, USER)),
+        err(fs.create(root, b"a/b", 0o644, USER)),
         Error::BadName
     ));
     assert!(matches!(fs.remove(d.node()), Err(Error::NotEmpty)));
     assert!(matches!(fs.remove(root), Err(Error::RemoveRoot)));
     assert!(matches!(
-        err(fs.rename(x.node(), e.node(), "x", USER)),
+        err(fs.rename(x.node(), e.node(), b"x", USER)),
         Error::CrossDir
     ));
     assert!(matches!(
-        err(fs.rename(f.node(), root, "d", USER)),
+        err(fs.rename(f.node(), root, b"d", USER)),
         Error::Exists
     ));
     assert!(matches!(
-        err(fs.rename(root, root, "r", USER)),
+        err(fs.rename(root, root, b"r", USER)),
         Error::RemoveRoot
     ));
     assert!(matches!(fs.readlink(f.node()), Err(Error::NotSymlink)));
@@ -206,7 +209,7 @@ fn errors(served: Arc<dyn FileSystem>) {
     let bob = connect(&rt, served.clone(), ServerConfig::default(), "bob");
     let root_b = bob.attach("bob", "").unwrap();
     assert!(matches!(
-        err(bob.create(root_b, "mine", 0o644, "bob")),
+        err(bob.create(root_b, b"mine", 0o644, "bob")),
         Error::PermissionDenied
     ));
 }
@@ -243,7 +246,7 @@ fn large_io_crosses_msize() {
     let fs = connect(&rt, served.clone(), config, USER);
     assert_eq!(fs.msize(), 8192 + IOHDRSZ);
     let root = fs.attach(USER, "").unwrap();
-    let f = fs.create(root, "big", 0o644, USER).unwrap();
+    let f = fs.create(root, b"big", 0o644, USER).unwrap();
     let data: Vec<u8> = (0..(1 << 20) + 13).map(|i: u32| (i % 253) as u8).collect();
     assert_eq!(
         fs.write(f.node(), 7, &data, USER).unwrap(),
@@ -256,11 +259,11 @@ fn large_io_crosses_msize() {
     assert_eq!(fs.read(f.node(), 5000, 10_000).unwrap(), want[5000..15_000]);
     // A reader that is not the writer opens its own fid.
     let other = connect(&rt, served.clone(), ServerConfig::default(), USER);
-    let node = other.lookup(root, "big").unwrap().node();
+    let node = other.lookup(root, b"big").unwrap().node();
     assert_eq!(other.read(node, 1 << 20, 100).unwrap(), want[1 << 20..]);
     // Append-only files get their pieces in order.
     let log = fs
-        .create(root, "log", 0o644 | colony_ns::ninep::DMAPPEND, USER)
+        .create(root, b"log", 0o644 | colony_ns::ninep::DMAPPEND, USER)
         .unwrap();
     fs.write(log.node(), 0, &data[..20_000], USER).unwrap();
     fs.write(log.node(), 0, &data[20_000..30_000], USER)
@@ -276,7 +279,7 @@ fn concurrent_calls_from_many_threads() {
     let served = memfs();
     let fs = Arc::new(connect(&rt, served.clone(), ServerConfig::default(), USER));
     let root = fs.attach(USER, "").unwrap();
-    let shared = fs.create(root, "shared", 0o644, USER).unwrap().node();
+    let shared = fs.create(root, b"shared", 0o644, USER).unwrap().node();
     let blob: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 256) as u8).collect();
     fs.write(shared, 0, &blob, USER).unwrap();
     let threads: Vec<_> = (0..16)
@@ -284,15 +287,18 @@ fn concurrent_calls_from_many_threads() {
             let (fs, blob) = (fs.clone(), blob.clone());
             std::thread::spawn(move || {
                 let dir = fs
-                    .create(root, &format!("t{t}"), DMDIR | 0o755, USER)
+                    .create(root, format!("t{t}").as_bytes(), DMDIR | 0o755, USER)
                     .unwrap();
                 for i in 0..20 {
                     let name = format!("f{i}");
-                    let f = fs.create(dir.node(), &name, 0o644, USER).unwrap();
+                    let f = fs.create(dir.node(), name.as_bytes(), 0o644, USER).unwrap();
                     let body = format!("{t}/{i}").repeat(1000);
                     fs.write(f.node(), 0, body.as_bytes(), USER).unwrap();
                     assert_eq!(fs.read(f.node(), 0, 1 << 20).unwrap(), body.as_bytes());
-                    assert_eq!(fs.lookup(dir.node(), &name).unwrap().node(), f.node());
+                    assert_eq!(
+                        fs.lookup(dir.node(), name.as_bytes()).unwrap().node(),
+                        f.node()
+                    );
                     assert_eq!(fs.read(shared, 1000, 5000).unwrap(), blob[1000..6000]);
                 }
                 assert_eq!(names(&*fs, dir.node()).len(), 20);
@@ -303,7 +309,7 @@ fn concurrent_calls_from_many_threads() {
     let dirs: Vec<u64> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     assert_eq!(dirs.iter().collect::<HashSet<_>>().len(), 16);
     for (t, dir) in dirs.iter().enumerate() {
-        let f = served.lookup(*dir, "f7").unwrap();
+        let f = served.lookup(*dir, b"f7").unwrap();
         assert_eq!(
             served.read(f.node(), 0, 100).unwrap(),
             format!("{t}/7").repeat(1000).as_bytes()[..100]
@@ -321,14 +327,15 @@ fn readdir_cookies_resume_a_snapshot() {
     let fs = connect(&rt, served.clone(), ServerConfig::default(), USER);
     let root = fs.attach(USER, "").unwrap();
     for i in 0..500 {
-        fs.create(root, &format!("n{i:03}"), 0o644, USER).unwrap();
+        fs.create(root, format!("n{i:03}").as_bytes(), 0o644, USER)
+            .unwrap();
     }
     let mut seen = Vec::new();
     let mut cookie = 0;
     loop {
         let mut got = 0;
         fs.readdir(root, cookie, &mut |e| {
-            seen.push(e.meta.name);
+            seen.push(String::from_utf8(e.meta.name).unwrap());
             cookie = e.cookie;
             got += 1;
             got < 50
@@ -339,8 +346,8 @@ fn readdir_cookies_resume_a_snapshot() {
         }
         // The directory changes between the pieces of the listing.
         if seen.len() == 100 {
-            fs.create(root, "late", 0o644, USER).unwrap();
-            let gone = fs.lookup(root, "n499").unwrap();
+            fs.create(root, b"late", 0o644, USER).unwrap();
+            let gone = fs.lookup(root, b"n499").unwrap();
             fs.remove(gone.node()).unwrap();
         }
     }
@@ -396,7 +403,7 @@ fn a_dead_connection_fails_every_call() {
     let (fs, proxy) = proxied(&rt, served.clone());
     let fs = Arc::new(fs);
     let root = fs.attach(USER, "").unwrap();
-    let f = fs.create(root, "f", 0o644, USER).unwrap().node();
+    let f = fs.create(root, b"f", 0o644, USER).unwrap().node();
     fs.write(f, 0, b"data", USER).unwrap();
     // Requests sent now get no answer until the connection is cut.
     proxy.hold.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -107,8 +107,11 @@ async fn fossil_on_the_real_tiny_vac_replays_equivalently() {
         }
         assert_eq!(x.session, "9p-ls-l-tiny", "reply to {:?}", x.request);
         let (ours, theirs_stats) = (listing(&x.ours.msg), listing(&theirs.msg));
-        let names: Vec<&str> = ours.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["empty.txt", "hello.txt", "sub", "pattern.bin"]);
+        let names: Vec<&[u8]> = ours.iter().map(|s| s.name.as_slice()).collect();
+        assert_eq!(
+            names,
+            [&b"empty.txt"[..], b"hello.txt", b"sub", b"pattern.bin"]
+        );
         assert!(theirs_stats.is_sorted_by(|a, b| a.name < b.name));
         let mut sorted = ours.clone();
         sorted.sort_by(|a, b| a.name.cmp(&b.name));
@@ -137,10 +140,10 @@ fn fixture_matches_the_recorded_listing() {
     assert_eq!(
         names,
         [
-            ("empty.txt".to_string(), 2, 0),
-            ("hello.txt".to_string(), 3, 13),
-            ("pattern.bin".to_string(), 6, 20000),
-            ("sub".to_string(), 4, 0),
+            (b"empty.txt".to_vec(), 2, 0),
+            (b"hello.txt".to_vec(), 3, 13),
+            (b"pattern.bin".to_vec(), 6, 20000),
+            (b"sub".to_vec(), 4, 0),
         ]
     );
     assert_eq!(fs.read(6, 0, 20000).unwrap(), common::pattern());

@@ -37,7 +37,7 @@ impl FileSystem for GatedFs {
     fn stat(&self, n: NodeId) -> Result<Meta> {
         self.inner.stat(n)
     }
-    fn lookup(&self, d: NodeId, name: &str) -> Result<Meta> {
+    fn lookup(&self, d: NodeId, name: &[u8]) -> Result<Meta> {
         self.inner.lookup(d, name)
     }
     fn parent(&self, n: NodeId) -> Result<Meta> {
@@ -56,7 +56,7 @@ impl FileSystem for GatedFs {
     fn write(&self, n: NodeId, off: u64, data: &[u8], user: &str) -> Result<u32> {
         self.inner.write(n, off, data, user)
     }
-    fn create(&self, d: NodeId, name: &str, perm: u32, user: &str) -> Result<Meta> {
+    fn create(&self, d: NodeId, name: &[u8], perm: u32, user: &str) -> Result<Meta> {
         self.inner.create(d, name, perm, user)
     }
     fn remove(&self, n: NodeId) -> Result<()> {
@@ -65,7 +65,7 @@ impl FileSystem for GatedFs {
     fn wstat(&self, n: NodeId, c: &SetMeta, user: &str) -> Result<Meta> {
         self.inner.wstat(n, c, user)
     }
-    fn rename(&self, n: NodeId, d: NodeId, name: &str, user: &str) -> Result<Meta> {
+    fn rename(&self, n: NodeId, d: NodeId, name: &[u8], user: &str) -> Result<Meta> {
         self.inner.rename(n, d, name, user)
     }
     fn readdir(
@@ -96,7 +96,7 @@ async fn open<S>(c: &mut Client<S>, fid: u32, path: &[&str])
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let wnames = path.iter().map(|s| s.to_string()).collect();
+    let wnames = path.iter().map(|s| s.as_bytes().to_vec()).collect();
     let w = c
         .rpc(
             1,
@@ -256,7 +256,7 @@ async fn many_connections_at_once() {
                     1,
                     Tcreate {
                         fid: 1,
-                        name,
+                        name: name.into_bytes(),
                         perm: 0o644,
                         mode: ORDWR,
                     },

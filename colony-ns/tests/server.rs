@@ -284,7 +284,7 @@ async fn auth_attach_and_fids(backend: Backend) {
     );
     assert_eq!(ename(clunk(&mut c, 42).await), error_strings::UNKNOWN_FID);
     let root = stat(&mut c, 0).await;
-    assert_eq!((root.name.as_str(), root.qid.ty), ("/", QTDIR));
+    assert_eq!((root.name.as_slice(), root.qid.ty), (&b"/"[..], QTDIR));
     h.shutdown().await.unwrap();
 }
 
@@ -320,7 +320,7 @@ async fn walks(backend: Backend) {
         panic!()
     };
     assert_eq!(full.wqids.len(), 2);
-    assert_eq!(stat(&mut c, 1).await.name, "f");
+    assert_eq!(stat(&mut c, 1).await.name, b"f");
     // newfid in use.
     assert_eq!(ename(c.walk(0, 1, &["d"]).await), error_strings::FID_IN_USE);
     // Partial walk: qids so far, newfid not created.
@@ -358,7 +358,7 @@ async fn walks(backend: Backend) {
     let Message::Rwalk(_) = c.walk(3, 3, &["d"]).await else {
         panic!()
     };
-    assert_eq!(stat(&mut c, 3).await.name, "d");
+    assert_eq!(stat(&mut c, 3).await.name, b"d");
     // An open fid cannot be walked.
     c.rpc(
         9,
@@ -728,7 +728,7 @@ async fn directory_reads(backend: Backend) {
             Stat::decode_dir(&chunk)
                 .unwrap()
                 .into_iter()
-                .map(|s| s.name),
+                .map(|s| String::from_utf8(s.name).unwrap()),
         );
         offset += chunk.len() as u64;
     }
@@ -761,7 +761,7 @@ async fn directory_reads(backend: Backend) {
             Stat::decode_dir(&chunk)
                 .unwrap()
                 .into_iter()
-                .map(|s| s.name),
+                .map(|s| String::from_utf8(s.name).unwrap()),
         );
         offset += chunk.len() as u64;
     }
@@ -839,8 +839,8 @@ async fn remove_and_wstat(backend: Backend) {
     assert_eq!(wstat(&mut c, 2, change).await, Rwstat {}.into());
     let s = stat(&mut c, 2).await;
     assert_eq!(
-        (s.mode, s.mtime, s.length, s.name.as_str()),
-        (0o600, 1234, 4, "g")
+        (s.mode, s.mtime, s.length, s.name.as_slice()),
+        (0o600, 1234, 4, &b"g"[..])
     );
     // Refused: directory bit, directory length, owner, qid.
     let dirbit = Stat {
@@ -900,11 +900,11 @@ async fn a_linked_file_is_changed_by_the_walked_name(backend: Backend) {
     let fs = empty_fs(backend);
     let root = fs.attach("glenda", "").unwrap();
     let d = fs
-        .create(root, "d", DMDIR | 0o775, "glenda")
+        .create(root, b"d", DMDIR | 0o775, "glenda")
         .unwrap()
         .node();
-    let f = fs.create(root, "f", 0o664, "glenda").unwrap().node();
-    fs.link(f, d, "g").unwrap();
+    let f = fs.create(root, b"f", 0o664, "glenda").unwrap().node();
+    fs.link(f, d, b"g").unwrap();
     let server = Server::new(fs.clone(), ServerConfig::default());
     let handle = server.bind_tcp("127.0.0.1:0").await.unwrap();
     let ListenAddr::Tcp(addr) = *handle.local_addr() else {
@@ -919,17 +919,17 @@ async fn a_linked_file_is_changed_by_the_walked_name(backend: Backend) {
         ..Stat::dont_touch()
     };
     assert_eq!(wstat(&mut c, 1, rename).await, Rwstat {}.into());
-    assert_eq!(fs.lookup(d, "g2").unwrap().node(), f);
-    assert_eq!(fs.lookup(root, "f").unwrap().node(), f);
+    assert_eq!(fs.lookup(d, b"g2").unwrap().node(), f);
+    assert_eq!(fs.lookup(root, b"f").unwrap().node(), f);
     assert_eq!(fs.stat(f).unwrap().mode & 0o777, 0o600);
     let taken = Stat {
         name: "f".into(),
         ..Stat::dont_touch()
     };
-    fs.create(d, "f", 0o644, "glenda").unwrap();
+    fs.create(d, b"f", 0o644, "glenda").unwrap();
     assert_eq!(ename(wstat(&mut c, 1, taken).await), error_strings::EXISTS);
     assert_eq!(c.rpc(1, Tremove { fid: 1 }).await, Rremove {}.into());
-    assert_eq!(fs.lookup(root, "f").unwrap().node(), f);
-    assert!(fs.lookup(d, "g2").is_err());
+    assert_eq!(fs.lookup(root, b"f").unwrap().node(), f);
+    assert!(fs.lookup(d, b"g2").is_err());
     assert_eq!(fs.stat(f).unwrap().nlink, 1);
 }

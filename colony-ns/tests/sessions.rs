@@ -30,12 +30,12 @@ fn recorded_frames_decode_to_the_transcript() {
     let Message::Twalk(walk) = walk.msg else {
         panic!("{walk:?}")
     };
-    assert_eq!(walk.wnames, ["tiny", "sub", "nested.txt"]);
+    assert_eq!(walk.wnames, [&b"tiny"[..], b"sub", b"nested.txt"]);
     let stat = Fcall::decode(&s2c[4]).unwrap();
     let Message::Rstat(stat) = stat.msg else {
         panic!("{stat:?}")
     };
-    assert_eq!(stat.stat.name, "nested.txt");
+    assert_eq!(stat.stat.name, b"nested.txt");
     assert_eq!(
         (stat.stat.qid.path, stat.stat.mode, stat.stat.length),
         (5, 0o644, 7)

@@ -47,8 +47,8 @@ impl Recorder {
             return false;
         };
         let saved = Fossil::open(self.store.clone(), score, FossilOptions::default()).unwrap();
-        let root = saved.lookup(saved.root(), "root").unwrap().qid.path;
-        saved.lookup(root, name).is_ok()
+        let root = saved.lookup(saved.root(), b"root").unwrap().qid.path;
+        saved.lookup(root, name.as_bytes()).is_ok()
     }
 
     fn count(&self) -> usize {

@@ -68,8 +68,8 @@ fn a_snapshot_holds_the_tree_at_its_root() {
         colony_fossil::FossilOptions::default(),
     )
     .unwrap();
-    let bin = fossil.lookup(fossil.root(), "bin").unwrap();
-    let sh = fossil.lookup(bin.qid.path, "sh").unwrap();
+    let bin = fossil.lookup(fossil.root(), b"bin").unwrap();
+    let sh = fossil.lookup(bin.qid.path, b"sh").unwrap();
     assert_eq!(fossil.readlink(sh.qid.path).unwrap(), b"dash");
-    assert!(fossil.lookup(bin.qid.path, "true").is_ok());
+    assert!(fossil.lookup(bin.qid.path, b"true").is_ok());
 }

@@ -168,7 +168,7 @@ impl FileSystem for Attached {
         self.fs()?.stat(node)
     }
 
-    fn lookup(&self, dir: NodeId, name: &str) -> colony_ns::Result<Meta> {
+    fn lookup(&self, dir: NodeId, name: &[u8]) -> colony_ns::Result<Meta> {
         self.fs()?.lookup(dir, name)
     }
 
@@ -184,7 +184,7 @@ impl FileSystem for Attached {
         self.fs()?.write(node, offset, data, user)
     }
 
-    fn create(&self, dir: NodeId, name: &str, perm: u32, user: &str) -> colony_ns::Result<Meta> {
+    fn create(&self, dir: NodeId, name: &[u8], perm: u32, user: &str) -> colony_ns::Result<Meta> {
         self.fs()?.create(dir, name, perm, user)
     }
 
@@ -196,7 +196,13 @@ impl FileSystem for Attached {
         self.fs()?.wstat(node, change, user)
     }
 
-    fn rename(&self, node: NodeId, dir: NodeId, name: &str, user: &str) -> colony_ns::Result<Meta> {
+    fn rename(
+        &self,
+        node: NodeId,
+        dir: NodeId,
+        name: &[u8],
+        user: &str,
+    ) -> colony_ns::Result<Meta> {
         self.fs()?.rename(node, dir, name, user)
     }
 
@@ -216,14 +222,14 @@ impl FileSystem for Attached {
     fn symlink(
         &self,
         dir: NodeId,
-        name: &str,
-        target: &str,
+        name: &[u8],
+        target: &[u8],
         owner: &NewFile<'_>,
     ) -> colony_ns::Result<Meta> {
         self.fs()?.symlink(dir, name, target, owner)
     }
 
-    fn make(&self, dir: NodeId, name: &str, new: &NewFile<'_>) -> colony_ns::Result<Meta> {
+    fn make(&self, dir: NodeId, name: &[u8], new: &NewFile<'_>) -> colony_ns::Result<Meta> {
         self.fs()?.make(dir, name, new)
     }
 
@@ -231,25 +237,25 @@ impl FileSystem for Attached {
         &self,
         node: NodeId,
         dir: NodeId,
-        name: &str,
+        name: &[u8],
         mode: RenameMode,
         user: &str,
     ) -> colony_ns::Result<Meta> {
         self.fs()?.rename_as(node, dir, name, mode, user)
     }
 
-    fn link(&self, node: NodeId, dir: NodeId, name: &str) -> colony_ns::Result<Meta> {
+    fn link(&self, node: NodeId, dir: NodeId, name: &[u8]) -> colony_ns::Result<Meta> {
         self.fs()?.link(node, dir, name)
     }
 
-    fn unlink(&self, dir: NodeId, name: &str) -> colony_ns::Result<()> {
+    fn unlink(&self, dir: NodeId, name: &[u8]) -> colony_ns::Result<()> {
         self.fs()?.unlink(dir, name)
     }
 
     fn rename_at(
         &self,
-        from: (NodeId, &str),
-        to: (NodeId, &str),
+        from: (NodeId, &[u8]),
+        to: (NodeId, &[u8]),
         mode: RenameMode,
         user: &str,
     ) -> colony_ns::Result<Meta> {
@@ -278,7 +284,7 @@ impl FileSystem for Attached {
         self.fs()?.removexattr(node, name)
     }
 
-    fn readlink(&self, node: NodeId) -> colony_ns::Result<String> {
+    fn readlink(&self, node: NodeId) -> colony_ns::Result<Vec<u8>> {
         self.fs()?.readlink(node)
     }
 }

@@ -98,12 +98,14 @@ impl Grid {
 }
 
 fn write_file(fs: &Fossil, name: &str, data: &[u8]) {
-    let meta = fs.create(fs.root(), name, 0o644, "glenda").unwrap();
+    let meta = fs
+        .create(fs.root(), name.as_bytes(), 0o644, "glenda")
+        .unwrap();
     fs.write(meta.qid.path, 0, data, "glenda").unwrap();
 }
 
 fn read_file(fs: &Fossil, name: &str) -> Vec<u8> {
-    let meta = fs.lookup(fs.root(), name).unwrap();
+    let meta = fs.lookup(fs.root(), name.as_bytes()).unwrap();
     let mut out = Vec::new();
     loop {
         let chunk = fs.read(meta.qid.path, out.len() as u64, 1 << 20).unwrap();
@@ -462,7 +464,7 @@ async fn boom_keeps_every_saved_name() {
     // The original spawns again from its own, unchanged snapshot.
     g.spawn_clean(&alice).await;
     let fs = g.colony.env_fossil(&alice, "clean.n1.alice").unwrap();
-    assert!(fs.lookup(fs.root(), "kept").is_err());
+    assert!(fs.lookup(fs.root(), b"kept").is_err());
 }
 
 #[tokio::test]
@@ -677,7 +679,7 @@ async fn synced_environments_come_back_after_a_crash() {
     let fs = g.colony.env_fossil(&alice, "clean.n1.alice").unwrap();
     assert_eq!(read_file(&fs, "synced"), b"before the crash");
     assert_eq!(read_file(&fs, "hello"), b"world");
-    assert!(fs.lookup(fs.root(), "unsynced").is_err());
+    assert!(fs.lookup(fs.root(), b"unsynced").is_err());
     let status = g.colony.status(&bob).unwrap();
     assert!(status[0].disk, "spawndisk comes back as spawndisk");
     let bobs = g.colony.env_fossil(&bob, "clean.n1.bob").unwrap();

@@ -17,7 +17,7 @@ impl Fossil {
     /// Creates `name` in `dir` with Plan 9 mode `perm` (DMDIR: a
     /// directory; DMSYMLINK: a symlink), owner `user`, the directory's
     /// group, and the next qid. [`Error::Exists`] if the name is taken.
-    pub fn create(&self, dir: NodeId, name: &str, perm: u32, user: &str) -> Result<Meta> {
+    pub fn create(&self, dir: NodeId, name: &[u8], perm: u32, user: &str) -> Result<Meta> {
         self.make(
             dir,
             name,
@@ -31,7 +31,7 @@ impl Fossil {
 
     /// Creates `name` in `dir` as `new` says (any kind of file, any
     /// owner), with the next qid. [`Error::Exists`] if the name is taken.
-    pub fn make(&self, dir: NodeId, name: &str, new: &NewFile<'_>) -> Result<Meta> {
+    pub fn make(&self, dir: NodeId, name: &[u8], new: &NewFile<'_>) -> Result<Meta> {
         check_name(name)?;
         let _g = self.gate.read().unwrap_or_else(|p| p.into_inner());
         let d = self.live(dir)?;
@@ -46,13 +46,13 @@ impl Fossil {
             if st.removed {
                 return Err(Error::NotFound);
             }
-            if st.children()?.by_name.contains_key(name.as_bytes()) {
+            if st.children()?.by_name.contains_key(name) {
                 return Err(Error::Exists);
             }
             let slot = st.alloc_slots(is_dir)?;
             let mut de = DirEntry {
                 version: 8,
-                elem: name.as_bytes().to_vec(),
+                elem: name.to_vec(),
                 entry: slot,
                 generation: 0,
                 mentry: slot + 1,
@@ -113,7 +113,7 @@ impl Fossil {
     }
 
     /// Creates a symbolic link `name` in `dir` pointing at `target`.
-    pub fn symlink(&self, dir: NodeId, name: &str, target: &[u8], user: &str) -> Result<Meta> {
+    pub fn symlink(&self, dir: NodeId, name: &[u8], target: &[u8], user: &str) -> Result<Meta> {
         let m = self.create(dir, name, DMSYMLINK | 0o777, user)?;
         self.write(m.qid.path, 0, target, user)?;
         self.stat(m.qid.path)
@@ -130,9 +130,9 @@ impl Fossil {
 
     /// Removes name `name` of `dir`: the file itself unless it has other
     /// names (unlink(2)), or an empty directory.
-    pub fn unlink(&self, dir: NodeId, name: &str) -> Result<()> {
+    pub fn unlink(&self, dir: NodeId, name: &[u8]) -> Result<()> {
         let _g = self.names_gate(|| self.name_touches_links(dir, name, false))?;
-        let node = self.make_primary(dir, name.as_bytes())?;
+        let node = self.make_primary(dir, name)?;
         self.remove_held(node)
     }
 

@@ -96,7 +96,7 @@ impl NodeState {
                 }
             })?;
             c.room.push(room_of(&mb, dsize));
-            let named = |e: Error| e.at_path(&String::from_utf8_lossy(&self.de.elem));
+            let named = |e: Error| e.at_path(&crate::name::show(&self.de.elem).to_string());
             for de in child_entries(&mb).map_err(named)? {
                 if c.by_name.contains_key(&de.elem) {
                     continue;

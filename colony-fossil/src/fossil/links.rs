@@ -198,10 +198,10 @@ impl Fossil {
 
     /// [`Fossil::node_touches_links`] of the file `name` in `dir` (false
     /// if there is none).
-    pub(crate) fn name_touches_links(&self, dir: NodeId, name: &str, dirs: bool) -> Result<bool> {
+    pub(crate) fn name_touches_links(&self, dir: NodeId, name: &[u8], dirs: bool) -> Result<bool> {
         let d = self.live(dir)?;
         self.ensure_children(&d)?;
-        let r = match d.read().child_ref(name.as_bytes()) {
+        let r = match d.read().child_ref(name) {
             Ok(r) => r,
             Err(Error::NotFound) => return Ok(false),
             Err(e) => return Err(e),
@@ -336,7 +336,7 @@ impl Fossil {
     /// Gives file `node` the new name `name` in `dir` (link(2)): a second
     /// vac entry sharing its contents. [`Error::IsDir`] for a directory
     /// (Linux's EPERM), [`Error::Exists`] if the name is taken.
-    pub fn link(&self, node: NodeId, dir: NodeId, name: &str) -> Result<Meta> {
+    pub fn link(&self, node: NodeId, dir: NodeId, name: &[u8]) -> Result<Meta> {
         check_name(name)?;
         // Alone: the paths read here must not change before they are kept.
         let _g = self.gate.write().unwrap_or_else(|p| p.into_inner());
@@ -347,7 +347,7 @@ impl Fossil {
         let d = self.live(dir)?;
         self.ensure_children(&d)?;
         let existing = self.path_of(node)?;
-        let new = join(&self.path_of(dir)?, name.as_bytes());
+        let new = join(&self.path_of(dir)?, name);
         let (psize, dsize) = self.geometry();
         let t = now();
         let mut de = n.read().de.clone();
@@ -357,13 +357,13 @@ impl Fossil {
             if ds.removed {
                 return Err(Error::NotFound);
             }
-            if ds.children()?.by_name.contains_key(name.as_bytes()) {
+            if ds.children()?.by_name.contains_key(name) {
                 return Err(Error::Exists);
             }
             let slot = ds.alloc_slots(false)?;
             // A placeholder: save writes the file's entry into every name.
             ds.write_slot(slot, Some(&Entry::empty(psize, dsize, false)))?;
-            de.elem = name.as_bytes().to_vec();
+            de.elem = name.to_vec();
             de.entry = slot;
             de.mentry = slot + 1;
             de.generation = 0;

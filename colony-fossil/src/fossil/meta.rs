@@ -95,8 +95,9 @@ pub struct Meta {
     pub mtime: u32,
     /// Length in bytes (0 for directories).
     pub length: u64,
-    /// Last path element ("/" for vac's root).
-    pub name: String,
+    /// Last path element ("/" for vac's root): bytes, as Linux has them
+    /// ([`crate::name`]).
+    pub name: Vec<u8>,
     /// Owner.
     pub uid: String,
     /// Group.
@@ -132,7 +133,7 @@ impl Meta {
             atime: de.atime,
             mtime: de.mtime,
             length: if mode & DMDIR != 0 { 0 } else { length },
-            name: text(&de.elem),
+            name: de.elem.clone(),
             uid: text(&de.uid),
             gid: text(&de.gid),
             muid: text(&de.mid),
@@ -199,7 +200,7 @@ impl Time {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SetMeta {
     /// Rename within the parent directory.
-    pub name: Option<String>,
+    pub name: Option<Vec<u8>>,
     /// New Plan 9 mode; DMDIR must not change.
     pub mode: Option<u32>,
     /// New access time.

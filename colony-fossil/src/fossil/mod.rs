@@ -157,12 +157,13 @@ fn local_store(options: &FossilOptions) -> Result<Box<dyn LocalStore>> {
     })
 }
 
-/// A name a file may have.
-pub fn check_name(name: &str) -> Result<()> {
-    if !crate::dir_entry::is_file_name(name.as_bytes()) {
-        return Err(Error::BadName(name.to_string()));
-    }
-    Ok(())
+/// A name a file may be given ([`crate::name::check`]), else
+/// [`Error::BadName`] saying why not.
+pub fn check_name(name: &[u8]) -> Result<()> {
+    crate::name::check(name).map_err(|fault| Error::BadName {
+        name: name.to_vec(),
+        fault,
+    })
 }
 
 impl Fossil {
@@ -380,7 +381,7 @@ impl Fossil {
         if let Some(n) = self.loaded(r.qid) {
             return Ok(n);
         }
-        let path = String::from_utf8_lossy(name).into_owned();
+        let path = crate::name::show(name).to_string();
         let load = || -> Result<NodeState> {
             let is_dir = r.de.mode & mode::DIR != 0;
             let get = |slot: u32, generation: u32, want_dir: bool| -> Result<Entry> {
@@ -431,25 +432,25 @@ impl Fossil {
 
     /// Entry `name` of directory `dir` ("..": the parent, the root's being
     /// itself; ".": the directory).
-    pub fn lookup(&self, dir: NodeId, name: &str) -> Result<Meta> {
+    pub fn lookup(&self, dir: NodeId, name: &[u8]) -> Result<Meta> {
         let d = self.live(dir)?;
         if !d.read().is_dir() {
             return Err(Error::NotDir);
         }
         match name {
-            ".." => return self.parent(dir),
-            "." => return self.stat(dir),
+            b".." => return self.parent(dir),
+            b"." => return self.stat(dir),
             _ => {}
         }
         self.ensure_children(&d)?;
         let child = {
             let st = d.read();
-            self.child_of(&st, dir, name.as_bytes())?
+            self.child_of(&st, dir, name)?
         };
         let st = child.read();
         let mut m = self.meta_named(&st, child.id);
         // A file of several names is shown by the name looked up.
-        m.name = name.to_string();
+        m.name = name.to_vec();
         Ok(m)
     }
 
@@ -487,7 +488,7 @@ impl Fossil {
                 for (slot, name) in names {
                     let n = self.child_of(&st, dir, &name)?;
                     let mut meta = self.meta_named(&n.read(), n.id);
-                    meta.name = String::from_utf8_lossy(&name).into_owned();
+                    meta.name = name;
                     out.push(DirItem {
                         meta,
                         cookie: slot as u64 + 1,

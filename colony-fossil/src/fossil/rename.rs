@@ -23,7 +23,7 @@ impl Fossil {
     /// Moves `node` to `name` in directory `dir` (which may be another
     /// directory). [`Error::Exists`] if the name is taken,
     /// [`Error::MoveIntoSelf`] if `dir` is `node` or below it.
-    pub fn rename(&self, node: NodeId, dir: NodeId, name: &str, user: &str) -> Result<Meta> {
+    pub fn rename(&self, node: NodeId, dir: NodeId, name: &[u8], user: &str) -> Result<Meta> {
         self.rename_as(node, dir, name, RenameMode::NoReplace, user)
     }
 
@@ -38,7 +38,7 @@ impl Fossil {
         &self,
         node: NodeId,
         dir: NodeId,
-        name: &str,
+        name: &[u8],
         mode: RenameMode,
         user: &str,
     ) -> Result<Meta> {
@@ -49,7 +49,7 @@ impl Fossil {
         if mode == RenameMode::NoReplace && self.live(node)?.read().parent == dir {
             // The common case stays a shared-gate metadata change.
             let change = SetMeta {
-                name: Some(name.to_string()),
+                name: Some(name.to_vec()),
                 ..Default::default()
             };
             return self.wstat(node, &change, user);
@@ -68,7 +68,7 @@ impl Fossil {
         &self,
         node: NodeId,
         dir: NodeId,
-        name: &str,
+        name: &[u8],
         mode: RenameMode,
         user: &str,
     ) -> Result<()> {
@@ -80,7 +80,7 @@ impl Fossil {
         };
         if target.is_some() {
             // The target's name in `dir` is the one replaced or swapped.
-            self.make_primary(dir, name.as_bytes())?;
+            self.make_primary(dir, name)?;
         }
         let src = self.stat(node)?;
         match (mode, target) {
@@ -108,8 +108,8 @@ impl Fossil {
     /// this one.
     pub fn rename_at(
         &self,
-        (from_dir, from): (NodeId, &str),
-        (dir, name): (NodeId, &str),
+        (from_dir, from): (NodeId, &[u8]),
+        (dir, name): (NodeId, &[u8]),
         mode: RenameMode,
         user: &str,
     ) -> Result<Meta> {
@@ -121,9 +121,9 @@ impl Fossil {
         };
         let node = match self.names_gate(touches)? {
             // Neither name is of a file of several: each is its node's.
-            NamesGate::Shared(_g) => self.make_primary(from_dir, from.as_bytes())?,
+            NamesGate::Shared(_g) => self.make_primary(from_dir, from)?,
             NamesGate::Alone(_g) => {
-                let node = self.make_primary(from_dir, from.as_bytes())?;
+                let node = self.make_primary(from_dir, from)?;
                 self.rename_held(node, dir, name, mode, user)?;
                 return self.stat(node);
             }
@@ -157,7 +157,7 @@ impl Fossil {
             self.check_not_within(da, b.node())?;
         }
         let aside = format!(".colony-exchange-{}", a.node());
-        self.move_held(a.node(), da, &aside, user)?;
+        self.move_held(a.node(), da, aside.as_bytes(), user)?;
         if let Err(e) = self.move_held(b.node(), da, &a.name, user) {
             let _ = self.move_held(a.node(), da, &a.name, user);
             return Err(e);
@@ -172,19 +172,19 @@ impl Fossil {
 
     /// Moves `node` to the free name `name` in `dir`, with the gate held
     /// alone.
-    fn move_held(&self, node: NodeId, dir: NodeId, name: &str, user: &str) -> Result<()> {
+    fn move_held(&self, node: NodeId, dir: NodeId, name: &[u8], user: &str) -> Result<()> {
         let n = self.live(node)?;
         let old_pid = n.read().parent;
         if old_pid == dir {
             let change = SetMeta {
-                name: Some(name.to_string()),
+                name: Some(name.to_vec()),
                 ..Default::default()
             };
             return self.wstat_held(node, &change, user);
         }
         let nd = self.live(dir)?;
         self.ensure_children(&nd)?;
-        if nd.read().children()?.by_name.contains_key(name.as_bytes()) {
+        if nd.read().children()?.by_name.contains_key(name) {
             return Err(Error::Exists);
         }
         let op = self.live(old_pid)?;
@@ -210,7 +210,7 @@ impl Fossil {
             if is_dir {
                 ds.write_slot(slot + 1, Some(&Entry::empty(psize, dsize, false)))?;
             }
-            de.elem = name.as_bytes().to_vec();
+            de.elem = name.to_vec();
             de.entry = slot;
             de.mentry = slot + 1;
             de.generation = 0;

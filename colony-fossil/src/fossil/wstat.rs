@@ -19,17 +19,14 @@ fn validate(node: NodeId, st: &NodeState, change: &SetMeta) -> Result<Option<Vec
         Some(l) if l > crate::entry::MAX_SIZE => return Err(Error::TooLarge(l)),
         _ => {}
     }
-    let rename = change
-        .name
-        .as_ref()
-        .filter(|n| n.as_bytes() != st.de.elem.as_slice());
+    let rename = change.name.as_ref().filter(|n| **n != st.de.elem);
     if let Some(n) = rename {
         check_name(n)?;
         if node == ROOT {
             return Err(Error::RemoveRoot);
         }
     }
-    Ok(rename.map(|n| n.as_bytes().to_vec()))
+    Ok(rename.cloned())
 }
 
 /// Applies a validated change to a node's state; returns the old name.
@@ -39,7 +36,7 @@ fn apply(st: &mut NodeState, change: &SetMeta, user: &str) -> Result<Vec<u8>> {
     }
     let old = st.de.elem.clone();
     if let Some(n) = &change.name {
-        st.de.elem = n.as_bytes().to_vec();
+        st.de.elem = n.clone();
     }
     if let Some(m) = change.mode {
         st.de.mode = from_plan9(m, st.de.mode);

@@ -20,7 +20,7 @@ impl RemoteFs {
         if let Some((dir, _)) = self.nodes.where_seen(node) {
             return Ok(dir);
         }
-        let (qid, fid) = self.walk(node, "..")?;
+        let (qid, fid) = self.walk(node, b"..")?;
         self.nodes.keep_walk_fid(qid.path, fid);
         Ok(qid.path)
     }
@@ -74,10 +74,10 @@ impl FileSystem for RemoteFs {
         self.stat_fid(&*self.walk_fid(node)?)
     }
 
-    fn lookup(&self, dir: NodeId, name: &str) -> Result<Meta> {
+    fn lookup(&self, dir: NodeId, name: &[u8]) -> Result<Meta> {
         let (qid, fid) = self.walk(dir, name)?;
         let fid = self.nodes.keep_walk_fid(qid.path, fid);
-        if name != ".." {
+        if name != b".." {
             self.nodes.seen(qid.path, dir, name);
         }
         self.stat_fid(&fid)
@@ -100,12 +100,12 @@ impl FileSystem for RemoteFs {
 
     /// Tcreate on a clone of the directory's fid; for a file, that fid,
     /// now open ORDWR, becomes the node's write fid.
-    fn create(&self, dir: NodeId, name: &str, perm: u32, _user: &str) -> Result<Meta> {
+    fn create(&self, dir: NodeId, name: &[u8], perm: u32, _user: &str) -> Result<Meta> {
         let fid = self.clone_fid(dir)?;
         let is_dir = perm & DMDIR != 0;
         let Rcreate { qid, iounit } = self.conn.call(Tcreate {
             fid: fid.num,
-            name: name.into(),
+            name: name.to_vec(),
             perm,
             mode: if is_dir { OREAD } else { ORDWR },
         })?;
@@ -144,7 +144,7 @@ impl FileSystem for RemoteFs {
 
     /// Within its directory, a wstat of the name; into another directory,
     /// [`Error::CrossDir`]: 9P2000 has no way to move a file.
-    fn rename(&self, node: NodeId, dir: NodeId, name: &str, user: &str) -> Result<Meta> {
+    fn rename(&self, node: NodeId, dir: NodeId, name: &[u8], user: &str) -> Result<Meta> {
         let parent = self.parent_node(node)?;
         if parent == node {
             return Err(Error::RemoveRoot);
@@ -153,7 +153,7 @@ impl FileSystem for RemoteFs {
             return Err(Error::CrossDir);
         }
         let change = SetMeta {
-            name: Some(name.into()),
+            name: Some(name.to_vec()),
             ..SetMeta::default()
         };
         self.wstat(node, &change, user)
@@ -192,10 +192,16 @@ impl FileSystem for RemoteFs {
     /// server masks a new file's permissions with its directory's
     /// (create(5)), but a symlink's are no permissions on Unix and always
     /// show as 0777 there.
-    fn symlink(&self, dir: NodeId, name: &str, target: &str, owner: &NewFile<'_>) -> Result<Meta> {
+    fn symlink(
+        &self,
+        dir: NodeId,
+        name: &[u8],
+        target: &[u8],
+        owner: &NewFile<'_>,
+    ) -> Result<Meta> {
         let (mode, user) = (DMSYMLINK | 0o777, owner.user);
         let meta = self.create(dir, name, mode, user)?;
-        self.write(meta.node(), 0, target.as_bytes(), user)?;
+        self.write(meta.node(), 0, target, user)?;
         let change = SetMeta {
             mode: Some(mode),
             ..SetMeta::default()

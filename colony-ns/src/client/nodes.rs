@@ -49,7 +49,7 @@ struct Node {
     read: Option<Arc<OpenFid>>,
     write: Option<Arc<OpenFid>>,
     /// The directory and name it was last seen under.
-    seen: Option<(NodeId, String)>,
+    seen: Option<(NodeId, Vec<u8>)>,
     /// When its fids were last used (a tick of [`Table::clock`]).
     used: u64,
 }
@@ -191,17 +191,17 @@ impl Nodes {
     }
 
     /// Records that `node` is `name` in `dir`.
-    pub fn seen(&self, node: NodeId, dir: NodeId, name: &str) {
+    pub fn seen(&self, node: NodeId, dir: NodeId, name: &[u8]) {
         let mut t = self.lock();
         let n = t.map.entry(node).or_default();
         match &mut n.seen {
             Some((d, s)) if *d == dir && s == name => {}
-            seen => *seen = Some((dir, name.to_owned())),
+            seen => *seen = Some((dir, name.to_vec())),
         }
     }
 
     /// Where `node` was last seen.
-    pub fn where_seen(&self, node: NodeId) -> Option<(NodeId, String)> {
+    pub fn where_seen(&self, node: NodeId) -> Option<(NodeId, Vec<u8>)> {
         self.lock().map.get(&node)?.seen.clone()
     }
 

@@ -173,12 +173,12 @@ impl RemoteFs {
     }
 
     /// Walks `names` (none: a clone) from `from` to a new fid; its qids.
-    fn walk_from(&self, from: &Fid, names: &[&str]) -> Result<(Vec<Qid>, Fid)> {
+    fn walk_from(&self, from: &Fid, names: &[&[u8]]) -> Result<(Vec<Qid>, Fid)> {
         let new = NewFid::reserve(&self.conn);
         let Rwalk { wqids } = self.conn.call(Twalk {
             fid: from.num,
             newfid: new.num,
-            wnames: names.iter().map(|n| n.to_string()).collect(),
+            wnames: names.iter().map(|n| n.to_vec()).collect(),
         })?;
         // A walk that stops short leaves newfid unbound (walk(5)).
         if wqids.len() != names.len() {
@@ -189,7 +189,7 @@ impl RemoteFs {
 
     /// Walks from directory `dir` to its entry `name`: the new fid and
     /// the entry's qid.
-    pub(crate) fn walk(&self, dir: NodeId, name: &str) -> Result<(Qid, Fid)> {
+    pub(crate) fn walk(&self, dir: NodeId, name: &[u8]) -> Result<(Qid, Fid)> {
         let from = self.walk_fid(dir)?;
         let (qids, fid) = self.walk_from(&from, &[name])?;
         Ok((qids[0], fid))

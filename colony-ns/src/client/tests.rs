@@ -104,12 +104,12 @@ fn fids_stay_within_budget() {
     });
     let root = fs.attach("glenda", "").unwrap();
     let dir = fs
-        .create(root, "d", crate::ninep::DMDIR | 0o755, "glenda")
+        .create(root, b"d", crate::ninep::DMDIR | 0o755, "glenda")
         .unwrap();
     let files: Vec<_> = (0..40)
         .map(|i| {
             let f = fs
-                .create(dir.node(), &format!("f{i}"), 0o644, "glenda")
+                .create(dir.node(), format!("f{i}").as_bytes(), 0o644, "glenda")
                 .unwrap();
             fs.write(f.node(), 0, format!("{i}").as_bytes(), "glenda")
                 .unwrap();
@@ -120,7 +120,7 @@ fn fids_stay_within_budget() {
     // The root (never given up) and the budget.
     assert!(fs.nodes.holding() <= budget + 1, "{}", fs.nodes.holding());
     for (i, &f) in files.iter().enumerate() {
-        assert_eq!(fs.stat(f).unwrap().name, format!("f{i}"));
+        assert_eq!(fs.stat(f).unwrap().name, format!("f{i}").into_bytes());
         assert_eq!(fs.read(f, 0, 10).unwrap(), format!("{i}").as_bytes());
         fs.write(f, 0, b"x", "glenda").unwrap();
     }
@@ -134,6 +134,6 @@ fn fids_stay_within_budget() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert!(fids() <= 3 * (budget + 1), "{} fids out", fids());
-    let f0 = served.lookup(dir.node(), "f0").unwrap();
+    let f0 = served.lookup(dir.node(), b"f0").unwrap();
     assert_eq!(served.read(f0.node(), 0, 10).unwrap(), b"x");
 }

@@ -1,6 +1,7 @@
 //! The FUSE operations, each in terms of the [`FileSystem`] trait.
 
 use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -16,7 +17,7 @@ use crate::fs::{FileSystem, Meta, NodeId, Special};
 use crate::fuse::attr::{self, Inodes};
 use crate::fuse::edit::{Change, Kind};
 use crate::fuse::ids::IdMap;
-use crate::fuse::names::existing_name;
+use crate::fuse::names::entry_name;
 use crate::fuse::open_files::OpenFiles;
 use crate::fuse::xattr::reply_xattr;
 use crate::ninep::{DMDEVICE, DMDIR, DMNAMEDPIPE, DMSYMLINK};
@@ -98,7 +99,7 @@ impl Adapter {
     }
 
     pub(crate) fn lookup_name(&self, parent: INodeNo, name: &OsStr) -> Result<Meta, Errno> {
-        Ok(self.fs.lookup(self.node(parent), existing_name(name)?)?)
+        Ok(self.fs.lookup(self.node(parent), entry_name(name)?)?)
     }
 }
 
@@ -223,7 +224,7 @@ impl fuser::Filesystem for Adapter {
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
         match self.fs.readlink(self.node(ino)) {
-            Ok(target) => reply.data(target.as_bytes()),
+            Ok(target) => reply.data(&target),
             Err(e) => reply.error(e.into()),
         }
     }
@@ -295,20 +296,17 @@ impl fuser::Filesystem for Adapter {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let r = (|| {
-            let target = target
-                .to_str()
-                .ok_or(Errno::from_i32(nix::errno::Errno::EILSEQ as i32))?;
-            let kind = Kind {
-                bits: DMSYMLINK,
-                perm: 0o777,
-                umask: 0,
-                special: None,
-            };
-            self.make_with(req, parent, link_name, kind, |dir, name, new| {
-                self.fs.symlink(dir, name, target, new)
-            })
-        })();
+        // The target is bytes, as the kernel gave it.
+        let target = target.as_os_str().as_bytes();
+        let kind = Kind {
+            bits: DMSYMLINK,
+            perm: 0o777,
+            umask: 0,
+            special: None,
+        };
+        let r = self.make_with(req, parent, link_name, kind, |dir, name, new| {
+            self.fs.symlink(dir, name, target, new)
+        });
         self.reply_entry(reply, r);
     }
 

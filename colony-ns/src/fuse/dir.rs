@@ -5,6 +5,9 @@
 //! even while the directory changes (cookies stay valid, see
 //! [`crate::fs::DirEntry`]).
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
 use fuser::{Errno, ReplyDirectory, ReplyDirectoryPlus};
 
 use crate::error::Error;
@@ -22,7 +25,7 @@ impl Adapter {
         &self,
         ino: fuser::INodeNo,
         offset: u64,
-        emit: &mut dyn FnMut(u64, &str, &Meta) -> bool,
+        emit: &mut dyn FnMut(u64, &[u8], &Meta) -> bool,
     ) -> Result<(), Errno> {
         let dir = self.inodes.node(ino);
         if offset == 0 {
@@ -30,11 +33,11 @@ impl Adapter {
             if !me.is_dir() {
                 return Err(Errno::ENOTDIR);
             }
-            if emit(1, ".", &me) {
+            if emit(1, b".", &me) {
                 return Ok(());
             }
         }
-        if offset <= 1 && emit(DOTS, "..", &self.fs.parent(dir)?) {
+        if offset <= 1 && emit(DOTS, b"..", &self.fs.parent(dir)?) {
             return Ok(());
         }
         let cookie = offset.saturating_sub(DOTS);
@@ -58,7 +61,7 @@ impl Adapter {
             .inodes
             .ino(meta.node())
         {
-            Ok(i) => reply.add(i, next, kind(meta), name),
+            Ok(i) => reply.add(i, next, kind(meta), OsStr::from_bytes(name)),
             Err(e) => {
                 bad = Some(e);
                 true
@@ -79,7 +82,14 @@ impl Adapter {
         let mut bad = None;
         let ttl = self.tuning.attr_ttl;
         let r = self.walk_dir(ino, offset, &mut |next, name, meta| match self.attr(meta) {
-            Ok(a) => reply.add(a.ino, next, name, &ttl, &a, fuser::Generation(0)),
+            Ok(a) => reply.add(
+                a.ino,
+                next,
+                OsStr::from_bytes(name),
+                &ttl,
+                &a,
+                fuser::Generation(0),
+            ),
             Err(e) => {
                 bad = Some(e);
                 true

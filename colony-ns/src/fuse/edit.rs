@@ -10,7 +10,7 @@ use crate::fs::{Meta, NewFile, NodeId, RenameMode, SetMeta, Special, Time, Xattr
 use crate::fuse::acl::{self, Acl};
 use crate::fuse::adapter::Adapter;
 use crate::fuse::attr::{PERM_BITS, dm_perm};
-use crate::fuse::names::{existing_name, new_name};
+use crate::fuse::names::entry_name;
 use crate::ninep::{DMDIR, DMSETGID, DMSYMLINK};
 
 /// The parts of a setattr the file system can apply.
@@ -81,9 +81,9 @@ impl Adapter {
         parent: INodeNo,
         name: &OsStr,
         kind: Kind,
-        make: impl FnOnce(NodeId, &str, &NewFile<'_>) -> crate::error::Result<Meta>,
+        make: impl FnOnce(NodeId, &[u8], &NewFile<'_>) -> crate::error::Result<Meta>,
     ) -> Result<Meta, Errno> {
-        let name = new_name(name)?;
+        let name = entry_name(name)?;
         let dir = self.fs.stat(self.node(parent))?;
         let user = self.ids.user_name(req.uid());
         let default_acl = (self.acls && kind.bits & DMSYMLINK == 0)
@@ -186,7 +186,7 @@ impl Adapter {
         want_dir: bool,
     ) -> Result<(), Errno> {
         let meta = self.lookup_name(parent, name)?;
-        let at = (self.node(parent), existing_name(name)?);
+        let at = (self.node(parent), entry_name(name)?);
         match (meta.is_dir(), want_dir) {
             (true, false) => Err(Errno::EISDIR),
             (false, true) => Err(Errno::ENOTDIR),
@@ -203,7 +203,7 @@ impl Adapter {
         new_dir: INodeNo,
         name: &OsStr,
     ) -> Result<Meta, Errno> {
-        let name = new_name(name)?;
+        let name = entry_name(name)?;
         let node = self.node(ino);
         if self.fs.stat(node)?.is_dir() {
             return Err(Errno::EPERM);
@@ -238,8 +238,8 @@ impl Adapter {
             RenameMode::Replace
         };
         let src = self.lookup_name(dir, from)?;
-        let from_at = (self.node(dir), existing_name(from)?);
-        let to = new_name(to)?;
+        let from_at = (self.node(dir), entry_name(from)?);
+        let to = entry_name(to)?;
         let new_dir = self.node(new_dir);
         let user = self.user(req);
         if mode == RenameMode::Replace
@@ -278,7 +278,7 @@ impl Adapter {
         &self,
         req: &Request,
         (dir, src): (INodeNo, &Meta),
-        (new_dir, to): (NodeId, &str),
+        (new_dir, to): (NodeId, &[u8]),
     ) -> Result<(), Errno> {
         if src.is_dir() && self.is_within(new_dir, src.node())? {
             // A directory cannot move below itself.
@@ -319,7 +319,7 @@ impl Adapter {
         &self,
         src: &Meta,
         new_dir: NodeId,
-        to: &str,
+        to: &[u8],
         req: &Request,
     ) -> Result<bool, Errno> {
         match self.fs.rename(src.node(), new_dir, to, &self.user(req)) {

@@ -37,7 +37,9 @@ pub(crate) fn errno(e: &Error) -> Errno {
         Error::BadUtf8 => Errno::from_i32(nix::errno::Errno::EILSEQ as i32),
         Error::NotOpenRead | Error::NotOpenWrite => Errno::EBADF,
         Error::TooManyFids { .. } => Errno::from_i32(nix::errno::Errno::EMFILE as i32),
-        Error::NameTooLong { .. } => Errno::from_i32(nix::errno::Errno::ENAMETOOLONG as i32),
+        Error::NameTooLong { .. } | Error::FileNameTooLong => {
+            Errno::from_i32(nix::errno::Errno::ENAMETOOLONG as i32)
+        }
         // No OS error number (or a bogus one) gives EIO.
         Error::Io(io) => Errno::from_i32(io.raw_os_error().unwrap_or(0)),
         Error::Other(_)

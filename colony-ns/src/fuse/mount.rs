@@ -1,5 +1,7 @@
 //! Mounting a [`FileSystem`] with FUSE, and the handle that unmounts it.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -166,7 +168,12 @@ impl Flusher {
             }
             node = parent;
         }
-        Some(names.iter().rev().fold(self.dir.clone(), |p, n| p.join(n)))
+        Some(
+            names
+                .iter()
+                .rev()
+                .fold(self.dir.clone(), |p, n| p.join(OsStr::from_bytes(n))),
+        )
     }
 }
 

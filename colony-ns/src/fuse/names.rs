@@ -1,45 +1,35 @@
 //! Checking the names the kernel hands over.
 
 use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 
 use fuser::Errno;
 
 /// The longest name (in bytes) a directory entry may have, as on Linux.
-pub const NAME_MAX: usize = 255;
+pub use crate::fs::NAME_MAX;
 
-/// A name to create or rename to: ENAMETOOLONG past [`NAME_MAX`] bytes,
-/// EILSEQ if not UTF-8 (the file system stores UTF-8 names, as 9P does).
-pub(crate) fn new_name(name: &OsStr) -> Result<&str, Errno> {
+/// A name to look up, create or rename to, as the bytes the kernel sent
+/// (names are bytes: `b"caf\xe9"` is a name like any other):
+/// ENAMETOOLONG past [`NAME_MAX`] bytes, as Linux's own file systems
+/// answer, even for a lookup.
+pub(crate) fn entry_name(name: &OsStr) -> Result<&[u8], Errno> {
     if name.len() > NAME_MAX {
         return Err(Errno::ENAMETOOLONG);
     }
-    name.to_str()
-        .ok_or(Errno::from_i32(nix::errno::Errno::EILSEQ as i32))
-}
-
-/// A name to look up: as [`new_name`], except that a name the file system
-/// cannot hold is simply not there (ENOENT).
-pub(crate) fn existing_name(name: &OsStr) -> Result<&str, Errno> {
-    if name.len() > NAME_MAX {
-        return Err(Errno::ENAMETOOLONG);
-    }
-    name.to_str().ok_or(Errno::ENOENT)
+    Ok(name.as_bytes())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::ffi::OsStrExt;
 
     #[test]
     fn long_and_non_utf8_names() {
         let long = "x".repeat(NAME_MAX + 1);
-        assert_eq!(new_name(OsStr::new(&long)), Err(Errno::ENAMETOOLONG));
-        assert_eq!(existing_name(OsStr::new(&long)), Err(Errno::ENAMETOOLONG));
+        assert_eq!(entry_name(OsStr::new(&long)), Err(Errno::ENAMETOOLONG));
         let ok = "y".repeat(NAME_MAX);
-        assert_eq!(new_name(OsStr::new(&ok)), Ok(ok.as_str()));
-        let bad = OsStr::from_bytes(b"a\xffb");
-        assert_eq!(new_name(bad), Err(Errno::from_i32(84)));
-        assert_eq!(existing_name(bad), Err(Errno::ENOENT));
+        assert_eq!(entry_name(OsStr::new(&ok)), Ok(ok.as_bytes()));
+        let latin1 = OsStr::from_bytes(b"caf\xe9");
+        assert_eq!(entry_name(latin1), Ok(&b"caf\xe9"[..]));
     }
 }

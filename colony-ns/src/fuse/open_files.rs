@@ -15,8 +15,8 @@ use crate::error::Result;
 use crate::fs::{FileSystem, Meta, NodeId, SetMeta};
 
 /// The name a file unlinked while open hides under.
-pub(crate) fn hidden_name(node: NodeId) -> String {
-    format!(".colony_hidden_{node:016x}")
+pub(crate) fn hidden_name(node: NodeId) -> Vec<u8> {
+    format!(".colony_hidden_{node:016x}").into_bytes()
 }
 
 #[derive(Default)]
@@ -90,7 +90,7 @@ impl OpenFiles {
     pub(crate) fn unlink(
         &self,
         fs: &dyn FileSystem,
-        at: (NodeId, &str),
+        at: (NodeId, &[u8]),
         file: &Meta,
         user: &str,
     ) -> Result<()> {

@@ -31,8 +31,12 @@ pub const NOT_EMPTY: &str = "directory not empty";
 pub const BAD_DIR_OFFSET: &str = "bad offset in directory read";
 /// A single directory entry does not fit in the count the client asked for.
 pub const DIR_ENTRY_TOO_BIG: &str = "directory entry larger than read count";
-/// A name that cannot be a file name ("", ".", "..", or containing '/').
+/// A name that cannot be a file name ("", ".", "..", or holding '/' or
+/// NUL).
 pub const BAD_NAME: &str = "illegal name";
+/// A name longer than a file may have (Linux's NAME_MAX; Plan 9's own
+/// text for ENAMETOOLONG).
+pub const FILE_NAME_TOO_LONG: &str = "file name too long";
 /// Wstat trying to turn a file into a directory or back.
 pub const DIR_BIT: &str = "can't change directory bit";
 /// Wstat of a nonzero length on a directory.

@@ -5,14 +5,24 @@ use crate::error::{Error, Result};
 use crate::ninep::codec::expect_end;
 use crate::ninep::qid::Qid;
 use crate::ninep::stat::Stat;
-use crate::ninep::wire::{Reader, Wire};
+use crate::ninep::wire::{Codec, NameField, Reader, WalkNames};
+
+/// The codec of a message field: its type's own, or the one after `as`.
+macro_rules! field_codec {
+    ($fty:ty) => {
+        $fty
+    };
+    ($fty:ty, $codec:ty) => {
+        $codec
+    };
+}
 
 /// Declares each message as a struct of wire fields (in wire order) and the
 /// [`Message`] enum over them, so the layout is written down once.
 macro_rules! messages {
     ($(
         $(#[$doc:meta])*
-        $name:ident = $num:literal { $( $(#[$fdoc:meta])* $field:ident : $fty:ty ),* $(,)? }
+        $name:ident = $num:literal { $( $(#[$fdoc:meta])* $field:ident : $fty:ty $(as $codec:ty)? ),* $(,)? }
     )*) => {
         $(
             $(#[$doc])*
@@ -25,13 +35,13 @@ macro_rules! messages {
 
                 fn put_body(&self, out: &mut Vec<u8>) -> Result<()> {
                     let _ = &out;
-                    $( Wire::put(&self.$field, out)?; )*
+                    $( <field_codec!($fty $(, $codec)?) as Codec<$fty>>::put(&self.$field, out)?; )*
                     Ok(())
                 }
 
                 fn get_body(r: &mut Reader<'_>) -> Result<Self> {
                     let _ = &r;
-                    Ok(Self { $( $field: Wire::get(r, concat!(stringify!($name), ".", stringify!($field)))?, )* })
+                    Ok(Self { $( $field: <field_codec!($fty $(, $codec)?) as Codec<$fty>>::get(r, concat!(stringify!($name), ".", stringify!($field)))?, )* })
                 }
             }
 
@@ -148,7 +158,7 @@ messages! {
         /// Fid for the result (may equal fid).
         newfid: u32,
         /// Up to 16 path elements.
-        wnames: Vec<String>,
+        wnames: Vec<Vec<u8>> as WalkNames,
     }
     /// Qids of the elements walked (fewer than asked: the walk stopped).
     Rwalk = 111 {
@@ -174,7 +184,7 @@ messages! {
         /// A directory fid.
         fid: u32,
         /// New file's name.
-        name: String,
+        name: Vec<u8> as NameField,
         /// Permissions and DM bits (DMDIR makes a directory).
         perm: u32,
         /// Open mode.
@@ -313,7 +323,7 @@ pub fn frame_tag(frame: &[u8]) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ninep::stat::tests::{any_stat, name};
+    use crate::ninep::stat::tests::{any_stat, file_name, name};
     use proptest::collection::vec;
     use proptest::prelude::*;
 
@@ -343,24 +353,28 @@ mod tests {
             name().prop_map(|ename| Rerror { ename }.into()),
             any::<u16>().prop_map(|oldtag| Tflush { oldtag }.into()),
             Just(Rflush {}.into()),
-            (any::<(u32, u32)>(), vec(name(), 0..=16)).prop_map(|((fid, newfid), wnames)| Twalk {
-                fid,
-                newfid,
-                wnames
-            }
-            .into()),
-            vec(qid(), 0..=16).prop_map(|wqids| Rwalk { wqids }.into()),
-            any::<(u32, u8)>().prop_map(|(fid, mode)| Topen { fid, mode }.into()),
-            (qid(), any::<u32>()).prop_map(|(qid, iounit)| Ropen { qid, iounit }.into()),
-            (any::<u32>(), name(), any::<(u32, u8)>()).prop_map(|(fid, name, (perm, mode))| {
-                Tcreate {
+            (any::<(u32, u32)>(), vec(file_name(), 0..=16)).prop_map(|((fid, newfid), wnames)| {
+                Twalk {
                     fid,
-                    name,
-                    perm,
-                    mode,
+                    newfid,
+                    wnames,
                 }
                 .into()
             }),
+            vec(qid(), 0..=16).prop_map(|wqids| Rwalk { wqids }.into()),
+            any::<(u32, u8)>().prop_map(|(fid, mode)| Topen { fid, mode }.into()),
+            (qid(), any::<u32>()).prop_map(|(qid, iounit)| Ropen { qid, iounit }.into()),
+            (any::<u32>(), file_name(), any::<(u32, u8)>()).prop_map(
+                |(fid, name, (perm, mode))| {
+                    Tcreate {
+                        fid,
+                        name,
+                        perm,
+                        mode,
+                    }
+                    .into()
+                }
+            ),
             (qid(), any::<u32>()).prop_map(|(qid, iounit)| Rcreate { qid, iounit }.into()),
             any::<(u32, u64, u32)>()
                 .prop_map(|(fid, offset, count)| Tread { fid, offset, count }.into()),
@@ -405,6 +419,41 @@ mod tests {
     }
 
     /// The worked bytes of the spec (§7).
+    /// File names are the client's bytes (v9fs and plan9port send what
+    /// Linux has); texts such as error strings stay UTF-8.
+    #[test]
+    fn names_are_bytes_texts_are_utf8() {
+        let walk = Fcall::new(
+            1,
+            Twalk {
+                fid: 0,
+                newfid: 1,
+                wnames: vec![b"caf\xe9".to_vec(), b"\xff\xfe".to_vec()],
+            },
+        );
+        let bytes = walk.encode().unwrap();
+        assert_eq!(Fcall::decode(&bytes).unwrap(), walk);
+        let create = Fcall::new(
+            1,
+            Tcreate {
+                fid: 0,
+                name: b"\x80".to_vec(),
+                perm: 0o644,
+                mode: 0,
+            },
+        );
+        let bytes = create.encode().unwrap();
+        assert_eq!(Fcall::decode(&bytes).unwrap(), create);
+        let nul = Tcreate {
+            name: b"a\0b".to_vec(),
+            ..Tcreate::try_from(create.msg).unwrap()
+        };
+        assert!(matches!(
+            Fcall::new(1, nul).encode(),
+            Err(Error::NulInString)
+        ));
+    }
+
     #[test]
     fn spec_worked_bytes() {
         let cases: [(&str, Fcall); 6] = [
@@ -535,7 +584,7 @@ mod tests {
         let too_many = Twalk {
             fid: 0,
             newfid: 1,
-            wnames: vec![String::new(); 17],
+            wnames: vec![Vec::new(); 17],
         };
         assert!(matches!(
             Fcall::new(1, too_many).encode(),

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::fs::{Meta, SetMeta};
 use crate::ninep::STATFIXLEN;
 use crate::ninep::qid::Qid;
-use crate::ninep::wire::{Reader, Wire, len16, put_string, put_u16, put_u32, put_u64};
+use crate::ninep::wire::{Reader, Wire, len16, put_name, put_string, put_u16, put_u32, put_u64};
 
 /// One stat record. In Twstat, all-ones integers and empty strings mean
 /// "don't touch" ([`Stat::dont_touch`]).
@@ -25,8 +25,8 @@ pub struct Stat {
     pub mtime: u32,
     /// Length in bytes; 0 for directories.
     pub length: u64,
-    /// Last path element ("/" for the root).
-    pub name: String,
+    /// Last path element ("/" for the root): bytes, as Linux has them.
+    pub name: Vec<u8>,
     /// Owner.
     pub uid: String,
     /// Group.
@@ -50,7 +50,7 @@ impl Stat {
             atime: u32::MAX,
             mtime: u32::MAX,
             length: u64::MAX,
-            name: String::new(),
+            name: Vec::new(),
             uid: String::new(),
             gid: String::new(),
             muid: String::new(),
@@ -104,7 +104,7 @@ impl Stat {
             atime: change.atime.map_or(dont.atime, |t| t.secs),
             mtime: change.mtime.map_or(dont.mtime, |t| t.secs),
             length: change.length.unwrap_or(dont.length),
-            name: text(&change.name),
+            name: change.name.clone().unwrap_or_default(),
             uid: text(&change.uid),
             gid: text(&change.gid),
             ..dont
@@ -127,7 +127,7 @@ impl Stat {
         let int = |v: u32| (v != u32::MAX).then_some(v);
         let text = |s: &String| (!s.is_empty()).then(|| s.clone());
         Ok(SetMeta {
-            name: text(&self.name),
+            name: (!self.name.is_empty()).then(|| self.name.clone()),
             mode: int(self.mode),
             atime: int(self.atime).map(Into::into),
             mtime: int(self.mtime).map(Into::into),
@@ -154,7 +154,8 @@ impl Stat {
         put_u32(out, self.atime);
         put_u32(out, self.mtime);
         put_u64(out, self.length);
-        for s in [&self.name, &self.uid, &self.gid, &self.muid] {
+        put_name(out, &self.name)?;
+        for s in [&self.uid, &self.gid, &self.muid] {
             put_string(out, s)?;
         }
         Ok(())
@@ -194,7 +195,7 @@ impl Stat {
             atime: b.u32("stat atime")?,
             mtime: b.u32("stat mtime")?,
             length: b.u64("stat length")?,
-            name: b.string("stat name")?,
+            name: b.name("stat name")?,
             uid: b.string("stat uid")?,
             gid: b.string("stat gid")?,
             muid: b.string("stat muid")?,
@@ -243,10 +244,15 @@ pub(crate) mod tests {
         "[^\u{0}]{0,12}"
     }
 
+    /// File names 9P can carry: any bytes but NUL, UTF-8 or not.
+    pub(crate) fn file_name() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(1..=u8::MAX, 0..12)
+    }
+
     pub(crate) fn any_stat() -> impl Strategy<Value = Stat> {
         (
             any::<(u16, u32, u8, u32, u64, u32, u32, u32, u64)>(),
-            (name(), name(), name(), name()),
+            (file_name(), name(), name(), name()),
         )
             .prop_map(
                 |((ty, dev, qt, qv, qp, mode, atime, mtime, length), (name, uid, gid, muid))| {
@@ -289,7 +295,7 @@ pub(crate) mod tests {
 
         #[test]
         fn change_round_trips(
-            name in proptest::option::of("[^\u{0}/]{1,12}"),
+            name in proptest::option::of(proptest::collection::vec(1..=u8::MAX, 1..12)),
             mode in proptest::option::of(0..u32::MAX),
             atime in proptest::option::of(0..u32::MAX),
             mtime in proptest::option::of(0..u32::MAX),

@@ -52,14 +52,22 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(self.array(what)?))
     }
 
-    /// `len[2]` then that many bytes of UTF-8 without NUL.
-    pub(crate) fn string(&mut self, what: &'static str) -> Result<String> {
+    /// `len[2]` then that many bytes without NUL: a file name, which 9P
+    /// carries as the bytes the client has (Linux's v9fs and plan9port
+    /// send names that are not UTF-8 as they are).
+    pub(crate) fn name(&mut self, what: &'static str) -> Result<Vec<u8>> {
         let len = self.u16(what)? as usize;
         let bytes = self.take(len, what)?;
         if bytes.contains(&0) {
             return Err(Error::NulInString);
         }
-        String::from_utf8(bytes.to_vec()).map_err(|_| Error::BadUtf8)
+        Ok(bytes.to_vec())
+    }
+
+    /// A [`Reader::name`] that must be UTF-8: a text (user names, versions,
+    /// error texts).
+    pub(crate) fn string(&mut self, what: &'static str) -> Result<String> {
+        String::from_utf8(self.name(what)?).map_err(|_| Error::BadUtf8)
     }
 }
 
@@ -80,19 +88,67 @@ pub(crate) fn len16(what: &'static str, len: usize) -> Result<u16> {
     u16::try_from(len).map_err(|_| Error::TooLong { what, len })
 }
 
-pub(crate) fn put_string(out: &mut Vec<u8>, s: &str) -> Result<()> {
-    if s.as_bytes().contains(&0) {
+/// Appends a file name: `len[2]` then its bytes (no NUL).
+pub(crate) fn put_name(out: &mut Vec<u8>, s: &[u8]) -> Result<()> {
+    if s.contains(&0) {
         return Err(Error::NulInString);
     }
     put_u16(out, len16("string", s.len())?);
-    out.extend_from_slice(s.as_bytes());
+    out.extend_from_slice(s);
     Ok(())
+}
+
+/// Appends a text, as a name of its UTF-8 bytes.
+pub(crate) fn put_string(out: &mut Vec<u8>, s: &str) -> Result<()> {
+    put_name(out, s.as_bytes())
 }
 
 /// A field of a 9P message.
 pub(crate) trait Wire: Sized {
     fn put(&self, out: &mut Vec<u8>) -> Result<()>;
     fn get(r: &mut Reader<'_>, what: &'static str) -> Result<Self>;
+}
+
+/// How a field of type `T` travels, where its type alone does not say:
+/// every [`Wire`] type is its own codec; file names, which are bytes
+/// like read and write data but travel as strings, have [`NameField`]
+/// and [`WalkNames`].
+pub(crate) trait Codec<T> {
+    fn put(v: &T, out: &mut Vec<u8>) -> Result<()>;
+    fn get(r: &mut Reader<'_>, what: &'static str) -> Result<T>;
+}
+
+impl<T: Wire> Codec<T> for T {
+    fn put(v: &T, out: &mut Vec<u8>) -> Result<()> {
+        v.put(out)
+    }
+    fn get(r: &mut Reader<'_>, what: &'static str) -> Result<T> {
+        T::get(r, what)
+    }
+}
+
+/// A file name: a string's `len[2]` and bytes, any but NUL.
+pub(crate) struct NameField;
+
+impl Codec<Vec<u8>> for NameField {
+    fn put(v: &Vec<u8>, out: &mut Vec<u8>) -> Result<()> {
+        put_name(out, v)
+    }
+    fn get(r: &mut Reader<'_>, what: &'static str) -> Result<Vec<u8>> {
+        r.name(what)
+    }
+}
+
+/// A walk's names: `nwname[2]` then at most MAXWELEM names.
+pub(crate) struct WalkNames;
+
+impl Codec<Vec<Vec<u8>>> for WalkNames {
+    fn put(v: &Vec<Vec<u8>>, out: &mut Vec<u8>) -> Result<()> {
+        put_walk(v, out, |n, out| put_name(out, n))
+    }
+    fn get(r: &mut Reader<'_>, what: &'static str) -> Result<Vec<Vec<u8>>> {
+        get_walk(r, what, |r| r.name(what))
+    }
 }
 
 impl Wire for u8 {
@@ -161,24 +217,39 @@ impl Wire for Vec<u8> {
     }
 }
 
-/// A walk list (names or qids): `n[2]` then n elements, at most MAXWELEM.
-pub(crate) trait WalkElement: Wire {}
-impl WalkElement for String {}
-impl WalkElement for crate::ninep::Qid {}
+/// Appends a walk list (names or qids): `n[2]` then n elements, at most
+/// MAXWELEM.
+fn put_walk<T>(
+    items: &[T],
+    out: &mut Vec<u8>,
+    put: impl Fn(&T, &mut Vec<u8>) -> Result<()>,
+) -> Result<()> {
+    if items.len() > MAXWELEM {
+        return Err(Error::TooManyWalkElements(items.len()));
+    }
+    put_u16(out, items.len() as u16);
+    items.iter().try_for_each(|e| put(e, out))
+}
 
-impl<T: WalkElement> Wire for Vec<T> {
+/// Reads a walk list written by [`put_walk`].
+fn get_walk<'a, T>(
+    r: &mut Reader<'a>,
+    what: &'static str,
+    get: impl Fn(&mut Reader<'a>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let n = r.u16(what)? as usize;
+    if n > MAXWELEM {
+        return Err(Error::TooManyWalkElements(n));
+    }
+    (0..n).map(|_| get(r)).collect()
+}
+
+/// An Rwalk's qids.
+impl Wire for Vec<crate::ninep::Qid> {
     fn put(&self, out: &mut Vec<u8>) -> Result<()> {
-        if self.len() > MAXWELEM {
-            return Err(Error::TooManyWalkElements(self.len()));
-        }
-        put_u16(out, self.len() as u16);
-        self.iter().try_for_each(|e| e.put(out))
+        put_walk(self, out, |q, out| q.put(out))
     }
     fn get(r: &mut Reader<'_>, what: &'static str) -> Result<Self> {
-        let n = r.u16(what)? as usize;
-        if n > MAXWELEM {
-            return Err(Error::TooManyWalkElements(n));
-        }
-        (0..n).map(|_| T::get(r, what)).collect()
+        get_walk(r, what, |r| <crate::ninep::Qid as Wire>::get(r, what))
     }
 }

@@ -39,7 +39,7 @@ pub(crate) struct Fid {
     pub open: Option<Open>,
     /// The directory and name a walk or create reached it by, so that a
     /// file of several names (hard links) is removed by that name.
-    pub named: Option<(NodeId, String)>,
+    pub named: Option<(NodeId, Vec<u8>)>,
 }
 
 /// A fid shared between the requests that use it.

@@ -116,7 +116,7 @@ impl Ops<'_> {
             match self.step(&cur, name, &from.uname) {
                 Ok(next) => {
                     wqids.push(next.qid);
-                    named = (name != "..").then(|| (cur.node(), name.clone()));
+                    named = (name != b"..").then(|| (cur.node(), name.clone()));
                     cur = next;
                 }
                 // The first element failing is an error; a later one ends
@@ -140,7 +140,7 @@ impl Ops<'_> {
     }
 
     /// One walk element: `dir` must be a searchable directory.
-    fn step(&self, dir: &Meta, name: &str, user: &str) -> Result<Meta> {
+    fn step(&self, dir: &Meta, name: &[u8], user: &str) -> Result<Meta> {
         if !dir.is_dir() {
             return Err(Error::NotDir);
         }
@@ -407,7 +407,7 @@ impl Ops<'_> {
                 if !change.is_empty() {
                     self.fs().wstat(node, &change, &user)?;
                 }
-                let to = (dir, new.as_str());
+                let to = (dir, new.as_slice());
                 self.fs()
                     .rename_at((dir, &old), to, RenameMode::NoReplace, &user)?;
                 lock(&fid).named = Some((dir, new));
@@ -425,8 +425,8 @@ impl Ops<'_> {
     fn walked_name(
         &self,
         meta: &Meta,
-        named: Option<(NodeId, String)>,
-    ) -> Option<(NodeId, String)> {
+        named: Option<(NodeId, Vec<u8>)>,
+    ) -> Option<(NodeId, Vec<u8>)> {
         named.filter(|(dir, name)| {
             meta.nlink > 1
                 && self
@@ -438,7 +438,7 @@ impl Ops<'_> {
 
     /// The directory of the file's name `named` ([`Self::walked_name`]),
     /// else of its one name.
-    fn parent_by(&self, meta: &Meta, named: Option<&(NodeId, String)>) -> Result<Meta> {
+    fn parent_by(&self, meta: &Meta, named: Option<&(NodeId, Vec<u8>)>) -> Result<Meta> {
         match named {
             Some((dir, _)) => self.fs().stat(*dir),
             None => self.parent_of(meta),
@@ -450,7 +450,7 @@ impl Ops<'_> {
     fn check_wstat(
         &self,
         meta: &Meta,
-        named: Option<&(NodeId, String)>,
+        named: Option<&(NodeId, Vec<u8>)>,
         change: &SetMeta,
         user: &str,
     ) -> Result<()> {

@@ -101,7 +101,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
     /// Twalk from `fid` to `newfid` through `names`.
     pub async fn walk(&mut self, fid: u32, newfid: u32, names: &[&str]) -> Message {
-        let wnames = names.iter().map(|s| s.to_string()).collect();
+        let wnames = names.iter().map(|s| s.as_bytes().to_vec()).collect();
         self.rpc(
             2,
             Twalk {

@@ -143,7 +143,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Fsys<S> {
         let walk = Twalk {
             fid: fid.fid,
             newfid,
-            wnames: name.into_iter().map(String::from).collect(),
+            wnames: name.into_iter().map(|n| n.as_bytes().to_vec()).collect(),
         };
         match self.rpc(walk.into()).await {
             Ok(Message::Rwalk(r)) if r.wqids.len() == usize::from(name.is_some()) => {

@@ -93,7 +93,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> NineFuse<S> {
             if entries.is_empty() {
                 return Ok(names);
             }
-            names.extend(entries.into_iter().map(|s| s.name));
+            names.extend(
+                entries
+                    .into_iter()
+                    .map(|s| String::from_utf8(s.name).expect("test trees have UTF-8 names")),
+            );
         }
     }
 
