@@ -124,6 +124,35 @@ fn hard_links_survive_save_and_reopen() {
     h.unmount().unwrap();
 }
 
+/// Names and a symlink target that are not UTF-8, made by programs in a
+/// mount, are the same bytes after a save and a reopen.
+#[test]
+fn byte_names_survive_save_and_reopen() {
+    let Some((_dir, mnt)) = mount_dir() else {
+        return;
+    };
+    if !["ls", "od", "readlink"].iter().all(|p| have(p)) {
+        return;
+    }
+    let store = Arc::new(MemStore::new());
+    let options = FossilOptions {
+        owner: "root".into(),
+        ..FossilOptions::default()
+    };
+    let fossil = Arc::new(Fossil::create_empty(store.clone(), options.clone()).unwrap());
+    let serve = |fossil: &Arc<Fossil>| {
+        let fs = Arc::new(FossilFs::new(fossil.clone()));
+        mount(fs, &mnt, &MountOptions::default()).unwrap()
+    };
+    let h = serve(&fossil);
+    fuse_programs::programs::make_byte_names(&mnt);
+    h.unmount().unwrap();
+    let score = fossil.save().unwrap();
+    let h = serve(&Arc::new(Fossil::open(store, score, options).unwrap()));
+    fuse_programs::programs::check_byte_names(&mnt);
+    h.unmount().unwrap();
+}
+
 /// The same programs with the options an environment's root is mounted
 /// with: the kernel's write-back cache and long-lived names and attributes.
 mod sole_writer {

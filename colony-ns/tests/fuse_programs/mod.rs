@@ -162,6 +162,7 @@ macro_rules! program_tests {
             sqlite_write_and_read_back: ["sqlite3"],
             rm_rf_deep_tree: [],
             symlinks: [],
+            names_that_are_not_utf8: ["ls", "od", "readlink"],
             errors_have_the_right_errno: [],
             large_file_offsets: [],
             many_files_in_one_directory: [],

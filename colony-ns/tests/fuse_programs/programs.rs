@@ -1,8 +1,10 @@
 //! The programs run in a mount, one function each; `mnt` is the mount.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -166,6 +168,52 @@ pub fn symlinks(mnt: &Path) {
         "d/target\n../missing\ndata\ndata\nsymbolic link\nregular file\ndangling\ntarget\n"
     );
     assert_eq!(fs::read_link(mnt.join("l")).unwrap(), Path::new("d/target"));
+}
+
+/// Makes, with real programs, files whose names and link target are not
+/// UTF-8: `caf\xe9` (Latin-1), a directory `\xff\xfe` holding the link
+/// `l\x80` -> `../caf\xe9` and a copy renamed to `xhiver\xa0`.
+pub fn make_byte_names(mnt: &Path) {
+    sh(
+        mnt,
+        r#"n=$(printf 'caf\351') d=$(printf '\377\376') r=$(printf 'hiver\240')
+           echo latin-1 > "$n"
+           mkdir "$d"
+           ln -s "../$n" "$d/$(printf 'l\200')"
+           cp "$n" "$d/$r"
+           mv "$d/$r" "$d/x$r""#,
+    );
+}
+
+/// Checks what [`make_byte_names`] made, byte for byte: `ls -b` shows
+/// bytes that are not printable as octal escapes.
+pub fn check_byte_names(mnt: &Path) {
+    let out = sh(
+        mnt,
+        r#"d=$(printf '\377\376') l=$(printf 'l\200')
+           ls -b . "$d"
+           readlink "$d/$l" | od -An -tx1
+           cat "$d/$l" "$d/x$(printf 'hiver\240')""#,
+    );
+    assert_eq!(
+        out,
+        ".:\ncaf\\351\n\\377\\376\n\n\\377\\376:\nl\\200\nxhiver\\240\n \
+         2e 2e 2f 63 61 66 e9 0a\nlatin-1\nlatin-1\n"
+    );
+    let d = mnt.join(OsStr::from_bytes(b"\xff\xfe"));
+    let target = fs::read_link(d.join(OsStr::from_bytes(b"l\x80"))).unwrap();
+    assert_eq!(target.as_os_str().as_bytes(), b"../caf\xe9");
+}
+
+/// Names and symlink targets are bytes, as Linux has them; a name past
+/// NAME_MAX is ENAMETOOLONG.
+pub fn names_that_are_not_utf8(mnt: &Path) {
+    make_byte_names(mnt);
+    check_byte_names(mnt);
+    let long = mnt.join("x".repeat(256));
+    assert_eq!(errno(fs::write(&long, b"")), Errno::ENAMETOOLONG as i32);
+    assert_eq!(errno(fs::metadata(&long)), Errno::ENAMETOOLONG as i32);
+    fs::write(mnt.join("y".repeat(255)), b"").unwrap();
 }
 
 fn errno<T: std::fmt::Debug>(r: std::io::Result<T>) -> i32 {
