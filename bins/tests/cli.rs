@@ -2,7 +2,9 @@
 //! venti tools against it, vac and unvac through it, then check, stats and
 //! reindex on the stopped store.
 
+use std::ffi::OsStr;
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -95,6 +97,11 @@ fn venti_tools_vac_and_unvac_against_our_server() {
     let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(tree.join("sub/big.bin"), &big).unwrap();
     std::os::unix::fs::symlink("hello.txt", tree.join("link")).unwrap();
+    // Names and a link target that are not UTF-8 are bytes like any other.
+    let latin1 = OsStr::from_bytes(b"caf\xe9");
+    std::fs::write(tree.join("sub").join(latin1), "latin-1\n").unwrap();
+    let stray = tree.join(OsStr::from_bytes(b"l\xff\xfe"));
+    std::os::unix::fs::symlink(OsStr::from_bytes(b"sub/caf\xe9"), &stray).unwrap();
     let vacfile = tmp.path().join("tree.vac");
     let line = ok(colony(
         &[
@@ -127,6 +134,10 @@ fn venti_tools_vac_and_unvac_against_our_server() {
         std::fs::read_link(out.join("tree/link")).unwrap(),
         Path::new("hello.txt")
     );
+    let stray = out.join("tree").join(OsStr::from_bytes(b"l\xff\xfe"));
+    let target = std::fs::read_link(&stray).unwrap();
+    assert_eq!(target.as_os_str().as_bytes(), b"sub/caf\xe9");
+    assert_eq!(std::fs::read(&stray).unwrap(), b"latin-1\n");
     stop(server);
 
     // The stopped store checks clean and holds what was written.

@@ -98,6 +98,7 @@ on_every_backend!(
     directory_reads,
     remove_and_wstat,
     a_linked_file_is_changed_by_the_walked_name,
+    names_are_bytes_on_the_wire,
 );
 
 /// Connects, negotiates 9P2000 with msize 8192, attaches fid 0 as `user`.
@@ -115,13 +116,13 @@ fn ename(m: Message) -> String {
 }
 
 /// Creates `name` in the root through a fresh fid, leaving it open with `mode`.
-async fn create(c: &mut Tcp, fid: u32, name: &str, perm: u32, mode: u8) -> Message {
+async fn create(c: &mut Tcp, fid: u32, name: impl AsRef<[u8]>, perm: u32, mode: u8) -> Message {
     assert!(matches!(c.walk(0, fid, &[]).await, Message::Rwalk(_)));
     c.rpc(
         3,
         Tcreate {
             fid,
-            name: name.into(),
+            name: name.as_ref().to_vec(),
             perm,
             mode,
         },
@@ -932,4 +933,67 @@ async fn a_linked_file_is_changed_by_the_walked_name(backend: Backend) {
     assert_eq!(fs.lookup(root, b"f").unwrap().node(), f);
     assert!(fs.lookup(d, b"g2").is_err());
     assert_eq!(fs.stat(f).unwrap().nlink, 1);
+}
+
+/// Walks from the root to `newfid` through names given as bytes.
+async fn walk_bytes(c: &mut Tcp, newfid: u32, wnames: &[&[u8]]) -> Message {
+    let wnames = wnames.iter().map(|n| n.to_vec()).collect();
+    c.rpc(
+        2,
+        Twalk {
+            fid: 0,
+            newfid,
+            wnames,
+        },
+    )
+    .await
+}
+
+/// Names are the client's bytes (v9fs and plan9port send what Linux has):
+/// created, walked to, listed, stat'ed and renamed as they are; a
+/// malformed or too long name gets its own error text.
+async fn names_are_bytes_on_the_wire(backend: Backend) {
+    let (h, addr) = start(backend).await;
+    let mut c = session(addr, "glenda").await;
+    let Message::Rcreate(_) = create(&mut c, 1, b"caf\xe9", 0o644, ORDWR).await else {
+        panic!()
+    };
+    write(&mut c, 1, 0, b"latin-1").await;
+    clunk(&mut c, 1).await;
+    let Message::Rwalk(w) = walk_bytes(&mut c, 2, &[b"caf\xe9"]).await else {
+        panic!()
+    };
+    assert_eq!(w.wqids.len(), 1);
+    assert_eq!(stat(&mut c, 2).await.name, b"caf\xe9");
+    let rename = Stat {
+        name: b"\xff\xfe".to_vec(),
+        ..Stat::dont_touch()
+    };
+    assert!(matches!(wstat(&mut c, 2, rename).await, Message::Rwstat(_)));
+    assert_eq!(
+        ename(walk_bytes(&mut c, 3, &[b"caf\xe9"]).await),
+        error_strings::NOT_FOUND
+    );
+    c.walk(0, 3, &[]).await;
+    c.rpc(
+        1,
+        Topen {
+            fid: 3,
+            mode: OREAD,
+        },
+    )
+    .await;
+    let listed = Stat::decode_dir(&data(c.read(3, 0, 8192).await)).unwrap();
+    let names: Vec<&[u8]> = listed.iter().map(|s| s.name.as_slice()).collect();
+    assert_eq!(names, [b"\xff\xfe"]);
+    for (bad, want) in [
+        (&b"a/b"[..], error_strings::BAD_NAME),
+        (b"..", error_strings::BAD_NAME),
+        (&[b'x'; 256], error_strings::FILE_NAME_TOO_LONG),
+    ] {
+        let got = ename(create(&mut c, 4, bad, 0o644, ORDWR).await);
+        assert_eq!(got, want, "{}", bad.escape_ascii());
+        clunk(&mut c, 4).await;
+    }
+    h.shutdown().await.unwrap();
 }
