@@ -3,8 +3,10 @@
 //! colony-ns's codec, save with SIGHUP and with SIGTERM, and unvac the
 //! printed scores.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -35,8 +37,8 @@ impl<S: Read + Write> Client<S> {
         reply.msg
     }
 
-    /// Creates `dir/name` holding `data`.
-    fn put(&mut self, dir: &str, name: &str, data: &[u8]) {
+    /// Creates `dir/name` holding `data` (`name` as bytes, as Linux has it).
+    fn put(&mut self, dir: &str, name: &[u8], data: &[u8]) {
         let walk = Twalk {
             fid: 0,
             newfid: 1,
@@ -45,7 +47,7 @@ impl<S: Read + Write> Client<S> {
         self.rpc(1, walk);
         let create = Tcreate {
             fid: 1,
-            name: name.into(),
+            name: name.to_vec(),
             perm: 0o644,
             mode: OWRITE,
         };
@@ -148,13 +150,14 @@ fn serve_write_over_9p_save_and_unvac() {
 
     wait_listening(&format!("127.0.0.1:{port}"));
     let mut c = connect(|| TcpStream::connect(("127.0.0.1", port)));
-    c.put("tree", "first.txt", b"written over 9P\n");
+    c.put("tree", b"first.txt", b"written over 9P\n");
     signal(&served.0, "-HUP");
     let first = next_line();
     assert!(first.starts_with("vac:") && first.len() == 44, "{first}");
     assert_ne!(first, original.trim());
     // Still serving after a SIGHUP save.
-    c.put("tree", "second.txt", b"after the first save\n");
+    // A name that is not UTF-8 (Latin-1) is kept as its bytes.
+    c.put("tree", b"second\xe9.txt", b"after the first save\n");
     drop(c);
     signal(&served.0, "-TERM");
     let last = next_line();
@@ -169,11 +172,19 @@ fn serve_write_over_9p_save_and_unvac() {
     let read = |p: &str| std::fs::read_to_string(out.join(p)).unwrap();
     assert_eq!(read("tree/hello.txt"), "hello, world\n");
     assert_eq!(read("tree/first.txt"), "written over 9P\n");
-    assert_eq!(read("tree/second.txt"), "after the first save\n");
+    let second = out.join("tree").join(OsStr::from_bytes(b"second\xe9.txt"));
+    assert_eq!(
+        std::fs::read_to_string(second).unwrap(),
+        "after the first save\n"
+    );
     let out = tmp.path().join("out-first");
     unvac(&first, &data, &out);
     assert!(out.join("tree/first.txt").exists());
-    assert!(!out.join("tree/second.txt").exists());
+    assert_eq!(
+        std::fs::read_dir(out.join("tree")).unwrap().count(),
+        2,
+        "hello.txt and first.txt"
+    );
 }
 
 #[test]

@@ -236,7 +236,7 @@ impl MetaBlock {
             Ok(_) => {
                 return Err(Error::format(
                     "MetaBlock",
-                    format!("{:?} is already present", String::from_utf8_lossy(&de.elem)),
+                    format!("{:?} is already present", crate::name::show(&de.elem)),
                 ));
             }
             Err(i) => i,
@@ -259,7 +259,7 @@ impl MetaBlock {
         let i = self.search(&de.elem).map_err(|_| {
             Error::format(
                 "MetaBlock",
-                format!("{:?} not found", String::from_utf8_lossy(&de.elem)),
+                format!("{:?} not found", crate::name::show(&de.elem)),
             )
         })?;
         let rec = de.encode()?;

@@ -376,6 +376,17 @@ impl Error {
     }
 }
 
+/// A name a file may not be given: too long ([`Error::FileNameTooLong`]),
+/// else illegal ([`Error::BadName`]), as Plan 9 and Linux tell them apart.
+impl From<colony_fossil::name::NameFault> for Error {
+    fn from(fault: colony_fossil::name::NameFault) -> Self {
+        match fault {
+            colony_fossil::name::NameFault::TooLong(_) => Error::FileNameTooLong,
+            _ => Error::BadName,
+        }
+    }
+}
+
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

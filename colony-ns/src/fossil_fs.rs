@@ -86,11 +86,7 @@ impl From<colony_fossil::Error> for Error {
             F::NotDir => Error::NotDir,
             F::IsDir => Error::IsDir,
             F::NotEmpty => Error::NotEmpty,
-            F::BadName {
-                fault: colony_fossil::name::NameFault::TooLong(_),
-                ..
-            } => Error::FileNameTooLong,
-            F::BadName { .. } => Error::BadName,
+            F::BadName { fault, .. } => fault.into(),
             F::DirBit => Error::DirBit,
             F::DirLength => Error::DirLength,
             F::RemoveRoot => Error::RemoveRoot,

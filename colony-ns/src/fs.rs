@@ -8,7 +8,6 @@
 
 use crate::error::{Error, Result};
 use crate::ninep::DMSYMLINK;
-use colony_fossil::name::NameFault;
 
 /// The longest file name (Linux's NAME_MAX): names are bytes, as Linux
 /// has them ([`colony_fossil::name`]).
@@ -69,13 +68,11 @@ pub use colony_fossil::extension::XattrMode;
 /// ([`Error::BadName`]), at most [`NAME_MAX`] bytes
 /// ([`Error::FileNameTooLong`]).
 pub fn check_name(name: &[u8]) -> Result<()> {
-    colony_fossil::name::check(name).map_err(|fault| match fault {
-        NameFault::TooLong(_) => Error::FileNameTooLong,
-        _ => Error::BadName,
-    })
+    Ok(colony_fossil::name::check(name)?)
 }
 
-/// A tree of files served by 9P (and FUSE). Errors are this crate's
+/// A tree of files served by 9P (and FUSE). Names and symlink targets are
+/// bytes, as Linux has them ([`colony_fossil::name`]). Errors are this crate's
 /// [`Error`] variants with Plan 9 texts ([`Error::NotFound`],
 /// [`Error::Exists`], [`Error::NotDir`], [`Error::NotEmpty`], ...), or
 /// [`Error::Other`] for failures of the storage behind it.
