@@ -13,6 +13,7 @@ use colony_fossil::fossil::{DMDIR, Fossil, FossilOptions, NodeId};
 use colony_fossil::name::NameFault;
 use colony_fossil::vac::{self, VacOptions};
 use colony_venti::{MemStore, Score};
+use proptest::prelude::*;
 
 const U: &str = "glenda";
 
@@ -139,4 +140,43 @@ fn malformed_names_say_what_is_wrong() {
         e.to_string(),
         "bad file name \"\\xff/\": the name holds '/'"
     );
+}
+
+/// Any bytes that [`colony_fossil::name::check`] accepts.
+fn any_name() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(any::<u8>(), 1..=255)
+        .prop_filter("a file name", |n| colony_fossil::name::check(n).is_ok())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever bytes a name is, a saved and reopened Fossil lists it,
+    /// finds it and unvac writes it exactly (names sorted by bytes in the
+    /// MetaBlocks, as plan9port's vac sorts them).
+    #[test]
+    fn every_name_round_trips(names in proptest::collection::btree_set(any_name(), 1..12)) {
+        let store = Arc::new(MemStore::new());
+        let fs = Fossil::create_empty(store.clone(), FossilOptions::default()).unwrap();
+        for (i, n) in names.iter().enumerate() {
+            let f = fs.create(fs.root(), n, 0o644, U).unwrap().node();
+            fs.write(f, 0, &i.to_le_bytes(), U).unwrap();
+        }
+        let score = fs.save().unwrap();
+        let fs = Fossil::open(store.clone(), score, FossilOptions::default()).unwrap();
+        let mut seen = Vec::new();
+        fs.readdir(fs.root(), 0, &mut |e| {
+            seen.push(e.meta.name);
+            true
+        })
+        .unwrap();
+        seen.sort();
+        prop_assert_eq!(&seen, &names.iter().cloned().collect::<Vec<_>>());
+        for (i, n) in names.iter().enumerate() {
+            let f = fs.lookup(fs.root(), n).unwrap().node();
+            prop_assert_eq!(fs.read(f, 0, 8).unwrap(), i.to_le_bytes());
+        }
+        let out = common::export(&store, &score);
+        prop_assert_eq!(listed(out.path()), seen);
+    }
 }
