@@ -11,6 +11,8 @@
 pub mod address;
 pub mod arena;
 mod block_type;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 pub mod fuzz;
 mod marker;
