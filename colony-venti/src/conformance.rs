@@ -234,6 +234,7 @@ impl FailingStore {
         Err(Error::Io {
             op,
             path: "failing-store".into(),
+            offset: None,
             source: io::Error::other("injected failure"),
         })
     }

@@ -2,12 +2,17 @@
 
 use std::path::PathBuf;
 
+use std::fmt;
+
+use crate::address::AddressProblem;
 use crate::block_type::BlockType;
-use crate::score::Score;
+use crate::score::{Score, ScoreProblem};
 
 /// Everything that can go wrong in the block store, its formats and the
-/// venti protocol.
+/// venti protocol. Match on the variants (never on the text); more may be
+/// added.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The (score, type) pair is not in the store. The text is plan9port's,
     /// with the libventi type number, so Plan 9 users recognise it.
@@ -30,18 +35,32 @@ pub enum Error {
     #[error("invalid block type {0}")]
     BadType(u8),
     /// Text that is not a score.
-    #[error("bad score {0:?}: want 40 hex digits, optionally after a label and a colon")]
-    BadScore(String),
+    #[error("bad score {text:?}: {problem}")]
+    BadScore {
+        /// The text given.
+        text: String,
+        /// The check it failed.
+        #[source]
+        problem: ScoreProblem,
+    },
     /// An address that is neither `host:port` nor a Plan 9 dial string.
-    #[error("bad address {0:?}: want host:port or tcp!host!port")]
-    BadAddress(String),
+    #[error("bad address {text:?}: {problem}")]
+    BadAddress {
+        /// The text given.
+        text: String,
+        /// The check it failed.
+        #[source]
+        problem: AddressProblem,
+    },
     /// I/O on a file of the store failed.
-    #[error("{op} {}: {source}", path.display())]
+    #[error("{op} {}{}: {source}", path.display(), At(*offset))]
     Io {
         /// What was being done ("read", "write", "open", ...).
         op: &'static str,
         /// The file.
         path: PathBuf,
+        /// Where in the file, for positioned reads and writes.
+        offset: Option<u64>,
         /// The operating system's error.
         #[source]
         source: std::io::Error,
@@ -90,11 +109,19 @@ pub enum Error {
         /// The store's directory.
         dir: PathBuf,
     },
-    /// The file system is full; the write was not stored.
-    #[error("disk full writing {}", path.display())]
+    /// The file system is full (or the quota used up); the write was not
+    /// stored.
+    #[error("disk full: {op} {}{}: {source}", path.display(), At(*offset))]
     DiskFull {
+        /// What was being done ("write", "reserve", ...).
+        op: &'static str,
         /// The file being written.
         path: PathBuf,
+        /// Where in the file, for positioned writes.
+        offset: Option<u64>,
+        /// The operating system's error (ENOSPC or EDQUOT).
+        #[source]
+        source: std::io::Error,
     },
     /// A venti message or frame that does not parse (libventi's "bad
     /// packet"): a field missing, bytes left over, an unknown type, a
@@ -142,6 +169,18 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// " at offset N" when an offset is known, for error texts.
+struct At(Option<u64>);
+
+impl fmt::Display for At {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(off) => write!(f, " at offset {off}"),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Shorthand for results of this crate.

@@ -27,5 +27,5 @@ pub use block_type::{BlockType, ROOT_SIZE};
 pub use error::{Error, Result};
 pub use marker::{DATA_MARKER, is_data_dir, mark_data_dir};
 pub use mem::MemStore;
-pub use score::Score;
+pub use score::{Score, ScoreProblem};
 pub use store::{BlockStore, MAX_BLOCK, check_block_size};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::private::private_file;
 
-use super::format::{HEAD_SIZE, TRAILER_SIZE, io_error};
+use super::format::{HEAD_SIZE, TRAILER_SIZE, io_error, io_error_at};
 use super::head::{ArenaHead, ArenaTrailer};
 use super::tail::{Batch, Tail};
 
@@ -219,14 +219,14 @@ impl ArenaFile {
     pub fn read_at(&self, buf: &mut [u8], off: u64) -> Result<()> {
         self.file
             .read_exact_at(buf, off)
-            .map_err(|e| io_error("read", &self.path, e))
+            .map_err(|e| io_error_at("read", &self.path, Some(off), e))
     }
 
     /// Writes all of `buf` at `off`.
     pub fn write_at(&self, buf: &[u8], off: u64) -> Result<()> {
         self.file
             .write_all_at(buf, off)
-            .map_err(|e| io_error("write", &self.path, e))
+            .map_err(|e| io_error_at("write", &self.path, Some(off), e))
     }
 
     /// Current file length.

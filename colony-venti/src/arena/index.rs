@@ -14,7 +14,7 @@ use crate::score::Score;
 
 use super::bloom::Bloom;
 use super::file::sync_dir;
-use super::format::{PAGE_SIZE, io_error};
+use super::format::{PAGE_SIZE, io_error, io_error_at};
 
 use super::bucket::{BUCKET_SLOTS, Bucket, IndexEntry, IndexHeader, MAX_BITS, Watermark};
 
@@ -170,9 +170,10 @@ impl DiskIndex {
 
     /// Reads bucket `i`'s page.
     fn read_page(&self, i: u64, page: &mut [u8; PAGE_SIZE]) -> Result<()> {
+        let off = PAGE_SIZE as u64 * (1 + i);
         self.file
-            .read_exact_at(page, PAGE_SIZE as u64 * (1 + i))
-            .map_err(|e| io_error("read", &self.path, e))
+            .read_exact_at(page, off)
+            .map_err(|e| io_error_at("read", &self.path, Some(off), e))
     }
 
     fn read_bucket(&self, i: u64) -> Result<Bucket> {
@@ -189,9 +190,10 @@ impl DiskIndex {
     }
 
     fn write_bucket(&self, i: u64, bucket: &Bucket) -> Result<()> {
+        let off = PAGE_SIZE as u64 * (1 + i);
         self.file
-            .write_all_at(&bucket.encode(), PAGE_SIZE as u64 * (1 + i))
-            .map_err(|e| io_error("write", &self.path, e))
+            .write_all_at(&bucket.encode(), off)
+            .map_err(|e| io_error_at("write", &self.path, Some(off), e))
     }
 
     /// The entry for (score, type): the bloom filter first, then one bucket
