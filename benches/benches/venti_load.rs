@@ -51,15 +51,19 @@ struct Tally {
     dups: u64,
 }
 
-/// A small fast generator for the operation mix (xorshift).
-struct Rng(u64);
+/// The operation mix's choices: a number below `n` drawn from the
+/// connection's own sequence (SHA-1 of a counter; its cost is small
+/// beside a round trip).
+struct Draw {
+    id: u64,
+    count: u64,
+}
 
-impl Rng {
+impl Draw {
     fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
+        self.count += 1;
+        let h = Score::of(&[self.id.to_le_bytes(), self.count.to_le_bytes()].concat());
+        u64::from_le_bytes(h.0[..8].try_into().unwrap()) % n
     }
 }
 
@@ -68,7 +72,7 @@ impl Rng {
 /// duplicate writes.
 fn connection(addr: SocketAddr, id: u64, s: &Settings, stop: &AtomicBool) -> Tally {
     let mut c = WireClient::connect(addr).expect("connect");
-    let mut rng = Rng(id.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
+    let mut rng = Draw { id, count: 0 };
     let mut written: Vec<(u64, usize, [u8; 20])> = Vec::new();
     let mut t = Tally::default();
     let mut next_seed = id << 40;
