@@ -274,7 +274,8 @@ impl ArenaStore {
             .sum();
         let mut index = self.index_mut();
         let path = index.path().to_path_buf();
-        let mut fresh = DiskIndex::create(&path, self.config.index_bits, Watermark::default())?;
+        let mut fresh =
+            DiskIndex::create(&self.disk, self.config.index_bits, Watermark::default())?;
         let mut pending = HashMap::new();
         let mut done = 0u64;
         let last = if w.active.is_none() {

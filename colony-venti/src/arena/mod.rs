@@ -29,6 +29,7 @@ pub mod bloom;
 pub mod bucket;
 mod check;
 pub mod clump;
+pub mod disk;
 pub mod file;
 pub mod format;
 pub mod head;
@@ -41,7 +42,7 @@ mod stats;
 pub mod tail;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::block_type::BlockType;
@@ -54,6 +55,7 @@ pub use stats::Stats;
 
 use bucket::{IndexEntry, Watermark};
 use clump::{ClumpHeader, Packed};
+use disk::{Disk, FileDisk};
 use file::ArenaFile;
 use format::{HEAD_SIZE, TRAILER_SIZE};
 use head::ArenaTrailer;
@@ -170,13 +172,11 @@ type Key = (Score, BlockType);
 /// assert_eq!(store.read(&score, BlockType::DATA).unwrap(), b"hello");
 /// ```
 pub struct ArenaStore {
-    dir: PathBuf,
     /// The arena after the active one, made ahead of need (dropped, and
-    /// removed if unused, before the lock is released).
+    /// removed if unused, before the disk, and so its lock, is released).
     next: NextArena,
-    /// The exclusive `flock` on `DIR/lock`, held while the store is open
-    /// (released after `drop`'s final flush).
-    _lock: nix::fcntl::Flock<std::fs::File>,
+    /// Where the files are (released after `drop`'s final flush).
+    disk: Arc<dyn Disk>,
     config: Config,
     writer: Mutex<Writer>,
     arenas: RwLock<Vec<Arc<ArenaFile>>>,
@@ -190,15 +190,23 @@ impl ArenaStore {
     /// crash: cuts a torn tail, indexes clumps past the index's watermark,
     /// and rebuilds a missing or damaged index from the arenas.
     pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<ArenaStore> {
-        config.validate(dir.as_ref())?;
-        let store = recover::open(dir.as_ref(), config)?;
-        crate::mark_data_dir(dir.as_ref())?;
+        let dir = dir.as_ref();
+        config.validate(dir)?;
+        let store = recover::open(Arc::new(FileDisk::open(dir)?), config)?;
+        crate::mark_data_dir(dir)?;
         Ok(store)
+    }
+
+    /// Opens the store on any [`Disk`] (memory, injected faults, a crash
+    /// image), recovering as [`ArenaStore::open`] does.
+    pub fn open_on(disk: Arc<dyn Disk>, config: Config) -> Result<ArenaStore> {
+        config.validate(disk.path())?;
+        recover::open(disk, config)
     }
 
     /// The store's directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.disk.path()
     }
 
     fn writer(&self) -> MutexGuard<'_, Writer> {
@@ -391,7 +399,7 @@ impl ArenaStore {
                 .filter(|a| a.arena.head.number == w.pos.arena)
                 .map(|a| (a.crc, a.totals)),
         };
-        match saved_bloom::save(&self.dir, &state, self.index().bloom()) {
+        match saved_bloom::save(&*self.disk, &state, self.index().bloom()) {
             Ok(()) => w.unsaved = 0,
             Err(e) => tracing::warn!(error = %e, "saving the bloom filter failed"),
         }
