@@ -5,8 +5,9 @@
 //! (score, [`BlockType`]). Every store implements [`BlockStore`]:
 //! [`MemStore`] in memory for tests and embedding; further implementations
 //! (arena files, a remote venti server, a read-through cache) live beside it.
-//! [`fuzz`] holds the properties the fuzz targets assert, replayed on the
-//! committed corpus by `cargo test`.
+//! With the `conformance` feature, `conformance` holds the checks every
+//! store must pass. [`fuzz`] holds the properties the fuzz targets assert,
+//! replayed on the committed corpus by `cargo test`.
 
 pub mod address;
 pub mod arena;
