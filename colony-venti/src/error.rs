@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::fmt;
 
 use crate::address::AddressProblem;
+use crate::arena::clump::ClumpCheck;
 use crate::block_type::BlockType;
 use crate::score::{Score, ScoreProblem};
 
@@ -67,7 +68,7 @@ pub enum Error {
     },
     /// A stored block failed verification: its clump header or its SHA-1
     /// does not match. The bytes are never returned.
-    #[error("block {score} in {} at offset {offset} is corrupt: {reason}", arena.display())]
+    #[error("block {score} in {} at offset {offset} is corrupt: {check}", arena.display())]
     Corrupt {
         /// The score that was asked for.
         score: Score,
@@ -75,8 +76,8 @@ pub enum Error {
         arena: PathBuf,
         /// Byte offset of the clump header in that file.
         offset: u64,
-        /// What failed.
-        reason: &'static str,
+        /// The check that failed.
+        check: ClumpCheck,
     },
     /// A clump whose header is intact but whose data is cut short or damaged.
     #[error("torn clump in {} at offset {offset}", arena.display())]

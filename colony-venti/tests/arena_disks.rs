@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use colony_venti::arena::clump::ClumpCheck;
 use colony_venti::arena::crash_disk::{CrashDisk, CrashPoint};
 use colony_venti::arena::disk::Disk;
 use colony_venti::arena::faulty_disk::{FaultyDisk, WriteFault};
@@ -227,12 +228,12 @@ fn damage_is_refused_naming_the_block_file_offset_and_check() {
         Err(Error::Corrupt {
             score,
             arena,
-            reason,
+            check,
             ..
         }) => {
             assert_eq!(score, s);
             assert_eq!(arena, mem.path().join(name));
-            assert_eq!(reason, "SHA-1 of the block does not match its score");
+            assert_eq!(check, ClumpCheck::Sha1);
         }
         other => panic!("want Corrupt, got {other:?}"),
     }

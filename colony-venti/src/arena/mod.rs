@@ -57,7 +57,7 @@ pub use check::{CheckReport, Problem, Progress};
 pub use stats::Stats;
 
 use bucket::{IndexEntry, Watermark};
-use clump::{ClumpHeader, Packed};
+use clump::{ClumpCheck, ClumpHeader, Packed};
 use disk::{Disk, FileDisk};
 use file::ArenaFile;
 use format::{HEAD_SIZE, TRAILER_SIZE};
@@ -252,22 +252,22 @@ impl ArenaStore {
             path: self.index().path().to_path_buf(),
             reason: format!("entry for {} names missing arena {}", e.score, e.arena),
         })?;
-        let corrupt = |reason| Error::Corrupt {
+        let corrupt = |check| Error::Corrupt {
             score: e.score,
             arena: arena.path.clone(),
             offset: u64::from(e.offset),
-            reason,
+            check,
         };
         let mut buf = vec![0u8; ClumpHeader::SIZE + usize::from(e.size)];
         match arena.read_clump(&mut buf, u64::from(e.offset)) {
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return Err(corrupt("clump cut short"));
+                return Err(corrupt(ClumpCheck::CutShort));
             }
             r => r?,
         }
         let h = ClumpHeader::decode(&buf).map_err(corrupt)?;
         if h.score != e.score || h.ty != e.ty || h.size != e.size {
-            return Err(corrupt("clump header does not match the index"));
+            return Err(corrupt(ClumpCheck::NotAsIndexed));
         }
         let block = match h.encoding {
             clump::Encoding::Raw => {
@@ -277,7 +277,7 @@ impl ArenaStore {
             clump::Encoding::Lz4 => h.unpack(&buf[ClumpHeader::SIZE..]).map_err(corrupt)?,
         };
         if Score::of(&block) != e.score {
-            return Err(corrupt("SHA-1 of the block does not match its score"));
+            return Err(corrupt(ClumpCheck::Sha1));
         }
         Ok(block)
     }
