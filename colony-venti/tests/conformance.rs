@@ -1,12 +1,14 @@
 //! The BlockStore conformance suite on every store of this crate:
-//! MemStore, ArenaStore on disk, and VentiClient talking over a loopback
-//! socket to colony's server backed by each of those.
+//! MemStore, ArenaStore on disk (and on the memory and crash-image disks
+//! its tests use), and VentiClient talking over a loopback socket to
+//! colony's server backed by MemStore and by ArenaStore on disk.
 
 mod common;
 
 use std::ops::Deref;
 use std::sync::Arc;
 
+use colony_venti::arena::disk::Disk;
 use colony_venti::conformance::{
     FailingStore, failures_underneath_are_errors, synced_blocks_survive_reopening,
 };
@@ -78,6 +80,23 @@ mod mem {
 
 mod arena {
     colony_venti::block_store_conformance!(super::on_disk());
+}
+
+/// An ArenaStore on another disk than the file system.
+fn arena_on(disk: impl Disk + 'static) -> Box<ArenaStore> {
+    Box::new(ArenaStore::open_on(Arc::new(disk), config()).unwrap())
+}
+
+mod arena_on_mem_disk {
+    colony_venti::block_store_conformance!(super::arena_on(
+        colony_venti::arena::mem_disk::MemDisk::new("/mem")
+    ));
+}
+
+mod arena_on_crash_disk {
+    colony_venti::block_store_conformance!(super::arena_on(
+        colony_venti::arena::crash_disk::CrashDisk::new("/crash")
+    ));
 }
 
 mod client_over_mem {
