@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::fmt;
 
 use crate::address::AddressProblem;
+use crate::arena::ConfigProblem;
 use crate::arena::clump::ClumpCheck;
+use crate::arena::damage::{ArenaProblem, IndexProblem};
 use crate::block_type::BlockType;
 use crate::score::{Score, ScoreProblem};
 
@@ -87,21 +89,29 @@ pub enum Error {
         /// Byte offset of the clump header.
         offset: u64,
     },
-    /// An arena file whose head or trailer is invalid.
-    #[error("bad arena {}: {reason}", path.display())]
+    /// An arena file whose head is invalid, or a missing arena.
+    #[error("bad arena {}: {problem}", path.display())]
     BadArena {
         /// The arena file.
         path: PathBuf,
-        /// What is wrong.
-        reason: String,
+        /// The check it failed.
+        problem: ArenaProblem,
+    },
+    /// Settings [`ArenaStore::open`](crate::ArenaStore::open) refuses.
+    #[error("bad configuration for the store in {}: {problem}", dir.display())]
+    BadConfig {
+        /// The store's directory.
+        dir: PathBuf,
+        /// The setting out of range.
+        problem: ConfigProblem,
     },
     /// The on-disk index is damaged; `reindex` rebuilds it from the arenas.
-    #[error("index {} is corrupt: {reason}", path.display())]
+    #[error("index {} is corrupt: {problem}", path.display())]
     IndexCorrupt {
         /// The index file.
         path: PathBuf,
-        /// What is wrong.
-        reason: String,
+        /// The check it failed.
+        problem: IndexProblem,
     },
     /// Another process has the store open: one process per store, since
     /// two writers would append over each other's clumps.

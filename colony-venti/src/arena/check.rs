@@ -11,6 +11,7 @@ use crate::score::Score;
 
 use super::bucket::{IndexEntry, Watermark};
 use super::clump::{ClumpCheck, ClumpHeader};
+use super::damage::IndexProblem;
 use super::file::ArenaFile;
 use super::format::{HEAD_SIZE, PAGE_SIZE};
 use super::index::DiskIndex;
@@ -287,7 +288,7 @@ impl ArenaStore {
         })?;
         let (active, pos) = replayed.ok_or_else(|| Error::IndexCorrupt {
             path: path.clone(),
-            reason: "fresh index is past the log".into(),
+            problem: IndexProblem::PastLog,
         })?;
         let entries = fresh.header().entries + pending.len() as u64;
         *index = fresh;

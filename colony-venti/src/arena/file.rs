@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
+use super::damage::ArenaProblem;
 use super::disk::{Disk, Storage, path_of, sync_names};
 use super::format::{HEAD_SIZE, TRAILER_SIZE, io_error, io_error_at};
 use super::head::{ArenaHead, ArenaTrailer};
@@ -107,19 +108,19 @@ impl ArenaFile {
         let name = arena_name(number);
         let path = path_of(disk, &name);
         let file = super::disk::open(disk, &name)?;
-        let bad = |reason: &str| Error::BadArena {
+        let bad = |problem| Error::BadArena {
             path: path.clone(),
-            reason: reason.to_string(),
+            problem,
         };
         let mut b = [0u8; ArenaHead::SIZE];
         file.read_at(&mut b, 0)
-            .map_err(|_| bad("file shorter than an arena head"))?;
-        let head = ArenaHead::decode(&b).map_err(bad)?;
+            .map_err(|_| bad(ArenaProblem::ShortHead))?;
+        let head = ArenaHead::decode(&b).map_err(|check| bad(ArenaProblem::Head(check)))?;
         if head.number != number {
-            return Err(bad("arena number does not match the file name"));
+            return Err(bad(ArenaProblem::Number { found: head.number }));
         }
         if head.size < HEAD_SIZE + TRAILER_SIZE + super::MIN_DATA {
-            return Err(bad("arena size too small"));
+            return Err(bad(ArenaProblem::TooSmall(head.size)));
         }
         Ok(ArenaFile {
             head,

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::score::Score;
 
 use super::bloom::Bloom;
+use super::damage::IndexProblem;
 use super::disk::{Disk, Storage, path_of, sync_names};
 use super::format::{PAGE_SIZE, io_error, io_error_at};
 
@@ -69,21 +70,19 @@ impl DiskIndex {
     pub fn open(disk: &Arc<dyn Disk>) -> Result<DiskIndex> {
         let file = super::disk::open(&**disk, INDEX)?;
         let path = path_of(&**disk, INDEX);
-        let corrupt = |reason: String| Error::IndexCorrupt {
+        let corrupt = |problem| Error::IndexCorrupt {
             path: path.clone(),
-            reason,
+            problem,
         };
         let mut page = vec![0u8; PAGE_SIZE];
         file.read_at(&mut page, 0)
-            .map_err(|_| corrupt("no header page".into()))?;
-        let header = IndexHeader::decode(&page).map_err(|e| corrupt(e.into()))?;
-        let want = (PAGE_SIZE as u64) << header.bits;
-        let len = file.len().map_err(|e| io_error("stat", &path, e))?;
-        if len != want + PAGE_SIZE as u64 {
-            return Err(corrupt(format!(
-                "file is {len} bytes, want {}",
-                want + PAGE_SIZE as u64
-            )));
+            .map_err(|_| corrupt(IndexProblem::NoHeader))?;
+        let header =
+            IndexHeader::decode(&page).map_err(|check| corrupt(IndexProblem::Header(check)))?;
+        let want = ((PAGE_SIZE as u64) << header.bits) + PAGE_SIZE as u64;
+        let got = file.len().map_err(|e| io_error("stat", &path, e))?;
+        if got != want {
+            return Err(corrupt(IndexProblem::Length { got, want }));
         }
         Ok(DiskIndex {
             disk: disk.clone(),
@@ -110,10 +109,10 @@ impl DiskIndex {
         if entries != self.header.entries {
             return Err(Error::IndexCorrupt {
                 path: self.path.clone(),
-                reason: format!(
-                    "header counts {} entries, buckets hold {entries}",
-                    self.header.entries
-                ),
+                problem: IndexProblem::EntryCount {
+                    header: self.header.entries,
+                    found: entries,
+                },
             });
         }
         Ok(())
@@ -182,10 +181,10 @@ impl DiskIndex {
         Bucket::decode(&page).map_err(|reason| self.bucket_corrupt(i, reason))
     }
 
-    fn bucket_corrupt(&self, i: u64, reason: &str) -> Error {
+    fn bucket_corrupt(&self, bucket: u64, check: &'static str) -> Error {
         Error::IndexCorrupt {
             path: self.path.clone(),
-            reason: format!("bucket {i}: {reason}"),
+            problem: IndexProblem::Bucket { bucket, check },
         }
     }
 

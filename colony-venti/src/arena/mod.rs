@@ -30,6 +30,7 @@ pub mod bucket;
 mod check;
 pub mod clump;
 pub mod crash_disk;
+pub mod damage;
 pub mod disk;
 pub mod faulty_disk;
 pub mod file;
@@ -58,6 +59,7 @@ pub use stats::Stats;
 
 use bucket::{IndexEntry, Watermark};
 use clump::{ClumpCheck, ClumpHeader, Packed};
+use damage::IndexProblem;
 use disk::{Disk, FileDisk};
 use file::ArenaFile;
 use format::{HEAD_SIZE, TRAILER_SIZE};
@@ -105,21 +107,45 @@ impl Default for Config {
     }
 }
 
+/// A [`Config`] setting out of range.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigProblem {
+    /// `arena_size` below one largest clump plus head and trailer, or
+    /// past 4 GiB.
+    #[error("arena size {size} outside {min}..=4294967295")]
+    ArenaSize {
+        /// The size asked for.
+        size: u64,
+        /// The smallest allowed.
+        min: u64,
+    },
+    /// `index_bits` above the largest initial index.
+    #[error("index_bits {0} above {MAX_INDEX_BITS}")]
+    IndexBits(u32),
+    /// `flush_entries` is 0.
+    #[error("flush_entries is 0")]
+    FlushEntries,
+}
+
 impl Config {
     fn validate(&self, dir: &Path) -> Result<()> {
         let min = HEAD_SIZE + TRAILER_SIZE + MIN_DATA;
-        let reason = if self.arena_size < min || self.arena_size > u64::from(u32::MAX) {
-            format!("arena size {} outside {min}..=4294967295", self.arena_size)
+        let problem = if self.arena_size < min || self.arena_size > u64::from(u32::MAX) {
+            ConfigProblem::ArenaSize {
+                size: self.arena_size,
+                min,
+            }
         } else if self.index_bits > MAX_INDEX_BITS {
-            format!("index_bits {} above {MAX_INDEX_BITS}", self.index_bits)
+            ConfigProblem::IndexBits(self.index_bits)
         } else if self.flush_entries == 0 {
-            "flush_entries is 0".to_string()
+            ConfigProblem::FlushEntries
         } else {
             return Ok(());
         };
-        Err(Error::BadArena {
-            path: dir.to_path_buf(),
-            reason: format!("bad configuration: {reason}"),
+        Err(Error::BadConfig {
+            dir: dir.to_path_buf(),
+            problem,
         })
     }
 }
@@ -250,7 +276,10 @@ impl ArenaStore {
     fn read_entry(&self, e: &IndexEntry) -> Result<Vec<u8>> {
         let arena = self.arena(e.arena).ok_or_else(|| Error::IndexCorrupt {
             path: self.index().path().to_path_buf(),
-            reason: format!("entry for {} names missing arena {}", e.score, e.arena),
+            problem: IndexProblem::MissingArena {
+                score: e.score,
+                arena: e.arena,
+            },
         })?;
         let corrupt = |check| Error::Corrupt {
             score: e.score,

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::error::{Error, Result};
 
 use super::bucket::{IndexEntry, Watermark};
+use super::damage::ArenaProblem;
 use super::disk::{Disk, path_of};
 use super::file::{ArenaFile, NEW_SUFFIX, arena_name};
 use super::format::{HEAD_SIZE, io_error};
@@ -140,7 +141,7 @@ fn open_arenas(disk: &dyn Disk) -> Result<Vec<Arc<ArenaFile>>> {
         if n as usize != i {
             return Err(Error::BadArena {
                 path: path_of(disk, &name),
-                reason: format!("arena {i} is missing"),
+                problem: ArenaProblem::Missing(i as u32),
             });
         }
         match ArenaFile::open(disk, n) {
