@@ -210,6 +210,39 @@ fn a_full_disk_is_a_clear_error_and_reads_go_on() {
 }
 
 #[test]
+fn a_failed_read_is_an_io_error_naming_file_and_offset_not_absence() {
+    let (disk, store) = faulty(Arc::new(MemDisk::new("/mem")));
+    let stored = write_blocks(&store, 600..700);
+    store.sync().unwrap();
+    disk.set_unreadable(true);
+    for b in &stored {
+        let s = Score::of(b);
+        for r in [
+            store.read(&s, BlockType::DATA).map(drop),
+            store.has(&s, BlockType::DATA).map(drop),
+        ] {
+            match r {
+                Err(Error::Io {
+                    op: "read",
+                    path,
+                    offset: Some(_),
+                    source,
+                }) => {
+                    assert!(path.starts_with("/mem/"), "{}", path.display());
+                    assert!(source.to_string().contains("injected"), "{source}");
+                }
+                other => panic!("want a read error, got {other:?}"),
+            }
+        }
+    }
+    disk.set_unreadable(false);
+    assert_eq!(
+        &store.read(&Score::of(&stored[0]), BlockType::DATA).unwrap(),
+        &stored[0]
+    );
+}
+
+#[test]
 fn damage_is_refused_naming_the_block_file_offset_and_check() {
     let mem = MemDisk::new("/mem");
     let store = ArenaStore::open_on(Arc::new(mem.clone()), config()).unwrap();

@@ -1,6 +1,6 @@
 //! [`FaultyDisk`]: another disk with failures injected on demand: the
 //! Nth write failing (an I/O error, or short: part written, then the
-//! error), the Nth sync failing, and a full disk.
+//! error), the Nth sync failing, a full disk, and reads failing.
 
 use std::collections::HashMap;
 use std::io;
@@ -35,6 +35,8 @@ struct Plan {
     fail_sync: Option<u64>,
     /// While set, writes, reservations and creations fail with ENOSPC.
     full: bool,
+    /// While set, reads fail with EIO.
+    unreadable: bool,
 }
 
 /// A disk over `inner` that fails as told. Cloning shares the plan.
@@ -85,6 +87,11 @@ impl FaultyDisk {
         self.plan().full = full;
     }
 
+    /// Makes every read fail (EIO), or succeed again.
+    pub fn set_unreadable(&self, unreadable: bool) {
+        self.plan().unreadable = unreadable;
+    }
+
     fn check_sync(&self) -> io::Result<()> {
         let mut plan = self.plan();
         plan.syncs += 1;
@@ -126,6 +133,9 @@ struct FaultyFile {
 
 impl Storage for FaultyFile {
     fn read_at(&self, buf: &mut [u8], off: u64) -> io::Result<()> {
+        if self.disk.plan().unreadable {
+            return Err(eio("read"));
+        }
         self.inner.read_at(buf, off)
     }
     fn write_at(&self, buf: &[u8], off: u64) -> io::Result<()> {
