@@ -3,7 +3,8 @@
 //! writes lost, writes torn at any byte), failed writes and syncs, and a
 //! full disk, without killing processes.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use colony_venti::arena::clump::ClumpCheck;
 use colony_venti::arena::crash_disk::{CrashDisk, CrashPoint};
@@ -70,16 +71,15 @@ fn faulty(inner: Arc<dyn Disk>) -> (FaultyDisk, ArenaStore) {
     (disk, store)
 }
 
-/// The crash that keeps only what was made durable.
-const DURABLE: CrashPoint = CrashPoint {
-    applied: 0,
-    torn: 0,
-};
-
 /// Syncs, then checks that a crash loses none of `blocks`.
 fn sync_and_crash(store: &ArenaStore, disk: &CrashDisk, blocks: &[Vec<u8>]) {
     store.sync().unwrap();
-    check_image(disk.image(DURABLE), DURABLE, blocks, &[]);
+    check_image(
+        disk.image(CrashPoint::DURABLE),
+        CrashPoint::DURABLE,
+        blocks,
+        &[],
+    );
 }
 
 #[test]
@@ -104,11 +104,47 @@ fn a_crash_at_any_moment_keeps_every_synced_block() {
     assert!(torn > 20, "writes were torn at {torn} points only");
     // What is pending is lost when none of it reached the disk; after a
     // sync returns, a crash loses nothing.
-    let image = ArenaStore::open_on(Arc::new(disk.image(DURABLE)), config()).unwrap();
+    let image = ArenaStore::open_on(Arc::new(disk.image(CrashPoint::DURABLE)), config()).unwrap();
     let absent = image.has(&Score::of(&unsynced[0]), BlockType::DATA);
     assert!(!absent.unwrap());
     synced.append(&mut unsynced);
     sync_and_crash(&store, &disk, &synced);
+}
+
+#[test]
+fn a_crash_inside_any_sync_keeps_the_blocks_of_the_last_returned_one() {
+    let disk = CrashDisk::new("/crash");
+    let store = ArenaStore::open_on(Arc::new(disk.clone()), config()).unwrap();
+    // Blocks acknowledged by a returned sync, and blocks written since.
+    let state = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+    let checks = Arc::new(AtomicUsize::new(0));
+    disk.on_sync({
+        let (state, checks) = (state.clone(), checks.clone());
+        Arc::new(move |disk: &CrashDisk| {
+            let (synced, unsynced) = &*state.lock().unwrap();
+            for at in disk.crash_points(4093) {
+                check_image(disk.image(at), at, synced, unsynced);
+                checks.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    });
+    for round in 0..8 {
+        let more = blocks(1000 + 10 * round, 1010 + 10 * round);
+        state.lock().unwrap().1.extend(more.iter().cloned());
+        for b in &more {
+            store.write(BlockType::DATA, b).unwrap();
+        }
+        if round % 2 == 1 {
+            store.sync().unwrap();
+            let (synced, unsynced) = &mut *state.lock().unwrap();
+            synced.append(unsynced);
+        }
+    }
+    // Syncs of arenas (seals, new arenas), of the names and of the index.
+    assert!(
+        checks.load(Ordering::Relaxed) > 100,
+        "{checks:?} images checked"
+    );
 }
 
 #[test]

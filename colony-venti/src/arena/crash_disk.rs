@@ -8,7 +8,9 @@
 //! made. A crash image is the durable state plus the first `k` logged
 //! operations, the next one (a write) optionally torn after some of its
 //! bytes: so the image after every prefix of what the store did, torn at
-//! every byte, can be opened and checked.
+//! every byte, can be opened and checked. Disks also reorder what is not
+//! synced, so an image may instead lose any one operation and keep every
+//! other (say, an index header that reached the disk before its buckets).
 
 use std::collections::HashMap;
 use std::io;
@@ -44,20 +46,45 @@ struct State {
 }
 
 /// What a crash leaves: the durable state and the first `applied`
-/// operations of the log, then `torn` bytes of the next (if a write).
+/// operations of the log but `lost`, then `torn` bytes of the next (if a
+/// write).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CrashPoint {
     /// Operations of the log that reached the disk whole.
     pub applied: usize,
     /// Bytes of the next write that reached it too.
     pub torn: usize,
+    /// One of the first `applied` that did not (reordered after them).
+    pub lost: Option<usize>,
 }
 
+impl CrashPoint {
+    /// The crash that keeps only what was made durable.
+    pub const DURABLE: CrashPoint = CrashPoint {
+        applied: 0,
+        torn: 0,
+        lost: None,
+    };
+}
+
+/// Called before each sync takes effect, so a test can crash the disk
+/// inside the store's sync (between its steps), not only between calls.
+pub type SyncHook = Arc<dyn Fn(&CrashDisk) + Send + Sync>;
+
 /// A disk that can be crashed (see the module docs). Cloning shares it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct CrashDisk {
     path: PathBuf,
     state: Arc<Mutex<State>>,
+    hook: Arc<Mutex<Option<SyncHook>>>,
+}
+
+impl std::fmt::Debug for CrashDisk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CrashDisk")
+            .field("path", &self.path)
+            .finish()
+    }
 }
 
 impl State {
@@ -113,6 +140,20 @@ impl CrashDisk {
         CrashDisk {
             path: path.into(),
             state: Arc::default(),
+            hook: Arc::default(),
+        }
+    }
+
+    /// Calls `hook` before every sync (of a file or of the names) from
+    /// now on.
+    pub fn on_sync(&self, hook: SyncHook) {
+        *self.hook.lock().unwrap_or_else(|e| e.into_inner()) = Some(hook);
+    }
+
+    fn before_sync(&self) {
+        let hook = self.hook.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(hook) = hook {
+            hook(self);
         }
     }
 
@@ -125,25 +166,29 @@ impl CrashDisk {
         self.state().log.len()
     }
 
-    /// Every crash point: after each prefix of the pending operations, and
-    /// for a write, after each of its bytes (every `step`th, 1 for all).
+    /// Every crash point: after each prefix of the pending operations,
+    /// for a write after each of its bytes (every `step`th, 1 for all),
+    /// and all of them but one.
     pub fn crash_points(&self, step: usize) -> Vec<CrashPoint> {
         let state = self.state();
+        let n = state.log.len();
+        let point = |applied, torn, lost| CrashPoint {
+            applied,
+            torn,
+            lost,
+        };
         let mut points = Vec::new();
         for (applied, op) in state.log.iter().enumerate() {
-            points.push(CrashPoint { applied, torn: 0 });
+            points.push(point(applied, 0, None));
             if let Op::Write { data, .. } = op {
-                points.extend(
-                    (1..data.len())
-                        .step_by(step.max(1))
-                        .map(|torn| CrashPoint { applied, torn }),
-                );
+                let tears = (1..data.len()).step_by(step.max(1));
+                points.extend(tears.map(|torn| point(applied, torn, None)));
+            }
+            if applied + 1 < n {
+                points.push(point(n, 0, Some(applied)));
             }
         }
-        points.push(CrashPoint {
-            applied: state.log.len(),
-            torn: 0,
-        });
+        points.push(point(n, 0, None));
         points
     }
 
@@ -152,8 +197,11 @@ impl CrashDisk {
         let state = self.state();
         let mut files = state.durable.clone();
         let mut names = state.durable_names.clone();
-        for op in &state.log[..at.applied.min(state.log.len())] {
-            State::apply(op, &mut files, &mut names, None);
+        let applied = &state.log[..at.applied.min(state.log.len())];
+        for (i, op) in applied.iter().enumerate() {
+            if at.lost != Some(i) {
+                State::apply(op, &mut files, &mut names, None);
+            }
         }
         if at.torn > 0
             && let Some(op @ Op::Write { .. }) = state.log.get(at.applied)
@@ -188,6 +236,7 @@ impl Storage for CrashFile {
         Ok(())
     }
     fn sync_data(&self) -> io::Result<()> {
+        self.disk.before_sync();
         let mut state = self.disk.state();
         let ino = self.ino;
         state.durable[ino] = state.now[ino].clone();
@@ -271,6 +320,7 @@ impl Disk for CrashDisk {
     }
 
     fn sync_names(&self) -> io::Result<()> {
+        self.before_sync();
         let mut state = self.state();
         state.durable_names = state.names.clone();
         state

@@ -373,7 +373,15 @@ impl ArenaStore {
             stored: a.totals.stored,
             arena_crc: a.crc,
         };
-        if let Err(e) = a.arena.write_tail().and_then(|()| a.arena.seal(&trailer)) {
+        // The data is synced before the trailer is written: a disk that
+        // reorders writes could otherwise keep the trailer and lose clumps
+        // it covers, which would read as a damaged sealed arena.
+        let sealed = a
+            .arena
+            .write_tail()
+            .and_then(|()| a.arena.sync())
+            .and_then(|()| a.arena.seal(&trailer));
+        if let Err(e) = sealed {
             w.active = Some(a);
             return Err(e);
         }

@@ -232,11 +232,26 @@ pub(super) fn replay(
         };
         let mut batch = Vec::new();
         let mut failed = None;
+        // The active arena's first bad spot past the watermark: no
+        // returned sync covered the log from there (each one commits the
+        // watermark), so the log is cut there, and clumps after a hole
+        // (writes the disk kept out of order) are dropped with it. Sealed
+        // arenas were synced before their trailer: damage there is kept
+        // for check to report.
+        let mut hole = u64::MAX;
         // With resync, damage in the middle of the log (check reports it)
         // does not hide the clumps after it; the log ends after the last
         // valid clump, and anything past that is a torn tail.
         let stop = arena.scan(scan_from, end, true, &mut |item| {
-            if let Scanned::Clump { offset, header, .. } = item {
+            if let Scanned::Bad { offset, .. } = item
+                && is_active
+                && offset >= from
+            {
+                hole = hole.min(offset);
+            }
+            if let Scanned::Clump { offset, header, .. } = item
+                && offset < hole
+            {
                 if offset >= totals_from {
                     totals.add(&header);
                 }
@@ -264,7 +279,7 @@ pub(super) fn replay(
             return Ok(None);
         }
         // Damaged clumps before the watermark stay for check to report.
-        let stop = stop.max(from.min(end));
+        let stop = stop.min(hole).max(from.min(end));
         if is_active {
             if arena.file_len()? > stop {
                 arena.truncate(stop)?;
