@@ -19,6 +19,7 @@
 //! [`FailingStore`].
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::block_type::BlockType;
 use crate::error::{Error, Result};
@@ -224,10 +225,22 @@ pub fn synced_blocks_survive_reopening(open: &dyn Fn() -> Box<dyn BlockStore>) {
     }
 }
 
-/// A store every operation of which fails with an I/O error: what a store
-/// layered over another ([`VentiClient`](crate::proto::VentiClient) over a
-/// server's store, a cache) must report rather than hide.
-pub struct FailingStore;
+/// A store every operation of which fails with an I/O error (`sync` only
+/// while [`FailingStore::syncs_fail`] is set, as it is at first): what a
+/// store layered over another ([`VentiClient`](crate::proto::VentiClient)
+/// over a server's store, a cache) must report rather than hide.
+pub struct FailingStore {
+    /// Whether `sync` fails too.
+    pub syncs_fail: AtomicBool,
+}
+
+impl Default for FailingStore {
+    fn default() -> FailingStore {
+        FailingStore {
+            syncs_fail: AtomicBool::new(true),
+        }
+    }
+}
 
 impl FailingStore {
     fn fail<T>(op: &'static str) -> Result<T> {
@@ -251,14 +264,18 @@ impl BlockStore for FailingStore {
         FailingStore::fail("has")
     }
     fn sync(&self) -> Result<()> {
-        FailingStore::fail("sync")
+        if self.syncs_fail.load(Ordering::SeqCst) {
+            return FailingStore::fail("sync");
+        }
+        Ok(())
     }
 }
 
-/// `store`, layered over a [`FailingStore`], reports every failure as an
-/// error: a failed read is not [`Error::NotFound`], a failed `has` is not
-/// "absent", a failed write or sync is not success.
-pub fn failures_underneath_are_errors(store: &dyn BlockStore) {
+/// `store`, layered over `under`, reports every failure as an error: a
+/// failed read is not [`Error::NotFound`], a failed `has` is not "absent",
+/// a failed write or sync is not success (a failed write is an error from
+/// the write or, for a store that streams writes, from the next sync).
+pub fn failures_underneath_are_errors(store: &dyn BlockStore, under: &FailingStore) {
     let b = block(7, 500);
     let s = Score::of(&b);
     match store.read(&s, BlockType::DATA) {
@@ -272,7 +289,14 @@ pub fn failures_underneath_are_errors(store: &dyn BlockStore) {
             "a failed read_many: {r:?}"
         );
     }
-    assert!(store.write(BlockType::DATA, &b).is_err(), "a failed write");
+    under.syncs_fail.store(false, Ordering::SeqCst);
+    let wrote = store.write(BlockType::DATA, &b);
+    let synced = store.sync();
+    assert!(
+        wrote.is_err() || synced.is_err(),
+        "a failed write is reported by it or by the next sync"
+    );
+    under.syncs_fail.store(true, Ordering::SeqCst);
     assert!(store.sync().is_err(), "a failed sync");
     let has = store.has(&s, BlockType::DATA);
     assert!(has.is_err(), "a failed has is not an answer: {has:?}");
