@@ -5,6 +5,7 @@ pub mod figures;
 pub mod file_tree;
 pub mod node;
 pub mod user;
+pub mod venti_wire;
 
 /// `n` pseudo-random bytes from `seed` (xorshift; fast, reproducible, and
 /// incompressible enough to defeat LZ4).

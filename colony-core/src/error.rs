@@ -154,7 +154,7 @@ pub enum Error {
     },
     /// The node's block store failed.
     #[error("block store: {0}")]
-    Store(String),
+    Store(#[source] colony_venti::Error),
     /// The node stopped taking work ([`Colony::shutdown`](crate::Colony::shutdown)).
     #[error("this node is shutting down")]
     ShuttingDown,

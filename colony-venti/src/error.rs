@@ -2,12 +2,20 @@
 
 use std::path::PathBuf;
 
+use std::fmt;
+
+use crate::address::AddressProblem;
+use crate::arena::ConfigProblem;
+use crate::arena::clump::ClumpCheck;
+use crate::arena::damage::{ArenaProblem, IndexProblem};
 use crate::block_type::BlockType;
-use crate::score::Score;
+use crate::score::{Score, ScoreProblem};
 
 /// Everything that can go wrong in the block store, its formats and the
-/// venti protocol.
+/// venti protocol. Match on the variants (never on the text); more may be
+/// added.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The (score, type) pair is not in the store. The text is plan9port's,
     /// with the libventi type number, so Plan 9 users recognise it.
@@ -30,25 +38,39 @@ pub enum Error {
     #[error("invalid block type {0}")]
     BadType(u8),
     /// Text that is not a score.
-    #[error("bad score {0:?}: want 40 hex digits, optionally after a label and a colon")]
-    BadScore(String),
+    #[error("bad score {text:?}: {problem}")]
+    BadScore {
+        /// The text given.
+        text: String,
+        /// The check it failed.
+        #[source]
+        problem: ScoreProblem,
+    },
     /// An address that is neither `host:port` nor a Plan 9 dial string.
-    #[error("bad address {0:?}: want host:port or tcp!host!port")]
-    BadAddress(String),
+    #[error("bad address {text:?}: {problem}")]
+    BadAddress {
+        /// The text given.
+        text: String,
+        /// The check it failed.
+        #[source]
+        problem: AddressProblem,
+    },
     /// I/O on a file of the store failed.
-    #[error("{op} {}: {source}", path.display())]
+    #[error("{op} {}{}: {source}", path.display(), At(*offset))]
     Io {
         /// What was being done ("read", "write", "open", ...).
         op: &'static str,
         /// The file.
         path: PathBuf,
+        /// Where in the file, for positioned reads and writes.
+        offset: Option<u64>,
         /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
     /// A stored block failed verification: its clump header or its SHA-1
     /// does not match. The bytes are never returned.
-    #[error("block {score} in {} at offset {offset} is corrupt: {reason}", arena.display())]
+    #[error("block {score} in {} at offset {offset} is corrupt: {check}", arena.display())]
     Corrupt {
         /// The score that was asked for.
         score: Score,
@@ -56,8 +78,8 @@ pub enum Error {
         arena: PathBuf,
         /// Byte offset of the clump header in that file.
         offset: u64,
-        /// What failed.
-        reason: &'static str,
+        /// The check that failed.
+        check: ClumpCheck,
     },
     /// A clump whose header is intact but whose data is cut short or damaged.
     #[error("torn clump in {} at offset {offset}", arena.display())]
@@ -67,21 +89,29 @@ pub enum Error {
         /// Byte offset of the clump header.
         offset: u64,
     },
-    /// An arena file whose head or trailer is invalid.
-    #[error("bad arena {}: {reason}", path.display())]
+    /// An arena file whose head is invalid, or a missing arena.
+    #[error("bad arena {}: {problem}", path.display())]
     BadArena {
         /// The arena file.
         path: PathBuf,
-        /// What is wrong.
-        reason: String,
+        /// The check it failed.
+        problem: ArenaProblem,
+    },
+    /// Settings [`ArenaStore::open`](crate::ArenaStore::open) refuses.
+    #[error("bad configuration for the store in {}: {problem}", dir.display())]
+    BadConfig {
+        /// The store's directory.
+        dir: PathBuf,
+        /// The setting out of range.
+        problem: ConfigProblem,
     },
     /// The on-disk index is damaged; `reindex` rebuilds it from the arenas.
-    #[error("index {} is corrupt: {reason}", path.display())]
+    #[error("index {} is corrupt: {problem}", path.display())]
     IndexCorrupt {
         /// The index file.
         path: PathBuf,
-        /// What is wrong.
-        reason: String,
+        /// The check it failed.
+        problem: IndexProblem,
     },
     /// Another process has the store open: one process per store, since
     /// two writers would append over each other's clumps.
@@ -90,11 +120,19 @@ pub enum Error {
         /// The store's directory.
         dir: PathBuf,
     },
-    /// The file system is full; the write was not stored.
-    #[error("disk full writing {}", path.display())]
+    /// The file system is full (or the quota used up); the write was not
+    /// stored.
+    #[error("disk full: {op} {}{}: {source}", path.display(), At(*offset))]
     DiskFull {
+        /// What was being done ("write", "reserve", ...).
+        op: &'static str,
         /// The file being written.
         path: PathBuf,
+        /// Where in the file, for positioned writes.
+        offset: Option<u64>,
+        /// The operating system's error (ENOSPC or EDQUOT).
+        #[source]
+        source: std::io::Error,
     },
     /// A venti message or frame that does not parse (libventi's "bad
     /// packet"): a field missing, bytes left over, an unknown type, a
@@ -142,6 +180,18 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// " at offset N" when an offset is known, for error texts.
+struct At(Option<u64>);
+
+impl fmt::Display for At {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(off) => write!(f, " at offset {off}"),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Shorthand for results of this crate.

@@ -5,12 +5,15 @@
 //! (score, [`BlockType`]). Every store implements [`BlockStore`]:
 //! [`MemStore`] in memory for tests and embedding; further implementations
 //! (arena files, a remote venti server, a read-through cache) live beside it.
-//! [`fuzz`] holds the properties the fuzz targets assert, replayed on the
-//! committed corpus by `cargo test`.
+//! With the `conformance` feature, `conformance` holds the checks every
+//! store must pass. [`fuzz`] holds the properties the fuzz targets assert,
+//! replayed on the committed corpus by `cargo test`.
 
 pub mod address;
 pub mod arena;
 mod block_type;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 pub mod fuzz;
 mod marker;
@@ -25,5 +28,5 @@ pub use block_type::{BlockType, ROOT_SIZE};
 pub use error::{Error, Result};
 pub use marker::{DATA_MARKER, is_data_dir, mark_data_dir};
 pub use mem::MemStore;
-pub use score::Score;
+pub use score::{Score, ScoreProblem};
 pub use store::{BlockStore, MAX_BLOCK, check_block_size};

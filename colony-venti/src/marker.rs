@@ -22,6 +22,7 @@ pub fn mark_data_dir(dir: &Path) -> Result<()> {
     crate::private::write_private(&marker, TEXT.as_bytes()).map_err(|source| Error::Io {
         op: "write",
         path: marker,
+        offset: None,
         source,
     })
 }

@@ -45,6 +45,7 @@ pub fn private_dir(dir: &Path) -> Result<()> {
         move |source| Error::Io {
             op,
             path: dir.to_path_buf(),
+            offset: None,
             source,
         }
     };

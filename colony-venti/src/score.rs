@@ -48,16 +48,21 @@ impl Score {
 
     /// Parses exactly 40 hex digits (either case), with no prefix.
     pub fn from_hex(text: &str) -> Result<Score, Error> {
-        let bad = || Error::BadScore(text.to_string());
+        Score::parse_hex(text).map_err(|problem| Error::BadScore {
+            text: text.to_string(),
+            problem,
+        })
+    }
+
+    fn parse_hex(text: &str) -> Result<Score, ScoreProblem> {
         let bytes = text.as_bytes();
         if bytes.len() != 2 * Score::SIZE {
-            return Err(bad());
+            return Err(ScoreProblem::Length(bytes.len()));
         }
+        let digit = |at: usize| hex_digit(bytes[at]).ok_or(ScoreProblem::NotHex { at });
         let mut out = [0u8; Score::SIZE];
-        for (i, pair) in bytes.chunks_exact(2).enumerate() {
-            let hi = hex_digit(pair[0]).ok_or_else(bad)?;
-            let lo = hex_digit(pair[1]).ok_or_else(bad)?;
-            out[i] = hi << 4 | lo;
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = digit(2 * i)? << 4 | digit(2 * i + 1)?;
         }
         Ok(Score(out))
     }
@@ -70,10 +75,14 @@ impl Score {
     /// assert!(Score::parse_labelled("16ff837b1a70e2e8cad4b85e8dbfd7f13b109a35", "vac").is_err());
     /// ```
     pub fn parse_labelled(text: &str, label: &str) -> Result<Score, Error> {
-        match text.trim_end().split_once(':') {
-            Some((l, hex)) if l == label => Score::from_hex(hex),
-            _ => Err(Error::BadScore(text.to_string())),
-        }
+        let parsed = match text.trim_end().split_once(':') {
+            Some((l, hex)) if l == label => Score::parse_hex(hex),
+            _ => Err(ScoreProblem::Label(label.to_string())),
+        };
+        parsed.map_err(|problem| Error::BadScore {
+            text: text.to_string(),
+            problem,
+        })
     }
 
     /// The score as `label:hex`, e.g. `vac:16ff…`.
@@ -92,6 +101,24 @@ impl Score {
     }
 }
 
+/// Why text is not a score.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScoreProblem {
+    /// Not 40 characters of hex (after any label).
+    #[error("want 40 hex digits, got {0} characters")]
+    Length(usize),
+    /// The character at this offset (in the hex part) is not a hex digit.
+    #[error("character {at} is not a hex digit")]
+    NotHex {
+        /// Offset of the character in the hex part.
+        at: usize,
+    },
+    /// The label before the colon is missing or another one.
+    #[error("want the label \"{0}:\"")]
+    Label(String),
+}
+
 fn hex_digit(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
@@ -107,7 +134,10 @@ impl FromStr for Score {
     type Err = Error;
     fn from_str(text: &str) -> Result<Score, Error> {
         let hex = text.split_once(':').map_or(text, |(_, h)| h);
-        Score::from_hex(hex).map_err(|_| Error::BadScore(text.to_string()))
+        Score::parse_hex(hex).map_err(|problem| Error::BadScore {
+            text: text.to_string(),
+            problem,
+        })
     }
 }
 
@@ -151,21 +181,46 @@ mod tests {
     }
 
     #[test]
-    fn rejects_bad_text() {
-        for bad in [
-            "",
-            "abc",
-            "2fd4e1c67a2d28fced849ee1bb76e7391b93eb1",
-            "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12a",
-            "2fd4e1c67a2d28fced849ee1bb76e7391b93eb1g",
-            "vac:",
-            "vac:2fd4",
+    fn rejects_bad_text_naming_the_check() {
+        let label = || ScoreProblem::Label("vac".into());
+        for (bad, want) in [
+            ("", ScoreProblem::Length(0)),
+            ("abc", ScoreProblem::Length(3)),
+            (
+                "2fd4e1c67a2d28fced849ee1bb76e7391b93eb1",
+                ScoreProblem::Length(39),
+            ),
+            (
+                "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12a",
+                ScoreProblem::Length(41),
+            ),
+            (
+                "2fd4e1c67a2d28fced849ee1bb76e7391b93eb1g",
+                ScoreProblem::NotHex { at: 39 },
+            ),
+            ("vac:", ScoreProblem::Length(0)),
+            ("vac:2fd4", ScoreProblem::Length(4)),
         ] {
-            assert!(bad.parse::<Score>().is_err(), "{bad:?} parsed");
+            match bad.parse::<Score>() {
+                Err(Error::BadScore { text, problem }) => {
+                    assert_eq!((text.as_str(), problem), (bad, want))
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
         }
-        assert!(
-            Score::parse_labelled("ffs:2fd4e1c67a2d28fced849ee1bb76e7391b93eb12", "vac").is_err()
-        );
+        for (bad, want) in [
+            ("ffs:2fd4e1c67a2d28fced849ee1bb76e7391b93eb12", label()),
+            ("2fd4e1c67a2d28fced849ee1bb76e7391b93eb12", label()),
+            (
+                "vac:x2fd4e1c67a2d28fced849ee1bb76e7391b93eb1",
+                ScoreProblem::NotHex { at: 0 },
+            ),
+        ] {
+            match Score::parse_labelled(bad, "vac") {
+                Err(Error::BadScore { problem, .. }) => assert_eq!(problem, want, "{bad:?}"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]

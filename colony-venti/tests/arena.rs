@@ -9,6 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use colony_venti::arena::damage::ArenaProblem;
 use colony_venti::arena::{Problem, Progress};
 use colony_venti::{ArenaConfig, ArenaStore, BlockStore, BlockType, Error, MemStore, Score};
 use proptest::prelude::*;
@@ -618,6 +619,7 @@ fn bad_configuration_is_refused() {
         },
     ] {
         let err = ArenaStore::open(dir.path(), config).err().expect("refused");
+        assert!(matches!(err, Error::BadConfig { .. }), "{err}");
         assert!(err.to_string().contains("bad configuration"), "{err}");
     }
 }
@@ -632,7 +634,16 @@ fn missing_arena_is_refused_not_ignored() {
     drop(store);
     fs::remove_file(arena_path(dir.path(), 1)).unwrap();
     let err = ArenaStore::open(dir.path(), cfg()).err().expect("refused");
-    assert!(matches!(err, Error::BadArena { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::BadArena {
+                problem: ArenaProblem::Missing(1),
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]

@@ -106,8 +106,8 @@ impl<R: EnvRuntime> Colony<R> {
         let node = NodeId::load(dir)?;
         let limits = Limits::load(dir)?;
         // The store first: its lock keeps a second process off the node.
-        let store = ArenaStore::open(config.venti_dir(), ArenaConfig::default())
-            .map_err(|e| Error::Store(e.to_string()))?;
+        let store =
+            ArenaStore::open(config.venti_dir(), ArenaConfig::default()).map_err(Error::Store)?;
         let names = ScoreNames::open(dir)?;
         clear_envs(&config.envs_dir())?;
         let records = Arc::new(Records::open(dir)?);
@@ -210,10 +210,13 @@ impl<R: EnvRuntime> Colony<R> {
     /// Makes every block written so far durable.
     async fn sync(&self) -> Result<()> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.sync())
-            .await
-            .map_err(|e| Error::Store(e.to_string()))?
-            .map_err(|e| Error::Store(e.to_string()))
+        let synced = tokio::task::spawn_blocking(move || store.sync()).await;
+        match synced {
+            Ok(r) => r.map_err(Error::Store),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Only a runtime shutting down cancels a blocking task.
+            Err(_) => Err(Error::ShuttingDown),
+        }
     }
 }
 

@@ -552,7 +552,7 @@ fn grant_needs_the_seed_and_open_needs_init() {
         .err()
         .unwrap();
     assert!(
-        matches!(&second, Error::Store(m) if m.contains("ock")),
+        matches!(&second, Error::Store(colony_venti::Error::Locked { .. })),
         "{second}"
     );
 }

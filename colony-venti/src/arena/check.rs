@@ -10,7 +10,8 @@ use crate::error::{Error, Result};
 use crate::score::Score;
 
 use super::bucket::{IndexEntry, Watermark};
-use super::clump::ClumpHeader;
+use super::clump::{ClumpCheck, ClumpHeader};
+use super::damage::IndexProblem;
 use super::file::ArenaFile;
 use super::format::{HEAD_SIZE, PAGE_SIZE};
 use super::index::DiskIndex;
@@ -36,8 +37,8 @@ pub enum Problem {
         arena: PathBuf,
         /// Offset of the bad spot.
         offset: u64,
-        /// What failed.
-        reason: &'static str,
+        /// The check that failed.
+        reason: ClumpCheck,
     },
     /// A clump whose checksums hold but whose block does not hash to its
     /// score (or does not decompress).
@@ -49,8 +50,8 @@ pub enum Problem {
         arena: PathBuf,
         /// Offset of the clump header.
         offset: u64,
-        /// What failed.
-        reason: &'static str,
+        /// The check that failed.
+        reason: ClumpCheck,
     },
     /// A valid clump the index does not know.
     #[error("{}: offset {offset}: block {score}/{ty:?} is not in the index", arena.display())]
@@ -162,9 +163,7 @@ impl ArenaStore {
                     let block = header.unpack(data);
                     let reason = match &block {
                         Err(reason) => Some(*reason),
-                        Ok(b) if Score::of(b) != header.score => {
-                            Some("SHA-1 of the block does not match its score")
-                        }
+                        Ok(b) if Score::of(b) != header.score => Some(ClumpCheck::Sha1),
                         Ok(_) => None,
                     };
                     match reason {
@@ -256,7 +255,7 @@ impl ArenaStore {
         arena
             .read_clump(&mut b, u64::from(e.offset))
             .map_err(|err| err.to_string())?;
-        let h = ClumpHeader::decode(&b)?;
+        let h = ClumpHeader::decode(&b).map_err(|check| check.to_string())?;
         if h.score != e.score || h.ty != e.ty || h.size != e.size {
             return Err("clump there holds another block".into());
         }
@@ -274,7 +273,8 @@ impl ArenaStore {
             .sum();
         let mut index = self.index_mut();
         let path = index.path().to_path_buf();
-        let mut fresh = DiskIndex::create(&path, self.config.index_bits, Watermark::default())?;
+        let mut fresh =
+            DiskIndex::create(&self.disk, self.config.index_bits, Watermark::default())?;
         let mut pending = HashMap::new();
         let mut done = 0u64;
         let last = if w.active.is_none() {
@@ -288,7 +288,7 @@ impl ArenaStore {
         })?;
         let (active, pos) = replayed.ok_or_else(|| Error::IndexCorrupt {
             path: path.clone(),
-            reason: "fresh index is past the log".into(),
+            problem: IndexProblem::PastLog,
         })?;
         let entries = fresh.header().entries + pending.len() as u64;
         *index = fresh;

@@ -54,27 +54,27 @@ impl ClumpHeader {
     }
 
     /// Decodes and validates a header from the first 40 bytes of `b`. The
-    /// error says what is wrong.
-    pub fn decode(b: &[u8]) -> Result<ClumpHeader, &'static str> {
+    /// error names the check that failed.
+    pub fn decode(b: &[u8]) -> Result<ClumpHeader, ClumpCheck> {
         if b.len() < Self::SIZE {
-            return Err("short clump header");
+            return Err(ClumpCheck::ShortHeader);
         }
         if be32(b, 0) != CLUMP_MAGIC {
-            return Err("bad clump magic");
+            return Err(ClumpCheck::Magic);
         }
         if be32(b, 36) != crc32c::crc32c(&b[0..36]) {
-            return Err("clump header checksum mismatch");
+            return Err(ClumpCheck::HeaderChecksum);
         }
-        let ty = BlockType::from_wire(b[4]).map_err(|_| "bad block type in clump header")?;
+        let ty = BlockType::from_wire(b[4]).map_err(|_| ClumpCheck::BlockType)?;
         let size = be16(b, 6);
         let uncsize = be16(b, 8);
         let encoding = match b[5] {
             1 if size == uncsize => Encoding::Raw,
             2 if size < uncsize => Encoding::Lz4,
-            _ => return Err("bad clump encoding"),
+            _ => return Err(ClumpCheck::Encoding),
         };
         if uncsize == 0 || usize::from(uncsize) > MAX_BLOCK || be16(b, 34) != 0 {
-            return Err("bad clump size");
+            return Err(ClumpCheck::Size);
         }
         Ok(ClumpHeader {
             ty,
@@ -92,9 +92,9 @@ impl ClumpHeader {
     }
 
     /// Recovers the block from the stored data (`self.size` bytes).
-    pub fn unpack(&self, stored: &[u8]) -> Result<Vec<u8>, &'static str> {
+    pub fn unpack(&self, stored: &[u8]) -> Result<Vec<u8>, ClumpCheck> {
         if stored.len() != usize::from(self.size) {
-            return Err("stored data has the wrong length");
+            return Err(ClumpCheck::StoredLength);
         }
         match self.encoding {
             Encoding::Raw => Ok(stored.to_vec()),
@@ -102,7 +102,7 @@ impl ClumpHeader {
                 let mut out = vec![0u8; usize::from(self.uncsize)];
                 match lz4_flex::block::decompress_into(stored, &mut out) {
                     Ok(n) if n == out.len() => Ok(out),
-                    _ => Err("bad compressed data"),
+                    _ => Err(ClumpCheck::Decompress),
                 }
             }
         }
@@ -164,6 +164,55 @@ pub fn pack(ty: BlockType, score: Score, block: &[u8]) -> Packed<'_> {
         encoded: header.encode(),
         data,
     }
+}
+
+/// The check a stored clump failed: what [`Error::Corrupt`](crate::Error)
+/// and `check`'s problems name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClumpCheck {
+    /// Fewer than 40 bytes where a header should be.
+    #[error("short clump header")]
+    ShortHeader,
+    /// The header does not start with the clump magic.
+    #[error("bad clump magic")]
+    Magic,
+    /// The header's CRC32C does not match.
+    #[error("clump header checksum mismatch")]
+    HeaderChecksum,
+    /// The header's block type is not a valid one.
+    #[error("bad block type in clump header")]
+    BlockType,
+    /// The encoding is unknown or disagrees with the sizes.
+    #[error("bad clump encoding")]
+    Encoding,
+    /// A size of 0, past the largest block, or a reserved field set.
+    #[error("bad clump size")]
+    Size,
+    /// The stored data's CRC32C does not match the header's.
+    #[error("clump data checksum mismatch")]
+    DataChecksum,
+    /// The header's size runs past the end of the log.
+    #[error("clump runs past the end of the log")]
+    PastLogEnd,
+    /// Bytes after the last clump that are not a whole clump.
+    #[error("trailing bytes after the last clump")]
+    TrailingBytes,
+    /// The file ends inside the clump.
+    #[error("clump cut short")]
+    CutShort,
+    /// The stored data is not as long as the header says.
+    #[error("stored data has the wrong length")]
+    StoredLength,
+    /// The compressed data does not decompress to the header's size.
+    #[error("bad compressed data")]
+    Decompress,
+    /// The header names another block than the index entry that led here.
+    #[error("clump header does not match the index")]
+    NotAsIndexed,
+    /// The block's SHA-1 is not its score.
+    #[error("SHA-1 of the block does not match its score")]
+    Sha1,
 }
 
 #[cfg(test)]

@@ -1,15 +1,14 @@
 //! One arena file: positioned I/O, creation and sealing, and the unwritten
 //! tail of the active arena.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::private::private_file;
 
-use super::format::{HEAD_SIZE, TRAILER_SIZE, io_error};
+use super::damage::ArenaProblem;
+use super::disk::{Disk, Storage, path_of, sync_names};
+use super::format::{HEAD_SIZE, TRAILER_SIZE, io_error, io_error_at};
 use super::head::{ArenaHead, ArenaTrailer};
 use super::tail::{Batch, Tail};
 
@@ -20,7 +19,7 @@ pub struct ArenaFile {
     pub head: ArenaHead,
     /// The file's path (named in errors).
     pub path: PathBuf,
-    file: File,
+    file: Arc<dyn Storage>,
     /// Clumps appended but not yet written to the file; readers find them
     /// there until they are.
     tail: Tail,
@@ -35,23 +34,21 @@ pub fn arena_name(number: u32) -> String {
 }
 
 impl ArenaFile {
-    /// Creates arena `number` of `size` bytes in `dir`: writes and syncs the
-    /// head, then syncs the directory so the file survives a crash.
-    pub fn create(dir: &Path, number: u32, size: u64) -> Result<ArenaFile> {
-        ArenaFile::prepare(dir, number, size)?.install(dir)
+    /// Creates arena `number` of `size` bytes on `disk`: writes and syncs
+    /// the head, then syncs the names so the file survives a crash.
+    pub fn create(disk: &dyn Disk, number: u32, size: u64) -> Result<ArenaFile> {
+        ArenaFile::prepare(disk, number, size)?.install(disk)
     }
 
     /// Makes arena `number` under a name recovery ignores (and removes),
     /// `arena.NNNNNNNN.new`: head written, space reserved, synced. Slow on
     /// file systems that zero reserved space (tmpfs), so the store does it
     /// ahead of need; [`ArenaFile::install`] then gives it its name.
-    pub fn prepare(dir: &Path, number: u32, size: u64) -> Result<ArenaFile> {
-        let path = dir.join(format!("{}{NEW_SUFFIX}", arena_name(number)));
-        let file = private_file()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
+    pub fn prepare(disk: &dyn Disk, number: u32, size: u64) -> Result<ArenaFile> {
+        let name = format!("{}{NEW_SUFFIX}", arena_name(number));
+        let path = path_of(disk, &name);
+        let file = disk
+            .create_new(&name)
             .map_err(|e| io_error("create", &path, e))?;
         let created = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -74,55 +71,60 @@ impl ArenaFile {
             .and_then(|()| arena.reserve())
             .and_then(|()| arena.sync());
         if let Err(e) = written {
-            arena.discard();
+            arena.discard(disk);
             return Err(e);
         }
         Ok(arena)
     }
 
+    /// The file's name on its disk.
+    fn name(&self) -> String {
+        let name = self.path.file_name().unwrap_or_default();
+        name.to_string_lossy().into_owned()
+    }
+
     /// Renames a prepared arena to its own name and syncs the directory,
     /// so the arena survives a crash.
-    pub fn install(mut self, dir: &Path) -> Result<ArenaFile> {
-        let path = dir.join(arena_name(self.head.number));
-        if let Err(e) = std::fs::rename(&self.path, &path) {
-            self.discard();
+    pub fn install(mut self, disk: &dyn Disk) -> Result<ArenaFile> {
+        let name = arena_name(self.head.number);
+        let path = path_of(disk, &name);
+        if let Err(e) = disk.rename(&self.name(), &name) {
+            self.discard(disk);
             return Err(io_error("rename", &path, e));
         }
         self.path = path;
-        sync_dir(dir)?;
+        sync_names(disk)?;
         Ok(self)
     }
 
     /// Removes a prepared arena that will not be installed (a half-made or
     /// unneeded arena would only confuse recovery and hold space).
-    pub fn discard(&self) {
-        let _ = std::fs::remove_file(&self.path);
+    pub fn discard(&self, disk: &dyn Disk) {
+        let _ = disk.remove(&self.name());
     }
 
-    /// Opens an existing arena and validates its head against `number`.
-    pub fn open(path: &Path, number: u32) -> Result<ArenaFile> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| io_error("open", path, e))?;
-        let bad = |reason: &str| Error::BadArena {
-            path: path.to_path_buf(),
-            reason: reason.to_string(),
+    /// Opens arena `number` and validates its head.
+    pub fn open(disk: &dyn Disk, number: u32) -> Result<ArenaFile> {
+        let name = arena_name(number);
+        let path = path_of(disk, &name);
+        let file = super::disk::open(disk, &name)?;
+        let bad = |problem| Error::BadArena {
+            path: path.clone(),
+            problem,
         };
         let mut b = [0u8; ArenaHead::SIZE];
-        file.read_exact_at(&mut b, 0)
-            .map_err(|_| bad("file shorter than an arena head"))?;
-        let head = ArenaHead::decode(&b).map_err(bad)?;
+        file.read_at(&mut b, 0)
+            .map_err(|_| bad(ArenaProblem::ShortHead))?;
+        let head = ArenaHead::decode(&b).map_err(|check| bad(ArenaProblem::Head(check)))?;
         if head.number != number {
-            return Err(bad("arena number does not match the file name"));
+            return Err(bad(ArenaProblem::Number { found: head.number }));
         }
         if head.size < HEAD_SIZE + TRAILER_SIZE + super::MIN_DATA {
-            return Err(bad("arena size too small"));
+            return Err(bad(ArenaProblem::TooSmall(head.size)));
         }
         Ok(ArenaFile {
             head,
-            path: path.to_path_buf(),
+            path,
             file,
             tail: Tail::default(),
         })
@@ -133,17 +135,9 @@ impl ArenaFile {
     /// disk shows when an arena is created, failing that write alone. File
     /// systems without `fallocate` get no reservation.
     pub fn reserve(&self) -> Result<()> {
-        use nix::errno::Errno;
-        use nix::fcntl::{FallocateFlags, fallocate};
-        match fallocate(
-            &self.file,
-            FallocateFlags::FALLOC_FL_KEEP_SIZE,
-            0,
-            self.head.size as i64,
-        ) {
-            Ok(()) | Err(Errno::EOPNOTSUPP | Errno::ENOSYS) => Ok(()),
-            Err(e) => Err(io_error("reserve", &self.path, e.into())),
-        }
+        self.file
+            .reserve(self.head.size)
+            .map_err(|e| io_error("reserve", &self.path, e))
     }
 
     /// Appends a clump (`parts` in order) at `at`, the end of the log.
@@ -201,7 +195,7 @@ impl ArenaFile {
     /// The trailer, if the arena is sealed and the trailer is valid.
     pub fn trailer(&self) -> Result<Option<ArenaTrailer>, &'static str> {
         let mut b = [0u8; ArenaTrailer::SIZE];
-        if self.file.read_exact_at(&mut b, self.data_end()).is_err() {
+        if self.file.read_at(&mut b, self.data_end()).is_err() {
             return Ok(None);
         }
         ArenaTrailer::decode(&b).map(Some)
@@ -218,23 +212,20 @@ impl ArenaFile {
     /// Reads exactly `buf.len()` bytes at `off`.
     pub fn read_at(&self, buf: &mut [u8], off: u64) -> Result<()> {
         self.file
-            .read_exact_at(buf, off)
-            .map_err(|e| io_error("read", &self.path, e))
+            .read_at(buf, off)
+            .map_err(|e| io_error_at("read", &self.path, Some(off), e))
     }
 
     /// Writes all of `buf` at `off`.
     pub fn write_at(&self, buf: &[u8], off: u64) -> Result<()> {
         self.file
-            .write_all_at(buf, off)
-            .map_err(|e| io_error("write", &self.path, e))
+            .write_at(buf, off)
+            .map_err(|e| io_error_at("write", &self.path, Some(off), e))
     }
 
     /// Current file length.
     pub fn file_len(&self) -> Result<u64> {
-        self.file
-            .metadata()
-            .map(|m| m.len())
-            .map_err(|e| io_error("stat", &self.path, e))
+        self.file.len().map_err(|e| io_error("stat", &self.path, e))
     }
 
     /// Cuts the file at `len` (a torn tail) and syncs.
@@ -272,13 +263,6 @@ impl ArenaFile {
         }
         Ok(crc)
     }
-}
-
-/// `fsync` of a directory, so new and renamed files in it are durable.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error("sync", dir, e))
 }
 
 /// Bytes read at a time when scanning or checksumming an arena.

@@ -189,16 +189,34 @@ pub(crate) fn be64(b: &[u8], off: usize) -> u64 {
 
 /// Maps an I/O error to the crate's error, singling out a full disk.
 pub(crate) fn io_error(op: &'static str, path: &Path, e: std::io::Error) -> Error {
+    io_error_at(op, path, None, e)
+}
+
+/// [`io_error`] for positioned I/O at `offset`.
+pub(crate) fn io_error_at(
+    op: &'static str,
+    path: &Path,
+    offset: Option<u64>,
+    source: std::io::Error,
+) -> Error {
     use std::io::ErrorKind;
-    if matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded) {
+    let path = path.to_path_buf();
+    if matches!(
+        source.kind(),
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded
+    ) {
         Error::DiskFull {
-            path: path.to_path_buf(),
+            op,
+            path,
+            offset,
+            source,
         }
     } else {
         Error::Io {
             op,
-            path: path.to_path_buf(),
-            source: e,
+            path,
+            offset,
+            source,
         }
     }
 }

@@ -3,18 +3,17 @@
 //! It doubles when a bucket fills, and can always be rebuilt from the
 //! arenas. Layout in [`super::format`].
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::block_type::BlockType;
 use crate::error::{Error, Result};
-use crate::private::private_file;
 use crate::score::Score;
 
 use super::bloom::Bloom;
-use super::file::sync_dir;
-use super::format::{PAGE_SIZE, io_error};
+use super::damage::IndexProblem;
+use super::disk::{Disk, Storage, path_of, sync_names};
+use super::format::{PAGE_SIZE, io_error, io_error_at};
 
 use super::bucket::{BUCKET_SLOTS, Bucket, IndexEntry, IndexHeader, MAX_BITS, Watermark};
 
@@ -24,18 +23,24 @@ const BLOOM_LOG_PER_BUCKET: u32 = 10;
 /// Pages moved per read or write when scanning or rebuilding the table.
 const BATCH_PAGES: usize = 256;
 
+/// The index file's name in the store's directory.
+pub const INDEX: &str = "index";
+/// The name an index is built under before it replaces [`INDEX`].
+pub const INDEX_TMP: &str = "index.tmp";
+
 /// The open index.
 pub struct DiskIndex {
+    disk: Arc<dyn Disk>,
     path: PathBuf,
-    file: File,
+    file: Arc<dyn Storage>,
     header: IndexHeader,
     bloom: Bloom,
 }
 
 impl DiskIndex {
-    /// Writes a fresh, empty index with `2^bits` buckets at `path`
+    /// Writes a fresh, empty index with `2^bits` buckets on `disk`
     /// (through a temporary file renamed into place) and opens it.
-    pub fn create(path: &Path, bits: u32, watermark: Watermark) -> Result<DiskIndex> {
+    pub fn create(disk: &Arc<dyn Disk>, bits: u32, watermark: Watermark) -> Result<DiskIndex> {
         let header = IndexHeader {
             bits,
             entries: 0,
@@ -43,7 +48,7 @@ impl DiskIndex {
         };
         let empty = Bucket::default().encode();
         let mut next = 0u64;
-        let file = write_new(path, &header, &mut |out| {
+        let file = write_new(&**disk, &header, &mut |out| {
             while out.len() < BATCH_PAGES * PAGE_SIZE && next < 1 << bits {
                 out.extend_from_slice(&empty);
                 next += 1;
@@ -51,7 +56,8 @@ impl DiskIndex {
             Ok(())
         })?;
         Ok(DiskIndex {
-            path: path.to_path_buf(),
+            disk: disk.clone(),
+            path: path_of(&**disk, INDEX),
             file,
             header,
             bloom: Bloom::new(bits + BLOOM_LOG_PER_BUCKET),
@@ -61,33 +67,26 @@ impl DiskIndex {
     /// Opens the index, checking its header and length; the bloom filter
     /// starts empty: fill it with [`DiskIndex::load_bloom`] or
     /// [`DiskIndex::set_bloom`]. Damage is [`Error::IndexCorrupt`].
-    pub fn open(path: &Path) -> Result<DiskIndex> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| io_error("open", path, e))?;
-        let corrupt = |reason: String| Error::IndexCorrupt {
-            path: path.to_path_buf(),
-            reason,
+    pub fn open(disk: &Arc<dyn Disk>) -> Result<DiskIndex> {
+        let file = super::disk::open(&**disk, INDEX)?;
+        let path = path_of(&**disk, INDEX);
+        let corrupt = |problem| Error::IndexCorrupt {
+            path: path.clone(),
+            problem,
         };
         let mut page = vec![0u8; PAGE_SIZE];
-        file.read_exact_at(&mut page, 0)
-            .map_err(|_| corrupt("no header page".into()))?;
-        let header = IndexHeader::decode(&page).map_err(|e| corrupt(e.into()))?;
-        let want = (PAGE_SIZE as u64) << header.bits;
-        let len = file
-            .metadata()
-            .map_err(|e| io_error("stat", path, e))?
-            .len();
-        if len != want + PAGE_SIZE as u64 {
-            return Err(corrupt(format!(
-                "file is {len} bytes, want {}",
-                want + PAGE_SIZE as u64
-            )));
+        file.read_at(&mut page, 0)
+            .map_err(|_| corrupt(IndexProblem::NoHeader))?;
+        let header =
+            IndexHeader::decode(&page).map_err(|check| corrupt(IndexProblem::Header(check)))?;
+        let want = ((PAGE_SIZE as u64) << header.bits) + PAGE_SIZE as u64;
+        let got = file.len().map_err(|e| io_error("stat", &path, e))?;
+        if got != want {
+            return Err(corrupt(IndexProblem::Length { got, want }));
         }
         Ok(DiskIndex {
-            path: path.to_path_buf(),
+            disk: disk.clone(),
+            path,
             file,
             header,
             bloom: Bloom::new(header.bits + BLOOM_LOG_PER_BUCKET),
@@ -110,10 +109,10 @@ impl DiskIndex {
         if entries != self.header.entries {
             return Err(Error::IndexCorrupt {
                 path: self.path.clone(),
-                reason: format!(
-                    "header counts {} entries, buckets hold {entries}",
-                    self.header.entries
-                ),
+                problem: IndexProblem::EntryCount {
+                    header: self.header.entries,
+                    found: entries,
+                },
             });
         }
         Ok(())
@@ -170,9 +169,10 @@ impl DiskIndex {
 
     /// Reads bucket `i`'s page.
     fn read_page(&self, i: u64, page: &mut [u8; PAGE_SIZE]) -> Result<()> {
+        let off = PAGE_SIZE as u64 * (1 + i);
         self.file
-            .read_exact_at(page, PAGE_SIZE as u64 * (1 + i))
-            .map_err(|e| io_error("read", &self.path, e))
+            .read_at(page, off)
+            .map_err(|e| io_error_at("read", &self.path, Some(off), e))
     }
 
     fn read_bucket(&self, i: u64) -> Result<Bucket> {
@@ -181,17 +181,18 @@ impl DiskIndex {
         Bucket::decode(&page).map_err(|reason| self.bucket_corrupt(i, reason))
     }
 
-    fn bucket_corrupt(&self, i: u64, reason: &str) -> Error {
+    fn bucket_corrupt(&self, bucket: u64, check: &'static str) -> Error {
         Error::IndexCorrupt {
             path: self.path.clone(),
-            reason: format!("bucket {i}: {reason}"),
+            problem: IndexProblem::Bucket { bucket, check },
         }
     }
 
     fn write_bucket(&self, i: u64, bucket: &Bucket) -> Result<()> {
+        let off = PAGE_SIZE as u64 * (1 + i);
         self.file
-            .write_all_at(&bucket.encode(), PAGE_SIZE as u64 * (1 + i))
-            .map_err(|e| io_error("write", &self.path, e))
+            .write_at(&bucket.encode(), off)
+            .map_err(|e| io_error_at("write", &self.path, Some(off), e))
     }
 
     /// The entry for (score, type): the bloom filter first, then one bucket
@@ -217,9 +218,10 @@ impl DiskIndex {
         let mut first = 0u64;
         while first < total {
             let n = (total - first).min(BATCH_PAGES as u64) as usize;
+            let off = PAGE_SIZE as u64 * (1 + first);
             self.file
-                .read_exact_at(&mut buf[..n * PAGE_SIZE], PAGE_SIZE as u64 * (1 + first))
-                .map_err(|e| io_error("read", &self.path, e))?;
+                .read_at(&mut buf[..n * PAGE_SIZE], off)
+                .map_err(|e| io_error_at("read", &self.path, Some(off), e))?;
             for (k, page) in buf[..n * PAGE_SIZE].chunks_exact(PAGE_SIZE).enumerate() {
                 let i = first + k as u64;
                 f(
@@ -291,8 +293,8 @@ impl DiskIndex {
         let mut page = vec![0u8; PAGE_SIZE];
         page[..IndexHeader::SIZE].copy_from_slice(&self.header.encode());
         self.file
-            .write_all_at(&page, 0)
-            .map_err(|e| io_error("write", &self.path, e))?;
+            .write_at(&page, 0)
+            .map_err(|e| io_error_at("write", &self.path, Some(0), e))?;
         self.sync()
     }
 
@@ -317,7 +319,7 @@ impl DiskIndex {
         let bloom = Bloom::new(header.bits + BLOOM_LOG_PER_BUCKET);
         let total = 1u64 << self.header.bits;
         let mut next = 0u64;
-        let file = write_new(&self.path, &header, &mut |out| {
+        let file = write_new(&*self.disk, &header, &mut |out| {
             while out.len() < BATCH_PAGES * PAGE_SIZE && next < total {
                 let (lo, hi): (Vec<_>, Vec<_>) =
                     self.read_bucket(next)?.entries.into_iter().partition(|e| {
@@ -340,22 +342,18 @@ impl DiskIndex {
     }
 }
 
-/// Writes a new index file at `path` via `path.tmp`: the header page, then
-/// pages `fill` appends (it is called until it adds nothing), then syncs
-/// and renames it into place.
+/// Writes a new index file as [`INDEX_TMP`]: the header page, then pages
+/// `fill` appends (it is called until it adds nothing); syncs it and
+/// renames it to [`INDEX`].
 fn write_new(
-    path: &Path,
+    disk: &dyn Disk,
     header: &IndexHeader,
     fill: &mut dyn FnMut(&mut Vec<u8>) -> Result<()>,
-) -> Result<File> {
-    let tmp = path.with_extension("tmp");
-    let mut build = || -> Result<File> {
-        let file = private_file()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
+) -> Result<Arc<dyn Storage>> {
+    let tmp = path_of(disk, INDEX_TMP);
+    let mut build = || -> Result<Arc<dyn Storage>> {
+        let file = disk
+            .create(INDEX_TMP)
             .map_err(|e| io_error("create", &tmp, e))?;
         let mut out = vec![0u8; PAGE_SIZE];
         out[..IndexHeader::SIZE].copy_from_slice(&header.encode());
@@ -365,19 +363,20 @@ fn write_new(
             if out.is_empty() {
                 break;
             }
-            file.write_all_at(&out, off)
-                .map_err(|e| io_error("write", &tmp, e))?;
+            file.write_at(&out, off)
+                .map_err(|e| io_error_at("write", &tmp, Some(off), e))?;
             off += out.len() as u64;
             out.clear();
         }
-        file.sync_all().map_err(|e| io_error("sync", &tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| io_error("rename", path, e))?;
+        file.sync_data().map_err(|e| io_error("sync", &tmp, e))?;
+        disk.rename(INDEX_TMP, INDEX)
+            .map_err(|e| io_error("rename", &path_of(disk, INDEX), e))?;
         Ok(file)
     };
     let file = build().inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
+        let _ = disk.remove(INDEX_TMP);
     })?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    sync_names(disk)?;
     Ok(file)
 }
 
@@ -388,8 +387,8 @@ mod tests {
     #[test]
     fn grows_and_keeps_every_entry() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("index");
-        let mut index = DiskIndex::create(&path, 0, Watermark::default()).unwrap();
+        let disk: Arc<dyn Disk> = Arc::new(super::super::disk::FileDisk::open(dir.path()).unwrap());
+        let mut index = DiskIndex::create(&disk, 0, Watermark::default()).unwrap();
         let entries: Vec<IndexEntry> = (0..2000u32)
             .map(|i| IndexEntry {
                 score: Score::of(&i.to_be_bytes()),
@@ -415,7 +414,7 @@ mod tests {
             })
             .unwrap();
         drop(index);
-        let mut index = DiskIndex::open(&path).unwrap();
+        let mut index = DiskIndex::open(&disk).unwrap();
         index.load_bloom().unwrap();
         assert_eq!(index.header().entries, 2000);
         assert_eq!(

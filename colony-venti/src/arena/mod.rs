@@ -29,10 +29,15 @@ pub mod bloom;
 pub mod bucket;
 mod check;
 pub mod clump;
+pub mod crash_disk;
+pub mod damage;
+pub mod disk;
+pub mod faulty_disk;
 pub mod file;
 pub mod format;
 pub mod head;
 pub mod index;
+pub mod mem_disk;
 pub mod next;
 mod recover;
 pub mod saved_bloom;
@@ -41,7 +46,7 @@ mod stats;
 pub mod tail;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::block_type::BlockType;
@@ -53,7 +58,9 @@ pub use check::{CheckReport, Problem, Progress};
 pub use stats::Stats;
 
 use bucket::{IndexEntry, Watermark};
-use clump::{ClumpHeader, Packed};
+use clump::{ClumpCheck, ClumpHeader, Packed};
+use damage::IndexProblem;
+use disk::{Disk, FileDisk};
 use file::ArenaFile;
 use format::{HEAD_SIZE, TRAILER_SIZE};
 use head::ArenaTrailer;
@@ -100,21 +107,45 @@ impl Default for Config {
     }
 }
 
+/// A [`Config`] setting out of range.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigProblem {
+    /// `arena_size` below one largest clump plus head and trailer, or
+    /// past 4 GiB.
+    #[error("arena size {size} outside {min}..=4294967295")]
+    ArenaSize {
+        /// The size asked for.
+        size: u64,
+        /// The smallest allowed.
+        min: u64,
+    },
+    /// `index_bits` above the largest initial index.
+    #[error("index_bits {0} above {MAX_INDEX_BITS}")]
+    IndexBits(u32),
+    /// `flush_entries` is 0.
+    #[error("flush_entries is 0")]
+    FlushEntries,
+}
+
 impl Config {
     fn validate(&self, dir: &Path) -> Result<()> {
         let min = HEAD_SIZE + TRAILER_SIZE + MIN_DATA;
-        let reason = if self.arena_size < min || self.arena_size > u64::from(u32::MAX) {
-            format!("arena size {} outside {min}..=4294967295", self.arena_size)
+        let problem = if self.arena_size < min || self.arena_size > u64::from(u32::MAX) {
+            ConfigProblem::ArenaSize {
+                size: self.arena_size,
+                min,
+            }
         } else if self.index_bits > MAX_INDEX_BITS {
-            format!("index_bits {} above {MAX_INDEX_BITS}", self.index_bits)
+            ConfigProblem::IndexBits(self.index_bits)
         } else if self.flush_entries == 0 {
-            "flush_entries is 0".to_string()
+            ConfigProblem::FlushEntries
         } else {
             return Ok(());
         };
-        Err(Error::BadArena {
-            path: dir.to_path_buf(),
-            reason: format!("bad configuration: {reason}"),
+        Err(Error::BadConfig {
+            dir: dir.to_path_buf(),
+            problem,
         })
     }
 }
@@ -170,13 +201,11 @@ type Key = (Score, BlockType);
 /// assert_eq!(store.read(&score, BlockType::DATA).unwrap(), b"hello");
 /// ```
 pub struct ArenaStore {
-    dir: PathBuf,
     /// The arena after the active one, made ahead of need (dropped, and
-    /// removed if unused, before the lock is released).
+    /// removed if unused, before the disk, and so its lock, is released).
     next: NextArena,
-    /// The exclusive `flock` on `DIR/lock`, held while the store is open
-    /// (released after `drop`'s final flush).
-    _lock: nix::fcntl::Flock<std::fs::File>,
+    /// Where the files are (released after `drop`'s final flush).
+    disk: Arc<dyn Disk>,
     config: Config,
     writer: Mutex<Writer>,
     arenas: RwLock<Vec<Arc<ArenaFile>>>,
@@ -190,15 +219,23 @@ impl ArenaStore {
     /// crash: cuts a torn tail, indexes clumps past the index's watermark,
     /// and rebuilds a missing or damaged index from the arenas.
     pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<ArenaStore> {
-        config.validate(dir.as_ref())?;
-        let store = recover::open(dir.as_ref(), config)?;
-        crate::mark_data_dir(dir.as_ref())?;
+        let dir = dir.as_ref();
+        config.validate(dir)?;
+        let store = recover::open(Arc::new(FileDisk::open(dir)?), config)?;
+        crate::mark_data_dir(dir)?;
         Ok(store)
+    }
+
+    /// Opens the store on any [`Disk`] (memory, injected faults, a crash
+    /// image), recovering as [`ArenaStore::open`] does.
+    pub fn open_on(disk: Arc<dyn Disk>, config: Config) -> Result<ArenaStore> {
+        config.validate(disk.path())?;
+        recover::open(disk, config)
     }
 
     /// The store's directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.disk.path()
     }
 
     fn writer(&self) -> MutexGuard<'_, Writer> {
@@ -239,24 +276,27 @@ impl ArenaStore {
     fn read_entry(&self, e: &IndexEntry) -> Result<Vec<u8>> {
         let arena = self.arena(e.arena).ok_or_else(|| Error::IndexCorrupt {
             path: self.index().path().to_path_buf(),
-            reason: format!("entry for {} names missing arena {}", e.score, e.arena),
+            problem: IndexProblem::MissingArena {
+                score: e.score,
+                arena: e.arena,
+            },
         })?;
-        let corrupt = |reason| Error::Corrupt {
+        let corrupt = |check| Error::Corrupt {
             score: e.score,
             arena: arena.path.clone(),
             offset: u64::from(e.offset),
-            reason,
+            check,
         };
         let mut buf = vec![0u8; ClumpHeader::SIZE + usize::from(e.size)];
         match arena.read_clump(&mut buf, u64::from(e.offset)) {
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return Err(corrupt("clump cut short"));
+                return Err(corrupt(ClumpCheck::CutShort));
             }
             r => r?,
         }
         let h = ClumpHeader::decode(&buf).map_err(corrupt)?;
         if h.score != e.score || h.ty != e.ty || h.size != e.size {
-            return Err(corrupt("clump header does not match the index"));
+            return Err(corrupt(ClumpCheck::NotAsIndexed));
         }
         let block = match h.encoding {
             clump::Encoding::Raw => {
@@ -266,7 +306,7 @@ impl ArenaStore {
             clump::Encoding::Lz4 => h.unpack(&buf[ClumpHeader::SIZE..]).map_err(corrupt)?,
         };
         if Score::of(&block) != e.score {
-            return Err(corrupt("SHA-1 of the block does not match its score"));
+            return Err(corrupt(ClumpCheck::Sha1));
         }
         Ok(block)
     }
@@ -333,7 +373,15 @@ impl ArenaStore {
             stored: a.totals.stored,
             arena_crc: a.crc,
         };
-        if let Err(e) = a.arena.write_tail().and_then(|()| a.arena.seal(&trailer)) {
+        // The data is synced before the trailer is written: a disk that
+        // reorders writes could otherwise keep the trailer and lose clumps
+        // it covers, which would read as a damaged sealed arena.
+        let sealed = a
+            .arena
+            .write_tail()
+            .and_then(|()| a.arena.sync())
+            .and_then(|()| a.arena.seal(&trailer));
+        if let Err(e) = sealed {
             w.active = Some(a);
             return Err(e);
         }
@@ -391,7 +439,7 @@ impl ArenaStore {
                 .filter(|a| a.arena.head.number == w.pos.arena)
                 .map(|a| (a.crc, a.totals)),
         };
-        match saved_bloom::save(&self.dir, &state, self.index().bloom()) {
+        match saved_bloom::save(&*self.disk, &state, self.index().bloom()) {
             Ok(()) => w.unsaved = 0,
             Err(e) => tracing::warn!(error = %e, "saving the bloom filter failed"),
         }

@@ -8,12 +8,12 @@
 //! installed when needed. A failed preparation is retried in line, so a
 //! full disk still fails the write that needed the new arena, and only it.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use crate::error::Result;
 
+use super::disk::Disk;
 use super::file::ArenaFile;
 
 /// A preparation under way or done: the arena number and its thread.
@@ -22,15 +22,15 @@ type Job = (u32, JoinHandle<Result<ArenaFile>>);
 /// The next arena of one store directory.
 #[derive(Debug)]
 pub struct NextArena {
-    dir: PathBuf,
+    disk: Arc<dyn Disk>,
     job: Mutex<Option<Job>>,
 }
 
 impl NextArena {
-    /// No arena prepared yet for `dir`.
-    pub fn new(dir: &Path) -> NextArena {
+    /// No arena prepared yet on `disk`.
+    pub fn new(disk: Arc<dyn Disk>) -> NextArena {
         NextArena {
-            dir: dir.to_path_buf(),
+            disk,
             job: Mutex::new(None),
         }
     }
@@ -47,12 +47,12 @@ impl NextArena {
             return;
         }
         if let Some(stale) = job.take() {
-            discard(stale);
+            self.discard(stale);
         }
-        let dir = self.dir.clone();
+        let disk = self.disk.clone();
         let spawned = std::thread::Builder::new()
             .name("arena-prepare".into())
-            .spawn(move || ArenaFile::prepare(&dir, number, size));
+            .spawn(move || ArenaFile::prepare(&*disk, number, size));
         match spawned {
             Ok(handle) => *job = Some((number, handle)),
             // Without a thread the arena is made in line when needed.
@@ -67,38 +67,41 @@ impl NextArena {
         if let Some((n, handle)) = job {
             if n == number {
                 match handle.join() {
-                    Ok(Ok(arena)) => return arena.install(&self.dir),
+                    Ok(Ok(arena)) => return arena.install(&*self.disk),
                     Ok(Err(e)) => {
                         tracing::debug!(error = %e, "preparing arena {n} failed; retrying")
                     }
                     Err(_) => tracing::warn!("preparing arena {n} panicked; retrying"),
                 }
             } else {
-                discard((n, handle));
+                self.discard((n, handle));
             }
         }
-        ArenaFile::create(&self.dir, number, size)
+        ArenaFile::create(&*self.disk, number, size)
+    }
+}
+
+impl NextArena {
+    /// Waits for a preparation and removes what it made.
+    fn discard(&self, (_, handle): Job) {
+        if let Ok(Ok(arena)) = handle.join() {
+            arena.discard(&*self.disk);
+        }
     }
 }
 
 impl Drop for NextArena {
     fn drop(&mut self) {
         if let Some(job) = self.job().take() {
-            discard(job);
+            self.discard(job);
         }
-    }
-}
-
-/// Waits for a preparation and removes what it made.
-fn discard((_, handle): Job) {
-    if let Ok(Ok(arena)) = handle.join() {
-        arena.discard();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arena::disk::FileDisk;
     use crate::arena::file::{NEW_SUFFIX, arena_name};
 
     const SIZE: u64 = 1 << 20;
@@ -106,7 +109,7 @@ mod tests {
     #[test]
     fn a_prepared_arena_is_installed_under_its_name() {
         let dir = tempfile::tempdir().unwrap();
-        let next = NextArena::new(dir.path());
+        let next = NextArena::new(Arc::new(FileDisk::open(dir.path()).unwrap()));
         next.start(3, SIZE);
         next.start(3, SIZE);
         let arena = next.take(3, SIZE).unwrap();
@@ -114,13 +117,13 @@ mod tests {
         assert_eq!(arena.path, dir.path().join(arena_name(3)));
         assert!(arena.path.exists());
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(names.len(), 1, "no prepared file left behind");
+        assert_eq!(names.len(), 2, "the lock and the arena, no prepared file");
     }
 
     #[test]
     fn a_wrong_or_unused_preparation_is_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let next = NextArena::new(dir.path());
+        let next = NextArena::new(Arc::new(FileDisk::open(dir.path()).unwrap()));
         next.start(5, SIZE);
         let arena = next.take(6, SIZE).unwrap();
         assert_eq!(arena.head.number, 6);
@@ -131,7 +134,7 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
-        assert_eq!(names, [arena_name(6)]);
+        assert_eq!(names, [arena_name(6), "lock".into()]);
     }
 
     #[test]
@@ -140,7 +143,7 @@ mod tests {
         // A file in the way makes the preparation fail (create_new).
         let blocker = dir.path().join(format!("{}{NEW_SUFFIX}", arena_name(1)));
         std::fs::write(&blocker, b"in the way").unwrap();
-        let next = NextArena::new(dir.path());
+        let next = NextArena::new(Arc::new(FileDisk::open(dir.path()).unwrap()));
         next.start(1, SIZE);
         let arena = next.take(1, SIZE).unwrap_err();
         // The in-line retry meets the same blocker: the error names it.

@@ -2,21 +2,18 @@
 //! up to date with the log (or rebuild it).
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::path::Path;
-
-use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
+use std::io::ErrorKind;
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::error::{Error, Result};
-use crate::private::private_file;
 
 use super::bucket::{IndexEntry, Watermark};
+use super::damage::ArenaProblem;
+use super::disk::{Disk, path_of};
 use super::file::{ArenaFile, NEW_SUFFIX, arena_name};
 use super::format::{HEAD_SIZE, io_error};
 use super::head::ArenaTrailer;
-use super::index::DiskIndex;
+use super::index::{DiskIndex, INDEX_TMP};
 use super::next::NextArena;
 use super::saved_bloom::{self, BloomState};
 use super::scan::Scanned;
@@ -25,29 +22,23 @@ use super::{Active, ArenaStore, Config, Totals, Writer};
 /// Entries inserted into the index per batch while replaying the log.
 const REPLAY_BATCH: usize = 1 << 16;
 
-pub(super) fn open(dir: &Path, config: Config) -> Result<ArenaStore> {
-    crate::private::private_dir(dir)?;
-    let lock = lock(dir)?;
-    let arenas = open_arenas(dir)?;
-    let index_path = dir.join("index");
-    let _ = std::fs::remove_file(index_path.with_extension("tmp"));
-    let mut index = if index_path.exists() {
-        match DiskIndex::open(&index_path) {
-            Ok(index) => Some(index),
-            // The log is the truth: a damaged index is rebuilt from it.
-            Err(Error::IndexCorrupt { .. }) => None,
-            Err(e) => return Err(e),
-        }
-    } else {
-        None
+pub(super) fn open(disk: Arc<dyn Disk>, config: Config) -> Result<ArenaStore> {
+    let arenas = open_arenas(&*disk)?;
+    let _ = disk.remove(INDEX_TMP);
+    let mut index = match DiskIndex::open(&disk) {
+        Ok(index) => Some(index),
+        // The log is the truth: a damaged index is rebuilt from it.
+        Err(Error::IndexCorrupt { .. }) => None,
+        Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
     };
     let (sealed, last) = sealed_trailers(&arenas);
-    let mut saved = saved_bloom::load(dir);
+    let mut saved = saved_bloom::load(&*disk);
     loop {
         let (mut idx, fresh) = match index.take() {
             Some(i) => (i, false),
             None => (
-                DiskIndex::create(&index_path, config.index_bits, Watermark::default())?,
+                DiskIndex::create(&disk, config.index_bits, Watermark::default())?,
                 true,
             ),
         };
@@ -76,9 +67,8 @@ pub(super) fn open(dir: &Path, config: Config) -> Result<ArenaStore> {
                     Some(s) => u64::from(s.watermark != pos),
                 };
                 return Ok(ArenaStore {
-                    dir: dir.to_path_buf(),
-                    next: NextArena::new(dir),
-                    _lock: lock,
+                    next: NextArena::new(disk.clone()),
+                    disk,
                     config,
                     writer: Mutex::new(Writer {
                         active,
@@ -126,39 +116,19 @@ fn log_end(arena: &ArenaFile, is_last: bool, last_trailer: Option<ArenaTrailer>)
     })
 }
 
-/// Takes the exclusive lock on `DIR/lock` without waiting. The kernel drops
-/// it when the process dies, so a crash never leaves the store locked.
-fn lock(dir: &Path) -> Result<Flock<File>> {
-    let path = dir.join("lock");
-    let file = private_file()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| io_error("open", &path, e))?;
-    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| match errno {
-        Errno::EWOULDBLOCK => Error::Locked {
-            dir: dir.to_path_buf(),
-        },
-        e => io_error("lock", &path, e.into()),
-    })
-}
-
 /// Opens `arena.00000000`, `arena.00000001`, ... in order. A last arena
 /// whose head never reached the disk (a crash while creating it) is removed.
-fn open_arenas(dir: &Path) -> Result<Vec<Arc<ArenaFile>>> {
+fn open_arenas(disk: &dyn Disk) -> Result<Vec<Arc<ArenaFile>>> {
     let mut numbers = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| io_error("list", dir, e))? {
-        let entry = entry.map_err(|e| io_error("list", dir, e))?;
-        let name = entry.file_name();
-        if name.to_str().is_some_and(|n| n.ends_with(NEW_SUFFIX)) {
+    let names = disk.list().map_err(|e| io_error("list", disk.path(), e))?;
+    for name in names {
+        if name.ends_with(NEW_SUFFIX) {
             // Prepared ahead and never installed: a crash came first.
-            let path = entry.path();
-            std::fs::remove_file(&path).map_err(|e| io_error("remove", &path, e))?;
+            disk.remove(&name)
+                .map_err(|e| io_error("remove", &path_of(disk, &name), e))?;
             continue;
         }
-        if let Some(n) = name.to_str().and_then(|n| n.strip_prefix("arena."))
+        if let Some(n) = name.strip_prefix("arena.")
             && let Ok(n) = n.parse::<u32>()
         {
             numbers.push(n);
@@ -167,20 +137,24 @@ fn open_arenas(dir: &Path) -> Result<Vec<Arc<ArenaFile>>> {
     numbers.sort_unstable();
     let mut arenas = Vec::with_capacity(numbers.len());
     for (i, &n) in numbers.iter().enumerate() {
-        let path = dir.join(arena_name(n));
+        let name = arena_name(n);
         if n as usize != i {
             return Err(Error::BadArena {
-                path,
-                reason: format!("arena {i} is missing"),
+                path: path_of(disk, &name),
+                problem: ArenaProblem::Missing(i as u32),
             });
         }
-        match ArenaFile::open(&path, n) {
+        match ArenaFile::open(disk, n) {
             Ok(a) => arenas.push(Arc::new(a)),
             Err(Error::BadArena { .. })
                 if i + 1 == numbers.len()
-                    && std::fs::metadata(&path).is_ok_and(|m| m.len() <= HEAD_SIZE) =>
+                    && disk
+                        .open(&name)
+                        .and_then(|f| f.len())
+                        .is_ok_and(|len| len <= HEAD_SIZE) =>
             {
-                std::fs::remove_file(&path).map_err(|e| io_error("remove", &path, e))?;
+                disk.remove(&name)
+                    .map_err(|e| io_error("remove", &path_of(disk, &name), e))?;
             }
             Err(e) => return Err(e),
         }
@@ -258,11 +232,26 @@ pub(super) fn replay(
         };
         let mut batch = Vec::new();
         let mut failed = None;
+        // The active arena's first bad spot past the watermark: no
+        // returned sync covered the log from there (each one commits the
+        // watermark), so the log is cut there, and clumps after a hole
+        // (writes the disk kept out of order) are dropped with it. Sealed
+        // arenas were synced before their trailer: damage there is kept
+        // for check to report.
+        let mut hole = u64::MAX;
         // With resync, damage in the middle of the log (check reports it)
         // does not hide the clumps after it; the log ends after the last
         // valid clump, and anything past that is a torn tail.
         let stop = arena.scan(scan_from, end, true, &mut |item| {
-            if let Scanned::Clump { offset, header, .. } = item {
+            if let Scanned::Bad { offset, .. } = item
+                && is_active
+                && offset >= from
+            {
+                hole = hole.min(offset);
+            }
+            if let Scanned::Clump { offset, header, .. } = item
+                && offset < hole
+            {
                 if offset >= totals_from {
                     totals.add(&header);
                 }
@@ -290,7 +279,7 @@ pub(super) fn replay(
             return Ok(None);
         }
         // Damaged clumps before the watermark stay for check to report.
-        let stop = stop.max(from.min(end));
+        let stop = stop.min(hole).max(from.min(end));
         if is_active {
             if arena.file_len()? > stop {
                 arena.truncate(stop)?;

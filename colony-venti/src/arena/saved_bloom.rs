@@ -4,11 +4,10 @@
 //! [`super::format`]. It is a cache: a missing, damaged or mismatched file
 //! is ignored and the filter rebuilt from the index.
 
-use std::path::Path;
-
 use super::Totals;
 use super::bloom::Bloom;
 use super::bucket::Watermark;
+use super::disk::{Disk, path_of};
 use super::format::{BLOOM_MAGIC, VERSION, be32, be64, io_error};
 use crate::error::Result;
 
@@ -84,28 +83,32 @@ pub fn decode(b: &[u8]) -> Result<(BloomState, Bloom), &'static str> {
     Ok((state, bloom))
 }
 
-/// Path of the saved filter in a store directory.
-fn path(dir: &Path) -> std::path::PathBuf {
-    dir.join("bloom")
-}
+/// The saved filter's name in a store directory.
+const BLOOM: &str = "bloom";
+/// The name it is written under before it replaces [`BLOOM`].
+const BLOOM_TMP: &str = "bloom.tmp";
 
 /// Writes the file through a temporary renamed into place. Not synced: a
 /// crash leaves the old file, or one that fails its checksum.
-pub fn save(dir: &Path, state: &BloomState, bloom: &Bloom) -> Result<()> {
-    let final_path = path(dir);
-    let tmp = final_path.with_extension("tmp");
-    crate::private::write_private(&tmp, &encode(state, bloom))
+pub fn save(disk: &dyn Disk, state: &BloomState, bloom: &Bloom) -> Result<()> {
+    let tmp = path_of(disk, BLOOM_TMP);
+    disk.create(BLOOM_TMP)
+        .and_then(|f| f.write_at(&encode(state, bloom), 0))
         .map_err(|e| io_error("write", &tmp, e))?;
-    std::fs::rename(&tmp, &final_path).map_err(|e| io_error("rename", &final_path, e))
+    disk.rename(BLOOM_TMP, BLOOM)
+        .map_err(|e| io_error("rename", &path_of(disk, BLOOM), e))
 }
 
 /// The saved filter, if there is a valid one.
-pub fn load(dir: &Path) -> Option<(BloomState, Bloom)> {
-    let bytes = std::fs::read(path(dir)).ok()?;
+pub fn load(disk: &dyn Disk) -> Option<(BloomState, Bloom)> {
+    let file = disk.open(BLOOM).ok()?;
+    let mut bytes = vec![0u8; usize::try_from(file.len().ok()?).ok()?];
+    file.read_at(&mut bytes, 0).ok()?;
     match decode(&bytes) {
         Ok(saved) => Some(saved),
         Err(reason) => {
-            tracing::warn!(dir = %dir.display(), reason, "saved bloom filter ignored; rebuilding");
+            let dir = disk.path().display();
+            tracing::warn!(%dir, reason, "saved bloom filter ignored; rebuilding");
             None
         }
     }

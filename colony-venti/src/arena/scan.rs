@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 
-use super::clump::ClumpHeader;
+use super::clump::{ClumpCheck, ClumpHeader};
 use super::file::{ArenaFile, CHUNK};
 
 impl ArenaFile {
@@ -34,9 +34,9 @@ impl ArenaFile {
                         off = good_end;
                         continue;
                     }
-                    "clump data checksum mismatch"
+                    ClumpCheck::DataChecksum
                 }
-                Ok(_) => "clump runs past the end of the log",
+                Ok(_) => ClumpCheck::PastLogEnd,
                 Err(e) => e,
             };
             if !resync {
@@ -52,7 +52,7 @@ impl ArenaFile {
             // Bytes after the last clump that are not a whole clump.
             f(Scanned::Bad {
                 offset: off.max(good_end),
-                reason: "trailing bytes after the last clump",
+                reason: ClumpCheck::TrailingBytes,
             });
         }
         Ok(good_end)
@@ -94,8 +94,8 @@ pub enum Scanned<'a> {
     Bad {
         /// Offset of the bad spot.
         offset: u64,
-        /// What failed.
-        reason: &'static str,
+        /// The check that failed.
+        reason: ClumpCheck,
     },
 }
 

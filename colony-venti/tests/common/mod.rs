@@ -20,17 +20,8 @@ use colony_venti::{BlockStore, BlockType, MemStore, Result, Score};
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Incompressible bytes (xorshift).
-pub fn noise(seed: u64, n: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use colony_venti::conformance::block as noise;
 
 pub fn testdata(sub: &str) -> PathBuf {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/venti")).join(sub);

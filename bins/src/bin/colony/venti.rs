@@ -176,8 +176,11 @@ fn read_any_type(client: &VentiClient, score: &Score) -> anyhow::Result<Vec<u8>>
             continue;
         }
         seen.push(ty);
-        if let Ok(block) = client.read(score, ty) {
-            return Ok(block);
+        // Only absence moves on to the next type: a failed read is reported.
+        match client.read(score, ty) {
+            Ok(block) => return Ok(block),
+            Err(colony_venti::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
         }
     }
     bail!("no block with score {score} exists")
