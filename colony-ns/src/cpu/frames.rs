@@ -86,7 +86,7 @@ pub enum ShellAnswer {
     Attached {
         /// The shell was started for this request.
         started: bool,
-        /// The session was restored after its node crashed: shells started
+        /// The session was restored when its node started again: shells started
         /// before are gone.
         restored: bool,
     },

@@ -48,7 +48,7 @@ pub struct CpuConfig {
     pub max_connections: usize,
     /// What the session's named persistent shells are held to.
     pub shells: ShellLimits,
-    /// The session was restored after its node crashed: clients asking
+    /// The session was restored when its node started again: clients asking
     /// for shells are told the earlier ones are gone.
     pub restored: bool,
 }

@@ -71,7 +71,7 @@ pub async fn attach(
 }
 
 /// The running shells of the session behind `target`, and whether the
-/// session was restored after a crash (shells from before it are gone).
+/// session was restored when its node started again (shells from before it are gone).
 pub async fn list(target: &Target) -> Result<(Vec<ShellInfo>, bool)> {
     match request_shells(target, ShellRequest::List).await? {
         (_, _, ShellAnswer::List { shells, restored }) => Ok((shells, restored)),
@@ -124,7 +124,7 @@ impl AttachedShell {
         self.started
     }
 
-    /// Whether the session was restored after its node crashed (shells
+    /// Whether the session was restored when its node started again (shells
     /// started before are gone).
     pub fn restored(&self) -> bool {
         self.restored

@@ -47,7 +47,7 @@ const MAX_LABEL: usize = 32;
 #[derive(Debug)]
 pub(super) struct Shells {
     limits: ShellLimits,
-    /// The session was restored after a crash of its node.
+    /// The session was restored when its node started again.
     restored: bool,
     table: Mutex<Table>,
 }
@@ -69,7 +69,7 @@ impl Shells {
         })
     }
 
-    /// Whether the session was restored after a crash.
+    /// Whether the session was restored when its node started again.
     fn restored(&self) -> bool {
         self.restored
     }
