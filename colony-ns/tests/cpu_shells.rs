@@ -8,14 +8,19 @@
 mod support;
 
 use colony_ns::Error;
+use colony_ns::cpu::RawTerminal;
 use colony_ns::cpu::client::Target;
-use colony_ns::cpu::shell_client::{self, AttachedShell, ShellOutput};
+use colony_ns::cpu::shell_client::{self, AttachedShell, ShellEnd, ShellOutput};
 use colony_ns::cpu::{CpuConfig, ShellLimits};
-use colony_ns::session::{CommandSpec, ExitStatus, Session, WindowSize};
+use colony_ns::session::{
+    CommandSpec, ExitStatus, PtyMaster, Session, WindowSize, set_window_size,
+};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 use support::cpu::{Fixture, stop};
 use support::pki::Ca;
-use support::sessions_possible;
+use support::{expect, sessions_possible};
+use tokio::io::AsyncWriteExt;
 
 const SIZE: WindowSize = WindowSize { rows: 24, cols: 80 };
 
@@ -376,5 +381,59 @@ async fn a_flooding_shell_stays_bounded_and_a_slow_client_is_told_what_it_missed
     fast.detach().await.unwrap();
     slow.detach().await.unwrap();
     shell_client::kill(&glenda, "flood").await.unwrap();
+    f.finish().await;
+}
+
+#[tokio::test]
+async fn on_a_terminal_ctrl_backslash_detaches_and_the_shell_runs_on() {
+    if !sessions_possible() {
+        return;
+    }
+    let f = Fixture::new("shtty", ShellLimits::default(), false).await;
+    // The client's "terminal" is a pty pair driven from its master end.
+    let pair = nix::pty::openpty(None, None).unwrap();
+    set_window_size(pair.slave.as_fd(), SIZE).unwrap();
+    let mut user = PtyMaster::new(pair.master).unwrap();
+    let shell = shell_client::attach(&f.glenda(), "tty", "vt100", SIZE, None)
+        .await
+        .unwrap();
+    // RawTerminal is not Send: the relay runs beside the typing, in this task.
+    let relay = async move {
+        let raw = RawTerminal::new(pair.slave).unwrap();
+        shell.relay_terminal(&raw).await
+    };
+    let typing = async {
+        user.write_all(b"echo sum=$((40+2)) term=$TERM\r")
+            .await
+            .unwrap();
+        expect(&mut user, "sum=42 term=vt100").await;
+        user.write_all(b"sleep 4328 &\r\x1c").await.unwrap();
+    };
+    let (end, ()) = tokio::time::timeout(Duration::from_secs(20), async {
+        tokio::join!(relay, typing)
+    })
+    .await
+    .unwrap();
+    let end = end.unwrap();
+    assert_eq!(end, ShellEnd::Detached);
+    // The shell and its background job run on, with nobody attached.
+    let glenda = f.glenda();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (shells, _) = shell_client::list(&glenda).await.unwrap();
+        if shells[0].clients == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{shells:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut back = shell_client::attach(&glenda, "tty", "vt100", SIZE, None)
+        .await
+        .unwrap();
+    back.input(b"jobs; echo back=$((6*7))\r").await.unwrap();
+    let mut seen = Vec::new();
+    read_until(&mut back, &mut seen, "back=42").await;
+    assert!(String::from_utf8_lossy(&seen).contains("sleep 4328"));
+    back.detach().await.unwrap();
     f.finish().await;
 }
