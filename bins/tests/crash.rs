@@ -45,6 +45,10 @@ fn write_and_sync(grid: &Grid) {
             grid.ok(user, &["attach", &env, "sh", "-c", &script]),
             format!("synced by {user}\n")
         );
+        assert_eq!(
+            grid.ok(user, &["shells", &env]),
+            format!("no shells in {env}\n")
+        );
     }
 }
 
@@ -82,6 +86,14 @@ fn assert_back(grid: &Grid) {
             ],
         );
         assert_eq!(wrote, "again\n");
+        // Named shells do not survive their node: it says so.
+        assert_eq!(
+            grid.ok(user, &["shells", &env]),
+            format!(
+                "{env} was restored when its node started again: shells started before then \
+                 are gone\nno shells in {env}\n"
+            )
+        );
     }
 }
 

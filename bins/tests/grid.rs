@@ -255,3 +255,96 @@ fn two_users_on_one_node() {
     assert_eq!(mounts_below(&data), Vec::<String>::new());
     assert_eq!(session_helpers(COLONY), Vec::<String>::new());
 }
+
+/// Named shells (issue 16) through the binaries: the gridorc that started
+/// a shell is killed in the middle of its output; another gridorc process
+/// reattaches and gets every line, those written with nobody attached
+/// included, once each; `shells` lists it and `--kill` ends it.
+#[test]
+fn a_named_shell_outlives_a_killed_gridorc() {
+    if !can_mount() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, seed) = init_node(tmp.path(), &["alice"]);
+    let mut node = Node {
+        grid: Grid {
+            data,
+            addr: loopback(),
+        },
+        up: None,
+    };
+    node.start(Some(&seed));
+    node.ok("alice", &["spawn", "clean.n1.alice"]);
+    // 30 batches of 100 lines, a tenth of a second apart.
+    let script = "for i in $(seq 1 30); do seq -f \"line $i.%g\" 1 100; sleep 0.1; done; \
+                  echo done; exec sleep 1000";
+    let shell = |extra: &[&str]| {
+        let mut cmd = Command::new(GRIDORC);
+        cmd.arg("--cred")
+            .arg(node.cred("alice"))
+            .args(["--addr", &node.addr, "attach", "clean.n1.alice"])
+            .args(["--shell", "job"])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        Killed(cmd.spawn().unwrap())
+    };
+    let mut first = shell(&["sh", "-c", script]);
+    let seen = read_until(&mut first, "line 3.1\r\n");
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    assert!(seen.starts_with("line 1.1\r\n"), "{seen}");
+    let listed = node.ok("alice", &["shells", "clean.n1.alice"]);
+    assert!(listed.starts_with("label\tclients\tbuffered\tage\tcommand\njob\t"));
+    assert!(listed.ends_with(&format!("\tsh -c {script}\n")), "{listed}");
+
+    let t = Instant::now();
+    let mut again = shell(&[]);
+    let all = read_until(&mut again, "done\r\n");
+    println!("gridorc reattached to `done` in {:?}", t.elapsed());
+    let want: Vec<String> = (1..=30)
+        .flat_map(|i| (1..=100).map(move |j| format!("line {i}.{j}")))
+        .collect();
+    let got: Vec<&str> = all
+        .split("\r\n")
+        .filter(|l| l.starts_with("line "))
+        .collect();
+    assert_eq!(got, want);
+    drop(again);
+
+    node.ok(
+        "alice",
+        &["attach", "clean.n1.alice", "--shell", "job", "--kill"],
+    );
+    assert_eq!(
+        node.ok("alice", &["shells", "clean.n1.alice"]),
+        "no shells in clean.n1.alice\n"
+    );
+    let other = node.refused("alice", &["shells", "work@n1"]);
+    assert!(
+        other.contains("not one of your running environments"),
+        "{other}"
+    );
+    node.stop();
+}
+
+/// Reads a child's standard output until `want` appears (60 s at most).
+fn read_until(child: &mut Killed, want: &str) -> String {
+    use std::io::Read;
+    let out = child.0.stdout.as_mut().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(want) {
+        assert!(Instant::now() < deadline, "no {want:?}");
+        let n = out.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "ended before {want:?}: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(seen).unwrap()
+}

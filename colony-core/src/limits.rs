@@ -8,12 +8,13 @@
 //! data directory's `limits` file, one ndb entry (`attr=value`), e.g.
 //! `limits sessions-per-node=5 sessions-per-user=2 local-store=104857600
 //! disk-slots=2 disk-store=1073741824 id-base=1879048192 memory=2147483648
-//! pids=1024 cpu=1000 network=nat`; a missing file or attribute means the
-//! default.
+//! pids=1024 cpu=1000 network=nat shells-per-env=8 shell-ring=1048576`; a
+//! missing file or attribute means the default.
 
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use colony_ns::cpu::ShellLimits;
 use colony_ns::session::{Limits as SessionLimits, Network};
 
 use crate::ndb;
@@ -51,6 +52,11 @@ pub struct Limits {
     /// How environments reach the network: `nat` (outbound through
     /// pasta, never the host's loopback) or `none` (loopback only).
     pub network: Network,
+    /// Named persistent shells one environment runs at once.
+    pub shells_per_env: u32,
+    /// Bytes of recent output each named shell keeps for clients that
+    /// attach later.
+    pub shell_ring: u32,
 }
 
 impl Default for Limits {
@@ -67,6 +73,8 @@ impl Default for Limits {
             pids: 1024,
             cpu_millis: 1000,
             network: Network::Nat,
+            shells_per_env: 8,
+            shell_ring: 1 << 20,
         }
     }
 }
@@ -148,6 +156,8 @@ impl Limits {
                     "memory" => limits.memory = number()?,
                     "pids" => limits.pids = number()?,
                     "cpu" => limits.cpu_millis = number()?,
+                    "shells-per-env" => limits.shells_per_env = small(number()?)?,
+                    "shell-ring" => limits.shell_ring = small(number()?)?,
                     "network" => {
                         limits.network = match t.value.as_str() {
                             "nat" => Network::Nat,
@@ -175,7 +185,7 @@ impl Limits {
     /// The ndb text of a limits file.
     pub fn encode(&self) -> String {
         format!(
-            "limits sessions-per-node={} sessions-per-user={} local-store={} disk-slots={} disk-store={} id-base={} memory={} pids={} cpu={} network={}\n",
+            "limits sessions-per-node={} sessions-per-user={} local-store={} disk-slots={} disk-store={} id-base={} memory={} pids={} cpu={} network={} shells-per-env={} shell-ring={}\n",
             self.sessions_per_node,
             self.sessions_per_user,
             self.local_store,
@@ -189,8 +199,18 @@ impl Limits {
                 "nat"
             } else {
                 "none"
-            }
+            },
+            self.shells_per_env,
+            self.shell_ring,
         )
+    }
+
+    /// What each environment's named shells are held to.
+    pub fn shells(&self) -> ShellLimits {
+        ShellLimits {
+            per_session: self.shells_per_env as usize,
+            ring_bytes: self.shell_ring as usize,
+        }
     }
 
     /// What each environment's session is held to.
@@ -241,7 +261,7 @@ mod tests {
         assert_eq!(Limits::load(dir.path()).unwrap(), Limits::default());
         std::fs::write(
             dir.path().join(LIMITS_FILE),
-            "# this node is small\nlimits sessions-per-user=1 disk-slots=1 network=none\n",
+            "# this node is small\nlimits sessions-per-user=1 disk-slots=1 network=none shell-ring=4096\n",
         )
         .unwrap();
         assert_eq!(
@@ -250,6 +270,7 @@ mod tests {
                 sessions_per_user: 1,
                 disk_slots: 1,
                 network: Network::Loopback,
+                shell_ring: 4096,
                 ..Limits::default()
             }
         );
@@ -257,6 +278,8 @@ mod tests {
             ("limits sessions-per-user=two\n", "not a number"),
             ("limits sessions-per-node=99999999999\n", "too large"),
             ("limits disk-slots=4294967296\n", "too large"),
+            ("limits shell-ring=4294967296\n", "too large"),
+            ("limits shells-per-env=many\n", "not a number"),
             ("limits disk-store=-1\n", "not a number"),
             ("limits cpus=4\n", "unknown limit"),
             ("limits network=host\n", "nat or none"),
@@ -280,6 +303,7 @@ mod tests {
             id_base in any::<u32>(),
             (memory, pids, cpu) in any::<(u64, u64, u64)>(),
             nat in any::<bool>(),
+            (shells_per_env, shell_ring) in any::<(u32, u32)>(),
         ) {
             let l = Limits {
                 sessions_per_node: node,
@@ -292,6 +316,8 @@ mod tests {
                 pids,
                 cpu_millis: cpu,
                 network: if nat { Network::Nat } else { Network::Loopback },
+                shells_per_env,
+                shell_ring,
             };
             prop_assert_eq!(Limits::decode(l.encode().as_bytes()).unwrap(), l);
         }

@@ -18,13 +18,17 @@ use colony_core::rpc::{GridClient, GridServer};
 use colony_core::{Colony, ColonyConfig, Error, UserName};
 use colony_ns::cpu::Identity;
 use colony_ns::cpu::client::{Target, run_command};
-use colony_ns::session::{CommandSpec, ExitStatus, LinuxConfig, testroot};
+use colony_ns::cpu::shell_client::{self, AttachedShell, ShellOutput};
+use colony_ns::session::{CommandSpec, ExitStatus, LinuxConfig, WindowSize, testroot};
 use common::user;
 use rustls::pki_types::PrivateKeyDer;
 
 mod common;
 
 const HELPER_ARG: &str = "session-helper";
+
+/// The terminal size of named shells here.
+const SIZE: WindowSize = WindowSize { rows: 24, cols: 80 };
 
 fn main() {
     if std::env::args().nth(1).as_deref() == Some(HELPER_ARG) {
@@ -37,7 +41,7 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let tests: [Case; 7] = [
+    let tests: [Case; 8] = [
         ("spawn_write_save_respawn_and_invite", || {
             Box::pin(spawn_write_save_respawn_and_invite())
         }),
@@ -57,6 +61,10 @@ fn main() {
         ("an_unprivileged_host_account_reaches_nothing", || {
             Box::pin(an_unprivileged_host_account_reaches_nothing())
         }),
+        (
+            "named_shells_are_the_owners_and_end_with_the_environment",
+            || Box::pin(named_shells_are_the_owners_and_end_with_the_environment()),
+        ),
     ];
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -115,11 +123,7 @@ impl Node {
         info: &EnvInfo,
         script: &str,
     ) -> colony_ns::Result<(ExitStatus, String)> {
-        let target = Target {
-            addr: info.cpu_addr.clone(),
-            server_name: "localhost".into(),
-            identity: identity(&user_credential(self.dir.path(), &user(who))),
-        };
+        let target = self.target(who, info);
         let mut out = Vec::new();
         let mut err = Vec::new();
         let status = tokio::time::timeout(
@@ -136,6 +140,34 @@ impl Node {
         .await
         .expect("command timed out")?;
         Ok((status, String::from_utf8(out).unwrap()))
+    }
+
+    /// How `who` reaches `info`'s cpu listener.
+    fn target(&self, who: &str, info: &EnvInfo) -> Target {
+        Target {
+            addr: info.cpu_addr.clone(),
+            server_name: "localhost".into(),
+            identity: identity(&user_credential(self.dir.path(), &user(who))),
+        }
+    }
+
+    /// alice starts the named shell `label` in `info`'s environment
+    /// running `sh -c script`, and reads until it prints `ready`.
+    async fn shell(&self, info: &EnvInfo, label: &str, script: &str) -> AttachedShell {
+        let command = CommandSpec::new(["/bin/sh", "-c", script]);
+        let target = self.target("alice", info);
+        let mut shell = shell_client::attach(&target, label, "xterm", SIZE, Some(command))
+            .await
+            .unwrap();
+        assert!(shell.started());
+        let mut seen = Vec::new();
+        while !String::from_utf8_lossy(&seen).contains("ready") {
+            match shell.recv().await.unwrap() {
+                ShellOutput::Bytes(b) => seen.extend_from_slice(&b),
+                other => panic!("{other:?}"),
+            }
+        }
+        shell
     }
 
     /// [`sh`](Node::sh) that must succeed.
@@ -484,5 +516,67 @@ async fn an_unprivileged_host_account_reaches_nothing() {
             "{argv:?}: {err}"
         );
     }
+    node.colony.shutdown().await.unwrap();
+}
+
+/// Waits (up to 10 s) until the attached `shell` ends, one way or another
+/// (its status, or the listener going away), and its `sleep N` is gone.
+async fn ends(mut shell: AttachedShell, sleep: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, shell.recv()).await {
+            Ok(Ok(ShellOutput::Bytes(_) | ShellOutput::Skipped(_))) => {}
+            Ok(_) => break,
+            Err(_) => panic!(
+                "the shell outlived its environment (sleep {sleep}: {:?})",
+                processes(&["sleep", sleep])
+            ),
+        }
+    }
+    while !processes(&["sleep", sleep]).is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sleep {sleep} runs on"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Named shells (issue 16): bob's certificate gets nothing from alice's
+/// environment, nor does hers once revoked; `boom` ends her shells.
+async fn named_shells_are_the_owners_and_end_with_the_environment() {
+    let node = Node::new();
+    let alice = user("alice");
+    let info = node.spawn_clean(&alice).await;
+    let shell = node
+        .shell(&info, "job", "echo ready; exec sleep 4326")
+        .await;
+    let bob = node.target("bob", &info);
+    for refused in [
+        shell_client::list(&bob).await.map(drop),
+        shell_client::kill(&bob, "job").await,
+        shell_client::attach(&bob, "job", "xterm", SIZE, None)
+            .await
+            .map(drop),
+    ] {
+        let e = refused.unwrap_err();
+        assert!(e.to_string().contains("bob does not own"), "{e}");
+    }
+    let hers = node.target("alice", &info);
+    let (shells, restored) = shell_client::list(&hers).await.unwrap();
+    assert!(!restored);
+    assert_eq!(shells.len(), 1);
+    assert_eq!(shells[0].clients, 1);
+    // Revoked: her certificate no longer gets in (the environment runs
+    // on here: no grid server enforces the revocation in this test).
+    revoked::revoke(node.dir.path(), &alice).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while shell_client::list(&hers).await.is_ok() {
+        assert!(tokio::time::Instant::now() < deadline, "still let in");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(processes(&["sleep", "4326"]).len(), 1);
+    node.colony.boom(&alice, "clean.n1.alice").await.unwrap();
+    ends(shell, "4326").await;
     node.colony.shutdown().await.unwrap();
 }

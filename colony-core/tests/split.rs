@@ -90,6 +90,7 @@ async fn the_cpu_service_says_what_it_does_not_run() {
         owner: "alice".into(),
         ninep_addr: free_addr(),
         cpu_bind: "127.0.0.1:0".into(),
+        restored: false,
     };
     match cpu.start(start).await {
         Err(Error::CpuRefused { reason, .. }) => {

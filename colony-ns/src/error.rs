@@ -295,6 +295,27 @@ pub enum Error {
     /// The cpu listener refused the peer (wrong, missing or another user's certificate).
     #[error("refused: {0}")]
     Refused(String),
+    /// A named shell's label is not 1 to 32 letters, digits, `.`, `_`, `-`.
+    #[error("shell label {0:?}: 1 to 32 letters, digits, '.', '_' or '-'")]
+    BadShellLabel(String),
+    /// The session already runs as many named shells as it may.
+    #[error("the session runs {max} shells, the most it may: end one first (--kill)")]
+    TooManyShells {
+        /// The cap (`shells-per-env` in a node's limits).
+        max: usize,
+    },
+    /// No shell of that label runs in the session.
+    #[error("no shell {0:?} runs in this environment")]
+    NoSuchShell(String),
+    /// A client asked in a version of the shell requests the listener
+    /// does not speak.
+    #[error("shell requests of version {asked}: this listener speaks version {spoken}")]
+    ShellsVersion {
+        /// The client's version.
+        asked: u16,
+        /// The listener's.
+        spoken: u16,
+    },
     /// The peer broke the cpu protocol (unexpected frame or early end).
     #[error("cpu protocol: {0}")]
     Protocol(String),

@@ -4,12 +4,12 @@
 
 mod support;
 
-use colony_ns::cpu::client::{Target, run_command};
-use colony_ns::cpu::{CpuConfig, listen};
+use colony_ns::cpu::client::run_command;
+use colony_ns::cpu::listen;
 use colony_ns::session::{CommandSpec, ExitStatus, LinuxSession, Session};
 use std::sync::Arc;
 use std::time::Duration;
-use support::pki::{Ca, USER_UNIT};
+use support::pki::{Ca, target};
 use support::{TestRoot, config, sessions_possible};
 
 #[tokio::test]
@@ -24,18 +24,10 @@ async fn an_interrupt_reaches_the_remote_command() {
             .unwrap(),
     );
     let ca = Ca::new("grid CA");
-    let cfg = CpuConfig {
-        owner: "glenda".into(),
-        user_unit: USER_UNIT.into(),
-        tls: ca.node("cpu-node", &ca).server_config().unwrap(),
-        max_connections: colony_ns::cpu::MAX_CONNECTIONS,
-    };
-    let handle = listen("127.0.0.1:0", cfg, session.clone()).await.unwrap();
-    let target = Target {
-        addr: handle.local_addr().to_string(),
-        server_name: "localhost".into(),
-        identity: ca.user("glenda", &ca),
-    };
+    let handle = listen("127.0.0.1:0", ca.cpu_config(), session.clone())
+        .await
+        .unwrap();
+    let target = target(handle.local_addr(), ca.user("glenda", &ca));
     let client = tokio::spawn(async move {
         // The trap shows the signal went to the whole group, shell included.
         let cmd = CommandSpec::new([

@@ -4,63 +4,32 @@
 mod support;
 
 use colony_ns::Error;
-use colony_ns::cpu::client::{Target, interactive_on, run_command};
-use colony_ns::cpu::{ClientFrame, CpuConfig, CpuHandle, Identity, listen};
+use colony_ns::cpu::client::{interactive_on, run_command};
+use colony_ns::cpu::{ClientFrame, CpuConfig, Identity};
 use colony_ns::session::{
-    CommandSpec, ExitStatus, LinuxSession, PtyMaster, Session, WindowSize, set_window_size,
+    CommandSpec, ExitStatus, PtyMaster, Session, WindowSize, set_window_size,
 };
 use nix::sys::termios::{LocalFlags, tcgetattr};
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
-use support::pki::{Ca, USER_UNIT};
-use support::{TestRoot, config, expect, sessions_possible};
+use support::cpu::Fixture;
+use support::pki::Ca;
+use support::{expect, sessions_possible};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A session owned by glenda behind a listener, and the grid CA.
-struct Fixture {
-    root: TestRoot,
-    session: Arc<LinuxSession>,
-    handle: CpuHandle,
-    ca: Ca,
-}
 
 impl Fixture {
     async fn new(name: &str) -> Fixture {
-        Fixture::with_cap(name, colony_ns::cpu::MAX_CONNECTIONS).await
+        Fixture::start(name, |c| c).await
     }
 
     /// A listener serving at most `max_connections` at once.
     async fn with_cap(name: &str, max_connections: usize) -> Fixture {
-        let root = TestRoot::new();
-        let session = Arc::new(
-            LinuxSession::start(&config(), &root.spec(name))
-                .await
-                .unwrap(),
-        );
-        let ca = Ca::new("grid CA");
-        let node = ca.node("cpu-node", &ca);
-        let cfg = CpuConfig {
-            owner: "glenda".into(),
-            user_unit: USER_UNIT.into(),
-            tls: node.server_config().unwrap(),
+        Fixture::start(name, |c| CpuConfig {
             max_connections,
-        };
-        let handle = listen("127.0.0.1:0", cfg, session.clone()).await.unwrap();
-        Fixture {
-            root,
-            session,
-            handle,
-            ca,
-        }
-    }
-
-    fn target(&self, identity: Identity) -> Target {
-        Target {
-            addr: self.handle.local_addr().to_string(),
-            server_name: "localhost".into(),
-            identity,
-        }
+            ..c
+        })
+        .await
     }
 
     async fn run(
@@ -92,12 +61,6 @@ impl Fixture {
         );
         assert!(!self.root.path().join("home/ran").exists());
         assert_eq!(self.session.processes().unwrap().len(), 1, "only init");
-    }
-
-    async fn finish(self) {
-        self.handle.shutdown().await;
-        let mut session = Arc::into_inner(self.session).expect("listener let go of the session");
-        session.stop().await.unwrap();
     }
 }
 

@@ -13,7 +13,10 @@ use colony_bins::gridorc::repl::{Gridorc, Outcome, default_history};
 /// Without a command, an interactive line editor with history and
 /// completion; with one (`gridorc spawn NAME`, `gridorc scores`, ...), runs
 /// it and exits (1 if the grid refused it). `gridorc attach NAME
-/// [COMMAND...]` opens a shell, or runs COMMAND, in a running environment.
+/// [COMMAND...]` opens a shell, or runs COMMAND, in a running environment;
+/// `gridorc attach NAME --shell LABEL [COMMAND...]` attaches to its named
+/// persistent shell LABEL, starting it if need be (Ctrl-\ detaches), and
+/// `--kill` ends that; `gridorc shells NAME` lists them.
 #[derive(Parser)]
 #[command(name = "gridorc", version)]
 struct Cli {
@@ -44,15 +47,13 @@ fn main() -> ExitCode {
                 eprintln!("gridorc: {e:#}");
                 ExitCode::FAILURE
             }),
-        [attach, name, command @ ..] if attach == "attach" => {
-            match gridorc.attach_status(name, command) {
-                Ok(status) => ExitCode::from(u8::try_from(status.shell_code()).unwrap_or(1)),
-                Err(e) => {
-                    eprintln!("gridorc: {e:#}");
-                    ExitCode::FAILURE
-                }
+        [attach, words @ ..] if attach == "attach" => match gridorc.attach_status(words) {
+            Ok(status) => ExitCode::from(u8::try_from(status.shell_code()).unwrap_or(1)),
+            Err(e) => {
+                eprintln!("gridorc: {e:#}");
+                ExitCode::FAILURE
             }
-        }
+        },
         words => match gridorc.execute(&words.join(" ")) {
             Outcome::Done | Outcome::Exit => ExitCode::SUCCESS,
             Outcome::Failed => ExitCode::FAILURE,

@@ -11,7 +11,7 @@ use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
 
 /// Words gridorc itself handles, beside the grid commands.
-pub const LOCAL_COMMANDS: [&str; 3] = ["attach", "help", "exit"];
+pub const LOCAL_COMMANDS: [&str; 4] = ["attach", "shells", "help", "exit"];
 
 /// The names completion offers, shared with the loop that refreshes them.
 pub type Names = Arc<Mutex<Vec<String>>>;
@@ -47,7 +47,7 @@ pub fn candidates(line: &str, pos: usize, names: &[String]) -> (usize, Vec<Strin
 fn takes_names(cmd: &str) -> bool {
     matches!(
         cmd,
-        "spawn" | "spawndisk" | "save" | "invite" | "boom" | "attach"
+        "spawn" | "spawndisk" | "save" | "invite" | "boom" | "attach" | "shells"
     )
 }
 
@@ -104,6 +104,7 @@ mod tests {
         );
         assert_eq!(c("spawn w"), (6, vec!["wiki@n1".into(), "work@n1".into()]));
         assert_eq!(c("boom  cl"), (6, vec!["clean.n1.alice".into()]));
+        assert_eq!(c("shells cl"), (7, vec!["clean.n1.alice".into()]));
         assert_eq!(c("save work@n1 "), (13, vec![]));
         assert_eq!(c("invite w"), (7, vec![]));
         assert_eq!(

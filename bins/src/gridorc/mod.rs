@@ -5,10 +5,13 @@
 //! * [`repl`]: the interactive loop (menu, history, answers).
 //! * [`attach`]: a shell or command in a running environment through its
 //!   cpu listener.
+//! * [`shells`]: named persistent shells there, which outlive the
+//!   connection.
 
 pub mod attach;
 pub mod complete;
 pub mod repl;
+pub mod shells;
 
 use std::path::PathBuf;
 

@@ -1,6 +1,6 @@
 //! gridorc's loop: connect, print the menu, read a line, send it, print
-//! the answer (which only this user sees). `attach`, `help` and `exit`
-//! are handled here; everything else goes to the grid server.
+//! the answer (which only this user sees). `attach`, `shells`, `help` and
+//! `exit` are handled here; everything else goes to the grid server.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,9 +16,10 @@ use rustyline::{CompletionType, Editor};
 use super::ConnectArgs;
 use super::attach;
 use super::complete::{GridHelper, Names};
+use super::shells::{self, AttachArgs};
 
 /// The line printed under the original menu for what it lacked.
-pub const MORE: &str = "spawndisk scorename | attach scorename [command] | help | exit";
+pub const MORE: &str = "spawndisk scorename | attach scorename [--shell label [--kill]] [command] | shells scorename | help | exit";
 
 /// A connected gridorc.
 pub struct Gridorc {
@@ -65,8 +66,9 @@ impl Gridorc {
                 println!("{MENU}\n{MORE}");
                 Ok(true)
             }
-            ["attach"] => Err(anyhow::anyhow!("usage: attach SCORENAME [COMMAND...]")),
-            ["attach", name, command @ ..] => self.attach(name, command),
+            ["attach", words @ ..] => self.attach(words),
+            ["shells", name] => self.shells(name),
+            ["shells", ..] => Err(anyhow::anyhow!("usage: shells SCORENAME")),
             _ => self.request(line),
         };
         match result {
@@ -106,19 +108,41 @@ impl Gridorc {
         )
     }
 
-    fn attach(&mut self, name: &str, command: &[&str]) -> anyhow::Result<bool> {
-        let command: Vec<String> = command.iter().map(|s| s.to_string()).collect();
-        Ok(self.attach_status(name, &command)?.success())
+    fn attach(&mut self, words: &[&str]) -> anyhow::Result<bool> {
+        Ok(self.attach_status(words)?.success())
     }
 
-    /// Runs `command` (or the shell) in the running environment `name`,
-    /// with this process's standard streams; returns how it ended.
-    pub fn attach_status(&mut self, name: &str, command: &[String]) -> anyhow::Result<ExitStatus> {
+    /// `attach NAME [--shell LABEL [--kill]] [COMMAND...]` (the words
+    /// after `attach`): runs COMMAND (or the shell) in the running
+    /// environment NAME with this process's standard streams, or attaches
+    /// them to its named shell LABEL, or ends that; returns how it ended.
+    pub fn attach_status<S: AsRef<str>>(&mut self, words: &[S]) -> anyhow::Result<ExitStatus> {
+        let args = AttachArgs::parse(words)?;
         let cred = self.args.cred.clone();
         self.runtime.block_on(async {
-            let env = attach::find_env(&mut self.client, name).await?;
-            attach::run(&attach::target(&cred, &env.cpu_addr)?, command).await
+            let env = attach::find_env(&mut self.client, &args.name).await?;
+            let target = attach::target(&cred, &env.cpu_addr)?;
+            match (&args.shell, args.kill) {
+                (None, _) => attach::run(&target, &args.command).await,
+                (Some(label), false) => {
+                    shells::attach(&target, &args.name, label, &args.command).await
+                }
+                (Some(label), true) => shells::kill(&target, &args.name, label)
+                    .await
+                    .map(|()| ExitStatus::Code(0)),
+            }
         })
+    }
+
+    /// `shells NAME`: prints the environment's named shells.
+    fn shells(&mut self, name: &str) -> anyhow::Result<bool> {
+        let cred = self.args.cred.clone();
+        let listing = self.runtime.block_on(async {
+            let env = attach::find_env(&mut self.client, name).await?;
+            shells::list(&attach::target(&cred, &env.cpu_addr)?, name).await
+        })?;
+        print!("{listing}");
+        Ok(true)
     }
 
     /// Refreshes the names completion offers: the user's scorenames and

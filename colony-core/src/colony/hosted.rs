@@ -41,6 +41,8 @@ pub(crate) struct HostSpec {
     pub cpu_bind: String,
     /// The cpu listener's TLS (the node's credential, users of the CA).
     pub tls: Arc<rustls::ServerConfig>,
+    /// Resumed when its node started again: its named shells are gone.
+    pub restored: bool,
 }
 
 /// A running session and its cpu listener.
@@ -79,6 +81,8 @@ impl Hosted {
             user_unit: crate::identity::USER_UNIT.into(),
             tls: spec.tls,
             max_connections: cpu::MAX_CONNECTIONS,
+            shells: spec.limits.shells(),
+            restored: spec.restored,
         };
         match cpu::listen(&spec.cpu_bind, cpu_config, session.clone()).await {
             Ok(handle) => Ok(Hosted {
@@ -111,8 +115,9 @@ impl Hosted {
             .map_err(|e| env_error(&self.name, "flush", e))
     }
 
-    /// Closes the cpu listener, kills the session, unmounts and removes
-    /// the mount point. Stopping twice is harmless.
+    /// Closes the cpu listener (hanging up its named shells), kills the
+    /// session, unmounts and removes the mount point. Stopping twice is
+    /// harmless.
     pub async fn stop(&self) -> Result<()> {
         let cpu = self.cpu.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(cpu) = cpu {

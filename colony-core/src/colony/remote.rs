@@ -99,6 +99,7 @@ impl EnvRuntime for RemoteRuntime {
             owner: request.owner.to_string(),
             ninep_addr: self.ninep_addr.clone(),
             cpu_bind: request.cpu_bind,
+            restored: request.restored,
         };
         match self.cpu.start(start).await {
             Ok(cpu_addr) => Ok(RemoteEnv {

@@ -35,6 +35,9 @@ pub struct EnvRequest {
     pub mountpoint: PathBuf,
     /// `host:0`: where to bind the environment's cpu listener.
     pub cpu_bind: String,
+    /// Resumed when its node started again (after a crash or a stop):
+    /// the named shells it ran are gone, and its listener says so.
+    pub restored: bool,
 }
 
 /// Starts environments.

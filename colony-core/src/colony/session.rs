@@ -71,6 +71,7 @@ impl EnvRuntime for SessionRuntime {
             linux: self.linux.clone(),
             cpu_bind: request.cpu_bind,
             tls: self.tls.clone(),
+            restored: request.restored,
         })
         .await?;
         Ok(SessionEnv {

@@ -137,6 +137,7 @@ impl<R: EnvRuntime> Colony<R> {
             checkpoint: checkpoint.clone(),
             mountpoint: env_path(&envs, &key, "root"),
             cpu_bind: host_port(&self.config.cpu_host, 0),
+            restored: !fresh,
         };
         let env = match self.runtime.start(request).await {
             Ok(env) => env,

@@ -22,6 +22,9 @@ pub struct StartEnv {
     pub ninep_addr: String,
     /// `host:port` the cpu listener binds (port 0: any).
     pub cpu_bind: String,
+    /// Resumed when the storage node started again: the named shells it
+    /// ran are gone, and its listener says so.
+    pub restored: bool,
 }
 
 /// A storage node's request to the cpu service.
@@ -103,14 +106,17 @@ mod tests {
 
     fn request() -> impl Strategy<Value = CpuRequest> {
         prop_oneof![
-            (text(), text(), text(), text(), text()).prop_map(
-                |(env, hostname, owner, ninep_addr, cpu_bind)| CpuRequest::Start(StartEnv {
-                    env,
-                    hostname,
-                    owner,
-                    ninep_addr,
-                    cpu_bind,
-                })
+            (text(), text(), text(), text(), text(), any::<bool>()).prop_map(
+                |(env, hostname, owner, ninep_addr, cpu_bind, restored)| {
+                    CpuRequest::Start(StartEnv {
+                        env,
+                        hostname,
+                        owner,
+                        ninep_addr,
+                        cpu_bind,
+                        restored,
+                    })
+                }
             ),
             text().prop_map(|env| CpuRequest::Flush { env }),
             text().prop_map(|env| CpuRequest::Stop { env }),

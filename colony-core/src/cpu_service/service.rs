@@ -170,6 +170,7 @@ impl CpuService {
             linux: self.helper.clone(),
             cpu_bind: start.cpu_bind,
             tls: self.users_tls.clone(),
+            restored: start.restored,
         })
         .await
     }

@@ -187,7 +187,11 @@ impl Watcher {
             })?;
         // Read after the watch is in place: no change can fall between.
         let (tx, rx) = watch::channel(Arc::new(Revoked::load(dir)?));
-        let (stop_r, stop_w) = nix::unistd::pipe().map_err(|source| Error::Watch {
+        // Close-on-exec: a process started meanwhile (a session's command)
+        // must not keep the write end open, or closing ours would not stop
+        // the thread and the drop that joins it would block.
+        let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
+        let (stop_r, stop_w) = nix::unistd::pipe2(cloexec).map_err(|source| Error::Watch {
             dir: dir.to_path_buf(),
             source,
         })?;

@@ -27,10 +27,10 @@ pub struct Target {
 }
 
 type Reader = ReadHalf<TlsStream<TcpStream>>;
-type Writer = WriteHalf<TlsStream<TcpStream>>;
+pub(super) type Writer = WriteHalf<TlsStream<TcpStream>>;
 
 /// Input is sent in chunks of at most this many bytes.
-const CHUNK: usize = 16 * 1024;
+pub(super) const CHUNK: usize = 16 * 1024;
 
 /// Runs `cmd` in the remote session: `stdin` is sent to it, its stdout and
 /// stderr are written to `stdout` and `stderr`. With `forward_interrupt`
@@ -118,7 +118,7 @@ pub async fn interactive_on(target: &Target, term: &str, tty: OwnedFd) -> Result
 
 /// The result of a frame the loops do not expect: an error, or nothing for
 /// frames to ignore.
-fn break_on(frame: Option<Result<ServerFrame>>) -> Result<()> {
+pub(super) fn break_on(frame: Option<Result<ServerFrame>>) -> Result<()> {
     match frame {
         Some(Ok(ServerFrame::Error(msg))) => Err(Error::Refused(msg)),
         Some(Ok(_)) => Ok(()),
@@ -134,6 +134,18 @@ async fn open(
     target: &Target,
     request: ClientFrame,
 ) -> Result<(mpsc::Receiver<Result<ServerFrame>>, Writer)> {
+    match connect(target, request).await? {
+        (frames, wr, ServerFrame::Started) => Ok((frames, wr)),
+        (_, _, other) => Err(Error::Protocol(format!("expected Started, got {other:?}"))),
+    }
+}
+
+/// Connects, sends the request and returns the first answer (a refusal
+/// is [`Error::Refused`]), the later frames and the write half.
+pub(super) async fn connect(
+    target: &Target,
+    request: ClientFrame,
+) -> Result<(mpsc::Receiver<Result<ServerFrame>>, Writer, ServerFrame)> {
     let connector = TlsConnector::from(target.identity.client_config()?);
     let name =
         ServerName::try_from(target.server_name.clone()).map_err(|e| Error::Tls(e.to_string()))?;
@@ -146,9 +158,8 @@ async fn open(
     send(&mut wr, &request).await?;
     let mut frames = frames(rd);
     match frames.recv().await {
-        Some(Ok(ServerFrame::Started)) => Ok((frames, wr)),
         Some(Ok(ServerFrame::Error(msg))) => Err(Error::Refused(msg)),
-        Some(Ok(other)) => Err(Error::Protocol(format!("expected Started, got {other:?}"))),
+        Some(Ok(first)) => Ok((frames, wr, first)),
         // A rejected certificate surfaces as a TLS alert on the first read.
         Some(Err(Error::Io(e))) => Err(Error::Tls(e.to_string())),
         Some(Err(e)) => Err(e),
@@ -199,7 +210,7 @@ async fn read_input<R: AsyncRead + Unpin>(mut from: R, tx: mpsc::Sender<ClientFr
 }
 
 /// Writes one frame.
-async fn send(wr: &mut Writer, frame: &ClientFrame) -> Result<()> {
+pub(super) async fn send(wr: &mut Writer, frame: &ClientFrame) -> Result<()> {
     wr.write_all(&frame.encode()?).await?;
     wr.flush().await?;
     Ok(())

@@ -13,10 +13,13 @@ pub mod client;
 mod frames;
 mod relay;
 mod server;
+pub mod shell_client;
+mod shells;
 mod terminal;
 mod tls;
 
-pub use frames::{ClientFrame, ServerFrame};
+pub use frames::{ClientFrame, SHELLS_VERSION, ServerFrame, ShellAnswer, ShellInfo, ShellRequest};
 pub use server::{CpuConfig, CpuHandle, MAX_CONNECTIONS, listen};
+pub use shells::ShellLimits;
 pub use terminal::RawTerminal;
 pub use tls::{Identity, user_name};

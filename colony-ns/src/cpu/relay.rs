@@ -108,7 +108,9 @@ async fn input(mut rd: Reader, mut sink: Sink, helper: Option<u32>) {
             }
             Ok(Some(ClientFrame::Signal(n))) => signal(helper, n),
             // A second request on one connection is ignored.
-            Ok(Some(ClientFrame::Run(_) | ClientFrame::Shell { .. })) => {}
+            Ok(Some(
+                ClientFrame::Run(_) | ClientFrame::Shell { .. } | ClientFrame::Shells { .. },
+            )) => {}
             Ok(None) | Err(_) => {
                 signal(helper, Signal::SIGHUP as i32);
                 return;

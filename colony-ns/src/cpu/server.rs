@@ -1,8 +1,10 @@
 //! The cpu listener: accepts mutual-TLS connections, lets in the session's
-//! owner only, and runs one command or terminal per connection.
+//! owner only, and runs one command or terminal per connection, or
+//! answers one request about the session's named shells.
 
 use super::frames::{ClientFrame, ServerFrame};
 use super::relay;
+use super::shells::{ShellLimits, Shells};
 use super::tls::user_name;
 use crate::session::{CommandSpec, Session};
 use crate::{Error, Result};
@@ -44,6 +46,11 @@ pub struct CpuConfig {
     /// flood of handshakes cannot pile up and the listener never stops
     /// accepting.
     pub max_connections: usize,
+    /// What the session's named persistent shells are held to.
+    pub shells: ShellLimits,
+    /// The session was restored when its node started again: clients asking
+    /// for shells are told the earlier ones are gone.
+    pub restored: bool,
 }
 
 /// A running listener.
@@ -52,6 +59,7 @@ pub struct CpuHandle {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    shells: Arc<Shells>,
 }
 
 impl CpuHandle {
@@ -60,10 +68,12 @@ impl CpuHandle {
         self.addr
     }
 
-    /// Stops accepting; connections in progress carry on.
+    /// Stops accepting and hangs up every named shell; other
+    /// connections in progress carry on.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        self.shells.close().await;
     }
 }
 
@@ -83,6 +93,8 @@ pub async fn listen<S: Session + 'static>(
         name: config.owner,
         unit: config.user_unit,
     });
+    let shells = Shells::new(config.shells, config.restored);
+    let served = shells.clone();
     let task = tokio::spawn(async move {
         loop {
             let (stream, peer) = tokio::select! {
@@ -106,15 +118,21 @@ pub async fn listen<S: Session + 'static>(
                 continue;
             };
             let (acceptor, owner, session) = (acceptor.clone(), owner.clone(), session.clone());
+            let shells = served.clone();
             tokio::spawn(async move {
-                if let Err(e) = serve(stream, acceptor, &owner, &*session).await {
+                if let Err(e) = serve(stream, acceptor, &owner, &*session, &shells).await {
                     tracing::info!("cpu connection from {peer}: {e}");
                 }
                 drop(slot);
             });
         }
     });
-    Ok(CpuHandle { addr, stop, task })
+    Ok(CpuHandle {
+        addr,
+        stop,
+        task,
+        shells,
+    })
 }
 
 /// Whom the listener lets in.
@@ -132,6 +150,7 @@ async fn serve<S: Session>(
     acceptor: TlsAcceptor,
     owner: &Owner,
     session: &S,
+    shells: &Arc<Shells>,
 ) -> Result<()> {
     // The verifier rejects missing and foreign certificates here.
     let tls = tokio::time::timeout(HANDSHAKE, acceptor.accept(stream))
@@ -169,18 +188,24 @@ async fn serve<S: Session>(
                 .await
                 .map(relay::Job::Terminal)
         }
+        ClientFrame::Shells { version, request } => {
+            return super::shells::serve(shells, session, version, request, rd, wr).await;
+        }
         other => Err(Error::Protocol(format!(
-            "expected Run or Shell, got {other:?}"
+            "expected Run, Shell or Shells, got {other:?}"
         ))),
     };
     match started {
         Ok(job) => relay::run(job, rd, wr).await,
-        Err(e) => {
-            send(&mut wr, &ServerFrame::Error(e.to_string())).await?;
-            wr.shutdown().await?;
-            Err(e)
-        }
+        Err(e) => fail(&mut wr, e).await,
     }
+}
+
+/// Tells the peer the request failed, closes, and reports `e`.
+pub(super) async fn fail(wr: &mut Writer, e: Error) -> Result<()> {
+    send(wr, &ServerFrame::Error(e.to_string())).await?;
+    wr.shutdown().await?;
+    Err(e)
 }
 
 /// Tells the peer why, closes, and reports the refusal.

@@ -80,6 +80,10 @@ pub(crate) fn errno(e: &Error) -> Errno {
         | Error::FrameTooLong(_)
         | Error::Tls(_)
         | Error::Refused(_)
+        | Error::BadShellLabel(_)
+        | Error::TooManyShells { .. }
+        | Error::NoSuchShell(_)
+        | Error::ShellsVersion { .. }
         | Error::Protocol(_)
         | Error::Version(_)
         | Error::UnexpectedReply { .. } => Errno::EIO,

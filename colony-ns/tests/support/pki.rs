@@ -1,10 +1,12 @@
 //! A throwaway grid CA and certificates made with rcgen.
 
-use colony_ns::cpu::Identity;
+use colony_ns::cpu::client::Target;
+use colony_ns::cpu::{CpuConfig, Identity, MAX_CONNECTIONS, ShellLimits};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
 };
+use std::net::SocketAddr;
 
 /// The organisational unit of user certificates (as the grid's).
 pub const USER_UNIT: &str = "colony-user";
@@ -30,6 +32,20 @@ impl Ca {
     /// The CA certificate, PEM.
     pub fn pem(&self) -> String {
         self.issuer.pem()
+    }
+
+    /// A cpu listener's configuration: glenda's is the only user
+    /// certificate of this CA let in, a node certificate of it serves;
+    /// default caps, a session never restored.
+    pub fn cpu_config(&self) -> CpuConfig {
+        CpuConfig {
+            owner: "glenda".into(),
+            user_unit: USER_UNIT.into(),
+            tls: self.node("cpu-node", self).server_config().unwrap(),
+            max_connections: MAX_CONNECTIONS,
+            shells: ShellLimits::default(),
+            restored: false,
+        }
     }
 
     /// User `cn`'s identity, trusting `trust`.
@@ -61,5 +77,15 @@ impl Ca {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
         }
+    }
+}
+
+/// How `identity` reaches the cpu listener at `addr` (its certificate
+/// names `localhost`).
+pub fn target(addr: SocketAddr, identity: Identity) -> Target {
+    Target {
+        addr: addr.to_string(),
+        server_name: "localhost".into(),
+        identity,
     }
 }
