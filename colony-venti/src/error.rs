@@ -114,6 +114,11 @@ pub enum Error {
     /// The connection to the peer is gone; the request did not complete.
     #[error("venti connection lost: {0}")]
     Disconnected(String),
+    /// The server said nothing for this long while requests waited, even
+    /// to a probe (or did not finish the handshake in time): the session
+    /// is given up.
+    #[error("venti server silent for {0:?}; giving up")]
+    Silent(std::time::Duration),
     /// The server already serves its most connections; a new one is
     /// closed at once.
     #[error("venti server full: {open} connections open, the most is {max}; closing the new one")]
