@@ -39,6 +39,7 @@ pub mod local;
 pub mod meta_block;
 pub mod mode;
 mod progress;
+pub mod read_ahead;
 pub mod root;
 pub mod source;
 pub mod stream;
