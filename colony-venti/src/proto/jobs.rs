@@ -3,19 +3,28 @@
 //!
 //! One blocking task per request costs two thread wake-ups per block,
 //! which dominates on small machines; so a worker drains the queue until
-//! it is empty, and a burst of pipelined requests costs a few wake-ups.
-//! A slow job must not hold up the rest, and nothing polls: a job queued
-//! while every worker is busy running one starts another worker (up to
-//! [`MAX_WORKERS`]). Tsync waits for the writes (and syncs) queued before
-//! it, whichever worker runs them.
+//! it is empty, and a burst of pipelined requests costs a few wake-ups: a
+//! job queued while no started worker is free to take it starts another
+//! (up to [`MAX_WORKERS`]), so the store serves a burst in parallel and a
+//! slow job holds up only its own worker. Nothing polls: while jobs wait
+//! or replies are held, [`Jobs::deadline`] is [`STALL`] after the last
+//! job started, and the connection's driver wakes then only if no job
+//! started meanwhile: [`Jobs::check_progress`] sends the held replies and
+//! adds a worker. Tsync waits for the writes (and syncs) queued before it,
+//! whichever worker runs them.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::block_type::BlockType;
 use crate::proto::message::{MAX_STRING, Message, Rread, Rwrite, Tread, Twrite};
 use crate::store::{BlockStore, MAX_BLOCK};
+
+/// How long queued jobs may wait with no job starting before another
+/// worker is added (and held replies are sent).
+pub const STALL: Duration = Duration::from_millis(1);
 
 /// Most workers one connection runs at once.
 pub const MAX_WORKERS: usize = 16;
@@ -55,6 +64,8 @@ struct State {
     /// Workers started and not yet running a job: they will take queued
     /// jobs without help.
     idle: usize,
+    /// When a job last started (or the queue last became busy).
+    progress: Option<Instant>,
     /// Writes and syncs started and not finished, by sequence number.
     unfinished: BTreeSet<u64>,
     /// Replies of finished jobs not yet sent.
@@ -85,13 +96,15 @@ impl<R: Reply> Jobs<R> {
         self.state.lock().expect("job queue lock")
     }
 
-    /// Queues a job; starts a worker if every worker is busy with a job
-    /// (or none runs) and the cap allows.
-    pub fn push(self: &Arc<Self>, tag: u8, job: Job) {
+    /// Queues a job at `now`; starts a worker if no idle one will take it.
+    pub fn push(self: &Arc<Self>, tag: u8, job: Job, now: Instant) {
         let start = {
             let mut st = self.lock();
             let seq = st.next_seq;
             st.next_seq += 1;
+            if st.queue.is_empty() && st.replies.is_empty() {
+                st.progress = Some(now);
+            }
             st.queue.push_back(Queued { seq, tag, job });
             let start = st.queue.len() > st.idle && st.workers < MAX_WORKERS;
             if start {
@@ -101,6 +114,41 @@ impl<R: Reply> Jobs<R> {
             start
         };
         if start {
+            self.spawn_worker();
+        }
+    }
+
+    /// When to call [`Jobs::check_progress`], if jobs wait or replies are
+    /// held.
+    pub fn deadline(&self) -> Option<Instant> {
+        let st = self.lock();
+        if st.queue.is_empty() && st.replies.is_empty() {
+            return None;
+        }
+        st.progress.map(|t| t + STALL)
+    }
+
+    /// At the deadline: sends held replies, and adds a worker if jobs wait
+    /// and none started for [`STALL`].
+    pub fn check_progress(self: &Arc<Self>, now: Instant) {
+        let start = {
+            let mut st = self.lock();
+            if st.progress.is_some_and(|t| now < t + STALL) {
+                return;
+            }
+            st.progress = Some(now);
+            if !st.replies.is_empty() {
+                self.reply.send_all(std::mem::take(&mut st.replies));
+            }
+            let start = !st.queue.is_empty() && st.workers < MAX_WORKERS;
+            if start {
+                st.workers += 1;
+                st.idle += 1;
+            }
+            start
+        };
+        if start {
+            tracing::debug!("venti: storage job queue stalled; adding a worker");
             self.spawn_worker();
         }
     }
@@ -133,6 +181,7 @@ impl<R: Reply> Jobs<R> {
                 let next = st.queue.pop_front();
                 match &next {
                     Some(q) => {
+                        st.progress = Some(Instant::now());
                         if !matches!(q.job, Job::Read(_)) {
                             st.unfinished.insert(q.seq);
                         }

@@ -241,8 +241,8 @@ impl Connection {
     }
 
     /// Drives a [`ServerSession`] over `stream`: readiness of the socket,
-    /// replies from the storage workers, the session's timer and the
-    /// server's stop are the only things that wake it.
+    /// replies from the storage workers, the session's timer, the job
+    /// queue's stall deadline and the server's stop are all that wake it.
     async fn run(mut self, stream: TcpStream) {
         if let Err(e) = stream.set_nodelay(true) {
             debug!(peer = %self.peer, "set TCP_NODELAY: {e}");
@@ -253,13 +253,15 @@ impl Connection {
         let jobs = Jobs::new(self.store.clone(), Replier { tx });
         let mut stop_seen = false;
         loop {
-            while let Some(ServerEvent::Job { tag, job }) = session.poll_event(Instant::now()) {
-                jobs.push(tag, job);
+            let now = Instant::now();
+            while let Some(ServerEvent::Job { tag, job }) = session.poll_event(now) {
+                jobs.push(tag, job, now);
             }
             if session.is_finished() {
                 break;
             }
             let timer = session.poll_timeout();
+            let stall = jobs.deadline();
             let reading = session.wants_input();
             let writing = !session.transmit().is_empty();
             tokio::select! {
@@ -288,6 +290,7 @@ impl Connection {
                     }
                 }
                 _ = sleep_until(timer) => session.handle_timeout(Instant::now()),
+                _ = sleep_until(stall) => jobs.check_progress(Instant::now()),
                 _ = stopping(&mut self.stopped), if !stop_seen => {
                     stop_seen = true;
                     session.finish_input();
