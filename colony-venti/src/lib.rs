@@ -13,6 +13,7 @@ pub mod arena;
 mod block_type;
 mod error;
 pub mod fuzz;
+pub mod length_frame;
 mod marker;
 mod mem;
 pub mod private;
