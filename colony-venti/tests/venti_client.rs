@@ -206,10 +206,10 @@ fn replies_are_verified() {
         Score::of(b"hello")
     );
     let err = c.sync().unwrap_err();
-    assert!(err.to_string().contains("sha1 hash mismatch"), "{err}");
+    assert!(matches!(err, Error::HashMismatch { .. }), "{err}");
     c.sync().expect("a failed write is reported once");
     let err = c.read(&Score::of(b"hello"), BlockType::DATA).unwrap_err();
-    assert!(err.to_string().contains("sha1 hash mismatch"), "{err}");
+    assert!(matches!(err, Error::HashMismatch { .. }), "{err}");
     drop(c);
     peer.join().unwrap();
 }
@@ -283,7 +283,7 @@ fn a_reply_of_the_wrong_type_fails_the_connection() {
     let c = VentiClient::connect(addr).unwrap();
     let err = c.read(&Score::of(b"x"), BlockType::DATA).unwrap_err();
     assert!(
-        matches!(&err, Error::Disconnected(why) if why.contains("type mismatch")),
+        matches!(&err, Error::Disconnected(why) if matches!(**why, Error::UnexpectedReply { .. })),
         "{err}"
     );
     assert!(matches!(c.ping(), Err(Error::Disconnected(_))));
@@ -312,7 +312,7 @@ fn a_silent_server_fails_calls_within_twice_the_silence() {
     let err = c.sync().unwrap_err();
     let took = started.elapsed();
     assert!(
-        matches!(&err, Error::Disconnected(why) if why.contains("silent")),
+        matches!(&err, Error::Disconnected(why) if matches!(**why, Error::Silent(_))),
         "{err}"
     );
     assert!(took >= 2 * silence, "probed first: took {took:?}");

@@ -190,7 +190,7 @@ fn version_negotiation_follows_the_servers_line() {
     c.handle_input(b"venti-05-x\n", now);
     assert!(matches!(
         c.poll_event(),
-        Some(ClientEvent::Failed(Error::Version(_)))
+        Some(ClientEvent::Failed(e)) if matches!(*e, Error::Version(_))
     ));
     assert!(c.start(&Message::Tsync, now).is_err());
 }
@@ -241,7 +241,7 @@ fn a_silent_server_is_probed_then_given_up() {
     p.client.handle_timeout(p.now);
     assert!(matches!(
         p.client.poll_event(),
-        Some(ClientEvent::Failed(Error::Silent(d))) if d == 2 * SILENCE
+        Some(ClientEvent::Failed(e)) if matches!(*e, Error::Silent(d) if d == 2 * SILENCE)
     ));
     assert_eq!(p.client.poll_timeout(), None);
 }
@@ -280,7 +280,7 @@ fn the_handshake_is_timed_on_both_sides() {
     p.client.handle_timeout(p.now);
     assert!(matches!(
         p.client.poll_event(),
-        Some(ClientEvent::Failed(Error::Silent(_)))
+        Some(ClientEvent::Failed(e)) if matches!(*e, Error::Silent(_))
     ));
 }
 
@@ -293,13 +293,13 @@ fn malformed_input() {
     p.client.handle_input(&bad, p.now);
     assert!(matches!(
         p.client.poll_event(),
-        Some(ClientEvent::Failed(Error::Protocol(why))) if why.contains("tag 9")
+        Some(ClientEvent::Failed(e)) if matches!(*e, Error::UnknownTag(9))
     ));
     let mut p = Pair::open();
     p.client.handle_input(&[0, 0, 0, 2, 99, 0], p.now);
     assert!(matches!(
         p.client.poll_event(),
-        Some(ClientEvent::Failed(Error::Malformed(_)))
+        Some(ClientEvent::Failed(e)) if matches!(*e, Error::Malformed(_))
     ));
 
     // To the server: an unknown type gets Rerror and the session goes on.

@@ -125,7 +125,7 @@ struct State {
     session: ClientSession,
     waiters: Vec<Option<Waiter>>,
     /// Why the connection is unusable, once it is.
-    dead: Option<String>,
+    dead: Option<Arc<Error>>,
     /// Streamed writes not yet answered, by score.
     writing: HashMap<Score, usize>,
     /// Their number.
@@ -189,7 +189,11 @@ impl VentiClient {
             }
             match session.poll_event() {
                 Some(ClientEvent::Open(version)) => break version,
-                Some(ClientEvent::Failed(e)) => return Err(e),
+                Some(ClientEvent::Failed(e)) => {
+                    // Only the event holds the cause now: hand it over whole.
+                    drop(session);
+                    return Err(Arc::try_unwrap(e).unwrap_or_else(Error::Disconnected));
+                }
                 Some(ClientEvent::Reply { .. }) | None => {}
             }
             let wait = until(session.poll_timeout()).max(Duration::from_millis(1));
@@ -199,7 +203,7 @@ impl VentiClient {
                 Ok(n) => session.handle_input(&buf[..n], Instant::now()),
                 Err(e) if is_timeout(&e) => session.handle_timeout(Instant::now()),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => session.read_failed(&e),
+                Err(e) => session.read_failed(e),
             }
         };
         rd.set_read_timeout(None)
@@ -320,16 +324,8 @@ fn is_timeout(e: &std::io::Error) -> bool {
 /// Checks an Rwrite against the score of the data sent.
 fn write_reply(msg: Message, want: Score) -> Result<Score> {
     match msg {
-        Message::Rwrite(r) => {
-            if r.score == want {
-                Ok(r.score)
-            } else {
-                Err(Error::Protocol(format!(
-                    "sha1 hash mismatch: server says {} for a block whose SHA-1 is {want}",
-                    r.score
-                )))
-            }
-        }
+        Message::Rwrite(r) if r.score == want => Ok(r.score),
+        Message::Rwrite(r) => Err(Error::HashMismatch { want, got: r.score }),
         other => Err(unexpected(other)),
     }
 }
@@ -340,16 +336,15 @@ fn read_reply(msg: Message, score: &Score, ty: BlockType) -> Result<Vec<u8>> {
     match msg {
         Message::Rread(r) => {
             if r.data.len() > READ_COUNT as usize {
-                return Err(Error::Protocol(format!(
-                    "read of {score} returned {} bytes, asked for at most {READ_COUNT}",
-                    r.data.len()
-                )));
+                return Err(Error::ReadTooLong {
+                    score: *score,
+                    len: r.data.len(),
+                    max: READ_COUNT as usize,
+                });
             }
             let got = Score::of(&r.data);
             if got != *score {
-                return Err(Error::Protocol(format!(
-                    "sha1 hash mismatch: read {score}, got a block whose SHA-1 is {got}"
-                )));
+                return Err(Error::HashMismatch { want: *score, got });
             }
             Ok(r.data)
         }
@@ -370,7 +365,10 @@ fn read_reply(msg: Message, score: &Score, ty: BlockType) -> Result<Vec<u8>> {
 fn unexpected(msg: Message) -> Error {
     match msg {
         Message::Rerror(e) => Error::Remote(e.error),
-        other => Error::Protocol(format!("unexpected reply type {}", other.kind())),
+        other => Error::UnexpectedReply {
+            sent: other.kind().wrapping_sub(1),
+            got: other.kind(),
+        },
     }
 }
 
@@ -483,8 +481,10 @@ impl Shared {
         if let Err(e) = w.write_all(&frames) {
             drop(w);
             let mut st = self.lock();
-            st.session
-                .fail(Error::Disconnected(format!("sending to the server: {e}")));
+            st.session.fail(Error::Net {
+                op: "send to the venti server",
+                source: e,
+            });
             self.process(&mut st);
         }
     }
@@ -513,19 +513,21 @@ impl Shared {
     }
 
     /// Marks the connection dead and fails every request in flight.
-    fn fail(&self, st: &mut State, e: Error) {
-        let why = e.to_string();
-        if st.dead.is_none() {
-            warn!("venti connection lost: {why}");
-            st.dead = Some(why.clone());
-        }
+    fn fail(&self, st: &mut State, e: Arc<Error>) {
+        let why = st
+            .dead
+            .get_or_insert_with(|| {
+                warn!("venti connection lost: {e}");
+                e
+            })
+            .clone();
         let waiters: Vec<Waiter> = st.waiters.iter_mut().filter_map(Option::take).collect();
         for w in waiters {
             match w {
                 Waiter::Call { index, done } => {
                     let _ = done.send((index, Err(Error::Disconnected(why.clone()))));
                 }
-                Waiter::Write { score } => st.write_error_once(score, &why),
+                Waiter::Write { .. } => st.write_error_once(&why),
             }
         }
         st.writing.clear();
@@ -543,7 +545,7 @@ impl Shared {
             match got {
                 Ok(n) => st.session.handle_input(&buf[..n], Instant::now()),
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => st.session.read_failed(&e),
+                Err(e) => st.session.read_failed(e),
             }
             self.process(&mut st);
             if st.session.is_failed() {
@@ -569,10 +571,9 @@ impl State {
     }
 
     /// Records a streamed write lost with the connection.
-    fn write_error_once(&mut self, score: Score, why: &str) {
-        self.write_error.get_or_insert_with(|| {
-            Error::Disconnected(format!("write of {score} not answered: {why}"))
-        });
+    fn write_error_once(&mut self, why: &Arc<Error>) {
+        self.write_error
+            .get_or_insert_with(|| Error::Disconnected(why.clone()));
     }
 }
 
@@ -665,7 +666,7 @@ impl Drop for VentiClient {
         self.shared
             .lock()
             .dead
-            .get_or_insert_with(|| "the client was closed".into());
+            .get_or_insert_with(|| Arc::new(Error::ClientClosed));
         let _ = self.shared.control.shutdown(Shutdown::Both);
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();

@@ -17,6 +17,7 @@
 //! falls silent fails every call within twice `silence`.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -57,8 +58,9 @@ pub enum ClientEvent {
         /// The reply.
         msg: Message,
     },
-    /// The session is over: no request in flight will be answered.
-    Failed(Error),
+    /// The session is over: no request in flight will be answered. The
+    /// cause, shared with [`Error::Disconnected`] of later requests.
+    Failed(Arc<Error>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +84,8 @@ pub struct ClientSession {
     /// The watchdog's Tping, while it waits.
     probe: Option<u8>,
     events: VecDeque<ClientEvent>,
+    /// Why the session failed, once it has.
+    failure: Option<Arc<Error>>,
     handshake_deadline: Option<Instant>,
     /// When the server last spoke, or when requests began to wait if later.
     heard: Instant,
@@ -101,6 +105,7 @@ impl ClientSession {
             in_flight: 0,
             probe: None,
             events: VecDeque::new(),
+            failure: None,
             handshake_deadline: Some(now + config.handshake_timeout),
             heard: now,
         }
@@ -147,13 +152,10 @@ impl ClientSession {
         let version = match self.phase {
             Phase::Open(v) => v,
             Phase::Failed => {
-                return Err(Error::Disconnected("the session has failed".into()));
+                let why = self.failure.clone().expect("a failed session knows why");
+                return Err(Error::Disconnected(why));
             }
-            Phase::Line | Phase::Hello(_) => {
-                return Err(Error::Protocol(
-                    "request before the handshake is done".into(),
-                ));
-            }
+            Phase::Line | Phase::Hello(_) => return Err(Error::NotOpen),
         };
         let Some(tag) = self.tags.acquire_lowest() else {
             return Ok(None);
@@ -193,9 +195,7 @@ impl ClientSession {
             return;
         }
         if data.is_empty() {
-            return self.fail(Error::Disconnected(
-                "the server closed the connection".into(),
-            ));
+            return self.fail(Error::PeerClosed);
         }
         self.heard = now;
         while !data.is_empty() && self.phase != Phase::Failed {
@@ -211,8 +211,11 @@ impl ClientSession {
     }
 
     /// Reading from the server failed.
-    pub fn read_failed(&mut self, e: &std::io::Error) {
-        self.fail(Error::Disconnected(format!("reading from the server: {e}")));
+    pub fn read_failed(&mut self, e: std::io::Error) {
+        self.fail(Error::Net {
+            op: "read from the venti server",
+            source: e,
+        });
     }
 
     /// Fails the session: the driver could not send, or gave up.
@@ -225,6 +228,8 @@ impl ClientSession {
         self.in_flight = 0;
         self.probe = None;
         self.out.clear();
+        let e = Arc::new(e);
+        self.failure = Some(e.clone());
         self.events.push_back(ClientEvent::Failed(e));
     }
 
@@ -290,12 +295,13 @@ impl ClientSession {
                     match Message::decode(body)? {
                         (0, Message::Rhello(_)) => {}
                         (_, Message::Rerror(e)) => return Err(Error::Remote(e.error)),
-                        (tag, msg) => {
-                            return Err(Error::Protocol(format!(
-                                "answer to Thello is type {} tag {tag}, want Rhello tag 0",
-                                msg.kind()
-                            )));
+                        (0, msg) => {
+                            return Err(Error::UnexpectedReply {
+                                sent: kind::THELLO,
+                                got: msg.kind(),
+                            });
                         }
+                        (tag, _) => return Err(Error::UnknownTag(tag)),
                     }
                     self.phase = Phase::Open(version);
                     self.handshake_deadline = None;
@@ -315,16 +321,14 @@ impl ClientSession {
     /// Matches a reply to its request.
     fn answer(&mut self, tag: u8, msg: Message) -> Result<()> {
         if !self.tags.contains(tag) {
-            return Err(Error::Protocol(format!(
-                "reply for tag {tag}, which is not in flight"
-            )));
+            return Err(Error::UnknownTag(tag));
         }
         let sent = self.kinds[usize::from(tag)];
         if msg.kind() != sent + 1 && msg.kind() != kind::RERROR {
-            return Err(Error::Protocol(format!(
-                "type mismatch: reply type {} to request type {sent}",
-                msg.kind()
-            )));
+            return Err(Error::UnexpectedReply {
+                sent,
+                got: msg.kind(),
+            });
         }
         self.tags.release(tag);
         self.in_flight -= 1;
