@@ -33,7 +33,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use colony_venti::{BlockStore, Score};
+use colony_venti::{BlockStore, BlockType, Score};
 use filetime::FileTime;
 
 use crate::archive::Archive;
@@ -317,9 +317,11 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
     }
 
     /// Writes a file a batch of leaves at a time (one `read_many` each, so
-    /// a remote store has them all in flight); zero subtrees become holes.
+    /// a remote store has them all in flight), fetching the next batch
+    /// while this one is written; zero subtrees become holes.
     fn write_file(&mut self, e: Entry, target: &Path) -> Result<()> {
-        let mut r = TreeReader::new(self.store, e)?;
+        let store = self.store;
+        let mut r = TreeReader::new(store, e)?;
         remove_existing(target)?;
         let mut f = fs::File::create(target).map_err(|e| Error::io("create", target, e))?;
         let dsize = e.dsize as u64;
@@ -327,17 +329,29 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
         let mut first = 0;
         while first < leaves {
             let end = leaves.min(first + LEAVES_AHEAD);
-            for (bn, (score, block)) in (first..end).zip(r.read_leaves(first..end)?) {
-                let len = (e.size - bn * dsize).min(dsize) as usize;
-                if score.is_special() {
-                    f.seek(SeekFrom::Current(len as i64))
-                        .map_err(|e| Error::io("seek", target, e))?;
-                } else {
-                    f.write_all(&block[..len])
-                        .map_err(|e| Error::io("write", target, e))?;
+            // Scores that do not resolve are left for their batch to report.
+            let next: Vec<(Score, BlockType)> = (end..leaves.min(end + LEAVES_AHEAD))
+                .filter_map(|bn| r.leaf_score(bn).ok())
+                .filter(|s| !s.is_special())
+                .map(|s| (s, e.leaf_type()))
+                .collect();
+            std::thread::scope(|s| -> Result<()> {
+                if !next.is_empty() {
+                    s.spawn(|| store.fetch(&next));
                 }
-                self.done.bytes += len as u64;
-            }
+                for (bn, (score, block)) in (first..end).zip(r.read_leaves(first..end)?) {
+                    let len = (e.size - bn * dsize).min(dsize) as usize;
+                    if score.is_special() {
+                        f.seek(SeekFrom::Current(len as i64))
+                            .map_err(|e| Error::io("seek", target, e))?;
+                    } else {
+                        f.write_all(&block[..len])
+                            .map_err(|e| Error::io("write", target, e))?;
+                    }
+                    self.done.bytes += len as u64;
+                }
+                Ok(())
+            })?;
             if end < leaves {
                 // A large file reports as it goes; every file, when done.
                 (self.progress)(&self.done);
