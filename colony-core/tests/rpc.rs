@@ -232,7 +232,7 @@ async fn malformed_frames_get_an_error_and_the_server_keeps_serving() {
     let frame::ReadFrame::Frame(bytes) = read else {
         panic!("want the error frame")
     };
-    match frame::decode::<Response>(&bytes, frame::MAX_RESPONSE).unwrap() {
+    match frame::decode_body::<Response>(&bytes, frame::MAX_RESPONSE).unwrap() {
         Response::Error(msg) => assert!(msg.contains("exceeds the limit"), "{msg}"),
         other => panic!("{other:?}"),
     }

@@ -235,7 +235,7 @@ async fn a_grid_node_may_hold_more_connections_than_an_address() {
         else {
             panic!("closed: the node was counted against its address")
         };
-        let answer = CpuResponse::decode(&bytes).unwrap();
+        let answer: CpuResponse = frame::decode_body(&bytes, frame::MAX_RESPONSE).unwrap();
         assert!(!matches!(answer, CpuResponse::Error(_)), "{answer:?}");
     }
     drop(held);

@@ -2,6 +2,8 @@
 //! of MetaBlocks (spec §5.1, §5.4). Shared by unvac and the live file
 //! system.
 
+use std::sync::Mutex;
+
 use colony_venti::BlockStore;
 
 use crate::dir_entry::DirEntry;
@@ -52,21 +54,30 @@ pub struct DirReader<'a, S: BlockStore + ?Sized> {
     store: &'a S,
     dir: Entry,
     meta: Entry,
+    /// The dir stream's leaf read last, by number: opening the children
+    /// in turn reads each leaf once.
+    entries: Mutex<Option<(u64, Vec<u8>)>>,
 }
 
 impl<'a, S: BlockStore + ?Sized> DirReader<'a, S> {
     /// The directory made of these two streams.
     pub fn new(store: &'a S, dir: Entry, meta: Entry) -> DirReader<'a, S> {
-        DirReader { store, dir, meta }
+        DirReader {
+            store,
+            dir,
+            meta,
+            entries: Mutex::new(None),
+        }
     }
 
     /// Every MetaBlock of the meta stream, in order.
     pub fn meta_blocks(&self) -> Result<Vec<MetaBlock>> {
         let mut r = TreeReader::new(self.store, self.meta)?;
-        (0..r.leaves())
-            .map(|bn| {
-                let score = r.leaf_score(bn)?;
-                let block = r.read_leaf(bn)?;
+        let ty = self.meta.leaf_type();
+        r.read_leaves(0..r.leaves())?
+            .into_iter()
+            .map(|(score, mut block)| {
+                ty.extend(&mut block, self.meta.dsize as usize);
                 MetaBlock::decode(&block).map_err(|e| e.in_block(score))
             })
             .collect()
@@ -111,8 +122,12 @@ impl<'a, S: BlockStore + ?Sized> DirReader<'a, S> {
                 ),
             ));
         }
-        let block = r.read_leaf(bn)?;
-        Entry::decode_at(&block, (index as u64 % epb) as usize)
+        let mut last = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if last.as_ref().is_none_or(|(n, _)| *n != bn) {
+            *last = Some((bn, r.read_leaf(bn)?));
+        }
+        let (_, block) = last.as_ref().expect("just read");
+        Entry::decode_at(block, (index as u64 % epb) as usize)
     }
 
     /// The streams of `de`, with libvac's consistency checks: the entries

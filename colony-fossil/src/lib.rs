@@ -40,6 +40,7 @@ pub mod meta_block;
 pub mod mode;
 pub mod name;
 mod progress;
+pub mod read_ahead;
 pub mod root;
 pub mod source;
 pub mod stream;

@@ -33,7 +33,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use colony_venti::{BlockStore, Score};
+use colony_venti::{BlockStore, BlockType, Score};
 use filetime::FileTime;
 
 use crate::archive::Archive;
@@ -43,10 +43,17 @@ use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::extension::Special;
 use crate::mode::{self, Kind};
+use crate::read_ahead::ReadAhead;
 use crate::tree::TreeReader;
 
 /// Longest symlink target restored (Linux allows 4095 bytes).
 const MAX_LINK: u64 = 65536;
+
+/// Leaves of a file asked for at once.
+const LEAVES_AHEAD: u64 = 256;
+
+/// Children of a directory whose top blocks are asked for at once.
+const CHILDREN_AHEAD: usize = 128;
 
 /// Options of [`export`].
 #[derive(Clone, Debug)]
@@ -126,6 +133,7 @@ pub fn export<S: BlockStore + ?Sized>(
     options: &UnvacOptions,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Exported> {
+    let store = &ReadAhead::new(store);
     let archive = Archive::open(store, score)?;
     let mut x = Exporter {
         store,
@@ -143,7 +151,7 @@ pub fn export<S: BlockStore + ?Sized>(
 }
 
 struct Exporter<'a, 'p, S: BlockStore + ?Sized> {
-    store: &'a S,
+    store: &'a ReadAhead<'a, S>,
     options: &'a UnvacOptions,
     as_root: bool,
     progress: &'p mut dyn FnMut(&Progress),
@@ -155,7 +163,7 @@ struct Exporter<'a, 'p, S: BlockStore + ?Sized> {
 
 impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
     /// Extracts every child of `dir` into the existing directory `dest`.
-    fn extract_dir(&mut self, dir: &DirReader<'_, S>, dest: &Path, apath: &str) {
+    fn extract_dir(&mut self, dir: &DirReader<'_, ReadAhead<'_, S>>, dest: &Path, apath: &str) {
         let list = match dir.list() {
             Ok(l) => l,
             Err(e) => {
@@ -164,12 +172,15 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
                 return;
             }
         };
-        for de in list {
+        for (i, de) in list.iter().enumerate() {
+            if i % CHILDREN_AHEAD == 0 {
+                self.fetch_ahead(dir, &list[i..list.len().min(i + CHILDREN_AHEAD)]);
+            }
             let child_apath = format!("{apath}/{}", crate::name::show(&de.elem));
             // `list` refused the directory if any name could leave `dest`
             // (empty, ".", "..", '/' or NUL): Error::BadEntryName.
             let target = dest.join(OsStr::from_bytes(&de.elem));
-            match self.extract(dir, &de, &target, &child_apath) {
+            match self.extract(dir, de, &target, &child_apath) {
                 Err(e) => self.out.errors.push((target, e.at_path(&child_apath))),
                 // The first name of a group extracted: the others link to it.
                 Ok(()) => {
@@ -183,9 +194,28 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
         }
     }
 
+    /// Fetches, in one batch, the top block of every stream of `children`
+    /// (for most files, their only block): the directory walk reads ahead
+    /// across files, not one round trip per file.
+    fn fetch_ahead(&self, dir: &DirReader<'_, ReadAhead<'_, S>>, children: &[DirEntry]) {
+        let mut want = Vec::new();
+        for de in children {
+            match dir.open(de) {
+                Ok(Child::File(e)) => want.push(ReadAhead::<S>::root_of(&e)),
+                Ok(Child::Dir { dir, meta }) => {
+                    want.push(ReadAhead::<S>::root_of(&dir));
+                    want.push(ReadAhead::<S>::root_of(&meta));
+                }
+                // Left for the extraction to report.
+                Err(_) => {}
+            }
+        }
+        self.store.fetch(&want);
+    }
+
     fn extract(
         &mut self,
-        parent: &DirReader<'_, S>,
+        parent: &DirReader<'_, ReadAhead<'_, S>>,
         de: &DirEntry,
         target: &Path,
         apath: &str,
@@ -286,27 +316,47 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
         Ok(())
     }
 
-    /// Writes a file leaf by leaf; zero subtrees become holes.
+    /// Writes a file a batch of leaves at a time (one `read_many` each, so
+    /// a remote store has them all in flight), fetching the next batch
+    /// while this one is written; zero subtrees become holes.
     fn write_file(&mut self, e: Entry, target: &Path) -> Result<()> {
-        let mut r = TreeReader::new(self.store, e)?;
+        let store = self.store;
+        let mut r = TreeReader::new(store, e)?;
         remove_existing(target)?;
         let mut f = fs::File::create(target).map_err(|e| Error::io("create", target, e))?;
         let dsize = e.dsize as u64;
-        for bn in 0..r.leaves() {
-            let score = r.leaf_score(bn)?;
-            let len = (e.size - bn * dsize).min(dsize) as usize;
-            if score.is_special() {
-                f.seek(SeekFrom::Current(len as i64))
-                    .map_err(|e| Error::io("seek", target, e))?;
-            } else {
-                let block = r.read_leaf(bn)?;
-                f.write_all(&block[..len])
-                    .map_err(|e| Error::io("write", target, e))?;
-            }
-            self.done.bytes += len as u64;
-            if bn % 128 == 127 {
+        let leaves = r.leaves();
+        let mut first = 0;
+        while first < leaves {
+            let end = leaves.min(first + LEAVES_AHEAD);
+            // Scores that do not resolve are left for their batch to report.
+            let next: Vec<(Score, BlockType)> = (end..leaves.min(end + LEAVES_AHEAD))
+                .filter_map(|bn| r.leaf_score(bn).ok())
+                .filter(|s| !s.is_special())
+                .map(|s| (s, e.leaf_type()))
+                .collect();
+            std::thread::scope(|s| -> Result<()> {
+                if !next.is_empty() {
+                    s.spawn(|| store.fetch(&next));
+                }
+                for (bn, (score, block)) in (first..end).zip(r.read_leaves(first..end)?) {
+                    let len = (e.size - bn * dsize).min(dsize) as usize;
+                    if score.is_special() {
+                        f.seek(SeekFrom::Current(len as i64))
+                            .map_err(|e| Error::io("seek", target, e))?;
+                    } else {
+                        f.write_all(&block[..len])
+                            .map_err(|e| Error::io("write", target, e))?;
+                    }
+                    self.done.bytes += len as u64;
+                }
+                Ok(())
+            })?;
+            if end < leaves {
+                // A large file reports as it goes; every file, when done.
                 (self.progress)(&self.done);
             }
+            first = end;
         }
         f.set_len(e.size)
             .map_err(|e| Error::io("truncate", target, e))?;

@@ -286,9 +286,10 @@ pub enum Error {
     /// A frame of the session or cpu protocol could not be encoded or decoded.
     #[error("bad frame: {0}")]
     Frame(String),
-    /// A frame longer than the protocol allows.
-    #[error("frame of {0} bytes exceeds the limit")]
-    FrameTooLong(usize),
+    /// Bytes that are not a frame of colony's framing (too long, cut
+    /// short, another version).
+    #[error("{0}")]
+    Framing(#[from] colony_venti::length_frame::FrameError),
     /// TLS configuration or handshake failure.
     #[error("tls: {0}")]
     Tls(String),

@@ -1,29 +1,37 @@
-//! Length-prefixed postcard frames: `len[4]` big-endian, then the postcard
-//! body. Shared by the session helper's reports and the cpu protocol.
+//! The session helper's reports and the cpu protocol's frames: postcard
+//! messages in colony's one framing ([`colony_venti::length_frame`]:
+//! `len[4]` big-endian, a version byte, the message; size-capped; a stream
+//! cut inside a frame is an error, not an end).
+
+use colony_venti::length_frame::{FrameError, Framing};
+use serde::{Serialize, de::DeserializeOwned};
+use tokio::io::AsyncRead;
 
 use crate::{Error, Result};
-use serde::{Serialize, de::DeserializeOwned};
-use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The largest frame body either side accepts (relayed output comes in
 /// chunks far below this).
 pub const MAX_FRAME: usize = 1 << 20;
 
+/// This protocol's version byte and cap.
+const FRAMING: Framing = Framing {
+    version: 1,
+    max: MAX_FRAME,
+};
+
 /// Encodes `value` as one frame, prefix included.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    let mut out =
-        postcard::to_extend(value, vec![0u8; 4]).map_err(|e| Error::Frame(e.to_string()))?;
-    let len = out.len() - 4;
-    if len > MAX_FRAME {
-        return Err(Error::FrameTooLong(len));
-    }
-    out[..4].copy_from_slice(&(len as u32).to_be_bytes());
-    Ok(out)
+    let out =
+        postcard::to_extend(value, FRAMING.begin()).map_err(|e| Error::Frame(e.to_string()))?;
+    Ok(FRAMING.finish(out)?)
 }
 
-/// Decodes a frame body (without its prefix); trailing bytes are an error.
+/// Decodes a frame body (without its prefix, with its version byte);
+/// another version, or bytes after the message, are errors.
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
-    let (value, rest) = postcard::take_from_bytes(body).map_err(|e| Error::Frame(e.to_string()))?;
+    let message = FRAMING.message(body)?;
+    let (value, rest) =
+        postcard::take_from_bytes(message).map_err(|e| Error::Frame(e.to_string()))?;
     if !rest.is_empty() {
         return Err(Error::Frame(format!(
             "{} bytes after the frame",
@@ -33,37 +41,27 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     Ok(value)
 }
 
-/// Checks a length prefix against [`MAX_FRAME`].
-fn body_len(prefix: [u8; 4]) -> Result<usize> {
-    let len = u32::from_be_bytes(prefix) as usize;
-    if len > MAX_FRAME {
-        return Err(Error::FrameTooLong(len));
-    }
-    Ok(len)
-}
-
-/// Reads one frame; `Ok(None)` on a clean end of stream before a prefix.
+/// Reads one frame; `Ok(None)` on a clean end of stream between frames.
 pub async fn read<T: DeserializeOwned, R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<T>> {
-    let mut prefix = [0u8; 4];
-    match r.read_exact(&mut prefix).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e.into()),
+    match FRAMING.read(r).await.map_err(read_error)? {
+        Some(body) => decode(&body).map(Some),
+        None => Ok(None),
     }
-    let mut body = vec![0u8; body_len(prefix)?];
-    r.read_exact(&mut body).await?;
-    decode(&body).map(Some)
 }
 
 /// Blocking [`read`] for the helper process, which has no runtime.
 pub fn read_sync<T: DeserializeOwned, R: std::io::Read>(r: &mut R) -> Result<Option<T>> {
-    let mut prefix = [0u8; 4];
-    match r.read_exact(&mut prefix) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e.into()),
+    match FRAMING.read_sync(r).map_err(read_error)? {
+        Some(body) => decode(&body).map(Some),
+        None => Ok(None),
     }
-    let mut body = vec![0u8; body_len(prefix)?];
-    r.read_exact(&mut body)?;
-    decode(&body).map(Some)
+}
+
+/// A read's failure: I/O errors as the crate classifies them (a TLS alert
+/// is [`Error::Tls`]), the rest as [`Error::Framing`].
+fn read_error(e: FrameError) -> Error {
+    match e {
+        FrameError::Io(e) => e.into(),
+        other => Error::Framing(other),
+    }
 }

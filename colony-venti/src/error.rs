@@ -142,16 +142,58 @@ pub enum Error {
     /// The version line exchange failed.
     #[error("venti version exchange: {0}")]
     Version(String),
-    /// The peer broke the protocol (unexpected reply type, unknown tag, a
-    /// reply that fails verification).
-    #[error("venti protocol: {0}")]
-    Protocol(String),
+    /// A reply's block does not hash to the score asked for (a read), or
+    /// the server's score is not the SHA-1 of the data sent (a write).
+    #[error("sha1 hash mismatch: want {want}, the server's block or score is {got}")]
+    HashMismatch {
+        /// The score asked for, or the SHA-1 of the data written.
+        want: Score,
+        /// What the server's answer hashes to, or the score it gave.
+        got: Score,
+    },
+    /// A reply for a tag with no request in flight.
+    #[error("venti protocol: reply for tag {0}, which is not in flight")]
+    UnknownTag(u8),
+    /// A reply of a type that does not answer its request's (nor is
+    /// `Rerror`).
+    #[error("venti protocol: type mismatch: reply type {got} to request type {sent}")]
+    UnexpectedReply {
+        /// The request's message type.
+        sent: u8,
+        /// The reply's.
+        got: u8,
+    },
+    /// An `Rread` longer than the count asked for.
+    #[error("venti protocol: read of {score} returned {len} bytes, asked for at most {max}")]
+    ReadTooLong {
+        /// The score read.
+        score: Score,
+        /// Bytes returned.
+        len: usize,
+        /// The count asked for.
+        max: usize,
+    },
+    /// A request before the session's handshake is done.
+    #[error("venti protocol: request before the handshake is done")]
+    NotOpen,
     /// The server answered `Rerror` with this text.
     #[error("venti server: {0}")]
     Remote(String),
     /// The connection to the peer is gone; the request did not complete.
+    /// The cause is shared by every request the loss failed.
     #[error("venti connection lost: {0}")]
-    Disconnected(String),
+    Disconnected(#[source] std::sync::Arc<Error>),
+    /// The server closed the connection.
+    #[error("the venti server closed the connection")]
+    PeerClosed,
+    /// This client was closed.
+    #[error("the venti client was closed")]
+    ClientClosed,
+    /// The server said nothing for this long while requests waited, even
+    /// to a probe (or did not finish the handshake in time): the session
+    /// is given up.
+    #[error("venti server silent for {0:?}; giving up")]
+    Silent(std::time::Duration),
     /// The server already serves its most connections; a new one is
     /// closed at once.
     #[error("venti server full: {open} connections open, the most is {max}; closing the new one")]

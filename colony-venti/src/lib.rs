@@ -16,6 +16,7 @@ mod block_type;
 pub mod conformance;
 mod error;
 pub mod fuzz;
+pub mod length_frame;
 mod marker;
 mod mem;
 pub mod private;

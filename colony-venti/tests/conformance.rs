@@ -133,7 +133,6 @@ fn client_synced_blocks_survive_reconnecting() {
 }
 
 #[test]
-#[ignore = "VentiClient::has maps a server's Rerror to absent; passes with the vcore branch's client (issue 14 item 2): drop this ignore when merging it"]
 fn client_over_a_failing_store_reports_errors() {
     let under = Arc::new(FailingStore::default());
     failures_underneath_are_errors(&*remote(under.clone(), ()), &under);

@@ -3,10 +3,11 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use colony_venti::proto::{VentiClient, Version};
+use colony_venti::proto::{ClientConfig, VentiClient, Version};
 use colony_venti::{BlockStore, BlockType, Error, MAX_BLOCK, MemStore, Score};
-use common::{PeerMode, plan9port_peer, start};
+use common::{PanickyStore, PeerMode, plan9port_peer, start};
 
 fn block(i: u32) -> Vec<u8> {
     let mut b = format!("block {i} ").into_bytes();
@@ -199,10 +200,16 @@ fn replies_are_verified() {
         },
     );
     let c = VentiClient::connect(addr).unwrap();
-    let err = c.write(BlockType::DATA, b"hello").unwrap_err();
-    assert!(err.to_string().contains("sha1 hash mismatch"), "{err}");
+    // Writes stream: the lie shows at the next sync.
+    assert_eq!(
+        c.write(BlockType::DATA, b"hello").unwrap(),
+        Score::of(b"hello")
+    );
+    let err = c.sync().unwrap_err();
+    assert!(matches!(err, Error::HashMismatch { .. }), "{err}");
+    c.sync().expect("a failed write is reported once");
     let err = c.read(&Score::of(b"hello"), BlockType::DATA).unwrap_err();
-    assert!(err.to_string().contains("sha1 hash mismatch"), "{err}");
+    assert!(matches!(err, Error::HashMismatch { .. }), "{err}");
     drop(c);
     peer.join().unwrap();
 }
@@ -276,10 +283,94 @@ fn a_reply_of_the_wrong_type_fails_the_connection() {
     let c = VentiClient::connect(addr).unwrap();
     let err = c.read(&Score::of(b"x"), BlockType::DATA).unwrap_err();
     assert!(
-        matches!(&err, Error::Disconnected(why) if why.contains("type mismatch")),
+        matches!(&err, Error::Disconnected(why) if matches!(**why, Error::UnexpectedReply { .. })),
         "{err}"
     );
     assert!(matches!(c.ping(), Err(Error::Disconnected(_))));
     drop(c);
     peer.join().unwrap();
+}
+
+#[test]
+fn a_silent_server_fails_calls_within_twice_the_silence() {
+    let (addr, peer) = plan9port_peer(
+        b"venti-04:02-libventi\n",
+        PeerMode {
+            silent_after: Some(1),
+            ..PeerMode::default()
+        },
+    );
+    let silence = Duration::from_millis(200);
+    let config = ClientConfig {
+        silence,
+        ..ClientConfig::default()
+    };
+    let c = VentiClient::connect_with(addr, config).unwrap();
+    // The write is answered; the server falls silent from the sync on.
+    let score = c.write(BlockType::DATA, b"one").unwrap();
+    let started = Instant::now();
+    let err = c.sync().unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(&err, Error::Disconnected(why) if matches!(**why, Error::Silent(_))),
+        "{err}"
+    );
+    assert!(took >= 2 * silence, "probed first: took {took:?}");
+    assert!(took < 2 * silence + Duration::from_secs(1), "took {took:?}");
+    // Later calls fail at once.
+    assert!(matches!(
+        c.read(&score, BlockType::DATA),
+        Err(Error::Disconnected(_))
+    ));
+    assert!(c.write(BlockType::DATA, b"two").is_err());
+    drop(c);
+    peer.join().unwrap();
+}
+
+#[test]
+fn has_tells_absent_from_failed() {
+    let srv = start(Arc::new(MemStore::new()));
+    let c = VentiClient::connect(srv.addr).unwrap();
+    let score = c.write(BlockType::DATA, b"here").unwrap();
+    assert!(c.has(&score, BlockType::DATA).unwrap());
+    assert!(!c.has(&Score::of(b"absent"), BlockType::DATA).unwrap());
+    assert!(
+        !c.has(&score, BlockType::DIR).unwrap(),
+        "wrong type is absent"
+    );
+    srv.shutdown();
+    // A server whose store fails answers Rerror: that is no "absent".
+    let srv = start(Arc::new(PanickyStore));
+    let c = VentiClient::connect(srv.addr).unwrap();
+    let err = c.has(&score, BlockType::DATA).unwrap_err();
+    assert!(matches!(err, Error::Remote(_)), "{err}");
+    drop(c);
+    srv.shutdown();
+}
+
+#[test]
+fn streamed_writes_are_readable_at_once_and_synced() {
+    let srv = start(Arc::new(MemStore::new()));
+    let c = VentiClient::connect(srv.addr).unwrap();
+    let blocks: Vec<Vec<u8>> = (0..2000).map(block).collect();
+    for b in &blocks {
+        let score = c.write(BlockType::DATA, b).unwrap();
+        assert_eq!(score, Score::of(b));
+    }
+    // A read right after a write sees the block, even while writes stream.
+    assert_eq!(
+        c.read(&Score::of(&blocks[1999]), BlockType::DATA).unwrap(),
+        blocks[1999]
+    );
+    c.sync().unwrap();
+    let got = c.read_many(
+        &blocks
+            .iter()
+            .map(|b| (Score::of(b), BlockType::DATA))
+            .collect::<Vec<_>>(),
+    );
+    for (g, b) in got.iter().zip(&blocks) {
+        assert_eq!(g.as_ref().unwrap(), b);
+    }
+    srv.shutdown();
 }

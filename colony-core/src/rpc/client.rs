@@ -203,7 +203,7 @@ pub(crate) async fn exchange<Resp: DeserializeOwned>(
         .map_err(|e| conn_err(e.to_string()))?;
     // A refused certificate shows as a TLS alert on this first read.
     match frame::read(tls, frame::MAX_RESPONSE).await {
-        Ok(ReadFrame::Frame(f)) => frame::decode(&f, frame::MAX_RESPONSE),
+        Ok(ReadFrame::Frame(f)) => frame::decode_body(&f, frame::MAX_RESPONSE),
         Ok(ReadFrame::TooLong(len)) => Err(Error::FrameTooLong {
             len,
             max: frame::MAX_RESPONSE,

@@ -1,12 +1,15 @@
-//! Grid RPC frames: `len[4]` big-endian, then `len` bytes of body; the
-//! body is a version byte, then the message in postcard.
+//! Grid RPC frames, in colony's one framing
+//! ([`colony_venti::length_frame`]): `len[4]` big-endian, then `len`
+//! bytes of body; the body is a version byte, then the message in postcard.
 //!
 //! Each direction has its own size cap, checked before a body is read, so
-//! a peer cannot make the other side allocate more than the cap.
+//! a peer cannot make the other side allocate more than the cap; a stream
+//! cut inside a frame (its prefix included) is an error, not an end.
 
+use colony_venti::length_frame::{FrameError, Framing};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::error::{Error, Result};
 
@@ -20,44 +23,36 @@ pub const MAX_REQUEST: usize = 64 << 10;
 /// hundreds of thousands of names.
 pub const MAX_RESPONSE: usize = 64 << 20;
 
-const PREFIX: usize = 4;
+/// The framing of bodies of at most `max` bytes.
+fn framing(max: usize) -> Framing {
+    Framing {
+        version: VERSION,
+        max,
+    }
+}
 
 /// Encodes `value` as one frame, prefix included; refused if the body
 /// would exceed `max`.
 pub fn encode<T: Serialize>(value: &T, max: usize) -> Result<Vec<u8>> {
-    let out = postcard::to_extend(value, vec![0, 0, 0, 0, VERSION])
-        .map_err(|e| Error::BadFrame(e.to_string()))?;
-    let len = out.len() - PREFIX;
-    if len > max {
-        return Err(Error::FrameTooLong { len, max });
-    }
-    let mut out = out;
-    out[..PREFIX].copy_from_slice(&(len as u32).to_be_bytes());
-    Ok(out)
+    let f = framing(max);
+    let out = postcard::to_extend(value, f.begin()).map_err(|e| Error::BadFrame(e.to_string()))?;
+    f.finish(out).map_err(frame_error)
 }
 
 /// Decodes one whole frame, prefix included: the prefix must count
 /// exactly the bytes that follow, at most `max`; the body must hold the
 /// current version and one message with nothing after it.
 pub fn decode<T: DeserializeOwned>(frame: &[u8], max: usize) -> Result<T> {
-    let (prefix, body) = frame.split_first_chunk::<PREFIX>().ok_or_else(|| {
-        Error::BadFrame(format!("{} bytes, shorter than the prefix", frame.len()))
-    })?;
-    let len = body_len(*prefix, max)?;
-    if len != body.len() {
-        return Err(Error::BadFrame(format!(
-            "prefix declares {len} bytes, {} follow",
-            body.len()
-        )));
-    }
-    let (&version, message) = body
-        .split_first()
-        .ok_or_else(|| Error::BadFrame("empty body".into()))?;
-    if version != VERSION {
-        return Err(Error::BadFrame(format!(
-            "protocol version {version}, this side speaks {VERSION}"
-        )));
-    }
+    message(framing(max).open(frame).map_err(frame_error)?)
+}
+
+/// Decodes a frame body as [`read`] returns it (version byte included).
+pub fn decode_body<T: DeserializeOwned>(body: &[u8], max: usize) -> Result<T> {
+    message(framing(max).message(body).map_err(frame_error)?)
+}
+
+/// One postcard message with nothing after it.
+fn message<T: DeserializeOwned>(message: &[u8]) -> Result<T> {
     let (value, rest) =
         postcard::take_from_bytes(message).map_err(|e| Error::BadFrame(e.to_string()))?;
     if !rest.is_empty() {
@@ -69,39 +64,32 @@ pub fn decode<T: DeserializeOwned>(frame: &[u8], max: usize) -> Result<T> {
     Ok(value)
 }
 
-/// Checks a length prefix against `max`.
-fn body_len(prefix: [u8; PREFIX], max: usize) -> Result<usize> {
-    let len = u32::from_be_bytes(prefix) as usize;
-    if len > max {
-        return Err(Error::FrameTooLong { len, max });
+/// The grid's errors for bytes that are not a frame.
+fn frame_error(e: FrameError) -> Error {
+    match e {
+        FrameError::TooLong { len, max } => Error::FrameTooLong { len, max },
+        other => Error::BadFrame(other.to_string()),
     }
-    Ok(len)
 }
 
-/// Reads one whole frame (prefix included) of at most `max` body bytes;
-/// `Ok(None)` on a clean end of stream before a prefix. The body is not
-/// decoded, so a caller can tell a broken connection from a bad message.
+/// Reads one frame's body (version byte included) of at most `max`
+/// bytes; `End` on a clean end of stream between frames. The body is not
+/// decoded, so a caller can tell a broken connection from a bad message;
+/// a stream cut inside a frame is an error.
 pub async fn read<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> std::io::Result<ReadFrame> {
-    let mut prefix = [0u8; PREFIX];
-    match r.read_exact(&mut prefix).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(ReadFrame::End),
-        Err(e) => return Err(e),
+    match framing(max).read(r).await {
+        Ok(Some(body)) => Ok(ReadFrame::Frame(body)),
+        Ok(None) => Ok(ReadFrame::End),
+        Err(FrameError::TooLong { len, .. }) => Ok(ReadFrame::TooLong(len)),
+        Err(FrameError::Io(e)) => Err(e),
+        Err(e) => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
     }
-    let len = match body_len(prefix, max) {
-        Ok(len) => len,
-        Err(_) => return Ok(ReadFrame::TooLong(u32::from_be_bytes(prefix) as usize)),
-    };
-    let mut frame = vec![0u8; PREFIX + len];
-    frame[..PREFIX].copy_from_slice(&prefix);
-    r.read_exact(&mut frame[PREFIX..]).await?;
-    Ok(ReadFrame::Frame(frame))
 }
 
 /// What [`read`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ReadFrame {
-    /// One whole frame, prefix included.
+    /// One frame's body (version byte included), for [`decode_body`].
     Frame(Vec<u8>),
     /// A prefix declaring this many bytes, over the cap; the body was not
     /// read, so the stream cannot be resynchronised.
@@ -128,14 +116,11 @@ mod tests {
             (7, "x".into())
         );
         let cases: Vec<(Vec<u8>, &str)> = vec![
-            (vec![0, 0], "shorter than the prefix"),
-            (vec![0, 0, 0, 0], "empty body"),
+            (vec![0, 0], "length prefix"),
+            (vec![0, 0, 0, 0], "empty frame body"),
             ([&good[..], &[0]].concat(), "prefix declares"),
             (good[..good.len() - 1].to_vec(), "prefix declares"),
-            (
-                [&[0, 0, 0, 2, 9], &good[5..6]].concat(),
-                "protocol version 9",
-            ),
+            ([&[0, 0, 0, 2, 9], &good[5..6]].concat(), "frame version 9"),
         ];
         for (bytes, want) in cases {
             match decode::<(u32, String)>(&bytes, 100) {
@@ -146,8 +131,8 @@ mod tests {
         // One message, then bytes the message does not use.
         let mut trailing = good.clone();
         trailing.push(0);
-        let len = (trailing.len() - PREFIX) as u32;
-        trailing[..PREFIX].copy_from_slice(&len.to_be_bytes());
+        let len = (trailing.len() - 4) as u32;
+        trailing[..4].copy_from_slice(&len.to_be_bytes());
         assert!(
             matches!(decode::<(u32, String)>(&trailing, 100), Err(Error::BadFrame(w)) if w.contains("after the message"))
         );
@@ -166,15 +151,23 @@ mod tests {
         let one = encode(&1u8, 10).unwrap();
         let two = encode(&2u8, 10).unwrap();
         let mut stream: &[u8] = &[&one[..], &two[..], &[0, 1, 0, 0]].concat();
-        assert_eq!(read(&mut stream, 10).await.unwrap(), ReadFrame::Frame(one));
-        assert_eq!(read(&mut stream, 10).await.unwrap(), ReadFrame::Frame(two));
+        assert_eq!(
+            read(&mut stream, 10).await.unwrap(),
+            ReadFrame::Frame(one[4..].to_vec())
+        );
+        assert_eq!(
+            read(&mut stream, 10).await.unwrap(),
+            ReadFrame::Frame(two[4..].to_vec())
+        );
         assert_eq!(
             read(&mut stream, 10).await.unwrap(),
             ReadFrame::TooLong(65536)
         );
         assert_eq!(read(&mut stream, 10).await.unwrap(), ReadFrame::End);
-        // A body cut short is a broken stream, not a clean end.
+        // A body or a prefix cut short is a broken stream, not a clean end.
         let mut cut: &[u8] = &[0, 0, 0, 5, 1];
+        assert!(read(&mut cut, 10).await.is_err());
+        let mut cut: &[u8] = &[0, 0];
         assert!(read(&mut cut, 10).await.is_err());
     }
 }

@@ -232,13 +232,15 @@ where
                 send(tls, &error(e.to_string()), error).await?;
                 return tls.shutdown().await;
             }
-            ReadFrame::Frame(bytes) => match frame::decode::<Req>(&bytes, frame::MAX_REQUEST) {
-                Ok(request) => answer(request).await,
-                Err(e) => {
-                    tracing::info!("bad request frame: {e}");
-                    error(e.to_string())
+            ReadFrame::Frame(bytes) => {
+                match frame::decode_body::<Req>(&bytes, frame::MAX_REQUEST) {
+                    Ok(request) => answer(request).await,
+                    Err(e) => {
+                        tracing::info!("bad request frame: {e}");
+                        error(e.to_string())
+                    }
                 }
-            },
+            }
         };
         send(tls, &response, error).await?;
     }

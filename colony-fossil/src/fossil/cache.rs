@@ -125,7 +125,8 @@ impl Blocks {
     }
 
     /// Reads block (score, ty), zero-extended to `size`: from the cache if
-    /// there, else from venti (verified against its score) and cached.
+    /// there, else from venti (which verified it against its score) and
+    /// cached.
     pub fn read(&self, score: &Score, ty: BlockType, size: usize) -> Result<Vec<u8>> {
         if score.is_special() {
             let mut v = Vec::new();
@@ -151,8 +152,8 @@ impl Blocks {
     }
 
     /// Fetches the blocks not cached with one [`BlockStore::read_many`]
-    /// (a remote store keeps them all in flight) and caches those that
-    /// verify. Failures are dropped: the read that needs such a block
+    /// (a remote store keeps them all in flight, and verifies each) and
+    /// caches those that fit. Failures are dropped: the read that needs such a block
     /// fetches it again and reports why it cannot be had.
     pub fn prefetch(&self, blocks: &[(Score, BlockType)], size: usize) {
         let missing: Vec<(Score, BlockType)> = {
@@ -169,7 +170,6 @@ impl Blocks {
         for (&(score, ty), got) in missing.iter().zip(self.store.read_many(&missing)) {
             if let Ok(data) = got
                 && data.len() <= size
-                && Score::of(&data) == score
             {
                 let _ = self.insert_clean(score, ty, ty.truncate(&data));
             }

@@ -34,7 +34,7 @@ pub fn tiny_source() -> MemSource {
 /// The visiting order of the capture machine, by name.
 pub const TINY_ORDER: [&str; 5] = ["empty.txt", "hello.txt", "sub", "nested.txt", "pattern.bin"];
 
-/// A store that hides some blocks and flips a byte in others.
+/// A store that hides some blocks and reports others corrupt.
 pub struct Faulty {
     pub inner: MemStore,
     pub missing: std::collections::HashSet<colony_venti::Score>,
@@ -46,11 +46,17 @@ impl colony_venti::BlockStore for Faulty {
         if self.missing.contains(s) {
             return Err(colony_venti::Error::NotFound { score: *s, ty: t });
         }
-        let mut b = self.inner.read(s, t)?;
         if self.corrupt.contains(s) {
-            b[0] ^= 0x55;
+            // As a real store reports a block that fails its hash: stores
+            // verify what they hand back, so readers need not hash again.
+            return Err(colony_venti::Error::Corrupt {
+                score: *s,
+                arena: "faulty".into(),
+                offset: 0,
+                check: colony_venti::arena::clump::ClumpCheck::Sha1,
+            });
         }
-        Ok(b)
+        self.inner.read(s, t)
     }
     fn write(&self, t: BlockType, d: &[u8]) -> colony_venti::Result<colony_venti::Score> {
         self.inner.write(t, d)

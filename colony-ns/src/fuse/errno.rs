@@ -77,7 +77,7 @@ pub(crate) fn errno(e: &Error) -> Errno {
         | Error::Nat { .. }
         | Error::Stopped
         | Error::Frame(_)
-        | Error::FrameTooLong(_)
+        | Error::Framing(_)
         | Error::Tls(_)
         | Error::Refused(_)
         | Error::BadShellLabel(_)

@@ -1,27 +1,40 @@
-//! `VentiClient`: a [`BlockStore`] on a remote venti server.
+//! `VentiClient`: a [`BlockStore`] on a remote venti server, driving a
+//! sans-IO [`ClientSession`] over a TCP socket.
 //!
 //! Built on std threads and sockets, so it works from plain threads and
-//! from `spawn_blocking` inside a tokio runtime alike. Callers write
-//! frames themselves (under a lock); one reader thread routes each reply
-//! by tag to the caller waiting for it. Any number of threads may have
-//! requests in flight (256 tags in all), and [`VentiClient::write_many`] /
-//! [`BlockStore::read_many`] keep many in flight for a single caller.
+//! from `spawn_blocking` inside a tokio runtime alike. Callers start
+//! requests and write their frames themselves; one reader thread feeds
+//! the server's bytes to the session and routes each reply by tag. Any
+//! number of threads may have requests in flight (256 tags in all), and
+//! [`BlockStore::read_many`] keeps many in flight for a single caller.
+//!
+//! Writes stream: [`BlockStore::write`] returns the block's score (its
+//! SHA-1, computed here) once the request is queued, without waiting for
+//! the server; the reply is checked when it comes, and a failed write
+//! fails the next [`BlockStore::sync`] (or [`VentiClient::write_many`]).
+//! A read of a block whose write is in flight waits for that write.
+//!
+//! Nothing polls: callers waiting for replies (or for a free tag, or for
+//! writes to settle) wake at the session's next deadline and run its
+//! watchdog (see [`ClientSession`]), so a silent server fails every call
+//! with [`Error::Silent`] within twice [`ClientConfig::silence`].
 
-use std::io::{Read, Write};
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
 
 use crate::block_type::BlockType;
 use crate::error::{Error, Result};
-use crate::proto::frame::{FrameBuffer, FrameWriter, encode_frame};
-use crate::proto::message::{Message, Thello, Tread, Twrite, kind};
-use crate::proto::tags::TagSet;
-use crate::proto::version::{VERSION_LINE, Version};
+use crate::proto::client_session::{ClientConfig, ClientEvent, ClientSession};
+use crate::proto::frame::{FrameWriter, encode_frame};
+use crate::proto::message::{Message, Tread, Twrite, kind};
+use crate::proto::version::Version;
 use crate::score::Score;
 use crate::store::{BlockStore, check_block_size};
 
@@ -29,12 +42,17 @@ use crate::store::{BlockStore, check_block_size};
 /// holds (and so valid in `02`).
 pub const READ_COUNT: u32 = u16::MAX as u32;
 
-/// How long the version exchange and hello may take.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Bytes a batch encodes before it writes them to the socket: few
-/// syscalls, yet the server gets work early.
+/// Bytes of requests queued before they are written to the socket: few
+/// syscalls, yet the server gets work early. Anyone who then waits
+/// writes what is queued first.
 const BATCH_BYTES: usize = 64 * 1024;
+
+/// Bytes the reader thread reads at once.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// How long a waiter sleeps when the session has no deadline (nothing in
+/// flight: its own reply is on the way, or the session is over).
+const NO_DEADLINE: Duration = Duration::from_secs(3600);
 
 /// A connection to a venti server.
 ///
@@ -42,6 +60,7 @@ const BATCH_BYTES: usize = 64 * 1024;
 /// use colony_venti::{BlockStore, BlockType, proto::VentiClient};
 /// let venti = VentiClient::connect("127.0.0.1:17034").unwrap();
 /// let score = venti.write(BlockType::DATA, b"hello").unwrap();
+/// venti.sync().unwrap();
 /// assert_eq!(venti.read(&score, BlockType::DATA).unwrap(), b"hello");
 /// let scores = venti.write_many(&[(BlockType::DATA, &b"a"[..]), (BlockType::DATA, b"b")]).unwrap();
 /// ```
@@ -91,94 +110,118 @@ impl Request<'_> {
 /// the request's index in the caller's batch.
 type Completion = (usize, Result<Message>);
 
-struct Waiter {
-    kind: u8,
-    index: usize,
-    done: mpsc::Sender<Completion>,
+/// Who is owed a reply.
+enum Waiter {
+    /// A caller, waiting on its channel.
+    Call {
+        index: usize,
+        done: mpsc::Sender<Completion>,
+    },
+    /// A streamed write: the reply is checked against the block's score.
+    Write { score: Score },
 }
 
 struct State {
-    tags: TagSet,
+    session: ClientSession,
     waiters: Vec<Option<Waiter>>,
     /// Why the connection is unusable, once it is.
-    dead: Option<String>,
+    dead: Option<Arc<Error>>,
+    /// Streamed writes not yet answered, by score.
+    writing: HashMap<Score, usize>,
+    /// Their number.
+    streamed: usize,
+    /// The first streamed write that failed since the last sync.
+    write_error: Option<Error>,
 }
 
 struct Shared {
     version: Version,
-    /// The socket, for writing frames; the lock keeps frames whole.
+    /// The socket, for writing frames; the lock keeps frames whole and in
+    /// the order the session queued them.
     writer: Mutex<TcpStream>,
+    /// The socket again, to shut it down without waiting for a writer.
+    control: TcpStream,
     state: Mutex<State>,
-    /// Signalled when a tag is freed or the connection dies.
-    tag_freed: Condvar,
+    /// Signalled when a tag is freed, a streamed write is answered, or the
+    /// connection dies.
+    changed: Condvar,
 }
 
 impl VentiClient {
     /// Connects to `addr`, exchanges version lines (we offer `04:02`; the
     /// server's order decides) and says hello.
     pub fn connect(addr: impl ToSocketAddrs) -> Result<VentiClient> {
+        VentiClient::connect_with(addr, ClientConfig::default())
+    }
+
+    /// [`VentiClient::connect`] with the timing of `config`.
+    pub fn connect_with(addr: impl ToSocketAddrs, config: ClientConfig) -> Result<VentiClient> {
         let stream = TcpStream::connect(addr).map_err(|source| Error::Net {
             op: "connect",
             source,
         })?;
-        VentiClient::handshake(stream)
+        VentiClient::handshake_with(stream, config)
     }
 
     /// Starts a session on an already connected stream.
     pub fn handshake(stream: TcpStream) -> Result<VentiClient> {
+        VentiClient::handshake_with(stream, ClientConfig::default())
+    }
+
+    /// [`VentiClient::handshake`] with the timing of `config`.
+    pub fn handshake_with(stream: TcpStream, config: ClientConfig) -> Result<VentiClient> {
         let net = |op| move |source| Error::Net { op, source };
         stream.set_nodelay(true).map_err(net("set TCP_NODELAY"))?;
-        stream
-            .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
-            .map_err(net("set read timeout"))?;
         let mut rd = stream.try_clone().map_err(net("clone socket"))?;
+        let control = stream.try_clone().map_err(net("clone socket"))?;
         let mut wr = stream;
-        wr.write_all(VERSION_LINE)
-            .map_err(net("send version line"))?;
-        let mut buf = FrameBuffer::new();
-        let line = loop {
-            if let Some(line) = buf.take_line()? {
-                break line;
+        let mut session = ClientSession::new(config, Instant::now());
+        let mut buf = vec![0; READ_BUFFER];
+        let version = loop {
+            let out = session.take_transmit();
+            if !out.is_empty() {
+                if let Err(e) = wr.write_all(&out) {
+                    session.fail(Error::Net {
+                        op: "send handshake",
+                        source: e,
+                    });
+                }
             }
-            fill(&mut rd, &mut buf, "reading the server's version line")?;
+            match session.poll_event() {
+                Some(ClientEvent::Open(version)) => break version,
+                Some(ClientEvent::Failed(e)) => {
+                    // Only the event holds the cause now: hand it over whole.
+                    drop(session);
+                    return Err(Arc::try_unwrap(e).unwrap_or_else(Error::Disconnected));
+                }
+                Some(ClientEvent::Reply { .. }) | None => {}
+            }
+            let wait = until(session.poll_timeout()).max(Duration::from_millis(1));
+            rd.set_read_timeout(Some(wait))
+                .map_err(net("set read timeout"))?;
+            match rd.read(&mut buf) {
+                Ok(n) => session.handle_input(&buf[..n], Instant::now()),
+                Err(e) if is_timeout(&e) => session.handle_timeout(Instant::now()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => session.read_failed(e),
+            }
         };
-        let version = Version::negotiate(&line)?;
-        let mut out = Vec::new();
-        encode_frame(
-            version,
-            0,
-            &Message::Thello(Thello::anonymous(version.token())),
-            &mut out,
-        )?;
-        wr.write_all(&out).map_err(net("send Thello"))?;
-        let reply = loop {
-            if let Some(body) = buf.next_frame(version)? {
-                break Message::decode(body)?;
-            }
-            fill(&mut rd, &mut buf, "waiting for Rhello")?;
-        };
-        match reply {
-            (0, Message::Rhello(_)) => {}
-            (_, Message::Rerror(e)) => return Err(Error::Remote(e.error)),
-            (tag, msg) => {
-                return Err(Error::Protocol(format!(
-                    "answer to Thello is type {} tag {tag}, want Rhello tag 0",
-                    msg.kind()
-                )));
-            }
-        }
         rd.set_read_timeout(None)
             .map_err(net("clear read timeout"))?;
         debug!(%version, "venti session open");
         let shared = Arc::new(Shared {
             version,
             writer: Mutex::new(wr),
+            control,
             state: Mutex::new(State {
-                tags: TagSet::default(),
+                session,
                 waiters: (0..256).map(|_| None).collect(),
                 dead: None,
+                writing: HashMap::new(),
+                streamed: 0,
+                write_error: None,
             }),
-            tag_freed: Condvar::new(),
+            changed: Condvar::new(),
         });
         let reader = {
             let shared = shared.clone();
@@ -204,37 +247,16 @@ impl VentiClient {
         self.call(Request::Ping).map(|_| ())
     }
 
-    /// Writes many blocks with up to 256 requests in flight; returns their
-    /// scores in order. Each is checked against the SHA-1 of its data.
-    /// Empty blocks are answered locally. The first failure is returned,
-    /// after every request sent has been answered.
+    /// Writes many blocks, streamed; returns their scores in order once
+    /// every write is answered. Empty blocks are answered locally. The
+    /// first failure (of these or of earlier streamed writes) is returned.
     pub fn write_many(&self, blocks: &[(BlockType, &[u8])]) -> Result<Vec<Score>> {
-        let mut scores = vec![Score::EMPTY; blocks.len()];
-        let mut sent = Vec::new();
-        for (i, (_, data)) in blocks.iter().enumerate() {
-            check_block_size(data)?;
-            if !data.is_empty() {
-                sent.push(i);
-            }
-        }
-        let reqs: Vec<Request> = sent
+        let scores = blocks
             .iter()
-            .map(|&i| Request::Write {
-                ty: blocks[i].0,
-                data: blocks[i].1,
-            })
-            .collect();
-        let mut first_err = None;
-        self.pipeline(&reqs, |j, reply| {
-            let data = blocks[sent[j]].1;
-            match reply.and_then(|m| write_reply(m, data)) {
-                Ok(score) => scores[sent[j]] = score,
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
-            }
-        });
-        first_err.map_or(Ok(scores), Err)
+            .map(|(ty, data)| self.write(*ty, data))
+            .collect::<Result<Vec<Score>>>()?;
+        self.shared.settle()?;
+        Ok(scores)
     }
 
     fn call(&self, req: Request) -> Result<Message> {
@@ -250,42 +272,32 @@ impl VentiClient {
         let (tx, rx) = mpsc::channel::<Completion>();
         let mut next = 0;
         let mut outstanding = 0usize;
-        let mut out = Vec::new();
         while next < reqs.len() || outstanding > 0 {
             while next < reqs.len() {
                 let req = &reqs[next];
+                let waiter = Waiter::Call {
+                    index: next,
+                    done: tx.clone(),
+                };
                 // Block for a tag only when none of ours is in flight: our
                 // own replies free tags otherwise.
-                let tag = match shared.take_tag(req.kind(), next, &tx, outstanding == 0) {
-                    Ok(Some(tag)) => tag,
-                    Ok(None) => break,
-                    Err(e) => {
-                        done(next, Err(e));
-                        next += 1;
-                        continue;
-                    }
-                };
-                if let Err(e) = req.encode(shared.version, tag, &mut out) {
-                    shared.cancel(tag);
-                    done(next, Err(e));
-                } else {
-                    outstanding += 1;
+                match shared.start(
+                    req.kind(),
+                    |v, t, o| req.encode(v, t, o),
+                    waiter,
+                    outstanding == 0,
+                ) {
+                    Ok(true) => outstanding += 1,
+                    Ok(false) => break,
+                    Err(e) => done(next, Err(e)),
                 }
                 next += 1;
-                // Send as we go, so the server starts while we encode more.
-                if out.len() >= BATCH_BYTES {
-                    shared.send(&out);
-                    out.clear();
-                }
             }
-            if !out.is_empty() {
-                // On failure the connection is marked dead and every
-                // waiter, ours included, gets the error.
-                shared.send(&out);
-                out.clear();
-            }
+            // On failure the connection is marked dead and every waiter,
+            // ours included, gets the error.
+            shared.flush();
             if outstanding > 0 {
-                let (i, reply) = rx.recv().expect("we hold a sender");
+                let (i, reply) = shared.recv(&rx);
                 done(i, reply);
                 outstanding -= 1;
                 while let Ok((i, reply)) = rx.try_recv() {
@@ -297,34 +309,23 @@ impl VentiClient {
     }
 }
 
-/// Reads from the socket into `buf`; EOF is an error here.
-fn fill(rd: &mut TcpStream, buf: &mut FrameBuffer, what: &str) -> Result<()> {
-    match rd.read(buf.spare()) {
-        Ok(0) => Err(Error::Disconnected(format!(
-            "server closed the connection while {what}"
-        ))),
-        Ok(n) => {
-            buf.filled(n);
-            Ok(())
-        }
-        Err(e) => Err(Error::Disconnected(format!("{what}: {e}"))),
-    }
+/// Time from now until `at` (zero if past), or [`NO_DEADLINE`].
+fn until(at: Option<Instant>) -> Duration {
+    at.map_or(NO_DEADLINE, |at| {
+        at.saturating_duration_since(Instant::now())
+    })
 }
 
-/// Checks an Rwrite against the data sent.
-fn write_reply(msg: Message, data: &[u8]) -> Result<Score> {
+/// A read that ran into its socket timeout.
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+/// Checks an Rwrite against the score of the data sent.
+fn write_reply(msg: Message, want: Score) -> Result<Score> {
     match msg {
-        Message::Rwrite(r) => {
-            let want = Score::of(data);
-            if r.score == want {
-                Ok(r.score)
-            } else {
-                Err(Error::Protocol(format!(
-                    "sha1 hash mismatch: server says {} for a block whose SHA-1 is {want}",
-                    r.score
-                )))
-            }
-        }
+        Message::Rwrite(r) if r.score == want => Ok(r.score),
+        Message::Rwrite(r) => Err(Error::HashMismatch { want, got: r.score }),
         other => Err(unexpected(other)),
     }
 }
@@ -335,16 +336,15 @@ fn read_reply(msg: Message, score: &Score, ty: BlockType) -> Result<Vec<u8>> {
     match msg {
         Message::Rread(r) => {
             if r.data.len() > READ_COUNT as usize {
-                return Err(Error::Protocol(format!(
-                    "read of {score} returned {} bytes, asked for at most {READ_COUNT}",
-                    r.data.len()
-                )));
+                return Err(Error::ReadTooLong {
+                    score: *score,
+                    len: r.data.len(),
+                    max: READ_COUNT as usize,
+                });
             }
             let got = Score::of(&r.data);
             if got != *score {
-                return Err(Error::Protocol(format!(
-                    "sha1 hash mismatch: read {score}, got a block whose SHA-1 is {got}"
-                )));
+                return Err(Error::HashMismatch { want: *score, got });
             }
             Ok(r.data)
         }
@@ -365,7 +365,10 @@ fn read_reply(msg: Message, score: &Score, ty: BlockType) -> Result<Vec<u8>> {
 fn unexpected(msg: Message) -> Error {
     match msg {
         Message::Rerror(e) => Error::Remote(e.error),
-        other => Error::Protocol(format!("unexpected reply type {}", other.kind())),
+        other => Error::UnexpectedReply {
+            sent: other.kind().wrapping_sub(1),
+            got: other.kind(),
+        },
     }
 }
 
@@ -374,115 +377,203 @@ impl Shared {
         self.state.lock().expect("venti client state lock")
     }
 
-    /// Takes a free tag and registers the waiter for its reply. With
-    /// `block` false, returns `None` instead of waiting for a tag.
-    fn take_tag(
+    /// Starts a request owed to `waiter`. With `block` false, returns
+    /// false instead of waiting for a free tag.
+    fn start(
         &self,
         kind: u8,
-        index: usize,
-        done: &mpsc::Sender<Completion>,
+        encode: impl Fn(Version, u8, &mut Vec<u8>) -> Result<()>,
+        waiter: Waiter,
         block: bool,
-    ) -> Result<Option<u8>> {
+    ) -> Result<bool> {
         let mut st = self.lock();
         loop {
             if let Some(why) = &st.dead {
                 return Err(Error::Disconnected(why.clone()));
             }
-            if let Some(tag) = st.tags.acquire_lowest() {
-                st.waiters[usize::from(tag)] = Some(Waiter {
-                    kind,
-                    index,
-                    done: done.clone(),
-                });
-                return Ok(Some(tag));
+            if let Some(tag) = st
+                .session
+                .start_with(kind, Instant::now(), |v, t, o| encode(v, t, o))?
+            {
+                if let Waiter::Write { score } = &waiter {
+                    *st.writing.entry(*score).or_default() += 1;
+                    st.streamed += 1;
+                }
+                st.waiters[usize::from(tag)] = Some(waiter);
+                let full = st.session.transmit_len() >= BATCH_BYTES;
+                drop(st);
+                if full {
+                    self.flush();
+                }
+                return Ok(true);
             }
             if !block {
-                return Ok(None);
+                return Ok(false);
             }
-            st = self.tag_freed.wait(st).expect("venti client state lock");
+            drop(st);
+            self.flush();
+            st = self.wait(self.lock());
         }
     }
 
-    /// Frees a tag whose request was never sent.
-    fn cancel(&self, tag: u8) {
-        let mut st = self.lock();
-        st.waiters[usize::from(tag)] = None;
-        st.tags.release(tag);
-        self.tag_freed.notify_one();
+    /// Waits for a change (or the session's next deadline, when its
+    /// watchdog runs).
+    fn wait<'a>(&'a self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        let wait = until(st.session.poll_timeout());
+        let (mut st, timeout) = self
+            .changed
+            .wait_timeout(st, wait)
+            .expect("venti client state lock");
+        if timeout.timed_out() {
+            st.session.handle_timeout(Instant::now());
+            self.process(&mut st);
+            if st.session.transmit_len() > 0 {
+                drop(st);
+                self.flush();
+                st = self.lock();
+            }
+        }
+        st
     }
 
-    /// Writes encoded frames; a failure kills the connection.
-    fn send(&self, frames: &[u8]) {
-        let result = self
-            .writer
-            .lock()
-            .expect("venti client writer lock")
-            .write_all(frames);
-        if let Err(e) = result {
-            self.fail(format!("sending to the server: {e}"));
+    /// Waits for a caller's next completion, running the watchdog at the
+    /// session's deadlines.
+    fn recv(&self, rx: &mpsc::Receiver<Completion>) -> Completion {
+        loop {
+            let wait = until(self.lock().session.poll_timeout());
+            match rx.recv_timeout(wait) {
+                Ok(c) => return c,
+                Err(RecvTimeoutError::Timeout) => {
+                    let mut st = self.lock();
+                    st.session.handle_timeout(Instant::now());
+                    self.process(&mut st);
+                    drop(st);
+                    self.flush();
+                }
+                Err(RecvTimeoutError::Disconnected) => unreachable!("the caller holds a sender"),
+            }
+        }
+    }
+
+    /// Waits until `ready` holds (checked under the state lock).
+    fn wait_until(&self, ready: impl Fn(&State) -> bool) {
+        self.flush();
+        let mut st = self.lock();
+        while !ready(&st) {
+            st = self.wait(st);
+        }
+    }
+
+    /// Waits for every streamed write to be answered; returns the first
+    /// that failed since the last call.
+    fn settle(&self) -> Result<()> {
+        self.wait_until(|st| st.streamed == 0);
+        self.lock().write_error.take().map_or(Ok(()), Err)
+    }
+
+    /// Writes the queued frames; a failure kills the connection.
+    fn flush(&self) {
+        let mut w = self.writer.lock().expect("venti client writer lock");
+        let frames = self.lock().session.take_transmit();
+        if frames.is_empty() {
+            return;
+        }
+        if let Err(e) = w.write_all(&frames) {
+            drop(w);
+            let mut st = self.lock();
+            st.session.fail(Error::Net {
+                op: "send to the venti server",
+                source: e,
+            });
+            self.process(&mut st);
+        }
+    }
+
+    /// Hands the session's events to their waiters.
+    fn process(&self, st: &mut State) {
+        while let Some(event) = st.session.poll_event() {
+            match event {
+                ClientEvent::Open(_) => {}
+                ClientEvent::Reply { tag, msg } => {
+                    match st.waiters[usize::from(tag)].take() {
+                        Some(Waiter::Call { index, done }) => {
+                            let _ = done.send((index, Ok(msg)));
+                        }
+                        Some(Waiter::Write { score }) => {
+                            let result = write_reply(msg, score);
+                            st.wrote(score, result.err());
+                        }
+                        None => unreachable!("the session answers only tags in flight"),
+                    }
+                    self.changed.notify_all();
+                }
+                ClientEvent::Failed(e) => self.fail(st, e),
+            }
         }
     }
 
     /// Marks the connection dead and fails every request in flight.
-    fn fail(&self, why: String) {
-        let waiters: Vec<Waiter> = {
-            let mut st = self.lock();
-            if st.dead.is_none() {
-                warn!("venti connection lost: {why}");
-                st.dead = Some(why.clone());
-            }
-            st.waiters.iter_mut().filter_map(Option::take).collect()
-        };
-        self.tag_freed.notify_all();
-        if let Ok(w) = self.writer.lock() {
-            let _ = w.shutdown(Shutdown::Both);
-        }
+    fn fail(&self, st: &mut State, e: Arc<Error>) {
+        let why = st
+            .dead
+            .get_or_insert_with(|| {
+                warn!("venti connection lost: {e}");
+                e
+            })
+            .clone();
+        let waiters: Vec<Waiter> = st.waiters.iter_mut().filter_map(Option::take).collect();
         for w in waiters {
-            let _ = w
-                .done
-                .send((w.index, Err(Error::Disconnected(why.clone()))));
-        }
-    }
-
-    /// The reader thread: routes each reply to its waiter until the
-    /// connection ends.
-    fn read_replies(&self, mut rd: TcpStream, mut buf: FrameBuffer) {
-        let why = loop {
-            if let Err(e) = self.route_frames(&mut buf) {
-                break e.to_string();
-            }
-            if let Err(e) = fill(&mut rd, &mut buf, "waiting for replies") {
-                break e.to_string();
-            }
-        };
-        self.fail(why);
-    }
-
-    fn route_frames(&self, buf: &mut FrameBuffer) -> Result<()> {
-        while let Some(body) = buf.next_frame(self.version)? {
-            let (tag, msg) = Message::decode(body)?;
-            let waiter = {
-                let mut st = self.lock();
-                let Some(w) = &st.waiters[usize::from(tag)] else {
-                    return Err(Error::Protocol(format!(
-                        "reply for tag {tag}, which is not in flight"
-                    )));
-                };
-                if msg.kind() != w.kind + 1 && msg.kind() != kind::RERROR {
-                    // The waiter stays registered: failing the connection answers it.
-                    return Err(Error::Protocol(format!(
-                        "type mismatch: reply type {} to request type {}",
-                        msg.kind(),
-                        w.kind
-                    )));
+            match w {
+                Waiter::Call { index, done } => {
+                    let _ = done.send((index, Err(Error::Disconnected(why.clone()))));
                 }
-                st.tags.release(tag);
-                st.waiters[usize::from(tag)].take().expect("checked above")
-            };
-            self.tag_freed.notify_one();
-            let _ = waiter.done.send((waiter.index, Ok(msg)));
+                Waiter::Write { .. } => st.write_error_once(&why),
+            }
         }
-        Ok(())
+        st.writing.clear();
+        st.streamed = 0;
+        let _ = self.control.shutdown(Shutdown::Both);
+        self.changed.notify_all();
+    }
+
+    /// The reader thread: feeds the server's bytes to the session until
+    /// the connection ends.
+    fn read_replies(&self, mut rd: TcpStream, mut buf: Vec<u8>) {
+        loop {
+            let got = rd.read(&mut buf);
+            let mut st = self.lock();
+            match got {
+                Ok(n) => st.session.handle_input(&buf[..n], Instant::now()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => st.session.read_failed(e),
+            }
+            self.process(&mut st);
+            if st.session.is_failed() {
+                return;
+            }
+        }
+    }
+}
+
+impl State {
+    /// Files the answer to a streamed write of `score`.
+    fn wrote(&mut self, score: Score, failure: Option<Error>) {
+        if let Some(n) = self.writing.get_mut(&score) {
+            *n -= 1;
+            if *n == 0 {
+                self.writing.remove(&score);
+            }
+        }
+        self.streamed -= 1;
+        if let Some(e) = failure {
+            self.write_error.get_or_insert(e);
+        }
+    }
+
+    /// Records a streamed write lost with the connection.
+    fn write_error_once(&mut self, why: &Arc<Error>) {
+        self.write_error
+            .get_or_insert_with(|| Error::Disconnected(why.clone()));
     }
 }
 
@@ -492,17 +583,27 @@ impl BlockStore for VentiClient {
             // plan9port's server has no block for EMPTY: answer locally.
             return Ok(Vec::new());
         }
+        self.shared.wait_until(|st| !st.writing.contains_key(score));
         self.call(Request::Read { score: *score, ty })
             .and_then(|m| read_reply(m, score, ty))
     }
 
+    /// Streams the write: returns the block's score once the request is
+    /// queued; a failure shows at the next sync.
     fn write(&self, ty: BlockType, data: &[u8]) -> Result<Score> {
         check_block_size(data)?;
         if data.is_empty() {
             return Ok(Score::EMPTY);
         }
-        self.call(Request::Write { ty, data })
-            .and_then(|m| write_reply(m, data))
+        let score = Score::of(data);
+        let req = Request::Write { ty, data };
+        self.shared.start(
+            kind::TWRITE,
+            |v, t, o| req.encode(v, t, o),
+            Waiter::Write { score },
+            true,
+        )?;
+        Ok(score)
     }
 
     /// Reads many blocks with up to 256 requests in flight; one result per
@@ -512,6 +613,9 @@ impl BlockStore for VentiClient {
         let sent: Vec<usize> = (0..blocks.len())
             .filter(|&i| !blocks[i].0.is_special())
             .collect();
+        self.shared.wait_until(|st| {
+            st.streamed == 0 || sent.iter().all(|&i| !st.writing.contains_key(&blocks[i].0))
+        });
         let reqs: Vec<Request> = sent
             .iter()
             .map(|&i| Request::Read {
@@ -526,35 +630,44 @@ impl BlockStore for VentiClient {
         results
     }
 
-    /// A read: venti has no "has" message.
+    /// A read (venti has no "has" message): absent is `false`, any other
+    /// failure an error.
     fn has(&self, score: &Score, ty: BlockType) -> Result<bool> {
         match self.read(score, ty) {
             Ok(_) => Ok(true),
-            Err(Error::NotFound { .. } | Error::Remote(_)) => Ok(false),
+            Err(Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(e),
         }
     }
 
+    /// Syncs the server, then waits for every streamed write: a write that
+    /// failed fails the sync.
     fn sync(&self) -> Result<()> {
-        match self.call(Request::Sync)? {
-            Message::Rsync => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        let synced = match self.call(Request::Sync) {
+            Ok(Message::Rsync) => Ok(()),
+            Ok(other) => Err(unexpected(other)),
+            Err(e) => Err(e),
+        };
+        let settled = self.shared.settle();
+        settled.and(synced)
     }
 }
 
 impl Drop for VentiClient {
     fn drop(&mut self) {
+        // Streamed writes are owed answers: wait for them (the watchdog
+        // bounds the wait), and say if one failed, since no sync will.
+        if let Err(e) = self.shared.settle() {
+            warn!("venti: a write was not stored: {e}");
+        }
         // Like plan9port's tools: no Tgoodbye, just close. The reader
         // thread sees the shutdown and ends; marking the connection dead
         // first keeps that quiet.
-        if let Ok(mut st) = self.shared.state.lock() {
-            st.dead
-                .get_or_insert_with(|| "the client was closed".into());
-        }
-        if let Ok(w) = self.shared.writer.lock() {
-            let _ = w.shutdown(Shutdown::Both);
-        }
+        self.shared
+            .lock()
+            .dead
+            .get_or_insert_with(|| Arc::new(Error::ClientClosed));
+        let _ = self.shared.control.shutdown(Shutdown::Both);
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }

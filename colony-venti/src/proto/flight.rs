@@ -7,10 +7,6 @@
 //! [`ServerLimits::max_reply_bytes`](crate::proto::ServerLimits) of
 //! replies, held by the server.
 
-use std::sync::{Mutex, MutexGuard};
-
-use tokio::sync::Notify;
-
 use crate::proto::limits::ServerStats;
 use crate::proto::message::{MAX_STRING, Message};
 use crate::proto::tags::TagSet;
@@ -36,8 +32,8 @@ pub enum Admit {
     /// The tag and its bytes are taken.
     Admitted,
     /// Not now: the bytes in flight are at the bound, or the tag's reply is
-    /// being written (the client may have read it already). Wait for
-    /// [`Flight::written`] and ask again.
+    /// being written (the client may have read it already). Ask again
+    /// after the next [`Flight::wrote`].
     Wait,
     /// The tag's reply is not even being written: the client reused a tag
     /// it cannot have an answer for.
@@ -46,118 +42,89 @@ pub enum Admit {
     Closed,
 }
 
-#[derive(Default)]
-struct State {
+/// One connection's tags and reply bytes in flight. Plain state, owned by
+/// the connection's [`ServerSession`](crate::proto::ServerSession).
+pub struct Flight {
     /// Tags whose reply is not yet written.
     busy: TagSet,
-    /// Tags whose reply the writer is writing now.
+    /// Tags whose reply is encoded and on its way to the socket.
     writing: TagSet,
     /// Bytes reserved by each busy tag.
     reserved: Vec<usize>,
     /// Their sum.
     bytes: usize,
     closed: bool,
-}
-
-/// One connection's tags and reply bytes in flight.
-pub struct Flight {
-    state: Mutex<State>,
     max_bytes: usize,
     stats: ServerStats,
-    /// Signalled after each write, and when the writer ends.
-    written: Notify,
 }
 
 impl Flight {
     /// Nothing in flight; at most `max_bytes` of replies at once.
     pub fn new(max_bytes: usize, stats: ServerStats) -> Flight {
         Flight {
-            state: Mutex::new(State {
-                reserved: vec![0; 256],
-                ..State::default()
-            }),
+            busy: TagSet::default(),
+            writing: TagSet::default(),
+            reserved: vec![0; 256],
+            bytes: 0,
+            closed: false,
             max_bytes,
             stats,
-            written: Notify::new(),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // Every critical section leaves the state consistent.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Takes `tag` and `bytes` for a request just read, if they are free.
-    pub fn admit(&self, tag: u8, bytes: usize) -> Admit {
-        let mut st = self.lock();
-        if st.closed {
+    pub fn admit(&mut self, tag: u8, bytes: usize) -> Admit {
+        if self.closed {
             return Admit::Closed;
         }
-        if st.busy.contains(tag) {
-            return if st.writing.contains(tag) {
+        if self.busy.contains(tag) {
+            return if self.writing.contains(tag) {
                 Admit::Wait
             } else {
                 Admit::Reused
             };
         }
-        if st.bytes > 0 && st.bytes + bytes > self.max_bytes {
+        if self.bytes > 0 && self.bytes + bytes > self.max_bytes {
             return Admit::Wait;
         }
-        st.busy.acquire(tag);
-        st.reserved[usize::from(tag)] = bytes;
-        st.bytes += bytes;
+        self.busy.acquire(tag);
+        self.reserved[usize::from(tag)] = bytes;
+        self.bytes += bytes;
         self.stats.reserve(bytes);
         Admit::Admitted
     }
 
-    /// Marks `tags` as being written.
-    pub fn writing(&self, tags: &[u8]) {
-        let mut st = self.lock();
-        for &tag in tags {
-            st.writing.acquire(tag);
-        }
+    /// Marks `tag`'s reply as being written.
+    pub fn writing(&mut self, tag: u8) {
+        self.writing.acquire(tag);
     }
 
-    /// Frees `tags`, whose replies are written, and their bytes.
-    pub fn wrote(&self, tags: &[u8]) {
-        {
-            let mut st = self.lock();
-            for &tag in tags {
-                st.writing.release(tag);
-                self.free(&mut st, tag);
-            }
-        }
-        self.written.notify_waiters();
-    }
-
-    fn free(&self, st: &mut State, tag: u8) {
-        if st.busy.contains(tag) {
-            st.busy.release(tag);
-            let n = std::mem::take(&mut st.reserved[usize::from(tag)]);
-            st.bytes -= n;
+    /// Frees `tag`, whose reply is written, and its bytes.
+    pub fn wrote(&mut self, tag: u8) {
+        self.writing.release(tag);
+        if self.busy.contains(tag) {
+            self.busy.release(tag);
+            let n = std::mem::take(&mut self.reserved[usize::from(tag)]);
+            self.bytes -= n;
             self.stats.release(n);
         }
     }
 
-    /// The writer is gone: admit nothing more.
-    pub fn close(&self) {
-        self.lock().closed = true;
-        self.written.notify_waiters();
+    /// True when no tag waits for its reply to be written.
+    pub fn is_empty(&self) -> bool {
+        self.bytes == 0 && self.busy == TagSet::default()
     }
 
-    /// Resolves at the next [`Flight::wrote`] or [`Flight::close`]. Create
-    /// it (and `enable` it) before calling [`Flight::admit`], so a write
-    /// in between is not missed.
-    pub fn written(&self) -> tokio::sync::futures::Notified<'_> {
-        self.written.notified()
+    /// The writer is gone: admit nothing more.
+    pub fn close(&mut self) {
+        self.closed = true;
     }
 }
 
 impl Drop for Flight {
     fn drop(&mut self) {
         // Replies never written (the client vanished) leave the count.
-        let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
-        self.stats.release(st.bytes);
+        self.stats.release(self.bytes);
     }
 }
 
@@ -168,14 +135,14 @@ mod tests {
     #[test]
     fn a_tag_is_free_only_once_its_reply_is_written() {
         let stats = ServerStats::default();
-        let f = Flight::new(10_000, stats.clone());
+        let mut f = Flight::new(10_000, stats.clone());
         assert_eq!(f.admit(7, 1000), Admit::Admitted);
         // Queued, not yet written: reusing the tag is a protocol error.
         assert_eq!(f.admit(7, 1000), Admit::Reused);
-        f.writing(&[7]);
+        f.writing(7);
         // Being written: the client may have its reply; wait.
         assert_eq!(f.admit(7, 1000), Admit::Wait);
-        f.wrote(&[7]);
+        f.wrote(7);
         assert_eq!(f.admit(7, 1000), Admit::Admitted);
         assert_eq!(stats.reply_bytes(), 1000);
         drop(f);
@@ -189,20 +156,22 @@ mod tests {
     #[test]
     fn bytes_in_flight_are_bounded() {
         let stats = ServerStats::default();
-        let f = Flight::new(3000, stats.clone());
+        let mut f = Flight::new(3000, stats.clone());
         assert_eq!(f.admit(1, 2000), Admit::Admitted);
         assert_eq!(f.admit(2, 1000), Admit::Admitted);
         assert_eq!(f.admit(3, 1), Admit::Wait);
         assert_eq!(stats.reply_bytes(), 3000);
-        f.writing(&[1]);
-        f.wrote(&[1]);
+        f.writing(1);
+        f.wrote(1);
         assert_eq!(f.admit(3, 2000), Admit::Admitted);
-        f.writing(&[2, 3]);
-        f.wrote(&[2, 3]);
+        f.writing(2);
+        f.writing(3);
+        f.wrote(2);
+        f.wrote(3);
         // With nothing in flight one request always goes, however large.
         assert_eq!(f.admit(4, 5000), Admit::Admitted);
-        f.writing(&[4]);
-        f.wrote(&[4]);
+        f.writing(4);
+        f.wrote(4);
         assert_eq!(stats.reply_bytes(), 0);
         f.close();
         assert_eq!(f.admit(5, 1), Admit::Closed);

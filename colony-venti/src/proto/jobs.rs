@@ -3,25 +3,34 @@
 //!
 //! One blocking task per request costs two thread wake-ups per block,
 //! which dominates on small machines; so a worker drains the queue until
-//! it is empty, and a burst of pipelined requests costs one wake-up. A
-//! slow job must not hold up the rest: the connection's reader calls
-//! [`Jobs::check_progress`] every millisecond while jobs wait, and when no
-//! job was started since the last check it adds a worker (up to
-//! [`MAX_WORKERS`]). Tsync waits for the writes (and syncs) queued before
-//! it, whichever worker runs them.
+//! it is empty, and a burst of pipelined requests costs a few wake-ups: a
+//! job queued while no started worker is free to take it starts another
+//! (up to [`MAX_WORKERS`]), so the store serves a burst in parallel and a
+//! slow job holds up only its own worker. Nothing polls: while jobs wait
+//! or replies are held, [`Jobs::deadline`] is [`STALL`] after the last
+//! job started, and the connection's driver wakes then only if no job
+//! started meanwhile: [`Jobs::check_progress`] sends the held replies and
+//! adds a worker. Tsync waits for the writes (and syncs) queued before it,
+//! whichever worker runs them.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::block_type::BlockType;
 use crate::proto::message::{MAX_STRING, Message, Rread, Rwrite, Tread, Twrite};
 use crate::store::{BlockStore, MAX_BLOCK};
 
+/// How long queued jobs may wait with no job starting before another
+/// worker is added (and held replies are sent).
+pub const STALL: Duration = Duration::from_millis(1);
+
 /// Most workers one connection runs at once.
 pub const MAX_WORKERS: usize = 16;
 
 /// A request that touches the store.
+#[derive(Debug)]
 pub enum Job {
     /// Answer a Tread.
     Read(Tread),
@@ -35,11 +44,6 @@ pub enum Job {
 pub trait Reply: Send + Sync + 'static {
     /// Sends replies, (tag, message), in order.
     fn send_all(&self, replies: Vec<(u8, Message)>);
-
-    /// Sends one reply.
-    fn send(&self, tag: u8, msg: Message) {
-        self.send_all(vec![(tag, msg)]);
-    }
 }
 
 /// Replies held before they go to the writer together: sending each one
@@ -57,9 +61,11 @@ struct State {
     queue: VecDeque<Queued>,
     next_seq: u64,
     workers: usize,
-    /// Jobs taken off the queue so far, to see progress.
-    started: u64,
-    started_at_last_check: u64,
+    /// Workers started and not yet running a job: they will take queued
+    /// jobs without help.
+    idle: usize,
+    /// When a job last started (or the queue last became busy).
+    progress: Option<Instant>,
     /// Writes and syncs started and not finished, by sequence number.
     unfinished: BTreeSet<u64>,
     /// Replies of finished jobs not yet sent.
@@ -90,16 +96,20 @@ impl<R: Reply> Jobs<R> {
         self.state.lock().expect("job queue lock")
     }
 
-    /// Queues a job; starts a worker if none is running.
-    pub fn push(self: &Arc<Self>, tag: u8, job: Job) {
+    /// Queues a job at `now`; starts a worker if no idle one will take it.
+    pub fn push(self: &Arc<Self>, tag: u8, job: Job, now: Instant) {
         let start = {
             let mut st = self.lock();
             let seq = st.next_seq;
             st.next_seq += 1;
+            if st.queue.is_empty() && st.replies.is_empty() {
+                st.progress = Some(now);
+            }
             st.queue.push_back(Queued { seq, tag, job });
-            let start = st.workers == 0;
+            let start = st.queue.len() > st.idle && st.workers < MAX_WORKERS;
             if start {
                 st.workers += 1;
+                st.idle += 1;
             }
             start
         };
@@ -108,30 +118,32 @@ impl<R: Reply> Jobs<R> {
         }
     }
 
-    /// Where replies go.
-    pub fn reply(&self) -> &R {
-        &self.reply
-    }
-
-    /// True while jobs wait to start or replies wait to be sent.
-    pub fn backlog(&self) -> bool {
+    /// When to call [`Jobs::check_progress`], if jobs wait or replies are
+    /// held.
+    pub fn deadline(&self) -> Option<Instant> {
         let st = self.lock();
-        !st.queue.is_empty() || !st.replies.is_empty()
+        if st.queue.is_empty() && st.replies.is_empty() {
+            return None;
+        }
+        st.progress.map(|t| t + STALL)
     }
 
-    /// Sends held replies, and adds a worker if jobs wait and none started
-    /// since the last check.
-    pub fn check_progress(self: &Arc<Self>) {
+    /// At the deadline: sends held replies, and adds a worker if jobs wait
+    /// and none started for [`STALL`].
+    pub fn check_progress(self: &Arc<Self>, now: Instant) {
         let start = {
             let mut st = self.lock();
+            if st.progress.is_some_and(|t| now < t + STALL) {
+                return;
+            }
+            st.progress = Some(now);
             if !st.replies.is_empty() {
                 self.reply.send_all(std::mem::take(&mut st.replies));
             }
-            let stuck = !st.queue.is_empty() && st.started == st.started_at_last_check;
-            st.started_at_last_check = st.started;
-            let start = stuck && st.workers < MAX_WORKERS;
+            let start = !st.queue.is_empty() && st.workers < MAX_WORKERS;
             if start {
                 st.workers += 1;
+                st.idle += 1;
             }
             start
         };
@@ -141,6 +153,11 @@ impl<R: Reply> Jobs<R> {
         }
     }
 
+    /// Drops the jobs not started: the connection is gone.
+    pub fn cancel(&self) {
+        self.lock().queue.clear();
+    }
+
     fn spawn_worker(self: &Arc<Self>) {
         let jobs = self.clone();
         tokio::task::spawn_blocking(move || jobs.work());
@@ -148,10 +165,11 @@ impl<R: Reply> Jobs<R> {
 
     /// A worker: runs jobs until the queue is empty. Each pass takes the
     /// lock once, to file the last reply and take the next job; replies
-    /// go out when [`REPLY_BATCH`] are held or the queue is empty (or at
-    /// the reader's next progress check, so a slow job holds none back).
+    /// go out when [`REPLY_BATCH`] are held, the queue is empty, or the
+    /// next job is a sync (which may wait long).
     fn work(&self) {
         let mut done: Option<(u64, bool, u8, Message)> = None;
+        self.lock().idle -= 1;
         loop {
             let (next, finished) = {
                 let mut st = self.lock();
@@ -163,14 +181,18 @@ impl<R: Reply> Jobs<R> {
                 let next = st.queue.pop_front();
                 match &next {
                     Some(q) => {
-                        st.started += 1;
+                        st.progress = Some(Instant::now());
                         if !matches!(q.job, Job::Read(_)) {
                             st.unfinished.insert(q.seq);
                         }
                     }
                     None => st.workers -= 1,
                 }
-                if (next.is_none() && !st.replies.is_empty()) || st.replies.len() >= REPLY_BATCH {
+                let flush = match &next {
+                    None => true,
+                    Some(q) => matches!(q.job, Job::Sync) || st.replies.len() >= REPLY_BATCH,
+                };
+                if flush && !st.replies.is_empty() {
                     // Sent under the lock, so batches leave in the order
                     // they were filed: an Rsync never overtakes the
                     // replies of the writes it waited for.
@@ -187,9 +209,8 @@ impl<R: Reply> Jobs<R> {
             // A store that panics is a bug, but the tag still gets an
             // answer and the connection goes on.
             let reply = std::panic::catch_unwind(AssertUnwindSafe(|| match &q.job {
-                Job::Read(req) => read(&*self.store, req),
-                Job::Write(req) => write(&*self.store, req),
                 Job::Sync => self.sync(q.seq),
+                job => job.answer(&*self.store),
             }))
             .unwrap_or_else(|_| {
                 tracing::error!(tag = q.tag, "venti: the block store panicked");
@@ -207,9 +228,21 @@ impl<R: Reply> Jobs<R> {
             st = self.finished.wait(st).expect("job queue lock");
         }
         drop(st);
-        match self.store.sync() {
-            Ok(()) => Message::Rsync,
-            Err(e) => rerror(e.to_string()),
+        Job::Sync.answer(&*self.store)
+    }
+}
+
+impl Job {
+    /// Does the job on `store` and returns the reply. (A sync here syncs
+    /// at once: waiting for earlier writes is the caller's part.)
+    pub fn answer(&self, store: &dyn BlockStore) -> Message {
+        match self {
+            Job::Read(req) => read(store, req),
+            Job::Write(req) => write(store, req),
+            Job::Sync => match store.sync() {
+                Ok(()) => Message::Rsync,
+                Err(e) => rerror(e.to_string()),
+            },
         }
     }
 }

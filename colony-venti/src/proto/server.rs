@@ -1,11 +1,12 @@
 //! `VentiServer`: serves any [`BlockStore`] over the venti protocol with
 //! tokio.
 //!
-//! Each connection has a reader (the task that parses frames, answers
-//! what needs no storage and queues the rest), storage workers on tokio's
-//! blocking pool (see `jobs.rs`: a slow read never stalls other requests),
-//! and a writer task that sends replies in completion order, batching
-//! whatever is ready into one socket write.
+//! Each connection is one task driving a sans-IO
+//! [`ServerSession`](crate::proto::ServerSession) (which parses frames,
+//! answers what needs no storage and hands out the rest as jobs), and
+//! storage workers on tokio's blocking pool (see `jobs.rs`: a slow read
+//! never stalls other requests). Replies go out in completion order,
+//! whatever is ready in one socket write.
 //!
 //! Behaviour follows plan9port's venti server (venti-formats.md §3.7) with
 //! these deliberate differences:
@@ -29,24 +30,21 @@
 //! bounded per connection — at the bound the server stops reading that
 //! connection (see `flight.rs`).
 
+use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::pin::pin;
 use std::sync::Arc;
+use std::time::Instant;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, warn};
 
 use crate::error::{Error, Result};
-use crate::proto::flight::{Admit, Flight, reply_bound};
-use crate::proto::frame::{FrameBuffer, encode_frame};
-use crate::proto::jobs::{Job, Jobs, Reply, rerror};
+use crate::proto::jobs::{Jobs, Reply};
 use crate::proto::limits::{ServerLimits, ServerStats};
-use crate::proto::message::{Message, Rhello};
-use crate::proto::version::{VERSION_LINE, Version};
+use crate::proto::message::Message;
+use crate::proto::server_session::{ServerEvent, ServerSession};
 use crate::store::BlockStore;
 
 /// A venti server over a shared block store.
@@ -201,37 +199,26 @@ impl VentiServer {
     }
 }
 
-/// How often a connection checks that its storage jobs progress.
-const PROGRESS_TICK: std::time::Duration = std::time::Duration::from_millis(1);
-
 /// Resolves once the server is told to stop (or its handle is dropped).
 async fn stopping(stopped: &mut watch::Receiver<bool>) {
     // An error means the handle is gone, which also means stop.
     let _ = stopped.wait_for(|s| *s).await;
 }
 
-/// Replies on their way to the writer task: (tag, message) in order.
+/// Replies on their way from the storage workers to the connection.
 type Outgoing = Vec<(u8, Message)>;
 
-/// The way back to the client. Unbounded, but what it carries is not:
-/// every reply was admitted by the connection's [`Flight`].
-#[derive(Clone)]
+/// The way back to the connection. Unbounded, but what it carries is not:
+/// every reply was admitted by the session's bound on replies in flight.
 struct Replier {
     tx: mpsc::UnboundedSender<Outgoing>,
 }
 
 impl Reply for Replier {
     fn send_all(&self, replies: Vec<(u8, Message)>) {
-        // The writer is gone only if the client is; nobody is left to tell.
+        // The connection is gone only if the client is; nobody is left to tell.
         let _ = self.tx.send(replies);
     }
-}
-
-/// A request frame, parsed: its tag and message (or why it does not parse).
-struct Request {
-    tag: u8,
-    kind: u8,
-    msg: Result<Message>,
 }
 
 struct Connection {
@@ -240,7 +227,6 @@ struct Connection {
     stats: ServerStats,
     peer: SocketAddr,
     stopped: watch::Receiver<bool>,
-    buf: FrameBuffer,
 }
 
 impl Connection {
@@ -251,330 +237,75 @@ impl Connection {
             stats: server.stats.clone(),
             peer,
             stopped,
-            buf: FrameBuffer::new(),
         }
     }
 
+    /// Drives a [`ServerSession`] over `stream`: readiness of the socket,
+    /// replies from the storage workers, the session's timer, the job
+    /// queue's stall deadline and the server's stop are all that wake it.
     async fn run(mut self, stream: TcpStream) {
         if let Err(e) = stream.set_nodelay(true) {
             debug!(peer = %self.peer, "set TCP_NODELAY: {e}");
         }
-        let (mut rd, mut wr) = stream.into_split();
-        let timeout = self.limits.handshake_timeout;
-        let handshake = async {
-            // Our line goes first, without waiting for the client's.
-            if let Err(e) = wr.write_all(VERSION_LINE).await {
-                debug!(peer = %self.peer, "venti: sending version line: {e}");
-                return None;
-            }
-            self.handshake(&mut rd, &mut wr).await
-        };
-        let version = match tokio::time::timeout(timeout, handshake).await {
-            Ok(Some(version)) => version,
-            Ok(None) => return,
-            Err(_) => {
-                warn!(peer = %self.peer, "{}", Error::HandshakeTimeout(timeout));
-                return;
-            }
-        };
-        let (tx, rx) = mpsc::unbounded_channel();
-        let flight = Arc::new(Flight::new(self.limits.max_reply_bytes, self.stats.clone()));
-        let out = Out {
-            wr,
-            version,
-            peer: self.peer,
-            timeout: self.limits.write_timeout,
-        };
-        let writer = tokio::spawn(write_replies(out, rx, flight.clone()));
+        let mut session =
+            ServerSession::new(&self.limits, self.stats.clone(), self.peer, Instant::now());
+        let (tx, mut rx) = mpsc::unbounded_channel();
         let jobs = Jobs::new(self.store.clone(), Replier { tx });
-        self.serve_requests(&mut rd, version, &jobs, &flight).await;
-        // Jobs already read still run and are answered.
-        while jobs.backlog() {
-            tokio::time::sleep(PROGRESS_TICK).await;
-            jobs.check_progress();
+        let mut stop_seen = false;
+        loop {
+            let now = Instant::now();
+            while let Some(ServerEvent::Job { tag, job }) = session.poll_event(now) {
+                jobs.push(tag, job, now);
+            }
+            if session.is_finished() {
+                break;
+            }
+            let timer = session.poll_timeout();
+            let stall = jobs.deadline();
+            let reading = session.wants_input();
+            let writing = !session.transmit().is_empty();
+            tokio::select! {
+                r = stream.readable(), if reading => {
+                    if r.is_ok() {
+                        match stream.try_read(session.recv_buffer()) {
+                            Ok(n) => session.received(n),
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                            Err(e) => session.read_failed(&e),
+                        }
+                    }
+                }
+                r = stream.writable(), if writing => {
+                    if r.is_ok() {
+                        match stream.try_write(session.transmit()) {
+                            Ok(n) => session.transmitted(n, Instant::now()),
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                            Err(e) => session.write_failed(&e),
+                        }
+                    }
+                }
+                Some(batch) = rx.recv() => {
+                    let now = Instant::now();
+                    for (tag, msg) in batch.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok()).flatten()) {
+                        session.reply(tag, msg, now);
+                    }
+                }
+                _ = sleep_until(timer) => session.handle_timeout(Instant::now()),
+                _ = sleep_until(stall) => jobs.check_progress(Instant::now()),
+                _ = stopping(&mut self.stopped), if !stop_seen => {
+                    stop_seen = true;
+                    session.finish_input();
+                }
+            }
         }
-        // Workers hold the queue (and its sender); the writer ends after the last reply.
-        drop(jobs);
-        if let Err(e) = writer.await {
-            warn!(peer = %self.peer, "venti writer task failed: {e}");
-        }
+        jobs.cancel();
         debug!(peer = %self.peer, "venti connection closed");
     }
-
-    /// Reads more bytes; false at EOF, on error, or when the server stops.
-    /// While storage jobs wait, checks every tick that they progress.
-    async fn fill(&mut self, rd: &mut OwnedReadHalf, jobs: Option<&Arc<Jobs<Replier>>>) -> bool {
-        loop {
-            let backlog = jobs.filter(|j| j.backlog());
-            tokio::select! {
-                n = rd.read(self.buf.spare()) => return self.got(n),
-                _ = stopping(&mut self.stopped) => {
-                    debug!(peer = %self.peer, "venti server stopping; closing connection");
-                    return false;
-                }
-                _ = tokio::time::sleep(PROGRESS_TICK), if backlog.is_some() => {
-                    if let Some(jobs) = backlog {
-                        jobs.check_progress();
-                    }
-                }
-            }
-        }
-    }
-
-    /// Accounts for a read from the socket; false at EOF or error.
-    fn got(&mut self, n: std::io::Result<usize>) -> bool {
-        match n {
-            Ok(0) => {
-                if self.buf.pending().is_empty() {
-                    debug!(peer = %self.peer, "venti client closed the connection");
-                } else {
-                    warn!(peer = %self.peer, pending = self.buf.pending().len(),
-                              "venti client vanished in the middle of a message");
-                }
-                false
-            }
-            Ok(n) => {
-                self.buf.filled(n);
-                true
-            }
-            Err(e) => {
-                warn!(peer = %self.peer, "venti read: {e}");
-                false
-            }
-        }
-    }
-
-    /// Version lines and Thello. `None` closes the connection without a
-    /// reply, as plan9port does for any failure here.
-    async fn handshake(
-        &mut self,
-        rd: &mut OwnedReadHalf,
-        wr: &mut OwnedWriteHalf,
-    ) -> Option<Version> {
-        let line = loop {
-            match self.buf.take_line() {
-                Ok(Some(line)) => break line,
-                Ok(None) if self.fill(rd, None).await => {}
-                Ok(None) => return None,
-                Err(e) => {
-                    warn!(peer = %self.peer, "venti: {e}");
-                    return None;
-                }
-            }
-        };
-        let version = match Version::negotiate(&line) {
-            Ok(v) => v,
-            Err(e) => {
-                warn!(peer = %self.peer, "venti: {e}");
-                return None;
-            }
-        };
-        let hello = loop {
-            match self.buf.next_frame(version).map(|f| f.map(Message::decode)) {
-                Ok(Some(hello)) => break hello,
-                Ok(None) if self.fill(rd, None).await => {}
-                Ok(None) => return None,
-                Err(e) => {
-                    warn!(peer = %self.peer, "venti hello: {e}");
-                    return None;
-                }
-            }
-        };
-        match hello {
-            Ok((0, Message::Thello(h))) if h.version == version.token() => {
-                debug!(peer = %self.peer, uid = %h.uid, %version, "venti hello");
-            }
-            Ok((tag, Message::Thello(h))) => {
-                warn!(peer = %self.peer, tag, version = %h.version, negotiated = %version,
-                      "venti: bad hello (tag must be 0, version the negotiated one); closing");
-                return None;
-            }
-            Ok((tag, msg)) => {
-                warn!(peer = %self.peer, tag, kind = msg.kind(),
-                      "venti: first message is not Thello; closing");
-                return None;
-            }
-            Err(e) => {
-                warn!(peer = %self.peer, "venti hello: {e}; closing");
-                return None;
-            }
-        }
-        let rhello = Message::Rhello(Rhello {
-            sid: "anonymous".into(),
-            rcrypto: 0,
-            rcodec: 0,
-        });
-        let mut out = Vec::new();
-        encode_frame(version, 0, &rhello, &mut out).expect("Rhello fits any frame");
-        if let Err(e) = wr.write_all(&out).await {
-            debug!(peer = %self.peer, "venti: sending Rhello: {e}");
-            return None;
-        }
-        Some(version)
-    }
-
-    async fn serve_requests(
-        &mut self,
-        rd: &mut OwnedReadHalf,
-        version: Version,
-        jobs: &Arc<Jobs<Replier>>,
-        flight: &Flight,
-    ) {
-        loop {
-            loop {
-                let request = match self.buf.next_frame(version) {
-                    Ok(Some(body)) => parse(body),
-                    Ok(None) => break,
-                    Err(e) => {
-                        warn!(peer = %self.peer, "venti: {e}; closing");
-                        return;
-                    }
-                };
-                let Some(request) = request else {
-                    warn!(peer = %self.peer, "venti: frame too short for a type and tag; closing");
-                    return;
-                };
-                if matches!(request.msg, Ok(Message::Tgoodbye)) {
-                    debug!(peer = %self.peer, "venti goodbye");
-                    return;
-                }
-                let bound = reply_bound(request.msg.as_ref().ok());
-                if !self.admit(jobs, flight, request.tag, bound).await {
-                    return;
-                }
-                dispatch(jobs, self.peer, request);
-            }
-            if !self.fill(rd, Some(jobs)).await {
-                return;
-            }
-        }
-    }
-
-    /// Takes the tag and `bytes` for a request, waiting (without reading
-    /// more) while the connection's replies in flight are at the bound.
-    /// False closes the connection.
-    async fn admit(
-        &mut self,
-        jobs: &Arc<Jobs<Replier>>,
-        flight: &Flight,
-        tag: u8,
-        bytes: usize,
-    ) -> bool {
-        loop {
-            let mut written = pin!(flight.written());
-            written.as_mut().enable();
-            match flight.admit(tag, bytes) {
-                Admit::Admitted => return true,
-                Admit::Reused => {
-                    warn!(peer = %self.peer, "{}", Error::TagInFlight(tag));
-                    return false;
-                }
-                Admit::Closed => return false,
-                Admit::Wait => {}
-            }
-            // Held replies must still go out, and stalled jobs get workers.
-            let backlog = jobs.backlog();
-            tokio::select! {
-                _ = written => {}
-                _ = stopping(&mut self.stopped) => return false,
-                _ = tokio::time::sleep(PROGRESS_TICK), if backlog => jobs.check_progress(),
-            }
-        }
-    }
 }
 
-/// Splits a request frame into tag and message; `None` if too short to
-/// hold a type and a tag.
-fn parse(body: &[u8]) -> Option<Request> {
-    let [kind, tag, ..] = *body else {
-        return None;
-    };
-    Some(Request {
-        tag,
-        kind,
-        msg: Message::decode(body).map(|(_, msg)| msg),
-    })
-}
-
-/// Starts the work for one admitted request.
-fn dispatch(jobs: &Arc<Jobs<Replier>>, peer: SocketAddr, request: Request) {
-    let replier = jobs.reply();
-    let Request { tag, kind, msg } = request;
-    let msg = match msg {
-        Ok(msg) => msg,
-        Err(e) => {
-            warn!(%peer, tag, kind, "venti: {e}");
-            return replier.send(tag, rerror(e.to_string()));
-        }
-    };
-    match msg {
-        Message::Tread(req) => jobs.push(tag, Job::Read(req)),
-        Message::Twrite(req) => jobs.push(tag, Job::Write(req)),
-        Message::Tsync => jobs.push(tag, Job::Sync),
-        Message::Tping => replier.send(tag, Message::Rping),
-        other => {
-            warn!(%peer, tag, kind = other.kind(), "venti: unknown request");
-            replier.send(tag, rerror("unknown request".into()));
-        }
+/// Sleeps until `at`, or for ever.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
-}
-
-/// Where a connection's replies go.
-struct Out {
-    wr: OwnedWriteHalf,
-    version: Version,
-    peer: SocketAddr,
-    /// The longest a write may make no progress.
-    timeout: std::time::Duration,
-}
-
-/// Sends replies as they complete, everything ready in one write; frees
-/// their tags and bytes once written.
-async fn write_replies(out: Out, mut rx: mpsc::UnboundedReceiver<Outgoing>, flight: Arc<Flight>) {
-    let Out {
-        mut wr,
-        version,
-        peer,
-        timeout,
-    } = out;
-    let mut out = Vec::with_capacity(256 * 1024);
-    let mut tags = Vec::with_capacity(256);
-    while let Some(first) = rx.recv().await {
-        let mut next = Some(first);
-        while let Some(replies) = next {
-            for (tag, msg) in replies {
-                tags.push(tag);
-                if let Err(e) = encode_frame(version, tag, &msg, &mut out) {
-                    warn!(%peer, tag, "venti: reply does not fit a frame: {e}");
-                    encode_frame(version, tag, &rerror(e.to_string()), &mut out)
-                        .expect("short Rerror fits any frame");
-                }
-            }
-            next = if out.len() < 256 * 1024 {
-                rx.try_recv().ok()
-            } else {
-                None
-            };
-        }
-        flight.writing(&tags);
-        match tokio::time::timeout(timeout, wr.write_all(&out)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                debug!(%peer, "venti write: {e}");
-                flight.close();
-                return;
-            }
-            Err(_) => {
-                warn!(%peer, "{}", Error::WriteTimeout(timeout));
-                flight.close();
-                return;
-            }
-        }
-        flight.wrote(&tags);
-        tags.clear();
-        out.clear();
-    }
-    flight.close();
-    let _ = wr.shutdown().await;
-    debug!(%peer, "venti replies done");
 }

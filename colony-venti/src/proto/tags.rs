@@ -1,7 +1,7 @@
 //! The set of tags in flight on one connection.
 
 /// 256 bits, one per tag.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TagSet([u64; 4]);
 
 impl TagSet {

@@ -252,6 +252,8 @@ pub struct PeerMode {
     pub lie: bool,
     /// Answer every request with Rsync.
     pub wrong_type: bool,
+    /// After this many requests, read on but answer nothing.
+    pub silent_after: Option<usize>,
 }
 
 /// A minimal venti server that behaves as plan9port's does: it sends
@@ -322,6 +324,9 @@ pub fn plan9port_peer(line: &'static [u8], mode: PeerMode) -> (SocketAddr, JoinH
             }
             if mode.hang_up_after == Some(served) {
                 return store;
+            }
+            if mode.silent_after.is_some_and(|n| served >= n) {
+                continue;
             }
             served += 1;
             let reply = match msg {
