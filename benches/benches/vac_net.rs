@@ -17,6 +17,7 @@
 //! file), and through `Fossil` on a fresh `VentiClient` (cold cache): `cat`
 //! of the largest file and a `tar`-like walk reading every file.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -179,9 +180,9 @@ fn main() {
 
     if let Some((size, path)) = largest {
         let fs = fossil(addr, score);
-        let mut node = fs.lookup(fs.root(), &name).unwrap().qid.path;
+        let mut node = fs.lookup(fs.root(), name.as_bytes()).unwrap().qid.path;
         for part in path.strip_prefix(&tree).unwrap().iter() {
-            node = fs.lookup(node, &part.to_string_lossy()).unwrap().qid.path;
+            node = fs.lookup(node, part.as_bytes()).unwrap().qid.path;
         }
         let t = Instant::now();
         assert_eq!(cat(&fs, node), size);
@@ -192,7 +193,7 @@ fn main() {
         );
     }
     let fs = fossil(addr, score);
-    let top = fs.lookup(fs.root(), &name).unwrap().qid.path;
+    let top = fs.lookup(fs.root(), name.as_bytes()).unwrap().qid.path;
     let t = Instant::now();
     let read = tar(&fs, top);
     println!(
