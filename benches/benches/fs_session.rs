@@ -21,7 +21,8 @@
 //! `FS_SESSION_RUNS` (default 3) sets the number of runs; the medians of
 //! each step are printed. `FS_SESSION_FILES` (default 8000) sets the size
 //! of the tree. `FS_SESSION_ONLY=colony` (or `overlay`) runs one side
-//! only, to profile it.
+//! only, to profile it. `FS_SESSION_THREADS` sets the number of threads
+//! serving FUSE requests (default: what an environment has).
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -158,10 +159,13 @@ fn colony(scratch: &Scratch, run: usize) -> Vec<Duration> {
         ..FossilOptions::default()
     };
     let fossil = Fossil::create_empty(Arc::new(store), options).unwrap();
+    let sole_writer = MountOptions::sole_writer();
     let options = MountOptions {
         fs_name: "colony:bench".into(),
         allow_other: true,
-        ..MountOptions::sole_writer()
+        threads: env_number("FS_SESSION_THREADS", sole_writer.threads),
+        writeback_cache: env_number("FS_SESSION_WRITEBACK", 1) != 0,
+        ..sole_writer
     };
     let handle = mount(Arc::new(FossilFs::new(Arc::new(fossil))), &at, &options).unwrap();
     let before = serving_cpu();

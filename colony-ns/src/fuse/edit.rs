@@ -11,7 +11,7 @@ use crate::fuse::acl::{self, Acl};
 use crate::fuse::adapter::Adapter;
 use crate::fuse::attr::{PERM_BITS, dm_perm};
 use crate::fuse::names::entry_name;
-use crate::ninep::{DMDIR, DMSETGID, DMSYMLINK};
+use crate::ninep::{DMDIR, DMSETGID, DMSETUID, DMSYMLINK};
 
 /// The parts of a setattr the file system can apply.
 pub(crate) struct Change {
@@ -171,11 +171,55 @@ impl Adapter {
             set.mode = Some((old & !PERM_BITS) | dm_perm(mode));
             self.chmod_acl(node, mode & 0o777)?;
         }
+        // Giving a file away drops its set-id bits, whoever does it;
+        // truncating, unless the caller may keep them (see `killpriv`).
+        let gives_away = change.uid.is_some() || change.gid.is_some();
+        let truncates = change.size.is_some() && !self.may_keep_set_ids(req);
+        if self.killpriv && (gives_away || truncates) {
+            let meta = self.fs.stat(node)?;
+            if !meta.is_dir() {
+                let mode = set.mode.unwrap_or(meta.mode);
+                if without_set_ids(mode) != mode {
+                    set.mode = Some(without_set_ids(mode));
+                }
+            }
+        }
         if set.is_empty() {
             // A ctime-only change (or none): nothing to apply.
             return Ok(self.fs.stat(node)?);
         }
         Ok(self.fs.wstat(node, &set, &self.user(req))?)
+    }
+
+    /// Before a write the kernel marks as the caller's (it lacks
+    /// CAP_FSETID): drops the file's set-id bits, and has the kernel drop
+    /// the mode it caches (a write's reply carries no attributes).
+    pub(crate) fn drop_set_ids(&self, req: &Request, ino: INodeNo) -> Result<(), Errno> {
+        let node = self.node(ino);
+        let mode = self.fs.stat(node)?.mode;
+        if without_set_ids(mode) != mode {
+            let set = SetMeta {
+                mode: Some(without_set_ids(mode)),
+                ..SetMeta::default()
+            };
+            self.fs.wstat(node, &set, &self.user(req))?;
+            // Attributes only (a negative offset): no page is touched, so
+            // this cannot wait on the write the kernel holds locks for.
+            if let Some(notifier) = self.notifier.get() {
+                notifier
+                    .inval_inode(ino, -1, 0)
+                    .map_err(|e| Errno::from_i32(e.raw_os_error().unwrap_or(nix::libc::EIO)))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the caller may keep set-id bits when it truncates a file
+    /// (the kernel's CAP_FSETID test). The kernel makes that test itself
+    /// and says so in a setattr flag that `fuser` does not pass on, so
+    /// here the environment's root stands for the capability.
+    fn may_keep_set_ids(&self, req: &Request) -> bool {
+        self.ids.to_inner(req.uid()) == 0
     }
 
     pub(crate) fn remove(
@@ -342,4 +386,15 @@ impl Adapter {
             node = parent;
         }
     }
+}
+
+/// `mode` (Plan 9 bits) without the set-id bits Linux drops when a file
+/// is written, truncated or given away: set-uid always; set-gid where the
+/// group may execute (without that it marks mandatory locking, and stays).
+fn without_set_ids(mode: u32) -> u32 {
+    let mut m = mode & !DMSETUID;
+    if m & 0o010 != 0 {
+        m &= !DMSETGID;
+    }
+    m
 }

@@ -45,6 +45,7 @@ mod attr;
 mod dir;
 mod edit;
 mod errno;
+mod holders;
 pub mod ids;
 mod mount;
 mod names;

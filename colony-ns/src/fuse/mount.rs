@@ -1,9 +1,7 @@
 //! Mounting a [`FileSystem`] with FUSE, and the handle that unmounts it.
 
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -12,12 +10,13 @@ use nix::mount::{MntFlags, umount2};
 
 use crate::IdRange;
 use crate::error::{Error, Result};
-use crate::fs::{FileSystem, NodeId};
+use crate::fs::FileSystem;
 use crate::fuse::adapter::{Adapter, Tuning};
 use crate::fuse::attr::Inodes;
+use crate::fuse::holders;
 use crate::fuse::ids::IdMap;
 use crate::fuse::open_files::OpenFiles;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::MetadataExt;
 
 /// How a file system is mounted.
 #[derive(Debug, Clone)]
@@ -109,18 +108,11 @@ pub struct MountHandle {
 /// Writes back what programs changed through shared mappings of a mounted
 /// file system (see [`Flusher::flush`]). Cheap to clone; usable from any
 /// thread while the mount lasts.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Flusher {
     dir: PathBuf,
-    fs: Arc<dyn FileSystem>,
-    root: NodeId,
-    open: Arc<OpenFiles>,
-}
-
-impl std::fmt::Debug for Flusher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Flusher").field("dir", &self.dir).finish()
-    }
+    /// The mount's device number (`st_dev` of its files).
+    dev: u64,
 }
 
 impl Flusher {
@@ -132,48 +124,22 @@ impl Flusher {
     /// back before `close` returns. `syncfs` alone is not enough for open
     /// ones: FUSE ends a page's writeback when it has queued the WRITE,
     /// before the server has it, and only `fsync` of the file waits for
-    /// those. Every file with dirty pages or a live mapping is open, so
-    /// each open file is `fsync`ed through its path; files removed or
-    /// renamed meanwhile are skipped (their data is no longer at a path).
+    /// those. Every file with dirty pages is held writable (open for
+    /// writing, or mapped shared and writable), so each such file of the
+    /// mount that any process holds is `fsync`ed.
     pub fn flush(&self) -> Result<()> {
         let root = std::fs::File::open(&self.dir)?;
         nix::unistd::syncfs(&root).map_err(io_error)?;
-        for node in self.open.nodes() {
-            let Some(path) = self.path_of(node) else {
-                continue;
-            };
-            let file = std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-                .open(&path);
-            match file {
-                Ok(f) if f.metadata()?.is_file() => f.sync_all()?,
-                Ok(_) => {}
+        for file in holders::writable_files(self.dev) {
+            match file.sync_all() {
+                // Removed meanwhile by a file system that does not keep
+                // removed files: its data is gone with its name.
+                Err(e) if e.raw_os_error() == Some(nix::libc::ESTALE) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e.into()),
+                r => r?,
             }
         }
         Ok(())
-    }
-
-    /// The host path of `node` under the mount, if it is still linked.
-    fn path_of(&self, mut node: NodeId) -> Option<PathBuf> {
-        let mut names = Vec::new();
-        while node != self.root {
-            names.push(self.fs.stat(node).ok()?.name);
-            let parent = self.fs.parent(node).ok()?.node();
-            // A removed node's parent is itself; a cycle means it is gone.
-            if parent == node || names.len() > 4096 {
-                return None;
-            }
-            node = parent;
-        }
-        Some(
-            names
-                .iter()
-                .rev()
-                .fold(self.dir.clone(), |p, n| p.join(OsStr::from_bytes(n))),
-        )
     }
 }
 
@@ -190,12 +156,8 @@ pub fn mount(fs: Arc<dyn FileSystem>, dir: &Path, options: &MountOptions) -> Res
     let me = ids.users.name(nix::unistd::geteuid().as_raw());
     let root = fs.attach(&me, &options.aname)?;
     let open = Arc::new(OpenFiles::new(fs.keep_removed()));
-    let flusher = Flusher {
-        dir: dir.clone(),
-        fs: fs.clone(),
-        root,
-        open: open.clone(),
-    };
+    let skip_open = options.writeback_cache && options.keep_cache && fs.keep_removed();
+    let notifier = Arc::new(OnceLock::new());
     let adapter = Adapter {
         fs,
         inodes: Inodes::new(root),
@@ -205,10 +167,13 @@ pub fn mount(fs: Arc<dyn FileSystem>, dir: &Path, options: &MountOptions) -> Res
             entry_ttl: options.entry_ttl,
             keep_cache: options.keep_cache,
             writeback_cache: options.writeback_cache,
+            skip_open,
         },
         open: open.clone(),
         acls: false,
         dont_mask: false,
+        killpriv: false,
+        notifier: notifier.clone(),
     };
     let mut config = Config::default();
     config.mount_options = vec![
@@ -237,14 +202,22 @@ pub fn mount(fs: Arc<dyn FileSystem>, dir: &Path, options: &MountOptions) -> Res
     // Mounts and completes the INIT handshake before returning, so the file
     // system answers as soon as `mount` does.
     let session = Session::new(adapter, &dir, &config)?;
+    let _ = notifier.set(session.notifier());
     let thread = std::thread::Builder::new()
         .name("colony-fuse".into())
         .spawn(move || session.run())?;
-    Ok(MountHandle {
+    let mut handle = MountHandle {
+        flusher: Flusher {
+            dir: dir.clone(),
+            dev: 0,
+        },
         dir,
         session: Some(thread),
-        flusher,
-    })
+    };
+    // Served from here on, so the mount's root can be looked at (dropping
+    // the handle unmounts if it cannot).
+    handle.flusher.dev = std::fs::metadata(&handle.dir)?.dev();
+    Ok(handle)
 }
 
 impl MountHandle {

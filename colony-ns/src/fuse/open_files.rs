@@ -59,11 +59,6 @@ impl OpenFiles {
         !self.removed_kept && self.lock().contains_key(&node)
     }
 
-    /// The nodes open now.
-    pub(crate) fn nodes(&self) -> Vec<NodeId> {
-        self.lock().keys().copied().collect()
-    }
-
     /// Records a release; removes the node if it was the last handle of a
     /// file unlinked meanwhile.
     pub(crate) fn released(&self, fs: &dyn FileSystem, node: NodeId) -> Result<()> {

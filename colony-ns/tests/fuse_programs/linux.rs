@@ -113,6 +113,42 @@ pub fn owners_are_numbers_and_the_kernel_checks_them(mnt: &Path) {
     assert_eq!(out, "6755\n");
 }
 
+/// Writing, truncating or giving away a file drops its set-id bits as
+/// Linux file systems do: set-uid always, set-gid where the group may
+/// execute (else it marks mandatory locking and stays), except that a
+/// caller with CAP_FSETID (root) keeps them when it writes or truncates;
+/// writing drops a file capability whoever writes.
+pub fn set_ids_drop_on_write_truncate_and_chown(mnt: &Path) {
+    sh(
+        mnt,
+        "for f in w nw t keep own grp lock; do touch $f; done
+         chmod 6777 w t && chmod 2767 nw && chmod 4755 keep own && chmod 2755 grp && chmod 2745 lock",
+    );
+    let (ok, err) = sh_as(
+        mnt,
+        65534,
+        &[],
+        "echo x >> w && echo x >> nw && truncate -s 0 t",
+    );
+    assert!(ok, "{err}");
+    let out = sh(
+        mnt,
+        "echo x >> keep && truncate -s 1 keep
+         chown 4242 own grp lock
+         stat -c '%n %a' w nw t keep own grp lock",
+    );
+    assert_eq!(
+        out,
+        "w 777\nnw 2767\nt 777\nkeep 4755\nown 755\ngrp 755\nlock 2745\n"
+    );
+    let out = sh(
+        mnt,
+        "touch c && setcap cap_net_raw+ep c && getcap c | wc -l
+         echo x >> c && getcap c | wc -l",
+    );
+    assert_eq!(out, "1\n0\n", "a write drops the file's capability");
+}
+
 pub fn times_have_nanoseconds(mnt: &Path) {
     let out = sh(
         mnt,

@@ -143,6 +143,7 @@ macro_rules! program_tests {
         $crate::program_tests!(@each_in linux, $make, $options;
             every_file_type: ["mkfifo", "mknod"],
             owners_are_numbers_and_the_kernel_checks_them: [],
+            set_ids_drop_on_write_truncate_and_chown: ["truncate", "setcap", "getcap"],
             times_have_nanoseconds: [],
             extended_attributes_acls_and_capabilities: ["setfattr", "getfattr", "setfacl", "setcap"],
             renames_are_atomic_and_have_flags: [],
