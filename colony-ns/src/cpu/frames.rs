@@ -278,9 +278,10 @@ mod tests {
     fn bad_bodies_are_errors() {
         assert!(ClientFrame::decode(&[]).is_err());
         assert!(ClientFrame::decode(&[200]).is_err(), "unknown variant");
-        // The variants before shells keep their numbers.
-        assert_eq!(ClientFrame::StdinEof.encode().unwrap()[4], 3);
-        assert_eq!(ServerFrame::Error(String::new()).encode().unwrap()[4], 4);
+        // The variants before shells keep their numbers (after the length
+        // prefix and the framing's version byte).
+        assert_eq!(ClientFrame::StdinEof.encode().unwrap()[5], 3);
+        assert_eq!(ServerFrame::Error(String::new()).encode().unwrap()[5], 4);
         let mut bytes = ServerFrame::Started.encode().unwrap();
         bytes.push(0);
         assert!(ServerFrame::decode(&bytes[4..]).is_err(), "trailing byte");
