@@ -33,12 +33,14 @@ pub(crate) struct Tuning {
     pub keep_cache: bool,
     /// Ask for the kernel's write-back cache.
     pub writeback_cache: bool,
-    /// Answer OPEN and OPENDIR with ENOSYS, so that the kernel stops
-    /// sending them (and their RELEASE): two round trips fewer for every
-    /// open. For a sole writer of a tree that keeps removed files for
-    /// their holders, nothing here needs to know who holds what (the
-    /// [`Flusher`] looks in /proc). The kernel then keeps every file's
-    /// pages, and every directory's listing, across opens.
+    /// Answer OPEN with ENOSYS, so that the kernel stops sending it (and
+    /// RELEASE): two round trips fewer for every open. For a sole writer
+    /// of a tree that keeps removed files for their holders, nothing here
+    /// needs to know who holds what (the [`Flusher`] looks in /proc). The
+    /// kernel then keeps every file's pages across opens. (Directories
+    /// are still opened: without OPENDIR the kernel caches listings and
+    /// no longer reads them with READDIRPLUS, and `find`, `git` and
+    /// `stat` then ask for each entry's attributes one by one.)
     ///
     /// [`Flusher`]: crate::fuse::Flusher
     pub skip_open: bool,
@@ -368,13 +370,6 @@ impl fuser::Filesystem for Adapter {
             }
             Err(e) => reply.error(stale(e)),
         }
-    }
-
-    fn opendir(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        if self.tuning.skip_open {
-            return reply.error(Errno::ENOSYS);
-        }
-        reply.opened(FileHandle(0), FopenFlags::empty());
     }
 
     fn release(
