@@ -9,6 +9,7 @@ use crate::arena::ConfigProblem;
 use crate::arena::clump::ClumpCheck;
 use crate::arena::damage::{ArenaProblem, IndexProblem};
 use crate::block_type::BlockType;
+use crate::proto::{MessageFault, VersionFault};
 use crate::score::{Score, ScoreProblem};
 
 /// Everything that can go wrong in the block store, its formats and the
@@ -138,10 +139,10 @@ pub enum Error {
     /// packet"): a field missing, bytes left over, an unknown type, a
     /// string too long or holding NUL, a frame past the size limit.
     #[error("bad venti message: {0}")]
-    Malformed(String),
+    Malformed(MessageFault),
     /// The version line exchange failed.
     #[error("venti version exchange: {0}")]
-    Version(String),
+    Version(VersionFault),
     /// A reply's block does not hash to the score asked for (a read), or
     /// the server's score is not the SHA-1 of the data sent (a write).
     #[error("sha1 hash mismatch: want {want}, the server's block or score is {got}")]

@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::proto::message::Message;
 use crate::proto::version::{MAX_VERSION_LINE, Version};
+use crate::proto::{MessageFault, VersionFault};
 
 /// Largest frame body we send or accept in `04`: a maximal `Rread` or
 /// `Twrite` (65535 bytes of data, the most a 2-byte count asks for) plus
@@ -72,11 +73,10 @@ impl<'a> FrameWriter<'a> {
         let len = self.out.len() - self.start - n;
         if len > self.version.max_body() {
             self.out.truncate(self.start);
-            return Err(Error::Malformed(format!(
-                "frame of {len} bytes, the most in version {} is {}",
-                self.version,
-                self.version.max_body()
-            )));
+            return Err(Error::Malformed(MessageFault::FrameTooLong {
+                len,
+                max: self.version.max_body(),
+            }));
         }
         let field = &mut self.out[self.start..self.start + n];
         match self.version {
@@ -172,10 +172,10 @@ impl FrameBuffer {
             }
         };
         if len > version.max_body() {
-            return Err(Error::Malformed(format!(
-                "frame of {len} bytes, the most is {}",
-                version.max_body()
-            )));
+            return Err(Error::Malformed(MessageFault::FrameTooLong {
+                len,
+                max: version.max_body(),
+            }));
         }
         if pending.len() < n + len {
             return Ok(None);
@@ -192,7 +192,9 @@ impl FrameBuffer {
 }
 
 fn too_long_line() -> Error {
-    Error::Version(format!("version line longer than {MAX_VERSION_LINE} bytes"))
+    Error::Version(VersionFault::LineTooLong {
+        max: MAX_VERSION_LINE,
+    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! re-encodes to the bytes it came from.
 
 use crate::error::{Error, Result};
+use crate::proto::MessageFault;
 use crate::score::Score;
 
 /// Longest string libventi sends or accepts (`VtMaxStringSize`).
@@ -56,7 +57,7 @@ impl<'a> Cursor<'a> {
 
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.buf.len() < n {
-            return Err(Error::Malformed(format!("{} too short", self.what)));
+            return Err(Error::Malformed(MessageFault::TooShort { what: self.what }));
         }
         let (head, rest) = self.buf.split_at(n);
         self.buf = rest;
@@ -79,17 +80,20 @@ impl<'a> Cursor<'a> {
     fn string(&mut self) -> Result<String> {
         let n = usize::from(self.u16()?);
         if n > MAX_STRING {
-            return Err(Error::Malformed(format!(
-                "{}: string of {n} bytes, the most is {MAX_STRING}",
-                self.what
-            )));
+            return Err(Error::Malformed(MessageFault::StringTooLong {
+                what: self.what,
+                len: n,
+                max: MAX_STRING,
+            }));
         }
         let bytes = self.take(n)?;
         if bytes.contains(&0) {
-            return Err(Error::Malformed(format!("{}: NUL in string", self.what)));
+            return Err(Error::Malformed(MessageFault::NulInString {
+                what: self.what,
+            }));
         }
         String::from_utf8(bytes.to_vec())
-            .map_err(|_| Error::Malformed(format!("{}: string is not UTF-8", self.what)))
+            .map_err(|_| Error::Malformed(MessageFault::NotUtf8 { what: self.what }))
     }
 
     /// A u8 count followed by that many bytes (Thello's crypto and codec lists).
@@ -106,33 +110,39 @@ impl<'a> Cursor<'a> {
         if self.buf.is_empty() {
             Ok(())
         } else {
-            Err(Error::Malformed(format!(
-                "{}: {} bytes left over",
-                self.what,
-                self.buf.len()
-            )))
+            Err(Error::Malformed(MessageFault::LeftOver {
+                what: self.what,
+                left: self.buf.len(),
+            }))
         }
     }
 }
 
 fn put_string(out: &mut Vec<u8>, s: &str) -> Result<()> {
     if s.len() > MAX_STRING {
-        return Err(Error::Malformed(format!(
-            "string of {} bytes, the most is {MAX_STRING}",
-            s.len()
-        )));
+        return Err(Error::Malformed(MessageFault::StringTooLong {
+            what: "string",
+            len: s.len(),
+            max: MAX_STRING,
+        }));
     }
     if s.as_bytes().contains(&0) {
-        return Err(Error::Malformed("NUL in string".into()));
+        return Err(Error::Malformed(MessageFault::NulInString {
+            what: "string",
+        }));
     }
     out.extend_from_slice(&(s.len() as u16).to_be_bytes());
     out.extend_from_slice(s.as_bytes());
     Ok(())
 }
 
-fn put_list(out: &mut Vec<u8>, list: &[u8], what: &str) -> Result<()> {
-    let n = u8::try_from(list.len())
-        .map_err(|_| Error::Malformed(format!("{} {what} entries, the most is 255", list.len())))?;
+fn put_list(out: &mut Vec<u8>, list: &[u8], what: &'static str) -> Result<()> {
+    let n = u8::try_from(list.len()).map_err(|_| {
+        Error::Malformed(MessageFault::ListTooLong {
+            what,
+            len: list.len(),
+        })
+    })?;
     out.push(n);
     out.extend_from_slice(list);
     Ok(())
@@ -276,7 +286,7 @@ impl Tread {
             out.extend_from_slice(&self.count.to_be_bytes());
         } else {
             let count = u16::try_from(self.count).map_err(|_| {
-                Error::Malformed(format!("Tread count {} needs the 4-byte form", self.count))
+                Error::Malformed(MessageFault::CountNeedsWideForm { count: self.count })
             })?;
             out.extend_from_slice(&count.to_be_bytes());
         }
@@ -293,10 +303,9 @@ impl Tread {
             [a, b] => (u32::from(u16::from_be_bytes([a, b])), false),
             [a, b, c, d] => (u32::from_be_bytes([a, b, c, d]), true),
             _ => {
-                return Err(Error::Malformed(format!(
-                    "Tread count of {} bytes, want 2 or 4",
-                    rest.len()
-                )));
+                return Err(Error::Malformed(MessageFault::BadCountSize {
+                    len: rest.len(),
+                }));
             }
         };
         Ok(Tread {
@@ -470,10 +479,9 @@ impl Message {
     /// Parses a frame body into (tag, message).
     pub fn decode(body: &[u8]) -> Result<(u8, Message)> {
         let [kind, tag, ref payload @ ..] = *body else {
-            return Err(Error::Malformed(format!(
-                "message of {} bytes has no type and tag",
-                body.len()
-            )));
+            return Err(Error::Malformed(MessageFault::NoTypeAndTag {
+                len: body.len(),
+            }));
         };
         let msg = match kind {
             kind::RERROR => Message::Rerror(Rerror::decode(payload)?),
@@ -489,7 +497,7 @@ impl Message {
             kind::TSYNC => empty(payload, "Tsync").map(|_| Message::Tsync)?,
             kind::RSYNC => empty(payload, "Rsync").map(|_| Message::Rsync)?,
             other => {
-                return Err(Error::Malformed(format!("unknown message type {other}")));
+                return Err(Error::Malformed(MessageFault::UnknownType { kind: other }));
             }
         };
         Ok((tag, msg))

@@ -5,6 +5,7 @@
 
 mod client;
 mod client_session;
+mod fault;
 mod flight;
 mod frame;
 mod jobs;
@@ -17,6 +18,7 @@ mod version;
 
 pub use client::{READ_COUNT, VentiClient};
 pub use client_session::{ClientConfig, ClientEvent, ClientSession};
+pub use fault::{MessageFault, VersionFault};
 pub use frame::{FrameBuffer, FrameWriter, MAX_FRAME_02, MAX_FRAME_04, encode_frame};
 pub use jobs::Job;
 pub use limits::{ServerLimits, ServerStats};

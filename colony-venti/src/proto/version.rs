@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
+use crate::proto::VersionFault;
 
 /// The line we send, as client and as server. It is plan9port's exactly,
 /// so recorded sessions compare byte for byte.
@@ -44,20 +45,19 @@ impl Version {
     /// ```
     pub fn negotiate(line: &[u8]) -> Result<Version> {
         if line.len() > MAX_VERSION_LINE {
-            return Err(Error::Version(format!(
-                "version line of {} bytes, the most is {MAX_VERSION_LINE}",
-                line.len()
-            )));
+            return Err(Error::Version(VersionFault::LineTooLong {
+                max: MAX_VERSION_LINE,
+            }));
         }
         // Printable ASCII only, as libventi requires.
         if let Some(&b) = line.iter().find(|&&b| !(0x20..0x7f).contains(&b)) {
-            return Err(Error::Version(format!("byte {b:#04x} in version line")));
+            return Err(Error::Version(VersionFault::BadByte { byte: b }));
         }
         let text = std::str::from_utf8(line).expect("printable ASCII is UTF-8");
         let Some(rest) = text.strip_prefix("venti-") else {
-            return Err(Error::Version(format!(
-                "{text:?} does not start with venti-"
-            )));
+            return Err(Error::Version(VersionFault::NotVenti {
+                line: text.to_string(),
+            }));
         };
         rest.split([':', '-'])
             .find_map(|tok| match tok {
@@ -65,7 +65,11 @@ impl Version {
                 "02" => Some(Version::V02),
                 _ => None,
             })
-            .ok_or_else(|| Error::Version(format!("unable to negotiate version with {text:?}")))
+            .ok_or_else(|| {
+                Error::Version(VersionFault::NoCommonVersion {
+                    line: text.to_string(),
+                })
+            })
     }
 }
 
