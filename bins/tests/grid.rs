@@ -256,6 +256,86 @@ fn two_users_on_one_node() {
     assert_eq!(session_helpers(COLONY), Vec::<String>::new());
 }
 
+/// A second node joins node A's grid (`colony node add` on A, `colony init
+/// --join` on B): B serves A's users with the credentials A made, and B's
+/// certificate is the grid CA's; another grid's users are refused.
+#[test]
+fn a_node_joins_the_grid() {
+    if !can_mount() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (a_data, seed) = init_node(tmp.path(), &[]);
+    let a = a_data.to_str().unwrap();
+    let join = tmp.path().join("n2.join");
+    let said = ok(colony(&[
+        "node",
+        "add",
+        "--data",
+        a,
+        "--node",
+        "n2",
+        "-o",
+        join.to_str().unwrap(),
+    ]));
+    assert!(said.starts_with("join file for node n2: "), "{said}");
+    let b_data = tmp.path().join("b");
+    let said = ok(colony(&[
+        "init",
+        "--data",
+        b_data.to_str().unwrap(),
+        "--join",
+        join.to_str().unwrap(),
+    ]));
+    assert!(said.starts_with(&format!("initialised {} as node n2\n", b_data.display())));
+    // Made on A after B joined: users are the grid's, not a node's.
+    ok(colony(&["adduser", "--data", a, "alice"]));
+
+    let mut b = Node {
+        grid: Grid {
+            data: b_data.clone(),
+            addr: loopback(),
+        },
+        up: None,
+    };
+    let said = b.start(Some(&seed));
+    assert!(said.contains("colony node n2 serving the grid"), "{said}");
+    // gridorc trusts only the CA in alice's credential (A's), and B
+    // accepts her certificate.
+    let a_users_at_b = Grid {
+        data: a_data.clone(),
+        addr: b.addr.clone(),
+    };
+    assert_eq!(
+        a_users_at_b.ok("alice", &["status"]),
+        "active grid namespaces for alice\n"
+    );
+    let a_ca = colony_core::identity::Ca::load(&a_data)
+        .unwrap()
+        .cert()
+        .unwrap();
+    let b_cred = colony_core::identity::Credential::load(&b_data.join("node.cred")).unwrap();
+    assert_eq!(
+        colony_core::identity::verify_node(&b_cred.cert, &a_ca).unwrap(),
+        colony_core::NodeId::new("n2").unwrap()
+    );
+
+    let other = tmp.path().join("other");
+    ok(colony(&[
+        "init",
+        "--data",
+        other.to_str().unwrap(),
+        "--admin",
+        "alice",
+    ]));
+    let foreign = Grid {
+        data: other,
+        addr: b.addr.clone(),
+    };
+    foreign.refused("alice", &["status"]);
+    b.stop();
+}
+
 /// Named shells (issue 16) through the binaries: the gridorc that started
 /// a shell is killed in the middle of its output; another gridorc process
 /// reattaches and gets every line, those written with nobody attached

@@ -94,6 +94,27 @@ pub enum Error {
     /// A data directory that `init` already set up.
     #[error("{} is already initialised", .0.display())]
     AlreadyInitialised(PathBuf),
+    /// A data directory without the grid CA's key: it joined a grid, so
+    /// users and nodes are added where the key is.
+    #[error("{} holds no grid CA key ({}): users and nodes are added on the node that holds it (where the grid was made with colony init)", dir.display(), crate::identity::CA_KEY)]
+    NoCaKey {
+        /// The data directory.
+        dir: PathBuf,
+    },
+    /// A join file that does not hold what [`colony node add`] writes:
+    /// a node credential signed by the CA certificate beside it.
+    ///
+    /// [`colony node add`]: crate::identity::node_add
+    #[error("join file {}: {reason}", path.display())]
+    BadJoinFile {
+        /// The file.
+        path: PathBuf,
+        /// What is missing or wrong.
+        reason: String,
+    },
+    /// An output file that already exists; it is never replaced.
+    #[error("{} already exists; not replacing it", .0.display())]
+    FileExists(PathBuf),
     /// A user that already has a credential.
     #[error("user {0} already exists")]
     UserExists(String),

@@ -21,6 +21,8 @@ use crate::user::UserName;
 pub const CA_CERT: &str = "ca/ca.crt";
 /// The CA private key in a data directory (mode 0600).
 pub const CA_KEY: &str = "ca/ca.key";
+/// The folder of [`CA_CERT`] and [`CA_KEY`].
+pub(crate) const CA_DIR: &str = "ca";
 
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -67,8 +69,7 @@ impl Ca {
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         set_validity(&mut params, Validity::days(20 * 365));
         let cert = params.self_signed(&key).map_err(cert_err)?;
-        let dir = data_dir.join("ca");
-        private_dir(&dir)?;
+        private_dir(&data_dir.join(CA_DIR))?;
         write_new(&data_dir.join(CA_CERT), cert.pem().as_bytes(), 0o600)?;
         write_new(
             &data_dir.join(CA_KEY),
@@ -81,11 +82,17 @@ impl Ca {
         })
     }
 
-    /// Loads the CA of `data_dir`.
+    /// Loads the CA of `data_dir`; [`Error::NoCaKey`] on a node that
+    /// joined the grid (it has the CA certificate only).
     pub fn load(data_dir: &Path) -> Result<Ca> {
         let read = |rel: &str| {
             let path = data_dir.join(rel);
-            std::fs::read_to_string(&path).map_err(Error::io("read", path))
+            std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound if rel == CA_KEY => Error::NoCaKey {
+                    dir: data_dir.to_path_buf(),
+                },
+                _ => Error::io("read", path)(e),
+            })
         };
         let cert_pem = read(CA_CERT)?;
         let key = KeyPair::from_pem(&read(CA_KEY)?).map_err(|e| Error::BadCredential {

@@ -8,6 +8,7 @@
 //! node-id              the node id (see crate::node)
 //! ca/ca.crt, ca.key    the grid CA
 //! node.cred            the node's credential (CN = node id)
+//!                      (a node made by init_join has ca/ca.crt only)
 //! users/NAME.cred      one credential per user, mode 0600
 //! revoked-users        revoked user names, one a line (optional)
 //! revoked-nodes        revoked node ids, one a line (optional)
@@ -23,6 +24,7 @@
 
 mod ca;
 mod credential;
+mod join;
 mod peer;
 pub mod revocations;
 pub mod revoked;
@@ -36,6 +38,7 @@ use crate::user::UserName;
 
 pub use ca::{CA_CERT, CA_KEY, Ca, Validity};
 pub use credential::Credential;
+pub use join::{JoinFile, init_join, node_add, verify_node};
 pub use peer::{Identity, NODE_UNIT, USER_UNIT};
 pub use tls::{client_config, provider, server_config};
 
@@ -79,14 +82,7 @@ pub struct Initialised {
 /// the node's credential (valid 10 years) and the admin's (1 year).
 /// Refuses a directory that already has a node id.
 pub fn init(data_dir: &Path, options: &InitOptions) -> Result<Initialised> {
-    if data_dir.join(NODE_ID_FILE).exists() {
-        return Err(Error::AlreadyInitialised(data_dir.to_path_buf()));
-    }
-    // Private: the CA key and every credential live here (issue 12).
-    for dir in [data_dir.to_path_buf(), data_dir.join(USERS_DIR)] {
-        private_dir(&dir)?;
-    }
-    colony_venti::mark_data_dir(data_dir).map_err(Error::data_dir(data_dir))?;
+    start_data_dir(data_dir)?;
     let node = match &options.node_id {
         Some(id) => id.clone(),
         None => NodeId::generate()?,
@@ -101,6 +97,19 @@ pub fn init(data_dir: &Path, options: &InitOptions) -> Result<Initialised> {
         node,
         admin_credential,
     })
+}
+
+/// Creates `data_dir` and its users folder, private and marked as colony
+/// data; refuses a directory that already has a node id.
+pub(crate) fn start_data_dir(data_dir: &Path) -> Result<()> {
+    if data_dir.join(NODE_ID_FILE).exists() {
+        return Err(Error::AlreadyInitialised(data_dir.to_path_buf()));
+    }
+    // Private: the CA key and every credential live here (issue 12).
+    for dir in [data_dir.to_path_buf(), data_dir.join(USERS_DIR)] {
+        private_dir(&dir)?;
+    }
+    colony_venti::mark_data_dir(data_dir).map_err(Error::data_dir(data_dir))
 }
 
 /// Issues a credential for `user`, valid for a year, and writes it to

@@ -26,7 +26,7 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn roots(ca: &CertificateDer<'static>) -> Result<Arc<RootCertStore>> {
+pub(crate) fn roots(ca: &CertificateDer<'static>) -> Result<Arc<RootCertStore>> {
     let mut roots = RootCertStore::empty();
     roots.add(ca.clone())?;
     Ok(Arc::new(roots))

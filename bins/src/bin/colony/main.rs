@@ -3,6 +3,7 @@
 mod cpu;
 mod mount;
 mod ninep;
+mod node;
 mod up;
 mod users;
 mod vac;
@@ -38,8 +39,12 @@ enum Command {
     /// score. The mount stays.
     Save(mount::SaveArgs),
     /// Set up a new grid in a data directory: node id, private CA, the
-    /// node's certificate and an admin user's credential file.
+    /// node's certificate and an admin user's credential file; or, with
+    /// --join, a new node of an existing grid.
     Init(users::InitArgs),
+    /// The grid's nodes: add one.
+    #[command(subcommand)]
+    Node(node::NodeCommand),
     /// Issue a credential file (certificate, key, CA) for a new user.
     Adduser(users::AddUserArgs),
     /// Run a node: init the data directory if needed, seed `clean.<node>`,
@@ -63,6 +68,7 @@ fn main() -> std::process::ExitCode {
         Command::Save(args) => mount::save(args),
         Command::Init(args) => users::init(args),
         Command::Adduser(args) => users::adduser(args),
+        Command::Node(cmd) => node::run(cmd),
         Command::Up(args) => up::up(args),
         Command::Cpu(args) => cpu::cpu(args),
     };

@@ -1,5 +1,6 @@
 //! `colony init` and `colony adduser`: a grid's identity and its users.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -23,6 +24,10 @@ pub struct InitArgs {
     /// The admin user's name.
     #[arg(long, default_value = "admin")]
     admin: UserName,
+    /// Join an existing grid instead, with a join file from `colony node
+    /// add` (the node id and host names are in it; no CA key, no users).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["node", "hostnames", "admin"])]
+    join: Option<PathBuf>,
 }
 
 /// `colony adduser`.
@@ -36,6 +41,12 @@ pub struct AddUserArgs {
 
 pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     let dir = args.data.path();
+    if let Some(join) = &args.join {
+        let node = identity::init_join(&dir, join)?;
+        println!("initialised {} as node {node}", dir.display());
+        println!("users are added where the grid CA's key is (colony adduser there)");
+        return Ok(ExitCode::SUCCESS);
+    }
     let options = InitOptions {
         node_id: args.node,
         hostnames: args.hostnames,
