@@ -116,6 +116,10 @@ fn node_add_then_init_join() {
             "this node's own id",
         ),
         (
+            vec!["node", "add", "--data", &a, "--node", "n2", "-o", &x],
+            "node n2 was added before",
+        ),
+        (
             vec!["node", "add", "--data", &b, "--node", "n3", "-o", &x],
             "holds no grid CA key",
         ),
@@ -150,4 +154,17 @@ fn node_add_then_init_join() {
     for made in [&c, &x] {
         assert!(!std::path::Path::new(made).exists(), "{made}");
     }
+    // A join file lost before it was used is made again on request.
+    ok(colony(&[
+        "node",
+        "add",
+        "--data",
+        &a,
+        "--node",
+        "n2",
+        "--reissue",
+        "-o",
+        &x,
+    ]));
+    assert!(std::path::Path::new(&x).exists());
 }

@@ -118,6 +118,12 @@ pub enum Error {
     /// A user that already has a credential.
     #[error("user {0} already exists")]
     UserExists(String),
+    /// A node id the grid CA already gave a credential to.
+    #[error(
+        "node {0} was added before (its join file made); another node needs another id, \
+         or pass --reissue if that join file was lost before it was used"
+    )]
+    NodeExists(String),
     /// Making a key, certificate or revocation list failed.
     #[error("certificate: {0}")]
     Cert(String),

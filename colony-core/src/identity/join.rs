@@ -129,6 +129,7 @@ pub fn node_add(
     node: &NodeId,
     hostnames: &[String],
     out: &Path,
+    reissue: bool,
 ) -> Result<PathBuf> {
     let own = NodeId::load(data_dir).map_err(|e| Error::NotInitialised {
         path: data_dir.to_path_buf(),
@@ -139,9 +140,44 @@ pub fn node_add(
             "{node} is this node's own id; a new node needs an id of its own"
         )));
     }
-    let credential = Ca::load(data_dir)?.issue_node(node, hostnames, Validity::days(10 * 365))?;
-    JoinFile::new(credential)?.create(out)
+    let ca = Ca::load(data_dir)?;
+    let claim = claim_node_id(data_dir, node, reissue)?;
+    let made = ca
+        .issue_node(node, hostnames, Validity::days(10 * 365))
+        .and_then(|credential| JoinFile::new(credential)?.create(out));
+    // No join file, so no node has the id: it stays free.
+    if let (Err(_), Some(claim)) = (&made, claim) {
+        let _ = std::fs::remove_file(claim);
+    }
+    made
 }
+
+/// Records that the CA gave `node` a credential (an empty file in
+/// [`NODES_DIR`]), so that no two nodes get one id: refuses an id given
+/// before unless `reissue` (a join file lost before it was used). Returns
+/// the record made, if one was.
+fn claim_node_id(data_dir: &Path, node: &NodeId, reissue: bool) -> Result<Option<PathBuf>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = data_dir.join(NODES_DIR);
+    private_dir(&dir)?;
+    let path = dir.join(node.to_string());
+    let made = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path);
+    match made {
+        Ok(_) => Ok(Some(path)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && reissue => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(Error::NodeExists(node.to_string()))
+        }
+        Err(e) => Err(Error::io("create", path)(e)),
+    }
+}
+
+/// Where the CA records the node ids it gave credentials to.
+pub const NODES_DIR: &str = "ca/nodes";
 
 /// Makes `data_dir` (created if missing) a node of the grid `join`
 /// (a join file) names: its node id, `node.cred` and the CA certificate,
@@ -266,7 +302,7 @@ mod tests {
         let dir = grid();
         let out = dir.path().join("n2.join");
         let hostnames = vec!["n2.example.org".to_string()];
-        node_add(dir.path(), &node("n2"), &hostnames, &out).unwrap();
+        node_add(dir.path(), &node("n2"), &hostnames, &out, false).unwrap();
         let mode = std::fs::metadata(&out).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let text = std::fs::read_to_string(&out).unwrap();
@@ -297,23 +333,48 @@ mod tests {
     fn node_add_refusals() {
         let dir = grid();
         let out = dir.path().join("n2.join");
-        node_add(dir.path(), &node("n2"), &[], &out).unwrap();
+        node_add(dir.path(), &node("n2"), &[], &out, false).unwrap();
         let before = std::fs::read(&out).unwrap();
-        let e = node_add(dir.path(), &node("n3"), &[], &out).unwrap_err();
+        let e = node_add(dir.path(), &node("n3"), &[], &out, false).unwrap_err();
         assert!(matches!(&e, Error::FileExists(p) if *p == out), "{e}");
         assert_eq!(std::fs::read(&out).unwrap(), before, "replaced");
+        // No join file was made for n3, so its id is still free; n2's is
+        // taken unless reissued.
+        let other = dir.path().join("n3.join");
+        node_add(dir.path(), &node("n3"), &[], &other, false).unwrap();
+        let again = dir.path().join("n2-again.join");
+        let e = node_add(dir.path(), &node("n2"), &[], &again, false).unwrap_err();
+        assert!(matches!(&e, Error::NodeExists(n) if n == "n2"), "{e}");
+        assert!(e.to_string().contains("--reissue"), "{e}");
+        assert!(!again.exists());
+        node_add(dir.path(), &node("n2"), &[], &again, true).unwrap();
+        assert_eq!(JoinFile::load(&again).unwrap().node, node("n2"));
 
-        let e = node_add(dir.path(), &node("n1"), &[], &dir.path().join("x")).unwrap_err();
+        let e = node_add(dir.path(), &node("n1"), &[], &dir.path().join("x"), false).unwrap_err();
         assert!(e.to_string().contains("this node's own id"), "{e}");
 
         let empty = tempfile::tempdir().unwrap();
-        let e = node_add(empty.path(), &node("n2"), &[], &empty.path().join("x")).unwrap_err();
+        let e = node_add(
+            empty.path(),
+            &node("n2"),
+            &[],
+            &empty.path().join("x"),
+            false,
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::NotInitialised { .. }), "{e}");
 
         // A joined node has no CA key: it adds neither nodes nor users.
         let joined = tempfile::tempdir().unwrap();
         init_join(joined.path(), &out).unwrap();
-        let e = node_add(joined.path(), &node("n3"), &[], &joined.path().join("x")).unwrap_err();
+        let e = node_add(
+            joined.path(),
+            &node("n3"),
+            &[],
+            &joined.path().join("x"),
+            false,
+        )
+        .unwrap_err();
         assert!(
             matches!(&e, Error::NoCaKey { dir } if dir == joined.path()),
             "{e}"
@@ -331,7 +392,7 @@ mod tests {
     fn init_join_makes_a_node_of_the_grid() {
         let dir = grid();
         let out = dir.path().join("n2.join");
-        node_add(dir.path(), &node("n2"), &[], &out).unwrap();
+        node_add(dir.path(), &node("n2"), &[], &out, false).unwrap();
         let joined = tempfile::tempdir().unwrap();
         let data = joined.path().join("data");
         assert_eq!(init_join(&data, &out).unwrap(), node("n2"));

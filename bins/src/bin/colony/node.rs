@@ -32,12 +32,22 @@ pub struct NodeAddArgs {
     /// The join file to write (never replaced).
     #[arg(short = 'o', long = "output")]
     output: PathBuf,
+    /// Make another join file for a node id added before (its first was
+    /// lost before it was used); without it such an id is refused.
+    #[arg(long)]
+    reissue: bool,
 }
 
 pub fn run(cmd: NodeCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         NodeCommand::Add(args) => {
-            identity::node_add(&args.data.path(), &args.node, &args.hostnames, &args.output)?;
+            identity::node_add(
+                &args.data.path(),
+                &args.node,
+                &args.hostnames,
+                &args.output,
+                args.reissue,
+            )?;
             println!(
                 "join file for node {}: {} (on that node: colony init --join {})",
                 args.node,
