@@ -25,7 +25,8 @@ struct Open {
     hidden: bool,
 }
 
-/// Open handles per node.
+/// Open handles per node, counted only where something may need hiding:
+/// nothing reads them when the file system keeps removed files.
 #[derive(Default)]
 pub(crate) struct OpenFiles {
     nodes: Mutex<HashMap<NodeId, Open>>,
@@ -41,6 +42,9 @@ impl OpenFiles {
 
     /// Records an open handle.
     pub(crate) fn opened(&self, node: NodeId) {
+        if self.removed_kept {
+            return;
+        }
         self.lock().entry(node).or_default().handles += 1;
     }
 
