@@ -157,22 +157,18 @@ pub fn node_add(
 /// before unless `reissue` (a join file lost before it was used). Returns
 /// the record made, if one was.
 fn claim_node_id(data_dir: &Path, node: &NodeId, reissue: bool) -> Result<Option<PathBuf>> {
-    use std::os::unix::fs::OpenOptionsExt;
     let dir = data_dir.join(NODES_DIR);
     private_dir(&dir)?;
-    let path = dir.join(node.to_string());
-    let made = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path);
-    match made {
-        Ok(_) => Ok(Some(path)),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && reissue => Ok(None),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Err(Error::NodeExists(node.to_string()))
+    match write_new(&dir.join(node.to_string()), b"", 0o600) {
+        Ok(path) => Ok(Some(path)),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
+            if reissue {
+                Ok(None)
+            } else {
+                Err(Error::NodeExists(node.to_string()))
+            }
         }
-        Err(e) => Err(Error::io("create", path)(e)),
+        Err(e) => Err(e),
     }
 }
 
