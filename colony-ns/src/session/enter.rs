@@ -245,8 +245,12 @@ fn forward_until_exit(child: Pid, mask: &SigSet) -> ! {
             if let Ok(sig) = sig
                 && sig != Signal::SIGCHLD
             {
-                // The command called setsid, so its group id is its pid.
-                let _ = kill(Pid::from_raw(-child.as_raw()), sig);
+                // The command calls setsid, so its group id is its pid;
+                // until it has, the group does not exist and the signal
+                // goes to the command itself (else it would be lost).
+                if kill(Pid::from_raw(-child.as_raw()), sig) == Err(nix::errno::Errno::ESRCH) {
+                    let _ = kill(child, sig);
+                }
             }
         }
     }
