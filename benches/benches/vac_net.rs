@@ -115,10 +115,15 @@ fn tar(fs: &Fossil, dir: u64) -> u64 {
     total
 }
 
-/// Opens the archive cold over a new connection.
+/// Opens the archive cold over a new connection, as a remote-backed
+/// mount does (reading ahead across a directory's children).
 fn fossil(addr: std::net::SocketAddr, score: Score) -> Fossil {
     let client: Arc<dyn BlockStore> = Arc::new(VentiClient::connect(addr).unwrap());
-    Fossil::open(client, score, FossilOptions::default()).unwrap()
+    let options = FossilOptions {
+        children_ahead: true,
+        ..FossilOptions::default()
+    };
+    Fossil::open(client, score, options).unwrap()
 }
 
 fn main() {

@@ -44,6 +44,8 @@ impl LiveArgs {
         let store = self.store.open()?;
         let options = FossilOptions {
             local_limit: self.cache_mb << 20,
+            // Each block read alone costs a round trip to a server.
+            children_ahead: self.store.is_remote(),
             ..FossilOptions::default()
         };
         let fossil = Fossil::open(store, score, options)

@@ -21,6 +21,11 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
+    /// True if the blocks are on a venti server, not in a local store.
+    pub fn is_remote(&self) -> bool {
+        self.data.is_none() && self.venti.is_some()
+    }
+
     /// Opens the chosen store.
     pub fn open(&self) -> anyhow::Result<Arc<dyn BlockStore>> {
         match (&self.data, &self.venti) {

@@ -253,12 +253,24 @@ impl CowTree {
         let mut want = Vec::new();
         for bn in range {
             match self.leaf_source(bn) {
-                Ok(Ok(score)) if !score.is_special() => want.push((score, self.leaf_type())),
+                Ok(Ok(score)) if !score.is_special() => {
+                    want.push((score, self.leaf_type(), self.dsize as usize))
+                }
                 Ok(_) => {}
                 Err(_) => break,
             }
         }
-        self.blocks.prefetch(&want, self.dsize as usize);
+        self.blocks.prefetch(&want);
+    }
+
+    /// Warms the cache with every clean leaf (one batch from venti).
+    pub fn prefetch_all(&self) {
+        self.prefetch(0..self.leaf_count());
+    }
+
+    /// The cache this stream reads through.
+    pub fn blocks(&self) -> &Blocks {
+        &self.blocks
     }
 
     /// Up to `count` bytes at `offset`.

@@ -9,8 +9,6 @@ use std::sync::{Mutex, MutexGuard};
 
 use colony_venti::{BlockStore, BlockType, Result, Score};
 
-use crate::entry::Entry;
-
 /// Most blocks held at once (at most 56 KiB each); the oldest go first.
 const MAX_HELD: usize = 1024;
 
@@ -76,15 +74,9 @@ impl<'a, S: BlockStore + ?Sized> ReadAhead<'a, S> {
         }
     }
 
-    /// The top block of `e`'s stream: where a read of it starts.
-    pub fn root_of(e: &Entry) -> (Score, BlockType) {
-        // A checked entry has a pointer type for its depth; were it not,
-        // the fetch would just miss.
-        let ty = match e.depth {
-            0 => e.leaf_type(),
-            d => BlockType::pointer(d).unwrap_or_else(|| e.leaf_type()),
-        };
-        (e.score, ty)
+    /// Runs `f` on block `key` if it is held, leaving it held.
+    pub fn peek<T>(&self, key: &(Score, BlockType), f: impl FnOnce(&[u8]) -> T) -> Option<T> {
+        self.lock().blocks.get(key).map(|b| f(b))
     }
 
     fn take(&self, score: &Score, ty: BlockType) -> Option<Vec<u8>> {

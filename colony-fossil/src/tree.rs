@@ -21,6 +21,24 @@ pub fn leaves(size: u64, dsize: u32) -> u64 {
     size.div_ceil(dsize as u64)
 }
 
+/// The first `max` leaves of stream `e` of depth 1, read from its top
+/// (pointer) block `top`: what a reader of the whole stream asks for next,
+/// so a walk can fetch them with the top blocks of other streams. Zero
+/// subtrees and slots past `top`'s bytes are left out; other depths have
+/// none here.
+pub fn first_leaves(e: &Entry, top: &[u8], max: u64) -> Vec<(Score, BlockType)> {
+    if e.depth != 1 {
+        return Vec::new();
+    }
+    let n = leaves(e.size, e.dsize).min(max) as usize;
+    top.chunks_exact(Score::SIZE)
+        .take(n)
+        .map(Score::from_slice)
+        .filter(|s| !s.is_special())
+        .map(|s| (s, e.leaf_type()))
+        .collect()
+}
+
 /// Minimum depth of a stream of `size` bytes (libventi's `sizetodepth`).
 /// A fan-out below 2 makes every multi-leaf size impossible: the result is
 /// then larger than any valid depth.
@@ -396,6 +414,35 @@ mod tests {
         assert_eq!(path_to_leaf(610, 8180, 2).unwrap(), vec![1, 201]);
         assert!(path_to_leaf(1, 8180, 0).is_err());
         assert!(path_to_leaf(409 * 409, 8180, 2).is_err());
+    }
+
+    #[test]
+    fn first_leaves_of_a_one_level_stream() {
+        let store = MemStore::new();
+        let mut w = TreeWriter::new(&store, 8180, 8192, false);
+        let leaves: Vec<Score> = [1u8, 0, 3]
+            .iter()
+            .map(|&b| {
+                w.push_leaf(&[b; 8192]).unwrap();
+                if b == 0 {
+                    Score::EMPTY
+                } else {
+                    Score::of(&[b; 8192])
+                }
+            })
+            .collect();
+        let (e, _) = w.finish(3 * 8192).unwrap();
+        assert_eq!(e.depth, 1);
+        let top = store.read(&e.score, e.top_type()).unwrap();
+        let data = |s: Score| (s, BlockType::DATA);
+        assert_eq!(
+            first_leaves(&e, &top, 10),
+            vec![data(leaves[0]), data(leaves[2])],
+            "the zero leaf is left out"
+        );
+        assert_eq!(first_leaves(&e, &top, 1), vec![data(leaves[0])]);
+        let flat = Entry { depth: 0, ..e };
+        assert!(first_leaves(&flat, &top, 10).is_empty());
     }
 
     #[test]

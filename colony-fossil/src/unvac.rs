@@ -44,7 +44,7 @@ use crate::error::{Error, Result};
 use crate::extension::Special;
 use crate::mode::{self, Kind};
 use crate::read_ahead::ReadAhead;
-use crate::tree::TreeReader;
+use crate::tree::{TreeReader, first_leaves};
 
 /// Longest symlink target restored (Linux allows 4095 bytes).
 const MAX_LINK: u64 = 65536;
@@ -195,22 +195,36 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
     }
 
     /// Fetches, in one batch, the top block of every stream of `children`
-    /// (for most files, their only block): the directory walk reads ahead
-    /// across files, not one round trip per file.
+    /// (for most files, their only block), then in a second the first
+    /// leaves of the files one pointer block deep: the directory walk
+    /// reads ahead across files, not one round trip per file.
     fn fetch_ahead(&self, dir: &DirReader<'_, ReadAhead<'_, S>>, children: &[DirEntry]) {
         let mut want = Vec::new();
+        let mut files = Vec::new();
         for de in children {
             match dir.open(de) {
-                Ok(Child::File(e)) => want.push(ReadAhead::<S>::root_of(&e)),
+                Ok(Child::File(e)) => {
+                    want.push((e.score, e.top_type()));
+                    files.push(e);
+                }
                 Ok(Child::Dir { dir, meta }) => {
-                    want.push(ReadAhead::<S>::root_of(&dir));
-                    want.push(ReadAhead::<S>::root_of(&meta));
+                    want.push((dir.score, dir.top_type()));
+                    want.push((meta.score, meta.top_type()));
                 }
                 // Left for the extraction to report.
                 Err(_) => {}
             }
         }
         self.store.fetch(&want);
+        let mut leaves = Vec::new();
+        for e in files {
+            let room = LEAVES_AHEAD.saturating_sub(leaves.len() as u64);
+            let top = (e.score, e.top_type());
+            if let Some(first) = self.store.peek(&top, |b| first_leaves(&e, b, room)) {
+                leaves.extend(first);
+            }
+        }
+        self.store.fetch(&leaves);
     }
 
     fn extract(

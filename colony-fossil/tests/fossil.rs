@@ -16,11 +16,13 @@ use colony_fossil::vac::{self, VacOptions};
 use colony_venti::{BlockStore, BlockType, MemStore, Score};
 use common::export;
 
-/// Counts reads and writes that reach the store.
+/// Counts reads and writes that reach the store, and the reads asked for
+/// alone (not in a batch).
 struct Counting {
     inner: MemStore,
     reads: AtomicU64,
     writes: AtomicU64,
+    alone: AtomicU64,
 }
 
 impl Counting {
@@ -29,11 +31,16 @@ impl Counting {
             inner,
             reads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
+            alone: AtomicU64::new(0),
         })
     }
     fn reset(&self) {
         self.reads.store(0, Ordering::SeqCst);
         self.writes.store(0, Ordering::SeqCst);
+        self.alone.store(0, Ordering::SeqCst);
+    }
+    fn alone(&self) -> u64 {
+        self.alone.load(Ordering::SeqCst)
     }
     fn reads(&self) -> u64 {
         self.reads.load(Ordering::SeqCst)
@@ -46,7 +53,12 @@ impl Counting {
 impl BlockStore for Counting {
     fn read(&self, s: &Score, t: BlockType) -> colony_venti::Result<Vec<u8>> {
         self.reads.fetch_add(1, Ordering::SeqCst);
+        self.alone.fetch_add(1, Ordering::SeqCst);
         self.inner.read(s, t)
+    }
+    fn read_many(&self, blocks: &[(Score, BlockType)]) -> Vec<colony_venti::Result<Vec<u8>>> {
+        self.reads.fetch_add(blocks.len() as u64, Ordering::SeqCst);
+        blocks.iter().map(|(s, t)| self.inner.read(s, *t)).collect()
     }
     fn write(&self, t: BlockType, d: &[u8]) -> colony_venti::Result<Score> {
         self.writes.fetch_add(1, Ordering::SeqCst);
@@ -137,6 +149,42 @@ fn open_reads_one_block_and_a_file_read_touches_its_path() {
     assert_eq!(read_all(&fs, big), content(7, 1 << 20));
     // 128 leaves and one pointer block: the path was already loaded.
     assert!(store.reads() <= 128 + 2, "{} reads", store.reads());
+}
+
+#[test]
+fn children_ahead_reads_a_directory_walk_in_batches() {
+    let mem = MemStore::new();
+    let score = big_tree(&mem, 3, 300);
+    let store = Counting::new(mem);
+    let options = FossilOptions {
+        children_ahead: true,
+        ..FossilOptions::default()
+    };
+    let fs = Fossil::open(store.clone(), score, options).unwrap();
+    assert_eq!(store.reads(), 1, "open stays lazy");
+    let d = walk(&fs, "top/d1");
+    store.reset();
+    let mut files = 0;
+    for name in names(&fs, d) {
+        let f = fs.lookup(d, &name).unwrap().qid.path;
+        let i: usize = String::from_utf8(name[1..].to_vec())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(read_all(&fs, f), content(300 + i, 100));
+        files += 1;
+    }
+    assert_eq!(files, 300);
+    assert_eq!(store.alone(), 0, "every block came in a batch");
+    // Without it, each file's block is a read of its own (251 distinct
+    // contents: `content` repeats every 251 files).
+    let fs = Fossil::open(store.clone(), score, FossilOptions::default()).unwrap();
+    let d = walk(&fs, "top/d1");
+    store.reset();
+    for name in names(&fs, d) {
+        read_all(&fs, fs.lookup(d, &name).unwrap().qid.path);
+    }
+    assert!(store.alone() >= 251, "{} reads alone", store.alone());
 }
 
 #[test]

@@ -149,7 +149,9 @@ fn snapshot(fs: &Fossil) -> Model {
 }
 
 /// Small blocks (deep trees, many MetaBlocks) and a 16 KiB local store
-/// (early flushes), in memory or, with `dir`, in a new file there.
+/// (early flushes), in memory or, with `dir`, in a new file there; the
+/// file-backed runs also read ahead across directories, so the model
+/// checks both settings of `children_ahead`.
 fn options(dir: Option<&tempfile::TempDir>) -> FossilOptions {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let local = match dir {
@@ -163,6 +165,7 @@ fn options(dir: Option<&tempfile::TempDir>) -> FossilOptions {
         block_size: 512,
         local_limit: 16 << 10,
         owner: "adm".into(),
+        children_ahead: dir.is_some(),
         local,
     }
 }

@@ -56,6 +56,8 @@ pub struct Blocks {
     dirty_bytes: AtomicU64,
     peak: AtomicU64,
     early_flushes: AtomicU64,
+    /// [`FossilOptions::children_ahead`](crate::FossilOptions::children_ahead).
+    children_ahead: bool,
 }
 
 impl Blocks {
@@ -69,7 +71,20 @@ impl Blocks {
             dirty_bytes: AtomicU64::new(0),
             peak: AtomicU64::new(0),
             early_flushes: AtomicU64::new(0),
+            children_ahead: false,
         }
+    }
+
+    /// With `on`, loading a directory's children fetches what a walk of
+    /// it reads next ([`FossilOptions::children_ahead`](crate::FossilOptions::children_ahead)).
+    pub fn with_children_ahead(mut self, on: bool) -> Blocks {
+        self.children_ahead = on;
+        self
+    }
+
+    /// True if loading a directory's children fetches ahead.
+    pub fn children_ahead(&self) -> bool {
+        self.children_ahead
     }
 
     /// The venti store.
@@ -153,21 +168,23 @@ impl Blocks {
 
     /// Fetches the blocks not cached with one [`BlockStore::read_many`]
     /// (a remote store keeps them all in flight, and verifies each) and
-    /// caches those that fit. Failures are dropped: the read that needs such a block
-    /// fetches it again and reports why it cannot be had.
-    pub fn prefetch(&self, blocks: &[(Score, BlockType)], size: usize) {
-        let missing: Vec<(Score, BlockType)> = {
+    /// caches those that fit their size (the most bytes a reader of
+    /// each expects). Failures are dropped: the read that needs such a
+    /// block fetches it again and reports why it cannot be had.
+    pub fn prefetch(&self, blocks: &[(Score, BlockType, usize)]) {
+        let (missing, sizes): (Vec<(Score, BlockType)>, Vec<usize>) = {
             let ix = self.lock();
             blocks
                 .iter()
-                .filter(|k| !k.0.is_special() && !ix.clean.contains_key(k))
-                .copied()
-                .collect()
+                .filter(|(s, t, _)| !s.is_special() && !ix.clean.contains_key(&(*s, *t)))
+                .map(|&(s, t, size)| ((s, t), size))
+                .unzip()
         };
         if missing.is_empty() {
             return;
         }
-        for (&(score, ty), got) in missing.iter().zip(self.store.read_many(&missing)) {
+        let got = self.store.read_many(&missing);
+        for ((&(score, ty), size), got) in missing.iter().zip(sizes).zip(got) {
             if let Ok(data) = got
                 && data.len() <= size
             {

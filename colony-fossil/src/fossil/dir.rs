@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::fossil::node::NodeState;
 use crate::meta_block::{MetaBlock, MetaMagic};
 use crate::mode;
+use crate::tree::first_leaves;
 
 /// Where a child is recorded in its directory.
 #[derive(Clone, Debug)]
@@ -63,6 +64,10 @@ impl Children {
     }
 }
 
+/// Leaves of each child fetched ahead: a FUSE read's worth of 8 KiB
+/// leaves; the file's own read-ahead takes over from there.
+const LEAVES_PER_CHILD: u64 = 16;
+
 fn room_of(mb: &MetaBlock, dsize: u32) -> (isize, usize) {
     let limit = (dsize as usize * 80 / 100) as isize;
     (
@@ -84,6 +89,11 @@ impl NodeState {
     pub fn load_children(&mut self) -> Result<()> {
         if self.children.is_some() {
             return Ok(());
+        }
+        let ahead = self.data.blocks().children_ahead();
+        if ahead {
+            self.meta_tree()?.prefetch_all();
+            self.data.prefetch_all();
         }
         let meta = self.meta_tree()?;
         let dsize = meta.dsize();
@@ -118,7 +128,52 @@ impl NodeState {
         }
         c.free = (0..c.nslots).filter(|s| !used.contains(s)).collect();
         self.children = Some(c);
+        if ahead {
+            self.fetch_children_ahead();
+        }
         Ok(())
+    }
+
+    /// Fetches the top block of every child's streams in one batch, then
+    /// the first leaves of those one pointer block deep in another: a walk
+    /// reading each file then waits for no round trip of its own. At most
+    /// an eighth of the cache is filled; failures are left for the reads
+    /// that need the blocks.
+    fn fetch_children_ahead(&self) {
+        let blocks = self.data.blocks();
+        let epb = self.entries_per_block() as usize;
+        let mut tops = Vec::new();
+        for bn in 0..self.data.leaf_count() {
+            let Ok(leaf) = self.data.read_leaf(bn) else {
+                continue;
+            };
+            tops.extend(
+                (0..epb)
+                    .filter_map(|i| Entry::decode_at(&leaf, i).ok())
+                    .filter(|e| e.is_active())
+                    .filter_map(|e| e.check().ok()),
+            );
+        }
+        let top_size = |e: &Entry| if e.depth == 0 { e.dsize } else { e.psize } as usize;
+        let want: Vec<_> = tops
+            .iter()
+            .map(|e| (e.score, e.top_type(), top_size(e)))
+            .collect();
+        blocks.prefetch(&want);
+        let mut room = blocks.limit() / 8;
+        let mut leaves = Vec::new();
+        for e in tops.iter().filter(|e| e.depth == 1) {
+            let max = (room / e.dsize as u64).min(LEAVES_PER_CHILD);
+            if max == 0 {
+                break;
+            }
+            if let Ok(top) = blocks.read(&e.score, e.top_type(), top_size(e)) {
+                let first = first_leaves(e, &top, max);
+                room -= first.len() as u64 * e.dsize as u64;
+                leaves.extend(first.into_iter().map(|(s, t)| (s, t, e.dsize as usize)));
+            }
+        }
+        blocks.prefetch(&leaves);
     }
 
     /// The loaded children (call [`NodeState::load_children`] first).

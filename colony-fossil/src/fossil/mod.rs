@@ -98,6 +98,13 @@ pub struct FossilOptions {
     pub block_size: u32,
     /// Owner and group of a new empty tree's root.
     pub owner: String,
+    /// When a directory's children are loaded, fetch what a walk of it
+    /// reads next in a few batches: its streams' leaves, the top block of
+    /// every child's streams and the first leaves of its small files.
+    /// For a remote store, where each block read alone costs a round
+    /// trip; off by default, so an open stays lazy (one block) and a
+    /// lookup reads only its path.
+    pub children_ahead: bool,
 }
 
 impl Default for FossilOptions {
@@ -107,6 +114,7 @@ impl Default for FossilOptions {
             local: LocalKind::Memory,
             block_size: 8192,
             owner: "adm".into(),
+            children_ahead: false,
         }
     }
 }
@@ -170,7 +178,8 @@ impl Fossil {
     /// Opens the snapshot `root`: reads its root block and nothing else.
     pub fn open(store: Arc<dyn BlockStore>, root: Score, options: FossilOptions) -> Result<Fossil> {
         let r = read_root(&*store, &root)?;
-        let blocks = Blocks::new(store, local_store(&options)?, options.local_limit);
+        let blocks = Blocks::new(store, local_store(&options)?, options.local_limit)
+            .with_children_ahead(options.children_ahead);
         Ok(Fossil::with(
             blocks,
             Snapshot {
@@ -189,7 +198,8 @@ impl Fossil {
         if !(512..=colony_venti::MAX_BLOCK as u32).contains(&bs) {
             return Err(Error::Unrepresentable(format!("block size {bs}")));
         }
-        let blocks = Blocks::new(store, local_store(&options)?, options.local_limit);
+        let blocks = Blocks::new(store, local_store(&options)?, options.local_limit)
+            .with_children_ahead(options.children_ahead);
         let fs = Fossil::with(
             blocks,
             Snapshot {

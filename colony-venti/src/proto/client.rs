@@ -410,9 +410,18 @@ impl Shared {
             if !block {
                 return Ok(false);
             }
-            drop(st);
-            self.flush();
-            st = self.wait(self.lock());
+            if st.session.transmit_len() > 0 {
+                // Our queued requests must reach the server before a tag
+                // can come back; then look again under the lock, since
+                // every reply may have come in meanwhile.
+                drop(st);
+                self.flush();
+                st = self.lock();
+                continue;
+            }
+            // Checked and waited on under one lock: a freed tag's
+            // notification cannot fall in between.
+            st = self.wait(st);
         }
     }
 
