@@ -9,6 +9,7 @@ use crate::arena::ConfigProblem;
 use crate::arena::clump::ClumpCheck;
 use crate::arena::damage::{ArenaProblem, IndexProblem};
 use crate::block_type::BlockType;
+use crate::proto::absent::AbsentText;
 use crate::proto::{MessageFault, VersionFault};
 use crate::score::{Score, ScoreProblem};
 
@@ -19,8 +20,9 @@ use crate::score::{Score, ScoreProblem};
 #[non_exhaustive]
 pub enum Error {
     /// The (score, type) pair is not in the store. The text is plan9port's,
-    /// with the libventi type number, so Plan 9 users recognise it.
-    #[error("no block with score {score}/{} exists", ty.libventi())]
+    /// with the libventi type number, so Plan 9 users recognise it (and
+    /// the venti protocol carries it: see `proto/absent.rs`).
+    #[error("{}", AbsentText(score, *ty))]
     NotFound {
         /// The score asked for.
         score: Score,

@@ -330,8 +330,8 @@ fn write_reply(msg: Message, want: Score) -> Result<Score> {
     }
 }
 
-/// Checks an Rread against the score asked for. An Rerror with plan9port's
-/// "no block" text for this block is [`Error::NotFound`].
+/// Checks an Rread against the score asked for. An Rerror saying this
+/// block is absent is [`Error::NotFound`] (see [`Rerror::into_error`](crate::proto::Rerror::into_error)).
 fn read_reply(msg: Message, score: &Score, ty: BlockType) -> Result<Vec<u8>> {
     match msg {
         Message::Rread(r) => {
@@ -348,14 +348,7 @@ fn read_reply(msg: Message, score: &Score, ty: BlockType) -> Result<Vec<u8>> {
             }
             Ok(r.data)
         }
-        Message::Rerror(e) => {
-            let not_found = Error::NotFound { score: *score, ty };
-            if e.error == not_found.to_string() {
-                Err(not_found)
-            } else {
-                Err(Error::Remote(e.error))
-            }
-        }
+        Message::Rerror(e) => Err(e.into_error(Some((score, ty)))),
         other => Err(unexpected(other)),
     }
 }
@@ -364,7 +357,7 @@ fn read_reply(msg: Message, score: &Score, ty: BlockType) -> Result<Vec<u8>> {
 /// by the reader; this maps Rerror (and anything else) to an error.
 fn unexpected(msg: Message) -> Error {
     match msg {
-        Message::Rerror(e) => Error::Remote(e.error),
+        Message::Rerror(e) => e.into_error(None),
         other => Error::UnexpectedReply {
             sent: other.kind().wrapping_sub(1),
             got: other.kind(),

@@ -294,7 +294,7 @@ impl ClientSession {
                     };
                     match Message::decode(body)? {
                         (0, Message::Rhello(_)) => {}
-                        (_, Message::Rerror(e)) => return Err(Error::Remote(e.error)),
+                        (_, Message::Rerror(e)) => return Err(e.into_error(None)),
                         (0, msg) => {
                             return Err(Error::UnexpectedReply {
                                 sent: kind::THELLO,

@@ -3,6 +3,7 @@
 //! ([`VentiServer`]) over any [`BlockStore`](crate::BlockStore), and a
 //! threaded client ([`VentiClient`]) that is itself a `BlockStore`.
 
+pub(crate) mod absent;
 mod client;
 mod client_session;
 mod fault;
