@@ -9,8 +9,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use colony_venti::{BlockStore, BlockType, Result, Score};
 
-/// Most blocks held at once (at most 56 KiB each); the oldest go first.
-const MAX_HELD: usize = 1024;
+/// Most bytes of blocks held at once (a walk fetches the next batch of
+/// children while a subdirectory's own batches come in); the oldest go
+/// first.
+const MAX_HELD: usize = 64 << 20;
 
 /// A block store that serves blocks fetched ahead, once each.
 pub struct ReadAhead<'a, S: BlockStore + ?Sized> {
@@ -23,6 +25,8 @@ struct Held {
     blocks: HashMap<(Score, BlockType), Vec<u8>>,
     /// Keys in the order fetched (some already read), for eviction.
     order: VecDeque<(Score, BlockType)>,
+    /// Bytes of `blocks`.
+    bytes: usize,
 }
 
 impl<'a, S: BlockStore + ?Sized> ReadAhead<'a, S> {
@@ -59,17 +63,22 @@ impl<'a, S: BlockStore + ?Sized> ReadAhead<'a, S> {
         let mut held = self.lock();
         for (key, data) in want.into_iter().zip(got) {
             if let Ok(data) = data {
-                held.blocks.insert(key, data);
+                held.bytes += data.len();
+                if let Some(old) = held.blocks.insert(key, data) {
+                    held.bytes -= old.len();
+                }
                 held.order.push_back(key);
             }
         }
-        while held.blocks.len() > MAX_HELD {
+        while held.bytes > MAX_HELD {
             let old = held.order.pop_front().expect("every held key is in order");
-            held.blocks.remove(&old);
+            if let Some(data) = held.blocks.remove(&old) {
+                held.bytes -= data.len();
+            }
         }
-        if held.order.len() > 2 * MAX_HELD {
+        if held.order.len() > 2 * held.blocks.len() + 1024 {
             // Forget the keys of blocks already read.
-            let Held { blocks, order } = &mut *held;
+            let Held { blocks, order, .. } = &mut *held;
             order.retain(|k| blocks.contains_key(k));
         }
     }
@@ -80,7 +89,10 @@ impl<'a, S: BlockStore + ?Sized> ReadAhead<'a, S> {
     }
 
     fn take(&self, score: &Score, ty: BlockType) -> Option<Vec<u8>> {
-        self.lock().blocks.remove(&(*score, ty))
+        let mut held = self.lock();
+        let data = held.blocks.remove(&(*score, ty))?;
+        held.bytes -= data.len();
+        Some(data)
     }
 }
 
@@ -190,20 +202,28 @@ mod tests {
     #[test]
     fn holds_at_most_the_cap() {
         let store = MemStore::new();
-        let blocks: Vec<(Score, BlockType)> = (0..MAX_HELD as u32 + 10)
+        const SIZE: usize = 32 << 10;
+        let n = MAX_HELD / SIZE;
+        let blocks: Vec<(Score, BlockType)> = (0..n as u32 + 10)
             .map(|i| {
-                (
-                    store.write(BlockType::DATA, &i.to_be_bytes()).unwrap(),
-                    BlockType::DATA,
-                )
+                let mut b = vec![1u8; SIZE];
+                b[..4].copy_from_slice(&i.to_be_bytes());
+                (store.write(BlockType::DATA, &b).unwrap(), BlockType::DATA)
             })
             .collect();
         let ahead = ReadAhead::new(&store);
         ahead.fetch(&blocks);
-        assert_eq!(ahead.lock().blocks.len(), MAX_HELD);
+        assert_eq!(ahead.lock().blocks.len(), n);
+        assert_eq!(ahead.lock().bytes, MAX_HELD);
         assert!(
             !ahead.lock().blocks.contains_key(&blocks[0]),
             "oldest out first"
+        );
+        ahead.read(&blocks[20].0, BlockType::DATA).unwrap();
+        assert_eq!(
+            ahead.lock().bytes,
+            MAX_HELD - SIZE,
+            "a block read is let go"
         );
     }
 }

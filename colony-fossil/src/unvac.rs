@@ -172,59 +172,48 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
                 return;
             }
         };
-        for (i, de) in list.iter().enumerate() {
-            if i % CHILDREN_AHEAD == 0 {
-                self.fetch_ahead(dir, &list[i..list.len().min(i + CHILDREN_AHEAD)]);
-            }
-            let child_apath = format!("{apath}/{}", crate::name::show(&de.elem));
-            // `list` refused the directory if any name could leave `dest`
-            // (empty, ".", "..", '/' or NUL): Error::BadEntryName.
-            let target = dest.join(OsStr::from_bytes(&de.elem));
-            match self.extract(dir, de, &target, &child_apath) {
-                Err(e) => self.out.errors.push((target, e.at_path(&child_apath))),
-                // The first name of a group extracted: the others link to it.
-                Ok(()) => {
-                    if let Some(g) = de.link()
-                        && fs::symlink_metadata(&target).is_ok()
-                    {
-                        self.linked.entry(g).or_insert(target);
-                    }
+        let store = self.store;
+        let mut batches = list.chunks(CHILDREN_AHEAD).peekable();
+        if let Some(first) = batches.peek() {
+            fetch_ahead(store, dir, first);
+        }
+        while let Some(batch) = batches.next() {
+            // The next batch is fetched while this one is written out.
+            let next = batches.peek().copied();
+            std::thread::scope(|s| {
+                if let Some(next) = next {
+                    s.spawn(|| fetch_ahead(store, dir, next));
                 }
-            }
+                for de in batch {
+                    self.extract_child(dir, de, dest, apath);
+                }
+            });
         }
     }
 
-    /// Fetches, in one batch, the top block of every stream of `children`
-    /// (for most files, their only block), then in a second the first
-    /// leaves of the files one pointer block deep: the directory walk
-    /// reads ahead across files, not one round trip per file.
-    fn fetch_ahead(&self, dir: &DirReader<'_, ReadAhead<'_, S>>, children: &[DirEntry]) {
-        let mut want = Vec::new();
-        let mut files = Vec::new();
-        for de in children {
-            match dir.open(de) {
-                Ok(Child::File(e)) => {
-                    want.push((e.score, e.top_type()));
-                    files.push(e);
+    /// Extracts `de`, a child of `dir`, into `dest`.
+    fn extract_child(
+        &mut self,
+        dir: &DirReader<'_, ReadAhead<'_, S>>,
+        de: &DirEntry,
+        dest: &Path,
+        apath: &str,
+    ) {
+        let child_apath = format!("{apath}/{}", crate::name::show(&de.elem));
+        // `list` refused the directory if any name could leave `dest`
+        // (empty, ".", "..", '/' or NUL): Error::BadEntryName.
+        let target = dest.join(OsStr::from_bytes(&de.elem));
+        match self.extract(dir, de, &target, &child_apath) {
+            Err(e) => self.out.errors.push((target, e.at_path(&child_apath))),
+            // The first name of a group extracted: the others link to it.
+            Ok(()) => {
+                if let Some(g) = de.link()
+                    && fs::symlink_metadata(&target).is_ok()
+                {
+                    self.linked.entry(g).or_insert(target);
                 }
-                Ok(Child::Dir { dir, meta }) => {
-                    want.push((dir.score, dir.top_type()));
-                    want.push((meta.score, meta.top_type()));
-                }
-                // Left for the extraction to report.
-                Err(_) => {}
             }
         }
-        self.store.fetch(&want);
-        let mut leaves = Vec::new();
-        for e in files {
-            let room = LEAVES_AHEAD.saturating_sub(leaves.len() as u64);
-            let top = (e.score, e.top_type());
-            if let Some(first) = self.store.peek(&top, |b| first_leaves(&e, b, room)) {
-                leaves.extend(first);
-            }
-        }
-        self.store.fetch(&leaves);
     }
 
     fn extract(
@@ -467,6 +456,43 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
         }
         Ok(())
     }
+}
+
+/// Fetches, in one batch, the top block of every stream of `children`
+/// (for most files, their only block), then in a second the first leaves
+/// of the files one pointer block deep: the directory walk reads ahead
+/// across files, not one round trip per file.
+fn fetch_ahead<S: BlockStore + ?Sized>(
+    store: &ReadAhead<'_, S>,
+    dir: &DirReader<'_, ReadAhead<'_, S>>,
+    children: &[DirEntry],
+) {
+    let mut want = Vec::new();
+    let mut files = Vec::new();
+    for de in children {
+        match dir.open(de) {
+            Ok(Child::File(e)) => {
+                want.push((e.score, e.top_type()));
+                files.push(e);
+            }
+            Ok(Child::Dir { dir, meta }) => {
+                want.push((dir.score, dir.top_type()));
+                want.push((meta.score, meta.top_type()));
+            }
+            // Left for the extraction to report.
+            Err(_) => {}
+        }
+    }
+    store.fetch(&want);
+    let mut leaves = Vec::new();
+    for e in files {
+        let room = LEAVES_AHEAD.saturating_sub(leaves.len() as u64);
+        let top = (e.score, e.top_type());
+        if let Some(first) = store.peek(&top, |b| first_leaves(&e, b, room)) {
+            leaves.extend(first);
+        }
+    }
+    store.fetch(&leaves);
 }
 
 fn set_perm(p: &Path, perm: u32) -> Result<()> {
