@@ -66,6 +66,35 @@ fn many_threads_share_one_client() {
     srv.shutdown();
 }
 
+/// Writers that run out of tags wait for replies to free some, and every
+/// one finishes: a writer that flushed, then waited without looking again,
+/// slept through the replies that came in between (an hour, the wait with
+/// nothing in flight).
+#[test]
+fn writers_out_of_tags_all_finish() {
+    let srv = start(Arc::new(MemStore::new()));
+    let c = Arc::new(VentiClient::connect(srv.addr).unwrap());
+    let (done, finished) = std::sync::mpsc::channel();
+    for t in 0..4u32 {
+        let (c, done) = (c.clone(), done.clone());
+        std::thread::spawn(move || {
+            for i in 0..3000 {
+                c.write(BlockType::DATA, &(t * 10_000 + i).to_be_bytes())
+                    .unwrap();
+            }
+            done.send(()).unwrap();
+        });
+    }
+    for _ in 0..4 {
+        finished
+            .recv_timeout(Duration::from_secs(120))
+            .expect("a writer is stuck waiting for a tag");
+    }
+    c.sync().unwrap();
+    drop(c);
+    srv.shutdown();
+}
+
 #[test]
 fn batches_keep_many_requests_in_flight() {
     let srv = start(Arc::new(MemStore::new()));
