@@ -16,13 +16,14 @@ use colony_fossil::vac::{self, VacOptions};
 use colony_venti::{BlockStore, BlockType, MemStore, Score};
 use common::export;
 
-/// Counts reads and writes that reach the store, and the reads asked for
-/// alone (not in a batch).
+/// Counts reads and writes that reach the store, the reads asked for
+/// alone, and the batches.
 struct Counting {
     inner: MemStore,
     reads: AtomicU64,
     writes: AtomicU64,
     alone: AtomicU64,
+    batches: AtomicU64,
 }
 
 impl Counting {
@@ -32,15 +33,20 @@ impl Counting {
             reads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             alone: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
         })
     }
     fn reset(&self) {
         self.reads.store(0, Ordering::SeqCst);
         self.writes.store(0, Ordering::SeqCst);
         self.alone.store(0, Ordering::SeqCst);
+        self.batches.store(0, Ordering::SeqCst);
     }
     fn alone(&self) -> u64 {
         self.alone.load(Ordering::SeqCst)
+    }
+    fn batches(&self) -> u64 {
+        self.batches.load(Ordering::SeqCst)
     }
     fn reads(&self) -> u64 {
         self.reads.load(Ordering::SeqCst)
@@ -58,6 +64,7 @@ impl BlockStore for Counting {
     }
     fn read_many(&self, blocks: &[(Score, BlockType)]) -> Vec<colony_venti::Result<Vec<u8>>> {
         self.reads.fetch_add(blocks.len() as u64, Ordering::SeqCst);
+        self.batches.fetch_add(1, Ordering::SeqCst);
         blocks.iter().map(|(s, t)| self.inner.read(s, *t)).collect()
     }
     fn write(&self, t: BlockType, d: &[u8]) -> colony_venti::Result<Score> {
@@ -185,6 +192,31 @@ fn children_ahead_reads_a_directory_walk_in_batches() {
         read_all(&fs, fs.lookup(d, &name).unwrap().qid.path);
     }
     assert!(store.alone() >= 251, "{} reads alone", store.alone());
+    // Files one pointer block deep: their leaves come in a second batch.
+    let mut s = MemSource::new("top", meta(0o755));
+    s.dir("m", meta(0o755)).unwrap();
+    for f in 0..40 {
+        s.file(&format!("m/f{f}"), &content(f, 20_000), meta(0o644))
+            .unwrap();
+    }
+    let mem = MemStore::new();
+    let deep = vac::import(&mem, &s, &VacOptions::default(), &mut |_| {})
+        .unwrap()
+        .score;
+    let store = Counting::new(mem);
+    let options = FossilOptions {
+        children_ahead: true,
+        ..FossilOptions::default()
+    };
+    let fs = Fossil::open(store.clone(), deep, options).unwrap();
+    let d = walk(&fs, "top/m");
+    store.reset();
+    for f in 0..40 {
+        let node = fs.lookup(d, format!("f{f}").as_bytes()).unwrap().qid.path;
+        assert_eq!(read_all(&fs, node), content(f, 20_000));
+    }
+    assert_eq!(store.alone(), 0, "every block came in a batch");
+    assert_eq!(store.batches(), 2, "top blocks, then leaves");
 }
 
 #[test]

@@ -148,6 +148,16 @@ impl Blocks {
             ty.extend(&mut v, size);
             return Ok(v);
         }
+        if let Some(data) = self.cached(score, ty, size)? {
+            return Ok(data);
+        }
+        let data = read_block(&*self.store, score, ty, size)?;
+        self.insert_clean(*score, ty, ty.truncate(&data))?;
+        Ok(data)
+    }
+
+    /// Block (score, ty), zero-extended to `size`, if the cache has it.
+    pub fn cached(&self, score: &Score, ty: BlockType, size: usize) -> Result<Option<Vec<u8>>> {
         let hit = {
             let mut ix = self.lock();
             ix.clean.get_mut(&(*score, ty)).map(|c| {
@@ -155,15 +165,13 @@ impl Blocks {
                 c.key
             })
         };
-        if let Some(key) = hit
-            && let Some(mut data) = self.local.get(key)?
-        {
+        let Some(key) = hit else {
+            return Ok(None);
+        };
+        Ok(self.local.get(key)?.map(|mut data| {
             ty.extend(&mut data, size);
-            return Ok(data);
-        }
-        let data = read_block(&*self.store, score, ty, size)?;
-        self.insert_clean(*score, ty, ty.truncate(&data))?;
-        Ok(data)
+            data
+        }))
     }
 
     /// Fetches the blocks not cached with one [`BlockStore::read_many`]

@@ -167,7 +167,8 @@ impl NodeState {
             if max == 0 {
                 break;
             }
-            if let Ok(top) = blocks.read(&e.score, e.top_type(), top_size(e)) {
+            // Only what the first batch brought: no read of its own.
+            if let Ok(Some(top)) = blocks.cached(&e.score, e.top_type(), top_size(e)) {
                 let first = first_leaves(e, &top, max);
                 room -= first.len() as u64 * e.dsize as u64;
                 leaves.extend(first.into_iter().map(|(s, t)| (s, t, e.dsize as usize)));
