@@ -12,7 +12,8 @@
 //! * `COLONY_BENCH_OUT`: where unvac extracts (default `/dev/shm` if there,
 //!   so the figure is not that of the disk's inode allocation).
 //!
-//! Four figures, each MB/s of file bytes: `vac --venti` (a streamed import),
+//! Four figures, each MB/s of file bytes and the CPU time the process
+//! (client and server) used for it: `vac --venti` (a streamed import),
 //! `unvac --venti` (read-ahead across each directory's files and along each
 //! file), and through `Fossil` on a fresh `VentiClient` (cold cache): `cat`
 //! of the largest file and a `tar`-like walk reading every file.
@@ -79,8 +80,38 @@ fn file_bytes(p: &Path) -> (u64, Option<(u64, PathBuf)>) {
     (total, largest)
 }
 
-fn mbps(bytes: u64, since: Instant) -> f64 {
-    bytes as f64 / since.elapsed().as_secs_f64() / 1e6
+/// When a figure's work began: the wall clock, and the CPU time this
+/// process (client and server alike) had used. On a shared machine the
+/// CPU time is the steadier measure of cost.
+struct Began {
+    wall: Instant,
+    cpu: f64,
+}
+
+impl Began {
+    fn now() -> Began {
+        Began {
+            wall: Instant::now(),
+            cpu: cpu_secs(),
+        }
+    }
+
+    fn mbps(&self, bytes: u64) -> f64 {
+        bytes as f64 / self.wall.elapsed().as_secs_f64() / 1e6
+    }
+
+    /// CPU seconds used since.
+    fn cpu(&self) -> f64 {
+        cpu_secs() - self.cpu
+    }
+}
+
+/// User and system CPU seconds of this process so far.
+fn cpu_secs() -> f64 {
+    let u = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+        .expect("getrusage");
+    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    secs(u.user_time()) + secs(u.system_time())
 }
 
 /// Reads every byte of file `node` through the fossil.
@@ -153,11 +184,11 @@ fn main() {
     let addr = server.local_addr();
 
     let client = VentiClient::connect(addr).unwrap();
-    let t = Instant::now();
+    let t = Began::now();
     let score = vac::import_path(&client, &tree, &VacOptions::default(), &mut |_| {})
         .unwrap()
         .score;
-    let vac = mbps(bytes, t);
+    let (vac, vac_cpu) = (t.mbps(bytes), t.cpu());
     drop(client);
 
     let out = std::env::var("COLONY_BENCH_OUT").unwrap_or_else(|_| {
@@ -166,20 +197,20 @@ fn main() {
     });
     let dest = tempfile::tempdir_in(&out).unwrap();
     let client = VentiClient::connect(addr).unwrap();
-    let (options, t) = (UnvacOptions::default(), Instant::now());
+    let (options, t) = (UnvacOptions::default(), Began::now());
     let exported = unvac::export(&client, &score, dest.path(), &options, &mut |_| {});
-    let unvac = mbps(bytes, t);
+    let (unvac, unvac_cpu) = (t.mbps(bytes), t.cpu());
     assert!(exported.unwrap().errors.is_empty(), "unvac reported errors");
     drop(client);
     drop(dest);
 
-    println!("                      colony    plan9port (quoted)");
+    println!("                      colony    plan9port (quoted)     CPU (client+server)");
     println!(
-        "vac   --venti     {vac:8.1} MB/s   {PLAN9PORT_VAC:5.1} MB/s   x{:.1}",
+        "vac   --venti     {vac:8.1} MB/s   {PLAN9PORT_VAC:5.1} MB/s   x{:<5.1}  {vac_cpu:.2} s",
         vac / PLAN9PORT_VAC
     );
     println!(
-        "unvac --venti     {unvac:8.1} MB/s   {PLAN9PORT_UNVAC:5.1} MB/s   x{:.1}  (into {out})",
+        "unvac --venti     {unvac:8.1} MB/s   {PLAN9PORT_UNVAC:5.1} MB/s   x{:<5.1}  {unvac_cpu:.2} s  (into {out})",
         unvac / PLAN9PORT_UNVAC
     );
 
@@ -189,21 +220,23 @@ fn main() {
         for part in path.strip_prefix(&tree).unwrap().iter() {
             node = fs.lookup(node, part.as_bytes()).unwrap().qid.path;
         }
-        let t = Instant::now();
+        let t = Began::now();
         assert_eq!(cat(&fs, node), size);
         println!(
-            "fossil cold cat   {:8.1} MB/s   ({} of {size} bytes)",
-            mbps(size, t),
+            "fossil cold cat   {:8.1} MB/s                         {:.2} s  ({} of {size} bytes)",
+            t.mbps(size),
+            t.cpu(),
             path.display()
         );
     }
     let fs = fossil(addr, score);
     let top = fs.lookup(fs.root(), name.as_bytes()).unwrap().qid.path;
-    let t = Instant::now();
+    let t = Began::now();
     let read = tar(&fs, top);
     println!(
-        "fossil cold tar   {:8.1} MB/s   ({read} bytes)",
-        mbps(read, t)
+        "fossil cold tar   {:8.1} MB/s                         {:.2} s  ({read} bytes)",
+        t.mbps(read),
+        t.cpu()
     );
     rt.block_on(server.shutdown());
 }
