@@ -136,9 +136,10 @@ impl NodeState {
 
     /// Fetches the top block of every child's streams in one batch, then
     /// the first leaves of those one pointer block deep in another: a walk
-    /// reading each file then waits for no round trip of its own. At most
-    /// an eighth of the cache is filled; failures are left for the reads
-    /// that need the blocks.
+    /// reading each file then waits for no round trip of its own. Each
+    /// batch fills at most an eighth of the cache (a larger directory's
+    /// later children are read as they are reached); failures are left
+    /// for the reads that need the blocks.
     fn fetch_children_ahead(&self) {
         let blocks = self.data.blocks();
         let epb = self.entries_per_block() as usize;
@@ -155,9 +156,14 @@ impl NodeState {
             );
         }
         let top_size = |e: &Entry| if e.depth == 0 { e.dsize } else { e.psize } as usize;
+        let mut room = blocks.limit() / 8;
         let want: Vec<_> = tops
             .iter()
             .map(|e| (e.score, e.top_type(), top_size(e)))
+            .take_while(|&(_, _, size)| {
+                room = room.saturating_sub(size as u64);
+                room > 0
+            })
             .collect();
         blocks.prefetch(&want);
         let mut room = blocks.limit() / 8;
