@@ -4,22 +4,22 @@
 //! One blocking task per request costs two thread wake-ups per block,
 //! which dominates on small machines; so a worker drains the queue until
 //! it is empty, and a burst of pipelined requests costs a few wake-ups. A
-//! job queued while no worker runs starts one; more start only when the
-//! queue stalls (up to [`MAX_WORKERS`]), so a slow job holds up only its
-//! own worker, while a fast store serves a burst from one thread:
-//! starting a worker for each job queued beyond those started (as this
-//! did) ran up to 16 threads per burst on the job queue's lock and cost
-//! the vac_net bench a third more CPU time and five times the context
-//! switches. Nothing polls: while jobs wait or replies are held,
-//! [`Jobs::deadline`] is [`STALL`] after the last job started, and the
-//! connection's driver wakes then only if no job started meanwhile:
-//! [`Jobs::check_progress`] sends the held replies and adds a worker.
-//! Tsync waits for the writes (and syncs) queued before it, whichever
-//! worker runs them.
+//! job queued while more jobs wait than workers run starts another, up to
+//! one per core; more start only when the queue stalls (up to
+//! [`MAX_WORKERS`]), so a slow job holds up only its own worker. Starting
+//! a worker for each job queued beyond those started, up to 16 (as this
+//! did), ran 16 threads per burst on the job queue's lock and cost the
+//! vac_net bench half again the CPU time and four times the context
+//! switches of one per core. Nothing polls: while jobs wait or replies
+//! are held, [`Jobs::deadline`] is [`STALL`] after the last job started,
+//! and the connection's driver wakes then only if no job started
+//! meanwhile: [`Jobs::check_progress`] sends the held replies and adds a
+//! worker. Tsync waits for the writes (and syncs) queued before it,
+//! whichever worker runs them.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::block_type::BlockType;
@@ -33,6 +33,18 @@ pub const STALL: Duration = Duration::from_millis(1);
 
 /// Most workers one connection runs at once.
 pub const MAX_WORKERS: usize = 16;
+
+/// Workers a burst starts at once: one per core (so a store's work, and
+/// its I/O, run in parallel), never more threads than cores on the queue's
+/// lock.
+fn eager_workers() -> usize {
+    static EAGER: OnceLock<usize> = OnceLock::new();
+    *EAGER.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_WORKERS)
+    })
+}
 
 /// A request that touches the store.
 #[derive(Debug)]
@@ -98,7 +110,8 @@ impl<R: Reply> Jobs<R> {
         self.state.lock().expect("job queue lock")
     }
 
-    /// Queues a job at `now`; starts a worker if none runs.
+    /// Queues a job at `now`; starts a worker if more jobs wait than
+    /// workers run, up to one per core.
     pub fn push(self: &Arc<Self>, tag: u8, job: Job, now: Instant) {
         let start = {
             let mut st = self.lock();
@@ -108,7 +121,7 @@ impl<R: Reply> Jobs<R> {
                 st.progress = Some(now);
             }
             st.queue.push_back(Queued { seq, tag, job });
-            let start = st.workers == 0;
+            let start = st.workers < eager_workers() && st.queue.len() > st.workers;
             if start {
                 st.workers += 1;
             }
