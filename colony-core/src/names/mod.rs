@@ -53,18 +53,20 @@ pub const NAMES_FILE: &str = "names.redb";
 
 /// The block log names are placed in (see [`ScoreNames::with_log`]).
 pub trait NameLog: Send + Sync {
-    /// The log's durable end now.
-    fn end(&self) -> LogPos;
+    /// The log's durable end now; `None` when the log is not open here
+    /// (a tool working on the names file of a stopped node).
+    fn end(&self) -> Option<LogPos>;
     /// Called after records were learned (to wake peers waiting for them).
     fn learned(&self);
 }
 
-/// No log: records are placed at position 0.
+/// No log: records are stored unnumbered, and numbered when the node
+/// next opens them with its log.
 struct NoLog;
 
 impl NameLog for NoLog {
-    fn end(&self) -> LogPos {
-        0
+    fn end(&self) -> Option<LogPos> {
+        None
     }
     fn learned(&self) {}
 }
@@ -91,7 +93,8 @@ impl ScoreNames<RedbNames> {
 
 impl<S: NameStore> ScoreNames<S> {
     /// Names kept in `store`, minted as `node`.
-    /// Records are placed at log position 0 until [`with_log`](Self::with_log).
+    /// Records are stored unnumbered (not given to peers) until the node
+    /// opens them [`with_log`](Self::with_log).
     pub fn new(store: S, node: NodeId) -> ScoreNames<S> {
         ScoreNames {
             store,
@@ -102,9 +105,13 @@ impl<S: NameStore> ScoreNames<S> {
 
     /// Places every record learned from now on at the durable end of the
     /// node's block log `log`, and records stored by an earlier version
-    /// (whose blocks were synced before them) at its end now.
+    /// or by a tool while it was stopped (their blocks were synced before
+    /// them) at its end now.
     pub fn with_log(mut self, log: Arc<dyn NameLog>) -> Result<ScoreNames<S>> {
-        let placed = self.store.learn_unnumbered(log.end())?;
+        let placed = match log.end() {
+            Some(end) => self.store.learn_unnumbered(end)?,
+            None => 0,
+        };
         if placed > 0 {
             tracing::info!(placed, "numbered the names stored before replication");
         }

@@ -102,7 +102,7 @@ impl NameStore for RedbNames {
         guard.map(|g| NameRecord::decode(g.value())).transpose()
     }
 
-    fn insert_all(&self, batch: &[NameRecord], at: LogPos) -> Result<usize> {
+    fn insert_all(&self, batch: &[NameRecord], at: Option<LogPos>) -> Result<usize> {
         let txn = self.db.begin_write().map_err(|e| self.fail(e))?;
         let added = {
             let mut names = txn.open_table(NAMES).map_err(|e| self.fail(e))?;
@@ -120,10 +120,12 @@ impl NameStore for RedbNames {
                 owners
                     .insert((r.owner.as_str(), r.name.as_str()), ())
                     .map_err(|e| self.fail(e))?;
-                learned
-                    .insert(seq, (at, r.name.as_str()))
-                    .map_err(|e| self.fail(e))?;
-                seq += 1;
+                if let Some(at) = at {
+                    learned
+                        .insert(seq, (at, r.name.as_str()))
+                        .map_err(|e| self.fail(e))?;
+                    seq += 1;
+                }
             }
             fresh.len()
         };

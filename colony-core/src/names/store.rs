@@ -32,10 +32,11 @@ pub trait NameStore: Send + Sync {
     /// Adds `batch` atomically and returns how many records were new.
     /// A record identical to a stored one (or to an earlier one in the
     /// batch) is skipped; a record whose name is held with other content
-    /// refuses the whole batch with [`Error::NameConflict`]. Each new
-    /// record is learned at log position `at` and numbered after every
-    /// record learned before ([`NameStore::learned_since`]).
-    fn insert_all(&self, batch: &[NameRecord], at: LogPos) -> Result<usize>;
+    /// refuses the whole batch with [`Error::NameConflict`]. With `at`,
+    /// each new record is learned at log position `at` and numbered after
+    /// every record learned before ([`NameStore::learned_since`]); without,
+    /// it waits unnumbered for [`NameStore::learn_unnumbered`].
+    fn insert_all(&self, batch: &[NameRecord], at: Option<LogPos>) -> Result<usize>;
 
     /// Up to `max` records in the order they were learned, from the one
     /// numbered `from` on.
@@ -58,7 +59,7 @@ impl<S: NameStore + ?Sized> NameStore for std::sync::Arc<S> {
     fn get(&self, name: &Name) -> Result<Option<NameRecord>> {
         (**self).get(name)
     }
-    fn insert_all(&self, batch: &[NameRecord], at: LogPos) -> Result<usize> {
+    fn insert_all(&self, batch: &[NameRecord], at: Option<LogPos>) -> Result<usize> {
         (**self).insert_all(batch, at)
     }
     fn learned_since(&self, from: u64, max: usize) -> Result<Vec<Learned>> {
@@ -116,6 +117,13 @@ struct Records {
     learned: Vec<Learned>,
 }
 
+impl Records {
+    fn learn(&mut self, record: NameRecord, at: LogPos) {
+        let seq = self.learned.len() as u64;
+        self.learned.push(Learned { seq, at, record });
+    }
+}
+
 impl MemNames {
     /// An empty store.
     pub fn new() -> MemNames {
@@ -134,17 +142,14 @@ impl NameStore for MemNames {
         Ok(self.lock().by_name.get(name).cloned())
     }
 
-    fn insert_all(&self, batch: &[NameRecord], at: LogPos) -> Result<usize> {
+    fn insert_all(&self, batch: &[NameRecord], at: Option<LogPos>) -> Result<usize> {
         let mut records = self.lock();
         let fresh = new_records(batch, |n| Ok(records.by_name.get(n).cloned()))?;
         for r in &fresh {
             records.by_name.insert(r.name.clone(), (*r).clone());
-            let seq = records.learned.len() as u64;
-            records.learned.push(Learned {
-                seq,
-                at,
-                record: (*r).clone(),
-            });
+            if let Some(at) = at {
+                records.learn((*r).clone(), at);
+            }
         }
         Ok(fresh.len())
     }
@@ -161,9 +166,23 @@ impl NameStore for MemNames {
             .collect())
     }
 
-    fn learn_unnumbered(&self, _at: LogPos) -> Result<usize> {
-        // Every record is numbered as it is inserted.
-        Ok(0)
+    fn learn_unnumbered(&self, at: LogPos) -> Result<usize> {
+        let mut records = self.lock();
+        let numbered: std::collections::BTreeSet<Name> = records
+            .learned
+            .iter()
+            .map(|l| l.record.name.clone())
+            .collect();
+        let unnumbered: Vec<NameRecord> = records
+            .by_name
+            .values()
+            .filter(|r| !numbered.contains(&r.name))
+            .cloned()
+            .collect();
+        for r in &unnumbered {
+            records.learn(r.clone(), at);
+        }
+        Ok(unnumbered.len())
     }
 
     fn owned_by(&self, owner: &UserName) -> Result<Vec<NameRecord>> {

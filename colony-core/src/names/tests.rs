@@ -334,8 +334,8 @@ fn concurrent_mints_of_one_name_have_one_winner() {
 struct TestLog(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64);
 
 impl NameLog for TestLog {
-    fn end(&self) -> LogPos {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    fn end(&self) -> Option<LogPos> {
+        Some(self.0.load(std::sync::atomic::Ordering::SeqCst))
     }
     fn learned(&self) {
         self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -404,6 +404,10 @@ fn names_stored_before_numbering_are_numbered_at_open() {
         }
         txn.commit().unwrap();
     }
+    // A tool minting while the node is stopped has no log: unnumbered too.
+    ScoreNames::new(RedbNames::open(&path).unwrap(), node("n1"))
+        .mint("offline", &user("alice"), Score::of(b"o"))
+        .unwrap();
     let store = RedbNames::open(&path).unwrap();
     assert!(store.learned_since(0, 10).unwrap().is_empty());
     let names = ScoreNames::new(store, node("n1"))
@@ -415,10 +419,10 @@ fn names_stored_before_numbering_are_numbered_at_open() {
         .iter()
         .map(|l| (l.seq, l.at))
         .collect();
-    assert_eq!(got, vec![(0, 77), (1, 77)]);
+    assert_eq!(got, vec![(0, 77), (1, 77), (2, 77)]);
     names.merge(&names_of("new@n2")).unwrap();
     assert_eq!(
-        names.learned_since(2, 10).unwrap()[0].record.name.as_str(),
+        names.learned_since(3, 10).unwrap()[0].record.name.as_str(),
         "new@n2"
     );
 }

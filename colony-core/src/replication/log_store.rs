@@ -50,8 +50,8 @@ impl LogStore {
 }
 
 impl NameLog for LogStore {
-    fn end(&self) -> LogPos {
-        self.synced_end()
+    fn end(&self) -> Option<LogPos> {
+        Some(self.synced_end())
     }
 
     fn learned(&self) {
