@@ -1,5 +1,5 @@
 //! [`Cursor`]: how far this node has pulled from one peer, persisted as
-//! `peers/<node-id>.cursor` in the data directory.
+//! `replication/<node-id>.cursor` in the data directory.
 //!
 //! The file is one line, `LOG NAMES`: the peer's log position and the
 //! number of its next record. It is written (to a temporary file, synced,
@@ -16,8 +16,8 @@ use colony_venti::arena::LogPos;
 use crate::error::{Error, Result};
 use crate::node::NodeId;
 
-/// The folder of cursors in a data directory.
-pub const PEERS_DIR: &str = "peers";
+/// The folder of cursors (and the status file) in a data directory.
+pub const REPLICATION_DIR: &str = "replication";
 
 /// A position in a peer's log and in its records.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -30,7 +30,9 @@ pub struct Cursor {
 
 /// Where the cursor for `peer` is kept.
 pub fn cursor_path(data_dir: &Path, peer: &NodeId) -> PathBuf {
-    data_dir.join(PEERS_DIR).join(format!("{peer}.cursor"))
+    data_dir
+        .join(REPLICATION_DIR)
+        .join(format!("{peer}.cursor"))
 }
 
 impl Cursor {
@@ -58,7 +60,7 @@ impl Cursor {
 
     /// Saves the cursor for `peer`, durably and atomically.
     pub fn store(&self, data_dir: &Path, peer: &NodeId) -> Result<()> {
-        let dir = data_dir.join(PEERS_DIR);
+        let dir = data_dir.join(REPLICATION_DIR);
         crate::error::private_dir(&dir)?;
         let path = cursor_path(data_dir, peer);
         let tmp = dir.join(format!(".{peer}.cursor.tmp"));
@@ -97,7 +99,7 @@ mod tests {
         moved.store(dir.path(), &peer).unwrap();
         assert_eq!(Cursor::load(dir.path(), &peer).unwrap(), moved);
         // Only the cursor is left in the folder, no temporary file.
-        let files: Vec<_> = std::fs::read_dir(dir.path().join(PEERS_DIR))
+        let files: Vec<_> = std::fs::read_dir(dir.path().join(REPLICATION_DIR))
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();

@@ -7,7 +7,7 @@
 //! ([`pull`]): "entries of your log after C" gets (score, type, size)
 //! of up to [`wire::MAX_ENTRIES`] clumps; the puller asks for just those
 //! it lacks, writes each after checking its score, syncs, and only then
-//! saves C' for that peer ([`Cursor`], `peers/<node>.cursor`). A `kill
+//! saves C' for that peer ([`Cursor`], `replication/<node>.cursor`). A `kill
 //! -9` anywhere replays from the last saved cursor, and writing a block
 //! again changes nothing. Only scores cross for blocks the puller has, so
 //! a block it got from a peer is not sent back (~25 bytes instead), and a

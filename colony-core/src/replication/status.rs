@@ -1,6 +1,6 @@
 //! What operators see of replication: each peer's state, kept in memory by
 //! the pullers and the server and written by the running node to
-//! `peers/status` in its data directory, which `colony peers` prints.
+//! `replication/status` in its data directory, which `colony peers` prints.
 //!
 //! "Behind" is in bytes of log (clumps with their headers): inward, the
 //! peer's durable log end less our cursor in it; outward, our durable end
@@ -15,11 +15,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
 use crate::node::NodeId;
-use crate::replication::cursor::PEERS_DIR;
+use crate::replication::cursor::REPLICATION_DIR;
 
 /// The status file in a data directory.
 pub fn status_path(data_dir: &Path) -> PathBuf {
-    data_dir.join(PEERS_DIR).join("status")
+    data_dir.join(REPLICATION_DIR).join("status")
 }
 
 /// How often a running node rewrites its status file when it changed.
@@ -119,6 +119,7 @@ impl Status {
         let Some(report) = self.take_report() else {
             return Ok(());
         };
+        crate::error::private_dir(&data_dir.join(REPLICATION_DIR))?;
         let path = status_path(data_dir);
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, report).map_err(Error::io("write", &tmp))?;
@@ -218,7 +219,6 @@ mod tests {
     #[test]
     fn a_report_names_each_peer_both_ways() {
         let dir = tempfile::tempdir().unwrap();
-        crate::error::private_dir(&dir.path().join(PEERS_DIR)).unwrap();
         let s = Status::default();
         assert!(
             read_report(dir.path())
