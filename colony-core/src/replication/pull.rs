@@ -16,14 +16,22 @@ use crate::node::NodeId;
 use crate::replication::serve::blocking;
 use crate::replication::status::now;
 use crate::replication::wire::{
-    self, MAX_BLOCK_BYTES, MAX_ENTRIES, MAX_PEER_REQUEST, MAX_PEER_RESPONSE, PeerRequest,
-    PeerResponse, from_wire, wire_block,
+    self, Bytes, MAX_ENTRIES, MAX_PEER_REQUEST, MAX_PEER_RESPONSE, PeerRequest, PeerResponse,
+    from_wire, wire_block,
 };
 use crate::replication::{Cursor, Replica};
 use crate::rpc::dial;
 
 /// How long the server may hold a request at the end of its log.
 pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Block bytes asked per request: small enough that writing one chunk
+/// overlaps the transfer of the next, at most [`wire::MAX_BLOCK_BYTES`].
+const FETCH_BYTES: usize = 4 << 20;
+
+/// Block requests outstanding at once: memory stays within this many
+/// chunks on the way and one being written.
+const IN_FLIGHT: usize = 2;
 
 /// How long an answer may take beyond the wait.
 const ANSWER: Duration = Duration::from_secs(60);
@@ -106,25 +114,39 @@ impl Puller {
 
     /// Sends one request and reads its answer, within `limit`.
     async fn call(&mut self, request: &PeerRequest, limit: Duration) -> Result<PeerResponse> {
-        let addr = self.addr.clone();
-        let conn_err = |reason: String| Error::Connection {
-            addr: addr.clone(),
-            reason,
-        };
+        self.send(request).await?;
+        self.receive(limit).await
+    }
+
+    /// Sends one request; its answer comes after those of the requests
+    /// sent before it.
+    async fn send(&mut self, request: &PeerRequest) -> Result<()> {
         let bytes = wire::encode(request, MAX_PEER_REQUEST)?;
-        let exchange = async {
-            wire::write(&mut self.tls, &bytes).await?;
-            match wire::read(&mut self.tls, MAX_PEER_RESPONSE).await? {
-                Some(body) => wire::decode::<PeerResponse>(&body, MAX_PEER_RESPONSE),
-                None => Err(conn_err("the peer closed the connection".into())),
-            }
-        };
-        match tokio::time::timeout(limit, exchange).await {
-            Err(_) => Err(conn_err(format!("no answer within {limit:?}"))),
-            Ok(Ok(PeerResponse::Error(why))) => {
-                Err(Error::Refused(format!("peer {}: {why}", self.peer)))
-            }
-            Ok(r) => r,
+        wire::write(&mut self.tls, &bytes)
+            .await
+            .map_err(|e| self.conn_err(e.to_string()))
+    }
+
+    /// Reads the answer to the oldest request unanswered, within `limit`.
+    async fn receive(&mut self, limit: Duration) -> Result<PeerResponse> {
+        let read = wire::read(&mut self.tls, MAX_PEER_RESPONSE);
+        match tokio::time::timeout(limit, read).await {
+            Err(_) => Err(self.conn_err(format!("no answer within {limit:?}"))),
+            Ok(Ok(None)) => Err(self.conn_err("the peer closed the connection".into())),
+            Ok(Ok(Some(body))) => match wire::decode::<PeerResponse>(&body, MAX_PEER_RESPONSE)? {
+                PeerResponse::Error(why) => {
+                    Err(Error::Refused(format!("peer {}: {why}", self.peer)))
+                }
+                r => Ok(r),
+            },
+            Ok(Err(e)) => Err(e),
+        }
+    }
+
+    fn conn_err(&self, reason: String) -> Error {
+        Error::Connection {
+            addr: self.addr.clone(),
+            reason,
         }
     }
 
@@ -176,11 +198,7 @@ impl Puller {
             Ok(missing)
         })
         .await?;
-        for chunk in chunks(&missing) {
-            let (blocks, bytes) = self.fetch(chunk).await?;
-            step.blocks += blocks;
-            step.bytes += bytes;
-        }
+        (step.blocks, step.bytes) = self.fetch(&missing).await?;
         let records = names
             .iter()
             .map(|b| NameRecord::decode(&b.0))
@@ -216,40 +234,50 @@ impl Puller {
         Ok(step)
     }
 
-    /// Fetches `chunk` and writes each block after checking its score.
-    async fn fetch(&mut self, chunk: &[((Score, BlockType), u16)]) -> Result<(u64, u64)> {
-        let request =
-            PeerRequest::Blocks(chunk.iter().map(|((s, t), _)| wire_block(s, *t)).collect());
-        let PeerResponse::Blocks(blocks) = self.call(&request, ANSWER).await? else {
-            return Err(self.unexpected("blocks"));
-        };
-        if blocks.len() != chunk.len() {
-            return Err(Error::BadFrame(format!(
-                "peer {} sent {} blocks for {} asked",
-                self.peer,
-                blocks.len(),
-                chunk.len()
-            )));
-        }
-        let (replica, peer) = (self.replica.clone(), self.peer.clone());
-        let wanted: Vec<(Score, BlockType)> = chunk.iter().map(|(b, _)| *b).collect();
-        blocking(move || {
-            let mut bytes = 0;
-            for ((want, ty), block) in wanted.iter().zip(blocks) {
-                let got = Score::of(&block.0);
-                if got != *want {
-                    return Err(Error::BadBlockFromPeer {
-                        peer: peer.to_string(),
-                        want: *want,
-                        got,
-                    });
-                }
-                replica.store.write(*ty, &block.0).map_err(Error::Store)?;
-                bytes += block.0.len() as u64;
+    /// Fetches `missing` in chunks of at most [`FETCH_BYTES`], with
+    /// [`IN_FLIGHT`] requests outstanding, writing each chunk (every
+    /// block's score checked) while the next ones travel. Returns the
+    /// blocks and bytes written.
+    async fn fetch(&mut self, missing: &[((Score, BlockType), u16)]) -> Result<(u64, u64)> {
+        let chunks = chunks(missing, FETCH_BYTES);
+        let mut sent = 0;
+        let mut writing: Option<tokio::task::JoinHandle<Result<u64>>> = None;
+        let mut bytes = 0;
+        for (i, chunk) in chunks.iter().enumerate() {
+            while sent < chunks.len() && sent < i + IN_FLIGHT {
+                let request = PeerRequest::Blocks(
+                    chunks[sent]
+                        .iter()
+                        .map(|((s, t), _)| wire_block(s, *t))
+                        .collect(),
+                );
+                self.send(&request).await?;
+                sent += 1;
             }
-            Ok((wanted.len() as u64, bytes))
-        })
-        .await
+            let PeerResponse::Blocks(blocks) = self.receive(ANSWER).await? else {
+                return Err(self.unexpected("blocks"));
+            };
+            if blocks.len() != chunk.len() {
+                return Err(Error::BadFrame(format!(
+                    "peer {} sent {} blocks for {} asked",
+                    self.peer,
+                    blocks.len(),
+                    chunk.len()
+                )));
+            }
+            if let Some(w) = writing.take() {
+                bytes += joined(w).await?;
+            }
+            let (replica, peer) = (self.replica.clone(), self.peer.clone());
+            let wanted: Vec<(Score, BlockType)> = chunk.iter().map(|(b, _)| *b).collect();
+            writing = Some(tokio::task::spawn_blocking(move || {
+                write_checked(&replica, &peer, &wanted, blocks)
+            }));
+        }
+        if let Some(w) = writing {
+            bytes += joined(w).await?;
+        }
+        Ok((missing.len() as u64, bytes))
     }
 
     fn unexpected(&self, want: &str) -> Error {
@@ -257,13 +285,47 @@ impl Puller {
     }
 }
 
-/// Consecutive runs of `missing` of at most [`MAX_BLOCK_BYTES`] each.
-fn chunks<T>(missing: &[(T, u16)]) -> Vec<&[(T, u16)]> {
+/// Writes `blocks`, each of which must have the score asked for
+/// (`wanted`, in order); returns their bytes.
+fn write_checked(
+    replica: &Replica,
+    peer: &NodeId,
+    wanted: &[(Score, BlockType)],
+    blocks: Vec<Bytes>,
+) -> Result<u64> {
+    let mut bytes = 0;
+    for ((want, ty), block) in wanted.iter().zip(blocks) {
+        // The store hashes what it writes: a block under another score is
+        // stored under its own (harmless) and refused here.
+        let got = replica.store.write(*ty, &block.0).map_err(Error::Store)?;
+        if got != *want {
+            return Err(Error::BadBlockFromPeer {
+                peer: peer.to_string(),
+                want: *want,
+                got,
+            });
+        }
+        bytes += block.0.len() as u64;
+    }
+    Ok(bytes)
+}
+
+/// The result of a blocking task.
+async fn joined<T>(task: tokio::task::JoinHandle<Result<T>>) -> Result<T> {
+    match task.await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(Error::ShuttingDown),
+    }
+}
+
+/// Consecutive runs of `missing` of at most `max` bytes each.
+fn chunks<T>(missing: &[(T, u16)], max: usize) -> Vec<&[(T, u16)]> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, (_, size)) in missing.iter().enumerate() {
         let size = usize::from(*size);
-        if bytes + size > MAX_BLOCK_BYTES && i > start {
+        if bytes + size > max && i > start {
             out.push(&missing[start..i]);
             (start, bytes) = (i, 0);
         }
@@ -298,12 +360,11 @@ mod tests {
     #[test]
     fn chunks_stay_under_the_cap() {
         let sizes = vec![((), 60000u16); 1000];
-        let c = chunks(&sizes);
-        assert!(
-            c.iter()
-                .all(|c| c.iter().map(|(_, s)| usize::from(*s)).sum::<usize>() <= MAX_BLOCK_BYTES)
-        );
+        let c = chunks(&sizes, wire::MAX_BLOCK_BYTES);
+        assert!(c.iter().all(
+            |c| c.iter().map(|(_, s)| usize::from(*s)).sum::<usize>() <= wire::MAX_BLOCK_BYTES
+        ));
         assert_eq!(c.iter().map(|c| c.len()).sum::<usize>(), 1000);
-        assert!(chunks::<()>(&[]).is_empty());
+        assert!(chunks::<()>(&[], wire::MAX_BLOCK_BYTES).is_empty());
     }
 }
