@@ -262,3 +262,127 @@ async fn a_user_certificate_gets_no_peer_service() {
     }
     assert!(!cursor_path(&g.b_data(), &NodeId::new("n1").unwrap()).exists());
 }
+
+/// A TCP relay between a puller and a server that can cut the link
+/// (close what is open, refuse what comes) and delay every chunk it
+/// forwards: a partition and a slow link, without netem.
+struct FaultProxy {
+    addr: String,
+    cut: tokio::sync::watch::Sender<bool>,
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl FaultProxy {
+    async fn start(to: String) -> FaultProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (cut, _) = tokio::sync::watch::channel(false);
+        let delay_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (cuts, delay) = (cut.clone(), delay_ms.clone());
+        tokio::spawn(async move {
+            loop {
+                let (client, _) = listener.accept().await.unwrap();
+                if *cuts.borrow() {
+                    continue; // dropped: the dialler sees the connection close
+                }
+                let Ok(server) = tokio::net::TcpStream::connect(&to).await else {
+                    continue;
+                };
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                for (r, w) in [(cr, sw), (sr, cw)] {
+                    tokio::spawn(forward(r, w, cuts.subscribe(), delay.clone()));
+                }
+            }
+        });
+        FaultProxy {
+            addr,
+            cut,
+            delay_ms,
+        }
+    }
+
+    fn cut(&self, cut: bool) {
+        self.cut.send_replace(cut);
+    }
+
+    fn delay(&self, ms: u64) {
+        self.delay_ms.store(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+async fn forward(
+    mut r: tokio::net::tcp::OwnedReadHalf,
+    mut w: tokio::net::tcp::OwnedWriteHalf,
+    mut cut: tokio::sync::watch::Receiver<bool>,
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
+) {
+    use tokio::io::AsyncWriteExt;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = tokio::select! {
+            _ = cut.wait_for(|c| *c) => return,
+            n = r.read(&mut buf) => match n { Ok(0) | Err(_) => return, Ok(n) => n },
+        };
+        let ms = delay_ms.load(std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        if w.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Waits up to `secs` for `f`.
+async fn until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partition_heals_by_itself_and_a_slow_link_still_converges() {
+    use colony_core::replication::Replicator;
+    let g = Pair::new().await;
+    let proxy = FaultProxy::start(g.server.local_addr().to_string()).await;
+    let replicator = Replicator::start(g.b.replica().clone(), &[proxy.addr.clone()]).unwrap();
+    let has_name = |n: &str| g.b.names().get(&Name::parse(n).unwrap()).unwrap().is_some();
+
+    let one = write_blocks(&*g.a.store(), 6, 20);
+    g.a.store().sync().unwrap();
+    g.a.names().mint("one", &user("alice"), one[0]).unwrap();
+    until(10, "one@n1 never arrived", || has_name("one@n1")).await;
+
+    proxy.cut(true);
+    let status = |f: &dyn Fn(&colony_core::replication::status::Pulling) -> bool| {
+        g.b.replica().status.of(&proxy.addr).is_some_and(|p| f(&p))
+    };
+    until(10, "the cut was not noticed", || {
+        status(&|p| !p.connected && p.last_error.is_some())
+    })
+    .await;
+    let two = write_blocks(&*g.a.store(), 7, 20);
+    g.a.store().sync().unwrap();
+    g.a.names().mint("two", &user("alice"), two[0]).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!has_name("two@n1"), "crossed a cut link");
+
+    // Healed, and slow: every chunk held 30 ms each way.
+    proxy.delay(30);
+    proxy.cut(false);
+    until(
+        15,
+        "two@n1 never arrived after the partition healed",
+        || has_name("two@n1"),
+    )
+    .await;
+    for s in &two {
+        assert!(g.b.store().has(s, BlockType::DATA).unwrap());
+    }
+    until(5, "not connected again", || {
+        status(&|p| p.connected && p.last_error.is_none())
+    })
+    .await;
+    replicator.stop().await;
+}
