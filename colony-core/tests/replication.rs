@@ -346,7 +346,8 @@ async fn a_partition_heals_by_itself_and_a_slow_link_still_converges() {
     use colony_core::replication::Replicator;
     let g = Pair::new().await;
     let proxy = FaultProxy::start(g.server.local_addr().to_string()).await;
-    let replicator = Replicator::start(g.b.replica().clone(), &[proxy.addr.clone()]).unwrap();
+    let replicator =
+        Replicator::start(g.b.replica().clone(), std::slice::from_ref(&proxy.addr)).unwrap();
     let has_name = |n: &str| g.b.names().get(&Name::parse(n).unwrap()).unwrap().is_some();
 
     let one = write_blocks(&*g.a.store(), 6, 20);
@@ -385,4 +386,29 @@ async fn a_partition_heals_by_itself_and_a_slow_link_still_converges() {
     })
     .await;
     replicator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cursor_past_the_peers_log_starts_over_at_once() {
+    let g = Pair::new().await;
+    let scores = write_blocks(&*g.a.store(), 8, 10);
+    g.a.store().sync().unwrap();
+    // As if n1's store had been made anew under the same id.
+    let stale = Cursor {
+        log: 7 << 32,
+        names: 99,
+    };
+    stale
+        .store(&g.b_data(), &NodeId::new("n1").unwrap())
+        .unwrap();
+    let mut p = g.puller().await;
+    let started = std::time::Instant::now();
+    let step = p.step(true).await.unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "waited"
+    );
+    assert_eq!((step.blocks, p.cursor()), (0, Cursor::default()));
+    assert_eq!(pull_all(&mut p).await, 10);
+    assert!(g.b.store().has(&scores[9], BlockType::DATA).unwrap());
 }

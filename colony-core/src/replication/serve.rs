@@ -19,6 +19,10 @@ use crate::rpc::{Conn, Response, frame};
 /// The longest a request may ask the server to wait for new entries.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
 
+/// A peer connection with no request for this long is closed (its
+/// puller dials again when it needs to).
+const IDLE: Duration = Duration::from_secs(300);
+
 /// Serves the peer protocol to `peer` on `tls` until it closes or
 /// `stopped` changes. A node that speaks the user protocol instead is
 /// told it is not a user, as before nodes replicated.
@@ -36,6 +40,11 @@ pub(crate) async fn serve(
         let read = tokio::select! {
             _ = stopped.changed() => break,
             read = wire::read(tls, MAX_PEER_REQUEST) => read,
+            // A live puller asks at least every MAX_WAIT.
+            _ = tokio::time::sleep(IDLE) => {
+                tracing::info!(%peer, "closing a peer connection idle for {IDLE:?}");
+                break;
+            }
         };
         let body = match read {
             Ok(Some(body)) => body,
@@ -93,8 +102,10 @@ async fn answer(
                 changes.borrow_and_update();
                 let r = replica.clone();
                 let slice = blocking(move || r.log_slice(log, names, max)).await?;
-                let waiting = matches!(&slice, PeerResponse::Log { entries, names: n, next, .. }
-                    if entries.is_empty() && n.is_empty() && *next == log);
+                // Nothing new, and the puller is not past our end (then it
+                // must hear at once that our log is shorter).
+                let waiting = matches!(&slice, PeerResponse::Log { entries, names: n, next, end, .. }
+                    if entries.is_empty() && n.is_empty() && *next == log && log <= *end);
                 if let PeerResponse::Log { end, .. } = &slice {
                     replica.status.served(peer, log, *end);
                 }
