@@ -128,16 +128,29 @@ fn run_in(at: &Grid, env: &str, script: &str) -> Vec<u8> {
 
 #[test]
 fn save_on_one_node_spawn_on_another_over_a_chain_both_ways() {
+    // n1 - n2 - n3: n2 relays.
+    save_and_spawn_across(&[&[1], &[0, 2], &[1]]);
+}
+
+#[test]
+fn save_on_one_node_spawn_on_another_in_a_full_mesh_both_ways() {
+    save_and_spawn_across(&[&[1, 2], &[0, 2], &[0, 1]]);
+}
+
+/// Three nodes, node i peering with `peers[i]`: alice saves on n1 and
+/// spawns and reads it on n3, then saves there and reads it on n1; `colony
+/// peers` on n2 shows each of its peers connected.
+fn save_and_spawn_across(peers: &[&[usize]]) {
     if !can_mount() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let (mut nodes, seed) = grid(tmp.path(), 2);
     let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
-    // A chain: n1 - n2 - n3.
-    nodes[0].start(&seed, &[&addrs[1]]);
-    nodes[1].start(&seed, &[&addrs[0], &addrs[2]]);
-    nodes[2].start(&seed, &[&addrs[1]]);
+    for (node, peers) in nodes.iter_mut().zip(peers) {
+        let peers: Vec<&str> = peers.iter().map(|&p| addrs[p].as_str()).collect();
+        node.start(&seed, &peers);
+    }
     let (a, c) = (
         alice_at(&nodes[0], &nodes[0]),
         alice_at(&nodes[0], &nodes[2]),
@@ -169,7 +182,10 @@ fn save_on_one_node_spawn_on_another_over_a_chain_both_ways() {
         "from n1\nfrom n3\n"
     );
 
-    // n2 relays: it pulls from both and both pull from it.
+    let n2_peers: Vec<(&String, String)> = peers[1]
+        .iter()
+        .map(|&p| (&addrs[p], format!("n{}", p + 1)))
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(10);
     let report = loop {
         let report = ok(colony(&[
@@ -181,12 +197,12 @@ fn save_on_one_node_spawn_on_another_over_a_chain_both_ways() {
             .lines()
             .filter(|l| l.contains(": connected;"))
             .count();
-        if connected == 2 || Instant::now() > deadline {
+        if connected == n2_peers.len() || Instant::now() > deadline {
             break report;
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    for (addr, node) in [(&addrs[0], "n1"), (&addrs[2], "n3")] {
+    for (addr, node) in n2_peers {
         assert!(
             report.contains(&format!("peer {addr} node {node}: connected;")),
             "{report}"

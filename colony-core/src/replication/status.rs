@@ -2,7 +2,9 @@
 //! the pullers and the server and written by the running node to
 //! `replication/status` in its data directory, which `colony peers` prints.
 //!
-//! "Behind" is in bytes of log (clumps with their headers): inward, the
+//! In the file, times are `@SECONDS` since the epoch and errors are
+//! quoted; `colony peers` shows the times as ages. "Behind" is in bytes
+//! of log (clumps with their headers): inward, the
 //! peer's durable log end less our cursor in it; outward, our durable end
 //! less the cursor the peer last pulled with. Both are as of the last
 //! exchange.
@@ -131,7 +133,7 @@ impl Inner {
     fn report(&self) -> String {
         let mut out = format!("written {}\n", now());
         let bytes = |b: Option<u64>| b.map_or("?".into(), |b| format!("{b} bytes"));
-        let when = |t: Option<u64>| t.map_or("never".into(), |t| format!("at {t}"));
+        let when = |t: Option<u64>| t.map_or("never".into(), |t| format!("@{t}"));
         for (addr, p) in &self.pulling {
             let node = p.node.as_ref().map_or("?".into(), |n| n.to_string());
             let out_behind = p
@@ -152,7 +154,9 @@ impl Inner {
                 p.blocks,
                 p.bytes,
                 when(p.last_exchange),
-                p.last_error.as_deref().unwrap_or("none"),
+                p.last_error
+                    .as_ref()
+                    .map_or("none".into(), |e| format!("{e:?}")),
             );
         }
         for (node, s) in &self.serving {
@@ -161,7 +165,7 @@ impl Inner {
             }
             let _ = writeln!(
                 out,
-                "node {node} (pulls from us only): behind: out {} bytes; last exchange at {}",
+                "node {node} (pulls from us only): behind: out {} bytes; last exchange @{}",
                 s.behind, s.last_exchange
             );
         }
@@ -169,7 +173,7 @@ impl Inner {
     }
 }
 
-/// The status file as `colony peers` prints it: each `at SECONDS` turned
+/// The status file as `colony peers` prints it: each `@SECONDS` turned
 /// into how long ago that was, or a note when no node has written one.
 pub fn read_report(data_dir: &Path) -> Result<String> {
     let path = status_path(data_dir);
@@ -194,19 +198,19 @@ pub fn read_report(data_dir: &Path) -> Result<String> {
             let _ = writeln!(out, "status written {}", ago(t));
             continue;
         }
-        let mut words: Vec<String> = Vec::new();
-        let mut it = line.split(' ').peekable();
-        while let Some(w) = it.next() {
-            match it.peek() {
-                Some(t) if w == "at" && t.starts_with(|c: char| c.is_ascii_digit()) => {
-                    let t = it.next().unwrap_or_default();
+        // Times are written `@SECONDS` (errors are quoted, so their
+        // words never start with `@`).
+        let words: Vec<String> = line
+            .split(' ')
+            .map(|w| match w.strip_prefix('@') {
+                Some(t) if t.starts_with(|c: char| c.is_ascii_digit()) => {
                     let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
                     let (num, rest) = t.split_at(digits);
-                    words.push(format!("{}{rest}", ago(num)));
+                    format!("{}{rest}", ago(num))
                 }
-                _ => words.push(w.to_string()),
-            }
-        }
+                _ => w.to_string(),
+            })
+            .collect();
         let _ = writeln!(out, "{}", words.join(" "));
     }
     Ok(out)
@@ -251,7 +255,7 @@ mod tests {
         );
         assert_eq!(
             lines[2],
-            "peer 127.0.0.1:8 node ?: not connected; behind: in ?, out ?; pulled 0 blocks, 0 bytes; last exchange never; last error refused at 127.0.0.1:8"
+            "peer 127.0.0.1:8 node ?: not connected; behind: in ?, out ?; pulled 0 blocks, 0 bytes; last exchange never; last error \"refused at 127.0.0.1:8\""
         );
         assert!(
             lines[3]
