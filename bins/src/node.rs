@@ -10,6 +10,7 @@ use clap::Args;
 use colony_core::colony::{Colony, ColonyConfig, EnvRuntime};
 use colony_core::identity::{self, InitOptions, USERS_DIR};
 use colony_core::node::NODE_ID_FILE;
+use colony_core::replication::{Replicator, peer_addresses};
 use colony_core::rpc::{GridServer, host_of, is_wildcard};
 use colony_core::{NodeId, UserName};
 use colony_ns::session::LinuxConfig;
@@ -69,6 +70,10 @@ pub struct NodeArgs {
     /// The admin user, who owns the seed (first start only).
     #[arg(long, default_value = "admin")]
     pub admin: UserName,
+    /// The grid address (HOST:PORT) of another storage node to replicate
+    /// blocks and names with (repeatable; also one a line in DATA/peers).
+    #[arg(long = "peer", value_name = "HOST:PORT")]
+    pub peers: Vec<String>,
 }
 
 impl NodeArgs {
@@ -107,10 +112,10 @@ impl NodeArgs {
     }
 
     /// Seeds the node if it has no `clean.<node>` yet, gives every user
-    /// with a credential their name for it, serves the grid on `--addr`
-    /// and prints how to connect; on SIGTERM or Ctrl-C checkpoints and
-    /// stops every environment (the next start resumes them), keeps every
-    /// name and syncs the store.
+    /// with a credential their name for it, serves the grid on `--addr`,
+    /// pulls from its peers and prints how to connect; on SIGTERM or
+    /// Ctrl-C stops pulling, checkpoints and stops every environment (the
+    /// next start resumes them), keeps every name and syncs the store.
     pub async fn serve<R: EnvRuntime>(&self, colony: Arc<Colony<R>>) -> anyhow::Result<()> {
         let dir = &colony.config().data_dir;
         ensure_seed(&colony, dir, self)?;
@@ -123,9 +128,15 @@ impl NodeArgs {
         }
         let server = GridServer::bind(&self.addr, colony.clone()).await?;
         let bound = server.local_addr().to_string();
+        let peers = peer_addresses(dir, &self.peers)?;
+        let replicator = Replicator::start(colony.replica().clone(), &peers)?;
+        if !peers.is_empty() {
+            println!("replicating with {}", peers.join(", "));
+        }
         print_welcome(dir, colony.node(), &self.admin, &bound, &self.addr);
         shutdown_signal().await?;
         tracing::info!("stopping: checkpointing every environment, syncing the store");
+        replicator.stop().await;
         server.shutdown().await;
         colony.shutdown().await?;
         Ok(())

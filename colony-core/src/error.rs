@@ -250,6 +250,24 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// A replication cursor file that is not `LOG NAMES`.
+    #[error("replication cursor {}: {text:?} is not two numbers", path.display())]
+    BadCursor {
+        /// The file.
+        path: PathBuf,
+        /// What it holds.
+        text: String,
+    },
+    /// A peer sent a block whose contents do not have the score asked for.
+    #[error("peer {peer} sent a block for {want} whose score is {got}")]
+    BadBlockFromPeer {
+        /// The peer's node id.
+        peer: String,
+        /// The score asked for.
+        want: colony_venti::Score,
+        /// The score of what came.
+        got: colony_venti::Score,
+    },
 }
 
 /// Result with the crate's [`Error`].

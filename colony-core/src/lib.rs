@@ -13,6 +13,8 @@
 //!   save, invite, status, boom), one per node.
 //! * [`rpc`]: the grid RPC that serves a [`Colony`] to gridorc over mutual
 //!   TLS ([`rpc::GridServer`], [`rpc::GridClient`]).
+//! * [`replication`]: blocks and names pulled between a grid's storage
+//!   nodes, names never ahead of their blocks.
 //! * [`cpu_service`]: the cpu service of a node split into storage and
 //!   cpu processes ([`cpu_service::CpuServer`]), and its client.
 //! * [`fuzz`]: the properties the fuzz targets assert, replayed on the
@@ -27,6 +29,7 @@ pub mod limits;
 pub mod names;
 pub mod ndb;
 pub mod node;
+pub mod replication;
 pub mod rpc;
 pub mod user;
 

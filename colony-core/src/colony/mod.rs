@@ -51,6 +51,7 @@ use crate::identity::revocations::Revocations;
 use crate::limits::Limits;
 use crate::names::{NameRecord, ScoreNames};
 use crate::node::{NODE_ID_FILE, NodeId};
+use crate::replication::{LogStore, Replica, Status};
 use crate::user::UserName;
 
 pub use bare::{BareEnv, BareRuntime};
@@ -73,8 +74,10 @@ use table::EnvTable;
 pub struct Colony<R: EnvRuntime = SessionRuntime> {
     config: ColonyConfig,
     node: NodeId,
-    names: ScoreNames,
+    names: Arc<ScoreNames>,
     store: Arc<dyn BlockStore>,
+    /// The store, names and status replication works on.
+    replica: Arc<Replica>,
     limits: Limits,
     runtime: R,
     envs: EnvTable<R::Env>,
@@ -108,7 +111,15 @@ impl<R: EnvRuntime> Colony<R> {
         // The store first: its lock keeps a second process off the node.
         let store =
             ArenaStore::open(config.venti_dir(), ArenaConfig::default()).map_err(Error::Store)?;
-        let names = ScoreNames::open(dir)?;
+        let log = Arc::new(LogStore::new(store));
+        let names = Arc::new(ScoreNames::open(dir)?.with_log(log.clone())?);
+        let replica = Arc::new(Replica {
+            data_dir: dir.clone(),
+            node: node.clone(),
+            store: log.clone(),
+            names: names.clone(),
+            status: Status::default(),
+        });
         clear_envs(&config.envs_dir())?;
         let records = Arc::new(Records::open(dir)?);
         let revocations = Revocations::of(dir)?;
@@ -116,7 +127,8 @@ impl<R: EnvRuntime> Colony<R> {
             config,
             node,
             names,
-            store: Arc::new(store),
+            store: log,
+            replica,
             limits,
             runtime,
             envs: EnvTable::new(),
@@ -133,6 +145,11 @@ impl<R: EnvRuntime> Colony<R> {
     /// The node's scorenames, every user's (admin and seeding use).
     pub fn names(&self) -> &ScoreNames {
         &self.names
+    }
+
+    /// What replication works on: the node's log, names and status.
+    pub fn replica(&self) -> &Arc<Replica> {
+        &self.replica
     }
 
     /// The node's block store (admin and seeding use).

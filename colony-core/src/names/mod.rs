@@ -11,6 +11,13 @@
 //!   merge replicas use.
 //! * [`ndb_io`]: import and export of a Plan 9 spawngrid `scorenames` file.
 //!
+//! Replication ([`crate::replication`]): each record is numbered in the
+//! order this node learned it and carries the block log's durable end at
+//! that moment ([`Learned`]; the position comes from the log given to
+//! [`ScoreNames::with_log`]). A name is minted after its blocks are
+//! synced and merged from a peer after that pull's blocks are synced, so
+//! every block its root reaches is in the log before its position.
+//!
 //! Immutability: a record, once stored, is never changed or removed.
 //! Storing an identical record again is a no-op (replication delivers
 //! records more than once); storing another record under the same name is
@@ -26,9 +33,11 @@ mod redb_store;
 mod store;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use colony_venti::Score;
+use colony_venti::arena::LogPos;
 
 use crate::error::{Error, Result};
 use crate::node::NodeId;
@@ -37,15 +46,37 @@ use crate::user::UserName;
 pub use name::Name;
 pub use record::{Invite, NameRecord};
 pub use redb_store::RedbNames;
-pub use store::{MemNames, NameStore};
+pub use store::{Learned, MemNames, NameStore};
 
 /// The database file in a data directory.
 pub const NAMES_FILE: &str = "names.redb";
+
+/// The block log names are placed in (see [`ScoreNames::with_log`]).
+pub trait NameLog: Send + Sync {
+    /// The log's durable end now; `None` when the log is not open here
+    /// (a tool working on the names file of a stopped node).
+    fn end(&self) -> Option<LogPos>;
+    /// Called after records were learned (to wake peers waiting for them).
+    fn learned(&self);
+}
+
+/// No log: records are stored unnumbered, and numbered when the node
+/// next opens them with its log.
+struct NoLog;
+
+impl NameLog for NoLog {
+    fn end(&self) -> Option<LogPos> {
+        None
+    }
+    fn learned(&self) {}
+}
 
 /// A node's scorenames: a [`NameStore`] and the node id it mints with.
 pub struct ScoreNames<S: NameStore = RedbNames> {
     store: S,
     node: NodeId,
+    /// Where records learned now are placed in the block log.
+    log: Arc<dyn NameLog>,
 }
 
 impl ScoreNames<RedbNames> {
@@ -62,8 +93,36 @@ impl ScoreNames<RedbNames> {
 
 impl<S: NameStore> ScoreNames<S> {
     /// Names kept in `store`, minted as `node`.
+    /// Records are stored unnumbered (not given to peers) until the node
+    /// opens them [`with_log`](Self::with_log).
     pub fn new(store: S, node: NodeId) -> ScoreNames<S> {
-        ScoreNames { store, node }
+        ScoreNames {
+            store,
+            node,
+            log: Arc::new(NoLog),
+        }
+    }
+
+    /// Places every record learned from now on at the durable end of the
+    /// node's block log `log`, and records stored by an earlier version
+    /// or by a tool while it was stopped (their blocks were synced before
+    /// them) at its end now.
+    pub fn with_log(mut self, log: Arc<dyn NameLog>) -> Result<ScoreNames<S>> {
+        let placed = match log.end() {
+            Some(end) => self.store.learn_unnumbered(end)?,
+            None => 0,
+        };
+        if placed > 0 {
+            tracing::info!(placed, "numbered the names stored before replication");
+        }
+        self.log = log;
+        Ok(self)
+    }
+
+    /// Up to `max` records in the order this node learned them, from the
+    /// one numbered `from` on (what a peer pulls).
+    pub fn learned_since(&self, from: u64, max: usize) -> Result<Vec<Learned>> {
+        self.store.learned_since(from, max)
     }
 
     /// The id this node mints names with.
@@ -110,7 +169,7 @@ impl<S: NameStore> ScoreNames<S> {
             created: Some(now()),
             invite,
         };
-        match self.store.insert_all(std::slice::from_ref(&record)) {
+        match self.insert_all(std::slice::from_ref(&record)) {
             Ok(1) => Ok(record),
             Ok(_) | Err(Error::NameConflict { .. }) => {
                 Err(Error::NameExists(record.name.to_string()))
@@ -123,7 +182,7 @@ impl<S: NameStore> ScoreNames<S> {
     /// whether it was new; an identical record already held is `false`,
     /// a different one under the same name is [`Error::NameExists`].
     pub fn insert(&self, record: NameRecord) -> Result<bool> {
-        match self.store.insert_all(std::slice::from_ref(&record)) {
+        match self.insert_all(std::slice::from_ref(&record)) {
             Ok(n) => Ok(n == 1),
             Err(Error::NameConflict { .. }) => Err(Error::NameExists(record.name.to_string())),
             Err(e) => Err(e),
@@ -136,11 +195,20 @@ impl<S: NameStore> ScoreNames<S> {
     /// [`Error::NameConflict`], and is logged, since it means a peer
     /// minted outside its own node id or is corrupt.
     pub fn merge(&self, records: &[NameRecord]) -> Result<usize> {
-        self.store.insert_all(records).inspect_err(|e| {
+        self.insert_all(records).inspect_err(|e| {
             if let Error::NameConflict { ours, theirs } = e {
                 tracing::error!(name = %ours.name, ?ours, ?theirs, "refused a conflicting scorename merge");
             }
         })
+    }
+
+    /// Stores `records` at the log's end and tells the log.
+    fn insert_all(&self, records: &[NameRecord]) -> Result<usize> {
+        let added = self.store.insert_all(records, self.log.end())?;
+        if added > 0 {
+            self.log.learned();
+        }
+        Ok(added)
     }
 
     /// Merges the records of a spawngrid `scorenames` file (see

@@ -1,20 +1,28 @@
 //! Name records in a redb database file.
 //!
-//! Two tables: `names` maps the name to its encoded [`NameRecord`];
+//! Three tables: `names` maps the name to its encoded [`NameRecord`];
 //! `owners` holds the pair (owner, name) so one user's names are an exact
-//! range scan, never a substring match.
+//! range scan, never a substring match; `learned` maps each record's
+//! number in the order learned to the log position it was learned at and
+//! its name (what replication serves peers from).
 
 use std::path::{Path, PathBuf};
 
-use redb::{Builder, Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::collections::BTreeSet;
+
+use colony_venti::arena::LogPos;
+use redb::{
+    Builder, Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+};
 
 use crate::error::{Error, Result};
-use crate::names::store::new_records;
+use crate::names::store::{Learned, new_records};
 use crate::names::{Name, NameRecord, NameStore};
 use crate::user::UserName;
 
 const NAMES: TableDefinition<&str, &[u8]> = TableDefinition::new("names");
 const OWNERS: TableDefinition<(&str, &str), ()> = TableDefinition::new("owners");
+const LEARNED: TableDefinition<u64, (u64, &str)> = TableDefinition::new("learned");
 
 /// A [`NameStore`] in one redb file.
 pub struct RedbNames {
@@ -45,10 +53,11 @@ impl RedbNames {
             db,
             path: path.to_path_buf(),
         };
-        // Create both tables so that read transactions always find them.
+        // Create the tables so that read transactions always find them.
         let txn = store.db.begin_write().map_err(|e| store.fail(e))?;
         txn.open_table(NAMES).map_err(|e| store.fail(e))?;
         txn.open_table(OWNERS).map_err(|e| store.fail(e))?;
+        txn.open_table(LEARNED).map_err(|e| store.fail(e))?;
         txn.commit().map_err(|e| store.fail(e))?;
         Ok(store)
     }
@@ -77,6 +86,14 @@ impl RedbNames {
     }
 }
 
+impl RedbNames {
+    /// The number the next learned record gets.
+    fn next_seq(&self, learned: &impl ReadableTable<u64, (u64, &'static str)>) -> Result<u64> {
+        let last = learned.last().map_err(|e| self.fail(e))?;
+        Ok(last.map_or(0, |(seq, _)| seq.value() + 1))
+    }
+}
+
 impl NameStore for RedbNames {
     fn get(&self, name: &Name) -> Result<Option<NameRecord>> {
         let txn = self.db.begin_read().map_err(|e| self.fail(e))?;
@@ -85,15 +102,17 @@ impl NameStore for RedbNames {
         guard.map(|g| NameRecord::decode(g.value())).transpose()
     }
 
-    fn insert_all(&self, batch: &[NameRecord]) -> Result<usize> {
+    fn insert_all(&self, batch: &[NameRecord], at: Option<LogPos>) -> Result<usize> {
         let txn = self.db.begin_write().map_err(|e| self.fail(e))?;
         let added = {
             let mut names = txn.open_table(NAMES).map_err(|e| self.fail(e))?;
             let mut owners = txn.open_table(OWNERS).map_err(|e| self.fail(e))?;
+            let mut learned = txn.open_table(LEARNED).map_err(|e| self.fail(e))?;
             let fresh = new_records(batch, |n| {
                 let guard = names.get(n.as_str()).map_err(|e| self.fail(e))?;
                 guard.map(|g| NameRecord::decode(g.value())).transpose()
             })?;
+            let mut seq = self.next_seq(&learned)?;
             for r in &fresh {
                 names
                     .insert(r.name.as_str(), r.encode().as_slice())
@@ -101,10 +120,67 @@ impl NameStore for RedbNames {
                 owners
                     .insert((r.owner.as_str(), r.name.as_str()), ())
                     .map_err(|e| self.fail(e))?;
+                if let Some(at) = at {
+                    learned
+                        .insert(seq, (at, r.name.as_str()))
+                        .map_err(|e| self.fail(e))?;
+                    seq += 1;
+                }
             }
             fresh.len()
         };
         // Dropping an uncommitted transaction (on any error above) aborts it.
+        txn.commit().map_err(|e| self.fail(e))?;
+        Ok(added)
+    }
+
+    fn learned_since(&self, from: u64, max: usize) -> Result<Vec<Learned>> {
+        let txn = self.db.begin_read().map_err(|e| self.fail(e))?;
+        let learned = txn.open_table(LEARNED).map_err(|e| self.fail(e))?;
+        let names = txn.open_table(NAMES).map_err(|e| self.fail(e))?;
+        let mut out = Vec::new();
+        for entry in learned.range(from..).map_err(|e| self.fail(e))?.take(max) {
+            let (seq, value) = entry.map_err(|e| self.fail(e))?;
+            let (at, name) = value.value();
+            let record = self.read_records(std::iter::once(name), &names)?.remove(0);
+            out.push(Learned {
+                seq: seq.value(),
+                at,
+                record,
+            });
+        }
+        Ok(out)
+    }
+
+    fn learn_unnumbered(&self, at: LogPos) -> Result<usize> {
+        let txn = self.db.begin_write().map_err(|e| self.fail(e))?;
+        let added = {
+            let names = txn.open_table(NAMES).map_err(|e| self.fail(e))?;
+            let mut learned = txn.open_table(LEARNED).map_err(|e| self.fail(e))?;
+            let all = names.len().map_err(|e| self.fail(e))?;
+            if all == learned.len().map_err(|e| self.fail(e))? {
+                0
+            } else {
+                let mut known = BTreeSet::new();
+                for entry in learned.iter().map_err(|e| self.fail(e))? {
+                    let (_, value) = entry.map_err(|e| self.fail(e))?;
+                    known.insert(value.value().1.to_string());
+                }
+                let mut seq = self.next_seq(&learned)?;
+                let mut added = 0;
+                for entry in names.iter().map_err(|e| self.fail(e))? {
+                    let (name, _) = entry.map_err(|e| self.fail(e))?;
+                    if !known.contains(name.value()) {
+                        learned
+                            .insert(seq, (at, name.value()))
+                            .map_err(|e| self.fail(e))?;
+                        seq += 1;
+                        added += 1;
+                    }
+                }
+                added
+            }
+        };
         txn.commit().map_err(|e| self.fail(e))?;
         Ok(added)
     }

@@ -329,3 +329,100 @@ fn concurrent_mints_of_one_name_have_one_winner() {
         assert_eq!(names.all().unwrap(), [winner]);
     });
 }
+
+/// A log whose end the test moves.
+struct TestLog(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64);
+
+impl NameLog for TestLog {
+    fn end(&self) -> Option<LogPos> {
+        Some(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+    fn learned(&self) {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn records_are_numbered_in_the_order_learned_at_the_log_end() {
+    both("node1", |make| {
+        let log = Arc::new(TestLog(5.into(), 0.into()));
+        let names = make().with_log(log.clone()).unwrap();
+        let alice = user("alice");
+        names.mint("a", &alice, Score::of(b"a")).unwrap();
+        log.0.store(9, std::sync::atomic::Ordering::SeqCst);
+        let theirs = names_of("x@n2 y@n2");
+        assert_eq!(names.merge(&theirs).unwrap(), 2);
+        // Known records learn nothing and wake nobody.
+        assert_eq!(names.merge(&theirs).unwrap(), 0);
+        assert_eq!(log.1.load(std::sync::atomic::Ordering::SeqCst), 2);
+        let learned = names.learned_since(0, 10).unwrap();
+        let got: Vec<(u64, LogPos, &str)> = learned
+            .iter()
+            .map(|l| (l.seq, l.at, l.record.name.as_str()))
+            .collect();
+        assert_eq!(got, vec![(0, 5, "a@node1"), (1, 9, "x@n2"), (2, 9, "y@n2")]);
+        let from_1: Vec<u64> = names
+            .learned_since(1, 1)
+            .unwrap()
+            .iter()
+            .map(|l| l.seq)
+            .collect();
+        assert_eq!(from_1, vec![1]);
+        assert!(names.learned_since(3, 10).unwrap().is_empty());
+    });
+}
+
+/// Records named by `names` (space-separated), owned by alice.
+fn names_of(names: &str) -> Vec<NameRecord> {
+    names
+        .split(' ')
+        .map(|n| NameRecord {
+            name: Name::parse(n).unwrap(),
+            score: Score::of(n.as_bytes()),
+            owner: user("alice"),
+            created: Some(1),
+            invite: None,
+        })
+        .collect()
+}
+
+#[test]
+fn names_stored_before_numbering_are_numbered_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("names.redb");
+    {
+        // As an earlier version left it: records without numbers.
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut t = txn
+                .open_table(redb::TableDefinition::<&str, &[u8]>::new("names"))
+                .unwrap();
+            for r in names_of("old@n1 older@n1") {
+                t.insert(r.name.as_str(), r.encode().as_slice()).unwrap();
+            }
+        }
+        txn.commit().unwrap();
+    }
+    // A tool minting while the node is stopped has no log: unnumbered too.
+    ScoreNames::new(RedbNames::open(&path).unwrap(), node("n1"))
+        .mint("offline", &user("alice"), Score::of(b"o"))
+        .unwrap();
+    let store = RedbNames::open(&path).unwrap();
+    assert!(store.learned_since(0, 10).unwrap().is_empty());
+    let names = ScoreNames::new(store, node("n1"))
+        .with_log(Arc::new(TestLog(77.into(), 0.into())))
+        .unwrap();
+    let got: Vec<(u64, LogPos)> = names
+        .learned_since(0, 10)
+        .unwrap()
+        .iter()
+        .map(|l| (l.seq, l.at))
+        .collect();
+    assert_eq!(got, vec![(0, 77), (1, 77), (2, 77)]);
+    names.merge(&names_of("new@n2")).unwrap();
+    assert_eq!(
+        names.learned_since(3, 10).unwrap()[0].record.name.as_str(),
+        "new@n2"
+    );
+}

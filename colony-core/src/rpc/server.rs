@@ -1,8 +1,9 @@
 //! [`GridServer`]: serves a [`Colony`] to its users over mutual TLS.
 //!
 //! The user is the client certificate's common name (a certificate from
-//! the grid CA, checked by [`server_config`]); a node certificate or a
-//! user on the revoked list (live: see
+//! the grid CA, checked by [`server_config`]); a node certificate speaks
+//! the peer protocol instead ([`crate::replication`]); a user on the
+//! revoked list (live: see
 //! [`Revocations`](crate::identity::revocations::Revocations)) is answered
 //! with an error and the connection closed. A revocation also closes the
 //! user's open connections and stops their environments while the server
@@ -107,7 +108,15 @@ impl<R: EnvRuntime> Handler for Serve<R> {
         peer: Identity,
         stopped: watch::Receiver<bool>,
     ) -> Result<()> {
-        let admitted = self.user_of(peer).and_then(|user| self.count(user));
+        let user = match peer {
+            Identity::User(user) => user,
+            // A node's certificate speaks the peer protocol (replication).
+            Identity::Node(node) => {
+                let replica = self.colony.replica().clone();
+                return crate::replication::serve::serve(&mut tls, node, replica, stopped).await;
+            }
+        };
+        let admitted = self.user_of(user).and_then(|user| self.count(user));
         let (user, _counted) = admit(&mut tls, admitted, Response::Error).await?;
         tracing::debug!(%user, "grid connection");
         let revocations = self.colony.revocations().subscribe();
@@ -144,16 +153,8 @@ impl<R: EnvRuntime> Serve<R> {
         }
     }
 
-    /// The user a verified connection speaks for, if still allowed.
-    fn user_of(&self, peer: Identity) -> Result<UserName> {
-        let user = match peer {
-            Identity::User(user) => user,
-            Identity::Node(node) => {
-                return Err(Error::Refused(format!(
-                    "node {node} is not a user; grid commands take a user credential"
-                )));
-            }
-        };
+    /// `user`, if still allowed.
+    fn user_of(&self, user: UserName) -> Result<UserName> {
         if self.colony.is_revoked(&user) {
             return Err(Error::Refused(format!("user {user} is revoked")));
         }

@@ -37,6 +37,7 @@ pub mod file;
 pub mod format;
 pub mod head;
 pub mod index;
+pub mod log;
 pub mod mem_disk;
 pub mod next;
 mod recover;
@@ -55,6 +56,7 @@ use crate::score::Score;
 use crate::store::{BlockStore, MAX_BLOCK, check_block_size};
 
 pub use check::{CheckReport, Problem, Progress};
+pub use log::{LogEntry, LogPos, LogSlice};
 pub use stats::Stats;
 
 use bucket::{IndexEntry, Watermark};

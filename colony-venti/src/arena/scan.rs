@@ -58,6 +58,33 @@ impl ArenaFile {
         Ok(good_end)
     }
 
+    /// Walks the clump headers in `from..end` without checking the data,
+    /// for the replication log: `f` gets each clump's offset and header
+    /// and returns false to stop before the next. Stops at the first spot
+    /// that is not a clump. Returns where the last clump given to `f`
+    /// ended.
+    pub fn headers(
+        &self,
+        from: u64,
+        end: u64,
+        f: &mut dyn FnMut(u64, &ClumpHeader) -> bool,
+    ) -> Result<u64> {
+        let mut win = Window::new(self, end);
+        let mut off = from;
+        while off + ClumpHeader::SIZE as u64 <= end {
+            match ClumpHeader::decode(win.get(off, ClumpHeader::SIZE)?) {
+                Ok(h) if off + h.clump_len() <= end => {
+                    if !f(off, &h) {
+                        break;
+                    }
+                    off += h.clump_len();
+                }
+                _ => break,
+            }
+        }
+        Ok(off)
+    }
+
     /// The next offset at or after `from` where a clump with valid header
     /// and data checksums starts, or `end`.
     fn next_clump(&self, win: &mut Window<'_>, from: u64, end: u64) -> Result<u64> {

@@ -4,6 +4,7 @@ mod cpu;
 mod mount;
 mod ninep;
 mod node;
+mod peers;
 mod up;
 mod users;
 mod vac;
@@ -54,6 +55,10 @@ enum Command {
     /// Open a shell, or run a command, in a session through its cpu
     /// listener.
     Cpu(cpu::CpuArgs),
+    /// The replication peers of the node in a data directory, as its
+    /// running process last wrote them: connected or not, how far behind
+    /// each way, last exchange, last error.
+    Peers(peers::PeersArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -71,6 +76,7 @@ fn main() -> std::process::ExitCode {
         Command::Node(cmd) => node::run(cmd),
         Command::Up(args) => up::up(args),
         Command::Cpu(args) => cpu::cpu(args),
+        Command::Peers(args) => peers::peers(args),
     };
     colony_bins::exit::exit_code("colony", result)
 }

@@ -1,0 +1,370 @@
+//! The pulling side: one peer's log, followed into this node's store and
+//! names (see the [module docs](super) for the guarantees).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use colony_venti::{BlockStore, BlockType, Score};
+use rustls::ClientConfig;
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use crate::error::{Error, Result};
+use crate::identity::Identity;
+use crate::names::NameRecord;
+use crate::node::NodeId;
+use crate::replication::serve::blocking;
+use crate::replication::status::now;
+use crate::replication::wire::{
+    self, Bytes, MAX_ENTRIES, MAX_PEER_REQUEST, MAX_PEER_RESPONSE, PeerRequest, PeerResponse,
+    from_wire, wire_block,
+};
+use crate::replication::{Cursor, Replica};
+use crate::rpc::dial;
+
+/// How long the server may hold a request at the end of its log.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Block bytes asked per request: small enough that writing one chunk
+/// overlaps the transfer of the next, at most [`wire::MAX_BLOCK_BYTES`].
+const FETCH_BYTES: usize = 4 << 20;
+
+/// Block requests outstanding at once: memory stays within this many
+/// chunks on the way and one being written.
+const IN_FLIGHT: usize = 2;
+
+/// How long an answer may take beyond the wait.
+const ANSWER: Duration = Duration::from_secs(60);
+
+/// One connection to a peer, pulling its log.
+pub struct Puller {
+    replica: Arc<Replica>,
+    tls: TlsStream<TcpStream>,
+    addr: String,
+    peer: NodeId,
+    cursor: Cursor,
+    /// Log entries asked per round.
+    batch: u32,
+}
+
+/// What one round of [`Puller::step`] moved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Step {
+    /// Log entries the peer listed.
+    pub listed: usize,
+    /// Blocks fetched and written (the rest were here).
+    pub blocks: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Records new here.
+    pub names: usize,
+    /// The peer had nothing more when it answered.
+    pub caught_up: bool,
+}
+
+impl Puller {
+    /// Dials `addr` with this node's credential (`config`); the server
+    /// must hold a node certificate of the grid other than ours. Starts
+    /// from the cursor saved for that node.
+    pub async fn connect(
+        replica: Arc<Replica>,
+        config: Arc<ClientConfig>,
+        addr: &str,
+    ) -> Result<Puller> {
+        let tls = dial(config, addr).await?;
+        let refuse = |reason: String| Error::Connection {
+            addr: addr.to_string(),
+            reason,
+        };
+        let peer = match Identity::of_peer(tls.get_ref().1)? {
+            Identity::Node(n) if n == replica.node => {
+                return Err(refuse(format!("that is this node ({n})")));
+            }
+            Identity::Node(n) => n,
+            Identity::User(u) => return Err(refuse(format!("user {u} is not a node"))),
+        };
+        let cursor = Cursor::load(&replica.data_dir, &peer)?;
+        tracing::info!(%addr, %peer, log = cursor.log, names = cursor.names, "pulling from peer");
+        Ok(Puller {
+            replica,
+            tls,
+            addr: addr.to_string(),
+            peer,
+            cursor,
+            batch: MAX_ENTRIES,
+        })
+    }
+
+    /// Asks for at most `entries` log entries a round (tests use small
+    /// slices to stop between them).
+    pub fn with_batch(mut self, entries: u32) -> Puller {
+        self.batch = entries.clamp(1, MAX_ENTRIES);
+        self
+    }
+
+    /// The peer's node id.
+    pub fn peer(&self) -> &NodeId {
+        &self.peer
+    }
+
+    /// Where this puller is in the peer's log and records.
+    pub fn cursor(&self) -> Cursor {
+        self.cursor
+    }
+
+    /// Sends one request and reads its answer, within `limit`.
+    async fn call(&mut self, request: &PeerRequest, limit: Duration) -> Result<PeerResponse> {
+        self.send(request).await?;
+        self.receive(limit).await
+    }
+
+    /// Sends one request; its answer comes after those of the requests
+    /// sent before it.
+    async fn send(&mut self, request: &PeerRequest) -> Result<()> {
+        let bytes = wire::encode(request, MAX_PEER_REQUEST)?;
+        wire::write(&mut self.tls, &bytes)
+            .await
+            .map_err(|e| self.conn_err(e.to_string()))
+    }
+
+    /// Reads the answer to the oldest request unanswered, within `limit`.
+    async fn receive(&mut self, limit: Duration) -> Result<PeerResponse> {
+        let read = wire::read(&mut self.tls, MAX_PEER_RESPONSE);
+        match tokio::time::timeout(limit, read).await {
+            Err(_) => Err(self.conn_err(format!("no answer within {limit:?}"))),
+            Ok(Ok(None)) => Err(self.conn_err("the peer closed the connection".into())),
+            Ok(Ok(Some(body))) => match wire::decode::<PeerResponse>(&body, MAX_PEER_RESPONSE)? {
+                PeerResponse::Error(why) => {
+                    Err(Error::Refused(format!("peer {}: {why}", self.peer)))
+                }
+                r => Ok(r),
+            },
+            Ok(Err(e)) => Err(e),
+        }
+    }
+
+    fn conn_err(&self, reason: String) -> Error {
+        Error::Connection {
+            addr: self.addr.clone(),
+            reason,
+        }
+    }
+
+    /// One round: a slice of the peer's log (waiting at its end when
+    /// `wait`), the blocks of it this node lacks, a sync, the records it
+    /// covers, the cursor saved.
+    pub async fn step(&mut self, wait: bool) -> Result<Step> {
+        let wait = if wait { WAIT } else { Duration::ZERO };
+        let request = PeerRequest::Log {
+            log: self.cursor.log,
+            names: self.cursor.names,
+            max: self.batch,
+            wait_ms: wait.as_millis() as u32,
+        };
+        let PeerResponse::Log {
+            entries,
+            next,
+            end,
+            names,
+            next_names,
+        } = self.call(&request, wait + ANSWER).await?
+        else {
+            return Err(self.unexpected("a log slice"));
+        };
+        if next > end {
+            // The peer's log is shorter than our cursor in it: it is a new
+            // store under the same node id. Start over (what is here stays).
+            tracing::warn!(peer = %self.peer, cursor = self.cursor.log, end, "the peer's log ends before our cursor; pulling it again from the start");
+            self.cursor = Cursor::default();
+            return Ok(Step::default());
+        }
+        let mut step = Step {
+            listed: entries.len(),
+            caught_up: next == end && names.len() < wire::MAX_NAMES,
+            ..Step::default()
+        };
+        let wanted = entries
+            .iter()
+            .map(|(b, size)| Ok((from_wire(b)?, *size)))
+            .collect::<Result<Vec<_>>>()?;
+        let replica = self.replica.clone();
+        let missing: Vec<((Score, BlockType), u16)> = blocking(move || {
+            let mut missing = Vec::new();
+            for ((score, ty), size) in wanted {
+                if !replica.store.has(&score, ty).map_err(Error::Store)? {
+                    missing.push(((score, ty), size));
+                }
+            }
+            Ok(missing)
+        })
+        .await?;
+        (step.blocks, step.bytes) = self.fetch(&missing).await?;
+        let records = names
+            .iter()
+            .map(|b| NameRecord::decode(&b.0))
+            .collect::<Result<Vec<_>>>()?;
+        if step.blocks > 0 || !records.is_empty() {
+            let replica = self.replica.clone();
+            step.names = blocking(move || {
+                // Every block of the slice is durable before any name
+                // that needs it becomes visible.
+                replica.store.sync().map_err(Error::Store)?;
+                merge_each(&replica, &records)
+            })
+            .await?;
+        }
+        let moved = Cursor {
+            log: next,
+            names: next_names,
+        };
+        if moved != self.cursor {
+            let (replica, peer) = (self.replica.clone(), self.peer.clone());
+            blocking(move || moved.store(&replica.data_dir, &peer)).await?;
+            self.cursor = moved;
+        }
+        self.replica.status.pulling(&self.addr, |p| {
+            p.node = Some(self.peer.clone());
+            p.connected = true;
+            p.behind = Some(end.saturating_sub(next));
+            p.blocks += step.blocks;
+            p.bytes += step.bytes;
+            p.last_exchange = Some(now());
+            p.last_error = None;
+        });
+        Ok(step)
+    }
+
+    /// Fetches `missing` in chunks of at most [`FETCH_BYTES`], with
+    /// [`IN_FLIGHT`] requests outstanding, writing each chunk (every
+    /// block's score checked) while the next ones travel. Returns the
+    /// blocks and bytes written.
+    async fn fetch(&mut self, missing: &[((Score, BlockType), u16)]) -> Result<(u64, u64)> {
+        let chunks = chunks(missing, FETCH_BYTES);
+        let mut sent = 0;
+        let mut writing: Option<tokio::task::JoinHandle<Result<u64>>> = None;
+        let mut bytes = 0;
+        for (i, chunk) in chunks.iter().enumerate() {
+            while sent < chunks.len() && sent < i + IN_FLIGHT {
+                let request = PeerRequest::Blocks(
+                    chunks[sent]
+                        .iter()
+                        .map(|((s, t), _)| wire_block(s, *t))
+                        .collect(),
+                );
+                self.send(&request).await?;
+                sent += 1;
+            }
+            let PeerResponse::Blocks(blocks) = self.receive(ANSWER).await? else {
+                return Err(self.unexpected("blocks"));
+            };
+            if blocks.len() != chunk.len() {
+                return Err(Error::BadFrame(format!(
+                    "peer {} sent {} blocks for {} asked",
+                    self.peer,
+                    blocks.len(),
+                    chunk.len()
+                )));
+            }
+            if let Some(w) = writing.take() {
+                bytes += joined(w).await?;
+            }
+            let (replica, peer) = (self.replica.clone(), self.peer.clone());
+            let wanted: Vec<(Score, BlockType)> = chunk.iter().map(|(b, _)| *b).collect();
+            writing = Some(tokio::task::spawn_blocking(move || {
+                write_checked(&replica, &peer, &wanted, blocks)
+            }));
+        }
+        if let Some(w) = writing {
+            bytes += joined(w).await?;
+        }
+        Ok((missing.len() as u64, bytes))
+    }
+
+    fn unexpected(&self, want: &str) -> Error {
+        Error::BadFrame(format!("peer {} did not answer with {want}", self.peer))
+    }
+}
+
+/// Writes `blocks`, each of which must have the score asked for
+/// (`wanted`, in order); returns their bytes.
+fn write_checked(
+    replica: &Replica,
+    peer: &NodeId,
+    wanted: &[(Score, BlockType)],
+    blocks: Vec<Bytes>,
+) -> Result<u64> {
+    let mut bytes = 0;
+    for ((want, ty), block) in wanted.iter().zip(blocks) {
+        // The store hashes what it writes: a block under another score is
+        // stored under its own (harmless) and refused here.
+        let got = replica.store.write(*ty, &block.0).map_err(Error::Store)?;
+        if got != *want {
+            return Err(Error::BadBlockFromPeer {
+                peer: peer.to_string(),
+                want: *want,
+                got,
+            });
+        }
+        bytes += block.0.len() as u64;
+    }
+    Ok(bytes)
+}
+
+/// The result of a blocking task.
+async fn joined<T>(task: tokio::task::JoinHandle<Result<T>>) -> Result<T> {
+    match task.await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(Error::ShuttingDown),
+    }
+}
+
+/// Consecutive runs of `missing` of at most `max` bytes each.
+fn chunks<T>(missing: &[(T, u16)], max: usize) -> Vec<&[(T, u16)]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, (_, size)) in missing.iter().enumerate() {
+        let size = usize::from(*size);
+        if bytes + size > max && i > start {
+            out.push(&missing[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < missing.len() {
+        out.push(&missing[start..]);
+    }
+    out
+}
+
+/// Merges `records` one at a time, so a conflicting one (refused and
+/// logged by [`ScoreNames::merge`](crate::ScoreNames::merge)) does not
+/// hold back the others. Returns how many were new; any other failure
+/// stops the pull before its cursor moves.
+fn merge_each(replica: &Replica, records: &[NameRecord]) -> Result<usize> {
+    let mut new = 0;
+    for r in records {
+        match replica.names.merge(std::slice::from_ref(r)) {
+            Ok(n) => new += n,
+            Err(Error::NameConflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_stay_under_the_cap() {
+        let sizes = vec![((), 60000u16); 1000];
+        let c = chunks(&sizes, wire::MAX_BLOCK_BYTES);
+        assert!(c.iter().all(
+            |c| c.iter().map(|(_, s)| usize::from(*s)).sum::<usize>() <= wire::MAX_BLOCK_BYTES
+        ));
+        assert_eq!(c.iter().map(|c| c.len()).sum::<usize>(), 1000);
+        assert!(chunks::<()>(&[], wire::MAX_BLOCK_BYTES).is_empty());
+    }
+}
