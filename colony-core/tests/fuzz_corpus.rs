@@ -20,3 +20,8 @@ fn grid_rpc() {
 fn ndb_records() {
     replay_corpus(&corpus("ndb_records"), colony_core::fuzz::ndb_records);
 }
+
+#[test]
+fn peer_wire() {
+    replay_corpus(&corpus("peer_wire"), colony_core::fuzz::peer_wire);
+}

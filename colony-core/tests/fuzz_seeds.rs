@@ -12,8 +12,12 @@ use std::path::{Path, PathBuf};
 
 use colony_core::Limits;
 use colony_core::colony::EnvInfo;
-use colony_core::names::ndb_io;
+use colony_core::names::{Invite, ndb_io};
+use colony_core::replication::wire::{
+    self, Bytes, MAX_PEER_REQUEST, MAX_PEER_RESPONSE, PeerRequest, PeerResponse, wire_block,
+};
 use colony_core::rpc::{NameInfo, Request, Response};
+use colony_core::{Name, NameRecord, UserName};
 use colony_fossil::entry::ENTRY_SIZE;
 use colony_fossil::testdata::{TINY_CTIME, hostile_archive, testdata, twrites};
 use colony_fossil::{MetaBlock, Root};
@@ -392,6 +396,58 @@ fn grid_rpc() -> Seeds {
     seeds
 }
 
+fn peer_wire() -> Seeds {
+    let score = Score::of(b"hello");
+    let record = |invite: Option<Invite>| NameRecord {
+        name: Name::parse("mywork.n1").unwrap(),
+        score,
+        owner: UserName::new("alice").unwrap(),
+        created: Some(1_795_308_306),
+        invite,
+    };
+    let invited = Invite {
+        by: UserName::new("bob").unwrap(),
+        from: Name::parse("clean.n2").unwrap(),
+    };
+    let requests = [
+        PeerRequest::Log {
+            log: 0,
+            names: 0,
+            max: wire::MAX_ENTRIES,
+            wait_ms: 5000,
+        },
+        PeerRequest::Blocks(vec![
+            wire_block(&score, BlockType::DATA),
+            wire_block(&score, BlockType::DIR),
+        ]),
+    ];
+    let responses = [
+        PeerResponse::Log {
+            entries: vec![(wire_block(&score, BlockType::DATA), 5)],
+            next: 8192 + 43,
+            end: 8192 + 43,
+            names: vec![
+                Bytes(record(None).encode()),
+                Bytes(record(Some(invited)).encode()),
+            ],
+            next_names: 2,
+        },
+        PeerResponse::Blocks(vec![Bytes(b"hello".to_vec())]),
+        PeerResponse::Error("not a node of this grid".into()),
+    ];
+    let mut seeds = Seeds::new();
+    // The property decodes bodies; the length prefix is the frame reader's.
+    for (i, r) in requests.iter().enumerate() {
+        let frame = wire::encode(r, MAX_PEER_REQUEST).unwrap();
+        seeds.insert(format!("request-{i}"), frame[4..].to_vec());
+    }
+    for (i, r) in responses.iter().enumerate() {
+        let frame = wire::encode(r, MAX_PEER_RESPONSE).unwrap();
+        seeds.insert(format!("response-{i}"), frame[4..].to_vec());
+    }
+    seeds
+}
+
 fn ndb_records() -> Seeds {
     let names = b"scorename=clean.fraspasto rootscore=vac:16ff837b1a70e2e8cad4b85e8dbfd7f13b109a35 user=glenda\n\nscorename=mywork.211 rootscore=vac:0000000000000000000000000000000000000001 user=rabbit\n\n";
     let records = ndb_io::import(names).unwrap();
@@ -429,6 +485,7 @@ fn all_seeds() -> BTreeMap<String, Seeds> {
         ("cpu_frame", cpu_frame()),
         ("id_table", id_table()),
         ("grid_rpc", grid_rpc()),
+        ("peer_wire", peer_wire()),
         ("ndb_records", ndb_records()),
     ]
     .into_iter()
