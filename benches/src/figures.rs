@@ -19,7 +19,7 @@ pub const CHANGED: usize = 10 << 20;
 
 /// Prints the median and worst of `times` for `what`, with the rate when
 /// each moved `bytes`.
-fn print(what: &str, mut times: Vec<Duration>, bytes: Option<usize>) {
+pub fn print(what: &str, mut times: Vec<Duration>, bytes: Option<usize>) {
     times.sort();
     let (median, worst) = (times[times.len() / 2], times[times.len() - 1]);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;

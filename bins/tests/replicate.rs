@@ -7,94 +7,13 @@
 //! test says so and passes, except under CI (env `CI` set), where it
 //! fails.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod support;
-use support::grid::{Grid, envs, init_node, start_until, stop};
+use support::grid::{Grid, envs};
+use support::nodes::{alice_at, grid};
 use support::*;
-
-/// A node of the test grid: its data directory and grid address.
-struct Node {
-    data: PathBuf,
-    addr: String,
-    up: Option<Killed>,
-}
-
-impl Node {
-    /// Starts `colony up` with `peers` and waits until it serves.
-    fn start(&mut self, seed: &Path, peers: &[&str]) {
-        let mut cmd = Command::new(COLONY);
-        cmd.args(["up", "--addr", &self.addr, "--data"])
-            .arg(&self.data)
-            .arg("--seed")
-            .arg(seed);
-        for p in peers {
-            cmd.args(["--peer", p]);
-        }
-        self.up = Some(start_until(cmd, "then:").0);
-    }
-
-    /// Kills `colony up` with SIGKILL.
-    fn kill(&mut self) {
-        let mut up = self.up.take().expect("running");
-        up.0.kill().unwrap();
-        up.0.wait().unwrap();
-    }
-
-    fn stop(&mut self) {
-        stop(self.up.take().expect("running"));
-    }
-}
-
-/// Node n1 (users `alice`) and `joined` more nodes n2, n3, ... of its
-/// grid, none running; and the seed tree.
-fn grid(tmp: &Path, joined: usize) -> (Vec<Node>, PathBuf) {
-    let (a, seed) = init_node(tmp, &["alice"]);
-    let mut nodes = vec![a];
-    for i in 2..2 + joined {
-        let join = tmp.join(format!("n{i}.join"));
-        let node = format!("n{i}");
-        ok(colony(&[
-            "node",
-            "add",
-            "--data",
-            nodes[0].to_str().unwrap(),
-            "--node",
-            &node,
-            "-o",
-            join.to_str().unwrap(),
-        ]));
-        let data = tmp.join(&node);
-        ok(colony(&[
-            "init",
-            "--data",
-            data.to_str().unwrap(),
-            "--join",
-            join.to_str().unwrap(),
-        ]));
-        nodes.push(data);
-    }
-    let nodes = nodes
-        .into_iter()
-        .map(|data| Node {
-            data,
-            addr: loopback(),
-            up: None,
-        })
-        .collect();
-    (nodes, seed)
-}
-
-/// alice as users of `node` see her (her credential is the grid's, made
-/// on n1).
-fn alice_at(n1: &Node, node: &Node) -> Grid {
-    Grid {
-        data: n1.data.clone(),
-        addr: node.addr.clone(),
-    }
-}
 
 /// Waits (up to 60 s) until alice's `scores` at `at` lists `name`.
 fn wait_for_name(at: &Grid, name: &str) -> Duration {
