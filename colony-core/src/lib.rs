@@ -22,6 +22,7 @@
 
 pub mod colony;
 pub mod cpu_service;
+mod durable;
 mod error;
 pub mod fuzz;
 pub mod identity;

@@ -33,8 +33,6 @@
 //! the block store, so a record never names a root that is not whole on
 //! disk.
 
-use std::fs::File;
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -158,20 +156,9 @@ impl Records {
     /// Writes `record` as a new file (sequence 0, the other slot empty),
     /// replacing any previous one atomically; durable when this returns.
     pub fn create(&self, record: &EnvRecord) -> Result<()> {
-        let path = self.path(&record.name);
-        let tmp = self.dir.join(format!(".{}.tmp", record.name));
         let mut bytes = record.encode(0)?;
         bytes.resize(2 * SLOT, 0);
-        let mut f = colony_venti::private::private_file()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(Error::io("create", &tmp))?;
-        f.write_all(&bytes).map_err(Error::io("write", &tmp))?;
-        f.sync_all().map_err(Error::io("fsync", &tmp))?;
-        std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))?;
-        self.sync_dir()
+        crate::durable::replace_file(&self.dir, &record.name, &bytes)
     }
 
     /// Overwrites the slot of `seq` (which must follow the sequence of the
@@ -193,16 +180,10 @@ impl Records {
     pub fn remove(&self, name: &str) -> Result<()> {
         let path = self.path(name);
         match std::fs::remove_file(&path) {
-            Ok(()) => self.sync_dir(),
+            Ok(()) => crate::durable::sync_dir(&self.dir),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io("remove", &path)(e)),
         }
-    }
-
-    fn sync_dir(&self) -> Result<()> {
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(Error::io("fsync", &self.dir))
     }
 
     /// Every record, in name order; a file that does not parse is an

@@ -8,7 +8,6 @@
 //! whose data is all here; what is pulled again is written again, which
 //! changes nothing.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use colony_venti::arena::LogPos;
@@ -62,21 +61,8 @@ impl Cursor {
     pub fn store(&self, data_dir: &Path, peer: &NodeId) -> Result<()> {
         let dir = data_dir.join(REPLICATION_DIR);
         crate::error::private_dir(&dir)?;
-        let path = cursor_path(data_dir, peer);
-        let tmp = dir.join(format!(".{peer}.cursor.tmp"));
-        let mut f = colony_venti::private::private_file()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(Error::io("create", &tmp))?;
-        f.write_all(format!("{} {}\n", self.log, self.names).as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(Error::io("write", &tmp))?;
-        std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))?;
-        std::fs::File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(Error::io("fsync", &dir))
+        let text = format!("{} {}\n", self.log, self.names);
+        crate::durable::replace_file(&dir, &format!("{peer}.cursor"), text.as_bytes())
     }
 }
 

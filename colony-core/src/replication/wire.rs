@@ -11,13 +11,14 @@
 //! * [`PeerRequest::Blocks`]: the blocks the puller lacks, in order.
 
 use colony_venti::arena::LogPos;
-use colony_venti::length_frame::{FrameError, Framing};
+use colony_venti::length_frame::Framing;
 use colony_venti::{BlockType, Score};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::{Error, Result};
+use crate::rpc::frame::{self, frame_error};
 
 /// The version byte of peer frames (`P`); the user protocol's is 1.
 pub const PEER_VERSION: u8 = b'P';
@@ -130,12 +131,17 @@ pub fn from_wire((score, ty): &WireBlock) -> Result<(Score, BlockType)> {
     Ok((Score(*score), ty))
 }
 
-/// Encodes `value` as one peer frame of at most `max` body bytes.
-pub fn encode<T: Serialize>(value: &T, max: usize) -> Result<Vec<u8>> {
-    let f = Framing {
+/// The peer protocol's framing for bodies of at most `max` bytes.
+fn framing(max: usize) -> Framing {
+    Framing {
         version: PEER_VERSION,
         max,
-    };
+    }
+}
+
+/// Encodes `value` as one peer frame of at most `max` body bytes.
+pub fn encode<T: Serialize>(value: &T, max: usize) -> Result<Vec<u8>> {
+    let f = framing(max);
     let out = postcard::to_extend(value, f.begin()).map_err(|e| Error::BadFrame(e.to_string()))?;
     f.finish(out).map_err(frame_error)
 }
@@ -143,44 +149,20 @@ pub fn encode<T: Serialize>(value: &T, max: usize) -> Result<Vec<u8>> {
 /// Decodes a frame body read by [`read`]: our version, one message,
 /// nothing after it.
 pub fn decode<T: DeserializeOwned>(body: &[u8], max: usize) -> Result<T> {
-    let f = Framing {
-        version: PEER_VERSION,
-        max,
-    };
-    let message = f.message(body).map_err(frame_error)?;
-    let (value, rest) =
-        postcard::take_from_bytes(message).map_err(|e| Error::BadFrame(e.to_string()))?;
-    if !rest.is_empty() {
-        return Err(Error::BadFrame(format!(
-            "{} bytes after the message",
-            rest.len()
-        )));
-    }
-    Ok(value)
+    frame::message(framing(max).message(body).map_err(frame_error)?)
 }
 
 /// Reads one frame body of at most `max` bytes (version byte included,
 /// unchecked); `None` at a clean end of stream.
 pub async fn read<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result<Option<Vec<u8>>> {
-    let f = Framing {
-        version: PEER_VERSION,
-        max,
-    };
-    f.read(r).await.map_err(frame_error)
+    framing(max).read(r).await.map_err(frame_error)
 }
 
 /// Writes one encoded frame and flushes it.
 pub async fn write<W: AsyncWrite + Unpin>(w: &mut W, frame: &[u8]) -> Result<()> {
-    crate::rpc::frame::write(w, frame)
+    frame::write(w, frame)
         .await
         .map_err(|e| Error::BadFrame(format!("writing a peer frame: {e}")))
-}
-
-fn frame_error(e: FrameError) -> Error {
-    match e {
-        FrameError::TooLong { len, max } => Error::FrameTooLong { len, max },
-        other => Error::BadFrame(other.to_string()),
-    }
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ pub fn decode_body<T: DeserializeOwned>(body: &[u8], max: usize) -> Result<T> {
 }
 
 /// One postcard message with nothing after it.
-fn message<T: DeserializeOwned>(message: &[u8]) -> Result<T> {
+pub(crate) fn message<T: DeserializeOwned>(message: &[u8]) -> Result<T> {
     let (value, rest) =
         postcard::take_from_bytes(message).map_err(|e| Error::BadFrame(e.to_string()))?;
     if !rest.is_empty() {
@@ -65,7 +65,7 @@ fn message<T: DeserializeOwned>(message: &[u8]) -> Result<T> {
 }
 
 /// The grid's errors for bytes that are not a frame.
-fn frame_error(e: FrameError) -> Error {
+pub(crate) fn frame_error(e: FrameError) -> Error {
     match e {
         FrameError::TooLong { len, max } => Error::FrameTooLong { len, max },
         other => Error::BadFrame(other.to_string()),
