@@ -9,42 +9,83 @@
 use std::collections::BTreeSet;
 use std::fmt::Display;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::revocations::{REVOKED_NODES_FILE, Revoked};
 use super::revoked::REVOKED_FILE;
 use crate::error::{Error, Result};
 
 /// Adds to `data_dir`'s lists what `theirs` has and they lack; returns
-/// what was added (empty: no file was written).
+/// what was added (empty: no file was written). A list that does not
+/// parse is an error and is left as it is.
 pub fn union_into(data_dir: &Path, theirs: &Revoked) -> Result<Revoked> {
-    let ours = Revoked::load(data_dir)?;
-    let added = Revoked {
-        users: theirs.users.difference(&ours.users).cloned().collect(),
-        nodes: theirs.nodes.difference(&ours.nodes).cloned().collect(),
-    };
-    if !added.users.is_empty() {
-        replace(data_dir, REVOKED_FILE, &union(&ours.users, &theirs.users))?;
+    loop {
+        let before = texts(data_dir)?;
+        let ours = Revoked::load(data_dir)?;
+        let added = Revoked {
+            users: theirs.users.difference(&ours.users).cloned().collect(),
+            nodes: theirs.nodes.difference(&ours.nodes).cloned().collect(),
+        };
+        let mut writes = Vec::new();
+        if !added.users.is_empty() {
+            writes.push(write_aside(
+                data_dir,
+                REVOKED_FILE,
+                &union(&ours.users, &theirs.users),
+            )?);
+        }
+        if !added.nodes.is_empty() {
+            writes.push(write_aside(
+                data_dir,
+                REVOKED_NODES_FILE,
+                &union(&ours.nodes, &theirs.nodes),
+            )?);
+        }
+        // Renaming over a list edited since we read it (an operator's
+        // `echo bob >> revoked-users`) would lose that edit: read again.
+        if texts(data_dir)? != before {
+            for (tmp, _) in writes {
+                let _ = std::fs::remove_file(tmp);
+            }
+            continue;
+        }
+        for (tmp, path) in &writes {
+            std::fs::rename(tmp, path).map_err(Error::io("rename", path))?;
+        }
+        if !writes.is_empty() {
+            std::fs::File::open(data_dir)
+                .and_then(|d| d.sync_all())
+                .map_err(Error::io("fsync", data_dir))?;
+        }
+        return Ok(added);
     }
-    if !added.nodes.is_empty() {
-        replace(
-            data_dir,
-            REVOKED_NODES_FILE,
-            &union(&ours.nodes, &theirs.nodes),
-        )?;
-    }
-    Ok(added)
 }
 
 fn union<'a, T: Ord>(a: &'a BTreeSet<T>, b: &'a BTreeSet<T>) -> BTreeSet<&'a T> {
     a.union(b).collect()
 }
 
-/// Replaces `data_dir/file` with `lines`, one a line, durably and
-/// atomically.
-fn replace<T: Display>(data_dir: &Path, file: &str, lines: &BTreeSet<&T>) -> Result<()> {
+/// The text of both lists ("" for a missing one).
+fn texts(data_dir: &Path) -> Result<[String; 2]> {
+    let read = |file: &str| {
+        let path = data_dir.join(file);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(Error::io("read", &path)(e)),
+        }
+    };
+    Ok([read(REVOKED_FILE)?, read(REVOKED_NODES_FILE)?])
+}
+
+/// Writes `lines`, one a line, to a synced file beside `data_dir/file`;
+/// returns (that file, `data_dir/file`) for the rename.
+fn write_aside<T: Display>(
+    data_dir: &Path,
+    file: &str,
+    lines: &BTreeSet<&T>,
+) -> Result<(PathBuf, PathBuf)> {
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    let path = data_dir.join(file);
     // A dot name: the watcher follows only the lists' own names.
     let tmp = data_dir.join(format!(".{file}.tmp"));
     let mut f = colony_venti::private::private_file()
@@ -56,10 +97,7 @@ fn replace<T: Display>(data_dir: &Path, file: &str, lines: &BTreeSet<&T>) -> Res
     f.write_all(text.as_bytes())
         .and_then(|()| f.sync_all())
         .map_err(Error::io("write", &tmp))?;
-    std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))?;
-    std::fs::File::open(data_dir)
-        .and_then(|d| d.sync_all())
-        .map_err(Error::io("fsync", data_dir))
+    Ok((tmp, data_dir.join(file)))
 }
 
 #[cfg(test)]
