@@ -135,8 +135,8 @@ async fn pull_until_error(
                 return Err(Error::Refused(format!("{peer} is revoked: stopped pulling from it")));
             }
         };
-        if step.blocks > 0 || step.names > 0 {
-            tracing::debug!(peer = %puller.peer(), blocks = step.blocks, bytes = step.bytes, names = step.names, "pulled");
+        if step.blocks > 0 || step.names > 0 || step.revoked > 0 {
+            tracing::debug!(peer = %puller.peer(), blocks = step.blocks, bytes = step.bytes, names = step.names, revoked = step.revoked, "pulled");
         }
         if step.caught_up && !caught_up {
             tracing::info!(peer = %puller.peer(), log = puller.cursor().log, "caught up with peer");
