@@ -3,9 +3,9 @@
 //! `colony init --join`, each a `colony up --peer ...`. Save on one node,
 //! spawn and read on another (over a chain, both ways); kill -9 the origin
 //! the moment its name appears elsewhere; kill -9 a puller in the middle
-//! of a large replication. Needs root and /dev/fuse; without them the
-//! test says so and passes, except under CI (env `CI` set), where it
-//! fails.
+//! of a large replication; a revocation on n1 bites on n3 of a chain.
+//! Needs root and /dev/fuse; without them the test says so and passes,
+//! except under CI (env `CI` set), where it fails.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -126,6 +126,58 @@ fn save_and_spawn_across(peers: &[&[usize]]) {
             report.contains(&format!("peer {addr} node {node}: connected;")),
             "{report}"
         );
+    }
+    for n in nodes.iter_mut().rev() {
+        n.stop();
+    }
+}
+
+/// Item 4 of issue 15: alice revoked on n1 (its `revoked-users` file
+/// appended to, as an operator does) is refused on n3, two links away,
+/// within 5 s.
+#[test]
+fn a_revocation_on_one_node_bites_across_a_chain_within_5_s() {
+    if !can_mount() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut nodes, seed) = grid(tmp.path(), 2);
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
+    let peers: [&[usize]; 3] = [&[1], &[0, 2], &[1]];
+    for (node, peers) in nodes.iter_mut().zip(peers) {
+        let peers: Vec<&str> = peers.iter().map(|&p| addrs[p].as_str()).collect();
+        node.start(&seed, &peers);
+    }
+    let c = alice_at(&nodes[0], &nodes[2]);
+    c.ok("alice", &["status"]);
+
+    let started = Instant::now();
+    let mut list = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(nodes[0].data.join("revoked-users"))
+        .unwrap();
+    std::io::Write::write_all(&mut list, b"alice\n").unwrap();
+    drop(list);
+    let refused = loop {
+        let out = c.gridorc("alice", &["status"]);
+        if !out.status.success() {
+            break String::from_utf8(out.stderr).unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "alice still served on n3 5 s after her revocation on n1"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    eprintln!(
+        "figure: alice refused on n3 {:?} after her revocation on n1",
+        started.elapsed()
+    );
+    assert!(refused.contains("Revoked"), "{refused}");
+    for n in &nodes {
+        let list = std::fs::read_to_string(n.data.join("revoked-users")).unwrap();
+        assert_eq!(list, "alice\n", "{}", n.data.display());
     }
     for n in nodes.iter_mut().rev() {
         n.stop();

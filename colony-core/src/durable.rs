@@ -6,13 +6,22 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
 /// Replaces `dir/name` with `bytes`, durably when this returns.
 pub(crate) fn replace_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let tmp = write_aside(dir, name, bytes)?;
     let path = dir.join(name);
+    std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))?;
+    sync_dir(dir)
+}
+
+/// Writes `bytes` to `dir/.name.tmp`, synced, and returns that path: the
+/// first half of [`replace_file`], for callers that check something
+/// before they rename.
+pub(crate) fn write_aside(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let mut f = colony_venti::private::private_file()
         .write(true)
@@ -22,8 +31,7 @@ pub(crate) fn replace_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
         .map_err(Error::io("create", &tmp))?;
     f.write_all(bytes).map_err(Error::io("write", &tmp))?;
     f.sync_all().map_err(Error::io("fsync", &tmp))?;
-    std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))?;
-    sync_dir(dir)
+    Ok(tmp)
 }
 
 /// Makes `dir`'s entries (a rename, a removal) durable.

@@ -10,6 +10,7 @@ use crate::Limits;
 use crate::names::NameRecord;
 use crate::names::ndb_io;
 use crate::ndb;
+use crate::replication::revoked::WireRevoked;
 use crate::replication::wire::{
     self, MAX_PEER_REQUEST, MAX_PEER_RESPONSE, PeerRequest, PeerResponse,
 };
@@ -37,8 +38,8 @@ pub fn grid_rpc(data: &[u8]) {
 
 /// `fuzz_targets/peer_wire`: peer frame bodies (version byte first) that
 /// decode as a request or a response encode back to a frame that decodes
-/// the same, and the name records a response carries that decode encode to
-/// records that decode the same.
+/// the same, and the name records and revocation lists a response carries
+/// that decode encode to records and lists that decode the same.
 pub fn peer_wire(data: &[u8]) {
     if let Ok(request) = wire::decode::<PeerRequest>(data, MAX_PEER_REQUEST) {
         let frame = wire::encode(&request, MAX_PEER_REQUEST).expect("a decoded request encodes");
@@ -53,7 +54,18 @@ pub fn peer_wire(data: &[u8]) {
             wire::decode::<PeerResponse>(&frame[4..], MAX_PEER_RESPONSE).unwrap(),
             response
         );
-        if let PeerResponse::Log { names, entries, .. } = &response {
+        if let PeerResponse::Log {
+            names,
+            entries,
+            revoked,
+            ..
+        } = &response
+        {
+            if let Some(lists) = revoked
+                && let Ok(parsed) = lists.lists()
+            {
+                assert_eq!(WireRevoked::of(&parsed).lists().unwrap(), parsed);
+            }
             for name in names {
                 if let Ok(record) = NameRecord::decode(&name.0) {
                     assert_eq!(NameRecord::decode(&record.encode()).unwrap(), record);

@@ -12,12 +12,14 @@ use std::path::{Path, PathBuf};
 
 use colony_core::Limits;
 use colony_core::colony::EnvInfo;
+use colony_core::identity::revocations::Revoked;
 use colony_core::names::{Invite, ndb_io};
+use colony_core::replication::revoked::WireRevoked;
 use colony_core::replication::wire::{
     self, Bytes, MAX_PEER_REQUEST, MAX_PEER_RESPONSE, PeerRequest, PeerResponse, wire_block,
 };
 use colony_core::rpc::{NameInfo, Request, Response};
-use colony_core::{Name, NameRecord, UserName};
+use colony_core::{Name, NameRecord, NodeId, UserName};
 use colony_fossil::entry::ENTRY_SIZE;
 use colony_fossil::testdata::{TINY_CTIME, hostile_archive, testdata, twrites};
 use colony_fossil::{MetaBlock, Root};
@@ -415,6 +417,7 @@ fn peer_wire() -> Seeds {
             names: 0,
             max: wire::MAX_ENTRIES,
             wait_ms: 5000,
+            revoked: 0,
         },
         PeerRequest::Blocks(vec![
             wire_block(&score, BlockType::DATA),
@@ -431,6 +434,18 @@ fn peer_wire() -> Seeds {
                 Bytes(record(Some(invited)).encode()),
             ],
             next_names: 2,
+            revoked: None,
+        },
+        PeerResponse::Log {
+            entries: vec![],
+            next: 8192 + 43,
+            end: 8192 + 43,
+            names: vec![],
+            next_names: 2,
+            revoked: Some(WireRevoked::of(&Revoked {
+                users: [UserName::new("bob").unwrap()].into(),
+                nodes: [NodeId::new("n3").unwrap()].into(),
+            })),
         },
         PeerResponse::Blocks(vec![Bytes(b"hello".to_vec())]),
         PeerResponse::Error("not a node of this grid".into()),

@@ -6,14 +6,16 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use colony_core::colony::{BareRuntime, Colony, ColonyConfig};
-use colony_core::identity::{self, NODE_CRED};
+use colony_core::identity::revocations::REVOKED_NODES_FILE;
+use colony_core::identity::{self, Identity, NODE_CRED, revoked};
 use colony_core::names::Name;
 use colony_core::replication::pull::Puller;
 use colony_core::replication::wire::{self, PeerRequest};
-use colony_core::replication::{Cursor, cursor::cursor_path};
-use colony_core::rpc::{GridServer, Response, dial, frame};
+use colony_core::replication::{Cursor, Replicator, cursor::cursor_path};
+use colony_core::rpc::{GridClient, GridServer, Request, Response, dial, frame};
 use colony_core::{Error, NameRecord, NodeId, Score};
 use colony_ns::session::LinuxConfig;
 use colony_venti::{BlockStore, BlockType};
@@ -44,13 +46,9 @@ struct Pair {
 impl Pair {
     async fn new() -> Pair {
         let a_dir = common::node(&["alice"]);
-        let join = a_dir.path().join("n2.join");
-        identity::node_add(a_dir.path(), &NodeId::new("n2").unwrap(), &[], &join, false).unwrap();
-        let b_dir = tempfile::tempdir().unwrap();
-        let b_data = b_dir.path().join("data");
-        identity::init_join(&b_data, &join).unwrap();
+        let b_dir = join(a_dir.path(), "n2");
         let a = open(a_dir.path());
-        let b = open(&b_data);
+        let b = open(&b_dir.path().join("data"));
         let server = GridServer::bind("127.0.0.1:0", a.clone()).await.unwrap();
         Pair {
             _a_dir: a_dir,
@@ -75,6 +73,16 @@ impl Pair {
         .await
         .unwrap()
     }
+}
+
+/// A new node `id` of the grid whose CA is in `ca_dir`, its data
+/// directory `data` in the returned directory.
+fn join(ca_dir: &Path, id: &str) -> tempfile::TempDir {
+    let join = ca_dir.join(format!("{id}.join"));
+    identity::node_add(ca_dir, &NodeId::new(id).unwrap(), &[], &join, false).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    identity::init_join(&dir.path().join("data"), &join).unwrap();
+    dir
 }
 
 /// `n` distinct, incompressible blocks of 8000 bytes written to `store`.
@@ -235,6 +243,7 @@ async fn a_user_certificate_gets_no_peer_service() {
         names: 0,
         max: 100,
         wait_ms: 0,
+        revoked: 0,
     };
     let bytes = wire::encode(&ask, wire::MAX_PEER_REQUEST).unwrap();
     frame::write(&mut tls, &bytes).await.unwrap();
@@ -343,7 +352,6 @@ async fn until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_partition_heals_by_itself_and_a_slow_link_still_converges() {
-    use colony_core::replication::Replicator;
     let g = Pair::new().await;
     let proxy = FaultProxy::start(g.server.local_addr().to_string()).await;
     let replicator =
@@ -411,4 +419,149 @@ async fn a_cursor_past_the_peers_log_starts_over_at_once() {
     assert_eq!((step.blocks, p.cursor()), (0, Cursor::default()));
     assert_eq!(pull_all(&mut p).await, 10);
     assert!(g.b.store().has(&scores[9], BlockType::DATA).unwrap());
+}
+
+/// The first call of a grid client with `config` fails; its error.
+async fn first_call_fails(config: Arc<rustls::ClientConfig>, addr: &str) -> Error {
+    match GridClient::connect_with(config, addr).await {
+        Err(e) => e,
+        Ok(mut c) => c.ask(&Request::Status).await.unwrap_err(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revocation_reaches_every_node_of_a_chain_within_5_s_and_bites_there() {
+    // n1 <- n2 <- n3: n2 pulls from n1, n3 from n2 only.
+    let g = Pair::new().await;
+    let b_server = GridServer::bind("127.0.0.1:0", g.b.clone()).await.unwrap();
+    let c_dir = join(g.a.config().data_dir.as_path(), "n3");
+    let c = open(&c_dir.path().join("data"));
+    let (a_addr, b_addr) = (
+        g.server.local_addr().to_string(),
+        b_server.local_addr().to_string(),
+    );
+    let ab = Replicator::start(g.b.replica().clone(), std::slice::from_ref(&a_addr)).unwrap();
+    let bc = Replicator::start(c.replica().clone(), std::slice::from_ref(&b_addr)).unwrap();
+    // Both links up and idle, so the revocation travels on long polls.
+    until(10, "n2 never connected to n1", || {
+        g.b.replica()
+            .status
+            .of(&a_addr)
+            .is_some_and(|p| p.connected)
+    })
+    .await;
+    until(10, "n3 never connected to n2", || {
+        c.replica().status.of(&b_addr).is_some_and(|p| p.connected)
+    })
+    .await;
+    let alice_cred = identity::user_credential(g.a.config().data_dir.as_path(), &user("alice"));
+    let alice_config = identity::client_config(&alice_cred).unwrap();
+    GridClient::connect_with(alice_config.clone(), &b_addr)
+        .await
+        .unwrap()
+        .ask(&Request::Status)
+        .await
+        .expect("alice works on n2 before");
+
+    // n2's own revocation reaches n3 (and not n1: n1 pulls from no one).
+    revoked::revoke(&g.b_data(), &user("carol")).unwrap();
+    let revoked_within = |colony: &Arc<Colony<BareRuntime>>, name: &str, started: Instant| {
+        let mut seen = colony.revocations().subscribe();
+        let id = Identity::User(user(name));
+        let left = Duration::from_secs(5).saturating_sub(started.elapsed());
+        async move {
+            tokio::time::timeout(left, seen.until_revoked(&id))
+                .await
+                .is_ok()
+        }
+    };
+    assert!(revoked_within(&c, "carol", Instant::now()).await);
+
+    let started = Instant::now();
+    revoked::revoke(g.a.config().data_dir.as_path(), &user("alice")).unwrap();
+    assert!(
+        revoked_within(&g.b, "alice", started).await,
+        "not on n2 within 5 s"
+    );
+    assert!(
+        revoked_within(&c, "alice", started).await,
+        "not on n3 within 5 s"
+    );
+    eprintln!("alice revoked on n3 {:?} after n1", started.elapsed());
+    assert!(g.b.is_revoked(&user("alice")));
+    // It bites: n2's listener refuses her certificate, and her
+    // resumed TLS session (no certificate shown) too.
+    let fresh = identity::client_config(&alice_cred).unwrap();
+    let e = first_call_fails(fresh, &b_addr).await;
+    assert!(e.to_string().contains("CertificateRevoked"), "{e}");
+    let e = first_call_fails(alice_config, &b_addr).await;
+    assert!(e.to_string().contains("alice is revoked"), "{e}");
+    // The lists only grow, each node's by what it pulled.
+    let users = |dir: &Path| revoked::load(dir).unwrap();
+    assert_eq!(
+        users(g.a.config().data_dir.as_path()),
+        [user("alice")].into()
+    );
+    let both = [user("alice"), user("carol")].into();
+    assert_eq!(users(&g.b_data()), both);
+    assert_eq!(users(&c_dir.path().join("data")), both);
+    bc.stop().await;
+    ab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_node_is_refused_as_a_peer_both_ways() {
+    let g = Pair::new().await;
+    let (a_dir, b_dir) = (g.a.config().data_dir.clone(), g.b_data());
+    let node = |id: &str| Identity::Node(NodeId::new(id).unwrap());
+    let seen = |colony: &Arc<Colony<BareRuntime>>, id: Identity| {
+        let mut sub = colony.revocations().subscribe();
+        async move {
+            tokio::time::timeout(Duration::from_secs(5), sub.until_revoked(&id))
+                .await
+                .expect("the revocation is seen");
+        }
+    };
+
+    // n2 revoked n1: n2 does not pull from it.
+    std::fs::write(b_dir.join(REVOKED_NODES_FILE), "n1\n").unwrap();
+    seen(&g.b, node("n1")).await;
+    let config = identity::client_config(&b_dir.join(NODE_CRED)).unwrap();
+    let addr = g.server.local_addr().to_string();
+    match Puller::connect(g.b.replica().clone(), config, &addr).await {
+        Err(Error::Connection { reason, .. }) => {
+            assert!(reason.contains("node n1 is revoked"), "{reason}")
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    std::fs::remove_file(b_dir.join(REVOKED_NODES_FILE)).unwrap();
+    until(5, "n1 still revoked on n2", || {
+        g.b.revocations().current().nodes.is_empty()
+    })
+    .await;
+
+    // n1 revokes n2 while n2 pulls: the open connection ends within 5 s,
+    // and a new one is refused in the handshake.
+    let b_config = identity::client_config(&b_dir.join(NODE_CRED)).unwrap();
+    let connect = |config| Puller::connect(g.b.replica().clone(), config, &addr);
+    let mut p = connect(b_config.clone()).await.unwrap();
+    p.step(false).await.unwrap();
+    let started = Instant::now();
+    std::fs::write(a_dir.join(REVOKED_NODES_FILE), "n2\n").unwrap();
+    seen(&g.a, node("n2")).await;
+    let e = loop {
+        match tokio::time::timeout(Duration::from_secs(5), p.step(true)).await {
+            Ok(Ok(_)) => assert!(started.elapsed() < Duration::from_secs(5), "still served"),
+            Ok(Err(e)) => break e,
+            Err(_) => panic!("the revoked node's connection stayed open"),
+        }
+    };
+    assert!(matches!(e, Error::Connection { .. }), "{e}");
+    let mut fresh = g.puller().await;
+    let e = fresh.step(false).await.unwrap_err();
+    assert!(e.to_string().contains("CertificateRevoked"), "{e}");
+    // A resumed session shows no certificate: refused all the same.
+    let mut resumed = connect(b_config).await.unwrap();
+    let e = resumed.step(false).await.unwrap_err();
+    assert!(e.to_string().contains("node n2 is revoked"), "{e}");
 }

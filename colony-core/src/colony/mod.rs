@@ -113,16 +113,17 @@ impl<R: EnvRuntime> Colony<R> {
             ArenaStore::open(config.venti_dir(), ArenaConfig::default()).map_err(Error::Store)?;
         let log = Arc::new(LogStore::new(store));
         let names = Arc::new(ScoreNames::open(dir)?.with_log(log.clone())?);
+        let revocations = Revocations::of(dir)?;
         let replica = Arc::new(Replica {
             data_dir: dir.clone(),
             node: node.clone(),
             store: log.clone(),
             names: names.clone(),
             status: Status::default(),
+            revocations: revocations.clone(),
         });
         clear_envs(&config.envs_dir())?;
         let records = Arc::new(Records::open(dir)?);
-        let revocations = Revocations::of(dir)?;
         Ok(Colony {
             config,
             node,

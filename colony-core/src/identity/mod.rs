@@ -28,6 +28,7 @@ mod join;
 mod peer;
 pub mod revocations;
 pub mod revoked;
+pub mod revoked_union;
 mod tls;
 
 use std::path::{Path, PathBuf};

@@ -58,6 +58,11 @@ impl Revoked {
         })
     }
 
+    /// Whether both lists are empty.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.nodes.is_empty()
+    }
+
     /// Whether `id` is refused.
     pub fn refuses(&self, id: &Identity) -> bool {
         match id {

@@ -1,7 +1,8 @@
 //! The revoked-users list: a text file in the data directory, one user
 //! name a line. A server refuses any client certificate naming a listed
-//! user, whatever its validity dates; the list is read when the server
-//! configuration is built.
+//! user, whatever its validity dates; the list is followed live
+//! ([`Revocations`](super::revocations::Revocations)) and replicated to
+//! the grid's other nodes ([`crate::replication::revoked`]).
 
 use std::collections::BTreeSet;
 use std::io::Write;

@@ -28,16 +28,22 @@
 //! Conflicting records are refused and logged (one at a time, so one bad
 //! record does not hold back the others).
 //!
+//! **Revocations** replicate too, as grow-only sets ([`revoked`]): a
+//! revocation made on any node bites on every node within moments.
+//!
 //! **Transport.** Replication runs on the grid port: a connection whose
 //! client certificate is a node's speaks the peer protocol ([`wire`],
 //! frames of its own version byte); a user's certificate never reaches
-//! it. A peer that is down is retried with capped exponential backoff, so
-//! a partition heals by itself. [`Status`] is what `colony peers` shows.
+//! it, nor does a revoked node (its certificate is refused, its open
+//! connections closed, and no puller pulls from it). A peer that is down
+//! is retried with capped exponential backoff, so a partition heals by
+//! itself. [`Status`] is what `colony peers` shows.
 
 pub mod cursor;
 mod log_store;
 pub mod peers;
 pub mod pull;
+pub mod revoked;
 pub mod serve;
 pub mod status;
 pub mod wire;
@@ -48,6 +54,7 @@ use std::sync::Arc;
 #[cfg(doc)]
 use colony_venti::ArenaStore;
 
+use crate::identity::revocations::Revocations;
 use crate::names::ScoreNames;
 use crate::node::NodeId;
 
@@ -68,4 +75,6 @@ pub struct Replica {
     pub names: Arc<ScoreNames>,
     /// What operators see.
     pub status: Status,
+    /// Its revocation lists, live: sent to pullers, merged from peers.
+    pub revocations: Revocations,
 }

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
-use crate::identity::{NODE_CRED, client_config};
+use crate::identity::{Identity, NODE_CRED, client_config};
 use crate::replication::Replica;
 use crate::replication::pull::Puller;
 use crate::replication::status::STATUS_EVERY;
@@ -114,7 +114,8 @@ async fn follow(
     }
 }
 
-/// Connects and pulls until something fails; a success resets `retry`.
+/// Connects and pulls until something fails or the peer is revoked; a
+/// success resets `retry`.
 async fn pull_until_error(
     replica: &Arc<Replica>,
     config: &Arc<ClientConfig>,
@@ -123,11 +124,19 @@ async fn pull_until_error(
 ) -> Result<std::convert::Infallible> {
     let mut puller = Puller::connect(replica.clone(), config.clone(), addr).await?;
     *retry = FIRST_RETRY;
+    let mut revocations = replica.revocations.subscribe();
+    let peer = Identity::Node(puller.peer().clone());
     let mut caught_up = false;
     loop {
-        let step = puller.step(caught_up).await?;
-        if step.blocks > 0 || step.names > 0 {
-            tracing::debug!(peer = %puller.peer(), blocks = step.blocks, bytes = step.bytes, names = step.names, "pulled");
+        // Dropping a round midway is safe: its cursor is not saved.
+        let step = tokio::select! {
+            step = puller.step(caught_up) => step?,
+            () = revocations.until_revoked(&peer) => {
+                return Err(Error::Refused(format!("{peer} is revoked: stopped pulling from it")));
+            }
+        };
+        if step.blocks > 0 || step.names > 0 || step.revoked > 0 {
+            tracing::debug!(peer = %puller.peer(), blocks = step.blocks, bytes = step.bytes, names = step.names, revoked = step.revoked, "pulled");
         }
         if step.caught_up && !caught_up {
             tracing::info!(peer = %puller.peer(), log = puller.cursor().log, "caught up with peer");

@@ -11,8 +11,10 @@ use tokio_rustls::client::TlsStream;
 
 use crate::error::{Error, Result};
 use crate::identity::Identity;
+use crate::identity::revoked_union::union_into;
 use crate::names::NameRecord;
 use crate::node::NodeId;
+use crate::replication::revoked::WireRevoked;
 use crate::replication::serve::blocking;
 use crate::replication::status::now;
 use crate::replication::wire::{
@@ -45,6 +47,8 @@ pub struct Puller {
     cursor: Cursor,
     /// Log entries asked per round.
     batch: u32,
+    /// The digest of the revocation lists last got from the peer.
+    revoked: u64,
 }
 
 /// What one round of [`Puller::step`] moved.
@@ -58,6 +62,8 @@ pub struct Step {
     pub bytes: u64,
     /// Records new here.
     pub names: usize,
+    /// Users and nodes newly revoked here.
+    pub revoked: usize,
     /// The peer had nothing more when it answered.
     pub caught_up: bool,
 }
@@ -80,6 +86,9 @@ impl Puller {
             Identity::Node(n) if n == replica.node => {
                 return Err(refuse(format!("that is this node ({n})")));
             }
+            Identity::Node(n) if replica.revocations.current().nodes.contains(&n) => {
+                return Err(refuse(format!("node {n} is revoked")));
+            }
             Identity::Node(n) => n,
             Identity::User(u) => return Err(refuse(format!("user {u} is not a node"))),
         };
@@ -92,6 +101,7 @@ impl Puller {
             peer,
             cursor,
             batch: MAX_ENTRIES,
+            revoked: 0,
         })
     }
 
@@ -151,8 +161,9 @@ impl Puller {
     }
 
     /// One round: a slice of the peer's log (waiting at its end when
-    /// `wait`), the blocks of it this node lacks, a sync, the records it
-    /// covers, the cursor saved.
+    /// `wait`) and its revocation lists if they changed, merged into ours
+    /// at once; the blocks of the slice this node lacks, a sync, the
+    /// records it covers, the cursor saved.
     pub async fn step(&mut self, wait: bool) -> Result<Step> {
         let wait = if wait { WAIT } else { Duration::ZERO };
         let request = PeerRequest::Log {
@@ -160,6 +171,7 @@ impl Puller {
             names: self.cursor.names,
             max: self.batch,
             wait_ms: wait.as_millis() as u32,
+            revoked: self.revoked,
         };
         let PeerResponse::Log {
             entries,
@@ -167,9 +179,14 @@ impl Puller {
             end,
             names,
             next_names,
+            revoked,
         } = self.call(&request, wait + ANSWER).await?
         else {
             return Err(self.unexpected("a log slice"));
+        };
+        let revoked_here = match revoked {
+            Some(lists) => self.revoke(lists).await?,
+            None => 0,
         };
         if next > end {
             // The peer's log is shorter than our cursor in it: it is a new
@@ -180,6 +197,7 @@ impl Puller {
         }
         let mut step = Step {
             listed: entries.len(),
+            revoked: revoked_here,
             caught_up: next == end && names.len() < wire::MAX_NAMES,
             ..Step::default()
         };
@@ -278,6 +296,20 @@ impl Puller {
             bytes += joined(w).await?;
         }
         Ok((missing.len() as u64, bytes))
+    }
+
+    /// Adds the peer's revocation lists to ours (revocations first,
+    /// before any block: they are what keeps a revoked user out); returns
+    /// how many identities are newly revoked here.
+    async fn revoke(&mut self, lists: WireRevoked) -> Result<usize> {
+        let theirs = lists.lists()?;
+        let dir = self.replica.data_dir.clone();
+        let added = blocking(move || union_into(&dir, &theirs)).await?;
+        if !added.is_empty() {
+            tracing::warn!(peer = %self.peer, users = ?added.users, nodes = ?added.nodes, "revoked as the peer has");
+        }
+        self.revoked = lists.digest;
+        Ok(added.users.len() + added.nodes.len())
     }
 
     fn unexpected(&self, want: &str) -> Error {

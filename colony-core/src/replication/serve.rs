@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use crate::error::{Error, Result};
 use crate::node::NodeId;
 use crate::replication::Replica;
+use crate::replication::revoked::WireRevoked;
 use crate::replication::wire::{
     self, Bytes, MAX_ENTRIES, MAX_NAMES, MAX_PEER_REQUEST, MAX_PEER_RESPONSE, PeerRequest,
     PeerResponse, from_wire, wire_block,
@@ -24,7 +25,8 @@ pub const MAX_WAIT: Duration = Duration::from_secs(30);
 const IDLE: Duration = Duration::from_secs(300);
 
 /// Serves the peer protocol to `peer` on `tls` until it closes or
-/// `stopped` changes. A node that speaks the user protocol instead is
+/// `stopped` changes (the server's stop, or `peer` revoked); a revoked
+/// peer is refused at once. A node that speaks the user protocol instead is
 /// told it is not a user, as before nodes replicated.
 pub(crate) async fn serve(
     tls: &mut Conn,
@@ -36,6 +38,15 @@ pub(crate) async fn serve(
         addr: format!("node {peer}"),
         reason,
     };
+    if replica.revocations.current().nodes.contains(&peer) {
+        // The handshake refuses a revoked node's certificate, but a
+        // resumed TLS session presents none.
+        let e = Error::Refused(format!("node {peer} is revoked"));
+        let answer = wire::encode(&PeerResponse::Error(e.to_string()), MAX_PEER_RESPONSE)?;
+        let _ = wire::write(tls, &answer).await;
+        let _ = tls.shutdown().await;
+        return Err(e);
+    }
     loop {
         let read = tokio::select! {
             _ = stopped.changed() => break,
@@ -93,19 +104,24 @@ async fn answer(
             names,
             max,
             wait_ms,
+            revoked,
         } => {
             let max = max.clamp(1, MAX_ENTRIES) as usize;
             let wait = Duration::from_millis(u64::from(wait_ms)).min(MAX_WAIT);
             let deadline = tokio::time::Instant::now() + wait;
             let mut changes = replica.store.subscribe();
+            let mut revocations = replica.revocations.subscribe();
             loop {
                 changes.borrow_and_update();
+                // Read after subscribing: a change from here on wakes us.
+                let lists = WireRevoked::of(&replica.revocations.current());
+                let lists = (lists.digest != revoked).then_some(lists);
                 let r = replica.clone();
-                let slice = blocking(move || r.log_slice(log, names, max)).await?;
+                let slice = blocking(move || r.log_slice(log, names, max, lists)).await?;
                 // Nothing new, and the puller is not past our end (then it
                 // must hear at once that our log is shorter).
-                let waiting = matches!(&slice, PeerResponse::Log { entries, names: n, next, end, .. }
-                    if entries.is_empty() && n.is_empty() && *next == log && log <= *end);
+                let waiting = matches!(&slice, PeerResponse::Log { entries, names: n, next, end, revoked, .. }
+                    if entries.is_empty() && n.is_empty() && revoked.is_none() && *next == log && log <= *end);
                 if let PeerResponse::Log { end, .. } = &slice {
                     replica.status.served(peer, log, *end);
                 }
@@ -114,6 +130,8 @@ async fn answer(
                 }
                 tokio::select! {
                     changed = changes.changed() => if changed.is_err() { return Ok(slice) },
+                    // A stopped watcher disables this branch.
+                    Some(_) = revocations.changed() => {}
                     _ = tokio::time::sleep_until(deadline) => return Ok(slice),
                     _ = stopped.changed() => return Ok(slice),
                 }
@@ -144,9 +162,15 @@ async fn answer(
 }
 
 impl Replica {
-    /// A slice of the log after `log` and the records from number `names`
-    /// on whose position is within it.
-    fn log_slice(&self, log: u64, names: u64, max: usize) -> Result<PeerResponse> {
+    /// A slice of the log after `log`, the records from number `names`
+    /// on whose position is within it, and `revoked`.
+    fn log_slice(
+        &self,
+        log: u64,
+        names: u64,
+        max: usize,
+        revoked: Option<WireRevoked>,
+    ) -> Result<PeerResponse> {
         let slice = self.store.log_since(log, max).map_err(Error::Store)?;
         // Never past the durable end, even for a cursor from elsewhere.
         let upto = slice.next.min(slice.end);
@@ -163,6 +187,7 @@ impl Replica {
             end: slice.end,
             names: ready.iter().map(|l| Bytes(l.record.encode())).collect(),
             next_names,
+            revoked,
         })
     }
 

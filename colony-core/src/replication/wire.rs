@@ -5,9 +5,11 @@
 //!
 //! The puller asks; the server answers each request in order:
 //! * [`PeerRequest::Log`]: up to `max` entries of the server's log after
-//!   `log` (waiting up to `wait_ms` when there are none), and the records
+//!   `log` (waiting up to `wait_ms` when there are none), the records
 //!   the server learned, numbered from `names` on, whose log position is
-//!   at or before where that slice ends.
+//!   at or before where that slice ends, and the server's revocation
+//!   lists when their digest is not `revoked` ([`super::revoked`]; a
+//!   change of them also ends the wait).
 //! * [`PeerRequest::Blocks`]: the blocks the puller lacks, in order.
 
 use colony_venti::arena::LogPos;
@@ -18,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::{Error, Result};
+use crate::replication::revoked::WireRevoked;
 use crate::rpc::frame::{self, frame_error};
 
 /// The version byte of peer frames (`P`); the user protocol's is 1.
@@ -57,6 +60,9 @@ pub enum PeerRequest {
         max: u32,
         /// How long to wait for new entries if there are none.
         wait_ms: u32,
+        /// The digest of the revocation lists last got from this server
+        /// (0: none yet).
+        revoked: u64,
     },
     /// These blocks, in order.
     Blocks(Vec<WireBlock>),
@@ -77,6 +83,9 @@ pub enum PeerResponse {
         names: Vec<Bytes>,
         /// The number of the first record not sent.
         next_names: u64,
+        /// The server's revocation lists, if their digest is not the one
+        /// asked with.
+        revoked: Option<WireRevoked>,
     },
     /// The asked blocks, in order.
     Blocks(Vec<Bytes>),
@@ -172,17 +181,34 @@ mod tests {
 
     fn request() -> impl Strategy<Value = PeerRequest> {
         prop_oneof![
-            (any::<u64>(), any::<u64>(), any::<u32>(), any::<u32>()).prop_map(
-                |(log, names, max, wait_ms)| PeerRequest::Log {
+            (
+                any::<u64>(),
+                any::<u64>(),
+                any::<u32>(),
+                any::<u32>(),
+                any::<u64>()
+            )
+                .prop_map(|(log, names, max, wait_ms, revoked)| PeerRequest::Log {
                     log,
                     names,
                     max,
-                    wait_ms
-                }
-            ),
+                    wait_ms,
+                    revoked
+                }),
             prop::collection::vec((any::<[u8; 20]>(), any::<u8>()), 0..20)
                 .prop_map(PeerRequest::Blocks),
         ]
+    }
+
+    fn revoked() -> impl Strategy<Value = Option<WireRevoked>> {
+        let names = || prop::collection::vec("[a-z0-9]{0,8}", 0..4);
+        prop::option::of(
+            (any::<u64>(), names(), names()).prop_map(|(digest, users, nodes)| WireRevoked {
+                digest,
+                users,
+                nodes,
+            }),
+        )
     }
 
     fn response() -> impl Strategy<Value = PeerResponse> {
@@ -193,15 +219,17 @@ mod tests {
                 any::<u64>(),
                 any::<u64>(),
                 bytes(),
-                any::<u64>()
+                any::<u64>(),
+                revoked()
             )
-                .prop_map(|(entries, next, end, names, next_names)| {
+                .prop_map(|(entries, next, end, names, next_names, revoked)| {
                     PeerResponse::Log {
                         entries,
                         next,
                         end,
                         names: names.into_iter().map(Bytes).collect(),
                         next_names,
+                        revoked,
                     }
                 }),
             bytes().prop_map(|b| PeerResponse::Blocks(b.into_iter().map(Bytes).collect())),

@@ -110,9 +110,12 @@ impl<R: EnvRuntime> Handler for Serve<R> {
     ) -> Result<()> {
         let user = match peer {
             Identity::User(user) => user,
-            // A node's certificate speaks the peer protocol (replication).
+            // A node's certificate speaks the peer protocol (replication),
+            // until the node is revoked.
             Identity::Node(node) => {
                 let replica = self.colony.replica().clone();
+                let revocations = self.colony.revocations().subscribe();
+                let stopped = stop_when_revoked(stopped, revocations, Identity::Node(node.clone()));
                 return crate::replication::serve::serve(&mut tls, node, replica, stopped).await;
             }
         };
