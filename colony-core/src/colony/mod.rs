@@ -51,7 +51,7 @@ use crate::identity::revocations::Revocations;
 use crate::limits::Limits;
 use crate::names::{NameRecord, ScoreNames};
 use crate::node::{NODE_ID_FILE, NodeId};
-use crate::replication::{LogStore, Replica, Status};
+use crate::replication::{LogStore, ReadThrough, Replica, Status};
 use crate::user::UserName;
 
 pub use bare::{BareEnv, BareRuntime};
@@ -113,10 +113,12 @@ impl<R: EnvRuntime> Colony<R> {
             ArenaStore::open(config.venti_dir(), ArenaConfig::default()).map_err(Error::Store)?;
         let log = Arc::new(LogStore::new(store));
         let names = Arc::new(ScoreNames::open(dir)?.with_log(log.clone())?);
+        let read_through = Arc::new(ReadThrough::new(log.clone()));
         let replica = Arc::new(Replica {
             data_dir: dir.clone(),
             node: node.clone(),
-            store: log.clone(),
+            store: log,
+            read_through: read_through.clone(),
             names: names.clone(),
             status: Status::default(),
         });
@@ -127,7 +129,7 @@ impl<R: EnvRuntime> Colony<R> {
             config,
             node,
             names,
-            store: log,
+            store: read_through,
             replica,
             limits,
             runtime,

@@ -6,21 +6,17 @@ use std::time::Duration;
 
 use colony_venti::{BlockStore, BlockType, Score};
 use rustls::ClientConfig;
-use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 
 use crate::error::{Error, Result};
-use crate::identity::Identity;
 use crate::names::NameRecord;
 use crate::node::NodeId;
+use crate::replication::conn::PeerConn;
 use crate::replication::serve::blocking;
 use crate::replication::status::now;
 use crate::replication::wire::{
-    self, Bytes, MAX_ENTRIES, MAX_PEER_REQUEST, MAX_PEER_RESPONSE, PeerRequest, PeerResponse,
-    from_wire, wire_block,
+    self, Bytes, MAX_ENTRIES, PeerRequest, PeerResponse, from_wire, wire_block,
 };
 use crate::replication::{Cursor, Replica};
-use crate::rpc::dial;
 
 /// How long the server may hold a request at the end of its log.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -39,9 +35,7 @@ const ANSWER: Duration = Duration::from_secs(60);
 /// One connection to a peer, pulling its log.
 pub struct Puller {
     replica: Arc<Replica>,
-    tls: TlsStream<TcpStream>,
-    addr: String,
-    peer: NodeId,
+    conn: PeerConn,
     cursor: Cursor,
     /// Log entries asked per round.
     batch: u32,
@@ -71,25 +65,12 @@ impl Puller {
         config: Arc<ClientConfig>,
         addr: &str,
     ) -> Result<Puller> {
-        let tls = dial(config, addr).await?;
-        let refuse = |reason: String| Error::Connection {
-            addr: addr.to_string(),
-            reason,
-        };
-        let peer = match Identity::of_peer(tls.get_ref().1)? {
-            Identity::Node(n) if n == replica.node => {
-                return Err(refuse(format!("that is this node ({n})")));
-            }
-            Identity::Node(n) => n,
-            Identity::User(u) => return Err(refuse(format!("user {u} is not a node"))),
-        };
-        let cursor = Cursor::load(&replica.data_dir, &peer)?;
-        tracing::info!(%addr, %peer, log = cursor.log, names = cursor.names, "pulling from peer");
+        let conn = PeerConn::connect(config, addr, &replica.node).await?;
+        let cursor = Cursor::load(&replica.data_dir, conn.peer())?;
+        tracing::info!(%addr, peer = %conn.peer(), log = cursor.log, names = cursor.names, "pulling from peer");
         Ok(Puller {
             replica,
-            tls,
-            addr: addr.to_string(),
-            peer,
+            conn,
             cursor,
             batch: MAX_ENTRIES,
         })
@@ -104,50 +85,12 @@ impl Puller {
 
     /// The peer's node id.
     pub fn peer(&self) -> &NodeId {
-        &self.peer
+        self.conn.peer()
     }
 
     /// Where this puller is in the peer's log and records.
     pub fn cursor(&self) -> Cursor {
         self.cursor
-    }
-
-    /// Sends one request and reads its answer, within `limit`.
-    async fn call(&mut self, request: &PeerRequest, limit: Duration) -> Result<PeerResponse> {
-        self.send(request).await?;
-        self.receive(limit).await
-    }
-
-    /// Sends one request; its answer comes after those of the requests
-    /// sent before it.
-    async fn send(&mut self, request: &PeerRequest) -> Result<()> {
-        let bytes = wire::encode(request, MAX_PEER_REQUEST)?;
-        wire::write(&mut self.tls, &bytes)
-            .await
-            .map_err(|e| self.conn_err(e.to_string()))
-    }
-
-    /// Reads the answer to the oldest request unanswered, within `limit`.
-    async fn receive(&mut self, limit: Duration) -> Result<PeerResponse> {
-        let read = wire::read(&mut self.tls, MAX_PEER_RESPONSE);
-        match tokio::time::timeout(limit, read).await {
-            Err(_) => Err(self.conn_err(format!("no answer within {limit:?}"))),
-            Ok(Ok(None)) => Err(self.conn_err("the peer closed the connection".into())),
-            Ok(Ok(Some(body))) => match wire::decode::<PeerResponse>(&body, MAX_PEER_RESPONSE)? {
-                PeerResponse::Error(why) => {
-                    Err(Error::Refused(format!("peer {}: {why}", self.peer)))
-                }
-                r => Ok(r),
-            },
-            Ok(Err(e)) => Err(e),
-        }
-    }
-
-    fn conn_err(&self, reason: String) -> Error {
-        Error::Connection {
-            addr: self.addr.clone(),
-            reason,
-        }
     }
 
     /// One round: a slice of the peer's log (waiting at its end when
@@ -167,14 +110,14 @@ impl Puller {
             end,
             names,
             next_names,
-        } = self.call(&request, wait + ANSWER).await?
+        } = self.conn.call(&request, wait + ANSWER).await?
         else {
-            return Err(self.unexpected("a log slice"));
+            return Err(self.conn.unexpected("a log slice"));
         };
         if next > end {
             // The peer's log is shorter than our cursor in it: it is a new
             // store under the same node id. Start over (what is here stays).
-            tracing::warn!(peer = %self.peer, cursor = self.cursor.log, end, "the peer's log ends before our cursor; pulling it again from the start");
+            tracing::warn!(peer = %self.conn.peer(), cursor = self.cursor.log, end, "the peer's log ends before our cursor; pulling it again from the start");
             self.cursor = Cursor::default();
             return Ok(Step::default());
         }
@@ -218,12 +161,12 @@ impl Puller {
             names: next_names,
         };
         if moved != self.cursor {
-            let (replica, peer) = (self.replica.clone(), self.peer.clone());
+            let (replica, peer) = (self.replica.clone(), self.conn.peer().clone());
             blocking(move || moved.store(&replica.data_dir, &peer)).await?;
             self.cursor = moved;
         }
-        self.replica.status.pulling(&self.addr, |p| {
-            p.node = Some(self.peer.clone());
+        self.replica.status.pulling(self.conn.addr(), |p| {
+            p.node = Some(self.conn.peer().clone());
             p.connected = true;
             p.behind = Some(end.saturating_sub(next));
             p.blocks += step.blocks;
@@ -251,16 +194,16 @@ impl Puller {
                         .map(|((s, t), _)| wire_block(s, *t))
                         .collect(),
                 );
-                self.send(&request).await?;
+                self.conn.send(&request).await?;
                 sent += 1;
             }
-            let PeerResponse::Blocks(blocks) = self.receive(ANSWER).await? else {
-                return Err(self.unexpected("blocks"));
+            let PeerResponse::Blocks(blocks) = self.conn.receive(ANSWER).await? else {
+                return Err(self.conn.unexpected("blocks"));
             };
             if blocks.len() != chunk.len() {
                 return Err(Error::BadFrame(format!(
                     "peer {} sent {} blocks for {} asked",
-                    self.peer,
+                    self.conn.peer(),
                     blocks.len(),
                     chunk.len()
                 )));
@@ -268,7 +211,7 @@ impl Puller {
             if let Some(w) = writing.take() {
                 bytes += joined(w).await?;
             }
-            let (replica, peer) = (self.replica.clone(), self.peer.clone());
+            let (replica, peer) = (self.replica.clone(), self.conn.peer().clone());
             let wanted: Vec<(Score, BlockType)> = chunk.iter().map(|(b, _)| *b).collect();
             writing = Some(tokio::task::spawn_blocking(move || {
                 write_checked(&replica, &peer, &wanted, blocks)
@@ -278,10 +221,6 @@ impl Puller {
             bytes += joined(w).await?;
         }
         Ok((missing.len() as u64, bytes))
-    }
-
-    fn unexpected(&self, want: &str) -> Error {
-        Error::BadFrame(format!("peer {} did not answer with {want}", self.peer))
     }
 }
 
