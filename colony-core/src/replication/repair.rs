@@ -71,6 +71,11 @@ impl ReadThrough {
             )?)
         };
         *self.fetcher.lock().unwrap_or_else(|e| e.into_inner()) = fetcher;
+        // Other peers may have what these did not.
+        self.misses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         Ok(())
     }
 
