@@ -542,11 +542,17 @@ async fn a_peer_sending_wrong_bytes_is_refused_and_the_next_one_asked() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_block_no_peer_has_is_not_found_promptly_even_in_a_flood() {
     let g = Pair::new().await;
-    // A port nobody listens on, and n1, which lacks the blocks.
+    // A port nobody listens on, one that never answers (the kernel takes
+    // the connection, nobody accepts it), and n1, which lacks the blocks.
     let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let gone_addr = gone.local_addr().unwrap().to_string();
     drop(gone);
-    repair_from(&g, &[gone_addr, g.server.local_addr().to_string()]);
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap().to_string();
+    repair_from(
+        &g,
+        &[gone_addr, silent_addr, g.server.local_addr().to_string()],
+    );
 
     let started = std::time::Instant::now();
     let nobody = Score::of(b"nobody has this");
@@ -554,10 +560,11 @@ async fn a_block_no_peer_has_is_not_found_promptly_even_in_a_flood() {
         Err(colony_venti::Error::NotFound { score, .. }) => assert_eq!(score, nobody),
         other => panic!("{other:?}"),
     }
-    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    // The silent peer's time is bounded.
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 
     // 32 threads reading 200 absent blocks (some the same) all hear so,
-    // in bounded time.
+    // soon: the peers that failed are not asked again for a while.
     let started = std::time::Instant::now();
     let readers: Vec<_> = (0..32u32)
         .map(|t| {
@@ -577,8 +584,9 @@ async fn a_block_no_peer_has_is_not_found_promptly_even_in_a_flood() {
         r.await.unwrap();
     }
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(10),
+        started.elapsed() < std::time::Duration::from_secs(3),
         "{:?}",
         started.elapsed()
     );
+    drop(silent);
 }

@@ -7,15 +7,17 @@
 //! Each block is asked of the peers in turn ([`PeerRequest::Blocks`],
 //! each attempt within [`PER_PEER`]), its score checked before it is
 //! written (a peer sending other bytes is logged and the next one asked),
-//! then written and synced into this node's log. Requests for one block
+//! then written and synced into this node's log; a peer that fails is
+//! left out for [`DOWN_FOR`]. Requests for one block
 //! are coalesced; at most [`MAX_REPAIRS`] run at once and at most
 //! [`MAX_QUEUED`] wait, so a flood of reads cannot make the node hammer
 //! its peers.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use colony_venti::{BlockStore, BlockType, Score};
 use rustls::ClientConfig;
@@ -29,6 +31,10 @@ use crate::replication::wire::{PeerRequest, PeerResponse, wire_block};
 
 /// The longest one peer may take to give one block (dialling included).
 pub const PER_PEER: Duration = Duration::from_secs(3);
+
+/// How long a peer that failed (unreachable, silent, garbled) is not
+/// asked: a partition costs each repair nothing, not [`PER_PEER`].
+pub const DOWN_FOR: Duration = Duration::from_secs(5);
 
 /// Most repairs running at once.
 pub const MAX_REPAIRS: usize = 4;
@@ -71,6 +77,22 @@ struct Peers {
     store: Weak<LogStore>,
     /// One idle connection per peer address, kept between repairs.
     idle: Mutex<HashMap<String, PeerConn>>,
+    /// Blocks repaired since the start.
+    repaired: AtomicU64,
+    /// Peers that failed lately, and when.
+    down: Mutex<HashMap<String, Instant>>,
+}
+
+impl Peers {
+    fn is_down(&self, addr: &str) -> bool {
+        let down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+        down.get(addr).is_some_and(|at| at.elapsed() < DOWN_FOR)
+    }
+
+    fn failed(&self, addr: &str) {
+        let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+        down.insert(addr.to_string(), Instant::now());
+    }
 }
 
 impl Fetcher {
@@ -94,6 +116,8 @@ impl Fetcher {
             node,
             store,
             idle: Mutex::new(HashMap::new()),
+            repaired: AtomicU64::new(0),
+            down: Mutex::new(HashMap::new()),
         });
         let w = waiters.clone();
         std::thread::Builder::new()
@@ -149,7 +173,7 @@ async fn serve(mut queue: mpsc::Receiver<Key>, peers: Arc<Peers>, waiters: Waite
 async fn repair(peers: &Peers, key: Key) -> Outcome {
     let (want, ty) = key;
     let mut wrong = None;
-    for addr in &peers.addrs {
+    for addr in peers.addrs.iter().filter(|a| !peers.is_down(a)) {
         let block = match tokio::time::timeout(PER_PEER, ask(peers, addr, key)).await {
             Ok(Ok(block)) => block,
             Ok(Err(e @ Error::Refused(_))) => {
@@ -157,11 +181,13 @@ async fn repair(peers: &Peers, key: Key) -> Outcome {
                 continue;
             }
             Ok(Err(e)) => {
-                tracing::warn!(peer = %addr, score = %want, "read-through repair: {e}");
+                tracing::warn!(peer = %addr, score = %want, "read-through repair: {e}; not asked for {DOWN_FOR:?}");
+                peers.failed(addr);
                 continue;
             }
             Err(_) => {
-                tracing::warn!(peer = %addr, score = %want, "read-through repair: no block within {PER_PEER:?}");
+                tracing::warn!(peer = %addr, score = %want, "read-through repair: no block within {PER_PEER:?}; not asked for {DOWN_FOR:?}");
+                peers.failed(addr);
                 continue;
             }
         };
@@ -172,7 +198,12 @@ async fn repair(peers: &Peers, key: Key) -> Outcome {
             continue;
         }
         store(peers, ty, &block).await;
-        tracing::info!(peer = %addr, score = %want, bytes = block.len(), "read-through repair: fetched a block this node lacked");
+        tracing::debug!(peer = %addr, score = %want, bytes = block.len(), "read-through repair: fetched a block this node lacked");
+        // A lost arena may cost many repairs: say so at 1, 2, 4, ...
+        let repaired = peers.repaired.fetch_add(1, Ordering::Relaxed) + 1;
+        if repaired.is_power_of_two() {
+            tracing::info!(peer = %addr, "read-through repair: {repaired} blocks this node lacked fetched from its peers so far");
+        }
         return Outcome::Fetched(block);
     }
     match wrong {
