@@ -3,9 +3,10 @@
 //! `colony init --join`, each a `colony up --peer ...`. Save on one node,
 //! spawn and read on another (over a chain, both ways); kill -9 the origin
 //! the moment its name appears elsewhere; kill -9 a puller in the middle
-//! of a large replication; a revocation on n1 bites on n3 of a chain.
-//! Needs root and /dev/fuse; without them the test says so and passes,
-//! except under CI (env `CI` set), where it fails.
+//! of a large replication; a revocation on n1 bites on n3 of a chain; a
+//! node that lost its store reads through from its peer. Needs root and
+//! /dev/fuse; without them the test says so and passes, except under CI
+//! (env `CI` set), where it fails.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -257,6 +258,51 @@ fn a_name_seen_on_a_node_is_spawnable_there_when_its_origin_dies_at_once() {
     assert!(out.status.success(), "{out:?}");
     assert!(out.stdout == big, "n2 read other bytes than n1 wrote");
     nodes[1].stop();
+}
+
+/// Item 3 of issue 15: n2 loses its whole store (its names stay, and
+/// its cursor in n1's log, so pulling brings nothing old back); alice
+/// spawns there a name saved on n1 and reads it, every block fetched
+/// from n1 as n2 reads it.
+#[test]
+fn a_node_that_lost_its_store_reads_through_from_its_peer() {
+    if !can_mount() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut nodes, seed) = grid(tmp.path(), 1);
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
+    nodes[0].start(&seed, &[&addrs[1]]);
+    nodes[1].start(&seed, &[&addrs[0]]);
+    let (a, b) = (
+        alice_at(&nodes[0], &nodes[0]),
+        alice_at(&nodes[0], &nodes[1]),
+    );
+    a.ok("alice", &["spawn", "clean.n1.alice"]);
+    run_in(&a, "clean.n1.alice", "echo from n1 > /root/note");
+    a.ok("alice", &["save", "clean.n1.alice", "work"]);
+    wait_for_name(&b, "work@n1");
+
+    nodes[1].stop();
+    std::fs::remove_dir_all(nodes[1].data.join("venti")).unwrap();
+    // Without peers the blocks are nowhere to be had.
+    nodes[1].start(&seed, &[]);
+    let why = b.refused("alice", &["spawn", "work@n1"]);
+    assert!(why.contains("no block with score"), "{why}");
+    nodes[1].stop();
+    nodes[1].start(&seed, &[&addrs[0]]);
+    let started = Instant::now();
+    b.ok("alice", &["spawn", "work@n1"]);
+    assert_eq!(
+        b.ok("alice", &["attach", "work@n1", "cat", "/root/note"]),
+        "from n1\n"
+    );
+    eprintln!(
+        "figure: spawn and cat on a node with an empty store took {:?}",
+        started.elapsed()
+    );
+    nodes[1].stop();
+    nodes[0].stop();
 }
 
 /// A puller killed with SIGKILL in the middle of a large replication

@@ -258,6 +258,9 @@ pub enum Error {
         /// What it holds.
         text: String,
     },
+    /// Read-through repair could not start its thread.
+    #[error("starting read-through repair: {0}")]
+    RepairStart(#[source] std::io::Error),
     /// A peer sent a block whose contents do not have the score asked for.
     #[error("peer {peer} sent a block for {want} whose score is {got}")]
     BadBlockFromPeer {

@@ -13,7 +13,7 @@ use colony_core::identity::revocations::REVOKED_NODES_FILE;
 use colony_core::identity::{self, Identity, NODE_CRED, revoked};
 use colony_core::names::Name;
 use colony_core::replication::pull::Puller;
-use colony_core::replication::wire::{self, PeerRequest};
+use colony_core::replication::wire::{self, PeerRequest, PeerResponse};
 use colony_core::replication::{Cursor, Replicator, cursor::cursor_path};
 use colony_core::rpc::{GridClient, GridServer, Request, Response, dial, frame};
 use colony_core::{Error, NameRecord, NodeId, Score};
@@ -564,4 +564,182 @@ async fn a_revoked_node_is_refused_as_a_peer_both_ways() {
     let mut resumed = connect(b_config).await.unwrap();
     let e = resumed.step(false).await.unwrap_err();
     assert!(e.to_string().contains("node n2 is revoked"), "{e}");
+}
+
+/// Makes `b` repair its reads from `peers` with its node credential.
+fn repair_from(g: &Pair, peers: &[String]) {
+    let config = identity::client_config(&g.b_data().join(NODE_CRED)).unwrap();
+    g.b.replica()
+        .read_through
+        .start_repair(config, peers, g.b.node())
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_block_the_node_lacks_is_read_through_from_a_peer_and_kept() {
+    let g = Pair::new().await;
+    let scores = write_blocks(&*g.a.store(), 9, 20);
+    g.a.store().sync().unwrap();
+    // The name comes first, as the ndb importer brings it: n2 has none
+    // of its blocks.
+    g.a.names().mint("r", &user("alice"), scores[19]).unwrap();
+    let name = Name::parse("r@n1").unwrap();
+    g.b.names()
+        .merge(&[g.a.names().get(&name).unwrap().unwrap()])
+        .unwrap();
+    assert!(!g.b.store().has(&scores[19], BlockType::DATA).unwrap());
+    repair_from(&g, &[g.server.local_addr().to_string()]);
+
+    // From this runtime's worker, from blocking threads (eight at once for
+    // one block: coalesced), and many at a time.
+    let root = g.b.names().get(&name).unwrap().unwrap().score;
+    let want = g.a.store().read(&root, BlockType::DATA).unwrap();
+    assert_eq!(g.b.store().read(&root, BlockType::DATA).unwrap(), want);
+    let readers: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, s) = (g.b.store(), scores[0]);
+            tokio::task::spawn_blocking(move || store.read(&s, BlockType::DATA).unwrap())
+        })
+        .collect();
+    for r in readers {
+        assert_eq!(
+            r.await.unwrap(),
+            g.a.store().read(&scores[0], BlockType::DATA).unwrap()
+        );
+    }
+    let asked: Vec<_> = scores.iter().map(|s| (*s, BlockType::DATA)).collect();
+    let store = g.b.store();
+    let read = tokio::task::spawn_blocking(move || store.read_many(&asked))
+        .await
+        .unwrap();
+    for (s, r) in scores.iter().zip(read) {
+        assert_eq!(r.unwrap(), g.a.store().read(s, BlockType::DATA).unwrap());
+    }
+
+    // n1 gone, n2 has them: in its own log, for its other peers too.
+    let Pair { server, b, .. } = g;
+    server.shutdown().await;
+    b.replica().read_through.stop_repair();
+    for s in &scores {
+        assert!(b.replica().store.has(s, BlockType::DATA).unwrap());
+    }
+    let logged = b.replica().store.log_since(0, 100).unwrap();
+    assert_eq!(logged.entries.len(), scores.len());
+    assert!(logged.next <= b.replica().store.synced_end(), "synced");
+}
+
+/// A node of the grid (`n3`) whose peer service answers every block
+/// asked for with the same wrong bytes. Returns its address.
+async fn lying_peer(g: &Pair) -> String {
+    let join = g.b_dir.path().join("n3.join");
+    let a_data = g.a.config().data_dir.clone();
+    identity::node_add(&a_data, &NodeId::new("n3").unwrap(), &[], &join, false).unwrap();
+    let data = g.b_dir.path().join("n3");
+    identity::init_join(&data, &join).unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(identity::server_config(&data).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut tls = acceptor.accept(tcp).await.unwrap();
+            tokio::spawn(async move {
+                while let Ok(Some(body)) = wire::read(&mut tls, wire::MAX_PEER_REQUEST).await {
+                    let PeerRequest::Blocks(asked) =
+                        wire::decode(&body, wire::MAX_PEER_REQUEST).unwrap()
+                    else {
+                        return;
+                    };
+                    let lie = vec![wire::Bytes(b"wrong".to_vec()); asked.len()];
+                    let answer =
+                        wire::encode(&PeerResponse::Blocks(lie), wire::MAX_PEER_RESPONSE).unwrap();
+                    wire::write(&mut tls, &answer).await.unwrap();
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_sending_wrong_bytes_is_refused_and_the_next_one_asked() {
+    let g = Pair::new().await;
+    let s = write_blocks(&*g.a.store(), 10, 1)[0];
+    g.a.store().sync().unwrap();
+    let liar = lying_peer(&g).await;
+
+    repair_from(&g, std::slice::from_ref(&liar));
+    match g.b.store().read(&s, BlockType::DATA) {
+        Err(colony_venti::Error::HashMismatch { want, got }) => {
+            assert_eq!((want, got), (s, Score::of(b"wrong")));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!g.b.replica().store.has(&s, BlockType::DATA).unwrap());
+    assert!(
+        !g.b.replica()
+            .store
+            .has(&Score::of(b"wrong"), BlockType::DATA)
+            .unwrap(),
+        "the lie was not stored either"
+    );
+
+    repair_from(&g, &[liar, g.server.local_addr().to_string()]);
+    assert_eq!(
+        g.b.store().read(&s, BlockType::DATA).unwrap(),
+        g.a.store().read(&s, BlockType::DATA).unwrap()
+    );
+    assert!(g.b.replica().store.has(&s, BlockType::DATA).unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_block_no_peer_has_is_not_found_promptly_even_in_a_flood() {
+    let g = Pair::new().await;
+    // A port nobody listens on, one that never answers (the kernel takes
+    // the connection, nobody accepts it), and n1, which lacks the blocks.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone_addr = gone.local_addr().unwrap().to_string();
+    drop(gone);
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap().to_string();
+    repair_from(
+        &g,
+        &[gone_addr, silent_addr, g.server.local_addr().to_string()],
+    );
+
+    let started = std::time::Instant::now();
+    let nobody = Score::of(b"nobody has this");
+    match g.b.store().read(&nobody, BlockType::DATA) {
+        Err(colony_venti::Error::NotFound { score, .. }) => assert_eq!(score, nobody),
+        other => panic!("{other:?}"),
+    }
+    // The silent peer's time is bounded.
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+    // 32 threads reading 200 absent blocks (some the same) all hear so,
+    // soon: the peers that failed are not asked again for a while.
+    let started = std::time::Instant::now();
+    let readers: Vec<_> = (0..32u32)
+        .map(|t| {
+            let store = g.b.store();
+            tokio::task::spawn_blocking(move || {
+                for i in 0..50u32 {
+                    let s = Score::of(&((t * 50 + i) % 200).to_be_bytes());
+                    assert!(matches!(
+                        store.read(&s, BlockType::DATA),
+                        Err(colony_venti::Error::NotFound { .. })
+                    ));
+                }
+            })
+        })
+        .collect();
+    for r in readers {
+        r.await.unwrap();
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(silent);
 }

@@ -51,7 +51,7 @@ use crate::identity::revocations::Revocations;
 use crate::limits::Limits;
 use crate::names::{NameRecord, ScoreNames};
 use crate::node::{NODE_ID_FILE, NodeId};
-use crate::replication::{LogStore, Replica, Status};
+use crate::replication::{LogStore, ReadThrough, Replica, Status};
 use crate::user::UserName;
 
 pub use bare::{BareEnv, BareRuntime};
@@ -114,10 +114,12 @@ impl<R: EnvRuntime> Colony<R> {
         let log = Arc::new(LogStore::new(store));
         let names = Arc::new(ScoreNames::open(dir)?.with_log(log.clone())?);
         let revocations = Revocations::of(dir)?;
+        let read_through = Arc::new(ReadThrough::new(log.clone()));
         let replica = Arc::new(Replica {
             data_dir: dir.clone(),
             node: node.clone(),
-            store: log.clone(),
+            store: log,
+            read_through: read_through.clone(),
             names: names.clone(),
             status: Status::default(),
             revocations: revocations.clone(),
@@ -128,7 +130,7 @@ impl<R: EnvRuntime> Colony<R> {
             config,
             node,
             names,
-            store: log,
+            store: read_through,
             replica,
             limits,
             runtime,

@@ -38,11 +38,18 @@
 //! connections closed, and no puller pulls from it). A peer that is down
 //! is retried with capped exponential backoff, so a partition heals by
 //! itself. [`Status`] is what `colony peers` shows.
+//!
+//! **Read-through repair.** Everything on the node reads the store
+//! through [`ReadThrough`]: a block the node lacks is asked of its peers
+//! in turn, checked, stored in the log and returned (see `repair.rs`).
 
+pub mod conn;
 pub mod cursor;
+mod fetch;
 mod log_store;
 pub mod peers;
 pub mod pull;
+mod repair;
 pub mod revoked;
 pub mod serve;
 pub mod status;
@@ -61,6 +68,7 @@ use crate::node::NodeId;
 pub use cursor::Cursor;
 pub use log_store::LogStore;
 pub use peers::{Replicator, peer_addresses};
+pub use repair::ReadThrough;
 pub use status::Status;
 
 /// What replication works on: one node's log, names and status.
@@ -69,8 +77,12 @@ pub struct Replica {
     pub data_dir: PathBuf,
     /// This node.
     pub node: NodeId,
-    /// Its block store and log.
+    /// Its block store and log (this node's blocks only: what peers are
+    /// served).
     pub store: Arc<LogStore>,
+    /// The same store as the node reads it: blocks it lacks repaired
+    /// from its peers.
+    pub read_through: Arc<ReadThrough>,
     /// Its scorenames.
     pub names: Arc<ScoreNames>,
     /// What operators see.

@@ -49,15 +49,20 @@ pub fn peer_addresses(data_dir: &Path, given: &[String]) -> Result<Vec<String>> 
 
 /// The pullers of a running node.
 pub struct Replicator {
+    replica: Arc<Replica>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Replicator {
     /// Starts pulling from each of `peers` with the node's credential,
+    /// repairing reads from them ([`ReadThrough`](super::ReadThrough)),
     /// and writing the status file. Needs a tokio runtime.
     pub fn start(replica: Arc<Replica>, peers: &[String]) -> Result<Replicator> {
         let config = client_config(&replica.data_dir.join(NODE_CRED))?;
+        replica
+            .read_through
+            .start_repair(config.clone(), peers, &replica.node)?;
         let (stop, stopped) = watch::channel(false);
         let mut tasks: Vec<JoinHandle<()>> = peers
             .iter()
@@ -71,13 +76,19 @@ impl Replicator {
                 tokio::spawn(follow)
             })
             .collect();
-        tasks.push(tokio::spawn(write_status(replica, stopped)));
-        Ok(Replicator { stop, tasks })
+        tasks.push(tokio::spawn(write_status(replica.clone(), stopped)));
+        Ok(Replicator {
+            replica,
+            stop,
+            tasks,
+        })
     }
 
     /// Stops every puller (a pull in progress ends without saving its
-    /// cursor, so it is done again next time) and writes the status.
+    /// cursor, so it is done again next time) and repairing, and writes
+    /// the status.
     pub async fn stop(self) {
+        self.replica.read_through.stop_repair();
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;

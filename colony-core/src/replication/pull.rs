@@ -6,23 +6,19 @@ use std::time::Duration;
 
 use colony_venti::{BlockStore, BlockType, Score};
 use rustls::ClientConfig;
-use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 
 use crate::error::{Error, Result};
-use crate::identity::Identity;
 use crate::identity::revoked_union::union_into;
 use crate::names::NameRecord;
 use crate::node::NodeId;
+use crate::replication::conn::PeerConn;
 use crate::replication::revoked::WireRevoked;
 use crate::replication::serve::blocking;
 use crate::replication::status::now;
 use crate::replication::wire::{
-    self, Bytes, MAX_ENTRIES, MAX_PEER_REQUEST, MAX_PEER_RESPONSE, PeerRequest, PeerResponse,
-    from_wire, wire_block,
+    self, Bytes, MAX_ENTRIES, PeerRequest, PeerResponse, from_wire, wire_block,
 };
 use crate::replication::{Cursor, Replica};
-use crate::rpc::dial;
 
 /// How long the server may hold a request at the end of its log.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -41,9 +37,7 @@ const ANSWER: Duration = Duration::from_secs(60);
 /// One connection to a peer, pulling its log.
 pub struct Puller {
     replica: Arc<Replica>,
-    tls: TlsStream<TcpStream>,
-    addr: String,
-    peer: NodeId,
+    conn: PeerConn,
     cursor: Cursor,
     /// Log entries asked per round.
     batch: u32,
@@ -77,28 +71,18 @@ impl Puller {
         config: Arc<ClientConfig>,
         addr: &str,
     ) -> Result<Puller> {
-        let tls = dial(config, addr).await?;
-        let refuse = |reason: String| Error::Connection {
-            addr: addr.to_string(),
-            reason,
-        };
-        let peer = match Identity::of_peer(tls.get_ref().1)? {
-            Identity::Node(n) if n == replica.node => {
-                return Err(refuse(format!("that is this node ({n})")));
-            }
-            Identity::Node(n) if replica.revocations.current().nodes.contains(&n) => {
-                return Err(refuse(format!("node {n} is revoked")));
-            }
-            Identity::Node(n) => n,
-            Identity::User(u) => return Err(refuse(format!("user {u} is not a node"))),
-        };
-        let cursor = Cursor::load(&replica.data_dir, &peer)?;
-        tracing::info!(%addr, %peer, log = cursor.log, names = cursor.names, "pulling from peer");
+        let conn = PeerConn::connect(config, addr, &replica.node).await?;
+        if replica.revocations.current().nodes.contains(conn.peer()) {
+            return Err(Error::Connection {
+                addr: addr.to_string(),
+                reason: format!("node {} is revoked", conn.peer()),
+            });
+        }
+        let cursor = Cursor::load(&replica.data_dir, conn.peer())?;
+        tracing::info!(%addr, peer = %conn.peer(), log = cursor.log, names = cursor.names, "pulling from peer");
         Ok(Puller {
             replica,
-            tls,
-            addr: addr.to_string(),
-            peer,
+            conn,
             cursor,
             batch: MAX_ENTRIES,
             revoked: 0,
@@ -114,50 +98,12 @@ impl Puller {
 
     /// The peer's node id.
     pub fn peer(&self) -> &NodeId {
-        &self.peer
+        self.conn.peer()
     }
 
     /// Where this puller is in the peer's log and records.
     pub fn cursor(&self) -> Cursor {
         self.cursor
-    }
-
-    /// Sends one request and reads its answer, within `limit`.
-    async fn call(&mut self, request: &PeerRequest, limit: Duration) -> Result<PeerResponse> {
-        self.send(request).await?;
-        self.receive(limit).await
-    }
-
-    /// Sends one request; its answer comes after those of the requests
-    /// sent before it.
-    async fn send(&mut self, request: &PeerRequest) -> Result<()> {
-        let bytes = wire::encode(request, MAX_PEER_REQUEST)?;
-        wire::write(&mut self.tls, &bytes)
-            .await
-            .map_err(|e| self.conn_err(e.to_string()))
-    }
-
-    /// Reads the answer to the oldest request unanswered, within `limit`.
-    async fn receive(&mut self, limit: Duration) -> Result<PeerResponse> {
-        let read = wire::read(&mut self.tls, MAX_PEER_RESPONSE);
-        match tokio::time::timeout(limit, read).await {
-            Err(_) => Err(self.conn_err(format!("no answer within {limit:?}"))),
-            Ok(Ok(None)) => Err(self.conn_err("the peer closed the connection".into())),
-            Ok(Ok(Some(body))) => match wire::decode::<PeerResponse>(&body, MAX_PEER_RESPONSE)? {
-                PeerResponse::Error(why) => {
-                    Err(Error::Refused(format!("peer {}: {why}", self.peer)))
-                }
-                r => Ok(r),
-            },
-            Ok(Err(e)) => Err(e),
-        }
-    }
-
-    fn conn_err(&self, reason: String) -> Error {
-        Error::Connection {
-            addr: self.addr.clone(),
-            reason,
-        }
     }
 
     /// One round: a slice of the peer's log (waiting at its end when
@@ -180,9 +126,9 @@ impl Puller {
             names,
             next_names,
             revoked,
-        } = self.call(&request, wait + ANSWER).await?
+        } = self.conn.call(&request, wait + ANSWER).await?
         else {
-            return Err(self.unexpected("a log slice"));
+            return Err(self.conn.unexpected("a log slice"));
         };
         let revoked_here = match revoked {
             Some(lists) => self.revoke(lists).await?,
@@ -191,7 +137,7 @@ impl Puller {
         if next > end {
             // The peer's log is shorter than our cursor in it: it is a new
             // store under the same node id. Start over (what is here stays).
-            tracing::warn!(peer = %self.peer, cursor = self.cursor.log, end, "the peer's log ends before our cursor; pulling it again from the start");
+            tracing::warn!(peer = %self.conn.peer(), cursor = self.cursor.log, end, "the peer's log ends before our cursor; pulling it again from the start");
             self.cursor = Cursor::default();
             return Ok(Step::default());
         }
@@ -236,12 +182,12 @@ impl Puller {
             names: next_names,
         };
         if moved != self.cursor {
-            let (replica, peer) = (self.replica.clone(), self.peer.clone());
+            let (replica, peer) = (self.replica.clone(), self.conn.peer().clone());
             blocking(move || moved.store(&replica.data_dir, &peer)).await?;
             self.cursor = moved;
         }
-        self.replica.status.pulling(&self.addr, |p| {
-            p.node = Some(self.peer.clone());
+        self.replica.status.pulling(self.conn.addr(), |p| {
+            p.node = Some(self.conn.peer().clone());
             p.connected = true;
             p.behind = Some(end.saturating_sub(next));
             p.blocks += step.blocks;
@@ -269,16 +215,16 @@ impl Puller {
                         .map(|((s, t), _)| wire_block(s, *t))
                         .collect(),
                 );
-                self.send(&request).await?;
+                self.conn.send(&request).await?;
                 sent += 1;
             }
-            let PeerResponse::Blocks(blocks) = self.receive(ANSWER).await? else {
-                return Err(self.unexpected("blocks"));
+            let PeerResponse::Blocks(blocks) = self.conn.receive(ANSWER).await? else {
+                return Err(self.conn.unexpected("blocks"));
             };
             if blocks.len() != chunk.len() {
                 return Err(Error::BadFrame(format!(
                     "peer {} sent {} blocks for {} asked",
-                    self.peer,
+                    self.conn.peer(),
                     blocks.len(),
                     chunk.len()
                 )));
@@ -286,7 +232,7 @@ impl Puller {
             if let Some(w) = writing.take() {
                 bytes += joined(w).await?;
             }
-            let (replica, peer) = (self.replica.clone(), self.peer.clone());
+            let (replica, peer) = (self.replica.clone(), self.conn.peer().clone());
             let wanted: Vec<(Score, BlockType)> = chunk.iter().map(|(b, _)| *b).collect();
             writing = Some(tokio::task::spawn_blocking(move || {
                 write_checked(&replica, &peer, &wanted, blocks)
@@ -306,14 +252,10 @@ impl Puller {
         let dir = self.replica.data_dir.clone();
         let added = blocking(move || union_into(&dir, &theirs)).await?;
         if !added.is_empty() {
-            tracing::warn!(peer = %self.peer, users = ?added.users, nodes = ?added.nodes, "revoked as the peer has");
+            tracing::warn!(peer = %self.conn.peer(), users = ?added.users, nodes = ?added.nodes, "revoked as the peer has");
         }
         self.revoked = lists.digest;
         Ok(added.users.len() + added.nodes.len())
-    }
-
-    fn unexpected(&self, want: &str) -> Error {
-        Error::BadFrame(format!("peer {} did not answer with {want}", self.peer))
     }
 }
 
