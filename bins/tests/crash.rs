@@ -123,6 +123,7 @@ fn synced_writes_survive_kill_9_of_colony_up() {
     let grid = Grid {
         data: data.clone(),
         addr: loopback(),
+        netns: None,
     };
     let up = |seed: Option<&Path>| {
         let mut cmd = Command::new(COLONY);

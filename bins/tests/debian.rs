@@ -351,6 +351,7 @@ fn debian_programs_work_and_survive_save_and_respawn() {
     let grid = Grid {
         data: data.clone(),
         addr: loopback(),
+        netns: None,
     };
     let started = Instant::now();
     let mut cmd = Command::new(COLONY);

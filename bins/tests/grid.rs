@@ -66,6 +66,7 @@ fn two_users_on_one_node() {
         grid: Grid {
             data: data.clone(),
             addr: loopback(),
+            netns: None,
         },
         up: None,
     };
@@ -295,6 +296,7 @@ fn a_node_joins_the_grid() {
         grid: Grid {
             data: b_data.clone(),
             addr: loopback(),
+            netns: None,
         },
         up: None,
     };
@@ -305,6 +307,7 @@ fn a_node_joins_the_grid() {
     let a_users_at_b = Grid {
         data: a_data.clone(),
         addr: b.addr.clone(),
+        netns: None,
     };
     assert_eq!(
         a_users_at_b.ok("alice", &["status"]),
@@ -331,6 +334,7 @@ fn a_node_joins_the_grid() {
     let foreign = Grid {
         data: other,
         addr: b.addr.clone(),
+        netns: None,
     };
     foreign.refused("alice", &["status"]);
     b.stop();
@@ -351,6 +355,7 @@ fn a_named_shell_outlives_a_killed_gridorc() {
         grid: Grid {
             data,
             addr: loopback(),
+            netns: None,
         },
         up: None,
     };

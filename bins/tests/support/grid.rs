@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use super::netns::command_in;
 use super::{Killed, colony, ok};
 
 /// The gridorc binary.
@@ -17,6 +18,8 @@ pub struct Grid {
     pub data: PathBuf,
     /// The grid server's address.
     pub addr: String,
+    /// The network namespace the node's users run in (None: the test's).
+    pub netns: Option<String>,
 }
 
 impl Grid {
@@ -25,9 +28,15 @@ impl Grid {
         self.data.join(format!("users/{user}.cred"))
     }
 
+    /// A command running `program` where the node's users are (in its
+    /// network namespace, if it has one).
+    pub fn command(&self, program: &str) -> Command {
+        command_in(self.netns.as_deref(), program)
+    }
+
     /// `gridorc ARGS` as `user`.
     pub fn gridorc(&self, user: &str, args: &[&str]) -> Output {
-        Command::new(GRIDORC)
+        self.command(GRIDORC)
             .arg("--cred")
             .arg(self.cred(user))
             .args(["--addr", &self.addr])
@@ -73,12 +82,21 @@ impl Grid {
 /// `users` added by `colony adduser`, and the minimal test root built in
 /// `tmp/seed` for `--seed`. Returns the data directory and the seed.
 pub fn init_node(tmp: &Path, users: &[&str]) -> (PathBuf, PathBuf) {
+    init_node_for(tmp, users, &[])
+}
+
+/// [`init_node`] with a node certificate also valid for `hostnames`.
+pub fn init_node_for(tmp: &Path, users: &[&str], hostnames: &[&str]) -> (PathBuf, PathBuf) {
     let seed = tmp.join("seed");
     colony_ns::session::testroot::build(&seed, colony_ns::session::testroot::PROGRAMS)
         .expect("building the seed tree");
     let data = tmp.join("node");
     let d = data.to_str().unwrap();
-    ok(colony(&["init", "--data", d, "--node", "n1"]));
+    let mut init = vec!["init", "--data", d, "--node", "n1"];
+    for h in hostnames {
+        init.extend(["--hostname", h]);
+    }
+    ok(colony(&init));
     for u in users {
         ok(colony(&["adduser", "--data", d, u]));
     }

@@ -5,6 +5,7 @@
 
 pub mod debian;
 pub mod grid;
+pub mod netns;
 pub mod nodes;
 pub mod split;
 

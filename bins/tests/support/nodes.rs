@@ -1,12 +1,16 @@
-//! A grid of several nodes on loopback ports, as an operator makes one:
-//! node n1 by `colony init`, n2, n3, ... by `colony node add` and `colony
-//! init --join`, each run as `colony up --peer ...`.
+//! A grid of several nodes, as an operator makes one: node n1 by `colony
+//! init`, n2, n3, ... by `colony node add` and `colony init --join`, each
+//! run as `colony up --peer ...`; on loopback ports, or each in its own
+//! network namespace of a [`Net`].
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use super::grid::{Grid, init_node, start_until, stop};
+use super::grid::{Grid, init_node_for, start_until, stop};
+use super::netns::{Net, command_in};
 use super::{COLONY, Killed, colony, loopback, ok};
+
+/// The grid port of a node in a network namespace (each has its own ports).
+const NETNS_PORT: u16 = 16999;
 
 /// A node of the test grid: its data directory and grid address.
 pub struct Node {
@@ -14,6 +18,8 @@ pub struct Node {
     pub data: PathBuf,
     /// Its grid address.
     pub addr: String,
+    /// Its network namespace (None: the test's).
+    pub netns: Option<String>,
     /// `colony up`, while it runs.
     pub up: Option<Killed>,
 }
@@ -21,7 +27,7 @@ pub struct Node {
 impl Node {
     /// Starts `colony up` with `peers` and waits until it serves.
     pub fn start(&mut self, seed: &Path, peers: &[&str]) {
-        let mut cmd = Command::new(COLONY);
+        let mut cmd = command_in(self.netns.as_deref(), COLONY);
         cmd.args(["up", "--addr", &self.addr, "--data"])
             .arg(&self.data)
             .arg("--seed")
@@ -46,14 +52,40 @@ impl Node {
 }
 
 /// Node n1 (users `alice`) and `joined` more nodes n2, n3, ... of its
-/// grid, none running; and the seed tree.
+/// grid on loopback ports, none running; and the seed tree.
 pub fn grid(tmp: &Path, joined: usize) -> (Vec<Node>, PathBuf) {
-    let (a, seed) = init_node(tmp, &["alice"]);
+    grid_at(tmp, (0..=joined).map(|_| (loopback(), None)).collect())
+}
+
+/// The grid of [`grid`] with node i in `net`'s namespace of node i, at its
+/// address there: nodes n1 to n`nodes`, each certificate valid for it.
+pub fn grid_in(tmp: &Path, net: &Net, nodes: usize) -> (Vec<Node>, PathBuf) {
+    let places = (1..=nodes)
+        .map(|i| {
+            let addr = format!("{}:{NETNS_PORT}", Net::address(i));
+            (addr, Some(net.node(i)))
+        })
+        .collect();
+    grid_at(tmp, places)
+}
+
+/// Nodes n1, n2, ... at `places` (grid address, network namespace); a node
+/// in a namespace has a certificate valid for its address there.
+fn grid_at(tmp: &Path, places: Vec<(String, Option<String>)>) -> (Vec<Node>, PathBuf) {
+    let hostnames: Vec<Vec<&str>> = places
+        .iter()
+        .map(|(addr, netns)| match netns {
+            Some(_) => vec![addr.rsplit_once(':').unwrap().0],
+            None => vec![],
+        })
+        .collect();
+    let (a, seed) = init_node_for(tmp, &["alice"], &hostnames[0]);
     let mut nodes = vec![a];
-    for i in 2..2 + joined {
+    for (i, hostnames) in hostnames.iter().enumerate().skip(1) {
+        let i = i + 1;
         let join = tmp.join(format!("n{i}.join"));
         let node = format!("n{i}");
-        ok(colony(&[
+        let mut add = vec![
             "node",
             "add",
             "--data",
@@ -62,7 +94,11 @@ pub fn grid(tmp: &Path, joined: usize) -> (Vec<Node>, PathBuf) {
             &node,
             "-o",
             join.to_str().unwrap(),
-        ]));
+        ];
+        for h in hostnames {
+            add.extend(["--hostname", h]);
+        }
+        ok(colony(&add));
         let data = tmp.join(&node);
         ok(colony(&[
             "init",
@@ -75,9 +111,11 @@ pub fn grid(tmp: &Path, joined: usize) -> (Vec<Node>, PathBuf) {
     }
     let nodes = nodes
         .into_iter()
-        .map(|data| Node {
+        .zip(places)
+        .map(|(data, (addr, netns))| Node {
             data,
-            addr: loopback(),
+            addr,
+            netns,
             up: None,
         })
         .collect();
@@ -90,5 +128,6 @@ pub fn alice_at(n1: &Node, node: &Node) -> Grid {
     Grid {
         data: n1.data.clone(),
         addr: node.addr.clone(),
+        netns: node.netns.clone(),
     }
 }

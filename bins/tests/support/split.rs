@@ -29,6 +29,7 @@ impl Split {
             grid: Grid {
                 data,
                 addr: loopback(),
+                netns: None,
             },
             ninep: loopback(),
             cpu: loopback(),
