@@ -56,7 +56,7 @@ impl Net {
             ),
             made: Vec::new(),
         };
-        which("nsenter")?;
+        runs("nsenter")?;
         let hub = net.add("hub")?;
         ip(&hub, &["link", "add", "br0", "type", "bridge"])?;
         ip(
@@ -169,7 +169,7 @@ fn ip(ns: &str, args: &[&str]) -> Result<(), String> {
 }
 
 /// Whether `program` runs at all (found and executable).
-fn which(program: &str) -> Result<(), String> {
+fn runs(program: &str) -> Result<(), String> {
     run(Command::new(program).arg("--version"))
 }
 
