@@ -34,8 +34,9 @@ pub const MAX_PEER_REQUEST: usize = 1 << 20;
 /// of the log with its names.
 pub const MAX_PEER_RESPONSE: usize = 64 << 20;
 
-/// Most log entries one [`PeerRequest::Log`] may ask for.
-pub const MAX_ENTRIES: u32 = 4096;
+/// Most log entries one [`PeerRequest::Log`] may ask for: each round ends
+/// in a sync, so a long slice (128 MB of 8 KB blocks) keeps syncs rare.
+pub const MAX_ENTRIES: u32 = 16384;
 
 /// Most block bytes one [`PeerRequest::Blocks`] may ask for (the sizes
 /// come from the log entries), which bounds what a pull holds in memory.
