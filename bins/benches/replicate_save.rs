@@ -24,6 +24,7 @@ use colony_benches::node::sessions_possible;
 use colony_benches::random_block;
 use colony_benches::user::User;
 use colony_core::rpc::GridClient;
+use colony_ns::session::testroot;
 use tokio::runtime::Runtime;
 
 #[path = "../tests/support/mod.rs"]
@@ -70,6 +71,8 @@ fn main() {
     // On disk (not a tmpfs) as a node's store would be.
     let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
     let (mut nodes, seed) = grid(tmp.path(), 2);
+    // cksum, to check the bytes on n3.
+    testroot::build(&seed, &["cksum"]).unwrap();
     let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
     for (i, node) in nodes.iter_mut().enumerate() {
         let peers: Vec<&str> = (0..addrs.len())
