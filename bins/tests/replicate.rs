@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 mod support;
 use support::grid::{Grid, envs};
 use support::netns::net_or_skip;
-use support::nodes::{alice_at, grid, grid_in};
+use support::nodes::{CHAIN, alice_at, grid, grid_in, start_all};
 use support::*;
 
 /// Waits (up to 60 s) until alice's `scores` at `at` lists `name`.
@@ -53,7 +53,7 @@ fn run_in(at: &Grid, env: &str, script: &str) -> Vec<u8> {
 #[test]
 fn save_on_one_node_spawn_on_another_over_a_chain_both_ways() {
     // n1 - n2 - n3: n2 relays.
-    save_and_spawn_across(&[&[1], &[0, 2], &[1]]);
+    save_and_spawn_across(&CHAIN);
 }
 
 #[test]
@@ -71,10 +71,7 @@ fn save_and_spawn_across(peers: &[&[usize]]) {
     let tmp = tempfile::tempdir().unwrap();
     let (mut nodes, seed) = grid(tmp.path(), 2);
     let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
-    for (node, peers) in nodes.iter_mut().zip(peers) {
-        let peers: Vec<&str> = peers.iter().map(|&p| addrs[p].as_str()).collect();
-        node.start(&seed, &peers);
-    }
+    start_all(&mut nodes, &seed, peers);
     let (a, c) = (
         alice_at(&nodes[0], &nodes[0]),
         alice_at(&nodes[0], &nodes[2]),
@@ -147,12 +144,7 @@ fn a_revocation_on_one_node_bites_across_a_chain_within_5_s() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let (mut nodes, seed) = grid(tmp.path(), 2);
-    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
-    let peers: [&[usize]; 3] = [&[1], &[0, 2], &[1]];
-    for (node, peers) in nodes.iter_mut().zip(peers) {
-        let peers: Vec<&str> = peers.iter().map(|&p| addrs[p].as_str()).collect();
-        node.start(&seed, &peers);
-    }
+    start_all(&mut nodes, &seed, &CHAIN);
     let c = alice_at(&nodes[0], &nodes[2]);
     c.ok("alice", &["status"]);
 
@@ -401,12 +393,7 @@ fn a_chain_in_network_namespaces_replicates_and_heals_a_cut_link() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let (mut nodes, seed) = grid_in(tmp.path(), &net, 3);
-    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
-    let peers: [&[usize]; 3] = [&[1], &[0, 2], &[1]];
-    for (node, peers) in nodes.iter_mut().zip(peers) {
-        let peers: Vec<&str> = peers.iter().map(|&p| addrs[p].as_str()).collect();
-        node.start(&seed, &peers);
-    }
+    start_all(&mut nodes, &seed, &CHAIN);
     let (a, c) = (
         alice_at(&nodes[0], &nodes[0]),
         alice_at(&nodes[0], &nodes[2]),

@@ -51,6 +51,19 @@ impl Node {
     }
 }
 
+/// Starts every node, node i peering with the nodes `peers[i]` lists
+/// (indices into `nodes`).
+pub fn start_all(nodes: &mut [Node], seed: &Path, peers: &[&[usize]]) {
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
+    for (node, peers) in nodes.iter_mut().zip(peers) {
+        let peers: Vec<&str> = peers.iter().map(|&p| addrs[p].as_str()).collect();
+        node.start(seed, &peers);
+    }
+}
+
+/// A chain of three: n1 - n2 - n3 (n2 relays).
+pub const CHAIN: [&[usize]; 3] = [&[1], &[0, 2], &[1]];
+
 /// Node n1 (users `alice`) and `joined` more nodes n2, n3, ... of its
 /// grid on loopback ports, none running; and the seed tree.
 pub fn grid(tmp: &Path, joined: usize) -> (Vec<Node>, PathBuf) {
