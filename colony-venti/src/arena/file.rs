@@ -158,6 +158,13 @@ impl ArenaFile {
         let mut result = Ok(());
         while let Some(batch) = next {
             let r = self.write_at(&batch.bytes, batch.start);
+            if r.is_ok() {
+                // The next sync then waits for less: a full store writes
+                // while it fills rather than all at its sync. Only a hint.
+                let _ = self
+                    .file
+                    .start_writeback(batch.start, batch.bytes.len() as u64);
+            }
             next = self.tail.landed(batch, r.is_ok());
             result = result.and(r);
         }
