@@ -7,16 +7,14 @@
 //! and save through full sessions are measured by `grid_spawn` and
 //! `grid_save` (need root and FUSE).
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use colony_benches::{node, random_block};
-use colony_core::colony::{BareRuntime, Colony, ColonyConfig};
+use colony_core::colony::{BareRuntime, Colony};
 use colony_core::rpc::{GridClient, GridServer};
 use colony_core::{Score, UserName};
 use colony_fossil::{Fossil, FossilOptions};
-use colony_ns::session::LinuxConfig;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 
@@ -40,7 +38,7 @@ fn node(rt: &Runtime) -> Node {
         "limits sessions-per-user=100 sessions-per-node=100\n",
     )
     .unwrap();
-    let colony = Arc::new(open(dir.path()));
+    let colony = node::bare(dir.path());
     let fs = Fossil::create_empty(colony.store(), FossilOptions::default()).unwrap();
     let seed = fs.save().unwrap();
     colony.store().sync().unwrap();
@@ -67,16 +65,6 @@ fn node(rt: &Runtime) -> Node {
         _server: server,
         client,
     }
-}
-
-fn open(dir: &Path) -> Colony<BareRuntime> {
-    let config = ColonyConfig {
-        data_dir: dir.to_path_buf(),
-        cpu_host: "127.0.0.1".into(),
-        helper: LinuxConfig::new("/nonexistent"),
-        seed: None,
-    };
-    Colony::with_runtime(config, BareRuntime).unwrap()
 }
 
 fn grid(c: &mut Criterion) {

@@ -18,11 +18,10 @@ use std::time::{Duration, Instant};
 
 use colony_benches::random_block;
 use colony_core::NodeId;
-use colony_core::colony::{BareRuntime, Colony, ColonyConfig};
+use colony_core::colony::{BareRuntime, Colony};
 use colony_core::identity::{self, NODE_CRED};
 use colony_core::replication::pull::Puller;
 use colony_core::rpc::GridServer;
-use colony_ns::session::LinuxConfig;
 use colony_venti::{BlockStore, BlockType};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
@@ -33,16 +32,6 @@ const DATA: usize = 512 << 20;
 const BLOCK: usize = 8192;
 /// Runs behind each median.
 const RUNS: usize = 3;
-
-fn open(dir: &Path) -> Arc<Colony<BareRuntime>> {
-    let config = ColonyConfig {
-        data_dir: dir.to_path_buf(),
-        cpu_host: "127.0.0.1".into(),
-        helper: LinuxConfig::new("/nonexistent/colony-session-helper"),
-        seed: None,
-    };
-    Arc::new(Colony::with_runtime(config, BareRuntime).unwrap())
-}
 
 /// A TCP relay from a loopback port to `to`, counting bytes each way.
 struct Relay {
@@ -132,7 +121,7 @@ fn joined(tmp: &Path, a_dir: &Path, node: &str) -> (std::path::PathBuf, Arc<Colo
     identity::node_add(a_dir, &NodeId::new(node).unwrap(), &[], &join, false).unwrap();
     let b_dir = tmp.join(node);
     identity::init_join(&b_dir, &join).unwrap();
-    let b = open(&b_dir);
+    let b = colony_benches::node::bare(&b_dir);
     (b_dir, b)
 }
 
@@ -141,7 +130,7 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let a_dir = tmp.path().join("n1");
     colony_benches::node::init(&a_dir, "n1");
-    let a = open(&a_dir);
+    let a = colony_benches::node::bare(&a_dir);
     let blocks: Vec<Vec<u8>> = (0..DATA / BLOCK)
         .map(|i| random_block(i as u64 + 1, BLOCK))
         .collect();

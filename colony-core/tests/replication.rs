@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use colony_core::colony::{BareRuntime, Colony, ColonyConfig};
+use colony_core::colony::{BareRuntime, Colony};
 use colony_core::identity::revocations::REVOKED_NODES_FILE;
 use colony_core::identity::{self, Identity, NODE_CRED, revoked};
 use colony_core::names::Name;
@@ -17,22 +17,11 @@ use colony_core::replication::wire::{self, PeerRequest, PeerResponse};
 use colony_core::replication::{Cursor, Replicator, cursor::cursor_path};
 use colony_core::rpc::{GridClient, GridServer, Request, Response, dial, frame};
 use colony_core::{Error, NameRecord, NodeId, Score};
-use colony_ns::session::LinuxConfig;
 use colony_venti::{BlockStore, BlockType};
-use common::user;
+use common::{bare, user};
 use tokio::io::AsyncReadExt;
 
 mod common;
-
-fn open(dir: &Path) -> Arc<Colony<BareRuntime>> {
-    let config = ColonyConfig {
-        data_dir: dir.to_path_buf(),
-        cpu_host: "127.0.0.1".into(),
-        helper: LinuxConfig::new("/nonexistent/colony-session-helper"),
-        seed: None,
-    };
-    Arc::new(Colony::with_runtime(config, BareRuntime).unwrap())
-}
 
 /// Node n1 serving, and node n2 of the same grid (not serving).
 struct Pair {
@@ -47,8 +36,8 @@ impl Pair {
     async fn new() -> Pair {
         let a_dir = common::node(&["alice"]);
         let b_dir = join(a_dir.path(), "n2");
-        let a = open(a_dir.path());
-        let b = open(&b_dir.path().join("data"));
+        let a = bare(a_dir.path());
+        let b = bare(&b_dir.path().join("data"));
         let server = GridServer::bind("127.0.0.1:0", a.clone()).await.unwrap();
         Pair {
             _a_dir: a_dir,
@@ -435,7 +424,7 @@ async fn a_revocation_reaches_every_node_of_a_chain_within_5_s_and_bites_there()
     let g = Pair::new().await;
     let b_server = GridServer::bind("127.0.0.1:0", g.b.clone()).await.unwrap();
     let c_dir = join(g.a.config().data_dir.as_path(), "n3");
-    let c = open(&c_dir.path().join("data"));
+    let c = bare(&c_dir.path().join("data"));
     let (a_addr, b_addr) = (
         g.server.local_addr().to_string(),
         b_server.local_addr().to_string(),

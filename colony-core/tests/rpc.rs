@@ -3,17 +3,16 @@
 //! namespaces, so no root needed) to GridClients holding `adduser`
 //! credentials. The full sessions are tested in bins/tests/grid.rs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use colony_core::Error;
-use colony_core::colony::{BareRuntime, Colony, ColonyConfig};
+use colony_core::colony::{BareRuntime, Colony};
 use colony_core::identity::revocations::Revocations;
 use colony_core::identity::{self, Credential, InitOptions, NODE_CRED, revoked};
 use colony_core::rpc::{GridClient, GridServer, NameInfo, Request, Response, frame};
 use colony_fossil::{Fossil, FossilOptions};
-use colony_ns::session::LinuxConfig;
 use common::user;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,7 +32,7 @@ impl Grid {
         if let Some(text) = limits {
             std::fs::write(dir.path().join("limits"), text).unwrap();
         }
-        let colony = Arc::new(open(dir.path()));
+        let colony = common::bare(dir.path());
         let fs = Fossil::create_empty(colony.store(), FossilOptions::default()).unwrap();
         write_file(&fs, "hello", b"world");
         let score = fs.save().unwrap();
@@ -65,16 +64,6 @@ impl Grid {
             .await
             .unwrap()
     }
-}
-
-fn open(dir: &Path) -> Colony<BareRuntime> {
-    let config = ColonyConfig {
-        data_dir: dir.to_path_buf(),
-        cpu_host: "127.0.0.1".into(),
-        helper: LinuxConfig::new("/nonexistent/colony-session-helper"),
-        seed: None,
-    };
-    Colony::with_runtime(config, BareRuntime).unwrap()
 }
 
 fn write_file(fs: &Fossil, name: &str, data: &[u8]) {
@@ -358,7 +347,7 @@ async fn names_and_blocks_survive_a_restart() {
     let colony = Arc::into_inner(colony).expect("the server let go of the colony");
     drop(colony);
 
-    let colony = Arc::new(open(dir.path()));
+    let colony = common::bare(dir.path());
     let server = GridServer::bind("127.0.0.1:0", colony.clone())
         .await
         .unwrap();

@@ -5,10 +5,8 @@
 //! well-behaved user is still answered within 2 s.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use colony_core::colony::{BareRuntime, Colony, ColonyConfig};
 use colony_core::cpu_service::{CpuRequest, CpuResponse, CpuServer, CpuServiceConfig};
 use colony_core::identity::{self, NODE_CRED};
 use colony_core::rpc::{GridClient, GridServer, RpcLimits, dial, frame};
@@ -31,13 +29,7 @@ struct Grid {
 impl Grid {
     async fn new(limits: RpcLimits) -> Grid {
         let dir = common::node(&["alice", "bob"]);
-        let config = ColonyConfig {
-            data_dir: dir.path().to_path_buf(),
-            cpu_host: "127.0.0.1".into(),
-            helper: LinuxConfig::new("/nonexistent/colony-session-helper"),
-            seed: None,
-        };
-        let colony = Arc::new(Colony::with_runtime(config, BareRuntime).unwrap());
+        let colony = common::bare(dir.path());
         let server = GridServer::bind_with("127.0.0.1:0", colony, &limits)
             .await
             .unwrap();
