@@ -29,7 +29,7 @@ use tokio::runtime::Runtime;
 
 #[path = "../tests/support/mod.rs"]
 mod support;
-use support::nodes::{Node, alice_at, grid, start_all};
+use support::nodes::{MESH, Node, alice_at, grid, start_all};
 
 /// Saves behind each printed median.
 const RUNS: usize = 10;
@@ -73,7 +73,7 @@ fn main() {
     let (mut nodes, seed) = grid(tmp.path(), 2);
     // cksum, to check the bytes on n3.
     testroot::build(&seed, &["cksum"]).unwrap();
-    start_all(&mut nodes, &seed, &[&[1, 2], &[0, 2], &[0, 1]]);
+    start_all(&mut nodes, &seed, &MESH);
     let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
     let cred = alice_at(&nodes[0], &nodes[0]).cred("alice");
     let rt = Runtime::new().unwrap();

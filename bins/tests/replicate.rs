@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 mod support;
 use support::grid::{Grid, envs};
 use support::netns::net_or_skip;
-use support::nodes::{CHAIN, alice_at, grid, grid_in, start_all};
+use support::nodes::{CHAIN, MESH, PAIR, alice_at, grid, grid_in, start_all};
 use support::*;
 
 /// Waits (up to 60 s) until alice's `scores` at `at` lists `name`.
@@ -58,7 +58,7 @@ fn save_on_one_node_spawn_on_another_over_a_chain_both_ways() {
 
 #[test]
 fn save_on_one_node_spawn_on_another_in_a_full_mesh_both_ways() {
-    save_and_spawn_across(&[&[1, 2], &[0, 2], &[0, 1]]);
+    save_and_spawn_across(&MESH);
 }
 
 /// Three nodes, node i peering with `peers[i]`: alice saves on n1 and
@@ -190,9 +190,7 @@ fn a_name_seen_on_a_node_is_spawnable_there_when_its_origin_dies_at_once() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let (mut nodes, seed) = grid(tmp.path(), 1);
-    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
-    nodes[0].start(&seed, &[&addrs[1]]);
-    nodes[1].start(&seed, &[&addrs[0]]);
+    start_all(&mut nodes, &seed, &PAIR);
     let (a, b) = (
         alice_at(&nodes[0], &nodes[0]),
         alice_at(&nodes[0], &nodes[1]),
@@ -268,8 +266,7 @@ fn a_node_that_lost_its_store_reads_through_from_its_peer() {
     let tmp = tempfile::tempdir().unwrap();
     let (mut nodes, seed) = grid(tmp.path(), 1);
     let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
-    nodes[0].start(&seed, &[&addrs[1]]);
-    nodes[1].start(&seed, &[&addrs[0]]);
+    start_all(&mut nodes, &seed, &PAIR);
     let (a, b) = (
         alice_at(&nodes[0], &nodes[0]),
         alice_at(&nodes[0], &nodes[1]),

@@ -61,8 +61,14 @@ pub fn start_all(nodes: &mut [Node], seed: &Path, peers: &[&[usize]]) {
     }
 }
 
+/// Two nodes, each the other's peer.
+pub const PAIR: [&[usize]; 2] = [&[1], &[0]];
+
 /// A chain of three: n1 - n2 - n3 (n2 relays).
 pub const CHAIN: [&[usize]; 3] = [&[1], &[0, 2], &[1]];
+
+/// Three nodes, each peering with both others.
+pub const MESH: [&[usize]; 3] = [&[1, 2], &[0, 2], &[0, 1]];
 
 /// Node n1 (users `alice`) and `joined` more nodes n2, n3, ... of its
 /// grid on loopback ports, none running; and the seed tree.
