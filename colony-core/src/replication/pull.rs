@@ -13,7 +13,7 @@ use crate::names::NameRecord;
 use crate::node::NodeId;
 use crate::replication::conn::PeerConn;
 use crate::replication::revoked::WireRevoked;
-use crate::replication::serve::blocking;
+use crate::replication::serve::{blocking, joined};
 use crate::replication::status::now;
 use crate::replication::wire::{
     self, Bytes, MAX_ENTRIES, PeerRequest, PeerResponse, from_wire, wire_block,
@@ -282,15 +282,6 @@ fn write_checked(
         bytes += block.0.len() as u64;
     }
     Ok(bytes)
-}
-
-/// The result of a blocking task.
-async fn joined<T>(task: tokio::task::JoinHandle<Result<T>>) -> Result<T> {
-    match task.await {
-        Ok(r) => r,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => Err(Error::ShuttingDown),
-    }
 }
 
 /// Consecutive runs of `missing` of at most `max` bytes each.

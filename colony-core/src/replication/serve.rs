@@ -205,7 +205,12 @@ impl Replica {
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    match tokio::task::spawn_blocking(f).await {
+    joined(tokio::task::spawn_blocking(f)).await
+}
+
+/// The result of a blocking task; its panic goes on in the caller.
+pub(crate) async fn joined<T>(task: tokio::task::JoinHandle<Result<T>>) -> Result<T> {
+    match task.await {
         Ok(r) => r,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => Err(Error::ShuttingDown),
