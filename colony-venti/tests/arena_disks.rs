@@ -306,4 +306,12 @@ fn damage_is_refused_naming_the_block_file_offset_and_check() {
         }
         other => panic!("want Corrupt, got {other:?}"),
     }
+    // A read that leaves hashing to its caller still checks the CRC.
+    match store.read_unhashed(&s, BlockType::DATA) {
+        Err(Error::Corrupt { score, check, .. }) => {
+            assert_eq!(score, s);
+            assert_eq!(check, ClumpCheck::DataChecksum);
+        }
+        other => panic!("want Corrupt, got {other:?}"),
+    }
 }

@@ -43,6 +43,10 @@ pub struct Puller {
     batch: u32,
     /// The digest of the revocation lists last got from the peer.
     revoked: u64,
+    /// The next round's log request is already sent: its answer comes
+    /// after this round's blocks, so the peer walks its log while this
+    /// node writes.
+    asked: bool,
 }
 
 /// What one round of [`Puller::step`] moved.
@@ -86,6 +90,7 @@ impl Puller {
             cursor,
             batch: MAX_ENTRIES,
             revoked: 0,
+            asked: false,
         })
     }
 
@@ -112,13 +117,10 @@ impl Puller {
     /// records it covers, the cursor saved.
     pub async fn step(&mut self, wait: bool) -> Result<Step> {
         let wait = if wait { WAIT } else { Duration::ZERO };
-        let request = PeerRequest::Log {
-            log: self.cursor.log,
-            names: self.cursor.names,
-            max: self.batch,
-            wait_ms: wait.as_millis() as u32,
-            revoked: self.revoked,
-        };
+        if !std::mem::take(&mut self.asked) {
+            let request = self.log_request(self.cursor, wait);
+            self.conn.send(&request).await?;
+        }
         let PeerResponse::Log {
             entries,
             next,
@@ -126,7 +128,7 @@ impl Puller {
             names,
             next_names,
             revoked,
-        } = self.conn.call(&request, wait + ANSWER).await?
+        } = self.conn.receive(wait + ANSWER).await?
         else {
             return Err(self.conn.unexpected("a log slice"));
         };
@@ -162,7 +164,13 @@ impl Puller {
             Ok(missing)
         })
         .await?;
-        (step.blocks, step.bytes) = self.fetch(&missing).await?;
+        let moved = Cursor {
+            log: next,
+            names: next_names,
+        };
+        // More is there: ask for it now (the answer cannot wait).
+        let then = (!step.caught_up).then(|| self.log_request(moved, Duration::ZERO));
+        (step.blocks, step.bytes) = self.fetch(&missing, then).await?;
         let records = names
             .iter()
             .map(|b| NameRecord::decode(&b.0))
@@ -177,10 +185,6 @@ impl Puller {
             })
             .await?;
         }
-        let moved = Cursor {
-            log: next,
-            names: next_names,
-        };
         if moved != self.cursor {
             let (replica, peer) = (self.replica.clone(), self.conn.peer().clone());
             blocking(move || moved.store(&replica.data_dir, &peer)).await?;
@@ -198,12 +202,29 @@ impl Puller {
         Ok(step)
     }
 
+    /// The log request for the round starting at `from`.
+    fn log_request(&self, from: Cursor, wait: Duration) -> PeerRequest {
+        PeerRequest::Log {
+            log: from.log,
+            names: from.names,
+            max: self.batch,
+            wait_ms: wait.as_millis() as u32,
+            revoked: self.revoked,
+        }
+    }
+
     /// Fetches `missing` in chunks of at most [`FETCH_BYTES`], with
     /// [`IN_FLIGHT`] requests outstanding, writing each chunk (every
-    /// block's score checked) while the next ones travel. Returns the
-    /// blocks and bytes written.
-    async fn fetch(&mut self, missing: &[((Score, BlockType), u16)]) -> Result<(u64, u64)> {
+    /// block's score checked) while the next ones travel; sends `then`
+    /// after the last chunk's request. Returns the blocks and bytes
+    /// written.
+    async fn fetch(
+        &mut self,
+        missing: &[((Score, BlockType), u16)],
+        mut then: Option<PeerRequest>,
+    ) -> Result<(u64, u64)> {
         let chunks = chunks(missing, FETCH_BYTES);
+        self.send_then(chunks.is_empty(), &mut then).await?;
         let mut sent = 0;
         let mut writing: Option<tokio::task::JoinHandle<Result<u64>>> = None;
         let mut bytes = 0;
@@ -217,6 +238,7 @@ impl Puller {
                 );
                 self.conn.send(&request).await?;
                 sent += 1;
+                self.send_then(sent == chunks.len(), &mut then).await?;
             }
             let PeerResponse::Blocks(blocks) = self.conn.receive(ANSWER).await? else {
                 return Err(self.conn.unexpected("blocks"));
@@ -242,6 +264,15 @@ impl Puller {
             bytes += joined(w).await?;
         }
         Ok((missing.len() as u64, bytes))
+    }
+
+    /// Sends `then`, if any, once `now`.
+    async fn send_then(&mut self, now: bool, then: &mut Option<PeerRequest>) -> Result<()> {
+        if let Some(request) = then.take_if(|_| now) {
+            self.conn.send(&request).await?;
+            self.asked = true;
+        }
+        Ok(())
     }
 
     /// Adds the peer's revocation lists to ours (revocations first,

@@ -191,6 +191,20 @@ struct Writer {
 
 type Key = (Score, BlockType);
 
+/// What a read checks of the clump beyond its header.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ReadCheck {
+    /// The block's SHA-1 is its score.
+    Score,
+    /// The stored bytes' CRC32C is the header's (the caller hashes).
+    Checksum,
+}
+
+thread_local! {
+    /// Each thread's buffer for reading clumps.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A [`BlockStore`] on disk: arena files plus an index (see the module
 /// docs).
 ///
@@ -274,8 +288,8 @@ impl ArenaStore {
         self.index().lookup(score, ty)
     }
 
-    /// Reads and verifies the clump an entry names.
-    fn read_entry(&self, e: &IndexEntry) -> Result<Vec<u8>> {
+    /// Reads the clump an entry names and checks it as `check` says.
+    fn read_entry(&self, e: &IndexEntry, check: ReadCheck) -> Result<Vec<u8>> {
         let arena = self.arena(e.arena).ok_or_else(|| Error::IndexCorrupt {
             path: self.index().path().to_path_buf(),
             problem: IndexProblem::MissingArena {
@@ -289,28 +303,58 @@ impl ArenaStore {
             offset: u64::from(e.offset),
             check,
         };
-        let mut buf = vec![0u8; ClumpHeader::SIZE + usize::from(e.size)];
-        match arena.read_clump(&mut buf, u64::from(e.offset)) {
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return Err(corrupt(ClumpCheck::CutShort));
+        SCRATCH.with_borrow_mut(|buf| {
+            // A buffer per thread, so a read costs one copy out of it and
+            // no zeroing of a fresh one.
+            buf.resize(ClumpHeader::SIZE + usize::from(e.size), 0);
+            match arena.read_clump(buf, u64::from(e.offset)) {
+                Err(Error::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::UnexpectedEof =>
+                {
+                    return Err(corrupt(ClumpCheck::CutShort));
+                }
+                r => r?,
             }
-            r => r?,
-        }
-        let h = ClumpHeader::decode(&buf).map_err(corrupt)?;
-        if h.score != e.score || h.ty != e.ty || h.size != e.size {
-            return Err(corrupt(ClumpCheck::NotAsIndexed));
-        }
-        let block = match h.encoding {
-            clump::Encoding::Raw => {
-                buf.drain(..ClumpHeader::SIZE);
-                buf
+            let h = ClumpHeader::decode(buf).map_err(corrupt)?;
+            if h.score != e.score || h.ty != e.ty || h.size != e.size {
+                return Err(corrupt(ClumpCheck::NotAsIndexed));
             }
-            clump::Encoding::Lz4 => h.unpack(&buf[ClumpHeader::SIZE..]).map_err(corrupt)?,
-        };
-        if Score::of(&block) != e.score {
-            return Err(corrupt(ClumpCheck::Sha1));
+            let stored = &buf[ClumpHeader::SIZE..];
+            if check == ReadCheck::Checksum && crc32c::crc32c(stored) != h.data_crc {
+                return Err(corrupt(ClumpCheck::DataChecksum));
+            }
+            let block = h.unpack(stored).map_err(corrupt)?;
+            if check == ReadCheck::Score && Score::of(&block) != e.score {
+                return Err(corrupt(ClumpCheck::Sha1));
+            }
+            Ok(block)
+        })
+    }
+
+    /// Reads a block checking the stored bytes' CRC32C instead of hashing
+    /// it: for a caller whose reader computes the score anyway (a peer
+    /// pulling the block), so that the block is hashed once per trust
+    /// boundary. A damaged disk is still caught.
+    ///
+    /// ```
+    /// use colony_venti::{ArenaStore, ArenaConfig, BlockStore, BlockType};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = ArenaStore::open(dir.path(), ArenaConfig::default()).unwrap();
+    /// let score = store.write(BlockType::DATA, b"hello").unwrap();
+    /// assert_eq!(store.read_unhashed(&score, BlockType::DATA).unwrap(), b"hello");
+    /// ```
+    pub fn read_unhashed(&self, score: &Score, ty: BlockType) -> Result<Vec<u8>> {
+        self.read_checked(score, ty, ReadCheck::Checksum)
+    }
+
+    fn read_checked(&self, score: &Score, ty: BlockType, check: ReadCheck) -> Result<Vec<u8>> {
+        if score.is_special() {
+            return Ok(Vec::new());
         }
-        Ok(block)
+        match self.lookup(score, ty)? {
+            Some(e) => self.read_entry(&e, check),
+            None => Err(Error::NotFound { score: *score, ty }),
+        }
     }
 
     /// Appends a packed clump under the writer lock. Returns a full batch
@@ -450,13 +494,7 @@ impl ArenaStore {
 
 impl BlockStore for ArenaStore {
     fn read(&self, score: &Score, ty: BlockType) -> Result<Vec<u8>> {
-        if score.is_special() {
-            return Ok(Vec::new());
-        }
-        match self.lookup(score, ty)? {
-            Some(e) => self.read_entry(&e),
-            None => Err(Error::NotFound { score: *score, ty }),
-        }
+        self.read_checked(score, ty, ReadCheck::Score)
     }
 
     fn write(&self, ty: BlockType, data: &[u8]) -> Result<Score> {
