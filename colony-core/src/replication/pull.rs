@@ -27,9 +27,14 @@ pub const WAIT: Duration = Duration::from_secs(20);
 /// overlaps the transfer of the next, at most [`wire::MAX_BLOCK_BYTES`].
 const FETCH_BYTES: usize = 4 << 20;
 
-/// Block requests outstanding at once: memory stays within this many
-/// chunks on the way and one being written.
+/// Block requests outstanding at once.
 const IN_FLIGHT: usize = 2;
+
+/// Chunks written at once: hashing and packing a chunk's blocks is the
+/// pull's costliest step, and two threads share it (the store's writer
+/// lock covers only the append). Memory stays within [`IN_FLIGHT`]
+/// chunks on the way and this many being written.
+const WRITING: usize = 2;
 
 /// How long an answer may take beyond the wait.
 const ANSWER: Duration = Duration::from_secs(60);
@@ -226,7 +231,7 @@ impl Puller {
         let chunks = chunks(missing, FETCH_BYTES);
         self.send_then(chunks.is_empty(), &mut then).await?;
         let mut sent = 0;
-        let mut writing: Option<tokio::task::JoinHandle<Result<u64>>> = None;
+        let mut writing = std::collections::VecDeque::with_capacity(WRITING);
         let mut bytes = 0;
         for (i, chunk) in chunks.iter().enumerate() {
             while sent < chunks.len() && sent < i + IN_FLIGHT {
@@ -251,16 +256,18 @@ impl Puller {
                     chunk.len()
                 )));
             }
-            if let Some(w) = writing.take() {
+            if writing.len() == WRITING
+                && let Some(w) = writing.pop_front()
+            {
                 bytes += joined(w).await?;
             }
             let (replica, peer) = (self.replica.clone(), self.conn.peer().clone());
             let wanted: Vec<(Score, BlockType)> = chunk.iter().map(|(b, _)| *b).collect();
-            writing = Some(tokio::task::spawn_blocking(move || {
+            writing.push_back(tokio::task::spawn_blocking(move || {
                 write_checked(&replica, &peer, &wanted, blocks)
             }));
         }
-        if let Some(w) = writing {
+        for w in writing {
             bytes += joined(w).await?;
         }
         Ok((missing.len() as u64, bytes))
