@@ -136,8 +136,17 @@ impl Framing {
         let Some(len) = len else {
             return Ok(None);
         };
-        let mut body = vec![0u8; len];
-        r.read_exact(&mut body).await.map_err(FrameError::Io)?;
+        // Read into spare capacity: no zeroing of a body about to be
+        // overwritten (they are megabytes of blocks).
+        let mut body = Vec::with_capacity(len);
+        let got = r
+            .take(len as u64)
+            .read_to_end(&mut body)
+            .await
+            .map_err(FrameError::Io)?;
+        if got < len {
+            return Err(FrameError::Io(io::ErrorKind::UnexpectedEof.into()));
+        }
         Ok(Some(body))
     }
 

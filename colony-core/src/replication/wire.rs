@@ -151,9 +151,7 @@ fn framing(max: usize) -> Framing {
 
 /// Encodes `value` as one peer frame of at most `max` body bytes.
 pub fn encode<T: Serialize>(value: &T, max: usize) -> Result<Vec<u8>> {
-    let f = framing(max);
-    let out = postcard::to_extend(value, f.begin()).map_err(|e| Error::BadFrame(e.to_string()))?;
-    f.finish(out).map_err(frame_error)
+    frame::encode_in(&framing(max), value)
 }
 
 /// Decodes a frame body read by [`read`]: our version, one message,

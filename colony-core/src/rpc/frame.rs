@@ -34,9 +34,37 @@ fn framing(max: usize) -> Framing {
 /// Encodes `value` as one frame, prefix included; refused if the body
 /// would exceed `max`.
 pub fn encode<T: Serialize>(value: &T, max: usize) -> Result<Vec<u8>> {
-    let f = framing(max);
-    let out = postcard::to_extend(value, f.begin()).map_err(|e| Error::BadFrame(e.to_string()))?;
-    f.finish(out).map_err(frame_error)
+    encode_in(&framing(max), value)
+}
+
+/// Encodes `value` as one frame of `framing`, prefix included.
+pub(crate) fn encode_in<T: Serialize>(framing: &Framing, value: &T) -> Result<Vec<u8>> {
+    let out = postcard::serialize_with_flavor(value, Appender(framing.begin()))
+        .map_err(|e| Error::BadFrame(e.to_string()))?;
+    framing.finish(out).map_err(frame_error)
+}
+
+/// postcard's output into a frame: slices appended whole (its
+/// `to_extend` goes byte by byte, and the blocks of a peer's answer are
+/// megabytes).
+struct Appender(Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Appender {
+    type Output = Vec<u8>;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Vec<u8>> {
+        Ok(self.0)
+    }
 }
 
 /// Decodes one whole frame, prefix included: the prefix must count
