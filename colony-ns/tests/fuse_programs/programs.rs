@@ -320,10 +320,7 @@ pub fn stat_agrees_with_changes(mnt: &Path) {
     assert_eq!(&lines[2..5], ["4", "0123", "10"]);
     assert_eq!(lines[5].trim(), "0 1 2 3 \\0 \\0 \\0 \\0 \\0 \\0");
     // A written zero is a hole, as every zero is here: g stores nothing.
-    assert_eq!(
-        &lines[6..10],
-        ["1234 5678", "0 0 root", "6640", "100000 0"]
-    );
+    assert_eq!(&lines[6..10], ["1234 5678", "0 0 root", "6640", "100000 0"]);
     assert_eq!(lines[10], "4000000000");
 }
 
