@@ -257,8 +257,8 @@ impl MountHandle {
             Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL) => {}
             Err(e) => {
                 // Busy (or refused): detached instead, gone from the
-                // namespace at once.
-                // The session ends when the kernel lets go; do not wait.
+                // namespace at once. The session ends when the kernel lets
+                // go; do not wait.
                 tracing::warn!("unmounting {}: {e}; detaching it", self.dir.display());
                 umount2(&self.dir, MntFlags::MNT_DETACH).map_err(io_error)?;
                 return Ok(());
