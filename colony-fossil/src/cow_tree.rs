@@ -10,6 +10,7 @@
 //! to write the overlay, children first.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use colony_venti::{BlockType, Score};
@@ -43,7 +44,13 @@ pub struct CowTree {
     /// [`CowTree::set_size`] (which clears what lies past the end); an
     /// opened stream's last blocks are not trusted until then.
     zero_past_end: bool,
+    /// [`CowTree::stored_bytes`] once counted, [`UNKNOWN`] until then and
+    /// after any change of leaves or size.
+    stored: AtomicU64,
 }
+
+/// Not counted yet ([`CowTree::stored`]).
+const UNKNOWN: u64 = u64::MAX;
 
 /// Leaves prefetched when a sequential read starts; the window doubles on
 /// each sequential read up to [`MAX_AHEAD`].
@@ -92,6 +99,7 @@ impl CowTree {
             memo: Mutex::new(vec![None; 8]),
             ahead: Mutex::new(ReadAhead::default()),
             zero_past_end: false,
+            stored: AtomicU64::new(UNKNOWN),
         })
     }
 
@@ -329,6 +337,7 @@ impl CowTree {
     /// leaf of zeros becomes a hole, and a leaf's trailing zeros are not
     /// stored: zeros cost no local space, as they cost no venti space.
     pub fn put_leaf(&mut self, bn: u64, leaf: &[u8]) -> Result<()> {
+        self.stored.store(UNKNOWN, Ordering::Relaxed);
         let leaf = self.leaf_type().truncate(leaf);
         if leaf.is_empty() {
             return self.punch_leaf(bn);
@@ -351,6 +360,7 @@ impl CowTree {
     /// Makes leaf `bn` a hole: its dirty copy is dropped and its slot
     /// names no block.
     fn punch_leaf(&mut self, bn: u64) -> Result<()> {
+        self.stored.store(UNKNOWN, Ordering::Relaxed);
         match self.leaves.remove(&bn) {
             Some(key) => self.blocks.drop_dirty(key),
             None if self.leaf_source(bn)? == Ok(Score::EMPTY) => return Ok(()),
@@ -417,6 +427,59 @@ impl CowTree {
         Ok((!data).then_some(self.size))
     }
 
+    /// Bytes of the stream that are not in holes, at leaf granularity (the
+    /// last leaf counts up to the end only): what the stream stores. Counted
+    /// from the pointer blocks, skipping each hole's whole subtree, then
+    /// kept until the leaves or the size change.
+    pub fn stored_bytes(&self) -> Result<u64> {
+        let known = self.stored.load(Ordering::Relaxed);
+        if known != UNKNOWN {
+            return Ok(known);
+        }
+        let n = self.leaf_count();
+        let d = self.dsize as u64;
+        let mut bytes = self.data_leaves(self.depth, 0, self.top)? * d;
+        if n > 0 && self.extent(n - 1)?.0 {
+            bytes -= n * d - self.size;
+        }
+        self.stored.store(bytes, Ordering::Relaxed);
+        Ok(bytes)
+    }
+
+    /// How many of the stream's leaves below block (`h`, `idx`) hold data;
+    /// `score` names the block when it is not in the overlay.
+    fn data_leaves(&self, h: u8, idx: u64, score: Score) -> Result<u64> {
+        let n = self.leaf_count();
+        if h == 0 {
+            let data = self.leaves.contains_key(&idx) || !score.is_special();
+            return Ok(u64::from(idx < n && data));
+        }
+        let read;
+        let slots = match self.ptrs.get(&(h, idx)) {
+            Some(slots) => slots.as_slice(),
+            // The overlay is closed upwards: nothing below is dirty.
+            None if score.is_special() => return Ok(0),
+            None => {
+                let block = self.ptr_block(h, &score)?;
+                read = block
+                    .chunks_exact(Score::SIZE)
+                    .take(self.fan() as usize)
+                    .map(Score::from_slice)
+                    .collect::<Vec<_>>();
+                read.as_slice()
+            }
+        };
+        let mut count = 0;
+        for (i, &child) in slots.iter().enumerate() {
+            let cidx = idx * self.fan() + i as u64;
+            if cidx.saturating_mul(self.span(h - 1)) >= n {
+                break;
+            }
+            count += self.data_leaves(h - 1, cidx, child)?;
+        }
+        Ok(count)
+    }
+
     /// Makes bytes `offset..offset + len` (within the stream) read as
     /// zeros, freeing the leaves wholly inside: they become holes.
     pub fn punch(&mut self, offset: u64, len: u64) -> Result<()> {
@@ -479,6 +542,7 @@ impl CowTree {
 
     /// Truncates or extends (with zeros) to `new` bytes.
     pub fn set_size(&mut self, new: u64) -> Result<()> {
+        self.stored.store(UNKNOWN, Ordering::Relaxed);
         if new > crate::entry::MAX_SIZE {
             return Err(Error::TooLarge(new));
         }
@@ -672,6 +736,16 @@ mod tests {
         (!data).then_some(len)
     }
 
+    /// What `CowTree::stored_bytes` must answer for `model` with 256-byte
+    /// leaves: the bytes of the leaves that hold data.
+    fn model_stored(model: &[u8]) -> u64 {
+        model
+            .chunks(256)
+            .filter(|leaf| leaf.iter().any(|&b| b != 0))
+            .map(|leaf| leaf.len() as u64)
+            .sum()
+    }
+
     proptest! {
         // Small blocks (fan-out 12) force deep trees, growth and clearing.
         #[test]
@@ -697,6 +771,7 @@ mod tests {
                     Op::Flush => { t.flush().unwrap(); }
                 }
                 prop_assert_eq!(t.read(0, 1 << 20).unwrap(), model.clone());
+                prop_assert_eq!(t.stored_bytes().unwrap(), model_stored(&model));
                 for at in (0..model.len() as u64 + 300).step_by(97) {
                     prop_assert_eq!(t.seek(at, true).unwrap(), model_seek(&model, at, true));
                     prop_assert_eq!(t.seek(at, false).unwrap(), model_seek(&model, at, false));
@@ -704,6 +779,8 @@ mod tests {
             }
             let e = t.flush().unwrap();
             prop_assert_eq!(b.dirty_bytes(), 0);
+            let reopened = CowTree::open(b.clone(), e).unwrap();
+            prop_assert_eq!(reopened.stored_bytes().unwrap(), model_stored(&model));
             let mut r = TreeReader::new(&store, e).unwrap();
             prop_assert_eq!(r.read_all().unwrap(), model);
         }

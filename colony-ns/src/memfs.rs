@@ -116,7 +116,9 @@ impl MemFs {
             Body::new_dir()
         } else {
             meta.length = contents.len() as u64;
-            Body::File(SparseBytes::from_vec(&contents))
+            let data = SparseBytes::from_vec(&contents);
+            meta.stored = Some(data.held());
+            Body::File(data)
         };
         let name = meta.name.clone();
         meta.nlink = 1;
@@ -305,8 +307,11 @@ impl Tree {
 }
 
 impl Node {
-    /// A change of contents: mtime and ctime.
+    /// A change of contents: mtime and ctime, and what a file stores.
     fn touch(&mut self, user: Option<&str>) {
+        if let Body::File(data) = &self.body {
+            self.meta.stored = Some(data.held());
+        }
         let t = now();
         self.meta.mtime = t.secs;
         self.meta.nsec.mtime = t.nsec;
@@ -451,6 +456,8 @@ impl FileSystem for MemFs {
             gid_number,
             special: new.special,
             nlink: 1,
+            // A file stores nothing yet.
+            stored: (new.perm & DMDIR == 0).then_some(0),
         };
         let body = if new.perm & DMDIR != 0 {
             Body::new_dir()

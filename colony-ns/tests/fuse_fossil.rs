@@ -153,6 +153,35 @@ fn byte_names_survive_save_and_reopen() {
     h.unmount().unwrap();
 }
 
+/// A sparse file's few stored blocks (`st_blocks`, `du`) are still few
+/// after a save and a reopen, where its holes are absent pointers.
+#[test]
+fn sparse_blocks_survive_save_and_reopen() {
+    let Some((_dir, mnt)) = mount_dir() else {
+        return;
+    };
+    if !have("du") {
+        return;
+    }
+    let store = Arc::new(MemStore::new());
+    let options = FossilOptions {
+        owner: "root".into(),
+        ..FossilOptions::default()
+    };
+    let fossil = Arc::new(Fossil::create_empty(store.clone(), options.clone()).unwrap());
+    let serve = |fossil: &Arc<Fossil>| {
+        let fs = Arc::new(FossilFs::new(fossil.clone()));
+        mount(fs, &mnt, &MountOptions::default()).unwrap()
+    };
+    let h = serve(&fossil);
+    fuse_programs::programs::sparse_and_dense(&mnt);
+    h.unmount().unwrap();
+    let score = fossil.save().unwrap();
+    let h = serve(&Arc::new(Fossil::open(store, score, options).unwrap()));
+    fuse_programs::programs::check_sparse_and_dense(&mnt);
+    h.unmount().unwrap();
+}
+
 /// The same programs with the options an environment's root is mounted
 /// with: the kernel's write-back cache and long-lived names and attributes.
 mod sole_writer {

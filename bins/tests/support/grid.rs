@@ -104,11 +104,11 @@ pub fn init_node_for(tmp: &Path, users: &[&str], hostnames: &[&str]) -> (PathBuf
 }
 
 /// Starts `cmd` with its standard output piped and returns it once a line
-/// starting with `ready` appeared, with everything it printed so far.
+/// starting with `ready` appeared, with everything it printed so far. Its
+/// log (warnings and errors) goes to the test's standard error unless
+/// `cmd` sends it elsewhere.
 pub fn start_until(mut cmd: Command, ready: &str) -> (Killed, String) {
-    cmd.env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    cmd.env("RUST_LOG", "warn").stdout(Stdio::piped());
     let mut child = cmd.spawn().expect("start the node");
     let stdout = BufReader::new(child.stdout.take().unwrap());
     let child = Killed(child);
@@ -125,10 +125,15 @@ pub fn start_until(mut cmd: Command, ready: &str) -> (Killed, String) {
 }
 
 /// Stops a node with SIGTERM; it must exit 0.
-pub fn stop(mut node: Killed) {
-    super::signal(&node.0, "-TERM");
+pub fn stop(node: Killed) {
+    stop_with(node, "-TERM");
+}
+
+/// Stops a node with `sig` (`-TERM`, `-INT`); it must exit 0.
+pub fn stop_with(mut node: Killed, sig: &str) {
+    super::signal(&node.0, sig);
     let status = node.0.wait().unwrap();
-    assert!(status.success(), "node: {status:?}");
+    assert!(status.success(), "node stopped with {sig}: {status:?}");
 }
 
 /// `status` lines as (name, cpu address).

@@ -36,17 +36,21 @@ impl Split {
         }
     }
 
-    /// Starts colony-cpu; returns once it serves.
-    pub fn start_cpu(&self) -> Killed {
+    /// The colony-cpu command.
+    pub fn cpu_service(&self) -> Command {
         let mut cmd = Command::new(CPU);
         cmd.args(["--addr", &self.cpu, "--data"])
             .arg(&self.grid.data);
-        start_until(cmd, "colony cpu service on").0
+        cmd
     }
 
-    /// Starts colony-sto, seeding it from the tree `seed` if given;
-    /// returns once it serves, with what it printed.
-    pub fn start_sto(&self, seed: Option<&Path>) -> (Killed, String) {
+    /// Starts colony-cpu; returns once it serves.
+    pub fn start_cpu(&self) -> Killed {
+        start_cpu_service(self.cpu_service())
+    }
+
+    /// The colony-sto command, seeding from the tree `seed` if given.
+    pub fn sto_node(&self, seed: Option<&Path>) -> Command {
         let mut cmd = Command::new(STO);
         cmd.args(["--addr", &self.grid.addr])
             .args(["--ninep-addr", &self.ninep])
@@ -56,7 +60,13 @@ impl Split {
         if let Some(seed) = seed {
             cmd.arg("--seed").arg(seed);
         }
-        start_until(cmd, "then:")
+        cmd
+    }
+
+    /// Starts colony-sto, seeding it from the tree `seed` if given;
+    /// returns once it serves, with what it printed.
+    pub fn start_sto(&self, seed: Option<&Path>) -> (Killed, String) {
+        start_until(self.sto_node(seed), "then:")
     }
 
     /// `colony cpu` as `user` into the cpu listener at `addr`.
@@ -66,4 +76,10 @@ impl Split {
         args.extend(command);
         colony(&args)
     }
+}
+
+/// Starts a colony-cpu command ([`Split::cpu_service`]); returns once it
+/// serves.
+pub fn start_cpu_service(cmd: Command) -> Killed {
+    start_until(cmd, "colony cpu service on").0
 }

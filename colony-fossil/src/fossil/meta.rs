@@ -116,6 +116,10 @@ pub struct Meta {
     pub special: Option<Special>,
     /// How many names the file has (1 for directories).
     pub nlink: u32,
+    /// Bytes of data a file stores: its length less its holes, which cost
+    /// nothing (`st_blocks` counts these). `None` where not known, as for
+    /// directories: count the length instead.
+    pub stored: Option<u64>,
 }
 
 impl Meta {
@@ -143,6 +147,7 @@ impl Meta {
             gid_number: de.gid_number(),
             special: de.special(),
             nlink: 1,
+            stored: None,
         }
     }
 

@@ -61,9 +61,16 @@ impl NodeState {
         self.de.mode & mode::DIR != 0
     }
 
-    /// Metadata as node `id`.
+    /// Metadata as node `id`, with what a file stores.
     pub fn meta(&self, id: u64) -> Meta {
-        Meta::of(id, &self.de, self.data.size())
+        let mut m = Meta::of(id, &self.de, self.data.size());
+        if !self.is_dir() {
+            // Unknown when a pointer block cannot be read: stat still
+            // answers (as if the file had no holes), and a read of the
+            // file reports the failure.
+            m.stored = self.data.stored_bytes().ok();
+        }
+        m
     }
 
     /// Records a modification of the contents by `user` at `now`: mtime

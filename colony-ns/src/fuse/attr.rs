@@ -115,7 +115,8 @@ pub(crate) fn file_attr(meta: &Meta, inodes: &Inodes, ids: &IdMap) -> Result<Fil
     Ok(FileAttr {
         ino: inodes.ino(meta.node())?,
         size: meta.length,
-        blocks: meta.length.div_ceil(512),
+        // What the file stores: holes cost nothing, as on tmpfs or ext4.
+        blocks: meta.stored.unwrap_or(meta.length).div_ceil(512),
         atime: time(meta.atime, meta.nsec.atime),
         mtime,
         ctime: time(meta.ctime, meta.nsec.ctime),

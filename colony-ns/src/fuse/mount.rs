@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use fuser::{Config, MountOption, Session, SessionACL};
+use fuser::{Config, MountOption, Session, SessionACL, SessionUnmounter};
 use nix::mount::{MntFlags, umount2};
 
 use crate::IdRange;
@@ -102,6 +102,12 @@ pub struct MountHandle {
     dir: PathBuf,
     /// The thread running the session; None once joined.
     session: Option<JoinHandle<std::io::Result<()>>>,
+    /// The session's own unmount, which takes the mount from the session so
+    /// that it is unmounted once: a session left to unmount itself did so
+    /// again when it ended, which failed with EINVAL after a clean unmount
+    /// and, ending late after a busy mount was detached, could take down
+    /// another mount made at the same path meanwhile.
+    unmounter: SessionUnmounter,
     flusher: Flusher,
 }
 
@@ -201,8 +207,9 @@ pub fn mount(fs: Arc<dyn FileSystem>, dir: &Path, options: &MountOptions) -> Res
     config.clone_fd = true;
     // Mounts and completes the INIT handshake before returning, so the file
     // system answers as soon as `mount` does.
-    let session = Session::new(adapter, &dir, &config)?;
+    let mut session = Session::new(adapter, &dir, &config)?;
     let _ = notifier.set(session.notifier());
+    let unmounter = session.unmount_callable();
     let thread = std::thread::Builder::new()
         .name("colony-fuse".into())
         .spawn(move || session.run())?;
@@ -213,6 +220,7 @@ pub fn mount(fs: Arc<dyn FileSystem>, dir: &Path, options: &MountOptions) -> Res
         },
         dir,
         session: Some(thread),
+        unmounter,
     };
     // Served from here on, so the mount's root can be looked at (dropping
     // the handle unmounts if it cannot).
@@ -243,19 +251,17 @@ impl MountHandle {
         let Some(session) = self.session.take() else {
             return Ok(());
         };
-        match umount2(&self.dir, MntFlags::empty()) {
+        match self.unmounter.unmount() {
             Ok(()) => {}
-            Err(nix::errno::Errno::EBUSY) => {
-                tracing::warn!("{} is busy; detaching it", self.dir.display());
-                umount2(&self.dir, MntFlags::MNT_DETACH).map_err(io_error)?;
-                // The session ends when the kernel lets go; do not wait.
-                return Ok(());
-            }
             // Unmounted behind our back (umount(8)): the session has ended.
-            Err(nix::errno::Errno::EINVAL) => {}
+            Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL) => {}
             Err(e) => {
-                self.session = Some(session);
-                return Err(io_error(e));
+                // Busy (or refused): detached instead, gone from the
+                // namespace at once. The session ends when the kernel lets
+                // go; do not wait.
+                tracing::warn!("unmounting {}: {e}; detaching it", self.dir.display());
+                umount2(&self.dir, MntFlags::MNT_DETACH).map_err(io_error)?;
+                return Ok(());
             }
         }
         session
@@ -269,7 +275,6 @@ impl Drop for MountHandle {
     fn drop(&mut self) {
         if let Err(e) = self.unmount_now() {
             tracing::warn!("unmounting {}: {e}", self.dir.display());
-            let _ = umount2(&self.dir, MntFlags::MNT_DETACH);
         }
     }
 }

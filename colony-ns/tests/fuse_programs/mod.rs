@@ -189,6 +189,7 @@ macro_rules! program_tests {
             stat_agrees_with_changes: [],
             rename_replaces_and_mv_crosses_directories: [],
             sparse_files_seek_and_allocate: [],
+            sparse_files_use_few_blocks: ["du"],
         );
     };
 }
