@@ -148,6 +148,48 @@ fn a_crash_inside_any_sync_keeps_the_blocks_of_the_last_returned_one() {
 }
 
 #[test]
+fn writers_go_on_while_a_sync_waits_for_the_disk() {
+    let disk = CrashDisk::new("/crash");
+    let store = Arc::new(ArenaStore::open_on(Arc::new(disk.clone()), config()).unwrap());
+    let before = write_blocks(&store, 300..310);
+    // The first sync the store asks of the disk (the arena's) waits until
+    // the test lets it go.
+    let (entered, in_sync) = std::sync::mpsc::channel();
+    let (release, go) = std::sync::mpsc::channel::<()>();
+    let go = Mutex::new(Some(go));
+    disk.on_sync(Arc::new(move |_: &CrashDisk| {
+        if let Some(go) = go.lock().unwrap().take() {
+            entered.send(()).unwrap();
+            go.recv().unwrap();
+        }
+    }));
+    let syncing = std::thread::spawn({
+        let store = store.clone();
+        move || store.sync()
+    });
+    in_sync.recv().unwrap();
+    let (wrote, written) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn({
+        let store = store.clone();
+        move || wrote.send(write_blocks(&store, 310..330)).unwrap()
+    });
+    let during = written
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("writes waited for a sync's fdatasync");
+    release.send(()).unwrap();
+    syncing.join().unwrap().unwrap();
+    writer.join().unwrap();
+    // What the sync covered is durable; what was written during it may be.
+    check_image(
+        disk.image(CrashPoint::DURABLE),
+        CrashPoint::DURABLE,
+        &before,
+        &during,
+    );
+    sync_and_crash(&store, &disk, &[before, during].concat());
+}
+
+#[test]
 fn a_crash_in_a_failed_sync_keeps_the_blocks_of_the_last_good_one() {
     let crash = CrashDisk::new("/crash");
     let (disk, store) = faulty(Arc::new(crash.clone()));

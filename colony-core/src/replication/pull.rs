@@ -52,6 +52,9 @@ pub struct Puller {
     /// after this round's blocks, so the peer walks its log while this
     /// node writes.
     asked: bool,
+    /// The last round's commit (sync, names, cursor), running while this
+    /// round's blocks come; it returns the records it merged.
+    committing: Option<tokio::task::JoinHandle<Result<usize>>>,
 }
 
 /// What one round of [`Puller::step`] moved.
@@ -63,7 +66,8 @@ pub struct Step {
     pub blocks: u64,
     /// Their bytes.
     pub bytes: u64,
-    /// Records new here.
+    /// Records new here: merged by this round's commit, or the last
+    /// round's if this one's still runs (see [`Puller::step`]).
     pub names: usize,
     /// Users and nodes newly revoked here.
     pub revoked: usize,
@@ -96,6 +100,7 @@ impl Puller {
             batch: MAX_ENTRIES,
             revoked: 0,
             asked: false,
+            committing: None,
         })
     }
 
@@ -118,8 +123,11 @@ impl Puller {
 
     /// One round: a slice of the peer's log (waiting at its end when
     /// `wait`) and its revocation lists if they changed, merged into ours
-    /// at once; the blocks of the slice this node lacks, a sync, the
-    /// records it covers, the cursor saved.
+    /// at once; the blocks of the slice this node lacks; then its commit: a
+    /// sync, the records the slice covers, the cursor saved. When the
+    /// peer has more, the commit runs on while the next round's blocks
+    /// come, and that round waits for it before its own; a round that
+    /// catches up returns once everything is committed.
     pub async fn step(&mut self, wait: bool) -> Result<Step> {
         let wait = if wait { WAIT } else { Duration::ZERO };
         if !std::mem::take(&mut self.asked) {
@@ -145,8 +153,12 @@ impl Puller {
             // The peer's log is shorter than our cursor in it: it is a new
             // store under the same node id. Start over (what is here stays).
             tracing::warn!(peer = %self.conn.peer(), cursor = self.cursor.log, end, "the peer's log ends before our cursor; pulling it again from the start");
+            let names = self.settle().await?;
             self.cursor = Cursor::default();
-            return Ok(Step::default());
+            return Ok(Step {
+                names,
+                ..Step::default()
+            });
         }
         let mut step = Step {
             listed: entries.len(),
@@ -180,20 +192,13 @@ impl Puller {
             .iter()
             .map(|b| NameRecord::decode(&b.0))
             .collect::<Result<Vec<_>>>()?;
-        if step.blocks > 0 || !records.is_empty() {
-            let replica = self.replica.clone();
-            step.names = blocking(move || {
-                // Every block of the slice is durable before any name
-                // that needs it becomes visible.
-                replica.store.sync().map_err(Error::Store)?;
-                merge_each(&replica, &records)
-            })
-            .await?;
-        }
-        if moved != self.cursor {
-            let (replica, peer) = (self.replica.clone(), self.conn.peer().clone());
-            blocking(move || moved.store(&replica.data_dir, &peer)).await?;
-            self.cursor = moved;
+        step.names = self.settle().await?;
+        let commit = self.commit(step.blocks > 0 || !records.is_empty(), records, moved);
+        self.cursor = moved;
+        if step.caught_up {
+            step.names += joined(commit).await?;
+        } else {
+            self.committing = Some(commit);
         }
         self.replica.status.pulling(self.conn.addr(), |p| {
             p.node = Some(self.conn.peer().clone());
@@ -205,6 +210,40 @@ impl Puller {
             p.last_error = None;
         });
         Ok(step)
+    }
+
+    /// Waits for the last round's commit, if one runs; returns the records
+    /// it merged.
+    async fn settle(&mut self) -> Result<usize> {
+        match self.committing.take() {
+            Some(commit) => joined(commit).await,
+            None => Ok(0),
+        }
+    }
+
+    /// Starts a round's commit: when the round brought blocks or
+    /// `records`, a sync, then the records merged (every block of the
+    /// slice is durable before any name that needs it is visible); then
+    /// the cursor `moved` saved.
+    fn commit(
+        &self,
+        sync: bool,
+        records: Vec<NameRecord>,
+        moved: Cursor,
+    ) -> tokio::task::JoinHandle<Result<usize>> {
+        let (replica, peer) = (self.replica.clone(), self.conn.peer().clone());
+        let unmoved = moved == self.cursor;
+        tokio::task::spawn_blocking(move || {
+            let mut new = 0;
+            if sync {
+                replica.store.sync().map_err(Error::Store)?;
+                new = merge_each(&replica, &records)?;
+            }
+            if !unmoved {
+                moved.store(&replica.data_dir, &peer)?;
+            }
+            Ok(new)
+        })
     }
 
     /// The log request for the round starting at `from`.

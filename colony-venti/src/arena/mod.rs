@@ -23,7 +23,8 @@
 //! into the page cache at once (see [`tail`](mod@tail)). Index
 //! pages are written in batches by `sync` (or when
 //! [`Config::flush_entries`] entries are pending), which briefly excludes
-//! readers of the index.
+//! readers of the index; writers wait for a sync only while it writes out
+//! the open batch, not through its fdatasync.
 
 pub mod bloom;
 pub mod bucket;
@@ -48,7 +49,7 @@ pub mod tail;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
 use crate::block_type::BlockType;
 use crate::error::{Error, Result};
@@ -224,6 +225,8 @@ pub struct ArenaStore {
     disk: Arc<dyn Disk>,
     config: Config,
     writer: Mutex<Writer>,
+    /// Held by the one flush at a time (see [`ArenaStore::flush`]).
+    flushing: Mutex<()>,
     arenas: RwLock<Vec<Arc<ArenaFile>>>,
     /// Entries appended since the last index flush.
     pending: RwLock<HashMap<Key, IndexEntry>>,
@@ -452,43 +455,81 @@ impl ArenaStore {
         })
     }
 
-    /// Makes the log durable, then writes pending entries to the index and
-    /// advances its watermark. Readers wait while index pages are written.
-    fn flush(&self, w: &mut Writer) -> Result<()> {
-        if let Some(a) = &w.active {
-            a.arena.write_tail()?;
-            a.arena.sync()?;
+    fn flushing(&self) -> MutexGuard<'_, ()> {
+        self.flushing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes the log durable up to its end as of the call, then writes the
+    /// entries before that end to the index and advances its watermark;
+    /// saves the bloom filter too if `bloom_after` bytes of log were
+    /// appended since it last was. `_one` is the flushing lock: flushes go
+    /// one at a time, in log order. Writers wait only while the open batch
+    /// goes to the file: the fdatasync, which can take long on a busy disk,
+    /// runs beside them (readers of the index wait while its pages are
+    /// written).
+    fn flush(&self, _one: MutexGuard<'_, ()>, bloom_after: u64) -> Result<()> {
+        let (pos, active, entries, bloom) = {
+            let w = self.writer();
+            let active = w.active.as_ref().map(|a| a.arena.clone());
+            if let Some(a) = &active {
+                a.write_tail()?;
+            }
+            let entries: Vec<IndexEntry> = self.pending().values().copied().collect();
+            let bloom = (w.unsaved >= bloom_after).then(|| (bloom_state(&w), w.unsaved));
+            (w.pos, active, entries, bloom)
+        };
+        // Arenas sealed since the last flush were synced by their seal.
+        if let Some(a) = &active {
+            a.sync()?;
         }
-        let entries: Vec<IndexEntry> = self.pending().values().copied().collect();
-        let mut index = self.index_mut();
-        if entries.is_empty() && index.header().watermark == w.pos {
-            return Ok(());
+        {
+            let mut index = self.index_mut();
+            if !entries.is_empty() || index.header().watermark != pos {
+                index.insert_batch(&entries)?;
+                index.commit(pos)?;
+            }
         }
-        index.insert_batch(&entries)?;
-        index.commit(w.pos)?;
-        // Give the table's memory back too, not just its entries.
-        *self.pending_mut() = HashMap::default();
+        self.forget_pending(&entries);
+        if let Some((state, unsaved)) = bloom {
+            // The filter holds every score before `state.watermark` (and
+            // some after it, which costs only a false positive).
+            let saved = saved_bloom::save(&*self.disk, &state, self.index().bloom());
+            match saved {
+                Ok(()) => {
+                    let mut w = self.writer();
+                    w.unsaved = w.unsaved.saturating_sub(unsaved);
+                }
+                Err(e) => tracing::warn!(error = %e, "saving the bloom filter failed"),
+            }
+        }
         Ok(())
+    }
+
+    /// Drops entries now in the index from `pending`; entries appended
+    /// during the flush stay.
+    fn forget_pending(&self, flushed: &[IndexEntry]) {
+        let mut pending = self.pending_mut();
+        if pending.len() == flushed.len() {
+            // Give the table's memory back too, not just its entries.
+            *pending = HashMap::default();
+        } else {
+            for e in flushed {
+                pending.remove(&(e.score, e.ty));
+            }
+        }
     }
 }
 
-impl ArenaStore {
-    /// Saves the bloom filter as of the log's end (after a flush, so that
-    /// end is durable and indexed). It is a cache: failing to save it only
-    /// makes the next open slower.
-    fn save_bloom(&self, w: &mut Writer) {
-        let state = saved_bloom::BloomState {
-            watermark: w.pos,
-            active: w
-                .active
-                .as_ref()
-                .filter(|a| a.arena.head.number == w.pos.arena)
-                .map(|a| (a.crc, a.totals)),
-        };
-        match saved_bloom::save(&*self.disk, &state, self.index().bloom()) {
-            Ok(()) => w.unsaved = 0,
-            Err(e) => tracing::warn!(error = %e, "saving the bloom filter failed"),
-        }
+/// The bloom filter's state as of the log's end: the active arena's
+/// running CRC and totals there.
+fn bloom_state(w: &Writer) -> saved_bloom::BloomState {
+    saved_bloom::BloomState {
+        watermark: w.pos,
+        active: w
+            .active
+            .as_ref()
+            .filter(|a| a.arena.head.number == w.pos.arena)
+            .map(|a| (a.crc, a.totals)),
     }
 }
 
@@ -518,14 +559,18 @@ impl BlockStore for ArenaStore {
             // The clumps stay readable if this fails; sync writes them again.
             arena.write_batch(batch)?;
         }
-        // After the batch is written: a flush waits for every batch.
-        if self.pending().len() >= self.config.flush_entries {
-            let mut w = self.writer();
-            if self.pending().len() >= self.config.flush_entries {
-                // The block is stored and readable; a failed flush is
-                // retried, and reported, by the next sync.
-                let _ = self.flush(&mut w);
+        // After the batch is written: a flush waits for every batch. A
+        // writer that finds a flush running goes on.
+        if self.pending().len() >= self.config.flush_entries
+            && let Some(one) = match self.flushing.try_lock() {
+                Ok(one) => Some(one),
+                Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
             }
+        {
+            // The block is stored and readable; a failed flush is
+            // retried, and reported, by the next sync.
+            let _ = self.flush(one, u64::MAX);
         }
         Ok(score)
     }
@@ -535,21 +580,13 @@ impl BlockStore for ArenaStore {
     }
 
     fn sync(&self) -> Result<()> {
-        let mut w = self.writer();
-        self.flush(&mut w)?;
-        if w.unsaved >= SAVE_BLOOM_AFTER {
-            self.save_bloom(&mut w);
-        }
-        Ok(())
+        self.flush(self.flushing(), SAVE_BLOOM_AFTER)
     }
 }
 
 impl Drop for ArenaStore {
     fn drop(&mut self) {
         // Best effort; anything not flushed is re-indexed on the next open.
-        let mut w = self.writer();
-        if self.flush(&mut w).is_ok() && w.unsaved > 0 {
-            self.save_bloom(&mut w);
-        }
+        let _ = self.flush(self.flushing(), 1);
     }
 }

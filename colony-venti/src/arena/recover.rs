@@ -76,6 +76,7 @@ pub(super) fn open(disk: Arc<dyn Disk>, config: Config) -> Result<ArenaStore> {
                         pos,
                         unsaved,
                     }),
+                    flushing: Mutex::new(()),
                     arenas: RwLock::new(arenas),
                     pending: RwLock::new(pending),
                     index: RwLock::new(idx),
