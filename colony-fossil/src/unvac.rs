@@ -33,7 +33,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use colony_venti::{BlockStore, BlockType, Score};
+use colony_venti::{BlockStore, Score};
 use filetime::FileTime;
 
 use crate::archive::Archive;
@@ -43,17 +43,12 @@ use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::extension::Special;
 use crate::mode::{self, Kind};
-use crate::read_ahead::ReadAhead;
-use crate::tree::{TreeReader, first_leaves};
+use crate::read_ahead::{ReadAhead, Room, Want};
+use crate::tree::TreeReader;
+use crate::walk_ahead::{self, LEAVES_AHEAD, WalkAhead};
 
 /// Longest symlink target restored (Linux allows 4095 bytes).
 const MAX_LINK: u64 = 65536;
-
-/// Leaves of a file asked for at once.
-const LEAVES_AHEAD: u64 = 256;
-
-/// Children of a directory whose top blocks are asked for at once.
-const CHILDREN_AHEAD: usize = 128;
 
 /// Options of [`export`].
 #[derive(Clone, Debug)]
@@ -62,6 +57,10 @@ pub struct UnvacOptions {
     pub owners: bool,
     /// Restore modification and access times.
     pub times: bool,
+    /// Most bytes of blocks fetched ahead of the extraction (held, or
+    /// in flight counted at their largest), besides the next batch of
+    /// leaves of the file being written.
+    pub read_ahead: usize,
 }
 
 impl Default for UnvacOptions {
@@ -69,6 +68,7 @@ impl Default for UnvacOptions {
         UnvacOptions {
             owners: true,
             times: true,
+            read_ahead: 64 << 20,
         }
     }
 }
@@ -90,6 +90,10 @@ pub struct Exported {
     pub errors: Vec<(PathBuf, Error)>,
     /// True if owners were not restored (not root, or names unknown).
     pub owners_not_restored: bool,
+    /// Most bytes fetched ahead at once (held, or in flight counted at
+    /// their largest): at most [`UnvacOptions::read_ahead`], plus one
+    /// file's next batch of leaves.
+    pub read_ahead_peak: usize,
 }
 
 /// Counts what [`export`] would extract (files and directories, file
@@ -133,7 +137,7 @@ pub fn export<S: BlockStore + ?Sized>(
     options: &UnvacOptions,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Exported> {
-    let store = &ReadAhead::new(store);
+    let store = &ReadAhead::new(store, options.read_ahead);
     let archive = Archive::open(store, score)?;
     let mut x = Exporter {
         store,
@@ -143,10 +147,20 @@ pub fn export<S: BlockStore + ?Sized>(
         done: Progress::default(),
         out: Exported::default(),
         linked: HashMap::new(),
+        owners: Owners::default(),
+        pos: Vec::new(),
     };
     x.out.owners_not_restored = !(x.as_root && options.owners);
     let root = archive.root_dir(store);
-    x.extract_dir(&root, dest, "");
+    let walk = WalkAhead::new(store, archive.dir, archive.meta);
+    std::thread::scope(|s| {
+        for _ in 0..walk_ahead::WORKERS {
+            s.spawn(|| walk.run());
+        }
+        x.extract_dir(&root, dest, "");
+        walk.stop();
+    });
+    x.out.read_ahead_peak = store.peak();
     Ok(x.out)
 }
 
@@ -159,6 +173,10 @@ struct Exporter<'a, 'p, S: BlockStore + ?Sized> {
     out: Exported,
     /// The first name extracted of each hard-link group.
     linked: HashMap<u64, PathBuf>,
+    owners: Owners,
+    /// Where the extraction is in the archive's walk (the read-ahead's
+    /// positions).
+    pos: Vec<u32>,
 }
 
 impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
@@ -172,22 +190,11 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
                 return;
             }
         };
-        let store = self.store;
-        let mut batches = list.chunks(CHILDREN_AHEAD).peekable();
-        if let Some(first) = batches.peek() {
-            fetch_ahead(store, dir, first);
-        }
-        while let Some(batch) = batches.next() {
-            // The next batch is fetched while this one is written out.
-            let next = batches.peek().copied();
-            std::thread::scope(|s| {
-                if let Some(next) = next {
-                    s.spawn(|| fetch_ahead(store, dir, next));
-                }
-                for de in batch {
-                    self.extract_child(dir, de, dest, apath);
-                }
-            });
+        for (i, de) in (0..).zip(&list) {
+            self.pos.push(i);
+            self.store.advance(&self.pos);
+            self.extract_child(dir, de, dest, apath);
+            self.pos.pop();
         }
     }
 
@@ -333,16 +340,22 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
         while first < leaves {
             let end = leaves.min(first + LEAVES_AHEAD);
             // Scores that do not resolve are left for their batch to report.
-            let next: Vec<(Score, BlockType)> = (end..leaves.min(end + LEAVES_AHEAD))
+            let next: Vec<Want> = (end..leaves.min(end + LEAVES_AHEAD))
                 .filter_map(|bn| r.leaf_score(bn).ok())
-                .filter(|s| !s.is_special())
-                .map(|s| (s, e.leaf_type()))
+                .map(|s| Want {
+                    key: (s, e.leaf_type()),
+                    most: e.dsize as usize,
+                    tag: self.pos.clone(),
+                })
                 .collect();
+            // This batch is taken before the next is asked for, so one
+            // batch at a time is held beyond the read-ahead's cap.
+            let batch = r.read_leaves(first..end)?;
             std::thread::scope(|s| -> Result<()> {
                 if !next.is_empty() {
-                    s.spawn(|| store.fetch(&next));
+                    s.spawn(|| store.fetch(&next, Room::Now));
                 }
-                for (bn, (score, block)) in (first..end).zip(r.read_leaves(first..end)?) {
+                for (bn, (score, block)) in (first..end).zip(batch) {
                     let len = (e.size - bn * dsize).min(dsize) as usize;
                     if score.is_special() {
                         f.seek(SeekFrom::Current(len as i64))
@@ -372,18 +385,14 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
     /// known here.
     fn finish(&mut self, de: &DirEntry, kind: Kind, target: &Path) -> Result<()> {
         if self.as_root && self.options.owners {
-            let user = de.uid_number().map(Into::into).or_else(|| {
-                nix::unistd::User::from_name(&String::from_utf8_lossy(&de.uid))
-                    .ok()
-                    .flatten()
-                    .map(|u| u.uid)
-            });
-            let group = de.gid_number().map(Into::into).or_else(|| {
-                nix::unistd::Group::from_name(&String::from_utf8_lossy(&de.gid))
-                    .ok()
-                    .flatten()
-                    .map(|g| g.gid)
-            });
+            let user = de
+                .uid_number()
+                .map(Into::into)
+                .or_else(|| self.owners.user(&de.uid));
+            let group = de
+                .gid_number()
+                .map(Into::into)
+                .or_else(|| self.owners.group(&de.gid));
             if user.is_none() || group.is_none() {
                 self.out.owners_not_restored = true;
             }
@@ -458,41 +467,32 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
     }
 }
 
-/// Fetches, in one batch, the top block of every stream of `children`
-/// (for most files, their only block), then in a second the first leaves
-/// of the files one pointer block deep: the directory walk reads ahead
-/// across files, not one round trip per file.
-fn fetch_ahead<S: BlockStore + ?Sized>(
-    store: &ReadAhead<'_, S>,
-    dir: &DirReader<'_, ReadAhead<'_, S>>,
-    children: &[DirEntry],
-) {
-    let mut want = Vec::new();
-    let mut files = Vec::new();
-    for de in children {
-        match dir.open(de) {
-            Ok(Child::File(e)) => {
-                want.push((e.score, e.top_type()));
-                files.push(e);
-            }
-            Ok(Child::Dir { dir, meta }) => {
-                want.push((dir.score, dir.top_type()));
-                want.push((meta.score, meta.top_type()));
-            }
-            // Left for the extraction to report.
-            Err(_) => {}
-        }
+/// Owners' names looked up in this system's databases, each once: an
+/// archive names the same few owners on every file.
+#[derive(Default)]
+struct Owners {
+    users: HashMap<Vec<u8>, Option<nix::unistd::Uid>>,
+    groups: HashMap<Vec<u8>, Option<nix::unistd::Gid>>,
+}
+
+impl Owners {
+    fn user(&mut self, name: &[u8]) -> Option<nix::unistd::Uid> {
+        *self.users.entry(name.to_vec()).or_insert_with(|| {
+            nix::unistd::User::from_name(&String::from_utf8_lossy(name))
+                .ok()
+                .flatten()
+                .map(|u| u.uid)
+        })
     }
-    store.fetch(&want);
-    let mut leaves = Vec::new();
-    for e in files {
-        let room = LEAVES_AHEAD.saturating_sub(leaves.len() as u64);
-        let top = (e.score, e.top_type());
-        if let Some(first) = store.peek(&top, |b| first_leaves(&e, b, room)) {
-            leaves.extend(first);
-        }
+
+    fn group(&mut self, name: &[u8]) -> Option<nix::unistd::Gid> {
+        *self.groups.entry(name.to_vec()).or_insert_with(|| {
+            nix::unistd::Group::from_name(&String::from_utf8_lossy(name))
+                .ok()
+                .flatten()
+                .map(|g| g.gid)
+        })
     }
-    store.fetch(&leaves);
 }
 
 fn set_perm(p: &Path, perm: u32) -> Result<()> {
