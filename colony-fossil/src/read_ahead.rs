@@ -74,6 +74,8 @@ struct Held {
     passed: Pos,
     /// No more fetching ahead: the walk is over.
     stopped: bool,
+    /// Threads waiting on `changed` (none: no need to signal it).
+    waiting: usize,
 }
 
 impl Held {
@@ -105,8 +107,21 @@ impl<'a, S: BlockStore + ?Sized> ReadAhead<'a, S> {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn wait<'g>(&self, g: MutexGuard<'g, Held>) -> MutexGuard<'g, Held> {
-        self.changed.wait(g).unwrap_or_else(|p| p.into_inner())
+    fn wait<'g>(&self, mut g: MutexGuard<'g, Held>) -> MutexGuard<'g, Held> {
+        g.waiting += 1;
+        let mut g = self.changed.wait(g).unwrap_or_else(|p| p.into_inner());
+        g.waiting -= 1;
+        g
+    }
+
+    /// Unlocks, signalling `changed` if anyone waits on it: most reads
+    /// find nobody waiting, and a signal is a system call.
+    fn wake(&self, g: MutexGuard<'_, Held>) {
+        let waiting = g.waiting > 0;
+        drop(g);
+        if waiting {
+            self.changed.notify_all();
+        }
     }
 
     /// Most bytes held and in flight at once so far.
@@ -125,14 +140,14 @@ impl<'a, S: BlockStore + ?Sized> ReadAhead<'a, S> {
             }
             held.take(&key);
         }
-        drop(held);
-        self.changed.notify_all();
+        self.wake(held);
     }
 
     /// Ends fetching ahead: fetches waiting for room return at once.
     pub fn stop(&self) {
-        self.lock().stopped = true;
-        self.changed.notify_all();
+        let mut held = self.lock();
+        held.stopped = true;
+        self.wake(held);
     }
 
     /// Whether the walk has gone past `pos`.
@@ -197,8 +212,7 @@ impl<'a, S: BlockStore + ?Sized> ReadAhead<'a, S> {
             held.blocks.insert(w.key, (data, w.tag.clone()));
         }
         held.peak = held.peak.max(held.in_use());
-        drop(held);
-        self.changed.notify_all();
+        self.wake(held);
     }
 
     /// Runs `f` on block `key` if it is held, leaving it held.
@@ -226,8 +240,7 @@ impl<'a, S: BlockStore + ?Sized> ReadAhead<'a, S> {
             }
             held = self.wait(held);
         }
-        drop(held);
-        self.changed.notify_all();
+        self.wake(held);
         out
     }
 }

@@ -271,7 +271,7 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
                 return Ok(());
             }
             self.out.files += 1;
-            self.finish(de, kind, target)?;
+            self.finish(de, kind, target, None)?;
             self.done.files += 1;
             (self.progress)(&self.done);
             return Ok(());
@@ -315,12 +315,17 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
                 self.out.files += 1;
             }
             (Kind::File, Child::File(e)) => {
-                self.write_file(e, target)?;
+                let f = self.write_file(e, target)?;
                 self.out.files += 1;
+                // Through the open file: no lookups of its path.
+                self.finish(de, kind, target, Some(&f))?;
+                self.done.files += 1;
+                (self.progress)(&self.done);
+                return Ok(());
             }
             _ => return Err(Error::format("DirEntry", "mode does not match its streams")),
         }
-        self.finish(de, kind, target)?;
+        self.finish(de, kind, target, None)?;
         self.done.files += 1;
         (self.progress)(&self.done);
         Ok(())
@@ -329,11 +334,14 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
     /// Writes a file a batch of leaves at a time (one `read_many` each, so
     /// a remote store has them all in flight), fetching the next batch
     /// while this one is written; zero subtrees become holes.
-    fn write_file(&mut self, e: Entry, target: &Path) -> Result<()> {
+    /// Returns the file, open, for [`Exporter::finish`].
+    fn write_file(&mut self, e: Entry, target: &Path) -> Result<fs::File> {
         let store = self.store;
         let mut r = TreeReader::new(store, e)?;
-        remove_existing(target)?;
-        let mut f = fs::File::create(target).map_err(|e| Error::io("create", target, e))?;
+        let mut f = create_new(target)?;
+        // The file's offset, and the end of what was written: what lies
+        // past it (holes) is zeros.
+        let (mut at, mut written) = (0, 0);
         let dsize = e.dsize as u64;
         let leaves = r.leaves();
         let mut first = 0;
@@ -355,16 +363,22 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
                 if !next.is_empty() {
                     s.spawn(|| store.fetch(&next, Room::Now));
                 }
-                for (bn, (score, block)) in (first..end).zip(batch) {
-                    let len = (e.size - bn * dsize).min(dsize) as usize;
-                    if score.is_special() {
-                        f.seek(SeekFrom::Current(len as i64))
-                            .map_err(|e| Error::io("seek", target, e))?;
-                    } else {
-                        f.write_all(&block[..len])
+                for (bn, (_, block)) in (first..end).zip(batch) {
+                    let len = (e.size - bn * dsize).min(dsize);
+                    // Zero subtrees come back empty, and blocks without
+                    // their trailing zeros: the rest is a hole.
+                    let data = &block[..block.len().min(len as usize)];
+                    if !data.is_empty() {
+                        if at != bn * dsize {
+                            f.seek(SeekFrom::Start(bn * dsize))
+                                .map_err(|e| Error::io("seek", target, e))?;
+                        }
+                        f.write_all(data)
                             .map_err(|e| Error::io("write", target, e))?;
+                        written = bn * dsize + data.len() as u64;
+                        at = written;
                     }
-                    self.done.bytes += len as u64;
+                    self.done.bytes += len;
                 }
                 Ok(())
             })?;
@@ -374,16 +388,26 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
             }
             first = end;
         }
-        f.set_len(e.size)
-            .map_err(|e| Error::io("truncate", target, e))?;
+        if written < e.size {
+            f.set_len(e.size)
+                .map_err(|e| Error::io("truncate", target, e))?;
+        }
         self.out.bytes += e.size;
-        Ok(())
+        Ok(f)
     }
 
     /// Owner, mode and times, in the order that keeps them all.
     /// Numeric owners (colony's extension) win over names, which must be
     /// known here.
-    fn finish(&mut self, de: &DirEntry, kind: Kind, target: &Path) -> Result<()> {
+    /// `file` is `target` open, if it is a regular file: its owner, mode
+    /// and times are set through it.
+    fn finish(
+        &mut self,
+        de: &DirEntry,
+        kind: Kind,
+        target: &Path,
+        file: Option<&fs::File>,
+    ) -> Result<()> {
         if self.as_root && self.options.owners {
             let user = de
                 .uid_number()
@@ -396,13 +420,16 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
             if user.is_none() || group.is_none() {
                 self.out.owners_not_restored = true;
             }
-            nix::unistd::fchownat(
-                nix::fcntl::AT_FDCWD,
-                target,
-                user,
-                group,
-                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-            )
+            match file {
+                Some(f) => nix::unistd::fchown(f, user, group),
+                None => nix::unistd::fchownat(
+                    nix::fcntl::AT_FDCWD,
+                    target,
+                    user,
+                    group,
+                    nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                ),
+            }
             .map_err(|e| Error::io("chown", target, e.into()))?;
         }
         self.restore_xattrs(de, target)?;
@@ -412,7 +439,12 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
                 // Like tar: set-id bits only when restoring as root.
                 perm &= 0o1777;
             }
-            set_perm(target, perm)?;
+            match file {
+                Some(f) => f
+                    .set_permissions(fs::Permissions::from_mode(perm))
+                    .map_err(|e| Error::io("chmod", target, e))?,
+                None => set_perm(target, perm)?,
+            }
         }
         if self.options.times {
             let n = de.nanos();
@@ -420,8 +452,11 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
                 FileTime::from_unix_time(de.atime as i64, n.atime),
                 FileTime::from_unix_time(de.mtime as i64, n.mtime),
             );
-            filetime::set_symlink_file_times(target, a, m)
-                .map_err(|e| Error::io("utimes", target, e))?;
+            match file {
+                Some(f) => filetime::set_file_handle_times(f, Some(a), Some(m)),
+                None => filetime::set_symlink_file_times(target, a, m),
+            }
+            .map_err(|e| Error::io("utimes", target, e))?;
         }
         Ok(())
     }
@@ -497,6 +532,21 @@ impl Owners {
 
 fn set_perm(p: &Path, perm: u32) -> Result<()> {
     fs::set_permissions(p, fs::Permissions::from_mode(perm)).map_err(|e| Error::io("chmod", p, e))
+}
+
+/// Creates `p` anew for writing, replacing a non-directory left by an
+/// earlier extraction (never following a symlink there, nor writing
+/// through a hard link to another file).
+fn create_new(p: &Path) -> Result<fs::File> {
+    let open = || fs::OpenOptions::new().write(true).create_new(true).open(p);
+    match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            remove_existing(p)?;
+            open()
+        }
+        r => r,
+    }
+    .map_err(|e| Error::io("create", p, e))
 }
 
 /// Replaces a non-directory left by an earlier extraction.

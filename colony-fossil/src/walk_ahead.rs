@@ -129,8 +129,12 @@ impl<'r, 'a, S: BlockStore + ?Sized> WalkAhead<'r, 'a, S> {
                 }
             };
             self.fetch_dir(&task);
-            self.lock().busy -= 1;
-            self.changed.notify_all();
+            let mut q = self.lock();
+            q.busy -= 1;
+            if q.busy == 0 && q.tasks.is_empty() {
+                // The tree is done: the idle workers end too.
+                self.changed.notify_all();
+            }
         }
     }
 
