@@ -157,8 +157,10 @@ pub fn export<S: BlockStore + ?Sized>(
         for _ in 0..walk_ahead::WORKERS {
             s.spawn(|| walk.run());
         }
+        // Stopped however the extraction ends: a panic unwinding here
+        // would otherwise wait for the fetchers, and they for room.
+        let _stop = walk.stop_on_drop();
         x.extract_dir(&root, dest, "");
-        walk.stop();
     });
     x.out.read_ahead_peak = store.peak();
     Ok(x.out)

@@ -109,6 +109,11 @@ impl<'r, 'a, S: BlockStore + ?Sized> WalkAhead<'r, 'a, S> {
         self.changed.notify_all();
     }
 
+    /// A guard that calls [`WalkAhead::stop`] when dropped.
+    pub fn stop_on_drop(&self) -> StopOnDrop<'_, 'r, 'a, S> {
+        StopOnDrop(self)
+    }
+
     /// Fetches directories until the tree is done or [`WalkAhead::stop`].
     pub fn run(&self) {
         loop {
@@ -205,6 +210,15 @@ impl<'r, 'a, S: BlockStore + ?Sized> WalkAhead<'r, 'a, S> {
                 .collect();
             self.ahead.fetch(&leaves, Room::Wait);
         }
+    }
+}
+
+/// Stops a [`WalkAhead`] when dropped ([`WalkAhead::stop_on_drop`]).
+pub struct StopOnDrop<'w, 'r, 'a, S: BlockStore + ?Sized>(&'w WalkAhead<'r, 'a, S>);
+
+impl<S: BlockStore + ?Sized> Drop for StopOnDrop<'_, '_, '_, S> {
+    fn drop(&mut self) {
+        self.0.stop();
     }
 }
 
