@@ -11,7 +11,7 @@
 //! go, so blocks nobody will read cannot fill the cap. A block in flight
 //! counts as the most bytes it can have, held blocks as what they have.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use colony_venti::{BlockStore, BlockType, Result, Score};
@@ -48,7 +48,9 @@ pub enum Room {
     Now,
 }
 
-/// A block store that serves blocks fetched ahead, once each.
+/// A block store that serves blocks fetched ahead, as many times as they
+/// were asked for (a tree often holds files of the same contents), then
+/// lets them go.
 pub struct ReadAhead<'a, S: BlockStore + ?Sized> {
     store: &'a S,
     cap: usize,
@@ -57,13 +59,25 @@ pub struct ReadAhead<'a, S: BlockStore + ?Sized> {
     changed: Condvar,
 }
 
+/// A block fetched ahead: held, or in flight.
+struct Ahead<T> {
+    /// The block, or its charge while in flight.
+    data: T,
+    /// The last position that reads it.
+    tag: Pos,
+    /// How many times it was asked for: the walk reads it that many
+    /// times (files of the same contents), each read but the last
+    /// taking a copy.
+    wants: u32,
+}
+
 #[derive(Default)]
 struct Held {
-    blocks: HashMap<Key, (Vec<u8>, Pos)>,
+    blocks: HashMap<Key, Ahead<Vec<u8>>>,
     /// The held keys by tag, to let go of those the walk has passed.
     by_tag: BTreeSet<(Pos, Key)>,
     /// Blocks asked for and not yet answered, with their charge.
-    flying: HashMap<Key, usize>,
+    flying: HashMap<Key, Ahead<usize>>,
     /// Bytes of `blocks`.
     bytes: usize,
     /// Charge of `flying`.
@@ -84,10 +98,35 @@ impl Held {
     }
 
     fn take(&mut self, key: &Key) -> Option<Vec<u8>> {
-        let (data, tag) = self.blocks.remove(key)?;
-        self.bytes -= data.len();
-        self.by_tag.remove(&(tag, *key));
-        Some(data)
+        let kept = self.blocks.get_mut(key)?;
+        if kept.wants > 1 {
+            kept.wants -= 1;
+            return Some(kept.data.clone());
+        }
+        let kept = self.blocks.remove(key).expect("just found");
+        self.bytes -= kept.data.len();
+        self.by_tag.remove(&(kept.tag, *key));
+        Some(kept.data)
+    }
+
+    /// Counts one more want of a block held or in flight, read at `tag`;
+    /// false if it is neither.
+    fn want_again(&mut self, key: &Key, tag: &Pos) -> bool {
+        if let Some(f) = self.flying.get_mut(key) {
+            f.wants += 1;
+            f.tag = f.tag.clone().max(tag.clone());
+            return true;
+        }
+        let Some(kept) = self.blocks.get_mut(key) else {
+            return false;
+        };
+        kept.wants += 1;
+        if *tag > kept.tag {
+            let old = std::mem::replace(&mut kept.tag, tag.clone());
+            self.by_tag.remove(&(old, *key));
+            self.by_tag.insert((tag.clone(), *key));
+        }
+        true
     }
 }
 
@@ -159,11 +198,7 @@ impl<'a, S: BlockStore + ?Sized> ReadAhead<'a, S> {
     /// them until read or passed. A block that fails is not held: the
     /// read that needs it asks again and gets the error.
     pub fn fetch(&self, wants: &[Want], room: Room) {
-        let mut seen = HashSet::new();
-        let mut rest = wants
-            .iter()
-            .filter(|w| !w.key.0.is_special() && seen.insert(w.key))
-            .peekable();
+        let mut rest = wants.iter().filter(|w| !w.key.0.is_special()).peekable();
         let fits = |held: &Held, w: &Want| {
             room == Room::Now || held.in_use() == 0 || held.in_use() + w.most <= self.cap
         };
@@ -178,10 +213,15 @@ impl<'a, S: BlockStore + ?Sized> ReadAhead<'a, S> {
             let mut batch = Vec::new();
             while let Some(w) = rest.next_if(|w| fits(&held, w)) {
                 let gone = w.tag.as_slice() < held.passed.as_slice();
-                if gone || held.blocks.contains_key(&w.key) || held.flying.contains_key(&w.key) {
+                if gone || held.want_again(&w.key, &w.tag) {
                     continue;
                 }
-                held.flying.insert(w.key, w.most);
+                let flight = Ahead {
+                    data: w.most,
+                    tag: w.tag.clone(),
+                    wants: 1,
+                };
+                held.flying.insert(w.key, flight);
                 held.flying_bytes += w.most;
                 held.peak = held.peak.max(held.in_use());
                 batch.push(w);
@@ -200,16 +240,20 @@ impl<'a, S: BlockStore + ?Sized> ReadAhead<'a, S> {
         let got = self.store.read_many(&keys);
         let mut held = self.lock();
         for (w, data) in batch.iter().zip(got) {
-            if let Some(most) = held.flying.remove(&w.key) {
-                held.flying_bytes -= most;
-            }
+            let flight = held.flying.remove(&w.key).expect("registered as flying");
+            held.flying_bytes -= flight.data;
             let Ok(data) = data else { continue };
-            if w.tag.as_slice() < held.passed.as_slice() {
+            if flight.tag < held.passed {
                 continue;
             }
             held.bytes += data.len();
-            held.by_tag.insert((w.tag.clone(), w.key));
-            held.blocks.insert(w.key, (data, w.tag.clone()));
+            held.by_tag.insert((flight.tag.clone(), w.key));
+            let kept = Ahead {
+                data,
+                tag: flight.tag,
+                wants: flight.wants,
+            };
+            held.blocks.insert(w.key, kept);
         }
         held.peak = held.peak.max(held.in_use());
         self.wake(held);
@@ -217,7 +261,7 @@ impl<'a, S: BlockStore + ?Sized> ReadAhead<'a, S> {
 
     /// Runs `f` on block `key` if it is held, leaving it held.
     pub fn peek<T>(&self, key: &Key, f: impl FnOnce(&[u8]) -> T) -> Option<T> {
-        self.lock().blocks.get(key).map(|(b, _)| f(b))
+        self.lock().blocks.get(key).map(|b| f(&b.data))
     }
 
     /// Takes the blocks of `keys` held (waiting for those in flight),
@@ -305,8 +349,8 @@ impl<'r, 'a, S: BlockStore + ?Sized> Sharing<'r, 'a, S> {
     fn copy(&self, key: &Key) -> Option<Vec<u8>> {
         let mut held = self.ahead.lock();
         loop {
-            if let Some((data, _)) = held.blocks.get(key) {
-                return Some(data.clone());
+            if let Some(kept) = held.blocks.get(key) {
+                return Some(kept.data.clone());
             }
             if !held.flying.contains_key(key) {
                 return None;
@@ -412,8 +456,10 @@ mod tests {
         assert_eq!(ahead.read(&a, BlockType::DATA).unwrap(), b"a");
         let got = ahead.read_many(&[(b, BlockType::DATA), (a, BlockType::DATA)]);
         assert_eq!(got[0].as_ref().unwrap(), b"b");
+        assert_eq!(got[1].as_ref().unwrap(), b"a", "wanted twice: held twice");
+        assert_eq!(store.1.load(Ordering::Relaxed), 1);
         assert_eq!(
-            got[1].as_ref().unwrap(),
+            ahead.read(&a, BlockType::DATA).unwrap(),
             b"a",
             "taken blocks come from the store"
         );
