@@ -14,8 +14,9 @@
 //!
 //! Four figures, each MB/s of file bytes and the CPU time the process
 //! (client and server) used for it: `vac --venti` (a streamed import),
-//! `unvac --venti` (read-ahead across each directory's files and along each
-//! file), and through `Fossil` on a fresh `VentiClient` (cold cache): `cat`
+//! `unvac --venti` (reading ahead across the tree, several directories at
+//! once, and along each file), and through `Fossil` on a fresh
+//! `VentiClient` (cold cache): `cat`
 //! of the largest file and a `tar`-like walk reading every file.
 
 use std::os::unix::ffi::OsStrExt;

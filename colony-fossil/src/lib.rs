@@ -49,6 +49,7 @@ pub mod testdata;
 pub mod tree;
 pub mod unvac;
 pub mod vac;
+pub mod walk_ahead;
 
 pub use dir_entry::{DirEntry, Record};
 pub use entry::Entry;

@@ -271,7 +271,14 @@ fn check_block(
     size: usize,
     got: colony_venti::Result<Vec<u8>>,
 ) -> Result<Vec<u8>> {
-    let mut data = got.map_err(|e| Error::from(e).in_block(*score))?;
+    let mut data = check_stored(score, size, got)?;
+    ty.extend(&mut data, size);
+    Ok(data)
+}
+
+/// [`check_block`] but for the zero-extension: the block as stored.
+fn check_stored(score: &Score, size: usize, got: colony_venti::Result<Vec<u8>>) -> Result<Vec<u8>> {
+    let data = got.map_err(|e| Error::from(e).in_block(*score))?;
     if data.len() > size {
         return Err(Error::format(
             "pointer tree",
@@ -279,7 +286,6 @@ fn check_block(
         )
         .in_block(*score));
     }
-    ty.extend(&mut data, size);
     Ok(data)
 }
 
@@ -353,7 +359,8 @@ impl<'a, S: BlockStore + ?Sized> TreeReader<'a, S> {
         )
     }
 
-    /// Leaves `range` with their scores, each zero-extended to `dsize`,
+    /// Leaves `range` with their scores, as stored (venti trims trailing
+    /// zeros: the caller zero-extends, or writes only what is there),
     /// fetched with one [`BlockStore::read_many`] so a remote store has
     /// them all in flight at once. A leaf inside a zero subtree (a
     /// special score) is fetched from nowhere and comes back empty, for
@@ -377,7 +384,7 @@ impl<'a, S: BlockStore + ?Sized> TreeReader<'a, S> {
                     return Ok((score, Vec::new()));
                 }
                 let data = got.next().expect("one result per block asked");
-                Ok((score, check_block(&score, ty, size, data)?))
+                Ok((score, check_stored(&score, size, data)?))
             })
             .collect()
     }

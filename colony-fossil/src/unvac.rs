@@ -33,7 +33,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use colony_venti::{BlockStore, BlockType, Score};
+use colony_venti::{BlockStore, Score};
 use filetime::FileTime;
 
 use crate::archive::Archive;
@@ -43,17 +43,12 @@ use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::extension::Special;
 use crate::mode::{self, Kind};
-use crate::read_ahead::ReadAhead;
-use crate::tree::{TreeReader, first_leaves};
+use crate::read_ahead::{ReadAhead, Room, Want};
+use crate::tree::TreeReader;
+use crate::walk_ahead::{self, LEAVES_AHEAD, WalkAhead};
 
 /// Longest symlink target restored (Linux allows 4095 bytes).
 const MAX_LINK: u64 = 65536;
-
-/// Leaves of a file asked for at once.
-const LEAVES_AHEAD: u64 = 256;
-
-/// Children of a directory whose top blocks are asked for at once.
-const CHILDREN_AHEAD: usize = 128;
 
 /// Options of [`export`].
 #[derive(Clone, Debug)]
@@ -62,6 +57,10 @@ pub struct UnvacOptions {
     pub owners: bool,
     /// Restore modification and access times.
     pub times: bool,
+    /// Most bytes of blocks fetched ahead of the extraction (held, or
+    /// in flight counted at their largest), besides the next batch of
+    /// leaves of the file being written.
+    pub read_ahead: usize,
 }
 
 impl Default for UnvacOptions {
@@ -69,6 +68,7 @@ impl Default for UnvacOptions {
         UnvacOptions {
             owners: true,
             times: true,
+            read_ahead: 64 << 20,
         }
     }
 }
@@ -90,6 +90,10 @@ pub struct Exported {
     pub errors: Vec<(PathBuf, Error)>,
     /// True if owners were not restored (not root, or names unknown).
     pub owners_not_restored: bool,
+    /// Most bytes fetched ahead at once (held, or in flight counted at
+    /// their largest): at most [`UnvacOptions::read_ahead`], plus one
+    /// file's next batch of leaves.
+    pub read_ahead_peak: usize,
 }
 
 /// Counts what [`export`] would extract (files and directories, file
@@ -133,7 +137,7 @@ pub fn export<S: BlockStore + ?Sized>(
     options: &UnvacOptions,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Exported> {
-    let store = &ReadAhead::new(store);
+    let store = &ReadAhead::new(store, options.read_ahead);
     let archive = Archive::open(store, score)?;
     let mut x = Exporter {
         store,
@@ -143,10 +147,22 @@ pub fn export<S: BlockStore + ?Sized>(
         done: Progress::default(),
         out: Exported::default(),
         linked: HashMap::new(),
+        owners: Owners::default(),
+        pos: Vec::new(),
     };
     x.out.owners_not_restored = !(x.as_root && options.owners);
     let root = archive.root_dir(store);
-    x.extract_dir(&root, dest, "");
+    let walk = WalkAhead::new(store, archive.dir, archive.meta);
+    std::thread::scope(|s| {
+        for _ in 0..walk_ahead::WORKERS {
+            s.spawn(|| walk.run());
+        }
+        // Stopped however the extraction ends: a panic unwinding here
+        // would otherwise wait for the fetchers, and they for room.
+        let _stop = walk.stop_on_drop();
+        x.extract_dir(&root, dest, "");
+    });
+    x.out.read_ahead_peak = store.peak();
     Ok(x.out)
 }
 
@@ -159,6 +175,10 @@ struct Exporter<'a, 'p, S: BlockStore + ?Sized> {
     out: Exported,
     /// The first name extracted of each hard-link group.
     linked: HashMap<u64, PathBuf>,
+    owners: Owners,
+    /// Where the extraction is in the archive's walk (the read-ahead's
+    /// positions).
+    pos: Vec<u32>,
 }
 
 impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
@@ -172,22 +192,11 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
                 return;
             }
         };
-        let store = self.store;
-        let mut batches = list.chunks(CHILDREN_AHEAD).peekable();
-        if let Some(first) = batches.peek() {
-            fetch_ahead(store, dir, first);
-        }
-        while let Some(batch) = batches.next() {
-            // The next batch is fetched while this one is written out.
-            let next = batches.peek().copied();
-            std::thread::scope(|s| {
-                if let Some(next) = next {
-                    s.spawn(|| fetch_ahead(store, dir, next));
-                }
-                for de in batch {
-                    self.extract_child(dir, de, dest, apath);
-                }
-            });
+        for (i, de) in (0..).zip(&list) {
+            self.pos.push(i);
+            self.store.advance(&self.pos);
+            self.extract_child(dir, de, dest, apath);
+            self.pos.pop();
         }
     }
 
@@ -264,7 +273,7 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
                 return Ok(());
             }
             self.out.files += 1;
-            self.finish(de, kind, target)?;
+            self.finish(de, kind, target, None)?;
             self.done.files += 1;
             (self.progress)(&self.done);
             return Ok(());
@@ -308,12 +317,17 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
                 self.out.files += 1;
             }
             (Kind::File, Child::File(e)) => {
-                self.write_file(e, target)?;
+                let f = self.write_file(e, target)?;
                 self.out.files += 1;
+                // Through the open file: no lookups of its path.
+                self.finish(de, kind, target, Some(&f))?;
+                self.done.files += 1;
+                (self.progress)(&self.done);
+                return Ok(());
             }
             _ => return Err(Error::format("DirEntry", "mode does not match its streams")),
         }
-        self.finish(de, kind, target)?;
+        self.finish(de, kind, target, None)?;
         self.done.files += 1;
         (self.progress)(&self.done);
         Ok(())
@@ -322,36 +336,51 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
     /// Writes a file a batch of leaves at a time (one `read_many` each, so
     /// a remote store has them all in flight), fetching the next batch
     /// while this one is written; zero subtrees become holes.
-    fn write_file(&mut self, e: Entry, target: &Path) -> Result<()> {
+    /// Returns the file, open, for [`Exporter::finish`].
+    fn write_file(&mut self, e: Entry, target: &Path) -> Result<fs::File> {
         let store = self.store;
         let mut r = TreeReader::new(store, e)?;
-        remove_existing(target)?;
-        let mut f = fs::File::create(target).map_err(|e| Error::io("create", target, e))?;
+        let mut f = create_new(target)?;
+        // The file's offset, and the end of what was written: what lies
+        // past it (holes) is zeros.
+        let (mut at, mut written) = (0, 0);
         let dsize = e.dsize as u64;
         let leaves = r.leaves();
         let mut first = 0;
         while first < leaves {
             let end = leaves.min(first + LEAVES_AHEAD);
             // Scores that do not resolve are left for their batch to report.
-            let next: Vec<(Score, BlockType)> = (end..leaves.min(end + LEAVES_AHEAD))
+            let next: Vec<Want> = (end..leaves.min(end + LEAVES_AHEAD))
                 .filter_map(|bn| r.leaf_score(bn).ok())
-                .filter(|s| !s.is_special())
-                .map(|s| (s, e.leaf_type()))
+                .map(|s| Want {
+                    key: (s, e.leaf_type()),
+                    most: e.dsize as usize,
+                    tag: self.pos.clone(),
+                })
                 .collect();
+            // This batch is taken before the next is asked for, so one
+            // batch at a time is held beyond the read-ahead's cap.
+            let batch = r.read_leaves(first..end)?;
             std::thread::scope(|s| -> Result<()> {
                 if !next.is_empty() {
-                    s.spawn(|| store.fetch(&next));
+                    s.spawn(|| store.fetch(&next, Room::Now));
                 }
-                for (bn, (score, block)) in (first..end).zip(r.read_leaves(first..end)?) {
-                    let len = (e.size - bn * dsize).min(dsize) as usize;
-                    if score.is_special() {
-                        f.seek(SeekFrom::Current(len as i64))
-                            .map_err(|e| Error::io("seek", target, e))?;
-                    } else {
-                        f.write_all(&block[..len])
+                for (bn, (_, block)) in (first..end).zip(batch) {
+                    let len = (e.size - bn * dsize).min(dsize);
+                    // Zero subtrees come back empty, and blocks without
+                    // their trailing zeros: the rest is a hole.
+                    let data = &block[..block.len().min(len as usize)];
+                    if !data.is_empty() {
+                        if at != bn * dsize {
+                            f.seek(SeekFrom::Start(bn * dsize))
+                                .map_err(|e| Error::io("seek", target, e))?;
+                        }
+                        f.write_all(data)
                             .map_err(|e| Error::io("write", target, e))?;
+                        written = bn * dsize + data.len() as u64;
+                        at = written;
                     }
-                    self.done.bytes += len as u64;
+                    self.done.bytes += len;
                 }
                 Ok(())
             })?;
@@ -361,39 +390,48 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
             }
             first = end;
         }
-        f.set_len(e.size)
-            .map_err(|e| Error::io("truncate", target, e))?;
+        if written < e.size {
+            f.set_len(e.size)
+                .map_err(|e| Error::io("truncate", target, e))?;
+        }
         self.out.bytes += e.size;
-        Ok(())
+        Ok(f)
     }
 
     /// Owner, mode and times, in the order that keeps them all.
     /// Numeric owners (colony's extension) win over names, which must be
     /// known here.
-    fn finish(&mut self, de: &DirEntry, kind: Kind, target: &Path) -> Result<()> {
+    /// `file` is `target` open, if it is a regular file: its owner, mode
+    /// and times are set through it.
+    fn finish(
+        &mut self,
+        de: &DirEntry,
+        kind: Kind,
+        target: &Path,
+        file: Option<&fs::File>,
+    ) -> Result<()> {
         if self.as_root && self.options.owners {
-            let user = de.uid_number().map(Into::into).or_else(|| {
-                nix::unistd::User::from_name(&String::from_utf8_lossy(&de.uid))
-                    .ok()
-                    .flatten()
-                    .map(|u| u.uid)
-            });
-            let group = de.gid_number().map(Into::into).or_else(|| {
-                nix::unistd::Group::from_name(&String::from_utf8_lossy(&de.gid))
-                    .ok()
-                    .flatten()
-                    .map(|g| g.gid)
-            });
+            let user = de
+                .uid_number()
+                .map(Into::into)
+                .or_else(|| self.owners.user(&de.uid));
+            let group = de
+                .gid_number()
+                .map(Into::into)
+                .or_else(|| self.owners.group(&de.gid));
             if user.is_none() || group.is_none() {
                 self.out.owners_not_restored = true;
             }
-            nix::unistd::fchownat(
-                nix::fcntl::AT_FDCWD,
-                target,
-                user,
-                group,
-                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-            )
+            match file {
+                Some(f) => nix::unistd::fchown(f, user, group),
+                None => nix::unistd::fchownat(
+                    nix::fcntl::AT_FDCWD,
+                    target,
+                    user,
+                    group,
+                    nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                ),
+            }
             .map_err(|e| Error::io("chown", target, e.into()))?;
         }
         self.restore_xattrs(de, target)?;
@@ -403,7 +441,12 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
                 // Like tar: set-id bits only when restoring as root.
                 perm &= 0o1777;
             }
-            set_perm(target, perm)?;
+            match file {
+                Some(f) => f
+                    .set_permissions(fs::Permissions::from_mode(perm))
+                    .map_err(|e| Error::io("chmod", target, e))?,
+                None => set_perm(target, perm)?,
+            }
         }
         if self.options.times {
             let n = de.nanos();
@@ -411,8 +454,11 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
                 FileTime::from_unix_time(de.atime as i64, n.atime),
                 FileTime::from_unix_time(de.mtime as i64, n.mtime),
             );
-            filetime::set_symlink_file_times(target, a, m)
-                .map_err(|e| Error::io("utimes", target, e))?;
+            match file {
+                Some(f) => filetime::set_file_handle_times(f, Some(a), Some(m)),
+                None => filetime::set_symlink_file_times(target, a, m),
+            }
+            .map_err(|e| Error::io("utimes", target, e))?;
         }
         Ok(())
     }
@@ -458,45 +504,51 @@ impl<S: BlockStore + ?Sized> Exporter<'_, '_, S> {
     }
 }
 
-/// Fetches, in one batch, the top block of every stream of `children`
-/// (for most files, their only block), then in a second the first leaves
-/// of the files one pointer block deep: the directory walk reads ahead
-/// across files, not one round trip per file.
-fn fetch_ahead<S: BlockStore + ?Sized>(
-    store: &ReadAhead<'_, S>,
-    dir: &DirReader<'_, ReadAhead<'_, S>>,
-    children: &[DirEntry],
-) {
-    let mut want = Vec::new();
-    let mut files = Vec::new();
-    for de in children {
-        match dir.open(de) {
-            Ok(Child::File(e)) => {
-                want.push((e.score, e.top_type()));
-                files.push(e);
-            }
-            Ok(Child::Dir { dir, meta }) => {
-                want.push((dir.score, dir.top_type()));
-                want.push((meta.score, meta.top_type()));
-            }
-            // Left for the extraction to report.
-            Err(_) => {}
-        }
+/// Owners' names looked up in this system's databases, each once: an
+/// archive names the same few owners on every file.
+#[derive(Default)]
+struct Owners {
+    users: HashMap<Vec<u8>, Option<nix::unistd::Uid>>,
+    groups: HashMap<Vec<u8>, Option<nix::unistd::Gid>>,
+}
+
+impl Owners {
+    fn user(&mut self, name: &[u8]) -> Option<nix::unistd::Uid> {
+        *self.users.entry(name.to_vec()).or_insert_with(|| {
+            nix::unistd::User::from_name(&String::from_utf8_lossy(name))
+                .ok()
+                .flatten()
+                .map(|u| u.uid)
+        })
     }
-    store.fetch(&want);
-    let mut leaves = Vec::new();
-    for e in files {
-        let room = LEAVES_AHEAD.saturating_sub(leaves.len() as u64);
-        let top = (e.score, e.top_type());
-        if let Some(first) = store.peek(&top, |b| first_leaves(&e, b, room)) {
-            leaves.extend(first);
-        }
+
+    fn group(&mut self, name: &[u8]) -> Option<nix::unistd::Gid> {
+        *self.groups.entry(name.to_vec()).or_insert_with(|| {
+            nix::unistd::Group::from_name(&String::from_utf8_lossy(name))
+                .ok()
+                .flatten()
+                .map(|g| g.gid)
+        })
     }
-    store.fetch(&leaves);
 }
 
 fn set_perm(p: &Path, perm: u32) -> Result<()> {
     fs::set_permissions(p, fs::Permissions::from_mode(perm)).map_err(|e| Error::io("chmod", p, e))
+}
+
+/// Creates `p` anew for writing, replacing a non-directory left by an
+/// earlier extraction (never following a symlink there, nor writing
+/// through a hard link to another file).
+fn create_new(p: &Path) -> Result<fs::File> {
+    let open = || fs::OpenOptions::new().write(true).create_new(true).open(p);
+    match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            remove_existing(p)?;
+            open()
+        }
+        r => r,
+    }
+    .map_err(|e| Error::io("create", p, e))
 }
 
 /// Replaces a non-directory left by an earlier extraction.

@@ -192,7 +192,8 @@ fn children_ahead_reads_a_directory_walk_in_batches() {
         read_all(&fs, fs.lookup(d, &name).unwrap().qid.path);
     }
     assert!(store.alone() >= 251, "{} reads alone", store.alone());
-    // Files one pointer block deep: their leaves come in a second batch.
+    // Files one pointer block deep: their leaves come in a batch after
+    // their top blocks.
     let mut s = MemSource::new("top", meta(0o755));
     s.dir("m", meta(0o755)).unwrap();
     for f in 0..40 {
@@ -216,7 +217,36 @@ fn children_ahead_reads_a_directory_walk_in_batches() {
         assert_eq!(read_all(&fs, node), content(f, 20_000));
     }
     assert_eq!(store.alone(), 0, "every block came in a batch");
-    assert_eq!(store.batches(), 2, "top blocks, then leaves");
+    // The top blocks came with `top`'s listing: the leaves are one batch.
+    assert_eq!(store.batches(), 1, "leaves");
+}
+
+#[test]
+fn children_ahead_brings_the_subdirectories_children_too() {
+    let mem = MemStore::new();
+    let score = big_tree(&mem, 3, 50);
+    let store = Counting::new(mem);
+    let options = FossilOptions {
+        children_ahead: true,
+        ..FossilOptions::default()
+    };
+    let fs = Fossil::open(store.clone(), score, options).unwrap();
+    let top = walk(&fs, "top");
+    names(&fs, top);
+    store.reset();
+    // Listing `top` fetched its subdirectories' children's blocks: a
+    // walk into one and through its files asks the store for nothing.
+    let d = fs.lookup(top, b"d2").unwrap().qid.path;
+    for name in names(&fs, d) {
+        let f = fs.lookup(d, &name).unwrap().qid.path;
+        let i: usize = String::from_utf8(name[1..].to_vec())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(read_all(&fs, f), content(2 * 50 + i, 100));
+    }
+    assert_eq!(store.batches(), 0, "no batch of its own");
+    assert_eq!(store.alone(), 0, "no read of its own");
 }
 
 #[test]

@@ -322,7 +322,7 @@ proptest! {
         // unvac reads the saved archive the same way.
         let dest = tempfile::tempdir().unwrap();
         let x = colony_fossil::unvac::export(&store, &s, dest.path(),
-            &colony_fossil::unvac::UnvacOptions { owners: false, times: false }, &mut |_| {}).unwrap();
+            &colony_fossil::unvac::UnvacOptions { owners: false, times: false, ..Default::default() }, &mut |_| {}).unwrap();
         prop_assert!(x.errors.is_empty(), "{:?}", x.errors);
         for (p, f) in &model {
             if p.is_empty() { continue; }

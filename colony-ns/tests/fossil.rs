@@ -123,6 +123,7 @@ async fn writes_over_9p_are_in_the_saved_archive() {
     let opts = UnvacOptions {
         owners: false,
         times: true,
+        ..UnvacOptions::default()
     };
     let exported = unvac::export(&*store, &saved, out.path(), &opts, &mut |_| {}).unwrap();
     assert!(exported.errors.is_empty(), "{:?}", exported.errors);
@@ -303,6 +304,7 @@ async fn saves_during_writes_are_consistent_snapshots() {
     let opts = UnvacOptions {
         owners: false,
         times: false,
+        ..UnvacOptions::default()
     };
     for (i, s) in scores.iter().enumerate() {
         let out = tempfile::tempdir().unwrap();

@@ -135,8 +135,9 @@ impl NodeState {
     }
 
     /// Fetches the top block of every child's streams in one batch, then
-    /// the first leaves of those one pointer block deep in another: a walk
-    /// reading each file then waits for no round trip of its own. Each
+    /// the first leaves of those one pointer block deep, and the top blocks
+    /// of the subdirectories' children, in another: a walk reading each
+    /// file then waits for no round trip of its own. Each
     /// batch fills at most an eighth of the cache (a larger directory's
     /// later children are read as they are reached); failures are left
     /// for the reads that need the blocks.
@@ -178,6 +179,27 @@ impl NodeState {
                 let first = first_leaves(e, &top, max);
                 room -= first.len() as u64 * e.dsize as u64;
                 leaves.extend(first.into_iter().map(|(s, t)| (s, t, e.dsize as usize)));
+            }
+        }
+        // With them, the top blocks of the subdirectories' children (a
+        // walk entering one then waits for one batch, not two), from
+        // the subdirectories' dir streams of one block that came first.
+        let mut room = blocks.limit() / 8;
+        'subdirs: for e in tops.iter().filter(|e| e.dir && e.depth == 0) {
+            let Ok(Some(leaf)) = blocks.cached(&e.score, e.top_type(), e.dsize as usize) else {
+                continue;
+            };
+            let streams = (0..e.dsize as usize / ENTRY_SIZE)
+                .filter_map(|i| Entry::decode_at(&leaf, i).ok())
+                .filter(|g| g.is_active())
+                .filter_map(|g| g.check().ok());
+            for g in streams {
+                let size = top_size(&g);
+                if room < size as u64 {
+                    break 'subdirs;
+                }
+                room -= size as u64;
+                leaves.push((g.score, g.top_type(), size));
             }
         }
         blocks.prefetch(&leaves);
