@@ -22,14 +22,21 @@
 //! each step are printed. `FS_SESSION_FILES` (default 8000) sets the size
 //! of the tree. `FS_SESSION_ONLY=colony` (or `overlay`) runs one side
 //! only, to profile it. `FS_SESSION_THREADS` sets the number of threads
-//! serving FUSE requests (default: what an environment has).
+//! serving FUSE requests (default: what an environment has);
+//! `FS_SESSION_WRITEBACK=0` turns the kernel's write-back cache off (on
+//! by default, as in an environment). `FS_SESSION_COUNT=1` also prints,
+//! for each run, the FUSE requests each step sent, per opcode, as the
+//! kernel counts them (its `fuse:fuse_request_send` tracepoint:
+//! `fuse_requests.rs`).
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use colony_benches::file_tree::write_tree;
+use colony_benches::fuse_requests::{Counts, RequestCounter};
 use colony_fossil::{Fossil, FossilOptions};
 use colony_ns::FossilFs;
 use colony_ns::fuse::{MountOptions, mount};
@@ -119,11 +126,17 @@ fn mount_tmpfs(at: &Path, options: &str) {
     .expect("mount tmpfs");
 }
 
-/// Seconds of each step of the session run in `root`.
-fn session(scratch: &Scratch, root: &Path) -> Vec<Duration> {
+/// Seconds of each step of the session run in `root`, and with a
+/// counter, the requests each step sent.
+fn session(
+    scratch: &Scratch,
+    root: &Path,
+    counter: Option<&RequestCounter>,
+) -> (Vec<Duration>, Vec<Counts>) {
+    let mut counts = Vec::new();
     // What earlier runs left dirty on the host's disks is not this run's.
     nix::unistd::sync();
-    STEPS
+    let times = STEPS
         .iter()
         .map(|(name, script)| {
             let start = Instant::now();
@@ -143,9 +156,37 @@ fn session(scratch: &Scratch, root: &Path) -> Vec<Duration> {
                 .status()
                 .unwrap();
             assert!(status.success(), "step {name} failed in {}", root.display());
-            start.elapsed()
+            let took = start.elapsed();
+            if let Some(c) = counter {
+                counts.push(c.take().expect("count FUSE requests"));
+            }
+            took
         })
-        .collect()
+        .collect();
+    (times, counts)
+}
+
+/// Prints requests per step and opcode, the most frequent opcodes first.
+fn print_counts(counts: &[Counts]) {
+    let mut totals = Counts::new();
+    for (op, n) in counts.iter().flatten() {
+        *totals.entry(op.clone()).or_default() += n;
+    }
+    let mut ops: Vec<(&String, &u64)> = totals.iter().collect();
+    ops.sort_by(|a, b| b.1.cmp(a.1));
+    let mut header = format!("{:<16}", "requests");
+    for (op, _) in &ops {
+        header += &format!("{:>9.8}", op);
+    }
+    eprintln!("{header}{:>9}", "total");
+    let names = STEPS.iter().map(|(name, _)| *name).chain(["total"]);
+    for (name, step) in names.zip(counts.iter().chain([&totals])) {
+        let mut line = format!("{name:<16}");
+        for (op, _) in &ops {
+            line += &format!("{:>9}", step.get(*op).unwrap_or(&0));
+        }
+        eprintln!("{line}{:>9}", step.values().sum::<u64>());
+    }
 }
 
 /// The session in a fresh Fossil mounted as a session mounts its root.
@@ -168,12 +209,19 @@ fn colony(scratch: &Scratch, run: usize) -> Vec<Duration> {
         ..sole_writer
     };
     let handle = mount(Arc::new(FossilFs::new(Arc::new(fossil))), &at, &options).unwrap();
+    let counter = (env_number("FS_SESSION_COUNT", 0) != 0).then(|| {
+        let dev = fs::metadata(handle.mountpoint()).unwrap().dev();
+        RequestCounter::start(dev).expect("count FUSE requests")
+    });
     let before = serving_cpu();
-    let times = session(scratch, handle.mountpoint());
+    let (times, counts) = session(scratch, handle.mountpoint(), counter.as_ref());
     eprintln!(
         "run {run} colony: the serving process used {:.2} s of CPU",
         (serving_cpu() - before).as_secs_f64()
     );
+    if counter.is_some() {
+        print_counts(&counts);
+    }
     handle.unmount().unwrap();
     fs::remove_dir_all(&dir).unwrap();
     times
@@ -210,7 +258,7 @@ fn overlay(scratch: &Scratch, run: usize) -> Vec<Duration> {
         Some(data.as_str()),
     )
     .expect("mount overlay");
-    let times = session(scratch, &merged);
+    let (times, _) = session(scratch, &merged, None);
     umount2(&merged, MntFlags::empty()).unwrap();
     fs::remove_dir_all(&dir).unwrap();
     times

@@ -3,6 +3,7 @@
 
 pub mod figures;
 pub mod file_tree;
+pub mod fuse_requests;
 pub mod node;
 pub mod user;
 pub mod venti_wire;
