@@ -6,6 +6,7 @@ mod fuse_programs;
 
 use std::io::Write;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::sync::Arc;
 
 use colony_fossil::{Fossil, FossilOptions};
@@ -134,23 +135,11 @@ fn byte_names_survive_save_and_reopen() {
     if !["ls", "od", "readlink"].iter().all(|p| have(p)) {
         return;
     }
-    let store = Arc::new(MemStore::new());
-    let options = FossilOptions {
-        owner: "root".into(),
-        ..FossilOptions::default()
-    };
-    let fossil = Arc::new(Fossil::create_empty(store.clone(), options.clone()).unwrap());
-    let serve = |fossil: &Arc<Fossil>| {
-        let fs = Arc::new(FossilFs::new(fossil.clone()));
-        mount(fs, &mnt, &MountOptions::default()).unwrap()
-    };
-    let h = serve(&fossil);
-    fuse_programs::programs::make_byte_names(&mnt);
-    h.unmount().unwrap();
-    let score = fossil.save().unwrap();
-    let h = serve(&Arc::new(Fossil::open(store, score, options).unwrap()));
-    fuse_programs::programs::check_byte_names(&mnt);
-    h.unmount().unwrap();
+    survives_save_and_reopen(
+        &mnt,
+        fuse_programs::programs::make_byte_names,
+        fuse_programs::programs::check_byte_names,
+    );
 }
 
 /// A sparse file's few stored blocks (`st_blocks`, `du`) are still few
@@ -163,6 +152,16 @@ fn sparse_blocks_survive_save_and_reopen() {
     if !have("du") {
         return;
     }
+    survives_save_and_reopen(
+        &mnt,
+        fuse_programs::programs::sparse_and_dense,
+        fuse_programs::programs::check_sparse_and_dense,
+    );
+}
+
+/// `make` on a mounted new Fossil; then, after a save and a reopen of
+/// the snapshot, `check` on it mounted again.
+fn survives_save_and_reopen(mnt: &Path, make: fn(&Path), check: fn(&Path)) {
     let store = Arc::new(MemStore::new());
     let options = FossilOptions {
         owner: "root".into(),
@@ -171,14 +170,14 @@ fn sparse_blocks_survive_save_and_reopen() {
     let fossil = Arc::new(Fossil::create_empty(store.clone(), options.clone()).unwrap());
     let serve = |fossil: &Arc<Fossil>| {
         let fs = Arc::new(FossilFs::new(fossil.clone()));
-        mount(fs, &mnt, &MountOptions::default()).unwrap()
+        mount(fs, mnt, &MountOptions::default()).unwrap()
     };
     let h = serve(&fossil);
-    fuse_programs::programs::sparse_and_dense(&mnt);
+    make(mnt);
     h.unmount().unwrap();
     let score = fossil.save().unwrap();
     let h = serve(&Arc::new(Fossil::open(store, score, options).unwrap()));
-    fuse_programs::programs::check_sparse_and_dense(&mnt);
+    check(mnt);
     h.unmount().unwrap();
 }
 
