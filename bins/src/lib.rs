@@ -12,4 +12,5 @@ pub mod logging;
 pub mod node;
 pub mod progress;
 pub mod seed;
+pub mod stop_signal;
 pub mod store_args;

@@ -18,6 +18,8 @@ use colony_venti::Score;
 use tokio::net::UnixStream;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
+use crate::stop_signal::StopSignal;
+
 use crate::archive_arg::resolve_archive;
 use crate::control::{self, ControlSocket};
 use crate::store_args::StoreArgs;
@@ -87,16 +89,16 @@ async fn next_client(control: &Option<ControlSocket>) -> std::io::Result<UnixStr
 /// reachable, so a signal that comes then saves rather than kills.
 pub struct SaveSignals {
     hup: Signal,
-    term: Signal,
+    stop: StopSignal,
 }
 
 impl SaveSignals {
-    /// Installs the SIGHUP and SIGTERM handlers (Ctrl-C is watched in
-    /// [`SaveSignals::run`]). Needs a tokio runtime.
+    /// Installs the SIGHUP, SIGTERM and SIGINT handlers. Needs a tokio
+    /// runtime.
     pub fn install() -> anyhow::Result<Self> {
         Ok(SaveSignals {
             hup: signal(SignalKind::hangup()).context("SIGHUP handler")?,
-            term: signal(SignalKind::terminate()).context("SIGTERM handler")?,
+            stop: StopSignal::install()?,
         })
     }
 
@@ -138,8 +140,7 @@ impl SaveSignals {
                         }
                     });
                 }
-                _ = self.term.recv() => break,
-                _ = tokio::signal::ctrl_c() => break,
+                () = self.stop.recv() => break,
             }
         }
         tracing::info!("{who}: shutting down");

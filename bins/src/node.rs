@@ -17,6 +17,7 @@ use colony_ns::session::LinuxConfig;
 
 use crate::data_dir::DataDirArg;
 use crate::seed::{self, SeedSource};
+use crate::stop_signal::StopSignal;
 
 /// The hidden first argument that makes a node binary the session
 /// helper: `colony session-helper`, its task on standard input (see
@@ -117,6 +118,7 @@ impl NodeArgs {
     /// Ctrl-C stops pulling, checkpoints and stops every environment (the
     /// next start resumes them), keeps every name and syncs the store.
     pub async fn serve<R: EnvRuntime>(&self, colony: Arc<Colony<R>>) -> anyhow::Result<()> {
+        let mut stop = StopSignal::install()?;
         let dir = &colony.config().data_dir;
         ensure_seed(&colony, dir, self)?;
         for user in users(dir)? {
@@ -134,7 +136,7 @@ impl NodeArgs {
             println!("replicating with {}", peers.join(", "));
         }
         print_welcome(dir, colony.node(), &self.admin, &bound, &self.addr);
-        shutdown_signal().await?;
+        stop.recv().await;
         tracing::info!("stopping: checkpointing every environment, syncing the store");
         replicator.stop().await;
         server.shutdown().await;
@@ -210,15 +212,4 @@ fn print_welcome(dir: &Path, node: &NodeId, admin: &UserName, bound: &str, addr:
         "then: spawn clean.{node}    (a new user NAME: colony adduser --data {} NAME; they spawn clean.{node}.NAME)",
         dir.display()
     );
-}
-
-/// Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("SIGTERM handler")?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    Ok(())
 }

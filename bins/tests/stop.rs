@@ -78,6 +78,28 @@ fn a_stopped_node_leaves_nothing_mounted_and_resumes_its_environments() {
     assert_eq!(mounts_below(&data), Vec::<String>::new());
 }
 
+/// A stop that comes the moment the node says it is ready (its handlers
+/// were once put in place only after that line, and such a SIGTERM
+/// killed the node, now and then) ends it cleanly, each time.
+#[test]
+fn a_node_stopped_as_soon_as_it_is_ready_exits_0() {
+    if !can_mount() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, seed) = init_node(tmp.path(), &["alice"]);
+    // The gap was narrow: many tries, so a loaded machine catches it.
+    for (i, sig) in ["-TERM", "-INT"].iter().cycle().take(20).enumerate() {
+        let mut cmd = Command::new(COLONY);
+        cmd.args(["up", "--addr", &loopback(), "--data"]).arg(&data);
+        if i == 0 {
+            cmd.arg("--seed").arg(&seed);
+        }
+        let (node, _) = start_until(cmd, "then:");
+        stop_with(node, sig);
+    }
+}
+
 #[test]
 fn a_stopped_split_node_leaves_nothing_mounted_and_resumes_its_environments() {
     if !can_mount() {

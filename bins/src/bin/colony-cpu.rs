@@ -11,7 +11,8 @@ use clap::Parser;
 use colony_bins::data_dir::DataDirArg;
 use colony_bins::exit::exit_code;
 use colony_bins::logging;
-use colony_bins::node::{helper_config, run_helper_if_asked, shutdown_signal};
+use colony_bins::node::{helper_config, run_helper_if_asked};
+use colony_bins::stop_signal::StopSignal;
 use colony_core::cpu_service::{CpuServer, CpuServiceConfig};
 
 /// colony-cpu: runs sessions for colony-sto storage nodes.
@@ -41,9 +42,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     runtime.block_on(async {
+        let mut stop = StopSignal::install()?;
         let server = CpuServer::bind(&cli.addr, config).await?;
         println!("colony cpu service on {}", server.local_addr());
-        shutdown_signal().await?;
+        stop.recv().await;
         tracing::info!("stopping: every environment");
         server.shutdown().await?;
         Ok(ExitCode::SUCCESS)

@@ -223,13 +223,14 @@ fn serve(data: PathBuf, addr: &str, arena_mb: u64) -> anyhow::Result<ExitCode> {
     let addr = parse_address(addr)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     runtime.block_on(async {
+        let mut stop = colony_bins::stop_signal::StopSignal::install()?;
         let server = VentiServer::bind(addr.as_str(), store.clone()).await?;
         tracing::info!(
             "venti: serving {} on {}",
             data.display(),
             server.local_addr()
         );
-        colony_bins::node::shutdown_signal().await?;
+        stop.recv().await;
         tracing::info!("venti: shutting down");
         server.shutdown().await;
         anyhow::Ok(())
