@@ -158,16 +158,22 @@ fn open_reads_one_block_and_a_file_read_touches_its_path() {
     assert!(store.reads() <= 128 + 2, "{} reads", store.reads());
 }
 
-#[test]
-fn children_ahead_reads_a_directory_walk_in_batches() {
-    let mem = MemStore::new();
-    let score = big_tree(&mem, 3, 300);
+/// The snapshot `score` of `mem` opened with children read ahead, over a
+/// store that counts its reads.
+fn open_ahead(mem: MemStore, score: Score) -> (Fossil, Arc<Counting>) {
     let store = Counting::new(mem);
     let options = FossilOptions {
         children_ahead: true,
         ..FossilOptions::default()
     };
-    let fs = Fossil::open(store.clone(), score, options).unwrap();
+    (Fossil::open(store.clone(), score, options).unwrap(), store)
+}
+
+#[test]
+fn children_ahead_reads_a_directory_walk_in_batches() {
+    let mem = MemStore::new();
+    let score = big_tree(&mem, 3, 300);
+    let (fs, store) = open_ahead(mem, score);
     assert_eq!(store.reads(), 1, "open stays lazy");
     let d = walk(&fs, "top/d1");
     store.reset();
@@ -204,12 +210,7 @@ fn children_ahead_reads_a_directory_walk_in_batches() {
     let deep = vac::import(&mem, &s, &VacOptions::default(), &mut |_| {})
         .unwrap()
         .score;
-    let store = Counting::new(mem);
-    let options = FossilOptions {
-        children_ahead: true,
-        ..FossilOptions::default()
-    };
-    let fs = Fossil::open(store.clone(), deep, options).unwrap();
+    let (fs, store) = open_ahead(mem, deep);
     let d = walk(&fs, "top/m");
     store.reset();
     for f in 0..40 {
@@ -225,12 +226,7 @@ fn children_ahead_reads_a_directory_walk_in_batches() {
 fn children_ahead_brings_the_subdirectories_children_too() {
     let mem = MemStore::new();
     let score = big_tree(&mem, 3, 50);
-    let store = Counting::new(mem);
-    let options = FossilOptions {
-        children_ahead: true,
-        ..FossilOptions::default()
-    };
-    let fs = Fossil::open(store.clone(), score, options).unwrap();
+    let (fs, store) = open_ahead(mem, score);
     let top = walk(&fs, "top");
     names(&fs, top);
     store.reset();
