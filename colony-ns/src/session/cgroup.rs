@@ -184,7 +184,14 @@ impl Cgroups {
         if let Some(parent) = dir.parent() {
             make_dir(parent)?;
         }
-        std::fs::create_dir(&dir).map_err(|e| Error::sys_io(dir.display(), &e))?;
+        match std::fs::create_dir(&dir) {
+            // Named by our pid: left by a killed process that had it
+            // before us (killed nodes leave theirs). Empty, it goes.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::remove_dir(&dir)
+                .and_then(|()| std::fs::create_dir(&dir))
+                .map_err(|e| Error::sys_io(dir.display(), &e))?,
+            made => made.map_err(|e| Error::sys_io(dir.display(), &e))?,
+        }
         self.groups.push(Group { dir, version });
         Ok(())
     }
@@ -304,7 +311,44 @@ fn read(path: &str) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::own_path;
+    use super::*;
+
+    /// A killed node leaves its groups; one of a later process that gets
+    /// the same pid is named the same. The leftover (empty) is replaced.
+    #[test]
+    fn a_leftover_group_under_our_name_is_replaced() {
+        if !nix::unistd::Uid::effective().is_root() {
+            assert!(std::env::var_os("CI").is_none(), "under CI: needs root");
+            eprintln!("skipping: needs root");
+            return;
+        }
+        let h = Hierarchies::discover().unwrap();
+        let parent = match (h.v1.get("pids"), &h.v2) {
+            (Some(own), _) => own.join(PARENT),
+            (None, Some((mount, _))) => mount.join(PARENT),
+            (None, None) => panic!("no pids controller"),
+        };
+        make_dir(&parent).unwrap();
+        let name = "leftover-test";
+        // Whatever this process's counter is at, its next name is taken.
+        let left: Vec<PathBuf> = (0..256)
+            .map(|n| parent.join(format!("{name}-{}-{n}", std::process::id())))
+            .collect();
+        for dir in &left {
+            make_dir(dir).unwrap();
+        }
+        let limits = Limits {
+            pids: Some(64),
+            ..Limits::default()
+        };
+        let made = Cgroups::create(name, &limits);
+        for dir in &left {
+            let _ = std::fs::remove_dir(dir);
+        }
+        let mut made = made.unwrap();
+        assert!(!made.groups().is_empty());
+        made.remove().unwrap();
+    }
 
     #[test]
     fn own_path_finds_the_controller_line() {
