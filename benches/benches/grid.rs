@@ -38,7 +38,7 @@ fn node(rt: &Runtime) -> Node {
         "limits sessions-per-user=100 sessions-per-node=100\n",
     )
     .unwrap();
-    let colony = node::bare(dir.path());
+    let colony = Arc::new(Colony::open_bare(dir.path()).unwrap());
     let fs = Fossil::create_empty(colony.store(), FossilOptions::default()).unwrap();
     let seed = fs.save().unwrap();
     colony.store().sync().unwrap();

@@ -121,7 +121,7 @@ fn joined(tmp: &Path, a_dir: &Path, node: &str) -> (std::path::PathBuf, Arc<Colo
     identity::node_add(a_dir, &NodeId::new(node).unwrap(), &[], &join, false).unwrap();
     let b_dir = tmp.join(node);
     identity::init_join(&b_dir, &join).unwrap();
-    let b = colony_benches::node::bare(&b_dir);
+    let b = Arc::new(Colony::open_bare(&b_dir).unwrap());
     (b_dir, b)
 }
 
@@ -130,7 +130,7 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let a_dir = tmp.path().join("n1");
     colony_benches::node::init(&a_dir, "n1");
-    let a = colony_benches::node::bare(&a_dir);
+    let a = Arc::new(Colony::open_bare(&a_dir).unwrap());
     let blocks: Vec<Vec<u8>> = (0..DATA / BLOCK)
         .map(|i| random_block(i as u64 + 1, BLOCK))
         .collect();

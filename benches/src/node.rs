@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use colony_core::colony::{BareRuntime, Colony, ColonyConfig};
+use colony_core::colony::{Colony, ColonyConfig};
 use colony_core::identity::{self, InitOptions};
 use colony_core::rpc::GridServer;
 use colony_core::{NodeId, UserName};
@@ -29,18 +29,6 @@ pub fn init(dir: &Path, node: &str) -> PathBuf {
     )
     .unwrap();
     identity::adduser(dir, &UserName::new(USER).unwrap()).unwrap()
-}
-
-/// The node initialised in `dir`, opened with bare environments (live
-/// fossils, no sessions: its session helper is never run).
-pub fn bare(dir: &Path) -> Arc<Colony<BareRuntime>> {
-    let config = ColonyConfig {
-        data_dir: dir.to_path_buf(),
-        cpu_host: "127.0.0.1".into(),
-        helper: LinuxConfig::new("/nonexistent/colony-session-helper"),
-        seed: None,
-    };
-    Arc::new(Colony::with_runtime(config, BareRuntime).unwrap())
 }
 
 /// Whether full sessions can run here (root and `/dev/fuse`); says why

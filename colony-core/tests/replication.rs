@@ -18,7 +18,7 @@ use colony_core::replication::{Cursor, Replicator, cursor::cursor_path};
 use colony_core::rpc::{GridClient, GridServer, Request, Response, dial, frame};
 use colony_core::{Error, NameRecord, NodeId, Score};
 use colony_venti::{BlockStore, BlockType};
-use common::{bare, user};
+use common::user;
 use tokio::io::AsyncReadExt;
 
 mod common;
@@ -36,8 +36,8 @@ impl Pair {
     async fn new() -> Pair {
         let a_dir = common::node(&["alice"]);
         let b_dir = join(a_dir.path(), "n2");
-        let a = bare(a_dir.path());
-        let b = bare(&b_dir.path().join("data"));
+        let a = Arc::new(Colony::open_bare(a_dir.path()).unwrap());
+        let b = Arc::new(Colony::open_bare(&b_dir.path().join("data")).unwrap());
         let server = GridServer::bind("127.0.0.1:0", a.clone()).await.unwrap();
         Pair {
             _a_dir: a_dir,
@@ -424,7 +424,7 @@ async fn a_revocation_reaches_every_node_of_a_chain_within_5_s_and_bites_there()
     let g = Pair::new().await;
     let b_server = GridServer::bind("127.0.0.1:0", g.b.clone()).await.unwrap();
     let c_dir = join(g.a.config().data_dir.as_path(), "n3");
-    let c = bare(&c_dir.path().join("data"));
+    let c = Arc::new(Colony::open_bare(&c_dir.path().join("data")).unwrap());
     let (a_addr, b_addr) = (
         g.server.local_addr().to_string(),
         b_server.local_addr().to_string(),

@@ -32,7 +32,7 @@ impl Grid {
         if let Some(text) = limits {
             std::fs::write(dir.path().join("limits"), text).unwrap();
         }
-        let colony = common::bare(dir.path());
+        let colony = Arc::new(Colony::open_bare(dir.path()).unwrap());
         let fs = Fossil::create_empty(colony.store(), FossilOptions::default()).unwrap();
         write_file(&fs, "hello", b"world");
         let score = fs.save().unwrap();
@@ -347,7 +347,7 @@ async fn names_and_blocks_survive_a_restart() {
     let colony = Arc::into_inner(colony).expect("the server let go of the colony");
     drop(colony);
 
-    let colony = common::bare(dir.path());
+    let colony = Arc::new(Colony::open_bare(dir.path()).unwrap());
     let server = GridServer::bind("127.0.0.1:0", colony.clone())
         .await
         .unwrap();

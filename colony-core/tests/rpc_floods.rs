@@ -5,8 +5,10 @@
 //! well-behaved user is still answered within 2 s.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use colony_core::colony::Colony;
 use colony_core::cpu_service::{CpuRequest, CpuResponse, CpuServer, CpuServiceConfig};
 use colony_core::identity::{self, NODE_CRED};
 use colony_core::rpc::{GridClient, GridServer, RpcLimits, dial, frame};
@@ -29,7 +31,7 @@ struct Grid {
 impl Grid {
     async fn new(limits: RpcLimits) -> Grid {
         let dir = common::node(&["alice", "bob"]);
-        let colony = common::bare(dir.path());
+        let colony = Arc::new(Colony::open_bare(dir.path()).unwrap());
         let server = GridServer::bind_with("127.0.0.1:0", colony, &limits)
             .await
             .unwrap();

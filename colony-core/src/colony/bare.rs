@@ -2,13 +2,17 @@
 //! namespace, a mount or a cpu listener.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use colony_fossil::Fossil;
 use colony_venti::Score;
 
+use colony_ns::session::LinuxConfig;
+
 use super::hosted::env_error;
 use super::runtime::{EnvRequest, EnvRuntime, RunningEnv};
+use super::{Colony, ColonyConfig};
 use crate::error::Result;
 
 /// Runs environments as bare live fossils: embedders reach the tree with
@@ -16,6 +20,21 @@ use crate::error::Result;
 /// process; `save`, `invite` and `boom` behave as for full sessions.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BareRuntime;
+
+impl Colony<BareRuntime> {
+    /// Opens the node initialised in `data_dir` with bare environments:
+    /// no sessions, so no cpu listener and no session helper (the
+    /// configuration names none that could run).
+    pub fn open_bare(data_dir: &Path) -> Result<Colony<BareRuntime>> {
+        let config = ColonyConfig {
+            data_dir: data_dir.to_path_buf(),
+            cpu_host: "127.0.0.1".into(),
+            helper: LinuxConfig::new("/nonexistent/colony-session-helper"),
+            seed: None,
+        };
+        Colony::with_runtime(config, BareRuntime)
+    }
+}
 
 /// A bare environment: the fossil and its name.
 pub struct BareEnv {
