@@ -8,7 +8,6 @@
 //! (env `CI` set), where it fails.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod support;
@@ -125,14 +124,7 @@ fn synced_writes_survive_kill_9_of_colony_up() {
         addr: loopback(),
         netns: None,
     };
-    let up = |seed: Option<&Path>| {
-        let mut cmd = Command::new(COLONY);
-        cmd.args(["up", "--addr", &grid.addr, "--data"]).arg(&data);
-        if let Some(seed) = seed {
-            cmd.arg("--seed").arg(seed);
-        }
-        start_until(cmd, "then:")
-    };
+    let up = |seed: Option<&Path>| start_until(grid.up(seed), "then:");
     let (node, _) = up(Some(&seed));
     write_and_sync(&grid);
     kill9(node);

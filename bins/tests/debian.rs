@@ -15,7 +15,6 @@
 //! so and passes, except under CI (env `CI` set), where it fails.
 
 use std::fmt::Write as _;
-use std::process::Command;
 use std::time::Instant;
 
 mod support;
@@ -354,10 +353,7 @@ fn debian_programs_work_and_survive_save_and_respawn() {
         netns: None,
     };
     let started = Instant::now();
-    let mut cmd = Command::new(COLONY);
-    cmd.args(["up", "--addr", &grid.addr, "--data", d, "--seed"])
-        .arg(&root);
-    let (node, said) = start_until(cmd, "then:");
+    let (node, said) = start_until(grid.up(Some(&root)), "then:");
     assert!(said.contains("seeded clean.n1"), "{said}");
     eprintln!(
         "{}, in {:.1} s",

@@ -33,13 +33,7 @@ impl std::ops::Deref for Node {
 impl Node {
     /// Starts `colony up` and waits for its connect instructions.
     fn start(&mut self, seed: Option<&Path>) -> String {
-        let mut cmd = Command::new(COLONY);
-        cmd.args(["up", "--addr", &self.addr, "--data"])
-            .arg(&self.data);
-        if let Some(seed) = seed {
-            cmd.arg("--seed").arg(seed);
-        }
-        let (up, said) = start_until(cmd, "then:");
+        let (up, said) = start_until(self.grid.up(seed), "then:");
         self.up = Some(up);
         said
     }

@@ -8,7 +8,6 @@
 
 use std::fs::File;
 use std::path::Path;
-use std::process::Command;
 
 mod support;
 use support::grid::{Grid, init_node, mounts_below, session_helpers, start_until, stop_with};
@@ -36,11 +35,7 @@ fn a_stopped_node_leaves_nothing_mounted_and_resumes_its_environments() {
     };
     let log = tmp.path().join("up.log");
     let up = |seed: Option<&Path>| {
-        let mut cmd = Command::new(COLONY);
-        cmd.args(["up", "--addr", &grid.addr, "--data"]).arg(&data);
-        if let Some(seed) = seed {
-            cmd.arg("--seed").arg(seed);
-        }
+        let mut cmd = grid.up(seed);
         cmd.stderr(File::create(&log).unwrap());
         start_until(cmd, "then:")
     };
@@ -88,14 +83,14 @@ fn a_node_stopped_as_soon_as_it_is_ready_exits_0() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let (data, seed) = init_node(tmp.path(), &["alice"]);
+    let grid = Grid {
+        data,
+        addr: loopback(),
+        netns: None,
+    };
     // The gap was narrow: many tries, so a loaded machine catches it.
     for (i, sig) in ["-TERM", "-INT"].iter().cycle().take(20).enumerate() {
-        let mut cmd = Command::new(COLONY);
-        cmd.args(["up", "--addr", &loopback(), "--data"]).arg(&data);
-        if i == 0 {
-            cmd.arg("--seed").arg(&seed);
-        }
-        let (node, _) = start_until(cmd, "then:");
+        let (node, _) = start_until(grid.up((i == 0).then_some(seed.as_path())), "then:");
         stop_with(node, sig);
     }
 }

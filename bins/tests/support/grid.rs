@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use super::netns::command_in;
-use super::{Killed, colony, ok};
+use super::{COLONY, Killed, colony, ok};
 
 /// The gridorc binary.
 pub const GRIDORC: &str = env!("CARGO_BIN_EXE_gridorc");
@@ -32,6 +32,18 @@ impl Grid {
     /// network namespace, if it has one).
     pub fn command(&self, program: &str) -> Command {
         command_in(self.netns.as_deref(), program)
+    }
+
+    /// `colony up` serving this node (in its network namespace, if it
+    /// has one), seeded from the tree `seed` if given.
+    pub fn up(&self, seed: Option<&Path>) -> Command {
+        let mut cmd = self.command(COLONY);
+        cmd.args(["up", "--addr", &self.addr, "--data"])
+            .arg(&self.data);
+        if let Some(seed) = seed {
+            cmd.arg("--seed").arg(seed);
+        }
+        cmd
     }
 
     /// `gridorc ARGS` as `user`.

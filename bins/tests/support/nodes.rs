@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use super::grid::{Grid, init_node_for, start_until, stop};
-use super::netns::{Net, command_in};
-use super::{COLONY, Killed, colony, loopback, ok};
+use super::netns::Net;
+use super::{Killed, colony, loopback, ok};
 
 /// The grid port of a node in a network namespace (each has its own ports).
 const NETNS_PORT: u16 = 16999;
@@ -25,13 +25,18 @@ pub struct Node {
 }
 
 impl Node {
+    /// The node as its own users see it.
+    fn grid(&self) -> Grid {
+        Grid {
+            data: self.data.clone(),
+            addr: self.addr.clone(),
+            netns: self.netns.clone(),
+        }
+    }
+
     /// Starts `colony up` with `peers` and waits until it serves.
     pub fn start(&mut self, seed: &Path, peers: &[&str]) {
-        let mut cmd = command_in(self.netns.as_deref(), COLONY);
-        cmd.args(["up", "--addr", &self.addr, "--data"])
-            .arg(&self.data)
-            .arg("--seed")
-            .arg(seed);
+        let mut cmd = self.grid().up(Some(seed));
         for p in peers {
             cmd.args(["--peer", p]);
         }
@@ -146,7 +151,6 @@ fn grid_at(tmp: &Path, places: Vec<(String, Option<String>)>) -> (Vec<Node>, Pat
 pub fn alice_at(n1: &Node, node: &Node) -> Grid {
     Grid {
         data: n1.data.clone(),
-        addr: node.addr.clone(),
-        netns: node.netns.clone(),
+        ..node.grid()
     }
 }
