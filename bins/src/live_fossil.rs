@@ -18,10 +18,9 @@ use colony_venti::Score;
 use tokio::net::UnixStream;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::stop_signal::StopSignal;
-
 use crate::archive_arg::resolve_archive;
 use crate::control::{self, ControlSocket};
+use crate::stop_signal::StopSignal;
 use crate::store_args::StoreArgs;
 
 /// The archive to open live, where its blocks are, and how much to cache.
