@@ -158,6 +158,21 @@ fn open_reads_one_block_and_a_file_read_touches_its_path() {
     assert!(store.reads() <= 128 + 2, "{} reads", store.reads());
 }
 
+/// Reads every file `f<i>` of `big_tree`'s directory `d`, whose files
+/// start at `content(first)`, checking each; returns how many there were.
+fn check_files(fs: &Fossil, d: NodeId, first: usize) -> usize {
+    let names = names(fs, d);
+    for name in &names {
+        let f = fs.lookup(d, name).unwrap().qid.path;
+        let i: usize = String::from_utf8(name[1..].to_vec())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(read_all(fs, f), content(first + i, 100));
+    }
+    names.len()
+}
+
 /// The snapshot `score` of `mem` opened with children read ahead, over a
 /// store that counts its reads.
 fn open_ahead(mem: MemStore, score: Score) -> (Fossil, Arc<Counting>) {
@@ -177,17 +192,7 @@ fn children_ahead_reads_a_directory_walk_in_batches() {
     assert_eq!(store.reads(), 1, "open stays lazy");
     let d = walk(&fs, "top/d1");
     store.reset();
-    let mut files = 0;
-    for name in names(&fs, d) {
-        let f = fs.lookup(d, &name).unwrap().qid.path;
-        let i: usize = String::from_utf8(name[1..].to_vec())
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert_eq!(read_all(&fs, f), content(300 + i, 100));
-        files += 1;
-    }
-    assert_eq!(files, 300);
+    assert_eq!(check_files(&fs, d, 300), 300);
     assert_eq!(store.alone(), 0, "every block came in a batch");
     // Without it, each file's block is a read of its own (251 distinct
     // contents: `content` repeats every 251 files).
@@ -233,14 +238,7 @@ fn children_ahead_brings_the_subdirectories_children_too() {
     // Listing `top` fetched its subdirectories' children's blocks: a
     // walk into one and through its files asks the store for nothing.
     let d = fs.lookup(top, b"d2").unwrap().qid.path;
-    for name in names(&fs, d) {
-        let f = fs.lookup(d, &name).unwrap().qid.path;
-        let i: usize = String::from_utf8(name[1..].to_vec())
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert_eq!(read_all(&fs, f), content(2 * 50 + i, 100));
-    }
+    check_files(&fs, d, 2 * 50);
     assert_eq!(store.batches(), 0, "no batch of its own");
     assert_eq!(store.alone(), 0, "no read of its own");
 }
