@@ -248,6 +248,7 @@ fn arena_records() -> Seeds {
         index_bits: 1,
         flush_entries: 64,
         write_buffer: 0,
+        sync_ahead: 0,
     };
     let store = ArenaStore::open(dir.path(), config.clone()).unwrap();
     for (ty, data) in twrites("tiny-vac/tiny-vac.c2s") {

@@ -77,6 +77,28 @@ pub fn absent_scores_are_not_found(store: &dyn BlockStore) {
     }
 }
 
+/// A read for a reader that hashes the block itself gives what `read`
+/// gives: the block, [`Error::NotFound`] naming an absent one or another
+/// type, and the special scores as empty.
+pub fn unhashed_reads_agree_with_read(store: &dyn BlockStore) {
+    let b = block(9, 5000);
+    let s = store.write(BlockType::DIR, &b).expect("write");
+    assert_eq!(store.read_unhashed(&s, BlockType::DIR).expect("read"), b);
+    assert_not_found(store.read_unhashed(&s, BlockType::DATA), s, BlockType::DATA);
+    let absent = Score::of(&block(10, 5000));
+    assert_not_found(
+        store.read_unhashed(&absent, BlockType::DIR),
+        absent,
+        BlockType::DIR,
+    );
+    for score in [Score::EMPTY, Score::NONE] {
+        assert_eq!(
+            store.read_unhashed(&score, BlockType::DATA).expect("read"),
+            b""
+        );
+    }
+}
+
 /// The type is part of a block's name: a block written as one type is
 /// absent as every other.
 pub fn types_are_part_of_the_name(store: &dyn BlockStore) {
@@ -314,6 +336,7 @@ macro_rules! block_store_conformance {
             @each $make;
             write_read_has_sync,
             absent_scores_are_not_found,
+            unhashed_reads_agree_with_read,
             types_are_part_of_the_name,
             the_empty_block_is_always_there,
             the_largest_block_and_one_over,

@@ -40,6 +40,15 @@ pub trait BlockStore: Send + Sync {
         blocks.iter().map(|(s, t)| self.read(s, *t)).collect()
     }
 
+    /// Reads a block for a reader that hashes it itself (a network client
+    /// or a peer checks every block against its score), so that a block
+    /// is hashed once per trust boundary: a store with a cheaper check of
+    /// its own ([`ArenaStore`](crate::ArenaStore)'s CRC32C) makes that
+    /// one instead. The default is [`BlockStore::read`].
+    fn read_unhashed(&self, score: &Score, ty: BlockType) -> Result<Vec<u8>> {
+        self.read(score, ty)
+    }
+
     /// Stores `data` as a block of type `ty` and returns its score. The
     /// bytes are stored exactly as given: callers zero-truncate first
     /// ([`BlockType::truncate`]). Empty data stores nothing and returns
@@ -72,6 +81,9 @@ macro_rules! forward_block_store {
             }
             fn read_many(&self, blocks: &[(Score, BlockType)]) -> Vec<Result<Vec<u8>>> {
                 (**self).read_many(blocks)
+            }
+            fn read_unhashed(&self, score: &Score, ty: BlockType) -> Result<Vec<u8>> {
+                (**self).read_unhashed(score, ty)
             }
             fn write(&self, ty: BlockType, data: &[u8]) -> Result<Score> {
                 (**self).write(ty, data)

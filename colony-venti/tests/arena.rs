@@ -20,6 +20,7 @@ fn cfg() -> ArenaConfig {
         index_bits: 1,
         flush_entries: 64,
         write_buffer: 4096,
+        sync_ahead: 16 << 10,
     }
 }
 
@@ -461,6 +462,7 @@ fn full_disk_fails_the_write_and_loses_nothing_acknowledged() {
         index_bits: 2,
         flush_entries: 16,
         write_buffer: 64 << 10,
+        sync_ahead: 0,
     };
     let store = ArenaStore::open(&dir, config.clone()).unwrap();
     let mut acked = Vec::new();

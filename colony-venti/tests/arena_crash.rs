@@ -30,6 +30,7 @@ fn config(buffered: bool) -> ArenaConfig {
         index_bits: 1,
         flush_entries: 48,
         write_buffer: if buffered { 16 << 10 } else { 0 },
+        sync_ahead: 16 << 10,
     }
 }
 

@@ -3,7 +3,7 @@
 //! writes lost, writes torn at any byte), failed writes and syncs, and a
 //! full disk, without killing processes.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use colony_venti::arena::clump::ClumpCheck;
@@ -22,6 +22,16 @@ fn config() -> ArenaConfig {
         index_bits: 1,
         flush_entries: 16,
         write_buffer: 4096,
+        sync_ahead: 0,
+    }
+}
+
+/// [`config`] with the active arena synced behind the writers every
+/// 16 KiB.
+fn ahead() -> ArenaConfig {
+    ArenaConfig {
+        sync_ahead: 16 << 10,
+        ..config()
     }
 }
 
@@ -114,7 +124,8 @@ fn a_crash_at_any_moment_keeps_every_synced_block() {
 #[test]
 fn a_crash_inside_any_sync_keeps_the_blocks_of_the_last_returned_one() {
     let disk = CrashDisk::new("/crash");
-    let store = ArenaStore::open_on(Arc::new(disk.clone()), config()).unwrap();
+    // Syncs made behind the writers are checked too.
+    let store = ArenaStore::open_on(Arc::new(disk.clone()), ahead()).unwrap();
     // Blocks acknowledged by a returned sync, and blocks written since.
     let state = Arc::new(Mutex::new((Vec::new(), Vec::new())));
     let checks = Arc::new(AtomicUsize::new(0));
@@ -187,6 +198,59 @@ fn writers_go_on_while_a_sync_waits_for_the_disk() {
         &during,
     );
     sync_and_crash(&store, &disk, &[before, during].concat());
+}
+
+#[test]
+fn blocks_are_synced_behind_the_writers_before_any_sync() {
+    let disk = CrashDisk::new("/crash");
+    // One arena and no index flush: no other syncs meanwhile.
+    let config = ArenaConfig {
+        arena_size: 1 << 20,
+        flush_entries: 1 << 10,
+        ..ahead()
+    };
+    let store = ArenaStore::open_on(Arc::new(disk.clone()), config).unwrap();
+    // The sync-ahead thread's first sync is held until the test lets it
+    // go; the store's own sync then shows what it had made durable.
+    let (entered, in_sync) = std::sync::mpsc::channel();
+    let (release, go) = std::sync::mpsc::channel::<()>();
+    let go = Mutex::new(Some(go));
+    let image = Arc::new(Mutex::new(None));
+    let syncing = Arc::new(AtomicBool::new(false));
+    disk.on_sync({
+        let (image, syncing) = (image.clone(), syncing.clone());
+        Arc::new(move |disk: &CrashDisk| {
+            if std::thread::current().name() == Some("arena-sync-ahead") {
+                if let Some(go) = go.lock().unwrap().take() {
+                    entered.send(()).unwrap();
+                    go.recv().unwrap();
+                }
+            } else if syncing.load(Ordering::Relaxed) {
+                let mut image = image.lock().unwrap();
+                if image.is_none() {
+                    *image = Some(disk.image(CrashPoint::DURABLE));
+                }
+            }
+        })
+    });
+    // Past `sync_ahead` (16 KiB) with no sync called.
+    let ahead = write_blocks(&store, 400..420);
+    in_sync
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("no sync behind the writers");
+    // Writers go on while it waits for the disk.
+    let during = write_blocks(&store, 420..430);
+    release.send(()).unwrap();
+    syncing.store(true, Ordering::Relaxed);
+    store.sync().unwrap();
+    let before_sync = image.lock().unwrap().take().expect("the sync's image");
+    // Durable before the store's sync: every block written to the file
+    // before the held sync went on (all but the last, which may have
+    // waited in the open batch).
+    let covered = &ahead[..ahead.len() - 2];
+    let rest = [&ahead[ahead.len() - 2..], &during[..]].concat();
+    check_image(before_sync, CrashPoint::DURABLE, covered, &rest);
+    sync_and_crash(&store, &disk, &[ahead, during].concat());
 }
 
 #[test]

@@ -25,6 +25,7 @@ fn config() -> ArenaConfig {
         index_bits: 1,
         flush_entries: 64,
         write_buffer: 16 << 10,
+        sync_ahead: 32 << 10,
     }
 }
 

@@ -23,6 +23,7 @@ fn every_store_file_is_0600_and_the_directory_0700() {
         index_bits: 1,
         flush_entries: 16,
         write_buffer: 4096,
+        sync_ahead: 0,
     };
     let store = ArenaStore::open(&dir, config.clone()).unwrap();
     // Enough to seal arenas, grow the index and prepare the next arena.

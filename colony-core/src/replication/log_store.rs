@@ -38,12 +38,6 @@ impl LogStore {
         self.store.log_since(after, max)
     }
 
-    /// See [`ArenaStore::read_unhashed`]: for a peer, which hashes what
-    /// it pulls.
-    pub fn read_unhashed(&self, score: &Score, ty: BlockType) -> colony_venti::Result<Vec<u8>> {
-        self.store.read_unhashed(score, ty)
-    }
-
     /// A counter bumped by every sync that moves the durable end and
     /// every name learned.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
@@ -72,6 +66,10 @@ impl BlockStore for LogStore {
 
     fn read_many(&self, blocks: &[(Score, BlockType)]) -> Vec<colony_venti::Result<Vec<u8>>> {
         self.store.read_many(blocks)
+    }
+
+    fn read_unhashed(&self, score: &Score, ty: BlockType) -> colony_venti::Result<Vec<u8>> {
+        self.store.read_unhashed(score, ty)
     }
 
     fn write(&self, ty: BlockType, data: &[u8]) -> colony_venti::Result<Score> {

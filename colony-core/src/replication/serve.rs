@@ -7,6 +7,8 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
+use colony_venti::BlockStore;
+
 use crate::error::{Error, Result};
 use crate::node::NodeId;
 use crate::replication::Replica;

@@ -1,8 +1,10 @@
 //! One arena file: positioned I/O, creation and sealing, and the unwritten
 //! tail of the active arena.
 
+use std::io;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 
@@ -23,6 +25,11 @@ pub struct ArenaFile {
     /// Clumps appended but not yet written to the file; readers find them
     /// there until they are.
     tail: Tail,
+    /// Bytes written since the last sync began.
+    unsynced: AtomicU64,
+    /// Held through each sync, so a failure of a sync made behind the
+    /// writers is kept before the next sync looks for it.
+    syncing: Mutex<Option<io::Error>>,
 }
 
 /// What a prepared arena's file name ends with until it is installed.
@@ -60,12 +67,7 @@ impl ArenaFile {
         };
         let mut page = vec![0u8; HEAD_SIZE as usize];
         page[..ArenaHead::SIZE].copy_from_slice(&head.encode());
-        let arena = ArenaFile {
-            head,
-            path,
-            file,
-            tail: Tail::default(),
-        };
+        let arena = ArenaFile::new(head, path, file);
         let written = arena
             .write_at(&page, 0)
             .and_then(|()| arena.reserve())
@@ -122,12 +124,18 @@ impl ArenaFile {
         if head.size < HEAD_SIZE + TRAILER_SIZE + super::MIN_DATA {
             return Err(bad(ArenaProblem::TooSmall(head.size)));
         }
-        Ok(ArenaFile {
+        Ok(ArenaFile::new(head, path, file))
+    }
+
+    fn new(head: ArenaHead, path: PathBuf, file: Arc<dyn Storage>) -> ArenaFile {
+        ArenaFile {
             head,
             path,
             file,
             tail: Tail::default(),
-        })
+            unsynced: AtomicU64::new(0),
+            syncing: Mutex::new(None),
+        }
     }
 
     /// Reserves the disk space of the whole arena without changing the
@@ -161,9 +169,9 @@ impl ArenaFile {
             if r.is_ok() {
                 // The next sync then waits for less: a full store writes
                 // while it fills rather than all at its sync. Only a hint.
-                let _ = self
-                    .file
-                    .start_writeback(batch.start, batch.bytes.len() as u64);
+                let len = batch.bytes.len() as u64;
+                let _ = self.file.start_writeback(batch.start, len);
+                self.unsynced.fetch_add(len, Ordering::Relaxed);
             }
             next = self.tail.landed(batch, r.is_ok());
             result = result.and(r);
@@ -243,11 +251,37 @@ impl ArenaFile {
         self.sync()
     }
 
-    /// `fdatasync`.
+    /// `fdatasync`. Fails too if a sync made behind the writers failed
+    /// since the last one (see [`super::sync_ahead`]).
     pub fn sync(&self) -> Result<()> {
-        self.file
-            .sync_data()
-            .map_err(|e| io_error("sync", &self.path, e))
+        let mut syncing = self.syncing();
+        self.unsynced.store(0, Ordering::Relaxed);
+        let r = self.file.sync_data();
+        match syncing.take() {
+            Some(behind) => Err(io_error("sync", &self.path, behind)),
+            None => r.map_err(|e| io_error("sync", &self.path, e)),
+        }
+    }
+
+    /// Bytes written to the file by batches since the last sync began.
+    pub fn unsynced(&self) -> u64 {
+        self.unsynced.load(Ordering::Relaxed)
+    }
+
+    /// `fdatasync` made behind the writers: a failure is kept for the
+    /// next [`ArenaFile::sync`] to report.
+    pub fn sync_behind(&self) {
+        let mut syncing = self.syncing();
+        self.unsynced.store(0, Ordering::Relaxed);
+        if let Err(e) = self.file.sync_data()
+            && syncing.is_none()
+        {
+            *syncing = Some(e);
+        }
+    }
+
+    fn syncing(&self) -> MutexGuard<'_, Option<io::Error>> {
+        self.syncing.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// `crc` (the CRC32C of bytes `0..from`) extended over bytes

@@ -45,6 +45,7 @@ mod recover;
 pub mod saved_bloom;
 pub mod scan;
 mod stats;
+pub mod sync_ahead;
 pub mod tail;
 
 use std::collections::HashMap;
@@ -69,6 +70,7 @@ use format::{HEAD_SIZE, TRAILER_SIZE};
 use head::ArenaTrailer;
 use index::DiskIndex;
 use next::NextArena;
+use sync_ahead::SyncAhead;
 use tail::Batch;
 
 /// Smallest data area an arena may have: room for one largest clump.
@@ -97,6 +99,10 @@ pub struct Config {
     /// in the arena file (0 writes each clump at once). Buffered clumps are
     /// readable; like everything before `sync`, a crash may lose them.
     pub write_buffer: usize,
+    /// Bytes written to the active arena after which a background thread
+    /// syncs it, so that a `sync` waits only for what came after (0: never;
+    /// see [`sync_ahead`]).
+    pub sync_ahead: u64,
 }
 
 impl Default for Config {
@@ -106,6 +112,7 @@ impl Default for Config {
             index_bits: 10,
             flush_entries: 1 << 18,
             write_buffer: 128 << 10,
+            sync_ahead: 4 << 20,
         }
     }
 }
@@ -221,6 +228,8 @@ pub struct ArenaStore {
     /// The arena after the active one, made ahead of need (dropped, and
     /// removed if unused, before the disk, and so its lock, is released).
     next: NextArena,
+    /// Syncs the active arena behind the writers.
+    sync_ahead: SyncAhead,
     /// Where the files are (released after `drop`'s final flush).
     disk: Arc<dyn Disk>,
     config: Config,
@@ -332,22 +341,6 @@ impl ArenaStore {
             }
             Ok(block)
         })
-    }
-
-    /// Reads a block checking the stored bytes' CRC32C instead of hashing
-    /// it: for a caller whose reader computes the score anyway (a peer
-    /// pulling the block), so that the block is hashed once per trust
-    /// boundary. A damaged disk is still caught.
-    ///
-    /// ```
-    /// use colony_venti::{ArenaStore, ArenaConfig, BlockStore, BlockType};
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let store = ArenaStore::open(dir.path(), ArenaConfig::default()).unwrap();
-    /// let score = store.write(BlockType::DATA, b"hello").unwrap();
-    /// assert_eq!(store.read_unhashed(&score, BlockType::DATA).unwrap(), b"hello");
-    /// ```
-    pub fn read_unhashed(&self, score: &Score, ty: BlockType) -> Result<Vec<u8>> {
-        self.read_checked(score, ty, ReadCheck::Checksum)
     }
 
     fn read_checked(&self, score: &Score, ty: BlockType, check: ReadCheck) -> Result<Vec<u8>> {
@@ -538,6 +531,20 @@ impl BlockStore for ArenaStore {
         self.read_checked(score, ty, ReadCheck::Score)
     }
 
+    /// Checks the stored bytes' CRC32C instead of hashing the block: a
+    /// damaged disk is still caught.
+    ///
+    /// ```
+    /// use colony_venti::{ArenaStore, ArenaConfig, BlockStore, BlockType};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = ArenaStore::open(dir.path(), ArenaConfig::default()).unwrap();
+    /// let score = store.write(BlockType::DATA, b"hello").unwrap();
+    /// assert_eq!(store.read_unhashed(&score, BlockType::DATA).unwrap(), b"hello");
+    /// ```
+    fn read_unhashed(&self, score: &Score, ty: BlockType) -> Result<Vec<u8>> {
+        self.read_checked(score, ty, ReadCheck::Checksum)
+    }
+
     fn write(&self, ty: BlockType, data: &[u8]) -> Result<Score> {
         check_block_size(data)?;
         if data.is_empty() {
@@ -558,6 +565,9 @@ impl BlockStore for ArenaStore {
         if let Some((arena, batch)) = full {
             // The clumps stay readable if this fails; sync writes them again.
             arena.write_batch(batch)?;
+            if self.config.sync_ahead > 0 && arena.unsynced() >= self.config.sync_ahead {
+                self.sync_ahead.request(&arena);
+            }
         }
         // After the batch is written: a flush waits for every batch. A
         // writer that finds a flush running goes on.

@@ -17,6 +17,7 @@ use super::index::{DiskIndex, INDEX_TMP};
 use super::next::NextArena;
 use super::saved_bloom::{self, BloomState};
 use super::scan::Scanned;
+use super::sync_ahead::SyncAhead;
 use super::{Active, ArenaStore, Config, Totals, Writer};
 
 /// Entries inserted into the index per batch while replaying the log.
@@ -68,6 +69,7 @@ pub(super) fn open(disk: Arc<dyn Disk>, config: Config) -> Result<ArenaStore> {
                 };
                 return Ok(ArenaStore {
                     next: NextArena::new(disk.clone()),
+                    sync_ahead: SyncAhead::default(),
                     disk,
                     config,
                     writer: Mutex::new(Writer {
