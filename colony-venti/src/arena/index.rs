@@ -23,6 +23,10 @@ const BLOOM_LOG_PER_BUCKET: u32 = 10;
 /// Pages moved per read or write when scanning or rebuilding the table.
 const BATCH_PAGES: usize = 256;
 
+/// Touched buckets at most this far apart are inserted as one run of
+/// pages ([`DiskIndex::insert_batch`]).
+const RUN_GAP: u64 = 4;
+
 /// The index file's name in the store's directory.
 pub const INDEX: &str = "index";
 /// The name an index is built under before it replaces [`INDEX`].
@@ -188,13 +192,6 @@ impl DiskIndex {
         }
     }
 
-    fn write_bucket(&self, i: u64, bucket: &Bucket) -> Result<()> {
-        let off = PAGE_SIZE as u64 * (1 + i);
-        self.file
-            .write_at(&bucket.encode(), off)
-            .map_err(|e| io_error_at("write", &self.path, Some(off), e))
-    }
-
     /// The entry for (score, type): the bloom filter first, then one bucket
     /// read, searched in place (no decoding of the other entries).
     pub fn lookup(&self, score: &Score, ty: BlockType) -> Result<Option<IndexEntry>> {
@@ -236,7 +233,10 @@ impl DiskIndex {
 
     /// Adds entries (those already present are skipped), doubling the table
     /// whenever a bucket would overflow. Returns how many were new. Not
-    /// durable until [`DiskIndex::commit`].
+    /// durable until [`DiskIndex::commit`]. Buckets near each other are
+    /// read and written as one run of pages: a large batch touches most
+    /// buckets, and a `pread` and a `pwrite` per page cost more than the
+    /// untouched pages between them (rewritten as they were).
     pub fn insert_batch(&mut self, entries: &[IndexEntry]) -> Result<u64> {
         let mut added = 0;
         'retry: loop {
@@ -245,45 +245,77 @@ impl DiskIndex {
                 .map(|e| (self.bucket_of(&e.score), *e))
                 .collect();
             sorted.sort_unstable_by_key(|(b, _)| *b);
-            for group in sorted.chunk_by(|a, b| a.0 == b.0) {
-                let i = group[0].0;
-                let mut bucket = self.read_bucket(i)?;
-                let before = bucket.entries.len();
-                for (_, e) in group {
-                    // Present entries too: buckets written before a crash
-                    // cut the commit hold entries a saved filter lacks.
-                    self.bloom.insert(&e.score);
-                    if bucket.find(&e.score, e.ty).is_some() {
-                        continue;
-                    }
-                    if bucket.entries.len() == BUCKET_SLOTS {
-                        // Write what fits, grow, then go again: inserts are idempotent.
-                        self.finish_bucket(i, &bucket, before, &mut added)?;
-                        self.grow()?;
-                        continue 'retry;
-                    }
-                    bucket.entries.push(*e);
+            let groups: Vec<&[(u64, IndexEntry)]> = sorted.chunk_by(|a, b| a.0 == b.0).collect();
+            let mut rest = &groups[..];
+            while let Some(first) = rest.first() {
+                let start = first[0].0;
+                let len = 1 + rest
+                    .windows(2)
+                    .take_while(|w| {
+                        let (a, b) = (w[0][0].0, w[1][0].0);
+                        b - a <= RUN_GAP && b - start < BATCH_PAGES as u64
+                    })
+                    .count();
+                let (run, after) = rest.split_at(len);
+                rest = after;
+                let (new, full) = self.insert_run(start, run)?;
+                self.header.entries += new;
+                added += new;
+                if full {
+                    // What fit is written; grow, then go again: inserts
+                    // are idempotent.
+                    self.grow()?;
+                    continue 'retry;
                 }
-                self.finish_bucket(i, &bucket, before, &mut added)?;
             }
             return Ok(added);
         }
     }
 
-    fn finish_bucket(
-        &mut self,
-        i: u64,
-        bucket: &Bucket,
-        before: usize,
-        added: &mut u64,
-    ) -> Result<()> {
-        let new = (bucket.entries.len() - before) as u64;
-        if new > 0 {
-            self.write_bucket(i, bucket)?;
-            self.header.entries += new;
-            *added += new;
+    /// Inserts `run`'s groups (entries by bucket, in bucket order, the
+    /// first in bucket `start`) with one read and one write of their
+    /// pages. Returns how many entries were new, and whether a bucket
+    /// filled (the run stops there).
+    fn insert_run(&mut self, start: u64, run: &[&[(u64, IndexEntry)]]) -> Result<(u64, bool)> {
+        let end = run.last().map_or(start, |g| g[0].0) + 1;
+        let mut pages = vec![0u8; (end - start) as usize * PAGE_SIZE];
+        let off = PAGE_SIZE as u64 * (1 + start);
+        self.file
+            .read_at(&mut pages, off)
+            .map_err(|e| io_error_at("read", &self.path, Some(off), e))?;
+        let (mut new, mut full) = (0, false);
+        for group in run {
+            let i = group[0].0;
+            let page = &mut pages[(i - start) as usize * PAGE_SIZE..][..PAGE_SIZE];
+            let mut bucket = Bucket::decode(page).map_err(|r| self.bucket_corrupt(i, r))?;
+            let before = bucket.entries.len();
+            for (_, e) in *group {
+                // Present entries too: buckets written before a crash
+                // cut the commit hold entries a saved filter lacks.
+                self.bloom.insert(&e.score);
+                if bucket.find(&e.score, e.ty).is_some() {
+                    continue;
+                }
+                if bucket.entries.len() == BUCKET_SLOTS {
+                    full = true;
+                    break;
+                }
+                bucket.entries.push(*e);
+            }
+            if bucket.entries.len() > before {
+                new += (bucket.entries.len() - before) as u64;
+                page.copy_from_slice(&bucket.encode());
+            }
+            if full {
+                break;
+            }
         }
-        Ok(())
+        if new > 0 {
+            self.file
+                .write_at(&pages, off)
+                .map_err(|e| io_error_at("write", &self.path, Some(off), e))?;
+        }
+        Ok((new, full))
     }
 
     /// Makes every inserted entry durable, then records `watermark`.
