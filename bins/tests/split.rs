@@ -43,6 +43,19 @@ fn storage_and_cpu_in_two_processes() {
         &["sh", "-c", "echo written by alice > /root/note && hostname"],
     );
     assert_eq!(ok(wrote), "clean.n1.alice\n");
+    // Over the 9P export (9P2000.colony) the environment is the Linux file
+    // system a local one is: hard links, nanosecond times.
+    let linked = split.cpu_command(
+        "alice",
+        &alice_cpu,
+        &[
+            "sh",
+            "-c",
+            "ln /root/note /root/link && touch -d '2001-02-03 04:05:06.123456789' /root/link \
+             && stat -c '%h %y' /root/note && ls -i /root/note /root/link | cut -d' ' -f1 | sort -u | wc -l",
+        ],
+    );
+    assert_eq!(ok(linked), "2 2001-02-03 04:05:06.123456789 +0000\n1\n");
     grid.save_respawn_and_read_note("alice", "written by alice\n");
 
     // A user's certificate is refused by the cpu service and the export.

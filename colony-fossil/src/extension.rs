@@ -39,6 +39,8 @@
 //! attributes are bounded, as ext4 bounds them to one block:
 //! [`XATTR_SPACE`] bytes of encoded records.
 
+use serde::{Deserialize, Serialize};
+
 use crate::dir_entry::{DirEntry, Record};
 use crate::error::{Error, Result};
 
@@ -73,7 +75,7 @@ pub const XATTR_NAME_MAX: usize = 255;
 
 /// Nanoseconds of a file's access, modification and change times, beside
 /// the DirEntry's whole seconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Nanos {
     /// Of atime.
     pub atime: u32,
@@ -84,7 +86,7 @@ pub struct Nanos {
 }
 
 /// A file that is neither regular, directory, symlink nor fifo.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Special {
     /// A Unix-domain socket's name.
     Socket,
@@ -294,7 +296,7 @@ pub fn check_xattr<'a>(
 }
 
 /// Where the flags of [`DirEntry::set_xattr`] allow the change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum XattrMode {
     /// Create or replace.
     Any,

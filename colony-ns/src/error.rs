@@ -163,21 +163,24 @@ pub enum Error {
     #[error("{}", es::CROSS_DIR)]
     CrossDir,
     /// No extended attribute of that name (ENODATA).
-    #[error("no such extended attribute")]
+    #[error("{}", es::NO_ATTR)]
     NoAttr,
     /// An extended attribute name that is empty or too long (ERANGE).
     #[error("extended attribute name of {0} bytes (1 to 255 allowed)")]
     BadXattrName(usize),
     /// The file's extended attributes have no room for this one (ENOSPC).
-    #[error("no space left for the file's extended attributes")]
+    #[error("{}", es::NO_SPACE)]
     NoSpace,
     /// What this file system cannot do (a 9P2000 tree cannot hold
     /// extended attributes, fifos or devices): EOPNOTSUPP.
-    #[error("operation not supported by this file system: {0}")]
+    #[error("{prefix}{0}", prefix = es::NOT_SUPPORTED)]
     NotSupported(&'static str),
     /// See [`es::PAST_END`].
     #[error("{}", es::PAST_END)]
     PastEnd,
+    /// A Tlinux op or Rlinux reply that does not decode.
+    #[error("malformed 9P2000.colony message: {0}")]
+    BadLinuxMessage(String),
     /// A failure of the storage behind a file system, passed on as its text.
     #[error("{0}")]
     Other(String),
@@ -388,6 +391,11 @@ impl Error {
             es::NOT_SYMLINK => Error::NotSymlink,
             es::CROSS_DIR => Error::CrossDir,
             es::PAST_END => Error::PastEnd,
+            es::NO_ATTR => Error::NoAttr,
+            es::NO_SPACE => Error::NoSpace,
+            other if other.starts_with(es::NOT_SUPPORTED) => {
+                Error::NotSupported("by the 9P server")
+            }
             other => match other.strip_suffix(es::AUTH_NOT_REQUIRED) {
                 Some(service) if service.ends_with(": ") => {
                     Error::AuthNotRequired(service[..service.len() - 2].to_owned())
@@ -447,6 +455,8 @@ mod tests {
             Error::NotSymlink,
             Error::CrossDir,
             Error::PastEnd,
+            Error::NoAttr,
+            Error::NoSpace,
             Error::AuthNotRequired("vacfs".into()),
             Error::Other("i/o error: venti: connection reset".into()),
         ];

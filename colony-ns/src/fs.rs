@@ -138,11 +138,7 @@ pub trait FileSystem: Send + Sync + 'static {
     /// [`FileSystem::create`] by name (the numbers are dropped), and
     /// [`Error::NotSupported`] for sockets, fifos and devices.
     fn make(&self, dir: NodeId, name: &[u8], new: &NewFile<'_>) -> Result<Meta> {
-        use crate::ninep::{DMDEVICE, DMNAMEDPIPE};
-        if new.special.is_some() || new.perm & (DMDEVICE | DMNAMEDPIPE) != 0 {
-            return Err(Error::NotSupported("fifos, sockets and devices"));
-        }
-        self.create(dir, name, new.perm, new.user)
+        plain::make(self, dir, name, new)
     }
 
     /// Moves `node` to `name` in `dir` as [`FileSystem::rename`] does, but
@@ -176,8 +172,7 @@ pub trait FileSystem: Send + Sync + 'static {
     /// with it unless it has other names. The default serves trees of one
     /// name per file: [`FileSystem::remove`] of the node.
     fn unlink(&self, dir: NodeId, name: &[u8]) -> Result<()> {
-        let meta = self.lookup(dir, name)?;
-        self.remove(meta.node())
+        plain::unlink(self, dir, name)
     }
 
     /// Moves the name `from` of `from_dir` as [`FileSystem::rename_as`]
@@ -190,8 +185,7 @@ pub trait FileSystem: Send + Sync + 'static {
         mode: RenameMode,
         user: &str,
     ) -> Result<Meta> {
-        let meta = self.lookup(from_dir, from)?;
-        self.rename_as(meta.node(), dir, name, mode, user)
+        plain::rename_at(self, (from_dir, from), (dir, name), mode, user)
     }
 
     /// The value of `node`'s extended attribute `name`
@@ -276,17 +270,7 @@ pub trait FileSystem: Send + Sync + 'static {
     /// only holes follow it when seeking data; [`Error::IsDir`] for a
     /// directory. The default: no holes, data everywhere up to the length.
     fn seek_data(&self, node: NodeId, offset: u64, whence: Seek) -> Result<u64> {
-        let meta = self.stat(node)?;
-        if meta.is_dir() {
-            return Err(Error::IsDir);
-        }
-        if offset >= meta.length {
-            return Err(Error::PastEnd);
-        }
-        Ok(match whence {
-            Seek::Data => offset,
-            Seek::Hole => meta.length,
-        })
+        plain::seek_data(self, node, offset, whence)
     }
 
     /// Applies `how` to bytes `offset..offset + len` of file `node`, for
@@ -303,9 +287,84 @@ pub trait FileSystem: Send + Sync + 'static {
         how: Allocate,
         user: &str,
     ) -> Result<()> {
+        plain::allocate(self, node, (offset, len), how, user)
+    }
+
+    /// The store's use and limit, if the file system knows them (statfs).
+    fn space(&self) -> Option<Space> {
+        None
+    }
+}
+
+/// The trait's defaults for what a tree of only 9P2000's notions can do,
+/// for a file system that does more only sometimes (a 9P client whose
+/// server may not speak 9P2000.colony).
+pub(crate) mod plain {
+    use super::*;
+
+    /// Files and directories only ([`FileSystem::make`]).
+    pub fn make<F: FileSystem + ?Sized>(
+        fs: &F,
+        dir: NodeId,
+        name: &[u8],
+        new: &NewFile<'_>,
+    ) -> Result<Meta> {
+        use crate::ninep::{DMDEVICE, DMNAMEDPIPE};
+        if new.special.is_some() || new.perm & (DMDEVICE | DMNAMEDPIPE) != 0 {
+            return Err(Error::NotSupported("fifos, sockets and devices"));
+        }
+        fs.create(dir, name, new.perm, new.user)
+    }
+
+    /// The node named, removed ([`FileSystem::unlink`]).
+    pub fn unlink<F: FileSystem + ?Sized>(fs: &F, dir: NodeId, name: &[u8]) -> Result<()> {
+        let meta = fs.lookup(dir, name)?;
+        fs.remove(meta.node())
+    }
+
+    /// The node named, renamed ([`FileSystem::rename_at`]).
+    pub fn rename_at<F: FileSystem + ?Sized>(
+        fs: &F,
+        (from_dir, from): (NodeId, &[u8]),
+        to: (NodeId, &[u8]),
+        mode: RenameMode,
+        user: &str,
+    ) -> Result<Meta> {
+        let meta = fs.lookup(from_dir, from)?;
+        fs.rename_as(meta.node(), to.0, to.1, mode, user)
+    }
+
+    /// No holes: all data, then the end ([`FileSystem::seek_data`]).
+    pub fn seek_data<F: FileSystem + ?Sized>(
+        fs: &F,
+        node: NodeId,
+        offset: u64,
+        whence: Seek,
+    ) -> Result<u64> {
+        let meta = fs.stat(node)?;
+        if meta.is_dir() {
+            return Err(Error::IsDir);
+        }
+        if offset >= meta.length {
+            return Err(Error::PastEnd);
+        }
+        Ok(match whence {
+            Seek::Data => offset,
+            Seek::Hole => meta.length,
+        })
+    }
+
+    /// Zeros written and the length set ([`FileSystem::allocate`]).
+    pub fn allocate<F: FileSystem + ?Sized>(
+        fs: &F,
+        node: NodeId,
+        (offset, len): (u64, u64),
+        how: Allocate,
+        user: &str,
+    ) -> Result<()> {
         /// Zeros written per call.
         const CHUNK: u64 = 1 << 20;
-        let meta = self.stat(node)?;
+        let meta = fs.stat(node)?;
         if meta.is_dir() {
             return Err(Error::IsDir);
         }
@@ -315,7 +374,7 @@ pub trait FileSystem: Send + Sync + 'static {
             let mut at = offset;
             while at < end.min(meta.length) {
                 let n = (end.min(meta.length) - at).min(CHUNK);
-                self.write(node, at, &zeros[..n as usize], user)?;
+                fs.write(node, at, &zeros[..n as usize], user)?;
                 at += n;
             }
         }
@@ -324,13 +383,8 @@ pub trait FileSystem: Send + Sync + 'static {
                 length: Some(end),
                 ..SetMeta::default()
             };
-            self.wstat(node, &grow, user)?;
+            fs.wstat(node, &grow, user)?;
         }
         Ok(())
-    }
-
-    /// The store's use and limit, if the file system knows them (statfs).
-    fn space(&self) -> Option<Space> {
-        None
     }
 }

@@ -82,6 +82,30 @@ mod fossil_sole_writer {
     );
 }
 
+/// A RemoteFs speaking 9P2000.colony to a server of a fresh live Fossil,
+/// as a cpu node reaches a storage node's environment.
+fn remote_fossil_linux() -> Arc<dyn FileSystem> {
+    let options = colony_fossil::FossilOptions {
+        owner: "root".into(),
+        ..colony_fossil::FossilOptions::default()
+    };
+    let store = Arc::new(colony_venti::MemStore::new());
+    let fossil = colony_fossil::Fossil::create_empty(store, options).expect("empty fossil");
+    let config = ServerConfig {
+        linux: true,
+        ..ServerConfig::default()
+    };
+    let served = Arc::new(colony_ns::FossilFs::new(Arc::new(fossil)));
+    Arc::new(remote::connect(rt(), served, config, "root"))
+}
+
+/// Every program, those that need a Linux file system included, over
+/// 9P2000.colony: a split node's environment is the file system a local
+/// one is.
+mod linux {
+    program_tests!(@linux super::remote_fossil_linux, colony_ns::fuse::MountOptions::sole_writer);
+}
+
 /// The contents of `path` (slash-separated, from the root) in `fs`.
 fn served_bytes(fs: &dyn FileSystem, path: &str) -> Vec<u8> {
     let mut node = fs.attach("root", "").unwrap();

@@ -494,11 +494,12 @@ async fn scripted_peer(answer: impl Fn(Fcall) -> Fcall + Send + 'static) -> toki
 /// Answers version and attach as a server would, and `rest` after that.
 fn handshake_then(rest: fn(Fcall) -> Fcall) -> impl Fn(Fcall) -> Fcall + Send + 'static {
     move |req| match req.msg {
+        // A plain 9P2000 server's answer to 9P2000.colony.
         Message::Tversion(v) => Fcall::new(
             req.tag,
             Rversion {
                 msize: v.msize.min(8192),
-                version: v.version,
+                version: "9P2000".into(),
             },
         ),
         Message::Tattach(_) => Fcall::new(

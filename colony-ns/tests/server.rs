@@ -61,7 +61,11 @@ fn empty_fs(backend: Backend) -> Arc<dyn FileSystem> {
 }
 
 async fn start(backend: Backend) -> (ServerHandle, SocketAddr) {
-    let server = Server::new(empty_fs(backend), ServerConfig::default());
+    start_with(backend, ServerConfig::default()).await
+}
+
+async fn start_with(backend: Backend, config: ServerConfig) -> (ServerHandle, SocketAddr) {
+    let server = Server::new(empty_fs(backend), config);
     let handle = server.bind_tcp("127.0.0.1:0").await.unwrap();
     let ListenAddr::Tcp(addr) = *handle.local_addr() else {
         unreachable!()
@@ -99,6 +103,7 @@ on_every_backend!(
     remove_and_wstat,
     a_linked_file_is_changed_by_the_walked_name,
     names_are_bytes_on_the_wire,
+    the_linux_extension_only_where_offered,
 );
 
 /// Connects, negotiates 9P2000 with msize 8192, attaches fid 0 as `user`.
@@ -995,5 +1000,86 @@ async fn names_are_bytes_on_the_wire(backend: Backend) {
         assert_eq!(got, want, "{}", bad.escape_ascii());
         clunk(&mut c, 4).await;
     }
+    h.shutdown().await.unwrap();
+}
+
+/// Negotiates `version` and attaches fid 0 as glenda; the agreed version.
+async fn attach_as(c: &mut Tcp, version: &str) -> String {
+    let v = c
+        .rpc(
+            NOTAG,
+            Tversion {
+                msize: 8192,
+                version: version.into(),
+            },
+        )
+        .await;
+    let Message::Rversion(v) = v else {
+        panic!("{v:?}")
+    };
+    let attach = Tattach {
+        fid: 0,
+        afid: NOFID,
+        uname: "glenda".into(),
+        aname: "".into(),
+    };
+    assert!(matches!(c.rpc(1, attach).await, Message::Rattach(_)));
+    v.version
+}
+
+/// 9P2000.colony skips Plan 9's permission checks, so only a server
+/// configured for it (for trusted clients) agrees to it; elsewhere a
+/// client asking for it gets 9P2000, and a Tlinux is refused.
+async fn the_linux_extension_only_where_offered(backend: Backend) {
+    use colony_ns::ninep::linux::{LinuxOp, LinuxReply, VERSION_LINUX};
+    let stat = Tlinux {
+        fid: 0,
+        op: LinuxOp::Stat.encode().unwrap(),
+    };
+    let (h, addr) = start(backend).await;
+    let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
+    assert_eq!(attach_as(&mut c, VERSION_LINUX).await, "9P2000");
+    assert_eq!(
+        ename(c.rpc(3, stat.clone()).await),
+        error_strings::BAD_MESSAGE
+    );
+    h.shutdown().await.unwrap();
+
+    let config = ServerConfig {
+        linux: true,
+        ..ServerConfig::default()
+    };
+    let (h, addr) = start_with(backend, config).await;
+    let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
+    assert_eq!(attach_as(&mut c, VERSION_LINUX).await, VERSION_LINUX);
+    let Message::Rlinux(r) = c.rpc(3, stat).await else {
+        panic!("no Rlinux")
+    };
+    let LinuxReply::Meta(root) = LinuxReply::decode(&r.reply).unwrap() else {
+        panic!("not a stat")
+    };
+    assert_eq!((root.uid.as_str(), root.mode), ("glenda", DMDIR | 0o775));
+    let garbage = Tlinux {
+        fid: 0,
+        op: vec![0xff; 3],
+    };
+    let e = ename(c.rpc(4, garbage).await);
+    assert!(e.starts_with("malformed 9P2000.colony message"), "{e}");
+    let unknown_fid = Tlinux {
+        fid: 9,
+        op: LinuxOp::Stat.encode().unwrap(),
+    };
+    assert_eq!(
+        ename(c.rpc(5, unknown_fid).await),
+        error_strings::UNKNOWN_FID
+    );
+    // A client asking for plain 9P2000 gets it, and no Tlinux.
+    let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
+    assert_eq!(attach_as(&mut c, "9P2000").await, "9P2000");
+    let stat = Tlinux {
+        fid: 0,
+        op: LinuxOp::Stat.encode().unwrap(),
+    };
+    assert_eq!(ename(c.rpc(3, stat).await), error_strings::BAD_MESSAGE);
     h.shutdown().await.unwrap();
 }

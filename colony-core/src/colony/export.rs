@@ -1,5 +1,5 @@
 //! A storage node's 9P export: every running environment's live fossil,
-//! served over 9P2000 on one mutual-TLS listener to cpu nodes, which root
+//! served over 9P2000.colony on one mutual-TLS listener to cpu nodes, which root
 //! sessions in them. The `aname` of a connection's attach names the
 //! environment. Only node certificates of the grid CA are served; a user's
 //! gets an `Rerror` saying so and the connection is closed.
@@ -119,8 +119,11 @@ impl Handler for Serve {
             exports: self.exports.clone(),
             tree: OnceLock::new(),
         });
+        // A cpu node's kernel checks permissions, as for a local
+        // environment, and needs every Linux file-system feature.
         let config = ServerConfig {
             service: "colony-sto".into(),
+            linux: true,
             ..ServerConfig::default()
         };
         let server = colony_ns::Server::new(fs, config);

@@ -3,6 +3,8 @@
 //! colony-ns's `FileSystem` trait speaks these same types, so serving a
 //! Fossil needs no conversion.
 
+use serde::{Deserialize, Serialize};
+
 use crate::dir_entry::DirEntry;
 use crate::extension::{Nanos, Special};
 use crate::mode;
@@ -59,7 +61,7 @@ pub fn from_plan9(p9: u32, old: u32) -> u32 {
 /// A file's identity, as 9P's qid: type (the mode's top byte), version
 /// (bumped on every change) and path (the node id). colony-ns encodes this
 /// same type on the wire.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Qid {
     /// Top byte of the Plan 9 mode (QT* bits).
     pub ty: u8,
@@ -83,7 +85,7 @@ impl Qid {
 
 /// A file's metadata with Plan 9 mode bits, and what Linux adds (kept in
 /// [`crate::extension`] records).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Meta {
     /// The file's qid.
     pub qid: Qid,
@@ -164,7 +166,9 @@ impl Meta {
 
 /// A point in time as the file system keeps it: seconds since the epoch
 /// (32 bits, as vac stores them) and nanoseconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct Time {
     /// Whole seconds.
     pub secs: u32,
@@ -202,7 +206,7 @@ impl Time {
 }
 
 /// A metadata change; `None` leaves a field alone. Applied all or nothing.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetMeta {
     /// Rename within the parent directory.
     pub name: Option<Vec<u8>>,
@@ -253,7 +257,7 @@ fn new_number(name: &Option<String>, number: Option<u32>) -> Option<Option<u32>>
 }
 
 /// What a new file is and whose, for [`crate::fossil::Fossil::make`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewFile<'a> {
     /// Plan 9 mode: permission bits (set-id and sticky included), and
     /// DMDIR, DMSYMLINK, DMNAMEDPIPE or DMDEVICE for those kinds.
@@ -263,6 +267,7 @@ pub struct NewFile<'a> {
     /// The owner's name, also the last modifier.
     pub user: &'a str,
     /// The group's name; `None`: the directory's group.
+    #[serde(borrow)]
     pub group: Option<&'a str>,
     /// The numeric owner, if known.
     pub uid_number: Option<u32>,

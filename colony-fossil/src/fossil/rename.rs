@@ -1,6 +1,8 @@
 //! Moving files: within a directory, across directories, over an existing
 //! name (atomically) and exchanging two names.
 
+use serde::{Deserialize, Serialize};
+
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::fossil::links::NamesGate;
@@ -8,7 +10,7 @@ use crate::fossil::meta::{Meta, SetMeta};
 use crate::fossil::{Fossil, NodeId, ROOT, check_name, now};
 
 /// What a rename does when the new name is taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RenameMode {
     /// Fail with [`Error::Exists`] (`RENAME_NOREPLACE`; 9P's rule).
     NoReplace,

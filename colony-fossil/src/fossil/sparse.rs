@@ -7,11 +7,13 @@
 //! block at all, so after a save they would be holes anyway). Holes cost
 //! neither local nor venti space, and are found at leaf granularity.
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 use crate::fossil::{Fossil, NodeId, now};
 
 /// What [`Fossil::seek_data`] looks for (lseek's SEEK_DATA, SEEK_HOLE).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Seek {
     /// The next byte that is not in a hole.
     Data,
@@ -20,7 +22,7 @@ pub enum Seek {
 }
 
 /// What [`Fossil::allocate`] does to a byte range (fallocate's modes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Allocate {
     /// Makes room for the range: the file grows to cover it unless
     /// `keep_size`. Blocks are allocated as data is written, so there is
@@ -57,7 +59,7 @@ impl Allocate {
 
 /// A store's use, for statfs: what `status` calls an environment's local
 /// store use, and its limit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Space {
     /// Bytes held: blocks in no block store yet (dirty), and cached copies
     /// of stored blocks.

@@ -1,12 +1,18 @@
 //! [`FileSystem`] for [`RemoteFs`]: each method as 9P2000 requests.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
+use crate::client::linux;
 use crate::client::listing;
 use crate::client::nodes::Access;
 use crate::client::remote::RemoteFs;
 use crate::error::{Error, Result};
-use crate::fs::{DirEntry, FileSystem, Meta, NewFile, NodeId, SetMeta};
+use crate::fs::{
+    Allocate, DirEntry, FileSystem, Meta, NewFile, NodeId, RenameMode, Seek, SetMeta, Space,
+    XattrMode, plain,
+};
+use crate::ninep::linux::{LinuxOp, LinuxReply};
 use crate::ninep::{
     DMDIR, DMSYMLINK, ORDWR, OREAD, QTDIR, Rcreate, Ropen, Rread, Rwstat, Stat, Tcreate, Topen,
     Tread, Twstat,
@@ -25,8 +31,22 @@ impl RemoteFs {
         Ok(qid.path)
     }
 
-    /// Reads the whole directory `dir` (a fresh fid, read to the end).
+    /// Reads the whole directory `dir` (a fresh fid, read to the end;
+    /// with 9P2000.colony, Readdir on its walk fid).
     fn read_dir(&self, dir: NodeId) -> Result<Vec<Meta>> {
+        let entries = if self.linux {
+            self.linux_listing(dir)?
+        } else {
+            self.read_dir_9p(dir)?
+        };
+        for meta in &entries {
+            self.nodes.seen(meta.node(), dir, &meta.name);
+        }
+        Ok(entries)
+    }
+
+    /// A directory's entries by reading it as 9P2000 does.
+    fn read_dir_9p(&self, dir: NodeId) -> Result<Vec<Meta>> {
         let fid = self.clone_fid(dir)?;
         let Ropen { qid, iounit } = self.conn.call(Topen {
             fid: fid.num,
@@ -49,9 +69,6 @@ impl RemoteFs {
             }
             offset += data.len() as u64;
             entries.extend(Stat::decode_dir(&data)?.iter().map(Stat::meta));
-        }
-        for meta in &entries {
-            self.nodes.seen(meta.node(), dir, &meta.name);
         }
         Ok(entries)
     }
@@ -132,14 +149,20 @@ impl FileSystem for RemoteFs {
     /// given away over 9P2000 (the server refuses a new uid).
     fn wstat(&self, node: NodeId, change: &SetMeta, _user: &str) -> Result<Meta> {
         let fid = self.walk_fid(node)?;
-        let _: Rwstat = self.conn.call(Twstat {
-            fid: fid.num,
-            stat: Stat::of_change(change),
-        })?;
+        let meta = if self.linux {
+            let op = LinuxOp::Setattr(change.clone());
+            Some(linux::meta(self.linux_call(&fid, &op)?, "Setattr")?)
+        } else {
+            let _: Rwstat = self.conn.call(Twstat {
+                fid: fid.num,
+                stat: Stat::of_change(change),
+            })?;
+            None
+        };
         if let (Some(name), Some((dir, _))) = (&change.name, self.nodes.where_seen(node)) {
             self.nodes.seen(node, dir, name);
         }
-        self.stat_fid(&fid)
+        meta.map_or_else(|| self.stat_fid(&fid), Ok)
     }
 
     /// Within its directory, a wstat of the name; into another directory,
@@ -209,13 +232,161 @@ impl FileSystem for RemoteFs {
         self.wstat(meta.node(), &change, user)
     }
 
-    /// The empty Twstat: Plan 9's fsync.
+    /// The empty Twstat: Plan 9's fsync (with 9P2000.colony, Sync).
     fn sync(&self, node: NodeId) -> Result<()> {
+        if self.linux {
+            self.linux_on(node, &LinuxOp::Sync)?;
+            return Ok(());
+        }
         let fid = self.walk_fid(node)?;
         let _: Rwstat = self.conn.call(Twstat {
             fid: fid.num,
             stat: Stat::dont_touch(),
         })?;
         Ok(())
+    }
+
+    fn make(&self, dir: NodeId, name: &[u8], new: &NewFile<'_>) -> Result<Meta> {
+        if !self.linux {
+            return plain::make(self, dir, name, new);
+        }
+        let op = LinuxOp::Make { name, new: *new };
+        let meta = linux::meta(self.linux_on(dir, &op)?, "Make")?;
+        self.nodes.seen(meta.node(), dir, name);
+        Ok(meta)
+    }
+
+    fn link(&self, node: NodeId, dir: NodeId, name: &[u8]) -> Result<Meta> {
+        if !self.linux {
+            return Err(Error::NotSupported("hard links over 9P2000"));
+        }
+        let to = self.walk_fid(dir)?;
+        let op = LinuxOp::Link { dir: to.num, name };
+        let meta = linux::meta(self.linux_on(node, &op)?, "Link")?;
+        self.nodes.seen(node, dir, name);
+        Ok(meta)
+    }
+
+    fn unlink(&self, dir: NodeId, name: &[u8]) -> Result<()> {
+        if !self.linux {
+            return plain::unlink(self, dir, name);
+        }
+        let gone = linux::meta(self.linux_on(dir, &LinuxOp::Unlink { name })?, "Unlink")?;
+        self.nodes.unseen(gone.node(), dir, name);
+        Ok(())
+    }
+
+    fn rename_at(
+        &self,
+        (from_dir, from): (NodeId, &[u8]),
+        (dir, name): (NodeId, &[u8]),
+        mode: RenameMode,
+        user: &str,
+    ) -> Result<Meta> {
+        if !self.linux {
+            return plain::rename_at(self, (from_dir, from), (dir, name), mode, user);
+        }
+        let to = self.walk_fid(dir)?;
+        let op = LinuxOp::Rename {
+            name: from,
+            dir: to.num,
+            to: name,
+            mode,
+        };
+        let LinuxReply::Renamed { moved, replaced } = self.linux_on(from_dir, &op)? else {
+            return Err(linux::unexpected("Rename"));
+        };
+        self.nodes.seen(moved.node(), dir, name);
+        if let Some(other) = replaced {
+            match mode {
+                RenameMode::Exchange => self.nodes.seen(other, from_dir, from),
+                _ => self.nodes.unseen(other, dir, name),
+            }
+        }
+        Ok(moved)
+    }
+
+    fn getxattr(&self, node: NodeId, name: &[u8]) -> Result<Vec<u8>> {
+        self.need_linux("extended attributes")?;
+        match self.linux_on(node, &LinuxOp::Getxattr { name })? {
+            LinuxReply::Bytes(value) => Ok(value),
+            _ => Err(linux::unexpected("Getxattr")),
+        }
+    }
+
+    fn listxattr(&self, node: NodeId) -> Result<Vec<Vec<u8>>> {
+        self.need_linux("extended attributes")?;
+        match self.linux_on(node, &LinuxOp::Listxattr)? {
+            LinuxReply::Names(names) => Ok(names),
+            _ => Err(linux::unexpected("Listxattr")),
+        }
+    }
+
+    fn setxattr(&self, node: NodeId, name: &[u8], value: &[u8], mode: XattrMode) -> Result<()> {
+        self.need_linux("extended attributes")?;
+        self.linux_on(node, &LinuxOp::Setxattr { name, value, mode })?;
+        Ok(())
+    }
+
+    fn removexattr(&self, node: NodeId, name: &[u8]) -> Result<()> {
+        self.need_linux("extended attributes")?;
+        self.linux_on(node, &LinuxOp::Removexattr { name })?;
+        Ok(())
+    }
+
+    fn seek_data(&self, node: NodeId, offset: u64, whence: Seek) -> Result<u64> {
+        if !self.linux {
+            return plain::seek_data(self, node, offset, whence);
+        }
+        match self.linux_on(node, &LinuxOp::SeekData { offset, whence })? {
+            LinuxReply::Offset(at) => Ok(at),
+            _ => Err(linux::unexpected("SeekData")),
+        }
+    }
+
+    fn allocate(
+        &self,
+        node: NodeId,
+        offset: u64,
+        len: u64,
+        how: Allocate,
+        user: &str,
+    ) -> Result<()> {
+        if !self.linux {
+            return plain::allocate(self, node, (offset, len), how, user);
+        }
+        self.linux_on(node, &LinuxOp::Allocate { offset, len, how })?;
+        Ok(())
+    }
+
+    /// Asks the server's file system (9P2000.colony only).
+    fn keep_removed(&self) -> bool {
+        let kept = self.linux
+            && matches!(
+                self.linux_on(self.root, &LinuxOp::KeepRemoved),
+                Ok(LinuxReply::Kept(true))
+            );
+        self.removed_kept.store(kept, Ordering::Relaxed);
+        kept
+    }
+
+    /// Lets the node's fids go; where the server keeps removed files, tells
+    /// it the node is not held here any more.
+    fn forget(&self, node: NodeId) {
+        if self.removed_kept.load(Ordering::Relaxed) {
+            // A failure leaves a removed node kept until the session ends.
+            let _ = self.linux_on(self.root, &LinuxOp::Forget { node });
+            self.nodes.forget(node);
+        }
+    }
+
+    fn space(&self) -> Option<Space> {
+        if !self.linux {
+            return None;
+        }
+        match self.linux_on(self.root, &LinuxOp::Space) {
+            Ok(LinuxReply::Space(space)) => space,
+            _ => None,
+        }
     }
 }

@@ -21,6 +21,7 @@
 mod conn;
 mod fids;
 mod filesystem;
+mod linux;
 mod listing;
 mod nodes;
 mod remote;

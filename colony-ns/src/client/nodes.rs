@@ -205,6 +205,18 @@ impl Nodes {
         self.lock().map.get(&node)?.seen.clone()
     }
 
+    /// `node` is no longer `name` in `dir` (removed, or replaced by a
+    /// rename): it keeps its fids, which no longer go for lack of a name
+    /// to walk to it by again.
+    pub fn unseen(&self, node: NodeId, dir: NodeId, name: &[u8]) {
+        let mut t = self.lock();
+        if let Some(n) = t.map.get_mut(&node)
+            && n.seen.as_ref().is_some_and(|(d, s)| *d == dir && s == name)
+        {
+            n.seen = None;
+        }
+    }
+
     /// Forgets a removed node; its fids are clunked once no call uses them.
     pub fn forget(&self, node: NodeId) {
         let mut t = self.lock();

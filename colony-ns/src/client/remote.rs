@@ -2,16 +2,19 @@
 //! (walking to a node, cloning, opening, stat, pipelined I/O).
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::client::conn::{Conn, Pending, answer, expect};
 use crate::client::fids::{Fid, FidNumbers, NewFid};
+use crate::client::linux;
 use crate::client::listing::Listings;
 use crate::client::nodes::{Access, FID_BUDGET, Nodes, OpenFid};
 use crate::error::{Error, Result};
 use crate::fs::{Meta, NodeId};
+use crate::ninep::linux::{LinuxOp, VERSION_LINUX};
 use crate::ninep::{
     Fcall, IOHDRSZ, Message, NOFID, NOTAG, ORDWR, OREAD, OWRITE, QTAPPEND, Qid, Rattach, Ropen,
     Rread, Rstat, Rversion, Rwalk, Rwrite, Tattach, Topen, Tread, Tstat, Tversion, Twalk, Twrite,
@@ -56,6 +59,10 @@ impl Default for Tuning {
 /// `user` arguments of the trait's methods are not sent (9P2000 fixes the
 /// user per attach). Renames are within a directory only
 /// ([`Error::CrossDir`] otherwise: 9P2000's wstat cannot move a file).
+/// A server that agrees on 9P2000.colony ([`crate::ninep::linux`], which
+/// the client always proposes) lifts these limits: stat, readdir and
+/// wstat carry the whole [`Meta`], and links, devices, renames across
+/// directories, extended attributes and sparse files go as Tlinux.
 /// Node ids are the server's qid paths. A listing ([`FileSystem::readdir`]
 /// from cookie 0) is a snapshot of the directory, which its cookies
 /// continue; only the latest 64 snapshots are kept, and a cookie of an
@@ -70,6 +77,11 @@ pub struct RemoteFs {
     pub(crate) aname: String,
     pub(crate) nodes: Nodes,
     pub(crate) listings: Listings,
+    /// The server agreed on 9P2000.colony.
+    pub(crate) linux: bool,
+    /// The server's file system keeps removed files until told they are
+    /// forgotten ([`FileSystem::keep_removed`](crate::FileSystem::keep_removed)).
+    pub(crate) removed_kept: AtomicBool,
 }
 
 impl std::fmt::Debug for RemoteFs {
@@ -104,7 +116,8 @@ where
 }
 
 impl RemoteFs {
-    /// Tversion ("9P2000", msize) then Tattach(uname, aname) over `stream`;
+    /// Tversion ("9P2000.colony", msize; a plain "9P2000" answer is taken
+    /// too) then Tattach(uname, aname) over `stream`;
     /// spawns the connection's I/O task on the current tokio runtime. The
     /// connection ends when the `RemoteFs` is dropped.
     pub async fn connect<S>(stream: S, uname: &str, aname: &str) -> Result<RemoteFs>
@@ -126,11 +139,12 @@ impl RemoteFs {
     {
         let version = Tversion {
             msize: MSIZE,
-            version: VERSION.into(),
+            version: VERSION_LINUX.into(),
         };
         let reply = exchange(&mut stream, Fcall::new(NOTAG, version), MSIZE).await?;
         let Rversion { msize, version } = expect("Tversion", reply)?;
-        if version != VERSION {
+        let linux = version == VERSION_LINUX;
+        if version != VERSION && !linux {
             return Err(Error::Version(version));
         }
         if msize < MIN_MSIZE {
@@ -156,6 +170,8 @@ impl RemoteFs {
             nodes: Nodes::with_budget(tuning.fid_budget),
             listings: Listings::default(),
             conn,
+            linux,
+            removed_kept: AtomicBool::new(false),
         };
         fs.nodes
             .keep_walk_fid(qid.path, Fid::new(&fs.conn, root_fid));
@@ -250,6 +266,9 @@ impl RemoteFs {
 
     /// The metadata of a fid's file.
     pub(crate) fn stat_fid(&self, fid: &Fid) -> Result<Meta> {
+        if self.linux {
+            return linux::meta(self.linux_call(fid, &LinuxOp::Stat)?, "Stat");
+        }
         let Rstat { stat } = self.conn.call(Tstat { fid: fid.num })?;
         Ok(stat.meta())
     }

@@ -43,6 +43,7 @@ pub(crate) fn errno(e: &Error) -> Errno {
         // No OS error number (or a bogus one) gives EIO.
         Error::Io(io) => Errno::from_i32(io.raw_os_error().unwrap_or(0)),
         Error::Other(_)
+        | Error::BadLinuxMessage(_)
         | Error::Short { .. }
         | Error::FrameTooSmall(_)
         | Error::FrameTooLarge { .. }

@@ -66,6 +66,12 @@ pub const CROSS_DIR: &str = "cannot rename across directories";
 /// A seek for data or a hole at or past the end of a file, or for data
 /// where only holes follow (a FUSE lseek; 9P2000 has no such request).
 pub const PAST_END: &str = "no data or hole past offset";
+/// An extended attribute that is not there (9P2000.colony; ENODATA).
+pub const NO_ATTR: &str = "no such extended attribute";
+/// No room left for a file's extended attributes (9P2000.colony; ENOSPC).
+pub const NO_SPACE: &str = "no space left for the file's extended attributes";
+/// Prefixes what a file system cannot do (EOPNOTSUPP).
+pub const NOT_SUPPORTED: &str = "operation not supported by this file system: ";
 /// Prefixes the text of a failure of the storage behind a file system
 /// (Plan 9 fossil's EIO).
 pub const IO_ERROR: &str = "i/o error";

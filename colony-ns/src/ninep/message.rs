@@ -258,6 +258,19 @@ messages! {
     }
     /// Changed.
     Rwstat = 127 {}
+    /// 9P2000.colony: one [`LinuxOp`](crate::ninep::linux::LinuxOp) on
+    /// the fid's file ([`linux`](crate::ninep::linux)).
+    Tlinux = 150 {
+        /// The fid.
+        fid: u32,
+        /// The op, encoded.
+        op: Vec<u8>,
+    }
+    /// 9P2000.colony: the op's [`LinuxReply`](crate::ninep::linux::LinuxReply).
+    Rlinux = 151 {
+        /// The reply, encoded.
+        reply: Vec<u8>,
+    }
 }
 
 /// A tagged message: one frame on the wire.
@@ -390,6 +403,8 @@ mod tests {
             any_stat().prop_map(|stat| Rstat { stat }.into()),
             (any::<u32>(), any_stat()).prop_map(|(fid, stat)| Twstat { fid, stat }.into()),
             Just(Rwstat {}.into()),
+            (any::<u32>(), vec(any::<u8>(), 0..64)).prop_map(|(fid, op)| Tlinux { fid, op }.into()),
+            vec(any::<u8>(), 0..64).prop_map(|reply| Rlinux { reply }.into()),
         ]
     }
 

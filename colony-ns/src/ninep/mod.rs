@@ -5,6 +5,7 @@
 
 mod codec;
 pub mod error_strings;
+pub mod linux;
 mod message;
 mod qid;
 mod stat;

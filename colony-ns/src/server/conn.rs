@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use crate::error::{Error, Result};
 use crate::ninep::{
     Fcall, Message, Rerror, Rflush, Rversion, Tversion, VERSION, VERSION_UNKNOWN, encode_frame,
-    frame_tag, read_frame,
+    frame_tag, linux::VERSION_LINUX, read_frame,
 };
 use crate::server::Shared;
 use crate::server::fid::FidTable;
@@ -66,6 +66,8 @@ struct Conn {
     fids: Arc<FidTable>,
     /// Negotiated msize; 0 until a Tversion succeeds.
     msize: u32,
+    /// 9P2000.colony was agreed.
+    linux: bool,
     inflight: Inflight,
     tx: mpsc::UnboundedSender<Outgoing>,
     tasks: JoinSet<()>,
@@ -100,6 +102,7 @@ where
         fids: Arc::new(FidTable::new(shared.config.max_fids)),
         shared,
         msize: 0,
+        linux: false,
         inflight: Arc::default(),
         tx,
         tasks: JoinSet::new(),
@@ -288,7 +291,11 @@ impl Conn {
             || v.version
                 .strip_prefix(VERSION)
                 .is_some_and(|r| r.starts_with('.'));
-        let version = if known {
+        self.linux = self.shared.config.linux && v.version == VERSION_LINUX;
+        let version = if self.linux {
+            self.msize = msize;
+            VERSION_LINUX
+        } else if known {
             self.msize = msize;
             VERSION
         } else {
@@ -355,7 +362,7 @@ impl Conn {
             return;
         };
         let (shared, fids, msize) = (self.shared.clone(), self.fids.clone(), self.msize);
-        let (inflight, tx) = (self.inflight.clone(), self.tx.clone());
+        let (inflight, tx, linux) = (self.inflight.clone(), self.tx.clone(), self.linux);
         // The file system is synchronous: the whole request runs on a
         // blocking thread, which also queues the reply.
         self.tasks.spawn_blocking(move || {
@@ -363,6 +370,7 @@ impl Conn {
                 shared: &shared,
                 fids: &fids,
                 msize,
+                linux,
             };
             // A panic in a file system must still answer the tag.
             let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ops.handle(msg)))
@@ -390,6 +398,7 @@ impl Conn {
                 shared: &shared,
                 fids: &fids,
                 msize,
+                linux: false,
             };
             for fid in fids.drain() {
                 if let Err(e) = ops.release(&fid) {

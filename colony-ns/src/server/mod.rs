@@ -8,6 +8,7 @@
 
 mod conn;
 mod fid;
+mod linux_ops;
 mod listen;
 mod ops;
 mod perm;
@@ -66,6 +67,12 @@ pub struct ServerConfig {
     /// A reply that makes no progress for this long (the client stopped
     /// reading) closes the connection. Default 30 s.
     pub write_timeout: Duration,
+    /// Serves 9P2000.colony ([`crate::ninep::linux`]) to a client that
+    /// asks: hard links, devices, xattrs, numeric owners and the rest,
+    /// without Plan 9's permission checks, which the client's kernel
+    /// makes. Only for trusted clients (a storage node's cpu nodes).
+    /// Default false.
+    pub linux: bool,
 }
 
 impl Default for ServerConfig {
@@ -81,6 +88,7 @@ impl Default for ServerConfig {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: None,
             write_timeout: Duration::from_secs(30),
+            linux: false,
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::ninep::{
 };
 use crate::server::Shared;
 use crate::server::fid::{DirCursor, Fid, FidRef, FidTable, Open, lock};
-use crate::server::perm::{EXEC, READ, WRITE, allowed, owner_or_leader};
+use crate::server::perm::{self, EXEC, READ, WRITE};
 
 /// One connection's view while answering a request.
 pub(crate) struct Ops<'a> {
@@ -18,6 +18,8 @@ pub(crate) struct Ops<'a> {
     pub fids: &'a FidTable,
     /// The negotiated msize.
     pub msize: u32,
+    /// 9P2000.colony was agreed: Tlinux is served.
+    pub linux: bool,
 }
 
 impl Ops<'_> {
@@ -48,11 +50,23 @@ impl Ops<'_> {
                 .into()
             }
             Message::Twstat(m) => self.wstat(m)?.into(),
+            Message::Tlinux(m) => self.linux(m)?.into(),
             _ => return Err(Error::BadMessage),
         })
     }
 
-    fn fs(&self) -> &dyn crate::fs::FileSystem {
+    /// Plan 9's permission check; always passed on a 9P2000.colony
+    /// connection, whose client's kernel makes Linux's own.
+    fn allowed(&self, meta: &Meta, user: &str, need: u32) -> bool {
+        self.linux || perm::allowed(meta, user, need)
+    }
+
+    /// The owner-or-group-leader check, as [`Ops::allowed`].
+    fn owner_or_leader(&self, meta: &Meta, user: &str) -> bool {
+        self.linux || perm::owner_or_leader(meta, user)
+    }
+
+    pub(crate) fn fs(&self) -> &dyn crate::fs::FileSystem {
         &*self.shared.fs
     }
 
@@ -144,7 +158,7 @@ impl Ops<'_> {
         if !dir.is_dir() {
             return Err(Error::NotDir);
         }
-        if !allowed(dir, user, EXEC) {
+        if !self.allowed(dir, user, EXEC) {
             return Err(Error::PermissionDenied);
         }
         self.fs().lookup(dir.node(), name)
@@ -172,12 +186,12 @@ impl Ops<'_> {
         if meta.is_dir() && writes {
             return Err(Error::IsDir);
         }
-        if !allowed(meta, user, Self::need(mode)) {
+        if !self.allowed(meta, user, Self::need(mode)) {
             return Err(Error::PermissionDenied);
         }
         if mode & ORCLOSE != 0 {
             let parent = self.parent_of(meta)?;
-            if parent.node() == meta.node() || !allowed(&parent, user, WRITE) {
+            if parent.node() == meta.node() || !self.allowed(&parent, user, WRITE) {
                 return Err(Error::PermissionDenied);
             }
         }
@@ -244,7 +258,7 @@ impl Ops<'_> {
         if !dir.is_dir() {
             return Err(Error::NotDir);
         }
-        if !allowed(&dir, &f.uname, WRITE) {
+        if !self.allowed(&dir, &f.uname, WRITE) {
             return Err(Error::PermissionDenied);
         }
         let is_dir = m.perm & DMDIR != 0;
@@ -365,7 +379,7 @@ impl Ops<'_> {
         if parent.node() == node {
             return Err(Error::RemoveRoot);
         }
-        if !allowed(&parent, &uname, WRITE) {
+        if !self.allowed(&parent, &uname, WRITE) {
             return Err(Error::PermissionDenied);
         }
         match named {
@@ -457,7 +471,7 @@ impl Ops<'_> {
         if let Some(name) = &change.name {
             check_name(name)?;
             let parent = self.parent_by(meta, named)?;
-            if parent.node() == meta.node() || !allowed(&parent, user, WRITE) {
+            if parent.node() == meta.node() || !self.allowed(&parent, user, WRITE) {
                 return Err(Error::PermissionDenied);
             }
         }
@@ -470,14 +484,14 @@ impl Ops<'_> {
             || change.mtime.is_some()
             || change.atime.is_some()
             || change.gid.is_some();
-        if needs_owner && !owner_or_leader(meta, user) {
+        if needs_owner && !self.owner_or_leader(meta, user) {
             return Err(Error::PermissionDenied);
         }
         if let Some(length) = change.length {
             if meta.is_dir() && length != 0 {
                 return Err(Error::DirLength);
             }
-            if !allowed(meta, user, WRITE) {
+            if !self.allowed(meta, user, WRITE) {
                 return Err(Error::PermissionDenied);
             }
         }
