@@ -24,6 +24,9 @@ use colony_fossil::entry::ENTRY_SIZE;
 use colony_fossil::testdata::{TINY_CTIME, hostile_archive, testdata, twrites};
 use colony_fossil::{MetaBlock, Root};
 use colony_ns::cpu::{ClientFrame, ServerFrame};
+use colony_ns::fs::{RenameMode, XattrMode};
+use colony_ns::ninep::linux::{LinuxOp, LinuxReply};
+use colony_ns::ninep::{Fcall, Rlinux, Tlinux};
 use colony_ns::session::{CommandSpec, ExitStatus, WindowSize};
 use colony_venti::arena::bucket::Bucket;
 use colony_venti::arena::clump::ClumpHeader;
@@ -187,6 +190,58 @@ fn ninep_message() -> Seeds {
                 }
             }
         }
+    }
+    // 9P2000.colony: Tlinux and Rlinux frames, and their payloads alone.
+    let ops = [
+        LinuxOp::Stat,
+        LinuxOp::Unlink { name: b"tmp_obj" },
+        LinuxOp::Rename {
+            name: b"config.lock",
+            dir: 3,
+            to: b"config",
+            mode: RenameMode::Replace,
+        },
+        LinuxOp::Setxattr {
+            name: b"user.x",
+            value: b"1",
+            mode: XattrMode::Create,
+        },
+    ];
+    for (i, op) in ops.iter().enumerate() {
+        let op = op.encode().unwrap();
+        let frame = Fcall::new(
+            1,
+            Tlinux {
+                fid: 5,
+                op: op.clone(),
+            },
+        );
+        seeds.insert(format!("tlinux-{i}"), frame.encode().unwrap());
+        seeds.insert(format!("linux-op-{i}"), op);
+    }
+    let meta = colony_ns::Meta {
+        name: b"note".to_vec(),
+        uid: "alice".into(),
+        gid: "alice".into(),
+        uid_number: Some(4242),
+        nlink: 2,
+        ..colony_ns::Meta::default()
+    };
+    let replies = [
+        LinuxReply::Meta(meta.clone()),
+        LinuxReply::Entries(vec![(meta, 7)]),
+        LinuxReply::Names(vec![b"user.x".to_vec()]),
+    ];
+    for (i, reply) in replies.iter().enumerate() {
+        let reply = reply.encode().unwrap();
+        let frame = Fcall::new(
+            1,
+            Rlinux {
+                reply: reply.clone(),
+            },
+        );
+        seeds.insert(format!("rlinux-{i}"), frame.encode().unwrap());
+        seeds.insert(format!("linux-reply-{i}"), reply);
     }
     seeds
 }
