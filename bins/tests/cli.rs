@@ -3,13 +3,13 @@
 //! reindex on the stopped store.
 
 use std::ffi::OsStr;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 mod support;
-use support::{COLONY, Killed, free_port, ok, wait_listening};
+use support::{COLONY, Killed, ok};
 
 /// Runs `colony ARGS` with `$venti` set to `venti` (unset if empty) and
 /// `stdin` as its input.
@@ -32,17 +32,29 @@ fn colony(args: &[&str], venti: &str, stdin: &[u8]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn serve(data: &Path, port: u16) -> Killed {
-    let child = Command::new(COLONY)
-        .args(["venti", "serve", "--arena-mb", "8", "--addr"])
-        .arg(format!("127.0.0.1:{port}"))
+/// Starts `colony venti serve` on a port the kernel picks, and returns it
+/// with the server's address once its log says it serves (a port picked
+/// beforehand could be taken meanwhile, by another test's server).
+fn serve(data: &Path) -> (Killed, String) {
+    let mut child = Command::new(COLONY)
+        .args(["venti", "serve", "--arena-mb", "8", "--addr", "127.0.0.1:0"])
         .arg("--data")
         .arg(data)
-        .stderr(Stdio::null())
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start server");
-    wait_listening(&format!("127.0.0.1:{port}"));
-    Killed(child)
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let child = Killed(child);
+    let addr = loop {
+        let line = log.next().expect("the server ended").unwrap();
+        if let Some((_, addr)) = line.split_once(" on 127.0.0.1:") {
+            break format!("127.0.0.1:{}", addr.trim());
+        }
+    };
+    // Keep reading, so the server never blocks on a full pipe.
+    std::thread::spawn(move || log.for_each(drop));
+    (child, addr)
 }
 
 fn stop(mut server: Killed) {
@@ -63,9 +75,8 @@ fn nix_kill(pid: u32) {
 fn venti_tools_vac_and_unvac_against_our_server() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("store");
-    let port = free_port();
-    let venti = format!("tcp!127.0.0.1!{port}");
-    let server = serve(&data, port);
+    let (server, addr) = serve(&data);
+    let venti = format!("tcp!{}", addr.replace(':', "!"));
 
     // venti/write and venti/read, the fox of the reference sessions.
     let fox = b"The quick brown fox jumps over the lazy dog";
