@@ -229,7 +229,10 @@ fn ninep_message() -> Seeds {
     };
     let replies = [
         LinuxReply::Meta(meta.clone()),
-        LinuxReply::Entries(vec![(meta, 7)]),
+        LinuxReply::Entries {
+            entries: vec![(meta, 7)],
+            end: true,
+        },
         LinuxReply::Names(vec![b"user.x".to_vec()]),
     ];
     for (i, reply) in replies.iter().enumerate() {

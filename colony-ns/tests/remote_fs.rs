@@ -575,3 +575,25 @@ fn protocol_breaches_are_clear_errors() {
     );
     assert!(matches!(fs.stat(1), Err(Error::ConnectionLost(_))));
 }
+
+/// Over 9P2000.colony a directory is listed in replies that each fit the
+/// msize, however long its names: every entry comes back once.
+#[test]
+fn a_long_directory_lists_whole_over_the_extension() {
+    let rt = runtime();
+    let config = ServerConfig {
+        linux: true,
+        msize: 8192 + IOHDRSZ,
+        ..ServerConfig::default()
+    };
+    let fs = connect(&rt, fossil(), config, USER);
+    let root = fs.attach(USER, "").unwrap();
+    let mut want = Vec::new();
+    for i in 0..300 {
+        let name = format!("{i:03}-{}", "n".repeat(240));
+        fs.create(root, name.as_bytes(), 0o644, USER).unwrap();
+        want.push(name);
+    }
+    want.sort();
+    assert_eq!(names(&fs, root), want);
+}

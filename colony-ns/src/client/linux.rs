@@ -36,15 +36,18 @@ impl RemoteFs {
                 cookie,
                 max: READDIR_BATCH,
             };
-            let LinuxReply::Entries(batch) = self.linux_call(&fid, &op)? else {
+            let LinuxReply::Entries {
+                entries: batch,
+                end,
+            } = self.linux_call(&fid, &op)?
+            else {
                 return Err(unexpected("Readdir"));
             };
-            let done = batch.len() < READDIR_BATCH as usize;
             for (meta, next) in batch {
                 cookie = next;
                 entries.push(meta);
             }
-            if done {
+            if end {
                 return Ok(entries);
             }
         }

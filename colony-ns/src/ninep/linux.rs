@@ -33,8 +33,8 @@ pub enum LinuxOp<'a> {
     Stat,
     /// Changes metadata, as the fid's user ([`LinuxReply::Meta`]).
     Setattr(SetMeta),
-    /// Directory entries after `cookie`, at most `max` of them
-    /// ([`LinuxReply::Entries`]; fewer means the end).
+    /// Directory entries after `cookie`: at most `max` of them, and as
+    /// many as fit one reply ([`LinuxReply::Entries`]).
     Readdir {
         /// Where to go on from (0: the start).
         cookie: u64,
@@ -144,7 +144,12 @@ pub enum LinuxReply {
     /// A file's metadata.
     Meta(Meta),
     /// Directory entries, with their cookies.
-    Entries(Vec<(Meta, u64)>),
+    Entries {
+        /// The entries, each with the cookie that continues after it.
+        entries: Vec<(Meta, u64)>,
+        /// True if the directory has no more.
+        end: bool,
+    },
     /// An attribute's value.
     Bytes(Vec<u8>),
     /// Attribute names.
@@ -192,9 +197,17 @@ impl LinuxReply {
     }
 }
 
+/// Bytes one directory entry takes in [`LinuxReply::Entries`].
+pub fn entry_size(e: &DirEntry) -> usize {
+    postcard::to_stdvec(&(&e.meta, e.cookie)).map_or(usize::MAX, |b| b.len())
+}
+
 /// Directory entries as [`LinuxReply::Entries`] carries them.
-pub fn entries(items: Vec<DirEntry>) -> LinuxReply {
-    LinuxReply::Entries(items.into_iter().map(|e| (e.meta, e.cookie)).collect())
+pub fn entries(items: Vec<DirEntry>, end: bool) -> LinuxReply {
+    LinuxReply::Entries {
+        entries: items.into_iter().map(|e| (e.meta, e.cookie)).collect(),
+        end,
+    }
 }
 
 #[cfg(test)]

@@ -32,12 +32,20 @@ impl Ops<'_> {
             LinuxOp::Stat => LinuxReply::Meta(fs.stat(node)?),
             LinuxOp::Setattr(change) => LinuxReply::Meta(fs.wstat(node, &change, user)?),
             LinuxOp::Readdir { cookie, max } => {
+                // As many as fit one reply (at least one).
+                let (room, mut used, mut end) = (self.iounit() as usize, 0, true);
                 let mut items = Vec::new();
                 fs.readdir(node, cookie, &mut |e| {
+                    used += linux::entry_size(&e);
+                    if !items.is_empty() && used > room {
+                        end = false;
+                        return false;
+                    }
                     items.push(e);
-                    items.len() < max.max(1) as usize
+                    end = items.len() < max.max(1) as usize;
+                    end
                 })?;
-                linux::entries(items)
+                linux::entries(items, end)
             }
             LinuxOp::Make { name, new } => LinuxReply::Meta(fs.make(node, name, &new)?),
             LinuxOp::Link { dir, name } => {

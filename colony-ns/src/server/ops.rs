@@ -71,7 +71,7 @@ impl Ops<'_> {
     }
 
     /// The largest Rread/Twrite payload: msize less the I/O header.
-    fn iounit(&self) -> u32 {
+    pub(crate) fn iounit(&self) -> u32 {
         self.msize - IOHDRSZ
     }
 
