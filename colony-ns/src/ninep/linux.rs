@@ -174,32 +174,41 @@ pub enum LinuxReply {
 impl LinuxOp<'_> {
     /// The op's bytes, for a Tlinux.
     pub fn encode(&self) -> Result<Vec<u8>> {
-        postcard::to_stdvec(self).map_err(|e| Error::Other(format!("Tlinux op: {e}")))
+        encode(self, "Tlinux op")
     }
 }
 
 impl<'a> LinuxOp<'a> {
     /// The op a Tlinux carries.
     pub fn decode(bytes: &'a [u8]) -> Result<LinuxOp<'a>> {
-        postcard::from_bytes(bytes).map_err(|e| Error::BadLinuxMessage(e.to_string()))
+        decode(bytes)
     }
 }
 
 impl LinuxReply {
     /// The reply's bytes, for an Rlinux.
     pub fn encode(&self) -> Result<Vec<u8>> {
-        postcard::to_stdvec(self).map_err(|e| Error::Other(format!("Rlinux reply: {e}")))
+        encode(self, "Rlinux reply")
     }
 
     /// The reply an Rlinux carries.
     pub fn decode(bytes: &[u8]) -> Result<LinuxReply> {
-        postcard::from_bytes(bytes).map_err(|e| Error::BadLinuxMessage(e.to_string()))
+        decode(bytes)
     }
+}
+
+fn encode<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>> {
+    postcard::to_stdvec(value).map_err(|e| Error::Other(format!("{what}: {e}")))
+}
+
+fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T> {
+    postcard::from_bytes(bytes).map_err(|e| Error::BadLinuxMessage(e.to_string()))
 }
 
 /// Bytes one directory entry takes in [`LinuxReply::Entries`].
 pub fn entry_size(e: &DirEntry) -> usize {
-    postcard::to_stdvec(&(&e.meta, e.cookie)).map_or(usize::MAX, |b| b.len())
+    let counted = postcard::ser_flavors::Size::default();
+    postcard::serialize_with_flavor(&(&e.meta, e.cookie), counted).unwrap_or(usize::MAX)
 }
 
 /// Directory entries as [`LinuxReply::Entries`] carries them.

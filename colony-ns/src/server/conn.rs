@@ -293,14 +293,15 @@ impl Conn {
                 .is_some_and(|r| r.starts_with('.'));
         self.linux = self.shared.config.linux && v.version == VERSION_LINUX;
         let version = if self.linux {
-            self.msize = msize;
             VERSION_LINUX
         } else if known {
-            self.msize = msize;
             VERSION
         } else {
             VERSION_UNKNOWN
         };
+        if version != VERSION_UNKNOWN {
+            self.msize = msize;
+        }
         self.reply(
             tag,
             Rversion {
@@ -393,12 +394,13 @@ impl Conn {
     async fn finish(&mut self) {
         while self.tasks.join_next().await.is_some() {}
         let (shared, fids, msize) = (self.shared.clone(), self.fids.clone(), self.msize);
+        let linux = self.linux;
         let _ = tokio::task::spawn_blocking(move || {
             let ops = Ops {
                 shared: &shared,
                 fids: &fids,
                 msize,
-                linux: false,
+                linux,
             };
             for fid in fids.drain() {
                 if let Err(e) = ops.release(&fid) {
