@@ -264,10 +264,21 @@ impl MountHandle {
                 return Ok(());
             }
         }
-        session
+        let ended = session
             .join()
-            .map_err(|_| Error::Other("FUSE session thread panicked".into()))??;
-        Ok(())
+            .map_err(|_| Error::Other("FUSE session thread panicked".into()))?;
+        Ok(ended.or_else(aborted_by_unmount)?)
+    }
+}
+
+/// The end of a session that an unmount closed. The unmount aborts the
+/// connection; a serving thread that had taken a request off the queue at
+/// that moment reads ECONNABORTED instead of ENODEV. The session ended all
+/// the same (the file system's `destroy` has run): that is no error.
+fn aborted_by_unmount(e: std::io::Error) -> std::io::Result<()> {
+    match e.raw_os_error() {
+        Some(nix::libc::ECONNABORTED) => Ok(()),
+        _ => Err(e),
     }
 }
 
@@ -281,4 +292,20 @@ impl Drop for MountHandle {
 
 fn io_error(e: nix::errno::Errno) -> Error {
     Error::Io(std::io::Error::from(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_aborted_connection_ends_a_session_cleanly() {
+        let aborted = std::io::Error::from_raw_os_error(nix::libc::ECONNABORTED);
+        assert!(aborted_by_unmount(aborted).is_ok());
+        let other = std::io::Error::from_raw_os_error(nix::libc::EIO);
+        assert_eq!(
+            aborted_by_unmount(other).unwrap_err().raw_os_error(),
+            Some(nix::libc::EIO)
+        );
+    }
 }
