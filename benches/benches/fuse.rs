@@ -1,8 +1,17 @@
 //! FUSE throughput: colony's adapter over a MemFs and over a live Fossil,
 //! against a tmpfs mounted by the bench, doing the same work: sequential
 //! write and read of a 256 MiB file in 128 KiB calls (as `dd bs=128k`), and
-//! creating and removing 10,000 small files. Needs root and /dev/fuse;
-//! says so and measures nothing otherwise.
+//! creating and removing 10,000 small files; and one request's round trip
+//! (`fuse_round_trip`: `getxattr` of a name a file does not have, which
+//! the kernel never answers from a cache, so each call is one request to
+//! the server and its reply). Needs root and /dev/fuse; says so and
+//! measures nothing otherwise.
+//!
+//! The round trip over the MemFs, whose server does next to nothing, is
+//! the floor that every FUSE request pays on this machine: the kernel's
+//! queueing, the switch to a serving thread and back. Run under
+//! `taskset -c 0`, caller and server share one CPU, which shows what the
+//! cross-CPU wake-ups cost.
 //!
 //! The Fossil is what `colony mount --data DIR` serves: a new tree over an
 //! arena store in a temporary directory, with the default 100 MiB local
@@ -18,10 +27,13 @@
 //! (posix_fadvise DONTNEED) before each pass, so every byte crosses FUSE.
 //! tmpfs has no backing store, so its pages are the data: its figure is the
 //! page cache's speed, the ceiling for any file system.
+use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -208,12 +220,37 @@ fn throughput(c: &mut Criterion) {
         g.bench_function(format!("read/{name}"), |b| {
             b.iter_custom(|iters| (0..iters).map(|_| read_file(&path)).sum())
         });
-        fs::remove_file(&path).unwrap();
+        // Absent when a filter skipped the writes.
+        let _ = fs::remove_file(&path);
     }
     g.finish();
 
     files_group(c, &targets, "fuse_create_10000_files", Step::Create);
     files_group(c, &targets, "fuse_remove_10000_files", Step::Remove);
+    round_trip(c, &targets);
+}
+
+/// One `getxattr` of an absent name per iteration: one request and its
+/// reply on FUSE; on tmpfs, answered in the kernel.
+fn round_trip(c: &mut Criterion, targets: &Targets) {
+    let mut g = c.benchmark_group("fuse_round_trip");
+    for (name, dir) in targets.each() {
+        let path = dir.join("probed");
+        fs::write(&path, b"x").unwrap();
+        let path = CString::new(path.as_os_str().as_bytes()).unwrap();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                // SAFETY: both strings are NUL-terminated and live across
+                // the call; a null buffer of size 0 asks only for the size.
+                let n = unsafe {
+                    nix::libc::getxattr(path.as_ptr(), c"user.absent".as_ptr(), ptr::null_mut(), 0)
+                };
+                assert_eq!(n, -1);
+                assert_eq!(nix::errno::Errno::last(), nix::errno::Errno::ENODATA);
+            })
+        });
+    }
+    g.finish();
 }
 
 /// Which half of making and removing the files a group times.
