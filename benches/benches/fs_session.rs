@@ -27,7 +27,10 @@
 //! by default, as in an environment). `FS_SESSION_COUNT=1` also prints,
 //! for each run, the FUSE requests each step sent, per opcode, as the
 //! kernel counts them (its `fuse:fuse_request_send` tracepoint:
-//! `fuse_requests.rs`).
+//! `fuse_requests.rs`). `FS_SESSION_FS=memfs` serves the same mount from
+//! a MemFs (the in-memory tree of tests and embedding) instead of a
+//! Fossil: its server does next to nothing per request, so what remains
+//! of the gap to overlayfs is what FUSE itself costs on this machine.
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -38,8 +41,8 @@ use std::time::{Duration, Instant};
 use colony_benches::file_tree::write_tree;
 use colony_benches::fuse_requests::{Counts, RequestCounter};
 use colony_fossil::{Fossil, FossilOptions};
-use colony_ns::FossilFs;
 use colony_ns::fuse::{MountOptions, mount};
+use colony_ns::{FileSystem, FossilFs, MemFs};
 use colony_venti::{ArenaConfig, ArenaStore};
 use nix::mount::{MntFlags, MsFlags, umount2};
 use nix::sched::{CloneFlags, unshare};
@@ -194,12 +197,17 @@ fn colony(scratch: &Scratch, run: usize) -> Vec<Duration> {
     let dir = scratch.dir.path().join(format!("colony{run}"));
     let at = dir.join("root");
     fs::create_dir_all(&at).unwrap();
-    let store = ArenaStore::open(dir.join("venti"), ArenaConfig::default()).unwrap();
-    let options = FossilOptions {
-        owner: "root".into(),
-        ..FossilOptions::default()
+    let fs: Arc<dyn FileSystem> = if std::env::var("FS_SESSION_FS").is_ok_and(|f| f == "memfs") {
+        Arc::new(MemFs::with_root("root", "root", 0o755))
+    } else {
+        let store = ArenaStore::open(dir.join("venti"), ArenaConfig::default()).unwrap();
+        let options = FossilOptions {
+            owner: "root".into(),
+            ..FossilOptions::default()
+        };
+        let fossil = Fossil::create_empty(Arc::new(store), options).unwrap();
+        Arc::new(FossilFs::new(Arc::new(fossil)))
     };
-    let fossil = Fossil::create_empty(Arc::new(store), options).unwrap();
     let sole_writer = MountOptions::sole_writer();
     let options = MountOptions {
         fs_name: "colony:bench".into(),
@@ -208,7 +216,7 @@ fn colony(scratch: &Scratch, run: usize) -> Vec<Duration> {
         writeback_cache: env_number("FS_SESSION_WRITEBACK", 1) != 0,
         ..sole_writer
     };
-    let handle = mount(Arc::new(FossilFs::new(Arc::new(fossil))), &at, &options).unwrap();
+    let handle = mount(fs, &at, &options).unwrap();
     let counter = (env_number("FS_SESSION_COUNT", 0) != 0).then(|| {
         let dev = fs::metadata(handle.mountpoint()).unwrap().dev();
         RequestCounter::start(dev).expect("count FUSE requests")
