@@ -20,14 +20,16 @@
 //!
 //! `FS_SESSION_RUNS` (default 3) sets the number of runs; the medians of
 //! each step are printed. `FS_SESSION_FILES` (default 8000) sets the size
-//! of the tree. `FS_SESSION_ONLY=colony` (or `overlay`) runs one side
+//! of the tree. `FS_SESSION_ONLY=colony` (or `overlay`, `disk`) runs one side
 //! only, to profile it. `FS_SESSION_THREADS` sets the number of threads
 //! serving FUSE requests (default: what an environment has);
 //! `FS_SESSION_WRITEBACK=0` turns the kernel's write-back cache off (on
 //! by default, as in an environment). `FS_SESSION_COUNT=1` also prints,
 //! for each run, the FUSE requests each step sent, per opcode, as the
 //! kernel counts them (its `fuse:fuse_request_send` tracepoint:
-//! `fuse_requests.rs`). `FS_SESSION_FS=memfs` serves the same mount from
+//! `fuse_requests.rs`). `FS_SESSION_DISK=1` also runs the session in a
+//! plain directory of the host's file system on disk (`disk`), beside
+//! the two. `FS_SESSION_FS=memfs` serves the same mount from
 //! a MemFs (the in-memory tree of tests and embedding) instead of a
 //! Fossil: its server does next to nothing per request, so what remains
 //! of the gap to overlayfs is what FUSE itself costs on this machine.
@@ -77,6 +79,7 @@ const STEPS: [(&str, &str); 9] = [
 enum Target {
     Colony,
     Overlay,
+    Disk,
 }
 
 impl Target {
@@ -84,6 +87,7 @@ impl Target {
         match self {
             Target::Colony => "colony",
             Target::Overlay => "overlay",
+            Target::Disk => "disk",
         }
     }
 }
@@ -272,6 +276,17 @@ fn overlay(scratch: &Scratch, run: usize) -> Vec<Duration> {
     times
 }
 
+/// The session in a fresh directory of the host's own file system (the
+/// bench's scratch directory, on disk): what a program gets outside any
+/// container.
+fn on_disk(scratch: &Scratch, run: usize) -> Vec<Duration> {
+    let dir = scratch.dir.path().join(format!("disk{run}"));
+    fs::create_dir_all(&dir).unwrap();
+    let (times, _) = session(scratch, &dir, None);
+    fs::remove_dir_all(&dir).unwrap();
+    times
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -321,9 +336,13 @@ fn main() {
     let runs = env_number("FS_SESSION_RUNS", 3).max(1);
     let files = env_number("FS_SESSION_FILES", 8000);
     let only = std::env::var("FS_SESSION_ONLY").ok();
-    let targets: Vec<Target> = [Target::Colony, Target::Overlay]
+    let disk = env_number("FS_SESSION_DISK", 0) != 0;
+    let targets: Vec<Target> = [Target::Colony, Target::Overlay, Target::Disk]
         .into_iter()
-        .filter(|t| only.as_deref().is_none_or(|o| o == t.name()))
+        .filter(|t| match only.as_deref() {
+            Some(o) => o == t.name(),
+            None => *t != Target::Disk || disk,
+        })
         .collect();
 
     let scratch = Scratch::new();
@@ -354,6 +373,7 @@ fn main() {
             let steps = match target {
                 Target::Colony => colony(&scratch, run),
                 Target::Overlay => overlay(&scratch, run),
+                Target::Disk => on_disk(&scratch, run),
             };
             let total: Duration = steps.iter().sum();
             eprintln!("run {run} {}: {:.2} s", target.name(), total.as_secs_f64());
@@ -371,7 +391,9 @@ fn main() {
     for t in &targets {
         header += &format!("{:>10}", t.name());
     }
-    if targets.len() == 2 {
+    // colony / overlay, the measure, when both ran.
+    let pair = [Target::Colony, Target::Overlay].map(|p| targets.iter().position(|t| *t == p));
+    if let [Some(_), Some(_)] = pair {
         header += &format!("{:>9}", "ratio");
     }
     println!("{header}");
@@ -380,8 +402,8 @@ fn main() {
         for f in &figures {
             line += &format!("{f:>10.2}");
         }
-        if let [c, o] = figures[..] {
-            line += &format!("{:>8.1}x", c / o);
+        if let [Some(c), Some(o)] = pair {
+            line += &format!("{:>8.1}x", figures[c] / figures[o]);
         }
         println!("{line}");
     };
