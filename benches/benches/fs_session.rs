@@ -29,7 +29,9 @@
 //! kernel counts them (its `fuse:fuse_request_send` tracepoint:
 //! `fuse_requests.rs`). `FS_SESSION_DISK=1` also runs the session in a
 //! plain directory of the host's file system on disk (`disk`), beside
-//! the two. `FS_SESSION_FS=memfs` serves the same mount from
+//! the two. `FS_SESSION_UPPER_DISK=1` runs colony's side in an overlayfs
+//! with the FUSE mount as its lower layer and a directory on disk as its
+//! upper: a root whose writes do not cross FUSE. `FS_SESSION_FS=memfs` serves the same mount from
 //! a MemFs (the in-memory tree of tests and embedding) instead of a
 //! Fossil: its server does next to nothing per request, so what remains
 //! of the gap to overlayfs is what FUSE itself costs on this machine.
@@ -225,8 +227,26 @@ fn colony(scratch: &Scratch, run: usize) -> Vec<Duration> {
         let dev = fs::metadata(handle.mountpoint()).unwrap().dev();
         RequestCounter::start(dev).expect("count FUSE requests")
     });
+    // The mount as the lower layer of an overlayfs whose upper layer is on
+    // disk: a root whose writes do not cross FUSE.
+    let under_overlay = env_number("FS_SESSION_UPPER_DISK", 0) != 0;
+    let root = if under_overlay {
+        let merged = dir.join("merged");
+        mount_overlay(
+            handle.mountpoint(),
+            &dir.join("upper"),
+            &dir.join("work"),
+            &merged,
+        );
+        merged
+    } else {
+        handle.mountpoint().to_path_buf()
+    };
     let before = serving_cpu();
-    let (times, counts) = session(scratch, handle.mountpoint(), counter.as_ref());
+    let (times, counts) = session(scratch, &root, counter.as_ref());
+    if under_overlay {
+        umount2(&root, MntFlags::empty()).unwrap();
+    }
     eprintln!(
         "run {run} colony: the serving process used {:.2} s of CPU",
         (serving_cpu() - before).as_secs_f64()
@@ -253,23 +273,8 @@ fn serving_cpu() -> Duration {
 fn overlay(scratch: &Scratch, run: usize) -> Vec<Duration> {
     let dir = scratch.tmpfs.join("layers").join(run.to_string());
     let [lower, upper, work, merged] = ["lower", "upper", "work", "merged"].map(|d| dir.join(d));
-    for d in [&lower, &upper, &work, &merged] {
-        fs::create_dir_all(d).unwrap();
-    }
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.display(),
-        upper.display(),
-        work.display()
-    );
-    nix::mount::mount(
-        Some("overlay"),
-        &merged,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(data.as_str()),
-    )
-    .expect("mount overlay");
+    fs::create_dir_all(&lower).unwrap();
+    mount_overlay(&lower, &upper, &work, &merged);
     let (times, _) = session(scratch, &merged, None);
     umount2(&merged, MntFlags::empty()).unwrap();
     fs::remove_dir_all(&dir).unwrap();
@@ -285,6 +290,28 @@ fn on_disk(scratch: &Scratch, run: usize) -> Vec<Duration> {
     let (times, _) = session(scratch, &dir, None);
     fs::remove_dir_all(&dir).unwrap();
     times
+}
+
+/// Mounts an overlayfs of `lower` and `upper` (made here, with `work`
+/// and `merged`) on `merged`.
+fn mount_overlay(lower: &Path, upper: &Path, work: &Path, merged: &Path) {
+    for d in [upper, work, merged] {
+        fs::create_dir_all(d).unwrap();
+    }
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.display(),
+        upper.display(),
+        work.display()
+    );
+    nix::mount::mount(
+        Some("overlay"),
+        merged,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .expect("mount overlay");
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
