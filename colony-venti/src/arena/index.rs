@@ -171,17 +171,17 @@ impl DiskIndex {
         top >> (64 - self.header.bits)
     }
 
-    /// Reads bucket `i`'s page.
-    fn read_page(&self, i: u64, page: &mut [u8; PAGE_SIZE]) -> Result<()> {
-        let off = PAGE_SIZE as u64 * (1 + i);
+    /// Reads the pages of buckets `first..` into `pages` (whole pages).
+    fn read_pages(&self, first: u64, pages: &mut [u8]) -> Result<()> {
+        let off = PAGE_SIZE as u64 * (1 + first);
         self.file
-            .read_at(page, off)
+            .read_at(pages, off)
             .map_err(|e| io_error_at("read", &self.path, Some(off), e))
     }
 
     fn read_bucket(&self, i: u64) -> Result<Bucket> {
         let mut page = [0u8; PAGE_SIZE];
-        self.read_page(i, &mut page)?;
+        self.read_pages(i, &mut page)?;
         Bucket::decode(&page).map_err(|reason| self.bucket_corrupt(i, reason))
     }
 
@@ -200,7 +200,7 @@ impl DiskIndex {
         }
         let i = self.bucket_of(score);
         let mut page = [0u8; PAGE_SIZE];
-        self.read_page(i, &mut page)?;
+        self.read_pages(i, &mut page)?;
         Bucket::find_in_page(&page, score, ty).map_err(|reason| self.bucket_corrupt(i, reason))
     }
 
@@ -215,10 +215,7 @@ impl DiskIndex {
         let mut first = 0u64;
         while first < total {
             let n = (total - first).min(BATCH_PAGES as u64) as usize;
-            let off = PAGE_SIZE as u64 * (1 + first);
-            self.file
-                .read_at(&mut buf[..n * PAGE_SIZE], off)
-                .map_err(|e| io_error_at("read", &self.path, Some(off), e))?;
+            self.read_pages(first, &mut buf[..n * PAGE_SIZE])?;
             for (k, page) in buf[..n * PAGE_SIZE].chunks_exact(PAGE_SIZE).enumerate() {
                 let i = first + k as u64;
                 f(
@@ -279,10 +276,7 @@ impl DiskIndex {
     fn insert_run(&mut self, start: u64, run: &[&[(u64, IndexEntry)]]) -> Result<(u64, bool)> {
         let end = run.last().map_or(start, |g| g[0].0) + 1;
         let mut pages = vec![0u8; (end - start) as usize * PAGE_SIZE];
-        let off = PAGE_SIZE as u64 * (1 + start);
-        self.file
-            .read_at(&mut pages, off)
-            .map_err(|e| io_error_at("read", &self.path, Some(off), e))?;
+        self.read_pages(start, &mut pages)?;
         let (mut new, mut full) = (0, false);
         for group in run {
             let i = group[0].0;
@@ -311,6 +305,7 @@ impl DiskIndex {
             }
         }
         if new > 0 {
+            let off = PAGE_SIZE as u64 * (1 + start);
             self.file
                 .write_at(&pages, off)
                 .map_err(|e| io_error_at("write", &self.path, Some(off), e))?;
