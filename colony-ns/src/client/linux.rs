@@ -26,6 +26,15 @@ impl RemoteFs {
         self.linux_call(&*self.walk_fid(node)?, op)
     }
 
+    /// [`Error::NotSupported`] unless the server speaks 9P2000.colony.
+    pub(crate) fn need_linux(&self, what: &'static str) -> Result<()> {
+        if self.linux {
+            Ok(())
+        } else {
+            Err(Error::NotSupported(what))
+        }
+    }
+
     /// Every entry of directory `dir`, read in batches.
     pub(crate) fn linux_listing(&self, dir: NodeId) -> Result<Vec<Meta>> {
         let fid = self.walk_fid(dir)?;
@@ -65,15 +74,4 @@ pub(crate) fn meta(reply: LinuxReply, op: &'static str) -> Result<Meta> {
 /// A reply of the wrong kind for its op.
 pub(crate) fn unexpected(op: &'static str) -> Error {
     Error::BadLinuxMessage(format!("the reply to {op} is of another kind"))
-}
-
-impl RemoteFs {
-    /// [`Error::NotSupported`] unless the server speaks 9P2000.colony.
-    pub(crate) fn need_linux(&self, what: &'static str) -> Result<()> {
-        if self.linux {
-            Ok(())
-        } else {
-            Err(Error::NotSupported(what))
-        }
-    }
 }

@@ -100,9 +100,4 @@ impl Ops<'_> {
             }
         })
     }
-
-    /// The file of fid `fid`.
-    fn node(&self, fid: u32) -> Result<NodeId> {
-        Ok(lock(&self.fids.get(fid)?).node)
-    }
 }

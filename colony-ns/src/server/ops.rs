@@ -42,13 +42,10 @@ impl Ops<'_> {
                 Rclunk {}.into()
             }
             Message::Tremove(m) => self.remove(m.fid)?.into(),
-            Message::Tstat(m) => {
-                let node = lock(&self.fids.get(m.fid)?).node;
-                Rstat {
-                    stat: Stat::of(&self.fs().stat(node)?),
-                }
-                .into()
+            Message::Tstat(m) => Rstat {
+                stat: Stat::of(&self.fs().stat(self.node(m.fid)?)?),
             }
+            .into(),
             Message::Twstat(m) => self.wstat(m)?.into(),
             Message::Tlinux(m) => self.linux(m)?.into(),
             _ => return Err(Error::BadMessage),
@@ -64,6 +61,11 @@ impl Ops<'_> {
     /// The owner-or-group-leader check, as [`Ops::allowed`].
     fn owner_or_leader(&self, meta: &Meta, user: &str) -> bool {
         self.linux || perm::owner_or_leader(meta, user)
+    }
+
+    /// The file of fid `fid`.
+    pub(crate) fn node(&self, fid: u32) -> Result<NodeId> {
+        Ok(lock(&self.fids.get(fid)?).node)
     }
 
     pub(crate) fn fs(&self) -> &dyn crate::fs::FileSystem {
