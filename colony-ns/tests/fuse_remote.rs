@@ -25,19 +25,15 @@ fn rt() -> &'static Runtime {
     RT.get_or_init(remote::runtime)
 }
 
-/// A RemoteFs, connected as root, to a server of `served`.
-fn remote_of(served: Arc<dyn FileSystem>) -> Arc<dyn FileSystem> {
-    Arc::new(remote::connect(
-        rt(),
-        served,
-        ServerConfig::default(),
-        "root",
-    ))
+/// A RemoteFs, connected as root, to a server of `served` set up by
+/// `config`.
+fn remote_of(served: Arc<dyn FileSystem>, config: ServerConfig) -> Arc<dyn FileSystem> {
+    Arc::new(remote::connect(rt(), served, config, "root"))
 }
 
 /// A RemoteFs to a server of a fresh root-owned MemFs.
 fn remote_memfs() -> Arc<dyn FileSystem> {
-    remote_of(fuse_programs::memfs())
+    remote_of(fuse_programs::memfs(), ServerConfig::default())
 }
 
 program_tests!(@ninep remote_memfs);
@@ -49,15 +45,20 @@ mod refused {
     );
 }
 
-/// A RemoteFs to a server of a fresh live Fossil (in-memory venti).
-fn remote_fossil() -> Arc<dyn FileSystem> {
+/// A fresh live Fossil (in-memory venti), owned by root.
+fn fossil_fs() -> Arc<dyn FileSystem> {
     let options = colony_fossil::FossilOptions {
         owner: "root".into(),
         ..colony_fossil::FossilOptions::default()
     };
     let store = Arc::new(colony_venti::MemStore::new());
     let fossil = colony_fossil::Fossil::create_empty(store, options).expect("empty fossil");
-    remote_of(Arc::new(colony_ns::FossilFs::new(Arc::new(fossil))))
+    Arc::new(colony_ns::FossilFs::new(Arc::new(fossil)))
+}
+
+/// A RemoteFs to a server of a fresh live Fossil.
+fn remote_fossil() -> Arc<dyn FileSystem> {
+    remote_of(fossil_fs(), ServerConfig::default())
 }
 
 /// A few of the programs again with a Fossil behind the server.
@@ -85,18 +86,11 @@ mod fossil_sole_writer {
 /// A RemoteFs speaking 9P2000.colony to a server of a fresh live Fossil,
 /// as a cpu node reaches a storage node's environment.
 fn remote_fossil_linux() -> Arc<dyn FileSystem> {
-    let options = colony_fossil::FossilOptions {
-        owner: "root".into(),
-        ..colony_fossil::FossilOptions::default()
-    };
-    let store = Arc::new(colony_venti::MemStore::new());
-    let fossil = colony_fossil::Fossil::create_empty(store, options).expect("empty fossil");
     let config = ServerConfig {
         linux: true,
         ..ServerConfig::default()
     };
-    let served = Arc::new(colony_ns::FossilFs::new(Arc::new(fossil)));
-    Arc::new(remote::connect(rt(), served, config, "root"))
+    remote_of(fossil_fs(), config)
 }
 
 /// Every program, those that need a Linux file system included, over
@@ -139,7 +133,12 @@ fn moves_and_bytes_reach_the_server() {
         return;
     }
     let served = fuse_programs::memfs();
-    let handle = mount(remote_of(served.clone()), &mnt, &MountOptions::default()).unwrap();
+    let handle = mount(
+        remote_of(served.clone(), ServerConfig::default()),
+        &mnt,
+        &MountOptions::default(),
+    )
+    .unwrap();
     let outside = tempfile::tempdir().unwrap();
     let big = outside.path().join("big");
     sh(outside.path(), "head -c 5242887 /dev/urandom > big");
@@ -224,7 +223,12 @@ fn holes_without_protocol_support() {
     use nix::unistd::{Whence, lseek};
     use std::os::fd::AsFd;
     let served = fuse_programs::memfs();
-    let handle = mount(remote_of(served.clone()), &mnt, &MountOptions::default()).unwrap();
+    let handle = mount(
+        remote_of(served.clone(), ServerConfig::default()),
+        &mnt,
+        &MountOptions::default(),
+    )
+    .unwrap();
     let f = std::fs::File::create(mnt.join("f")).unwrap();
     std::os::unix::fs::FileExt::write_all_at(&f, &[7; 1 << 16], 0).unwrap();
     fallocate(
